@@ -1,0 +1,92 @@
+//! The command line: clap types here, one file per subcommand.
+
+mod ca;
+mod client_env;
+mod env;
+mod proxy_setup;
+mod run;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for tollgate's own errors (bad arguments, unusable CA, port in use...). A child's
+/// exit code passes through `tollgate run` untouched.
+pub const EXIT_ERROR: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "A local HTTPS proxy that shows what your AWS API calls cost",
+    long_about = None,
+)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug). TOLLGATE_LOG=<filter> overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a command with its AWS calls going through tollgate, and summarise them when it ends.
+    Run(run::RunArgs),
+    /// Run the proxy until interrupted, for clients configured by hand (see `tollgate env`).
+    Serve(serve::ServeArgs),
+    /// Print the shell exports that point clients at a running `tollgate serve`.
+    Env(env::EnvArgs),
+    /// Manage tollgate's local certificate authority.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+}
+
+/// Parses the arguments, runs the subcommand, and turns the result into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tollgate: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::execute(args).await,
+            Command::Serve(args) => serve::execute(args).await,
+            Command::Env(args) => env::execute(args),
+            Command::Ca(command) => ca::execute(command),
+        }
+    });
+    // Tunnels still open after the grace period must not hold the process.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("tollgate: {error:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "tollgate=warn",
+        1 => "tollgate=info",
+        _ => "tollgate=debug",
+    };
+    let filter = EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,146 @@
+//! What `run` and `serve` share: the proxy options, and starting a proxy from them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use http::Uri;
+
+use super::client_env::ClientEnv;
+use crate::ca::{CaPaths, LeafCertificates, LocalCa};
+use crate::home;
+use crate::proxy::{HostMatcher, Observer, Observers, Proxy, ProxyConfig, Timeouts};
+use crate::roots::Roots;
+use crate::summary::Summary;
+
+#[derive(Debug, Clone, Args)]
+pub struct ProxyArgs {
+    /// Also intercept hosts matching GLOB (e.g. localhost.localstack.cloud or *.emulator.test).
+    /// The AWS domains are always intercepted. The CA must permit the domain: see `ca init --domain`.
+    #[arg(long = "intercept", value_name = "GLOB")]
+    pub intercept: Vec<String>,
+
+    /// Send every intercepted request to URL (http:// or https://), e.g. a moto or LocalStack
+    /// server, keeping its Host header, path and query, so calls are recorded as if they went to AWS.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+
+    /// Trust the CA certificates in FILE (PEM) for upstream TLS, besides the system roots.
+    #[arg(long = "upstream-ca", value_name = "FILE")]
+    pub upstream_ca: Vec<PathBuf>,
+
+    /// Seconds to wait for an upstream's response head before answering 504.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub upstream_timeout: u64,
+
+    /// Seconds a client has to send a request's headers; also how long an idle client connection is kept.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub header_timeout: u64,
+
+    /// Seconds in-flight exchanges get to finish at shutdown.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub shutdown_grace: u64,
+
+    /// KiB of each request and response body copied for analysis.
+    #[arg(long, value_name = "KIB", default_value_t = 64)]
+    pub body_capture_kib: usize,
+}
+
+/// A bound proxy and what clients need to use it.
+pub struct Started {
+    pub proxy: Proxy,
+    pub client_env: ClientEnv,
+    pub summary: Arc<Summary>,
+}
+
+/// Loads (or creates) the CA, writes the client bundle, and binds the proxy on `listen`.
+pub async fn start(args: &ProxyArgs, listen: SocketAddr) -> anyhow::Result<Started> {
+    let home = home::data_dir().context("cannot find tollgate's data directory")?;
+    let paths = CaPaths::new(&home);
+    let (ca, created) = LocalCa::load_or_create(&paths, &[])?;
+    if created {
+        tracing::info!(path = %paths.cert().display(), "created the tollgate CA");
+    }
+    let intercept = HostMatcher::aws_and(&args.intercept)?;
+    if let Some(domain) = intercept.domains().find(|domain| !ca.permits(domain)) {
+        bail!(
+            "--intercept {domain}: the tollgate CA may only issue for {}, so clients would reject \
+             its certificates; make a CA that permits it with `tollgate ca rotate --domain {domain}`",
+            ca.permitted_domains().join(", ")
+        );
+    }
+    let upstream = args.upstream.as_deref().map(parse_upstream).transpose()?;
+
+    let system_roots = Roots::system();
+    let bundle_path = paths.bundle();
+    home::write_atomically(
+        &bundle_path,
+        system_roots.bundle_with(ca.cert_pem()).as_bytes(),
+        0o644,
+    )
+    .with_context(|| format!("cannot write the CA bundle {}", bundle_path.display()))?;
+    let mut upstream_roots = system_roots;
+    for file in &args.upstream_ca {
+        upstream_roots.add_pem_file(file)?;
+    }
+
+    let mut config = ProxyConfig::new(listen, upstream_roots.store());
+    config.intercept = intercept;
+    config.upstream = upstream;
+    config.body_capture_limit = args.body_capture_kib * 1024;
+    config.timeouts = Timeouts {
+        client_header: Duration::from_secs(args.header_timeout.max(1)),
+        upstream_response: Duration::from_secs(args.upstream_timeout.max(1)),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        ..Timeouts::default()
+    };
+
+    let leaves = LeafCertificates::new(
+        Arc::new(ca),
+        1024,
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+    )?;
+    let summary = Arc::new(Summary::new());
+    let observers = Observers::new(vec![summary.clone() as Arc<dyn Observer>]);
+    let proxy = Proxy::bind(config, Arc::new(leaves), observers).await?;
+    let client_env = ClientEnv::new(proxy.local_addr(), &bundle_path);
+    Ok(Started {
+        proxy,
+        client_env,
+        summary,
+    })
+}
+
+fn parse_upstream(url: &str) -> anyhow::Result<Uri> {
+    let uri: Uri = url
+        .parse()
+        .with_context(|| format!("--upstream {url} is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => bail!("--upstream {url}: use an http:// or https:// URL, e.g. http://127.0.0.1:5000"),
+    }
+    if uri.host().is_none() {
+        bail!("--upstream {url} has no host");
+    }
+    if uri.path_and_query().is_some_and(|pq| pq.as_str() != "/") {
+        bail!("--upstream {url}: give only scheme, host and port; each request keeps its own path");
+    }
+    Ok(uri)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls() {
+        assert!(parse_upstream("http://127.0.0.1:5000").is_ok());
+        assert!(parse_upstream("https://localhost:4566/").is_ok());
+        assert!(parse_upstream("127.0.0.1:5000").is_err());
+        assert!(parse_upstream("ftp://x").is_err());
+        assert!(parse_upstream("http://x/base").is_err());
+    }
+}

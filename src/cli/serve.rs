@@ -1,0 +1,98 @@
+//! `tollgate serve`: the proxy on a fixed port, for clients configured by hand.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use tokio::signal::unix::{signal, SignalKind};
+
+use super::proxy_setup::{self, ProxyArgs};
+use crate::home;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    proxy: ProxyArgs,
+
+    /// Address to listen on; port 0 picks a free port (printed at start).
+    #[arg(long, default_value = "127.0.0.1:8877")]
+    listen: SocketAddr,
+
+    /// Allow listening on a non-loopback address. Anyone who can reach it can then use the proxy.
+    #[arg(long)]
+    allow_remote: bool,
+
+    /// Print no summary at exit.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// What `tollgate env` reads to find a running `serve`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ServeState {
+    pub pid: u32,
+    pub listen: SocketAddr,
+    pub bundle: std::path::PathBuf,
+}
+
+pub const STATE_FILE: &str = "serve.json";
+
+pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if !args.listen.ip().is_loopback() {
+        if !args.allow_remote {
+            bail!(
+                "--listen {} is not a loopback address; anyone who can reach it could use the \
+                 proxy. Pass --allow-remote if that is what you want",
+                args.listen
+            );
+        }
+        eprintln!(
+            "tollgate: warning: listening on {}, reachable from other machines",
+            args.listen
+        );
+    }
+    let started = Instant::now();
+    let setup = proxy_setup::start(&args.proxy, args.listen).await?;
+    let addr = setup.proxy.local_addr();
+    let stats = setup.proxy.stats();
+
+    let state_path = home::data_dir()?.join(STATE_FILE);
+    let state = ServeState {
+        pid: std::process::id(),
+        listen: addr,
+        bundle: setup.client_env.bundle.clone(),
+    };
+    home::write_atomically(&state_path, &serde_json::to_vec_pretty(&state)?, 0o600)
+        .with_context(|| format!("cannot write {}", state_path.display()))?;
+
+    eprintln!("tollgate: proxy listening on {addr}; point clients at it with these exports (or `eval \"$(tollgate env)\"`):");
+    print!("{}", setup.client_env.shell_exports());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    let mut terminate = signal(SignalKind::terminate())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("tollgate: shutting down");
+    };
+    setup.proxy.serve(shutdown).await;
+    // Only remove the state if it is still ours: another serve may have started since.
+    if let Ok(bytes) = std::fs::read(&state_path) {
+        if serde_json::from_slice::<ServeState>(&bytes).is_ok_and(|s| s.pid == state.pid) {
+            let _ = std::fs::remove_file(&state_path);
+        }
+    }
+    if !args.quiet {
+        eprint!(
+            "{}",
+            setup.summary.report(&stats, started.elapsed()).render_text()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,101 @@
+//! Where tollgate keeps its files: the CA, the combined CA bundle, and the state of a running
+//! `tollgate serve`.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The directory holding tollgate's private files.
+///
+/// `TOLLGATE_HOME` wins; otherwise `$XDG_DATA_HOME/tollgate`, otherwise
+/// `~/.local/share/tollgate`.
+pub fn data_dir() -> io::Result<PathBuf> {
+    if let Some(dir) = non_empty_env("TOLLGATE_HOME") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = non_empty_env("XDG_DATA_HOME") {
+        return Ok(PathBuf::from(dir).join("tollgate"));
+    }
+    match non_empty_env("HOME") {
+        Some(home) => Ok(PathBuf::from(home).join(".local/share/tollgate")),
+        None => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "neither TOLLGATE_HOME, XDG_DATA_HOME nor HOME is set; set TOLLGATE_HOME to a private directory",
+        )),
+    }
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// Creates `dir` (and its parents) if needed. A directory tollgate creates is 0700, since it
+/// holds the CA's private key.
+pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    // `recursive` applies the mode to every directory it creates but the umask may have
+    // narrowed it further or, for the last one, we want it exact.
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+/// Writes `contents` to `path` atomically (temporary file, then rename) with the given mode, so a
+/// reader never sees half a file and a private file is never briefly world-readable.
+pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&temp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_sets_mode_and_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        write_atomically(&path, b"hello", 0o600).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"hello");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        write_atomically(&path, b"again", 0o600).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"again");
+    }
+
+    #[test]
+    fn private_dir_is_0700() {
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        ensure_private_dir(&nested).unwrap();
+        let mode = fs::metadata(&nested).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+}

@@ -1,0 +1,17 @@
+//! tollgate: a local HTTPS proxy that shows what your AWS API calls cost.
+//!
+//! The crate is layered so that each layer knows only the one below it:
+//!
+//! * [`proxy`] is a generic intercepting HTTP(S) proxy. It knows which hosts to intercept and
+//!   nothing else about AWS; every completed request/response exchange is handed to an
+//!   [`proxy::Observer`].
+//! * [`ca`] is the local certificate authority whose leaf certificates the proxy presents.
+//! * [`summary`] is the first observer: per-host counts, bytes and latency percentiles.
+//! * [`cli`] wires them together, one file per subcommand.
+
+pub mod ca;
+pub mod cli;
+pub mod home;
+pub mod proxy;
+pub mod roots;
+pub mod summary;

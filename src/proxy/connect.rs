@@ -1,0 +1,392 @@
+//! `CONNECT host:port`: decide from the authority and the TLS ClientHello whether to intercept,
+//! then either terminate TLS and serve HTTP, or tunnel the bytes untouched.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use rustls::server::{Accepted, Acceptor};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::StartHandshake;
+
+use super::forward::{self, error_response, ProxyBody, Target};
+use super::observer::{Transport, Tunnel};
+use super::Shared;
+
+/// Answers a CONNECT. The 200 goes out first; the tunnel or interception runs on the upgraded
+/// connection in a task of its own.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    client: SocketAddr,
+    mut request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let Some((host, port)) = connect_target(request.uri()) else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "bad-connect",
+            format!(
+                "tollgate: CONNECT needs a host:port target, got '{}'\n",
+                request.uri()
+            ),
+        );
+    };
+    let upgrade = hyper::upgrade::on(&mut request);
+    let target = Target {
+        client,
+        transport: Transport::Https,
+        host,
+        port,
+    };
+
+    // A named host that is not on the list is tunnelled without waiting for the client to speak
+    // (some protocols let the server speak first). Connecting before answering lets a failure be
+    // a proper 502 instead of a connection the client sees die.
+    if !shared.config.intercept.matches(&target.host) && target.host.parse::<IpAddr>().is_err() {
+        let started = Instant::now();
+        return match connect_upstream(&shared, &target).await {
+            Ok(upstream) => {
+                shared.tasks.spawn(tunnel(shared.clone(), target, upgrade, upstream, started));
+                Response::new(ProxyBody::Right(Default::default()))
+            }
+            Err(error) => {
+                let message = error.to_string();
+                shared.observers.tunnel(&Tunnel {
+                    client,
+                    host: target.host.clone(),
+                    port: target.port,
+                    bytes_up: 0,
+                    bytes_down: 0,
+                    duration: started.elapsed(),
+                    error: Some(message.clone()),
+                });
+                error_response(
+                    StatusCode::BAD_GATEWAY,
+                    "connect",
+                    format!(
+                        "tollgate: cannot connect to {}:{}: {message}\n",
+                        target.host, target.port
+                    ),
+                )
+            }
+        };
+    }
+
+    shared
+        .tasks
+        .spawn(intercept_or_tunnel(shared.clone(), target, upgrade));
+    Response::new(ProxyBody::Right(Default::default()))
+}
+
+/// The `host:port` of a CONNECT request target (authority form; RFC 9110 §9.3.6 requires the port).
+fn connect_target(uri: &http::Uri) -> Option<(String, u16)> {
+    if uri.scheme().is_some() || uri.path_and_query().is_some_and(|pq| pq.as_str() != "/") {
+        return None;
+    }
+    let authority = uri.authority()?;
+    let port = authority.port_u16()?;
+    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || port == 0 {
+        return None;
+    }
+    Some((host.to_ascii_lowercase(), port))
+}
+
+async fn connect_upstream(shared: &Shared, target: &Target) -> std::io::Result<TcpStream> {
+    let connect = TcpStream::connect((target.host.as_str(), target.port));
+    match tokio::time::timeout(shared.config.timeouts.upstream_connect, connect).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "no connection within {:?}",
+                shared.config.timeouts.upstream_connect
+            ),
+        )),
+    }
+}
+
+async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: OnUpgrade) {
+    let started = Instant::now();
+    let upgraded = match upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(error) => {
+            tracing::debug!(%error, host = %target.host, "CONNECT upgrade failed");
+            return;
+        }
+    };
+    let mut client_io = TokioIo::new(upgraded);
+    let hello = tokio::time::timeout(
+        shared.config.timeouts.tls_handshake,
+        read_client_hello(&mut client_io),
+    )
+    .await;
+    let (accepted, consumed) = match hello {
+        Ok(Ok(ClientHello::Tls { accepted, consumed })) => (accepted, consumed),
+        Ok(Ok(ClientHello::NotTls { consumed })) => {
+            // Not TLS: nothing to intercept. Pass it on as it came.
+            return tunnel_after_peek(shared, target, client_io, consumed, started).await;
+        }
+        Ok(Err(error)) => {
+            shared.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%error, host = %target.host, "unreadable TLS ClientHello");
+            return;
+        }
+        Err(_) => {
+            shared.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(host = %target.host, "no TLS ClientHello in time");
+            return;
+        }
+    };
+
+    // The SNI names the host the client will verify; the CONNECT authority may be an address.
+    if let Some(sni) = accepted.client_hello().server_name() {
+        target.host = sni.to_ascii_lowercase();
+    }
+    if !shared.config.intercept.matches(&target.host) {
+        return tunnel_after_peek(shared, target, client_io, consumed, started).await;
+    }
+
+    let config = match shared.tls.server_config(&target.host) {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::warn!(%error, host = %target.host, "cannot mint a certificate");
+            return;
+        }
+    };
+    let handshake = StartHandshake::from_parts(accepted, client_io).into_stream(config);
+    let tls = match tokio::time::timeout(shared.config.timeouts.tls_handshake, handshake).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => {
+            // Almost always a client that does not trust the tollgate CA: counted and shown in
+            // the summary, since it means the workload's calls are failing.
+            shared.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                %error, host = %target.host,
+                "TLS handshake with the client failed; does it trust the tollgate CA bundle?"
+            );
+            return;
+        }
+        Err(_) => {
+            shared.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    shared
+        .stats
+        .intercepted_connections
+        .fetch_add(1, Ordering::Relaxed);
+    let service = {
+        let shared = shared.clone();
+        service_fn(move |request| {
+            forward::forward_observed(shared.clone(), target.clone(), request)
+        })
+    };
+    let connection = shared
+        .intercepted_http
+        .serve_connection(TokioIo::new(tls), service);
+    if let Err(error) = super::serve_gracefully(connection, &shared.shutdown).await {
+        tracing::debug!(error = %forward::error_chain(&*error), "intercepted connection ended");
+    }
+}
+
+/// What the client sent first on a CONNECT tunnel.
+enum ClientHello {
+    /// A TLS ClientHello, parsed; `consumed` holds the bytes read, to replay if tunnelled.
+    Tls {
+        accepted: Accepted,
+        consumed: Vec<u8>,
+    },
+    /// Something that is not a TLS handshake record.
+    NotTls { consumed: Vec<u8> },
+}
+
+/// The most handshake bytes read before giving up: a ClientHello is at most a few KiB, even with
+/// post-quantum key shares, and a record is at most 16 KiB plus overhead.
+const MAX_HELLO_BYTES: usize = 64 * 1024;
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Reads TLS records until rustls has a whole ClientHello, keeping every byte read so that the
+/// connection can still be tunnelled untouched.
+async fn read_client_hello<R: AsyncRead + Unpin>(io: &mut R) -> std::io::Result<ClientHello> {
+    let mut consumed = Vec::with_capacity(2048);
+    let mut acceptor = Acceptor::default();
+    loop {
+        let mut header = [0u8; 5];
+        let first = io.read(&mut header[..1]).await?;
+        if first == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        consumed.push(header[0]);
+        if header[0] != TLS_HANDSHAKE_RECORD {
+            return Ok(ClientHello::NotTls { consumed });
+        }
+        io.read_exact(&mut header[1..]).await?;
+        consumed.extend_from_slice(&header[1..]);
+        let length = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        if consumed.len() + length > MAX_HELLO_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "TLS ClientHello larger than 64 KiB",
+            ));
+        }
+        let start = consumed.len();
+        consumed.resize(start + length, 0);
+        io.read_exact(&mut consumed[start..]).await?;
+
+        let mut record = BytesMut::from(&header[..]);
+        record.extend_from_slice(&consumed[start..]);
+        let mut reader = record.reader();
+        while acceptor.read_tls(&mut reader)? > 0 {}
+        match acceptor.accept() {
+            Ok(Some(accepted)) => return Ok(ClientHello::Tls { accepted, consumed }),
+            Ok(None) => continue,
+            Err((error, _alert)) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, error))
+            }
+        }
+    }
+}
+
+async fn tunnel_after_peek(
+    shared: Arc<Shared>,
+    target: Target,
+    mut client_io: TokioIo<Upgraded>,
+    consumed: Vec<u8>,
+    started: Instant,
+) {
+    let result = async {
+        let mut upstream = connect_upstream(&shared, &target).await?;
+        upstream.write_all(&consumed).await?;
+        let (up, down) = tokio::io::copy_bidirectional(&mut client_io, &mut upstream).await?;
+        Ok::<_, std::io::Error>((up + consumed.len() as u64, down))
+    }
+    .await;
+    report_tunnel(&shared, &target, started, result);
+}
+
+async fn tunnel(
+    shared: Arc<Shared>,
+    target: Target,
+    upgrade: OnUpgrade,
+    mut upstream: TcpStream,
+    started: Instant,
+) {
+    let result = async {
+        let mut client_io = TokioIo::new(upgrade.await.map_err(std::io::Error::other)?);
+        tokio::io::copy_bidirectional(&mut client_io, &mut upstream).await
+    }
+    .await;
+    report_tunnel(&shared, &target, started, result);
+}
+
+fn report_tunnel(
+    shared: &Shared,
+    target: &Target,
+    started: Instant,
+    result: std::io::Result<(u64, u64)>,
+) {
+    let (bytes_up, bytes_down, error) = match result {
+        Ok((up, down)) => (up, down, None),
+        Err(error) => (0, 0, Some(error.to_string())),
+    };
+    shared.observers.tunnel(&Tunnel {
+        client: target.client,
+        host: target.host.clone(),
+        port: target.port,
+        bytes_up,
+        bytes_down,
+        duration: started.elapsed(),
+        error,
+    });
+}
+
+/// Answers requests on the proxy's own port that are neither CONNECT nor absolute-form.
+pub(crate) fn not_a_proxy_request(request: &Request<Incoming>) -> Response<ProxyBody> {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "not-a-proxy-request",
+        format!(
+            "tollgate is an HTTP proxy: send CONNECT host:port or an absolute http:// URL \
+             (set HTTPS_PROXY=http://<this address>), not '{} {}'\n",
+            request.method(),
+            request.uri()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_targets() {
+        let parse = |s: &str| connect_target(&s.parse().unwrap());
+        assert_eq!(
+            parse("S3.amazonaws.com:443"),
+            Some(("s3.amazonaws.com".into(), 443))
+        );
+        assert_eq!(parse("[::1]:8443"), Some(("::1".into(), 8443)));
+        assert_eq!(parse("s3.amazonaws.com"), None);
+        assert_eq!(parse("http://s3.amazonaws.com:443/"), None);
+        assert_eq!(parse("/path"), None);
+    }
+
+    #[tokio::test]
+    async fn reads_a_real_client_hello_and_keeps_its_bytes() {
+        // A real ClientHello from rustls's client, written into an in-memory pipe.
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add_parsable_certificates(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut conn = rustls::ClientConnection::new(
+            Arc::new(config),
+            "sts.amazonaws.com".try_into().unwrap(),
+        )
+        .unwrap();
+        let mut wire = Vec::new();
+        conn.write_tls(&mut wire).unwrap();
+        let mut reader = &wire[..];
+        match read_client_hello(&mut reader).await.unwrap() {
+            ClientHello::Tls { accepted, consumed } => {
+                assert_eq!(accepted.client_hello().server_name(), Some("sts.amazonaws.com"));
+                assert_eq!(consumed, wire);
+            }
+            ClientHello::NotTls { .. } => panic!("a ClientHello was not recognised"),
+        }
+    }
+
+    #[tokio::test]
+    async fn plain_bytes_are_not_tls_and_are_kept() {
+        let mut reader = &b"GET / HTTP/1.1\r\n\r\n"[..];
+        match read_client_hello(&mut reader).await.unwrap() {
+            ClientHello::NotTls { consumed } => assert_eq!(consumed, b"G"),
+            ClientHello::Tls { .. } => panic!("plain text taken for TLS"),
+        }
+    }
+
+    #[tokio::test]
+    async fn garbage_after_a_handshake_byte_is_an_error_not_a_panic() {
+        let mut reader = &[0x16u8, 3, 1, 0, 4, 1, 2, 3, 4][..];
+        assert!(read_client_hello(&mut reader).await.is_err());
+        let mut short = &[0x16u8, 3][..];
+        assert!(read_client_hello(&mut short).await.is_err());
+    }
+}

@@ -1,0 +1,334 @@
+//! Following one exchange while its bodies stream, and reporting it when both are done.
+//!
+//! The request and response bodies are wrapped in [`TapBody`], which passes frames through
+//! untouched (so backpressure is the client's and upstream's own), counts bytes, and copies the
+//! first bytes when an observer wants them. Each tap and the forwarding code hold an
+//! `Arc<ExchangeRecorder>`; when the last one lets go, the recorder reports the exchange.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, Uri, Version};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use super::observer::{
+    BodyRecord, Exchange, Observers, Outcome, ResponseRecord, Transport, UpstreamFailure,
+};
+
+/// The request as it arrived, before any body.
+pub(crate) struct RequestHead {
+    pub id: u64,
+    pub client: SocketAddr,
+    pub transport: Transport,
+    pub host: String,
+    pub port: u16,
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub headers: HeaderMap,
+}
+
+pub(crate) struct ExchangeRecorder {
+    observers: Observers,
+    started: Instant,
+    started_at: SystemTime,
+    state: Mutex<State>,
+}
+
+struct State {
+    head: Option<RequestHead>,
+    request_body: BodyRecord,
+    response: Option<ResponseRecord>,
+    response_body: BodyRecord,
+    outcome: Option<Outcome>,
+    response_head_at: Option<Instant>,
+    ended_at: Option<Instant>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Request,
+    Response,
+}
+
+impl ExchangeRecorder {
+    pub fn new(observers: Observers, head: RequestHead) -> Arc<Self> {
+        Arc::new(Self {
+            observers,
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            state: Mutex::new(State {
+                head: Some(head),
+                request_body: BodyRecord::default(),
+                response: None,
+                response_body: BodyRecord::default(),
+                outcome: None,
+                response_head_at: None,
+                ended_at: None,
+            }),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock only means an observer panicked elsewhere; the record is still usable.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn response_head(&self, response: ResponseRecord) {
+        let mut state = self.state();
+        state.response = Some(response);
+        state.response_head_at = Some(Instant::now());
+    }
+
+    pub fn upstream_failed(&self, kind: UpstreamFailure, message: String) {
+        let mut state = self.state();
+        state.outcome = Some(Outcome::UpstreamFailed { kind, message });
+        state.ended_at = Some(Instant::now());
+    }
+
+    fn body_done(&self, side: Side, record: BodyRecord, error: Option<String>) {
+        let mut state = self.state();
+        match side {
+            Side::Request => state.request_body = record,
+            Side::Response => {
+                if state.outcome.is_none() {
+                    state.outcome = Some(match error {
+                        None if record.complete => Outcome::Complete,
+                        None => Outcome::Interrupted {
+                            message: "the client closed the connection before the response ended"
+                                .into(),
+                        },
+                        Some(message) => Outcome::Interrupted { message },
+                    });
+                }
+                state.response_body = record;
+                state.ended_at = Some(Instant::now());
+            }
+        }
+    }
+}
+
+impl Drop for ExchangeRecorder {
+    fn drop(&mut self) {
+        let state = self
+            .state
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(head) = state.head.take() else {
+            return;
+        };
+        let ended_at = state.ended_at.unwrap_or_else(Instant::now);
+        let exchange = Exchange {
+            id: head.id,
+            client: head.client,
+            transport: head.transport,
+            host: head.host,
+            port: head.port,
+            method: head.method,
+            uri: head.uri,
+            version: head.version,
+            request_headers: head.headers,
+            request_body: std::mem::take(&mut state.request_body),
+            response: state.response.take(),
+            response_body: std::mem::take(&mut state.response_body),
+            outcome: state.outcome.take().unwrap_or(Outcome::Interrupted {
+                message: "the exchange was abandoned before a response".into(),
+            }),
+            started_at: self.started_at,
+            time_to_response_head: state
+                .response_head_at
+                .map(|at| at.duration_since(self.started)),
+            duration: ended_at.duration_since(self.started),
+        };
+        self.observers.exchange(&exchange);
+    }
+}
+
+pin_project! {
+    /// A body passed through unchanged, counted, and optionally copied up to a limit.
+    pub(crate) struct TapBody<B> {
+        #[pin]
+        inner: B,
+        tap: Option<Tap>,
+    }
+}
+
+pub(crate) struct Tap {
+    recorder: Arc<ExchangeRecorder>,
+    side: Side,
+    bytes: u64,
+    captured: BytesMut,
+    capture_limit: usize,
+    truncated: bool,
+    complete: bool,
+    error: Option<String>,
+}
+
+impl Tap {
+    pub fn new(recorder: Arc<ExchangeRecorder>, side: Side, capture_limit: usize) -> Self {
+        Self {
+            recorder,
+            side,
+            bytes: 0,
+            captured: BytesMut::new(),
+            capture_limit,
+            truncated: false,
+            complete: false,
+            error: None,
+        }
+    }
+
+    fn data(&mut self, data: &Bytes) {
+        self.bytes += data.len() as u64;
+        let room = self.capture_limit - self.captured.len();
+        if data.len() > room {
+            self.truncated = true;
+        }
+        if room > 0 {
+            self.captured
+                .extend_from_slice(&data[..room.min(data.len())]);
+        }
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        let record = BodyRecord {
+            bytes: self.bytes,
+            captured: std::mem::take(&mut self.captured).freeze(),
+            truncated: self.truncated,
+            complete: self.complete,
+        };
+        self.recorder.body_done(self.side, record, self.error.take());
+    }
+}
+
+impl<B> TapBody<B> {
+    pub fn new(inner: B, tap: Option<Tap>) -> Self {
+        Self { inner, tap }
+    }
+}
+
+impl<B> Body for TapBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let mut this = self.project();
+        let polled = ready!(this.inner.as_mut().poll_frame(cx));
+        if let Some(tap) = this.tap.as_mut() {
+            match &polled {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        tap.data(data);
+                    }
+                }
+                Some(Err(error)) => tap.error = Some(error.to_string()),
+                None => tap.complete = true,
+            }
+            // Report as soon as the body is known to be over: a sized body is often never polled
+            // again after its last frame.
+            if tap.error.is_some() || tap.complete || this.inner.is_end_stream() {
+                tap.complete = tap.error.is_none();
+                this.tap.take();
+            }
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::observer::{Observer, Tunnel};
+    use http_body_util::{BodyExt, Full, StreamBody};
+    use std::sync::Mutex as StdMutex;
+
+    #[derive(Default)]
+    struct Collect(StdMutex<Vec<(u64, Bytes, bool, bool, Outcome)>>);
+
+    impl Observer for Collect {
+        fn on_exchange(&self, exchange: &Exchange) {
+            self.0.lock().unwrap().push((
+                exchange.response_body.bytes,
+                exchange.response_body.captured.clone(),
+                exchange.response_body.truncated,
+                exchange.response_body.complete,
+                exchange.outcome.clone(),
+            ));
+        }
+        fn on_tunnel(&self, _: &Tunnel) {}
+    }
+
+    fn head() -> RequestHead {
+        RequestHead {
+            id: 1,
+            client: "127.0.0.1:1".parse().unwrap(),
+            transport: Transport::Https,
+            host: "s3.amazonaws.com".into(),
+            port: 443,
+            method: Method::GET,
+            uri: Uri::from_static("/"),
+            version: Version::HTTP_11,
+            headers: HeaderMap::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_captures_and_reports_once_at_the_end() {
+        let collect = Arc::new(Collect::default());
+        let observers = Observers::new(vec![collect.clone()]);
+        let recorder = ExchangeRecorder::new(observers, head());
+        let chunks = ["hello ", "world", "!"]
+            .map(|chunk| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(chunk))));
+        let body = TapBody::new(
+            StreamBody::new(futures_util::stream::iter(chunks)),
+            Some(Tap::new(recorder.clone(), Side::Response, 8)),
+        );
+        drop(recorder);
+        assert!(collect.0.lock().unwrap().is_empty(), "reported before the body ended");
+        let bytes = body.collect().await.unwrap().to_bytes();
+        assert_eq!(bytes, "hello world!");
+        let seen = collect.0.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0, 12);
+        assert_eq!(seen[0].1, "hello wo");
+        assert!(seen[0].2 && seen[0].3);
+        assert_eq!(seen[0].4, Outcome::Complete);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_body_is_reported_as_interrupted() {
+        let collect = Arc::new(Collect::default());
+        let recorder = ExchangeRecorder::new(Observers::new(vec![collect.clone()]), head());
+        let body = TapBody::new(
+            Full::new(Bytes::from_static(b"abc")),
+            Some(Tap::new(recorder, Side::Response, 0)),
+        );
+        drop(body);
+        let seen = collect.0.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(!seen[0].3);
+        assert!(matches!(seen[0].4, Outcome::Interrupted { .. }));
+    }
+}

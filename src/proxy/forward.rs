@@ -1,0 +1,372 @@
+//! Forwarding one request upstream and its response back, and the error answers the proxy gives
+//! when that fails.
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+
+use super::exchange::{ExchangeRecorder, RequestHead, Side, Tap, TapBody};
+use super::observer::{ResponseRecord, Transport, Tunnel, UpstreamFailure};
+use super::Shared;
+
+/// What the proxy answers with: a streamed upstream body, or a small body of its own.
+pub(crate) type ProxyBody = Either<TapBody<Incoming>, Full<Bytes>>;
+
+/// Where a request was headed, as the client addressed it.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub client: SocketAddr,
+    pub transport: Transport,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Target {
+    fn default_port(&self) -> u16 {
+        match self.transport {
+            Transport::Https => 443,
+            Transport::Http => 80,
+        }
+    }
+
+    /// `host` or `host:port` when the port is not the scheme's default.
+    fn authority(&self) -> String {
+        if self.port == self.default_port() {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Forwards an intercepted request and reports the exchange to the observers.
+pub(crate) async fn forward_observed(
+    shared: Arc<Shared>,
+    target: Target,
+    request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let (mut parts, body) = request.into_parts();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let upstream_uri = shared.upstream_uri(&target, &path_and_query);
+    let recorder = ExchangeRecorder::new(
+        shared.observers.clone(),
+        RequestHead {
+            id: shared.next_exchange_id.fetch_add(1, Ordering::Relaxed),
+            client: target.client,
+            transport: target.transport,
+            host: target.host.clone(),
+            port: target.port,
+            method: parts.method.clone(),
+            uri: Uri::from(path_and_query),
+            version: parts.version,
+            headers: parts.headers.clone(),
+        },
+    );
+    let capture = shared.capture_limit();
+    let body = TapBody::new(
+        body,
+        Some(Tap::new(recorder.clone(), Side::Request, capture)),
+    );
+    prepare_upstream_request(&mut parts, &target, upstream_uri);
+
+    match send(&shared, Request::from_parts(parts, body)).await {
+        Ok(response) => {
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            recorder.response_head(ResponseRecord {
+                status: parts.status,
+                version: parts.version,
+                headers: parts.headers.clone(),
+            });
+            let body = TapBody::new(body, Some(Tap::new(recorder, Side::Response, capture)));
+            Ok(Response::from_parts(parts, Either::Left(body)))
+        }
+        Err(failure) => {
+            let response = failure.response(&shared, &target);
+            recorder.upstream_failed(failure.kind, failure.message);
+            Ok(response)
+        }
+    }
+}
+
+/// Forwards a plain-HTTP request to a host that is not intercepted: no observation beyond a
+/// count, as for a tunnel.
+pub(crate) async fn forward_passthrough(
+    shared: Arc<Shared>,
+    target: Target,
+    request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = std::time::Instant::now();
+    let (mut parts, body) = request.into_parts();
+    let uri = parts.uri.clone();
+    prepare_upstream_request(&mut parts, &target, uri);
+    let result = send(&shared, Request::from_parts(parts, TapBody::new(body, None))).await;
+    let (response, error) = match result {
+        Ok(response) => {
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            let body = Either::Left(TapBody::new(body, None));
+            (Response::from_parts(parts, body), None)
+        }
+        Err(failure) => (failure.response(&shared, &target), Some(failure.message)),
+    };
+    shared.observers.tunnel(&Tunnel {
+        client: target.client,
+        host: target.host,
+        port: target.port,
+        bytes_up: 0,
+        bytes_down: 0,
+        duration: started.elapsed(),
+        error,
+    });
+    Ok(response)
+}
+
+fn prepare_upstream_request(parts: &mut http::request::Parts, target: &Target, uri: Uri) {
+    // An HTTP/2 client sends the authority as a pseudo-header; an upstream (moto, LocalStack, or
+    // an HTTP/1.1 AWS endpoint) routes on Host, and SigV4 signed it, so it must be there.
+    if !parts.headers.contains_key(header::HOST) {
+        let authority = parts
+            .uri
+            .authority()
+            .map(Authority::to_string)
+            .unwrap_or_else(|| target.authority());
+        if let Ok(value) = HeaderValue::from_str(&authority) {
+            parts.headers.insert(header::HOST, value);
+        }
+    }
+    strip_hop_by_hop(&mut parts.headers);
+    // The proxy already answered `Expect: 100-continue` to the client by reading the body.
+    parts.headers.remove(header::EXPECT);
+    parts.uri = uri;
+    // The upstream pool picks HTTP/1.1 or HTTP/2 per connection by ALPN.
+    parts.version = Version::HTTP_11;
+}
+
+/// Removes the headers that describe one connection rather than the message (RFC 9110 §7.6.1).
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("proxy-connection");
+    headers.remove("keep-alive");
+}
+
+/// Why a request got no response from upstream.
+pub(crate) struct Failure {
+    pub kind: UpstreamFailure,
+    pub message: String,
+    upstream: String,
+}
+
+impl Failure {
+    fn response(&self, shared: &Shared, target: &Target) -> Response<ProxyBody> {
+        let status = match self.kind {
+            UpstreamFailure::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        let via = if shared.config.upstream.is_some() {
+            format!(" (sent to --upstream {})", self.upstream)
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "tollgate: the request to {}{via} failed ({}): {}\n",
+            target.authority(),
+            self.kind.as_str(),
+            self.message
+        );
+        error_response(status, self.kind.as_str(), text)
+    }
+}
+
+async fn send(
+    shared: &Shared,
+    request: Request<TapBody<Incoming>>,
+) -> Result<Response<Incoming>, Failure> {
+    let upstream = request
+        .uri()
+        .authority()
+        .map(Authority::to_string)
+        .unwrap_or_default();
+    match tokio::time::timeout(
+        shared.config.timeouts.upstream_response,
+        shared.client.request(request),
+    )
+    .await
+    {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(error)) => Err(classify(&error, upstream)),
+        Err(_elapsed) => Err(Failure {
+            kind: UpstreamFailure::Timeout,
+            message: format!(
+                "no response within {:?} (--upstream-timeout)",
+                shared.config.timeouts.upstream_response
+            ),
+            upstream,
+        }),
+    }
+}
+
+fn classify(error: &hyper_util::client::legacy::Error, upstream: String) -> Failure {
+    let mut kind = if error.is_connect() {
+        UpstreamFailure::Connect
+    } else {
+        UpstreamFailure::Protocol
+    };
+    let mut source: Option<&(dyn StdError + 'static)> = error.source();
+    while let Some(cause) = source {
+        if cause.downcast_ref::<rustls::Error>().is_some() {
+            kind = UpstreamFailure::Tls;
+        } else if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                kind = UpstreamFailure::Timeout;
+            } else if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                kind = UpstreamFailure::Tls;
+            }
+        }
+        source = cause.source();
+    }
+    Failure {
+        kind,
+        message: error_chain(error),
+        upstream,
+    }
+}
+
+/// "outer: inner: innermost", skipping repeats (hyper's errors often repeat their cause).
+pub(crate) fn error_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// A plain-text answer of the proxy's own, marked so it is never mistaken for AWS's.
+pub(crate) fn error_response(
+    status: StatusCode,
+    reason: &'static str,
+    text: String,
+) -> Response<ProxyBody> {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(text))));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert("x-tollgate-error", HeaderValue::from_static(reason));
+    response
+}
+
+pub(crate) fn upstream_uri(
+    upstream: Option<&Uri>,
+    target: &Target,
+    path_and_query: &PathAndQuery,
+) -> Uri {
+    let builder = match upstream {
+        Some(upstream) => Uri::builder()
+            .scheme(upstream.scheme().cloned().unwrap_or(Scheme::HTTP))
+            .authority(
+                upstream
+                    .authority()
+                    .cloned()
+                    .expect("--upstream was validated to have a host"),
+            ),
+        None => Uri::builder()
+            .scheme(match target.transport {
+                Transport::Https => Scheme::HTTPS,
+                Transport::Http => Scheme::HTTP,
+            })
+            .authority(target.authority()),
+    };
+    builder
+        .path_and_query(path_and_query.clone())
+        .build()
+        .expect("scheme, authority and path were each valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(transport: Transport, port: u16) -> Target {
+        Target {
+            client: "127.0.0.1:9".parse().unwrap(),
+            transport,
+            host: "sqs.us-east-1.amazonaws.com".into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn upstream_uri_keeps_path_and_query() {
+        let pq = PathAndQuery::from_static("/bucket/key?list-type=2&prefix=a%2Fb");
+        let direct = upstream_uri(None, &target(Transport::Https, 443), &pq);
+        assert_eq!(
+            direct,
+            "https://sqs.us-east-1.amazonaws.com/bucket/key?list-type=2&prefix=a%2Fb"
+        );
+        let odd_port = upstream_uri(None, &target(Transport::Https, 8443), &pq);
+        assert_eq!(odd_port.authority().unwrap(), "sqs.us-east-1.amazonaws.com:8443");
+        let moto: Uri = "http://127.0.0.1:5000".parse().unwrap();
+        let redirected = upstream_uri(Some(&moto), &target(Transport::Https, 443), &pq);
+        assert_eq!(
+            redirected,
+            "http://127.0.0.1:5000/bucket/key?list-type=2&prefix=a%2Fb"
+        );
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_including_those_connection_names() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-private"));
+        headers.insert("x-private", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert("x-amz-date", HeaderValue::from_static("20261126T000000Z"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("x-amz-date"));
+    }
+}

@@ -1,0 +1,346 @@
+//! A forward HTTP(S) proxy that decrypts the hosts on its intercept list and tunnels the rest.
+//!
+//! It knows nothing of AWS: every intercepted exchange goes to the [`Observer`]s it was built
+//! with. See `connect` for the CONNECT/interception decision, `forward` for the upstream leg and
+//! `exchange` for how bodies are followed while they stream.
+
+mod connect;
+mod exchange;
+mod forward;
+mod intercept;
+mod observer;
+
+pub use intercept::{BadPattern, HostMatcher, DEFAULT_INTERCEPT};
+pub use observer::{
+    BodyRecord, Exchange, Observer, Observers, Outcome, ResponseRecord, Transport, Tunnel,
+    UpstreamFailure,
+};
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::PathAndQuery;
+use http::{Method, Request, Response, Uri};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulConnection;
+use rustls::RootCertStore;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use exchange::TapBody;
+use forward::{ProxyBody, Target};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Supplies the TLS configuration (leaf certificate) the proxy presents for an intercepted host.
+pub trait ServerConfigSource: Send + Sync + 'static {
+    fn server_config(&self, host: &str) -> Result<Arc<rustls::ServerConfig>, BoxError>;
+}
+
+/// Time limits. Each protects against a peer that stalls.
+#[derive(Debug, Clone)]
+pub struct Timeouts {
+    /// For a client to send a request's headers, counted from when its connection is idle; so
+    /// also how long an idle keep-alive connection is kept.
+    pub client_header: Duration,
+    /// For a client to complete the TLS handshake after CONNECT.
+    pub tls_handshake: Duration,
+    /// To open a TCP connection upstream.
+    pub upstream_connect: Duration,
+    /// For the upstream's response head, once the request is sent.
+    pub upstream_response: Duration,
+    /// For in-flight exchanges to finish once shutdown begins.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            client_header: Duration::from_secs(60),
+            tls_handshake: Duration::from_secs(10),
+            upstream_connect: Duration::from_secs(10),
+            // SQS long polls wait 20 s, S3 CopyObject on large objects can take minutes.
+            upstream_response: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    pub intercept: HostMatcher,
+    /// Send every intercepted request here instead of the host it named (moto, LocalStack, a
+    /// test server), keeping its Host header, path and query.
+    pub upstream: Option<Uri>,
+    /// Trust anchors for upstream TLS.
+    pub upstream_roots: Arc<RootCertStore>,
+    /// How many bytes of each body are copied for observers that want them.
+    pub body_capture_limit: usize,
+    /// Largest request head (request line plus headers) accepted from a client.
+    pub max_header_bytes: usize,
+    pub timeouts: Timeouts,
+}
+
+impl ProxyConfig {
+    pub fn new(listen: SocketAddr, upstream_roots: Arc<RootCertStore>) -> Self {
+        Self {
+            listen,
+            intercept: HostMatcher::aws_and::<&str>(&[]).expect("the default list is valid"),
+            upstream: None,
+            upstream_roots,
+            body_capture_limit: 64 * 1024,
+            max_header_bytes: 64 * 1024,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// Counters about the proxy itself, as opposed to the traffic observers see.
+#[derive(Debug, Default)]
+pub struct ProxyStats {
+    pub connections: AtomicU64,
+    pub intercepted_connections: AtomicU64,
+    /// Clients that did not complete a TLS handshake with tollgate's certificate: almost always
+    /// a client that does not trust the tollgate CA.
+    pub handshake_failures: AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot set up upstream TLS: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+pub(crate) struct Shared {
+    config: ProxyConfig,
+    tls: Arc<dyn ServerConfigSource>,
+    client: Client<HttpsConnector<HttpConnector>, TapBody<Incoming>>,
+    observers: Observers,
+    /// The proxy's own port: HTTP/1.1 only, with upgrades for CONNECT.
+    proxy_http: auto::Builder<TokioExecutor>,
+    /// Decrypted connections: HTTP/1.1 or HTTP/2, as ALPN agreed.
+    intercepted_http: auto::Builder<TokioExecutor>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    next_exchange_id: AtomicU64,
+    stats: Arc<ProxyStats>,
+}
+
+impl Shared {
+    fn capture_limit(&self) -> usize {
+        if self.observers.wants_bodies() {
+            self.config.body_capture_limit
+        } else {
+            0
+        }
+    }
+
+    fn upstream_uri(&self, target: &Target, path_and_query: &PathAndQuery) -> Uri {
+        forward::upstream_uri(self.config.upstream.as_ref(), target, path_and_query)
+    }
+}
+
+/// A bound proxy, ready to serve.
+pub struct Proxy {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl Proxy {
+    pub async fn bind(
+        config: ProxyConfig,
+        tls: Arc<dyn ServerConfigSource>,
+        observers: Observers,
+    ) -> Result<Self, ProxyError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ProxyError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let client = upstream_client(&config)?;
+
+        let mut proxy_http = auto::Builder::new(TokioExecutor::new()).http1_only();
+        proxy_http
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.timeouts.client_header)
+            .max_buf_size(config.max_header_bytes.max(8192))
+            .keep_alive(true);
+        let mut intercepted_http = auto::Builder::new(TokioExecutor::new());
+        intercepted_http
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.timeouts.client_header)
+            .max_buf_size(config.max_header_bytes.max(8192))
+            .keep_alive(true);
+        intercepted_http
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(config.max_header_bytes as u32)
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .keep_alive_timeout(Duration::from_secs(20));
+
+        Ok(Self {
+            listener,
+            shared: Arc::new(Shared {
+                config,
+                tls,
+                client,
+                observers,
+                proxy_http,
+                intercepted_http,
+                shutdown: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+                next_exchange_id: AtomicU64::new(1),
+                stats: Arc::new(ProxyStats::default()),
+            }),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn stats(&self) -> Arc<ProxyStats> {
+        self.shared.stats.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, gives in-flight exchanges up to
+    /// the grace period to finish, and flushes the observers.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let Self { listener, shared } = self;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, client)) => {
+                        let _ = stream.set_nodelay(true);
+                        shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+                        shared.tasks.spawn(serve_client(shared.clone(), stream, client));
+                    }
+                    Err(error) => {
+                        // Usually EMFILE: back off rather than spin; the listener stays usable.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                () = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        shared.shutdown.cancel();
+        shared.tasks.close();
+        let grace = shared.config.timeouts.shutdown_grace;
+        if tokio::time::timeout(grace, shared.tasks.wait()).await.is_err() {
+            tracing::warn!(
+                remaining = shared.tasks.len(),
+                "connections still open after {grace:?}; closing them"
+            );
+        }
+        shared.observers.flush().await;
+    }
+}
+
+async fn serve_client(shared: Arc<Shared>, stream: tokio::net::TcpStream, client: SocketAddr) {
+    let service = {
+        let shared = shared.clone();
+        service_fn(move |request| route(shared.clone(), client, request))
+    };
+    let connection = shared
+        .proxy_http
+        .serve_connection_with_upgrades(TokioIo::new(stream), service);
+    if let Err(error) = serve_gracefully(connection, &shared.shutdown).await {
+        tracing::debug!(error = %forward::error_chain(&*error), %client, "client connection ended");
+    }
+}
+
+/// Dispatches a request on the proxy's own port.
+async fn route(
+    shared: Arc<Shared>,
+    client: SocketAddr,
+    request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    if request.method() == Method::CONNECT {
+        return Ok(connect::handle(shared, client, request).await);
+    }
+    let uri = request.uri();
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http"), Some(host)) => {
+            let target = Target {
+                client,
+                transport: Transport::Http,
+                host: host.to_ascii_lowercase(),
+                port: uri.port_u16().unwrap_or(80),
+            };
+            if shared.config.intercept.matches(&target.host) {
+                forward::forward_observed(shared, target, request).await
+            } else {
+                forward::forward_passthrough(shared, target, request).await
+            }
+        }
+        _ => Ok(connect::not_a_proxy_request(&request)),
+    }
+}
+
+/// Runs a connection until it ends, asking it to finish gracefully once shutdown starts.
+async fn serve_gracefully<C>(connection: C, shutdown: &CancellationToken) -> Result<(), C::Error>
+where
+    C: GracefulConnection,
+{
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    }
+}
+
+fn upstream_client(
+    config: &ProxyConfig,
+) -> Result<Client<HttpsConnector<HttpConnector>, TapBody<Incoming>>, ProxyError> {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(config.upstream_roots.clone())
+    .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(config.timeouts.upstream_connect));
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(50))
+        .pool_max_idle_per_host(64)
+        .build(connector))
+}

@@ -1,0 +1,176 @@
+//! What the proxy tells the layers above it: one [`Exchange`] per intercepted request/response,
+//! one [`Tunnel`] per connection passed through without decryption.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+
+/// Receives what the proxy saw. Implementations are called on the proxy's tasks, so they must be
+/// cheap: count, or hand the record to a channel, never block.
+///
+/// The request headers include credentials (`Authorization`, `X-Amz-Security-Token`): an observer
+/// may read them to identify a call, and must never store or log them.
+pub trait Observer: Send + Sync + 'static {
+    /// Whether this observer wants a bounded copy of request and response bodies (the first
+    /// `--body-capture` bytes). Bodies are copied without delaying them.
+    fn wants_bodies(&self) -> bool {
+        false
+    }
+
+    /// Called once per exchange, when both bodies have finished (or been abandoned).
+    fn on_exchange(&self, exchange: &Exchange);
+
+    /// Called once per tunnelled connection or passed-through plain request, when it closes.
+    fn on_tunnel(&self, _tunnel: &Tunnel) {}
+
+    /// Called once at shutdown, after the last exchange: write out anything buffered.
+    fn flush(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// How the client reached the intercepted host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `CONNECT` then TLS terminated by tollgate.
+    Https,
+    /// An absolute-form `http://` request.
+    Http,
+}
+
+/// One request/response exchange through the proxy.
+#[derive(Debug)]
+pub struct Exchange {
+    /// Unique within one proxy run, in arrival order.
+    pub id: u64,
+    pub client: SocketAddr,
+    pub transport: Transport,
+    /// The host the client addressed (TLS SNI, else the CONNECT or Host authority), lower case.
+    pub host: String,
+    pub port: u16,
+    pub method: Method,
+    /// The request target as the client sent it (origin form: path and query).
+    pub uri: Uri,
+    pub version: Version,
+    pub request_headers: HeaderMap,
+    pub request_body: BodyRecord,
+    /// `None` when no response came from upstream (see `outcome`).
+    pub response: Option<ResponseRecord>,
+    pub response_body: BodyRecord,
+    pub outcome: Outcome,
+    pub started_at: SystemTime,
+    /// From the request's arrival to the response head from upstream.
+    pub time_to_response_head: Option<Duration>,
+    /// From the request's arrival to the end of the response body (or the failure).
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResponseRecord {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+}
+
+/// How an exchange ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The response body was delivered to the end.
+    Complete,
+    /// The upstream could not be reached or did not answer; the client got a 502 or 504.
+    UpstreamFailed {
+        kind: UpstreamFailure,
+        message: String,
+    },
+    /// The response started but its body was cut short: by the client going away, or by an
+    /// upstream error mid-body.
+    Interrupted { message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    Connect,
+    Tls,
+    Timeout,
+    Protocol,
+}
+
+impl UpstreamFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::Timeout => "timeout",
+            Self::Protocol => "protocol",
+        }
+    }
+}
+
+/// What flowed through one body.
+#[derive(Debug, Clone, Default)]
+pub struct BodyRecord {
+    /// Bytes that passed through.
+    pub bytes: u64,
+    /// The first bytes of the body, when an observer asked for them.
+    pub captured: Bytes,
+    /// True when `captured` is shorter than the body.
+    pub truncated: bool,
+    /// True when the body reached its end.
+    pub complete: bool,
+}
+
+/// A connection (or plain-HTTP request) passed through without interception.
+#[derive(Debug, Clone)]
+pub struct Tunnel {
+    pub client: SocketAddr,
+    pub host: String,
+    pub port: u16,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub duration: Duration,
+    /// Set when the tunnel could not be opened or broke with an error.
+    pub error: Option<String>,
+}
+
+/// Every observer the proxy reports to.
+#[derive(Clone, Default)]
+pub struct Observers {
+    observers: Arc<[Arc<dyn Observer>]>,
+    wants_bodies: bool,
+}
+
+impl Observers {
+    pub fn new(observers: Vec<Arc<dyn Observer>>) -> Self {
+        let wants_bodies = observers.iter().any(|observer| observer.wants_bodies());
+        Self {
+            observers: observers.into(),
+            wants_bodies,
+        }
+    }
+
+    pub fn wants_bodies(&self) -> bool {
+        self.wants_bodies
+    }
+
+    pub fn exchange(&self, exchange: &Exchange) {
+        for observer in self.observers.iter() {
+            observer.on_exchange(exchange);
+        }
+    }
+
+    pub fn tunnel(&self, tunnel: &Tunnel) {
+        for observer in self.observers.iter() {
+            observer.on_tunnel(tunnel);
+        }
+    }
+
+    pub async fn flush(&self) {
+        for observer in self.observers.iter() {
+            observer.flush().await;
+        }
+    }
+}

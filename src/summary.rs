@@ -1,0 +1,405 @@
+//! The first observer: what `tollgate run` prints when the command ends. Calls by host and
+//! status, bytes each way, latency percentiles, and the hosts tunnelled without decryption.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::proxy::{Exchange, Observer, Outcome, ProxyStats, Tunnel};
+
+/// Aggregates exchanges as they complete. Lock-free per key; the latency histogram is one short
+/// critical section per exchange.
+pub struct Summary {
+    by_host: DashMap<(String, StatusKey), Counts>,
+    tunnels: DashMap<String, Counts>,
+    latency_us: Mutex<Histogram<u64>>,
+    interrupted: AtomicU64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum StatusKey {
+    Code(u16),
+    /// No response from upstream; the proxy answered 502/504.
+    Failed(&'static str),
+}
+
+impl std::fmt::Display for StatusKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Code(code) => write!(f, "{code}"),
+            Self::Failed(kind) => write!(f, "failed ({kind})"),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    calls: u64,
+    bytes_sent: u64,
+    bytes_received: u64,
+    errors: u64,
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Summary {
+    pub fn new() -> Self {
+        Self {
+            by_host: DashMap::new(),
+            tunnels: DashMap::new(),
+            // 1 µs to 1 hour at 3 significant figures: a few tens of KiB.
+            latency_us: Mutex::new(
+                Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
+            ),
+            interrupted: AtomicU64::new(0),
+        }
+    }
+
+    /// A point-in-time view, with the proxy's own counters.
+    pub fn report(&self, proxy: &ProxyStats, wall_time: Duration) -> SummaryReport {
+        let mut hosts: Vec<HostRow> = self
+            .by_host
+            .iter()
+            .map(|entry| {
+                let ((host, status), counts) = (entry.key(), entry.value());
+                HostRow {
+                    host: host.clone(),
+                    status: status.to_string(),
+                    calls: counts.calls,
+                    bytes_sent: counts.bytes_sent,
+                    bytes_received: counts.bytes_received,
+                }
+            })
+            .collect();
+        hosts.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.host.cmp(&b.host)));
+        let mut tunnels: Vec<TunnelRow> = self
+            .tunnels
+            .iter()
+            .map(|entry| TunnelRow {
+                host: entry.key().clone(),
+                connections: entry.calls,
+                bytes_sent: entry.bytes_sent,
+                bytes_received: entry.bytes_received,
+                errors: entry.errors,
+            })
+            .collect();
+        tunnels.sort_by(|a, b| a.host.cmp(&b.host));
+        let histogram = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
+        let ms = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1000.0;
+        let latency_ms = (!histogram.is_empty()).then(|| Latency {
+            p50: ms(0.50),
+            p90: ms(0.90),
+            p99: ms(0.99),
+            max: histogram.max() as f64 / 1000.0,
+        });
+        SummaryReport {
+            version: 1,
+            calls: hosts.iter().map(|row| row.calls).sum(),
+            bytes_sent: hosts.iter().map(|row| row.bytes_sent).sum(),
+            bytes_received: hosts.iter().map(|row| row.bytes_received).sum(),
+            wall_time_ms: wall_time.as_millis() as u64,
+            latency_ms,
+            hosts,
+            tunnels,
+            interrupted: self.interrupted.load(Ordering::Relaxed),
+            client_handshake_failures: proxy.handshake_failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Observer for Summary {
+    fn on_exchange(&self, exchange: &Exchange) {
+        let status = match (&exchange.response, &exchange.outcome) {
+            (Some(response), _) => StatusKey::Code(response.status.as_u16()),
+            (None, Outcome::UpstreamFailed { kind, .. }) => StatusKey::Failed(kind.as_str()),
+            (None, _) => StatusKey::Failed("no response"),
+        };
+        if matches!(exchange.outcome, Outcome::Interrupted { .. }) {
+            self.interrupted.fetch_add(1, Ordering::Relaxed);
+        }
+        {
+            let mut counts = self
+                .by_host
+                .entry((exchange.host.clone(), status))
+                .or_default();
+            counts.calls += 1;
+            counts.bytes_sent += exchange.request_body.bytes;
+            counts.bytes_received += exchange.response_body.bytes;
+        }
+        let micros = u64::try_from(exchange.duration.as_micros()).unwrap_or(u64::MAX);
+        self.latency_us
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .saturating_record(micros.max(1));
+    }
+
+    fn on_tunnel(&self, tunnel: &Tunnel) {
+        let mut counts = self
+            .tunnels
+            .entry(format!("{}:{}", tunnel.host, tunnel.port))
+            .or_default();
+        counts.calls += 1;
+        counts.bytes_sent += tunnel.bytes_up;
+        counts.bytes_received += tunnel.bytes_down;
+        counts.errors += u64::from(tunnel.error.is_some());
+    }
+}
+
+/// The summary as data: rendered as text for people, serialised as JSON for scripts.
+#[derive(Debug, Clone, Serialize)]
+pub struct SummaryReport {
+    /// Bumped whenever a field changes meaning or goes away.
+    pub version: u32,
+    /// Intercepted HTTP exchanges (every attempt, retries included).
+    pub calls: u64,
+    /// Request body bytes sent upstream, over all calls.
+    pub bytes_sent: u64,
+    /// Response body bytes received, over all calls.
+    pub bytes_received: u64,
+    pub wall_time_ms: u64,
+    /// From request to the end of the response body; `null` when there were no calls.
+    pub latency_ms: Option<Latency>,
+    pub hosts: Vec<HostRow>,
+    pub tunnels: Vec<TunnelRow>,
+    /// Exchanges whose response did not reach its end.
+    pub interrupted: u64,
+    /// Clients that gave up the TLS handshake with tollgate: usually a CA they do not trust.
+    pub client_handshake_failures: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostRow {
+    pub host: String,
+    pub status: String,
+    pub calls: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TunnelRow {
+    pub host: String,
+    pub connections: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub errors: u64,
+}
+
+impl SummaryReport {
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "tollgate: {} AWS call{} in {:.2}s, {} sent, {} received",
+            self.calls,
+            if self.calls == 1 { "" } else { "s" },
+            self.wall_time_ms as f64 / 1000.0,
+            human_bytes(self.bytes_sent),
+            human_bytes(self.bytes_received),
+        );
+        if !self.hosts.is_empty() {
+            let width = self
+                .hosts
+                .iter()
+                .map(|row| row.host.len())
+                .max()
+                .unwrap_or(4)
+                .clamp(4, 60);
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {:>16}  {:>7}  {:>10}  {:>10}",
+                "host", "status", "calls", "sent", "received"
+            );
+            for row in &self.hosts {
+                let _ = writeln!(
+                    out,
+                    "  {:<width$}  {:>16}  {:>7}  {:>10}  {:>10}",
+                    truncate(&row.host, width),
+                    row.status,
+                    row.calls,
+                    human_bytes(row.bytes_sent),
+                    human_bytes(row.bytes_received)
+                );
+            }
+        }
+        if let Some(latency) = &self.latency_ms {
+            let _ = writeln!(
+                out,
+                "  latency  p50 {:.1} ms   p90 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
+                latency.p50, latency.p90, latency.p99, latency.max
+            );
+        }
+        if !self.tunnels.is_empty() {
+            let mut by_host: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+            for row in &self.tunnels {
+                let entry = by_host.entry(&row.host).or_default();
+                entry.0 += row.connections;
+                entry.1 += row.bytes_sent + row.bytes_received;
+                entry.2 += row.errors;
+            }
+            let _ = writeln!(out, "  tunnelled without decryption:");
+            for (host, (connections, bytes, errors)) in by_host {
+                let failed = if errors > 0 {
+                    format!(", {errors} failed")
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    out,
+                    "    {host}  {connections} connection{}, {}{failed}",
+                    if connections == 1 { "" } else { "s" },
+                    human_bytes(bytes)
+                );
+            }
+        }
+        if self.interrupted > 0 {
+            let _ = writeln!(
+                out,
+                "  {} response{} did not reach the end (client or upstream closed early)",
+                self.interrupted,
+                if self.interrupted == 1 { "" } else { "s" }
+            );
+        }
+        if self.client_handshake_failures > 0 {
+            let _ = writeln!(
+                out,
+                "  warning: {} TLS handshake{} with clients failed: a client that does not trust \
+                 the tollgate CA sends no calls through it (point it at `tollgate ca bundle`)",
+                self.client_handshake_failures,
+                if self.client_handshake_failures == 1 { "" } else { "s" }
+            );
+        }
+        out
+    }
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.len() <= width {
+        text.to_string()
+    } else {
+        format!("…{}", &text[text.len() - (width - 1)..])
+    }
+}
+
+/// Bytes in binary units with one decimal, e.g. `1.5 KiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::{BodyRecord, ResponseRecord, Transport, UpstreamFailure};
+    use http::{HeaderMap, Method, StatusCode, Uri, Version};
+    use std::time::SystemTime;
+
+    fn exchange(host: &str, status: Option<u16>, millis: u64, sent: u64, received: u64) -> Exchange {
+        Exchange {
+            id: 1,
+            client: "127.0.0.1:1".parse().unwrap(),
+            transport: Transport::Https,
+            host: host.into(),
+            port: 443,
+            method: Method::GET,
+            uri: Uri::from_static("/"),
+            version: Version::HTTP_11,
+            request_headers: HeaderMap::new(),
+            request_body: BodyRecord {
+                bytes: sent,
+                complete: true,
+                ..Default::default()
+            },
+            response: status.map(|code| ResponseRecord {
+                status: StatusCode::from_u16(code).unwrap(),
+                version: Version::HTTP_11,
+                headers: HeaderMap::new(),
+            }),
+            response_body: BodyRecord {
+                bytes: received,
+                complete: true,
+                ..Default::default()
+            },
+            outcome: match status {
+                Some(_) => Outcome::Complete,
+                None => Outcome::UpstreamFailed {
+                    kind: UpstreamFailure::Connect,
+                    message: "refused".into(),
+                },
+            },
+            started_at: SystemTime::now(),
+            time_to_response_head: None,
+            duration: Duration::from_millis(millis),
+        }
+    }
+
+    #[test]
+    fn aggregates_by_host_and_status_with_percentiles() {
+        let summary = Summary::new();
+        for millis in 1..=100 {
+            summary.on_exchange(&exchange("s3.amazonaws.com", Some(200), millis, 10, 100));
+        }
+        summary.on_exchange(&exchange("s3.amazonaws.com", Some(503), 5, 0, 0));
+        summary.on_exchange(&exchange("sts.amazonaws.com", None, 5, 0, 0));
+        summary.on_tunnel(&Tunnel {
+            client: "127.0.0.1:1".parse().unwrap(),
+            host: "pypi.org".into(),
+            port: 443,
+            bytes_up: 5,
+            bytes_down: 7,
+            duration: Duration::ZERO,
+            error: None,
+        });
+        let report = summary.report(&ProxyStats::default(), Duration::from_secs(1));
+        assert_eq!(report.calls, 102);
+        assert_eq!(report.bytes_sent, 1000);
+        assert_eq!(report.bytes_received, 10_000);
+        assert_eq!(report.hosts[0].calls, 100);
+        assert_eq!(report.hosts[0].status, "200");
+        assert!(report
+            .hosts
+            .iter()
+            .any(|row| row.host == "sts.amazonaws.com" && row.status == "failed (connect)"));
+        let latency = report.latency_ms.as_ref().unwrap();
+        assert!((latency.p50 - 49.0).abs() < 1.0, "{}", latency.p50);
+        assert!((latency.max - 100.0).abs() < 0.2, "{}", latency.max);
+        assert_eq!(report.tunnels[0].bytes_received, 7);
+        let text = report.render_text();
+        assert!(text.contains("102 AWS calls"), "{text}");
+        assert!(text.contains("pypi.org:443  1 connection, 12 B"), "{text}");
+    }
+
+    #[test]
+    fn human_bytes_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
+    }
+}
