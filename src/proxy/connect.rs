@@ -187,6 +187,7 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
         .stats
         .intercepted_connections
         .fetch_add(1, Ordering::Relaxed);
+    let target_host = target.host.clone();
     let service = {
         let shared = shared.clone();
         service_fn(move |request| {
@@ -196,8 +197,11 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
     let connection = shared
         .intercepted_http
         .serve_connection(TokioIo::new(tls), service);
-    if let Err(error) = super::serve_gracefully(connection, &shared.shutdown).await {
-        tracing::debug!(error = %forward::error_chain(&*error), "intercepted connection ended");
+    tracing::debug!(host = %target_host, "serving intercepted connection");
+    let result = super::serve_gracefully(connection, &shared.shutdown).await;
+    tracing::debug!(host = %target_host, ok = result.is_ok(), "intercepted connection ended");
+    if let Err(error) = result {
+        tracing::debug!(error = %forward::error_chain(&*error), "intercepted connection error");
     }
 }
 
@@ -248,7 +252,11 @@ async fn read_client_hello<R: AsyncRead + Unpin>(io: &mut R) -> std::io::Result<
         let mut record = BytesMut::from(&header[..]);
         record.extend_from_slice(&consumed[start..]);
         let mut reader = record.reader();
-        while acceptor.read_tls(&mut reader)? > 0 {}
+        // Feed exactly this record. Never let `read_tls` see an empty reader: it takes a read of
+        // 0 bytes as the peer's EOF, and the connection would carry that into the handshake.
+        while reader.get_ref().has_remaining() {
+            acceptor.read_tls(&mut reader)?;
+        }
         match acceptor.accept() {
             Ok(Some(accepted)) => return Ok(ClientHello::Tls { accepted, consumed }),
             Ok(None) => continue,

@@ -208,8 +208,13 @@ impl Drop for Tap {
     }
 }
 
-impl<B> TapBody<B> {
-    pub fn new(inner: B, tap: Option<Tap>) -> Self {
+impl<B: Body> TapBody<B> {
+    pub fn new(inner: B, mut tap: Option<Tap>) -> Self {
+        // An empty body (a 204, a HEAD response, Content-Length: 0) is complete before anyone
+        // polls it, and hyper may never poll it at all.
+        if let Some(tap) = tap.as_mut() {
+            tap.complete = inner.is_end_stream();
+        }
         Self { inner, tap }
     }
 }

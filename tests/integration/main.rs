@@ -1,0 +1,7 @@
+//! Integration tests: one binary, shared helpers in `common`.
+
+mod ca;
+mod common;
+mod e2e;
+mod proxy;
+mod run;
