@@ -13,12 +13,13 @@ use hyper::service::service_fn;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use rustls::server::{Accepted, Acceptor};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 use tokio_rustls::StartHandshake;
 
 use super::forward::{self, error_response, ProxyBody, Target};
 use super::observer::{Transport, Tunnel};
+use super::tunnel;
 use super::Shared;
 
 /// Answers a CONNECT. The 200 goes out first; the tunnel or interception runs on the upgraded
@@ -270,54 +271,28 @@ async fn read_client_hello<R: AsyncRead + Unpin>(io: &mut R) -> std::io::Result<
 async fn tunnel_after_peek(
     shared: Arc<Shared>,
     target: Target,
-    mut client_io: TokioIo<Upgraded>,
+    client_io: TokioIo<Upgraded>,
     consumed: Vec<u8>,
     started: Instant,
 ) {
-    let result = async {
-        let mut upstream = connect_upstream(&shared, &target).await?;
-        upstream.write_all(&consumed).await?;
-        let (up, down) = tokio::io::copy_bidirectional(&mut client_io, &mut upstream).await?;
-        Ok::<_, std::io::Error>((up + consumed.len() as u64, down))
-    }
-    .await;
-    report_tunnel(&shared, &target, started, result);
+    let upstream = connect_upstream(&shared, &target).await;
+    tunnel::splice(&shared, &target, client_io, upstream, &consumed, started).await;
 }
 
 async fn tunnel(
     shared: Arc<Shared>,
     target: Target,
     upgrade: OnUpgrade,
-    mut upstream: TcpStream,
+    upstream: TcpStream,
     started: Instant,
 ) {
-    let result = async {
-        let mut client_io = TokioIo::new(upgrade.await.map_err(std::io::Error::other)?);
-        tokio::io::copy_bidirectional(&mut client_io, &mut upstream).await
+    match upgrade.await {
+        Ok(upgraded) => {
+            let client_io = TokioIo::new(upgraded);
+            tunnel::splice(&shared, &target, client_io, Ok(upstream), &[], started).await;
+        }
+        Err(error) => tracing::debug!(%error, host = %target.host, "CONNECT upgrade failed"),
     }
-    .await;
-    report_tunnel(&shared, &target, started, result);
-}
-
-fn report_tunnel(
-    shared: &Shared,
-    target: &Target,
-    started: Instant,
-    result: std::io::Result<(u64, u64)>,
-) {
-    let (bytes_up, bytes_down, error) = match result {
-        Ok((up, down)) => (up, down, None),
-        Err(error) => (0, 0, Some(error.to_string())),
-    };
-    shared.observers.tunnel(&Tunnel {
-        client: target.client,
-        host: target.host.clone(),
-        port: target.port,
-        bytes_up,
-        bytes_down,
-        duration: started.elapsed(),
-        error,
-    });
 }
 
 /// Answers requests on the proxy's own port that are neither CONNECT nor absolute-form.

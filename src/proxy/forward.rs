@@ -252,10 +252,7 @@ fn classify(error: &hyper_util::client::legacy::Error, upstream: String) -> Fail
         } else if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             if io.kind() == std::io::ErrorKind::TimedOut {
                 kind = UpstreamFailure::Timeout;
-            } else if io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-            {
+            } else if io_error_wraps_tls(io) {
                 kind = UpstreamFailure::Tls;
             }
         }
@@ -265,6 +262,19 @@ fn classify(error: &hyper_util::client::legacy::Error, upstream: String) -> Fail
         kind,
         message: error_chain(error),
         upstream,
+    }
+}
+
+/// Whether an I/O error carries a rustls error, possibly wrapped in further I/O errors (the
+/// connector wraps tokio-rustls's error, which wraps rustls's). `io::Error::source` skips the
+/// wrapped error itself, so the chain walk alone would not see it.
+fn io_error_wraps_tls(error: &std::io::Error) -> bool {
+    match error.get_ref() {
+        Some(inner) if inner.is::<rustls::Error>() => true,
+        Some(inner) => inner
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(io_error_wraps_tls),
+        None => false,
     }
 }
 

@@ -9,6 +9,7 @@ mod exchange;
 mod forward;
 mod intercept;
 mod observer;
+mod tunnel;
 
 pub use intercept::{BadPattern, HostMatcher, DEFAULT_INTERCEPT};
 pub use observer::{

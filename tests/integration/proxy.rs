@@ -1,1 +1,306 @@
-//! placeholder
+//! The proxy against a real TLS origin, with real clients.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::common::{pattern_chunk, pattern_sha256, Origin, Tollgate};
+
+const AWS_URL: &str = "https://s3.us-east-1.amazonaws.com";
+
+fn upstream_args(origin: &Origin, dir: &std::path::Path) -> Vec<String> {
+    vec![
+        "--upstream".into(),
+        origin.url(),
+        "--upstream-ca".into(),
+        origin.ca.write(dir).display().to_string(),
+    ]
+}
+
+fn serve_with(args: &[String]) -> Tollgate {
+    Tollgate::serve(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intercepted_requests_reach_the_upstream_intact_over_http1_and_h2() {
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tollgate = serve_with(&upstream_args(&origin, dir.path()));
+
+    for (client, version) in [
+        (tollgate.client(&[]).http1_only().build().unwrap(), "HTTP/1.1"),
+        (tollgate.client(&[]).build().unwrap(), "HTTP/2.0"),
+    ] {
+        let response = client
+            .get(format!("{AWS_URL}/my-bucket/a%2Fkey?list-type=2&prefix=x"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), version.parse_version());
+        let seen = |name: &str| response.headers()[name].to_str().unwrap().to_string();
+        // The upstream sees the AWS host, path and query, as it would at AWS.
+        assert_eq!(seen("x-seen-host"), "s3.us-east-1.amazonaws.com");
+        assert_eq!(seen("x-seen-path"), "/my-bucket/a%2Fkey?list-type=2&prefix=x");
+        assert_eq!(seen("x-amz-request-id"), "TESTREQUESTID");
+        assert!(response.text().await.unwrap().contains("<ListBucketResult>"));
+    }
+
+    let (code, stderr) = tollgate.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("2 AWS calls"), "{stderr}");
+    assert!(stderr.contains("s3.us-east-1.amazonaws.com"), "{stderr}");
+}
+
+trait ParseVersion {
+    fn parse_version(&self) -> reqwest::Version;
+}
+
+impl ParseVersion for &str {
+    fn parse_version(&self) -> reqwest::Version {
+        match *self {
+            "HTTP/1.1" => reqwest::Version::HTTP_11,
+            _ => reqwest::Version::HTTP_2,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_hosts_are_tunnelled_without_decryption() {
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = upstream_args(&origin, dir.path());
+    args.extend(["--shutdown-grace".into(), "1".into()]);
+    let tollgate = serve_with(&args);
+    // The client trusts only the origin's own CA: if tollgate decrypted, the handshake would fail.
+    let client = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::all(tollgate.proxy_url()).unwrap())
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(origin.ca.pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let response = client
+        .get(format!("{}/tunnelled", origin.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-seen-host"], format!("localhost:{}", origin.addr.port()).as_str());
+    drop(client);
+
+    let (code, stderr) = tollgate.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("0 AWS calls"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("localhost:{}  1 connection", origin.addr.port())),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_256_mib_body_streams_each_way_in_bounded_memory() {
+    const SIZE: u64 = 256 * 1024 * 1024;
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tollgate = serve_with(&upstream_args(&origin, dir.path()));
+    let client = tollgate.client(&[]).http1_only().build().unwrap();
+
+    // Upload: a generated stream, never held in memory by the test either.
+    let chunk = pattern_chunk();
+    let chunks = SIZE / chunk.len() as u64;
+    let upload = futures_util::stream::iter(0..chunks)
+        .map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+    let response = client
+        .put(format!("{AWS_URL}/upload"))
+        .header("content-length", SIZE)
+        .body(reqwest::Body::wrap_stream(upload))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.text().await.unwrap(),
+        format!("{SIZE} {}", pattern_sha256(SIZE))
+    );
+
+    // Download: hashed as it arrives.
+    let response = client
+        .get(format!("{AWS_URL}/download?bytes={SIZE}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    let mut received = 0u64;
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        received += chunk.len() as u64;
+        sha2::Digest::update(&mut hasher, &chunk);
+    }
+    assert_eq!(received, SIZE);
+    assert_eq!(
+        crate::common::hex(&sha2::Digest::finalize(hasher)),
+        pattern_sha256(SIZE)
+    );
+
+    // 512 MiB went through; buffering even one body would show here.
+    let peak_kib = tollgate.peak_rss_kib();
+    assert!(peak_kib < 64 * 1024, "proxy peak RSS {peak_kib} KiB");
+    let (code, stderr) = tollgate.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("256.0 MiB"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_upstream_gives_502_naming_it_and_the_cause() {
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let tollgate = Tollgate::serve(&["--upstream", &format!("http://127.0.0.1:{closed_port}")]);
+    let response = tollgate
+        .client(&[])
+        .build()
+        .unwrap()
+        .get(format!("{AWS_URL}/bucket"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(response.headers()["x-tollgate-error"], "connect");
+    let body = response.text().await.unwrap();
+    assert!(body.contains(&format!("127.0.0.1:{closed_port}")), "{body}");
+    assert!(body.contains("s3.us-east-1.amazonaws.com"), "{body}");
+    assert!(body.to_lowercase().contains("refused"), "{body}");
+    let (_, stderr) = tollgate.stop();
+    assert!(stderr.contains("failed (connect)"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_failing_tls_verification_is_a_502_never_ignored() {
+    let origin = Origin::start().await;
+    // No --upstream-ca: the origin's certificate is not trusted.
+    let tollgate = Tollgate::serve(&["--upstream", &origin.url()]);
+    let response = tollgate
+        .client(&[])
+        .build()
+        .unwrap()
+        .get(format!("{AWS_URL}/bucket"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let kind = response.headers()["x-tollgate-error"].clone();
+    let body = response.text().await.unwrap();
+    assert_eq!(kind, "tls", "{body}");
+    assert!(body.contains("UnknownIssuer") || body.contains("certificate"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upstream_gives_504() {
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = upstream_args(&origin, dir.path());
+    args.extend(["--upstream-timeout".into(), "1".into()]);
+    let tollgate = serve_with(&args);
+    let response = tollgate
+        .client(&[])
+        .build()
+        .unwrap()
+        .get(format!("{AWS_URL}/slow?ms=3000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+    assert!(response.text().await.unwrap().contains("--upstream-timeout"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_exchanges_finish_on_sigterm() {
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tollgate = serve_with(&upstream_args(&origin, dir.path()));
+    let client = tollgate.client(&[]).build().unwrap();
+    let slow = tokio::spawn(async move {
+        let response = client
+            .get(format!("{AWS_URL}/slow?ms=1500"))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, stderr) = tokio::task::spawn_blocking(move || tollgate.stop())
+        .await
+        .unwrap();
+    let (status, body) = slow.await.unwrap();
+    assert_eq!((status.as_u16(), body.as_str()), (200, "slow done"));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("1 AWS call "), "{stderr}");
+}
+
+/// Sends raw bytes to the proxy port and returns what came back.
+fn raw_exchange(tollgate: &Tollgate, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(tollgate.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[test]
+fn malformed_proxy_requests_get_400_and_oversized_heads_431() {
+    let tollgate = Tollgate::serve(&[]);
+    for request in [
+        &b"CONNECT s3.amazonaws.com HTTP/1.1\r\nHost: s3.amazonaws.com\r\n\r\n"[..],
+        b"CONNECT /nonsense HTTP/1.1\r\n\r\n",
+        b"GET /not-a-proxy-request HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\x00\x01\x02 garbage\r\n\r\n",
+    ] {
+        let response = raw_exchange(&tollgate, request);
+        assert!(
+            response.starts_with("HTTP/1.1 400"),
+            "{:?} -> {response:?}",
+            String::from_utf8_lossy(request)
+        );
+    }
+    let response = raw_exchange(&tollgate, b"CONNECT s3.amazonaws.com HTTP/1.1\r\n\r\n");
+    assert!(response.contains("host:port"), "{response}");
+
+    let huge = format!(
+        "GET http://s3.amazonaws.com/ HTTP/1.1\r\nHost: s3.amazonaws.com\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200 * 1024)
+    );
+    let response = raw_exchange(&tollgate, huge.as_bytes());
+    assert!(response.starts_with("HTTP/1.1 431"), "{response:?}");
+}
+
+#[test]
+fn a_silent_client_is_disconnected_after_the_header_timeout() {
+    let tollgate = Tollgate::serve(&["--header-timeout", "1"]);
+    let mut stream = TcpStream::connect(tollgate.addr).unwrap();
+    stream.write_all(b"CONNECT s3.amazonaws.com:443 HTTP/1.1\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    // Closed by the proxy (not our 10 s read timeout).
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_non_loopback_listen_address_needs_an_explicit_flag() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) =
+        crate::common::tollgate(home.path(), &["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--allow-remote"), "{stderr}");
+}

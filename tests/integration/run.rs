@@ -1,1 +1,118 @@
-//! placeholder
+//! `tollgate run`: the child's environment, exit codes and signals; `serve` and `env`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::{python, tollgate, wait_timeout, Tollgate, TOLLGATE};
+
+#[test]
+fn the_childs_exit_code_passes_through() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, _) = tollgate(home.path(), &["run", "-q", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(code, Some(7));
+    let (code, _, _) = tollgate(home.path(), &["run", "-q", "--", "true"]);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_child_killed_by_a_signal_gives_128_plus_n() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, _) = tollgate(home.path(), &["run", "-q", "--", "sh", "-c", "kill -KILL $$"]);
+    assert_eq!(code, Some(128 + 9));
+}
+
+#[test]
+fn a_command_that_cannot_start_is_127_or_126_with_a_clear_error() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = tollgate(home.path(), &["run", "-q", "--", "no-such-command-xyz"]);
+    assert_eq!(code, Some(127));
+    assert!(stderr.contains("cannot run 'no-such-command-xyz'"), "{stderr}");
+    let not_executable = home.path().join("script.sh");
+    std::fs::write(&not_executable, "#!/bin/sh\n").unwrap();
+    let (code, _, _) = tollgate(home.path(), &["run", "-q", "--", not_executable.to_str().unwrap()]);
+    assert_eq!(code, Some(126));
+}
+
+#[test]
+fn the_child_gets_the_proxy_and_bundle_and_keeps_no_proxy() {
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::new(TOLLGATE)
+        .args(["run", "-q", "--", "sh", "-c"])
+        .arg("echo \"$HTTPS_PROXY|$https_proxy|$AWS_CA_BUNDLE|$SSL_CERT_FILE|$REQUESTS_CA_BUNDLE|$CURL_CA_BUNDLE|$NODE_EXTRA_CA_CERTS|$NO_PROXY\"")
+        .env("TOLLGATE_HOME", home.path())
+        .env("NO_PROXY", "internal.example")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let line = String::from_utf8(output.stdout).unwrap();
+    let fields: Vec<&str> = line.trim().split('|').collect();
+    assert!(fields[0].starts_with("http://127.0.0.1:"), "{line}");
+    assert_eq!(fields[0], fields[1]);
+    let bundle = home.path().join("ca-bundle.pem");
+    for field in &fields[2..7] {
+        assert_eq!(*field, bundle.to_str().unwrap(), "{line}");
+    }
+    assert_eq!(fields[7], "internal.example");
+    // The bundle is the combined one: system roots and the tollgate CA.
+    let certs = tollgate::roots::read_pem_certs(&bundle).unwrap();
+    assert!(certs.len() > 1);
+}
+
+/// Starts `tollgate run -- python -c <handler that exits with `code` on `signal`>` and waits
+/// until the child is ready for the signal.
+fn run_child_waiting_for(signal: &str, code: i32) -> (tempfile::TempDir, std::process::Child) {
+    let home = tempfile::tempdir().unwrap();
+    let script = format!(
+        "import signal, sys, time\n\
+         signal.signal(signal.{signal}, lambda *_: sys.exit({code}))\n\
+         print('ready', flush=True)\n\
+         time.sleep(60)\n\
+         sys.exit(99)\n"
+    );
+    let mut child = Command::new(TOLLGATE)
+        .args(["run", "-q", "--"])
+        .arg(python())
+        .args(["-c", &script])
+        .env("TOLLGATE_HOME", home.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    (home, child)
+}
+
+#[test]
+fn sigterm_and_sigint_are_forwarded_to_the_child() {
+    for (name, number, code) in [("SIGTERM", libc::SIGTERM, 42), ("SIGINT", libc::SIGINT, 43)] {
+        let (_home, mut child) = run_child_waiting_for(name, code);
+        unsafe { libc::kill(child.id() as i32, number) };
+        assert_eq!(
+            wait_timeout(&mut child, Duration::from_secs(20)),
+            Some(code),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn env_prints_the_exports_of_a_running_serve() {
+    let tollgate_serve = Tollgate::serve(&[]);
+    let (code, stdout, stderr) = tollgate(tollgate_serve.home.path(), &["env"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("export HTTPS_PROXY=http://{}\n", tollgate_serve.addr)),
+        "{stdout}"
+    );
+    let home = tempfile::TempDir::new().unwrap();
+    let (code, _, stderr) = tollgate(home.path(), &["env"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("no `tollgate serve` is running"), "{stderr}");
+    let (code, _) = tollgate_serve.stop();
+    assert_eq!(code, Some(0));
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, integration tests (real TLS origins, a real tollgate process)
+# and end-to-end tests (real boto3 against a real moto server through tollgate).
+# Needs only the Rust toolchain and Python 3 with pip; the Python packages go into .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/python-env.sh
+export TOLLGATE_TEST_PYTHON="$PWD/.venv/bin/python"
+cargo test "$@"
