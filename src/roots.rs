@@ -134,6 +134,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("empty.pem");
         std::fs::write(&path, "nothing here\n").unwrap();
-        assert!(matches!(read_pem_certs(&path), Err(RootsError::Empty { .. })));
+        assert!(matches!(
+            read_pem_certs(&path),
+            Err(RootsError::Empty { .. })
+        ));
     }
 }

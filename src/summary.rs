@@ -279,7 +279,8 @@ impl SummaryReport {
             );
         }
         if self.client_handshake_failures > 0 {
-            let _ = writeln!(
+            let _ =
+                writeln!(
                 out,
                 "  warning: {} TLS handshake{} with clients failed: a client that does not trust \
                  the tollgate CA sends no calls through it (point it at `tollgate ca bundle`)",
@@ -321,7 +322,13 @@ mod tests {
     use http::{HeaderMap, Method, StatusCode, Uri, Version};
     use std::time::SystemTime;
 
-    fn exchange(host: &str, status: Option<u16>, millis: u64, sent: u64, received: u64) -> Exchange {
+    fn exchange(
+        host: &str,
+        status: Option<u16>,
+        millis: u64,
+        sent: u64,
+        received: u64,
+    ) -> Exchange {
         Exchange {
             id: 1,
             client: "127.0.0.1:1".parse().unwrap(),

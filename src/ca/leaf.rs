@@ -46,15 +46,12 @@ impl LeafCertificates {
 
     fn mint(&self, host: &str) -> Result<Arc<ServerConfig>, BoxError> {
         let leaf = self.ca.issue_leaf(host, &self.leaf_key)?;
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-            self.leaf_key.serialize_der(),
-        ));
-        let mut config = ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf], key)?;
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.serialize_der()));
+        let mut config =
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_single_cert(vec![leaf], key)?;
         config.alpn_protocols = self.alpn.clone();
         Ok(Arc::new(config))
     }

@@ -53,9 +53,13 @@ pub enum CaError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not a usable tollgate CA file: {reason}; `tollgate ca rotate` makes a new CA")]
+    #[error(
+        "{path} is not a usable tollgate CA file: {reason}; `tollgate ca rotate` makes a new CA"
+    )]
     Invalid { path: PathBuf, reason: String },
-    #[error("'{0}' is not a domain a CA can be constrained to (use a DNS name such as example.test)")]
+    #[error(
+        "'{0}' is not a domain a CA can be constrained to (use a DNS name such as example.test)"
+    )]
     BadDomain(String),
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
@@ -108,7 +112,10 @@ impl std::fmt::Debug for LocalCa {
 
 impl LocalCa {
     /// Loads the CA in `paths`, creating it first if there is none. Returns whether it was created.
-    pub fn load_or_create(paths: &CaPaths, extra_domains: &[String]) -> Result<(Self, bool), CaError> {
+    pub fn load_or_create(
+        paths: &CaPaths,
+        extra_domains: &[String],
+    ) -> Result<(Self, bool), CaError> {
         if paths.exists() {
             Ok((Self::load(paths)?, false))
         } else {
@@ -138,7 +145,7 @@ impl LocalCa {
         };
         let cert_der: CertificateDer<'static> =
             rustls_pki_types::pem::PemObject::from_pem_slice(cert_pem.as_bytes())
-            .map_err(|err| invalid_cert(err.to_string()))?;
+                .map_err(|err| invalid_cert(err.to_string()))?;
         let parsed = ParsedCa::parse(&cert_der).map_err(invalid_cert)?;
         if parsed.public_key != key.public_key_raw() {
             return Err(invalid_cert(format!(
@@ -206,12 +213,10 @@ impl LocalCa {
             source,
         })?;
         let write = |path: PathBuf, contents: &str, mode: u32| {
-            home::write_atomically(&path, contents.as_bytes(), mode).map_err(|source| {
-                CaError::Io {
-                    action: "write",
-                    path,
-                    source,
-                }
+            home::write_atomically(&path, contents.as_bytes(), mode).map_err(|source| CaError::Io {
+                action: "write",
+                path,
+                source,
             })
         };
         // Key first: a certificate without its key is useless, the reverse is merely incomplete.
@@ -418,7 +423,12 @@ mod tests {
         assert_eq!((dir_mode, key_mode), (0o700, 0o600));
         assert_eq!(
             ca.permitted_domains(),
-            ["amazonaws.com", "amazonaws.com.cn", "api.aws", "localhost.localstack.cloud"]
+            [
+                "amazonaws.com",
+                "amazonaws.com.cn",
+                "api.aws",
+                "localhost.localstack.cloud"
+            ]
         );
         let (again, created) = LocalCa::load_or_create(&paths, &[]).unwrap();
         assert!(!created);
@@ -432,7 +442,10 @@ mod tests {
         LocalCa::create(&paths, &[]).unwrap();
         fs::set_permissions(paths.key(), fs::Permissions::from_mode(0o644)).unwrap();
         let err = LocalCa::load(&paths).unwrap_err();
-        assert!(matches!(err, CaError::KeyTooOpen { mode: 0o644, .. }), "{err}");
+        assert!(
+            matches!(err, CaError::KeyTooOpen { mode: 0o644, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("chmod 600"));
     }
 

@@ -49,7 +49,11 @@ pub fn execute(command: CaCommand) -> anyhow::Result<ExitCode> {
             }
             eprintln!(
                 "tollgate: {} CA in {}",
-                if created { "created a" } else { "using the existing" },
+                if created {
+                    "created a"
+                } else {
+                    "using the existing"
+                },
                 paths.dir.display()
             );
             print!("{}", describe(&ca));

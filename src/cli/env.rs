@@ -19,7 +19,10 @@ pub fn execute(_args: EnvArgs) -> anyhow::Result<ExitCode> {
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            bail!("no `tollgate serve` is running (no {}); start one first", path.display())
+            bail!(
+                "no `tollgate serve` is running (no {}); start one first",
+                path.display()
+            )
         }
         Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
     };
@@ -32,6 +35,9 @@ pub fn execute(_args: EnvArgs) -> anyhow::Result<ExitCode> {
             state.pid
         );
     }
-    print!("{}", ClientEnv::new(state.listen, &state.bundle).shell_exports());
+    print!(
+        "{}",
+        ClientEnv::new(state.listen, &state.bundle).shell_exports()
+    );
     Ok(ExitCode::SUCCESS)
 }

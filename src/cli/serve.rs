@@ -91,7 +91,10 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if !args.quiet {
         eprint!(
             "{}",
-            setup.summary.report(&stats, started.elapsed()).render_text()
+            setup
+                .summary
+                .report(&stats, started.elapsed())
+                .render_text()
         );
     }
     Ok(ExitCode::SUCCESS)

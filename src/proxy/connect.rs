@@ -54,7 +54,9 @@ pub(crate) async fn handle(
         let started = Instant::now();
         return match connect_upstream(&shared, &target).await {
             Ok(upstream) => {
-                shared.tasks.spawn(tunnel(shared.clone(), target, upgrade, upstream, started));
+                shared
+                    .tasks
+                    .spawn(tunnel(shared.clone(), target, upgrade, upstream, started));
                 Response::new(ProxyBody::Right(Default::default()))
             }
             Err(error) => {
@@ -93,7 +95,10 @@ fn connect_target(uri: &http::Uri) -> Option<(String, u16)> {
     }
     let authority = uri.authority()?;
     let port = authority.port_u16()?;
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     if host.is_empty() || port == 0 {
         return None;
     }
@@ -140,12 +145,18 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
             return tunnel_after_peek(shared, target, client_io, consumed, started).await;
         }
         Ok(Err(error)) => {
-            shared.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            shared
+                .stats
+                .handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%error, host = %target.host, "unreadable TLS ClientHello");
             return;
         }
         Err(_) => {
-            shared.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            shared
+                .stats
+                .handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
             tracing::debug!(host = %target.host, "no TLS ClientHello in time");
             return;
         }
@@ -166,13 +177,16 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
             return;
         }
     };
-    let handshake = StartHandshake::from_parts(accepted, client_io).into_stream(config);
+    let handshake = StartHandshake::from_parts(*accepted, client_io).into_stream(config);
     let tls = match tokio::time::timeout(shared.config.timeouts.tls_handshake, handshake).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(error)) => {
             // Almost always a client that does not trust the tollgate CA: counted and shown in
             // the summary, since it means the workload's calls are failing.
-            shared.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            shared
+                .stats
+                .handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 %error, host = %target.host,
                 "TLS handshake with the client failed; does it trust the tollgate CA bundle?"
@@ -180,7 +194,10 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
             return;
         }
         Err(_) => {
-            shared.stats.handshake_failures.fetch_add(1, Ordering::Relaxed);
+            shared
+                .stats
+                .handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
             return;
         }
     };
@@ -210,7 +227,7 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
 enum ClientHello {
     /// A TLS ClientHello, parsed; `consumed` holds the bytes read, to replay if tunnelled.
     Tls {
-        accepted: Accepted,
+        accepted: Box<Accepted>,
         consumed: Vec<u8>,
     },
     /// Something that is not a TLS handshake record.
@@ -259,7 +276,12 @@ async fn read_client_hello<R: AsyncRead + Unpin>(io: &mut R) -> std::io::Result<
             acceptor.read_tls(&mut reader)?;
         }
         match acceptor.accept() {
-            Ok(Some(accepted)) => return Ok(ClientHello::Tls { accepted, consumed }),
+            Ok(Some(accepted)) => {
+                return Ok(ClientHello::Tls {
+                    accepted: Box::new(accepted),
+                    consumed,
+                })
+            }
             Ok(None) => continue,
             Err((error, _alert)) => {
                 return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, error))
@@ -330,8 +352,7 @@ mod tests {
     async fn reads_a_real_client_hello_and_keeps_its_bytes() {
         // A real ClientHello from rustls's client, written into an in-memory pipe.
         let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add_parsable_certificates(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
+        roots.add_parsable_certificates(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -349,7 +370,10 @@ mod tests {
         let mut reader = &wire[..];
         match read_client_hello(&mut reader).await.unwrap() {
             ClientHello::Tls { accepted, consumed } => {
-                assert_eq!(accepted.client_hello().server_name(), Some("sts.amazonaws.com"));
+                assert_eq!(
+                    accepted.client_hello().server_name(),
+                    Some("sts.amazonaws.com")
+                );
                 assert_eq!(consumed, wire);
             }
             ClientHello::NotTls { .. } => panic!("a ClientHello was not recognised"),

@@ -76,7 +76,9 @@ impl ExchangeRecorder {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // A poisoned lock only means an observer panicked elsewhere; the record is still usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn response_head(&self, response: ResponseRecord) {
@@ -204,7 +206,8 @@ impl Drop for Tap {
             truncated: self.truncated,
             complete: self.complete,
         };
-        self.recorder.body_done(self.side, record, self.error.take());
+        self.recorder
+            .body_done(self.side, record, self.error.take());
     }
 }
 
@@ -269,8 +272,11 @@ mod tests {
     use http_body_util::{BodyExt, Full, StreamBody};
     use std::sync::Mutex as StdMutex;
 
+    /// What the tests look at of each exchange: the response body record and the outcome.
+    type Seen = (u64, Bytes, bool, bool, Outcome);
+
     #[derive(Default)]
-    struct Collect(StdMutex<Vec<(u64, Bytes, bool, bool, Outcome)>>);
+    struct Collect(StdMutex<Vec<Seen>>);
 
     impl Observer for Collect {
         fn on_exchange(&self, exchange: &Exchange) {
@@ -311,7 +317,10 @@ mod tests {
             Some(Tap::new(recorder.clone(), Side::Response, 8)),
         );
         drop(recorder);
-        assert!(collect.0.lock().unwrap().is_empty(), "reported before the body ended");
+        assert!(
+            collect.0.lock().unwrap().is_empty(),
+            "reported before the body ended"
+        );
         let bytes = body.collect().await.unwrap().to_bytes();
         assert_eq!(bytes, "hello world!");
         let seen = collect.0.lock().unwrap();

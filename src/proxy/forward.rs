@@ -113,7 +113,11 @@ pub(crate) async fn forward_passthrough(
     let (mut parts, body) = request.into_parts();
     let uri = parts.uri.clone();
     prepare_upstream_request(&mut parts, &target, uri);
-    let result = send(&shared, Request::from_parts(parts, TapBody::new(body, None))).await;
+    let result = send(
+        &shared,
+        Request::from_parts(parts, TapBody::new(body, None)),
+    )
+    .await;
     let (response, error) = match result {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
@@ -358,7 +362,10 @@ mod tests {
             "https://sqs.us-east-1.amazonaws.com/bucket/key?list-type=2&prefix=a%2Fb"
         );
         let odd_port = upstream_uri(None, &target(Transport::Https, 8443), &pq);
-        assert_eq!(odd_port.authority().unwrap(), "sqs.us-east-1.amazonaws.com:8443");
+        assert_eq!(
+            odd_port.authority().unwrap(),
+            "sqs.us-east-1.amazonaws.com:8443"
+        );
         let moto: Uri = "http://127.0.0.1:5000".parse().unwrap();
         let redirected = upstream_uri(Some(&moto), &target(Transport::Https, 443), &pq);
         assert_eq!(
@@ -370,10 +377,16 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_go_including_those_connection_names() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-private"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
         headers.insert("x-private", HeaderValue::from_static("1"));
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
         headers.insert("x-amz-date", HeaderValue::from_static("20261126T000000Z"));
         strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);

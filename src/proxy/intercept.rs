@@ -19,7 +19,9 @@ enum Pattern {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("'{0}' is not a host glob: use a name such as localhost.localstack.cloud or *.example.test")]
+#[error(
+    "'{0}' is not a host glob: use a name such as localhost.localstack.cloud or *.example.test"
+)]
 pub struct BadPattern(String);
 
 impl HostMatcher {
@@ -65,7 +67,10 @@ impl HostMatcher {
 fn parse_pattern(glob: &str) -> Result<Pattern, BadPattern> {
     let trimmed = glob.trim().trim_end_matches('.').to_ascii_lowercase();
     let (pattern, name) = match trimmed.strip_prefix("*.") {
-        Some(suffix) => (Pattern::Subdomains(format!(".{suffix}")), suffix.to_string()),
+        Some(suffix) => (
+            Pattern::Subdomains(format!(".{suffix}")),
+            suffix.to_string(),
+        ),
         None => (Pattern::Exact(trimmed.clone()), trimmed.clone()),
     };
     let valid = !name.is_empty()

@@ -170,12 +170,13 @@ impl Proxy {
         tls: Arc<dyn ServerConfigSource>,
         observers: Observers,
     ) -> Result<Self, ProxyError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ProxyError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ProxyError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let client = upstream_client(&config)?;
 
         let mut proxy_http = auto::Builder::new(TokioExecutor::new()).http1_only();
@@ -252,7 +253,10 @@ impl Proxy {
         shared.shutdown.cancel();
         shared.tasks.close();
         let grace = shared.config.timeouts.shutdown_grace;
-        if tokio::time::timeout(grace, shared.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(grace, shared.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 remaining = shared.tasks.len(),
                 "connections still open after {grace:?}; closing them"

@@ -128,6 +128,9 @@ mod tests {
         drop(a);
         let mut out = Vec::new();
         counted.read_to_end(&mut out).await.unwrap();
-        assert_eq!((out.as_slice(), read.load(Ordering::Relaxed)), (&b"hello"[..], 5));
+        assert_eq!(
+            (out.as_slice(), read.load(Ordering::Relaxed)),
+            (&b"hello"[..], 5)
+        );
     }
 }

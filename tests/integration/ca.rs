@@ -30,7 +30,13 @@ fn new_ca() -> (Home, LocalCa) {
     let (code, _, stderr) = tollgate(&dir, &["ca", "init"]);
     assert_eq!(code, Some(0), "{stderr}");
     let ca = LocalCa::load(&CaPaths::new(&dir)).unwrap();
-    (Home { _parent: parent, dir }, ca)
+    (
+        Home {
+            _parent: parent,
+            dir,
+        },
+        ca,
+    )
 }
 
 fn webpki_verdict(ca: &LocalCa, name: &str) -> Result<(), rustls::Error> {
@@ -40,7 +46,10 @@ fn webpki_verdict(ca: &LocalCa, name: &str) -> Result<(), rustls::Error> {
         .build()
         .unwrap();
     let leaf = ca
-        .issue_leaf(name, &KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap())
+        .issue_leaf(
+            name,
+            &KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap(),
+        )
         .unwrap();
     verifier
         .verify_server_cert(
@@ -64,7 +73,12 @@ fn webpki_accepts_aws_names_and_rejects_every_other_name_signed_by_the_ca() {
     ] {
         webpki_verdict(&ca, name).unwrap_or_else(|error| panic!("{name}: {error}"));
     }
-    for name in ["example.com", "amazonaws.com.evil.net", "github.com", "127.0.0.1"] {
+    for name in [
+        "example.com",
+        "amazonaws.com.evil.net",
+        "github.com",
+        "127.0.0.1",
+    ] {
         let error = webpki_verdict(&ca, name).expect_err(name);
         let text = format!("{error:?}");
         assert!(text.contains("NameConstraintViolation"), "{name}: {text}");
@@ -146,7 +160,8 @@ fn openssl_via_python_ssl_rejects_a_leaf_outside_the_permitted_domains() {
 #[test]
 fn the_ca_directory_and_key_are_private_and_a_readable_key_is_refused() {
     let (home, _ca) = new_ca();
-    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(home.path()), 0o700);
     assert_eq!(mode(&home.path().join("ca-key.pem")), 0o600);
 
@@ -161,7 +176,10 @@ fn the_ca_directory_and_key_are_private_and_a_readable_key_is_refused() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let (code, stdout, _) = tollgate(home.path(), &["ca", "show"]);
     assert_eq!(code, Some(0));
-    assert!(stdout.contains("amazonaws.com, amazonaws.com.cn, api.aws"), "{stdout}");
+    assert!(
+        stdout.contains("amazonaws.com, amazonaws.com.cn, api.aws"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -188,7 +206,12 @@ fn rotate_makes_a_new_ca_keeping_its_domains_and_adding_new_ones() {
     assert!(stdout.contains(&new.fingerprint_sha256()));
     assert_eq!(
         new.permitted_domains(),
-        ["amazonaws.com", "amazonaws.com.cn", "api.aws", "localhost.localstack.cloud"]
+        [
+            "amazonaws.com",
+            "amazonaws.com.cn",
+            "api.aws",
+            "localhost.localstack.cloud"
+        ]
     );
     let (code, stdout, _) = tollgate(home.path(), &["ca", "path"]);
     assert_eq!(code, Some(0));
@@ -203,5 +226,8 @@ fn intercepting_a_domain_the_ca_does_not_permit_is_refused_with_the_fix() {
         &["run", "--intercept", "*.emulator.test", "--", "true"],
     );
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("tollgate ca rotate --domain emulator.test"), "{stderr}");
+    assert!(
+        stderr.contains("tollgate ca rotate --domain emulator.test"),
+        "{stderr}"
+    );
 }

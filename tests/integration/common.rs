@@ -152,7 +152,10 @@ async fn origin_route(request: Request<Incoming>) -> Result<Response<OriginBody>
                     return None;
                 }
                 let n = (total - sent).min(chunk.len() as u64) as usize;
-                Some((Ok::<_, Infallible>(Frame::data(chunk.slice(..n))), sent + n as u64))
+                Some((
+                    Ok::<_, Infallible>(Frame::data(chunk.slice(..n))),
+                    sent + n as u64,
+                ))
             }
         });
         Response::builder()
@@ -196,7 +199,11 @@ async fn origin_route(request: Request<Incoming>) -> Result<Response<OriginBody>
 
 /// 64 KiB of a byte pattern that is not all zeros (so compression or dedup can't cheat).
 pub fn pattern_chunk() -> Bytes {
-    Bytes::from((0..64 * 1024).map(|i| (i * 31 % 251) as u8).collect::<Vec<_>>())
+    Bytes::from(
+        (0..64 * 1024)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// The SHA-256 of `total` bytes of the repeated pattern.
@@ -312,8 +319,8 @@ impl Tollgate {
             .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem().as_bytes()).unwrap())
             .timeout(Duration::from_secs(120));
         for pem in extra_roots {
-            builder =
-                builder.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
+            builder = builder
+                .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
         }
         builder
     }

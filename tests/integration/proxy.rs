@@ -30,7 +30,10 @@ async fn intercepted_requests_reach_the_upstream_intact_over_http1_and_h2() {
     let tollgate = serve_with(&upstream_args(&origin, dir.path()));
 
     for (client, version) in [
-        (tollgate.client(&[]).http1_only().build().unwrap(), "HTTP/1.1"),
+        (
+            tollgate.client(&[]).http1_only().build().unwrap(),
+            "HTTP/1.1",
+        ),
         (tollgate.client(&[]).build().unwrap(), "HTTP/2.0"),
     ] {
         let response = client
@@ -43,9 +46,16 @@ async fn intercepted_requests_reach_the_upstream_intact_over_http1_and_h2() {
         let seen = |name: &str| response.headers()[name].to_str().unwrap().to_string();
         // The upstream sees the AWS host, path and query, as it would at AWS.
         assert_eq!(seen("x-seen-host"), "s3.us-east-1.amazonaws.com");
-        assert_eq!(seen("x-seen-path"), "/my-bucket/a%2Fkey?list-type=2&prefix=x");
+        assert_eq!(
+            seen("x-seen-path"),
+            "/my-bucket/a%2Fkey?list-type=2&prefix=x"
+        );
         assert_eq!(seen("x-amz-request-id"), "TESTREQUESTID");
-        assert!(response.text().await.unwrap().contains("<ListBucketResult>"));
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("<ListBucketResult>"));
     }
 
     let (code, stderr) = tollgate.stop();
@@ -87,7 +97,10 @@ async fn other_hosts_are_tunnelled_without_decryption() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-seen-host"], format!("localhost:{}", origin.addr.port()).as_str());
+    assert_eq!(
+        response.headers()["x-seen-host"],
+        format!("localhost:{}", origin.addr.port()).as_str()
+    );
     drop(client);
 
     let (code, stderr) = tollgate.stop();
@@ -110,8 +123,8 @@ async fn a_256_mib_body_streams_each_way_in_bounded_memory() {
     // Upload: a generated stream, never held in memory by the test either.
     let chunk = pattern_chunk();
     let chunks = SIZE / chunk.len() as u64;
-    let upload = futures_util::stream::iter(0..chunks)
-        .map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
+    let upload =
+        futures_util::stream::iter(0..chunks).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
     let response = client
         .put(format!("{AWS_URL}/upload"))
         .header("content-length", SIZE)
@@ -196,7 +209,10 @@ async fn an_upstream_failing_tls_verification_is_a_502_never_ignored() {
     let kind = response.headers()["x-tollgate-error"].clone();
     let body = response.text().await.unwrap();
     assert_eq!(kind, "tls", "{body}");
-    assert!(body.contains("UnknownIssuer") || body.contains("certificate"), "{body}");
+    assert!(
+        body.contains("UnknownIssuer") || body.contains("certificate"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +231,11 @@ async fn a_slow_upstream_gives_504() {
         .await
         .unwrap();
     assert_eq!(response.status(), 504);
-    assert!(response.text().await.unwrap().contains("--upstream-timeout"));
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("--upstream-timeout"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,7 +305,9 @@ fn malformed_proxy_requests_get_400_and_oversized_heads_431() {
 fn a_silent_client_is_disconnected_after_the_header_timeout() {
     let tollgate = Tollgate::serve(&["--header-timeout", "1"]);
     let mut stream = TcpStream::connect(tollgate.addr).unwrap();
-    stream.write_all(b"CONNECT s3.amazonaws.com:443 HTTP/1.1\r\n").unwrap();
+    stream
+        .write_all(b"CONNECT s3.amazonaws.com:443 HTTP/1.1\r\n")
+        .unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -293,7 +315,11 @@ fn a_silent_client_is_disconnected_after_the_header_timeout() {
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     // Closed by the proxy (not our 10 s read timeout).
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

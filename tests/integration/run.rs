@@ -18,7 +18,10 @@ fn the_childs_exit_code_passes_through() {
 #[test]
 fn a_child_killed_by_a_signal_gives_128_plus_n() {
     let home = tempfile::tempdir().unwrap();
-    let (code, _, _) = tollgate(home.path(), &["run", "-q", "--", "sh", "-c", "kill -KILL $$"]);
+    let (code, _, _) = tollgate(
+        home.path(),
+        &["run", "-q", "--", "sh", "-c", "kill -KILL $$"],
+    );
     assert_eq!(code, Some(128 + 9));
 }
 
@@ -27,10 +30,16 @@ fn a_command_that_cannot_start_is_127_or_126_with_a_clear_error() {
     let home = tempfile::tempdir().unwrap();
     let (code, _, stderr) = tollgate(home.path(), &["run", "-q", "--", "no-such-command-xyz"]);
     assert_eq!(code, Some(127));
-    assert!(stderr.contains("cannot run 'no-such-command-xyz'"), "{stderr}");
+    assert!(
+        stderr.contains("cannot run 'no-such-command-xyz'"),
+        "{stderr}"
+    );
     let not_executable = home.path().join("script.sh");
     std::fs::write(&not_executable, "#!/bin/sh\n").unwrap();
-    let (code, _, _) = tollgate(home.path(), &["run", "-q", "--", not_executable.to_str().unwrap()]);
+    let (code, _, _) = tollgate(
+        home.path(),
+        &["run", "-q", "--", not_executable.to_str().unwrap()],
+    );
     assert_eq!(code, Some(126));
 }
 
@@ -106,13 +115,19 @@ fn env_prints_the_exports_of_a_running_serve() {
     let (code, stdout, stderr) = tollgate(tollgate_serve.home.path(), &["env"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        stdout.contains(&format!("export HTTPS_PROXY=http://{}\n", tollgate_serve.addr)),
+        stdout.contains(&format!(
+            "export HTTPS_PROXY=http://{}\n",
+            tollgate_serve.addr
+        )),
         "{stdout}"
     );
     let home = tempfile::TempDir::new().unwrap();
     let (code, _, stderr) = tollgate(home.path(), &["env"]);
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("no `tollgate serve` is running"), "{stderr}");
+    assert!(
+        stderr.contains("no `tollgate serve` is running"),
+        "{stderr}"
+    );
     let (code, _) = tollgate_serve.stop();
     assert_eq!(code, Some(0));
 }
