@@ -224,7 +224,7 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
 }
 
 /// What the client sent first on a CONNECT tunnel.
-enum ClientHello {
+pub(crate) enum ClientHello {
     /// A TLS ClientHello, parsed; `consumed` holds the bytes read, to replay if tunnelled.
     Tls {
         accepted: Box<Accepted>,
@@ -241,7 +241,9 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Reads TLS records until rustls has a whole ClientHello, keeping every byte read so that the
 /// connection can still be tunnelled untouched.
-async fn read_client_hello<R: AsyncRead + Unpin>(io: &mut R) -> std::io::Result<ClientHello> {
+pub(crate) async fn read_client_hello<R: AsyncRead + Unpin>(
+    io: &mut R,
+) -> std::io::Result<ClientHello> {
     let mut consumed = Vec::with_capacity(2048);
     let mut acceptor = Acceptor::default();
     loop {
@@ -348,6 +350,23 @@ mod tests {
         assert_eq!(parse("/path"), None);
     }
 
+    /// The first flight of a real rustls client connecting to `name`.
+    fn real_client_hello(name: &str) -> Vec<u8> {
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let mut conn =
+            rustls::ClientConnection::new(Arc::new(config), name.to_string().try_into().unwrap())
+                .unwrap();
+        let mut wire = Vec::new();
+        conn.write_tls(&mut wire).unwrap();
+        wire
+    }
+
     #[tokio::test]
     async fn reads_a_real_client_hello_and_keeps_its_bytes() {
         // A real ClientHello from rustls's client, written into an in-memory pipe.
@@ -377,6 +396,55 @@ mod tests {
                 assert_eq!(consumed, wire);
             }
             ClientHello::NotTls { .. } => panic!("a ClientHello was not recognised"),
+        }
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends first, the peek ends in a verdict or an error, never a panic,
+        /// and what it read is exactly a prefix of what was sent (so a tunnel can replay it).
+        #[test]
+        fn any_first_bytes_give_a_verdict_and_a_replayable_prefix(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+            handshake_first in proptest::prelude::any::<bool>(),
+        ) {
+            let mut bytes = bytes;
+            if handshake_first && !bytes.is_empty() {
+                bytes[0] = TLS_HANDSHAKE_RECORD;
+            }
+            let mut reader = &bytes[..];
+            match block_on(read_client_hello(&mut reader)) {
+                Ok(ClientHello::NotTls { consumed }) | Ok(ClientHello::Tls { consumed, .. }) => {
+                    proptest::prop_assert!(bytes.starts_with(&consumed));
+                }
+                Err(_) => {}
+            }
+        }
+
+        /// A real ClientHello arriving in arbitrary pieces is still recognised.
+        #[test]
+        fn a_client_hello_split_anywhere_is_recognised(split in 1usize..200) {
+            let wire = real_client_hello("dynamodb.us-east-1.amazonaws.com");
+            let split = split.min(wire.len() - 1);
+            let (head, tail) = wire.split_at(split);
+            let mut reader = tokio::io::AsyncReadExt::chain(head, tail);
+            match block_on(read_client_hello(&mut reader)).unwrap() {
+                ClientHello::Tls { accepted, consumed } => {
+                    let hello = accepted.client_hello();
+                    proptest::prop_assert_eq!(
+                        hello.server_name(),
+                        Some("dynamodb.us-east-1.amazonaws.com")
+                    );
+                    proptest::prop_assert_eq!(consumed, wire);
+                }
+                ClientHello::NotTls { .. } => proptest::prop_assert!(false, "not recognised"),
+            }
         }
     }
 

@@ -42,6 +42,19 @@ use tokio_util::task::TaskTracker;
 use exchange::TapBody;
 use forward::{ProxyBody, Target};
 
+/// Entry points for the fuzz targets in `fuzz/`: the parsers that read bytes from the network.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Runs the CONNECT ClientHello peek over `bytes` as if a client had sent them.
+    pub fn client_hello(bytes: &[u8]) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime");
+        let mut reader = bytes;
+        let _ = runtime.block_on(super::connect::read_client_hello(&mut reader));
+    }
+}
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Supplies the TLS configuration (leaf certificate) the proxy presents for an intercepted host.
