@@ -231,3 +231,26 @@ fn intercepting_a_domain_the_ca_does_not_permit_is_refused_with_the_fix() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_ca_is_created_on_first_use_in_the_xdg_data_directory() {
+    let xdg = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(crate::common::TOLLGATE)
+        .args(["ca", "path"])
+        .env_remove("TOLLGATE_HOME")
+        .env("XDG_DATA_HOME", xdg.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let expected = xdg.path().join("tollgate/ca.pem");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        expected.to_str().unwrap()
+    );
+    assert!(expected.exists());
+    let mode = std::fs::metadata(xdg.path().join("tollgate"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+}

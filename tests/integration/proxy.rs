@@ -64,6 +64,31 @@ async fn intercepted_requests_reach_the_upstream_intact_over_http1_and_h2() {
     assert!(stderr.contains("s3.us-east-1.amazonaws.com"), "{stderr}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absolute_form_http_requests_to_aws_hosts_are_observed_and_forwarded() {
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tollgate = serve_with(&upstream_args(&origin, dir.path()));
+    let response = tollgate
+        .client(&[])
+        .build()
+        .unwrap()
+        .get("http://sqs.us-east-1.amazonaws.com/?Action=ListQueues")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["x-seen-host"],
+        "sqs.us-east-1.amazonaws.com"
+    );
+    assert_eq!(response.headers()["x-seen-path"], "/?Action=ListQueues");
+    let (code, stderr) = tollgate.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("1 AWS call "), "{stderr}");
+    assert!(stderr.contains("sqs.us-east-1.amazonaws.com"), "{stderr}");
+}
+
 trait ParseVersion {
     fn parse_version(&self) -> reqwest::Version;
 }
