@@ -9,6 +9,7 @@
 //! * [`summary`] is the first observer: per-host counts, bytes and latency percentiles.
 //! * [`cli`] wires them together, one file per subcommand.
 
+pub mod aws;
 pub mod ca;
 pub mod cli;
 pub mod home;

@@ -1,0 +1,518 @@
+//! Request → service and operation, for every wire protocol the SDKs speak.
+
+use http::{HeaderMap, Method};
+
+use super::host::{self, AwsHost};
+use super::model::{Model, OperationIndex, ServiceIndex};
+use super::sigv4::{self, CredentialScope};
+
+/// What identification needs of a request: its head and the first bytes of its body.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: &'a Method,
+    /// Lower case, without a port.
+    pub host: &'a str,
+    /// As sent (percent-encoded).
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    /// A bounded prefix of the body.
+    pub body: &'a [u8],
+}
+
+/// The wire protocol a request was recognised in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `X-Amz-Target` (AWS JSON 1.0/1.1, and query-compatible JSON such as SQS's).
+    Json,
+    /// `Action=` in a form body or the query string (query and EC2 protocols).
+    Query,
+    /// Method, path and query matched against the service's request URIs.
+    Rest,
+    /// `POST /service/<Service>/operation/<Operation>` (Smithy RPCv2 CBOR).
+    RpcV2Cbor,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Query => "query",
+            Self::Rest => "rest",
+            Self::RpcV2Cbor => "rpc-v2-cbor",
+        }
+    }
+}
+
+/// What a request is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// Exactly one operation of one service.
+    Operation {
+        service: ServiceIndex,
+        operation: OperationIndex,
+        protocol: Protocol,
+    },
+    /// An AWS request whose operation is not in the model (or not recognisable): kept with the
+    /// best guess at its service, never dropped.
+    Unknown {
+        /// The model's service if one matched the signature or host, else the signing name.
+        service_guess: Option<String>,
+        /// `GET /{}/configuration`: the path with identifier-like segments replaced.
+        path_template: String,
+    },
+    /// Not an AWS API call: no SigV4 signature and not an AWS endpoint.
+    NotAws,
+}
+
+/// The result of identifying one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identification {
+    pub identity: Identity,
+    /// Signing region, else the endpoint's region.
+    pub region: Option<String>,
+    /// The access key id from the signature (callers fingerprint it; never store it).
+    pub access_key_id: Option<String>,
+}
+
+/// Identifies requests against a model.
+pub struct Identifier<'m> {
+    model: &'m Model,
+}
+
+impl<'m> Identifier<'m> {
+    pub fn new(model: &'m Model) -> Self {
+        Self { model }
+    }
+
+    pub fn model(&self) -> &'m Model {
+        self.model
+    }
+
+    pub fn identify(&self, request: &Request<'_>) -> Identification {
+        let authorization = request
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        let presigned = presigned_credential(request.query);
+        let scope = authorization
+            .and_then(sigv4::from_authorization)
+            .or_else(|| {
+                presigned
+                    .as_ref()
+                    .and_then(|(value, sigv4a)| sigv4::from_query_credential(value, *sigv4a))
+            });
+        let aws_host = host::parse(request.host);
+        let region = scope
+            .and_then(|scope| scope.region)
+            .or(aws_host.as_ref().and_then(|host| host.region))
+            .map(str::to_string);
+        let access_key_id = scope.map(|scope| scope.access_key_id.to_string());
+
+        if scope.is_none() && aws_host.is_none() {
+            return Identification {
+                identity: Identity::NotAws,
+                region,
+                access_key_id,
+            };
+        }
+        let candidates = self.candidates(scope.as_ref(), aws_host.as_ref());
+        let identity = self
+            .by_json_target(request, &candidates)
+            .or_else(|| self.by_rpc_v2_path(request))
+            .or_else(|| self.by_query_action(request, &candidates))
+            .or_else(|| self.by_rest_route(request, &candidates, aws_host.as_ref()))
+            .unwrap_or_else(|| Identity::Unknown {
+                service_guess: candidates
+                    .first()
+                    .map(|&index| self.model.service(index).name.clone())
+                    .or_else(|| scope.map(|scope| scope.service.to_string()))
+                    .or_else(|| {
+                        aws_host
+                            .as_ref()
+                            .map(|host| host.endpoint_prefix.to_string())
+                    }),
+                path_template: path_template(request.method, request.path),
+            });
+        Identification {
+            identity,
+            region,
+            access_key_id,
+        }
+    }
+
+    /// Services the signature and host point at, best first: both agree, then the signing name,
+    /// then the endpoint prefix.
+    fn candidates(
+        &self,
+        scope: Option<&CredentialScope<'_>>,
+        aws_host: Option<&AwsHost<'_>>,
+    ) -> Vec<ServiceIndex> {
+        let signed: &[ServiceIndex] =
+            scope.map_or(&[], |scope| self.model.by_signing_name(scope.service));
+        let hosted: &[ServiceIndex] = aws_host.map_or(&[], |host| {
+            self.model.by_endpoint_prefix(host.endpoint_prefix)
+        });
+        let mut candidates: Vec<ServiceIndex> = signed
+            .iter()
+            .filter(|s| hosted.contains(s))
+            .copied()
+            .collect();
+        for &service in signed.iter().chain(hosted) {
+            if !candidates.contains(&service) {
+                candidates.push(service);
+            }
+        }
+        candidates
+    }
+
+    fn by_json_target(
+        &self,
+        request: &Request<'_>,
+        candidates: &[ServiceIndex],
+    ) -> Option<Identity> {
+        let target = request.headers.get("x-amz-target")?.to_str().ok()?;
+        // Split on the last dot: some target prefixes contain dots (CloudTrail's).
+        let (prefix, operation) = target.rsplit_once('.')?;
+        let services = self.model.by_target_prefix(prefix);
+        let ordered = services
+            .iter()
+            .filter(|s| candidates.contains(s))
+            .chain(services.iter().filter(|s| !candidates.contains(s)));
+        ordered.into_iter().find_map(|&service| {
+            self.model
+                .operation_named(service, operation)
+                .map(|operation| Identity::Operation {
+                    service,
+                    operation,
+                    protocol: Protocol::Json,
+                })
+        })
+    }
+
+    fn by_rpc_v2_path(&self, request: &Request<'_>) -> Option<Identity> {
+        if request.method != Method::POST {
+            return None;
+        }
+        let rest = request.path.strip_prefix("/service/")?;
+        let (service_name, operation) = rest.split_once("/operation/")?;
+        self.model
+            .by_target_prefix(service_name)
+            .iter()
+            .find_map(|&service| {
+                self.model
+                    .operation_named(service, operation)
+                    .map(|operation| Identity::Operation {
+                        service,
+                        operation,
+                        protocol: Protocol::RpcV2Cbor,
+                    })
+            })
+    }
+
+    fn by_query_action(
+        &self,
+        request: &Request<'_>,
+        candidates: &[ServiceIndex],
+    ) -> Option<Identity> {
+        let is_form = request
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+        let action = is_form
+            .then(|| std::str::from_utf8(request.body).ok())
+            .flatten()
+            .and_then(|body| form_value(body, "Action"))
+            .or_else(|| request.query.and_then(|query| form_value(query, "Action")))?;
+        candidates
+            .iter()
+            .filter(|&&service| {
+                self.model
+                    .service(service)
+                    .protocols
+                    .iter()
+                    .any(|protocol| protocol == "query" || protocol == "ec2")
+            })
+            .find_map(|&service| {
+                self.model
+                    .operation_named(service, action)
+                    .map(|operation| Identity::Operation {
+                        service,
+                        operation,
+                        protocol: Protocol::Query,
+                    })
+            })
+    }
+
+    fn by_rest_route(
+        &self,
+        request: &Request<'_>,
+        candidates: &[ServiceIndex],
+        aws_host: Option<&AwsHost<'_>>,
+    ) -> Option<Identity> {
+        candidates.iter().find_map(|&service| {
+            let router = self.model.router(service)?;
+            let model = self.model.service(service);
+            // S3 virtual-hosted style: the bucket is in the host; route as path style.
+            let virtual_bucket = aws_host
+                .filter(|host| model.endpoint_prefix == "s3" && !host.leading.is_empty())
+                .map(|host| host.leading);
+            let operation = match virtual_bucket {
+                Some(bucket) => {
+                    let path = format!("/{bucket}{}", request.path);
+                    router.route(request.method, &path, request.query)
+                }
+                None => router.route(request.method, request.path, request.query),
+            }?;
+            Some(Identity::Operation {
+                service,
+                operation,
+                protocol: Protocol::Rest,
+            })
+        })
+    }
+}
+
+/// The `X-Amz-Credential` of a presigned URL, percent-decoded, and whether it is SigV4a.
+fn presigned_credential(query: Option<&str>) -> Option<(String, bool)> {
+    let query = query?;
+    let credential = form_value(query, "X-Amz-Credential")?;
+    let sigv4a = form_value(query, "X-Amz-Algorithm") == Some("AWS4-ECDSA-P256-SHA256");
+    Some((percent_decode(credential), sigv4a))
+}
+
+/// The raw value of `key` in an `a=1&b=2` string (form body or query).
+fn form_value<'a>(encoded: &'a str, key: &str) -> Option<&'a str> {
+    encoded.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key).then_some(v)
+    })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push((high * 16 + low) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `GET /functions/{}/configuration`: keeps segments that look like API words, replaces the
+/// rest (names, ids, keys) so unknown calls group together and carry no resource names.
+fn path_template(method: &Method, path: &str) -> String {
+    let mut template = format!("{method} ");
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.is_empty() {
+        template.push('/');
+    }
+    for segment in segments.iter().take(8) {
+        template.push('/');
+        let wordlike = segment.len() <= 40
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+            || is_api_version(segment);
+        template.push_str(if wordlike { segment } else { "{}" });
+    }
+    if segments.len() > 8 {
+        template.push_str("/…");
+    }
+    template
+}
+
+/// `2015-03-31`, `v1`, `v20180820`: version segments in REST URIs.
+fn is_api_version(segment: &str) -> bool {
+    let dated = segment.len() == 10
+        && segment.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    let versioned = segment
+        .strip_prefix('v')
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()));
+    dated || versioned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn identify(
+        method: Method,
+        host: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Identification {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path_and_query, None),
+        };
+        Identifier::new(Model::embedded()).identify(&Request {
+            method: &method,
+            host,
+            path,
+            query,
+            headers: &map,
+            body,
+        })
+    }
+
+    fn names(identification: &Identification) -> (String, String) {
+        match &identification.identity {
+            Identity::Operation {
+                service, operation, ..
+            } => {
+                let model = Model::embedded();
+                (
+                    model.service(*service).name.clone(),
+                    model.operation(*service, *operation).name.clone(),
+                )
+            }
+            other => panic!("not identified: {other:?}"),
+        }
+    }
+
+    const S3_AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
+
+    #[test]
+    fn s3_virtual_hosted_and_path_style() {
+        let list = identify(
+            Method::GET,
+            "logs.s3.us-east-1.amazonaws.com",
+            "/?list-type=2&max-keys=100",
+            &[("authorization", S3_AUTH)],
+            b"",
+        );
+        assert_eq!(names(&list), ("s3".into(), "ListObjectsV2".into()));
+        assert_eq!(list.region.as_deref(), Some("us-east-1"));
+        assert_eq!(list.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
+        let head = identify(
+            Method::HEAD,
+            "s3.amazonaws.com",
+            "/logs/2026/11/a.gz",
+            &[("authorization", S3_AUTH)],
+            b"",
+        );
+        assert_eq!(names(&head), ("s3".into(), "HeadObject".into()));
+        let v1 = identify(Method::GET, "logs.s3.amazonaws.com", "/", &[], b"");
+        assert_eq!(names(&v1), ("s3".into(), "ListObjects".into()));
+    }
+
+    #[test]
+    fn json_target_split_on_the_last_dot() {
+        let get = identify(
+            Method::POST,
+            "dynamodb.us-east-1.amazonaws.com",
+            "/",
+            &[("x-amz-target", "DynamoDB_20120810.GetItem")],
+            b"{}",
+        );
+        assert_eq!(names(&get), ("dynamodb".into(), "GetItem".into()));
+        let trail = identify(
+            Method::POST,
+            "cloudtrail.us-east-1.amazonaws.com",
+            "/",
+            &[(
+                "x-amz-target",
+                "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents",
+            )],
+            b"{}",
+        );
+        assert_eq!(names(&trail), ("cloudtrail".into(), "LookupEvents".into()));
+    }
+
+    #[test]
+    fn query_action_in_body_or_query_string() {
+        let sts = identify(
+            Method::POST,
+            "sts.amazonaws.com",
+            "/",
+            &[(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
+            b"Action=GetCallerIdentity&Version=2011-06-15",
+        );
+        assert_eq!(names(&sts), ("sts".into(), "GetCallerIdentity".into()));
+        let ec2 = identify(
+            Method::GET,
+            "ec2.eu-west-1.amazonaws.com",
+            "/?Action=DescribeInstances&Version=2016-11-15",
+            &[],
+            b"",
+        );
+        assert_eq!(names(&ec2), ("ec2".into(), "DescribeInstances".into()));
+        assert_eq!(ec2.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn unknown_operations_are_kept_with_a_guess_and_other_traffic_is_not_aws() {
+        let unknown = identify(
+            Method::POST,
+            "dynamodb.us-east-1.amazonaws.com",
+            "/",
+            &[("x-amz-target", "DynamoDB_20120810.NoSuchOperation")],
+            b"{}",
+        );
+        assert_eq!(
+            unknown.identity,
+            Identity::Unknown {
+                service_guess: Some("dynamodb".into()),
+                path_template: "POST /".into()
+            }
+        );
+        let other = identify(Method::GET, "pypi.org", "/simple/boto3/", &[], b"");
+        assert_eq!(other.identity, Identity::NotAws);
+    }
+
+    #[test]
+    fn presigned_urls_give_the_scope() {
+        let presigned = identify(
+            Method::GET,
+            "s3.amazonaws.com",
+            "/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20261126%2Feu-west-2%2Fs3%2Faws4_request&X-Amz-Signature=00",
+            &[],
+            b"",
+        );
+        assert_eq!(names(&presigned), ("s3".into(), "GetObject".into()));
+        assert_eq!(presigned.region.as_deref(), Some("eu-west-2"));
+    }
+
+    #[test]
+    fn path_templates_hide_names() {
+        assert_eq!(
+            path_template(
+                &Method::GET,
+                "/2015-03-31/functions/my-fn-123/configuration"
+            ),
+            "GET /2015-03-31/functions/{}/configuration"
+        );
+        assert_eq!(path_template(&Method::GET, "/"), "GET /");
+        assert_eq!(percent_decode("a%2Fb%zz+c"), "a/b%zz c");
+    }
+}
