@@ -173,4 +173,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("sync job interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -18,7 +18,11 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+if [[ -t 2 ]]; then
+    say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+else
+    say() { printf '==> %s\n' "$*" >&2; }
+fi
 die() {
     printf 'demo: %s\n' "$*" >&2
     exit 1
@@ -65,12 +69,13 @@ with socket.socket() as s:
 ')
 MOTO_LOG=$(mktemp "${TMPDIR:-/tmp}/tollgate-demo-moto.XXXXXX")
 MOTO_PID=
+KEEP_MOTO_LOG=
 stop_moto() {
     if [[ -n $MOTO_PID ]]; then
         kill "$MOTO_PID" 2>/dev/null || true
         wait "$MOTO_PID" 2>/dev/null || true
     fi
-    rm -f "$MOTO_LOG"
+    [[ -n $KEEP_MOTO_LOG ]] || rm -f "$MOTO_LOG"
 }
 trap stop_moto EXIT
 trap 'exit 130' INT
@@ -80,7 +85,7 @@ say "Starting moto on 127.0.0.1:$PORT (a local stand-in for AWS)"
 .venv/bin/moto_server -H 127.0.0.1 -p "$PORT" >"$MOTO_LOG" 2>&1 &
 MOTO_PID=$!
 if ! "$VENV_PYTHON" - "$PORT" "$MOTO_PID" <<'EOF'; then
-import os, sys, time, urllib.request
+import os, sys, time, urllib.error, urllib.request
 port, pid = sys.argv[1], int(sys.argv[2])
 deadline = time.monotonic() + 30
 while time.monotonic() < deadline:
@@ -91,6 +96,8 @@ while time.monotonic() < deadline:
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=2).close()
         sys.exit(0)
+    except urllib.error.HTTPError:
+        sys.exit(0)  # An HTTP answer of any kind: moto is up.
     except OSError:
         time.sleep(0.2)
 sys.exit("moto did not answer within 30 s")
@@ -120,8 +127,9 @@ status=0
 "$TOLLGATE" run --upstream "http://127.0.0.1:$PORT" -- "$VENV_PYTHON" examples/workload.py ||
     status=$?
 if ((status != 0)); then
-    printf -- '--- end of the moto log ---\n' >&2
-    tail -n 20 "$MOTO_LOG" >&2 || true
-    die "the workload exited with status $status"
+    KEEP_MOTO_LOG=1
+    printf 'demo: the workload exited with status %s; moto'"'"'s log is in %s\n' \
+        "$status" "$MOTO_LOG" >&2
+    exit "$status"
 fi
 say "Done. Profile your own program the same way: $TOLLGATE run -- <command>"

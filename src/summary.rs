@@ -81,7 +81,17 @@ impl Summary {
                 }
             })
             .collect();
-        hosts.sort_by(|a, b| b.calls.cmp(&a.calls).then_with(|| a.host.cmp(&b.host)));
+        // Busiest host first, each host's statuses together.
+        let mut per_host: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        for row in &hosts {
+            *per_host.entry(row.host.clone()).or_default() += row.calls;
+        }
+        hosts.sort_by(|a, b| {
+            per_host[&b.host]
+                .cmp(&per_host[&a.host])
+                .then_with(|| a.host.cmp(&b.host))
+                .then_with(|| a.status.cmp(&b.status))
+        });
         let mut tunnels: Vec<TunnelRow> = self
             .tunnels
             .iter()

@@ -3,6 +3,7 @@
 //! Knows nothing of the proxy or of storage: it reads a request head, a bounded body prefix and
 //! the response head.
 
+pub mod extract;
 pub mod host;
 pub mod identify;
 pub mod model;

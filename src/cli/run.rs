@@ -60,6 +60,7 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let stop_proxy = CancellationToken::new();
     let server = tokio::spawn(setup.proxy.serve(stop_proxy.clone().cancelled_owned()));
 
+    warn_if_no_proxy_bypasses_aws();
     let (program, program_args) = args.command.split_first().expect("clap requires CMD");
     let mut command = tokio::process::Command::new(program);
     command.args(program_args).envs(setup.client_env.vars());
@@ -122,6 +123,42 @@ async fn wait_forwarding_signals(mut child: tokio::process::Child) -> anyhow::Re
     })
 }
 
+/// An inherited `NO_PROXY` that covers AWS hosts sends the calls around tollgate; it is kept (the
+/// user set it), but said out loud, since the summary would otherwise just show no calls.
+fn warn_if_no_proxy_bypasses_aws() {
+    for name in ["NO_PROXY", "no_proxy"] {
+        let Ok(value) = std::env::var(name) else {
+            continue;
+        };
+        let bypassed: Vec<&str> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| no_proxy_entry_covers_aws(entry))
+            .collect();
+        if !bypassed.is_empty() {
+            eprintln!(
+                "tollgate: warning: {name}={value} sends calls to AWS hosts around the proxy \
+                 (entries: {}); they will not be seen",
+                bypassed.join(", ")
+            );
+            return;
+        }
+    }
+}
+
+fn no_proxy_entry_covers_aws(entry: &str) -> bool {
+    if entry == "*" {
+        return true;
+    }
+    let entry = entry.trim_start_matches('*').trim_start_matches('.');
+    crate::proxy::DEFAULT_INTERCEPT
+        .iter()
+        .map(|glob| glob.trim_start_matches("*."))
+        .any(|domain| {
+            !entry.is_empty() && (domain == entry || domain.ends_with(&format!(".{entry}")))
+        })
+}
+
 fn in_terminal_foreground() -> bool {
     let stdin = std::io::stdin();
     match nix::unistd::tcgetpgrp(&stdin) {
@@ -145,6 +182,34 @@ fn write_summary(
         None => {
             eprint!("{text}");
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_proxy_entries_that_cover_aws() {
+        for entry in [
+            ".amazonaws.com",
+            "amazonaws.com",
+            "*.amazonaws.com",
+            "api.aws",
+            "com",
+            "*",
+        ] {
+            assert!(no_proxy_entry_covers_aws(entry), "{entry}");
+        }
+        for entry in [
+            "localhost",
+            "s3.amazonaws.com",
+            "internal.example",
+            "",
+            "127.0.0.1",
+        ] {
+            assert!(!no_proxy_entry_covers_aws(entry), "{entry}");
         }
     }
 }

@@ -296,21 +296,39 @@ pub(crate) fn error_chain(error: &(dyn StdError + 'static)) -> String {
     parts.join(": ")
 }
 
-/// A plain-text answer of the proxy's own, marked so it is never mistaken for AWS's.
+/// An answer of the proxy's own, marked with `x-tollgate-error` so it is never mistaken for AWS's.
+///
+/// 5xx answers are a minimal HTML page: that is what the SDKs expect from a gateway in front of
+/// AWS, so they treat it as a generic, retryable server error. A plain-text body makes botocore's
+/// XML parsers (STS, SQS query, EC2...) fail outright instead of retrying.
 pub(crate) fn error_response(
     status: StatusCode,
     reason: &'static str,
     text: String,
 ) -> Response<ProxyBody> {
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from(text))));
+    let (body, content_type) = if status.is_server_error() {
+        (
+            format!(
+                "<html><body><pre>{}</pre></body></html>\n",
+                html_escape(text.trim_end())
+            ),
+            "text/html; charset=utf-8",
+        )
+    } else {
+        (text, "text/plain; charset=utf-8")
+    };
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert("x-tollgate-error", HeaderValue::from_static(reason));
     response
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 pub(crate) fn upstream_uri(

@@ -4,16 +4,21 @@ Plain boto3, no endpoint_url: the client believes it talks to AWS (us-east-1). R
 `tollgate run --upstream http://127.0.0.1:PORT -- python s3_paginate.py OUT.json` with a moto
 server on PORT, and tollgate forwards every call there while recording it as AWS traffic.
 
-It creates a bucket, uploads objects (a few with awkward key names and one larger body), lists
-them back with ListObjectsV2 in pages of 25, reads some back, deletes some, and checks every
-answer. It counts the HTTP requests botocore sends (every attempt, retries included) and writes
-them, with the hosts they went to, as JSON to OUT.json (argv[1], else $S3_PAGINATE_OUT) so the
-test can compare them with tollgate's summary. Exits non-zero on any mismatch.
+It creates a bucket, uploads objects (with `Expect: 100-continue`, as botocore sends them; a few
+with awkward key names, one of 2 MiB, one in parts from several threads), lists them back with
+ListObjectsV2 in pages of 25, reads some back, deletes some, and checks every answer.
+
+It counts the HTTP requests botocore sends (every attempt, retries included) and writes them,
+with the hosts they went to, as JSON to OUT.json (argv[1], else $S3_PAGINATE_OUT), so the test
+can compare them with tollgate's summary. Exits non-zero on any mismatch.
 """
 
+import hashlib
+import io
 import json
 import os
 import sys
+import threading
 import uuid
 from urllib.parse import urlsplit
 
@@ -24,12 +29,19 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 import boto3  # noqa: E402
+from boto3.s3.transfer import TransferConfig  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
 OBJECTS = 120
 PAGE_SIZE = 25
 MARKER = "tollgate-e2e-marker"
 LARGE_BYTES = 200 * 1024
+# botocore sends PutObject and UploadPart with `Expect: 100-continue` and waits up to a second
+# for the 100 before sending the body; the multipart upload's parts go up at once on several
+# connections from several threads.
+EXPECT_BYTES = 2 * 1024 * 1024
+MULTIPART_BYTES = 12 * 1024 * 1024
+MULTIPART_PART = 5 * 1024 * 1024
 
 
 class Failed(Exception):
@@ -45,17 +57,21 @@ class RequestCounter:
     """Counts each HTTP attempt botocore makes, via the client's before-send event."""
 
     def __init__(self):
+        self.lock = threading.Lock()  # s3transfer sends from several threads.
         self.requests = 0
         self.hosts = set()
         self.operations = {}
+        self.expect_continue = 0
 
     def before_send(self, request, **kwargs):
-        self.requests += 1
         host = urlsplit(request.url).hostname or ""
-        self.hosts.add(host.lower())
-        name = kwargs.get("event_name", "")
-        operation = name.rsplit(".", 1)[-1]
-        self.operations[operation] = self.operations.get(operation, 0) + 1
+        operation = kwargs.get("event_name", "").rsplit(".", 1)[-1]
+        with self.lock:
+            self.requests += 1
+            self.hosts.add(host.lower())
+            self.operations[operation] = self.operations.get(operation, 0) + 1
+            if request.headers.get("Expect"):
+                self.expect_continue += 1
         # Returning anything but None would short-circuit the send with that "response".
         return None
 
@@ -107,6 +123,22 @@ def run(s3, counter):
     s3.put_object(Bucket=bucket, Key="blobs/large.bin", Body=large)
     bytes_put += len(large)
 
+    expect_body = os.urandom(EXPECT_BYTES)
+    s3.put_object(Bucket=bucket, Key="blobs/expect.bin", Body=expect_body)
+    bytes_put += len(expect_body)
+    multipart_body = os.urandom(MULTIPART_BYTES)
+    transfer = TransferConfig(
+        multipart_threshold=MULTIPART_PART, multipart_chunksize=MULTIPART_PART, max_concurrency=3
+    )
+    s3.upload_fileobj(
+        io.BytesIO(multipart_body), bucket, "blobs/multipart.bin", Config=transfer
+    )
+    bytes_put += len(multipart_body)
+    check(
+        counter.operations.get("UploadPart", 0) == -(-MULTIPART_BYTES // MULTIPART_PART),
+        f"the multipart upload sent {counter.operations.get('UploadPart', 0)} parts",
+    )
+
     keys, pages = list_all_keys(s3, bucket)
     check(len(keys) == len(set(keys)), "ListObjectsV2 returned a key twice")
     check(
@@ -127,6 +159,13 @@ def run(s3, counter):
     got = s3.get_object(Bucket=bucket, Key="blobs/large.bin")["Body"].read()
     bytes_got += len(got)
     check(got == large, f"blobs/large.bin: got {len(got)} bytes, not the {len(large)} put")
+    for key, body in (("blobs/expect.bin", expect_body), ("blobs/multipart.bin", multipart_body)):
+        got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        bytes_got += len(got)
+        check(
+            hashlib.sha256(got).digest() == hashlib.sha256(body).digest(),
+            f"{key}: got {len(got)} bytes that differ from the {len(body)} put",
+        )
 
     doomed = [key_for(index) for index in range(0, OBJECTS, 12)]
     answer = s3.delete_objects(
@@ -155,7 +194,7 @@ def run(s3, counter):
 
     return {
         "bucket": bucket,
-        "objects_put": OBJECTS + 1,
+        "objects_put": OBJECTS + 3,
         "objects_deleted": len(gone),
         "objects_remaining": len(keys),
         "bytes_put": bytes_put,
@@ -186,6 +225,7 @@ def main():
             "requests": counter.requests,
             "hosts": sorted(counter.hosts),
             "operations": counter.operations,
+            "expect_continue": counter.expect_continue,
         }
     )
     with open(out, "w", encoding="utf-8") as file:

@@ -350,6 +350,11 @@ fn boto3_calls_through_tollgate_match_what_botocore_sent() {
         "tollgate counted a different number of calls than botocore sent\n{all}"
     );
 
+    assert!(
+        u64_field(&botocore, "expect_continue") >= 1,
+        "no request went with `Expect: 100-continue`: the workload no longer covers it\n{all}"
+    );
+
     let rows = summary["hosts"].as_array().expect("hosts is a list");
     let row_calls: u64 = rows.iter().map(|row| u64_field(row, "calls")).sum();
     assert_eq!(
@@ -410,6 +415,12 @@ fn boto3_calls_through_tollgate_match_what_botocore_sent() {
     let p50 = latency["p50"].as_f64().expect("latency p50");
     let max = latency["max"].as_f64().expect("latency max");
     assert!(p50 > 0.0 && p50 <= max, "{all}");
+    // A proxy that did not answer `Expect: 100-continue` would hold each upload for the second
+    // botocore waits before sending the body anyway.
+    assert!(
+        p50 < 500.0,
+        "median latency {p50} ms: is `Expect: 100-continue` answered?\n{all}"
+    );
     let wall_ms = u64_field(&summary, "wall_time_ms");
     assert!(
         wall_ms > 0 && wall_ms <= started.elapsed().as_millis() as u64 + 1,
@@ -444,6 +455,78 @@ fn boto3_calls_through_tollgate_match_what_botocore_sent() {
         summary["hosts"][0]["status"], "200",
         "{summary:#}\n{context}"
     );
+}
+
+/// Calls botocore retries (S3 and DynamoDB, on tollgate's 502) and prints the attempts it counted.
+const RETRYING_CLIENTS: &str = r#"
+import json, sys, boto3
+from botocore.config import Config
+attempts = {}
+for service, call in (
+    ("s3", lambda client: client.head_bucket(Bucket="tollgate-e2e-unreachable")),
+    ("dynamodb", lambda client: client.list_tables()),
+):
+    client = boto3.client(service, config=Config(retries={"mode": "standard", "total_max_attempts": 3}))
+    attempts[service] = 0
+    def count(request, service=service, **kwargs):
+        attempts[service] += 1
+    client.meta.events.register("before-send", count)
+    try:
+        call(client)
+        sys.exit(f"{service}: the call succeeded with no upstream")
+    except client.exceptions.ClientError as error:
+        print(service, error.response["ResponseMetadata"]["HTTPStatusCode"], file=sys.stderr)
+print(json.dumps(attempts))
+"#;
+
+#[test]
+fn each_retry_of_a_failing_call_is_counted() {
+    let python = python();
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let scratch = scratch.path();
+    // Nothing listens there: tollgate answers each attempt with a 502, and botocore retries.
+    let upstream = format!("http://127.0.0.1:{}", free_port());
+    let summary_path = scratch.join("retries.json");
+    let command = tollgate_run(
+        scratch,
+        Some(&upstream),
+        &summary_path,
+        &python,
+        ["-c", RETRYING_CLIENTS],
+    );
+    let run = run_bounded(command, scratch, "retries", RUN_LIMIT);
+    assert!(run.status.success(), "{}", run.describe());
+    let attempts: Value = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|error| panic!("no attempt counts ({error})\n{}", run.describe()));
+    let summary = read_json(&summary_path, &run.describe());
+    let all = format!(
+        "tollgate summary: {summary:#}\nbotocore: {attempts}\n{}",
+        run.describe()
+    );
+
+    let mut total = 0;
+    for (service, host) in [
+        ("s3", "tollgate-e2e-unreachable.s3.amazonaws.com"),
+        ("dynamodb", "dynamodb.us-east-1.amazonaws.com"),
+    ] {
+        let sent = u64_field(&attempts, service);
+        assert_eq!(
+            sent, 3,
+            "botocore did not make its 3 attempts at {service}: {all}"
+        );
+        let rows: Vec<&Value> = summary["hosts"]
+            .as_array()
+            .expect("hosts is a list")
+            .iter()
+            .filter(|row| row["host"] == host)
+            .collect();
+        assert_eq!(rows.len(), 1, "{host}: {all}");
+        assert_eq!(rows[0]["status"], "failed (connect)", "{all}");
+        assert_eq!(u64_field(rows[0], "calls"), sent, "{host}: {all}");
+        total += sent;
+    }
+    assert_eq!(u64_field(&summary, "calls"), total, "{all}");
+    assert_eq!(u64_field(&summary, "client_handshake_failures"), 0, "{all}");
 }
 
 #[test]

@@ -2,6 +2,6 @@
 
 mod ca;
 mod common;
-// mod e2e;
+mod e2e;
 mod proxy;
 mod run;

@@ -1,0 +1,418 @@
+//! The facts about a call beyond its operation: who made it (SDK, app, access-key fingerprint),
+//! which logical call and attempt it is, how it ended (error code, request id), and the resource
+//! it names. Nothing returned here is secret.
+
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+
+use super::model::ResourceRef;
+
+/// A short, stable, non-reversible name for an access key id: its type prefix (`AKIA` long-term,
+/// `ASIA` temporary) and 8 hex digits of its SHA-256.
+pub fn access_key_fingerprint(access_key_id: &str) -> String {
+    let digest = Sha256::digest(access_key_id.as_bytes());
+    let prefix: String = access_key_id.chars().take(4).collect();
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{hex}")
+}
+
+/// The SDK and application that sent a request, from `x-amz-user-agent` or `User-Agent`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserAgent {
+    /// `Boto3/1.44.8`, `aws-cli/2.17.0`, `aws-sdk-rust/1.3.5`, `aws-sdk-go-v2/1.30.0`.
+    pub sdk: Option<String>,
+    /// From `app/<id>` (`AWS_SDK_UA_APP_ID`, `sdk_ua_app_id`).
+    pub app_id: Option<String>,
+}
+
+pub fn user_agent(headers: &HeaderMap) -> UserAgent {
+    let values = ["x-amz-user-agent", "user-agent"]
+        .iter()
+        .filter_map(|name| headers.get(*name)?.to_str().ok());
+    let mut result = UserAgent::default();
+    for value in values {
+        for token in value.split_ascii_whitespace() {
+            if let Some(app) = token.strip_prefix("app/") {
+                result.app_id.get_or_insert_with(|| app.to_string());
+            } else if result.sdk.is_none()
+                && token.contains('/')
+                && !token.starts_with(['m', 'o', 'l', 'u', 'c', 'a'].as_ref()) | is_sdk_token(token)
+            {
+                result.sdk = Some(token.to_string());
+            }
+        }
+    }
+    result
+}
+
+/// `Boto3/…`, `Botocore/…`, `aws-cli/…`, `aws-sdk-*/…`: the first token naming the SDK.
+fn is_sdk_token(token: &str) -> bool {
+    let name = token.split('/').next().unwrap_or("");
+    name.eq_ignore_ascii_case("boto3")
+        || name.eq_ignore_ascii_case("botocore")
+        || name.starts_with("aws-cli")
+        || name.starts_with("aws-sdk-")
+}
+
+/// `amz-sdk-invocation-id` (one per logical call) and `amz-sdk-request: attempt=N; max=M`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attempt {
+    pub invocation_id: Option<String>,
+    pub attempt: Option<u32>,
+    pub max_attempts: Option<u32>,
+}
+
+pub fn attempt(headers: &HeaderMap) -> Attempt {
+    let invocation_id = headers
+        .get("amz-sdk-invocation-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    let request = headers
+        .get("amz-sdk-request")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let field = |name: &str| {
+        request.split(';').find_map(|part| {
+            let (key, value) = part.trim().split_once('=')?;
+            (key == name).then(|| value.trim().parse().ok()).flatten()
+        })
+    };
+    Attempt {
+        invocation_id,
+        attempt: field("attempt"),
+        max_attempts: field("max"),
+    }
+}
+
+/// The AWS error code of a response: from `x-amzn-ErrorType`, `x-amz-error-code`, or the body
+/// (JSON `__type`/`code`, XML `<Code>`, CBOR `__type`). `None` for a success.
+pub fn error_code(status: u16, headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    if status < 300 {
+        return None;
+    }
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    if let Some(kind) = header("x-amzn-errortype").or_else(|| header("x-amz-error-code")) {
+        return Some(clean_error_type(kind));
+    }
+    let content_type = header("content-type").unwrap_or("");
+    if content_type.contains("cbor") {
+        return cbor_text_after(body, b"__type").map(|kind| clean_error_type(&kind));
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') {
+        let value: serde_json::Value = serde_json::from_str(trimmed).ok()?;
+        let kind = ["__type", "code", "Code"]
+            .iter()
+            .find_map(|key| value.get(*key)?.as_str())?;
+        return Some(clean_error_type(kind));
+    }
+    if trimmed.starts_with('<') {
+        let start = text.find("<Code>")? + "<Code>".len();
+        let end = text[start..].find("</Code>")? + start;
+        return Some(text[start..end].trim().to_string());
+    }
+    None
+}
+
+/// `com.amazonaws.dynamodb.v20120810#ResourceNotFoundException` → `ResourceNotFoundException`;
+/// `ValidationException:http://internal.amazon.com/...` → `ValidationException`.
+fn clean_error_type(kind: &str) -> String {
+    let kind = kind.split(':').next().unwrap_or(kind);
+    kind.rsplit('#').next().unwrap_or(kind).trim().to_string()
+}
+
+/// The text string that follows the CBOR text key `key` (enough for `__type` in an error map).
+fn cbor_text_after(body: &[u8], key: &[u8]) -> Option<String> {
+    let at = body.windows(key.len()).position(|window| window == key)? + key.len();
+    let head = *body.get(at)?;
+    if head >> 5 != 3 {
+        return None;
+    }
+    let (len, start) = match head & 0x1f {
+        n @ 0..=23 => (n as usize, at + 1),
+        24 => (*body.get(at + 1)? as usize, at + 2),
+        25 => (
+            u16::from_be_bytes([*body.get(at + 1)?, *body.get(at + 2)?]) as usize,
+            at + 3,
+        ),
+        _ => return None,
+    };
+    let bytes = body.get(start..start + len)?;
+    std::str::from_utf8(bytes).ok().map(str::to_string)
+}
+
+/// The request id AWS assigned, from the response headers.
+pub fn request_id(headers: &HeaderMap) -> Option<String> {
+    ["x-amzn-requestid", "x-amz-request-id", "x-amzn-request-id"]
+        .iter()
+        .find_map(|name| headers.get(*name)?.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Where the request carries things, for [`resource`].
+pub struct RequestParts<'a> {
+    /// The request path, path-style (an S3 virtual-hosted bucket already put in front).
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    /// The operation's request URI template, for `uri` members.
+    pub uri_template: &'a str,
+    /// Query and EC2 protocols put body members in a form, others in JSON.
+    pub form_body: bool,
+}
+
+/// The value of the input member that names the call's main resource (a bucket, table, queue
+/// URL...), for reports. `None` when the model names none or the value is not in what was seen.
+pub fn resource(reference: &ResourceRef, parts: &RequestParts<'_>) -> Option<String> {
+    let value = match reference.location.as_str() {
+        "uri" => uri_label(parts.uri_template, parts.path, &reference.name),
+        "querystring" => parts
+            .query
+            .and_then(|query| form_lookup(query, &reference.name))
+            .map(|value| percent_decode(value)),
+        "header" => parts
+            .headers
+            .get(reference.name.as_str())
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string),
+        _ if parts.form_body => std::str::from_utf8(parts.body)
+            .ok()
+            .and_then(|body| form_lookup(body, &reference.name))
+            .map(|value| percent_decode(value)),
+        _ => json_string_member(parts.body, &reference.name),
+    }?;
+    (!value.is_empty()).then(|| truncate(value, 256))
+}
+
+/// The path segment(s) that fill `{label}` or `{label+}` in the template.
+fn uri_label(template: &str, path: &str, label: &str) -> Option<String> {
+    let template_path = template.split('?').next().unwrap_or(template);
+    let template_segments: Vec<&str> = template_path.split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let plain = format!("{{{label}}}");
+    let greedy = format!("{{{label}+}}");
+    let at = template_segments
+        .iter()
+        .position(|segment| *segment == plain || *segment == greedy)?;
+    if template_segments[at] == greedy {
+        let after = template_segments.len() - at - 1;
+        let end = segments.len().checked_sub(after)?;
+        let joined = segments.get(at..end)?.join("/");
+        return Some(percent_decode(&joined));
+    }
+    segments.get(at).map(|segment| percent_decode(segment))
+}
+
+fn form_lookup<'a>(encoded: &'a str, key: &str) -> Option<&'a str> {
+    encoded.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == key).then_some(v)
+    })
+}
+
+/// A top-level string member of a JSON object body; tolerates a truncated body by scanning.
+fn json_string_member(body: &[u8], name: &str) -> Option<String> {
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
+        return map.get(name)?.as_str().map(str::to_string);
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let key = format!("\"{name}\"");
+    let after = &text[text.find(&key)? + key.len()..];
+    let after = after.trim_start().strip_prefix(':')?.trim_start();
+    let mut deserializer = serde_json::Deserializer::from_str(after).into_iter::<String>();
+    deserializer.next()?.ok()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn truncate(mut value: String, max: usize) -> String {
+    if value.len() > max {
+        let mut end = max;
+        while !value.is_char_boundary(end) {
+            end -= 1;
+        }
+        value.truncate(end);
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn fingerprints_are_short_stable_and_not_the_key() {
+        let print = access_key_fingerprint("AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(print, access_key_fingerprint("AKIAIOSFODNN7EXAMPLE"));
+        assert!(print.starts_with("AKIA-") && print.len() == 13, "{print}");
+        assert!(!print.contains("IOSFODNN7"));
+        assert_ne!(print, access_key_fingerprint("AKIAIOSFODNN7EXAMPLF"));
+    }
+
+    #[test]
+    fn user_agents_of_each_sdk() {
+        let boto = user_agent(&headers(&[(
+            "user-agent",
+            "Boto3/1.44.8 md/Botocore#1.44.8 ua/2.1 os/linux#6.1 md/arch#x86_64 lang/python#3.11.7 cfg/retry-mode#legacy Botocore/1.44.8 app/nightly-sync",
+        )]));
+        assert_eq!(boto.sdk.as_deref(), Some("Boto3/1.44.8"));
+        assert_eq!(boto.app_id.as_deref(), Some("nightly-sync"));
+        let rust = user_agent(&headers(&[
+            ("user-agent", "aws-sdk-rust/1.3.5 os/linux lang/rust/1.95.0"),
+            (
+                "x-amz-user-agent",
+                "aws-sdk-rust/1.3.5 ua/2.1 api/s3/1.60.0 os/linux lang/rust/1.95.0",
+            ),
+        ]));
+        assert_eq!(rust.sdk.as_deref(), Some("aws-sdk-rust/1.3.5"));
+        assert_eq!(rust.app_id, None);
+        let cli = user_agent(&headers(&[(
+            "user-agent",
+            "aws-cli/2.17.0 md/awscrt#0.20 ua/2.0 os/linux",
+        )]));
+        assert_eq!(cli.sdk.as_deref(), Some("aws-cli/2.17.0"));
+    }
+
+    #[test]
+    fn attempts_and_invocations() {
+        let parsed = attempt(&headers(&[
+            (
+                "amz-sdk-invocation-id",
+                "5f1c2b1e-0000-4000-8000-000000000000",
+            ),
+            ("amz-sdk-request", "attempt=2; max=5"),
+        ]));
+        assert_eq!(parsed.attempt, Some(2));
+        assert_eq!(parsed.max_attempts, Some(5));
+        assert!(parsed.invocation_id.is_some());
+        assert_eq!(attempt(&HeaderMap::new()), Attempt::default());
+    }
+
+    #[test]
+    fn error_codes_from_headers_json_xml_and_cbor() {
+        assert_eq!(error_code(200, &HeaderMap::new(), b"<Code>X</Code>"), None);
+        assert_eq!(
+            error_code(
+                400,
+                &headers(&[(
+                    "x-amzn-errortype",
+                    "ValidationException:http://internal.amazon.com/"
+                )]),
+                b""
+            ),
+            Some("ValidationException".into())
+        );
+        assert_eq!(
+            error_code(400, &HeaderMap::new(), br#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow down"}"#),
+            Some("ProvisionedThroughputExceededException".into())
+        );
+        assert_eq!(
+            error_code(
+                503,
+                &HeaderMap::new(),
+                b"<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>m</Message></Error>"
+            ),
+            Some("SlowDown".into())
+        );
+        let mut cbor = vec![0xa1, 0x66];
+        cbor.extend_from_slice(b"__type");
+        cbor.push(0x60 + 19);
+        cbor.extend_from_slice(b"ThrottlingException");
+        assert_eq!(
+            error_code(
+                400,
+                &headers(&[("content-type", "application/cbor")]),
+                &cbor
+            ),
+            Some("ThrottlingException".into())
+        );
+        assert_eq!(error_code(404, &HeaderMap::new(), b""), None);
+    }
+
+    #[test]
+    fn resources_from_uri_query_header_and_bodies() {
+        let reference = |location: &str, name: &str| ResourceRef {
+            member: name.into(),
+            location: location.into(),
+            name: name.into(),
+        };
+        let none = HeaderMap::new();
+        let parts = |path, query, body, template, form_body| RequestParts {
+            path,
+            query,
+            headers: &none,
+            body,
+            uri_template: template,
+            form_body,
+        };
+        assert_eq!(
+            resource(
+                &reference("uri", "Bucket"),
+                &parts("/logs/2026/a.gz", None, b"", "/{Bucket}/{Key+}", false)
+            ),
+            Some("logs".into())
+        );
+        assert_eq!(
+            resource(
+                &reference("uri", "Key"),
+                &parts("/logs/2026/a%20b.gz", None, b"", "/{Bucket}/{Key+}", false)
+            ),
+            Some("2026/a b.gz".into())
+        );
+        assert_eq!(
+            resource(
+                &reference("body", "TableName"),
+                &parts("/", None, br#"{"TableName":"users","Key":{}}"#, "/", false)
+            ),
+            Some("users".into())
+        );
+        assert_eq!(
+            resource(
+                &reference("body", "TableName"),
+                &parts(
+                    "/",
+                    None,
+                    br#"{"Key":{"id":{"S":"1"}},"TableName":"use"#,
+                    "/",
+                    false
+                )
+            ),
+            None
+        );
+        assert_eq!(
+            resource(&reference("body", "QueueUrl"), &parts("/", None, b"Action=SendMessage&QueueUrl=https%3A%2F%2Fsqs.us-east-1.amazonaws.com%2F1%2Fq&MessageBody=x", "/", true)),
+            Some("https://sqs.us-east-1.amazonaws.com/1/q".into())
+        );
+    }
+}
