@@ -6,6 +6,7 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use super::model::ResourceRef;
+use super::wire::{form_value, percent_decode};
 
 /// A short, stable, non-reversible name for an access key id: its type prefix (`AKIA` long-term,
 /// `ASIA` temporary) and 8 hex digits of its SHA-256.
@@ -26,32 +27,41 @@ pub struct UserAgent {
 }
 
 pub fn user_agent(headers: &HeaderMap) -> UserAgent {
-    let values = ["x-amz-user-agent", "user-agent"]
+    let tokens: Vec<&str> = ["x-amz-user-agent", "user-agent"]
         .iter()
-        .filter_map(|name| headers.get(*name)?.to_str().ok());
-    let mut result = UserAgent::default();
-    for value in values {
-        for token in value.split_ascii_whitespace() {
-            if let Some(app) = token.strip_prefix("app/") {
-                result.app_id.get_or_insert_with(|| app.to_string());
-            } else if result.sdk.is_none()
-                && token.contains('/')
-                && !token.starts_with(['m', 'o', 'l', 'u', 'c', 'a'].as_ref()) | is_sdk_token(token)
-            {
-                result.sdk = Some(token.to_string());
-            }
-        }
+        .filter_map(|name| headers.get(*name)?.to_str().ok())
+        .flat_map(str::split_ascii_whitespace)
+        .collect();
+    UserAgent {
+        sdk: tokens
+            .iter()
+            .find(|token| is_sdk_token(token))
+            .or_else(|| tokens.iter().find(|token| is_product_token(token)))
+            .map(|token| token.to_string()),
+        app_id: tokens
+            .iter()
+            .find_map(|token| token.strip_prefix("app/"))
+            .map(str::to_string),
     }
-    result
 }
 
-/// `Boto3/…`, `Botocore/…`, `aws-cli/…`, `aws-sdk-*/…`: the first token naming the SDK.
+/// `Boto3/…`, `Botocore/…`, `aws-cli/…`, `aws-sdk-*/…`: a token naming an AWS SDK.
 fn is_sdk_token(token: &str) -> bool {
     let name = token.split('/').next().unwrap_or("");
     name.eq_ignore_ascii_case("boto3")
         || name.eq_ignore_ascii_case("botocore")
         || name.starts_with("aws-cli")
         || name.starts_with("aws-sdk-")
+}
+
+/// A `product/version` token that is not one of the SDK user-agent metadata fields.
+fn is_product_token(token: &str) -> bool {
+    const METADATA: &[&str] = &[
+        "md", "ua", "os", "lang", "cfg", "api", "exec-env", "m", "app", "ft", "lib",
+    ];
+    token
+        .split_once('/')
+        .is_some_and(|(name, _)| !METADATA.contains(&name))
 }
 
 /// `amz-sdk-invocation-id` (one per logical call) and `amz-sdk-request: attempt=N; max=M`.
@@ -170,8 +180,8 @@ pub fn resource(reference: &ResourceRef, parts: &RequestParts<'_>) -> Option<Str
         "uri" => uri_label(parts.uri_template, parts.path, &reference.name),
         "querystring" => parts
             .query
-            .and_then(|query| form_lookup(query, &reference.name))
-            .map(|value| percent_decode(value)),
+            .and_then(|query| form_value(query, &reference.name))
+            .map(percent_decode),
         "header" => parts
             .headers
             .get(reference.name.as_str())
@@ -179,8 +189,8 @@ pub fn resource(reference: &ResourceRef, parts: &RequestParts<'_>) -> Option<Str
             .map(str::to_string),
         _ if parts.form_body => std::str::from_utf8(parts.body)
             .ok()
-            .and_then(|body| form_lookup(body, &reference.name))
-            .map(|value| percent_decode(value)),
+            .and_then(|body| form_value(body, &reference.name))
+            .map(percent_decode),
         _ => json_string_member(parts.body, &reference.name),
     }?;
     (!value.is_empty()).then(|| truncate(value, 256))
@@ -205,13 +215,6 @@ fn uri_label(template: &str, path: &str, label: &str) -> Option<String> {
     segments.get(at).map(|segment| percent_decode(segment))
 }
 
-fn form_lookup<'a>(encoded: &'a str, key: &str) -> Option<&'a str> {
-    encoded.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == key).then_some(v)
-    })
-}
-
 /// A top-level string member of a JSON object body; tolerates a truncated body by scanning.
 fn json_string_member(body: &[u8], name: &str) -> Option<String> {
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
@@ -223,25 +226,6 @@ fn json_string_member(body: &[u8], name: &str) -> Option<String> {
     let after = after.trim_start().strip_prefix(':')?.trim_start();
     let mut deserializer = serde_json::Deserializer::from_str(after).into_iter::<String>();
     deserializer.next()?.ok()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn truncate(mut value: String, max: usize) -> String {

@@ -5,6 +5,7 @@ use http::{HeaderMap, Method};
 use super::host::{self, AwsHost};
 use super::model::{Model, OperationIndex, ServiceIndex};
 use super::sigv4::{self, CredentialScope};
+use super::wire::{form_value, percent_decode};
 
 /// What identification needs of a request: its head and the first bytes of its body.
 #[derive(Debug, Clone, Copy)]
@@ -282,37 +283,6 @@ fn presigned_credential(query: Option<&str>) -> Option<(String, bool)> {
     Some((percent_decode(credential), sigv4a))
 }
 
-/// The raw value of `key` in an `a=1&b=2` string (form body or query).
-fn form_value<'a>(encoded: &'a str, key: &str) -> Option<&'a str> {
-    encoded.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == key).then_some(v)
-    })
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(high), Some(low)) => {
-                    out.push((high * 16 + low) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// `GET /functions/{}/configuration`: keeps segments that look like API words, replaces the
 /// rest (names, ids, keys) so unknown calls group together and carry no resource names.
 fn path_template(method: &Method, path: &str) -> String {
@@ -513,6 +483,5 @@ mod tests {
             "GET /2015-03-31/functions/{}/configuration"
         );
         assert_eq!(path_template(&Method::GET, "/"), "GET /");
-        assert_eq!(percent_decode("a%2Fb%zz+c"), "a/b%zz c");
     }
 }

@@ -9,3 +9,4 @@ pub mod identify;
 pub mod model;
 pub mod router;
 pub mod sigv4;
+mod wire;
