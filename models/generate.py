@@ -137,6 +137,30 @@ def build_paginators(paginators, operations, shapes):
     return out
 
 
+def required_wire_members(op, shapes):
+    """Query keys and headers that an operation's required input members always put on the wire.
+
+    REST operations that share a method and URI template (S3 PutObject, CopyObject, UploadPart)
+    differ only in these, so the router uses them to tell such operations apart.
+    """
+    input_ref = op.get("input")
+    if not input_ref:
+        return [], []
+    shape = shapes.get(input_ref["shape"], {})
+    required = set(shape.get("required", []))
+    query, headers = [], []
+    for member_name, member in shape.get("members", {}).items():
+        if member_name not in required:
+            continue
+        location = member.get("location")
+        wire = member.get("locationName", member_name)
+        if location == "querystring":
+            query.append(wire)
+        elif location == "header":
+            headers.append(wire.lower())
+    return sorted(query), sorted(headers)
+
+
 def build_service(loader, name):
     versions = loader.list_api_versions(name, "service-2")
     api_version = max(versions)
@@ -152,15 +176,22 @@ def build_service(loader, name):
         op = operations[op_name]
         http = op.get("http") or {}
         endpoint = op.get("endpoint") or {}
-        ops.append(
-            {
-                "name": op_name,
-                "method": http.get("method"),
-                "uri": http.get("requestUri"),
-                "host_prefix": endpoint.get("hostPrefix"),
-                "resource": find_resource(name, op, shapes, protocol),
-            }
-        )
+        entry = {
+            "name": op_name,
+            "method": http.get("method"),
+            "uri": http.get("requestUri"),
+            "host_prefix": endpoint.get("hostPrefix"),
+            "resource": find_resource(name, op, shapes, protocol),
+        }
+        # Written only when present, to keep the model small.
+        required_query, required_headers = required_wire_members(op, shapes)
+        if required_query:
+            entry["required_query"] = required_query
+        if required_headers:
+            entry["required_headers"] = required_headers
+        if op.get("deprecated"):
+            entry["deprecated"] = True
+        ops.append(entry)
 
     try:
         pag = loader.load_service_model(name, "paginators-1", api_version)

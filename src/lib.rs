@@ -13,6 +13,7 @@ pub mod aws;
 pub mod ca;
 pub mod cli;
 pub mod home;
+pub mod profile;
 pub mod proxy;
 pub mod roots;
 pub mod summary;

@@ -1,5 +1,6 @@
-//! The first observer: what `tollgate run` prints when the command ends. Calls by host and
-//! status, bytes each way, latency percentiles, and the hosts tunnelled without decryption.
+//! The first observer: what `tollgate run` prints when the command ends. Calls by service and
+//! operation (retries grouped under their logical call), by host and status, bytes each way,
+//! latency percentiles, and the hosts tunnelled without decryption.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,11 +12,16 @@ use dashmap::DashMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::aws::identify::Identifier;
+use crate::aws::model::Model;
+use crate::profile::{call_from_exchange, Call};
 use crate::proxy::{Exchange, Observer, Outcome, ProxyStats, Tunnel};
 
 /// Aggregates exchanges as they complete. Lock-free per key; the latency histogram is one short
 /// critical section per exchange.
 pub struct Summary {
+    identifier: Identifier<'static>,
+    by_operation: DashMap<(String, String), OperationStats>,
     by_host: DashMap<(String, StatusKey), Counts>,
     tunnels: DashMap<String, Counts>,
     latency_us: Mutex<Histogram<u64>>,
@@ -46,6 +52,33 @@ struct Counts {
     errors: u64,
 }
 
+/// Per service and operation.
+struct OperationStats {
+    attempts: u64,
+    retries: u64,
+    errors: u64,
+    throttled: u64,
+    bytes_sent: u64,
+    bytes_received: u64,
+    latency_us: Histogram<u64>,
+}
+
+impl Default for OperationStats {
+    fn default() -> Self {
+        Self {
+            attempts: 0,
+            retries: 0,
+            errors: 0,
+            throttled: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            // Two significant figures: a few KiB per operation.
+            latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 2)
+                .expect("valid histogram bounds"),
+        }
+    }
+}
+
 impl Default for Summary {
     fn default() -> Self {
         Self::new()
@@ -55,6 +88,8 @@ impl Default for Summary {
 impl Summary {
     pub fn new() -> Self {
         Self {
+            identifier: Identifier::new(Model::embedded()),
+            by_operation: DashMap::new(),
             by_host: DashMap::new(),
             tunnels: DashMap::new(),
             // 1 µs to 1 hour at 3 significant figures: a few tens of KiB.
@@ -112,8 +147,35 @@ impl Summary {
             p99: ms(0.99),
             max: histogram.max() as f64 / 1000.0,
         });
+        let mut operations: Vec<OperationRow> = self
+            .by_operation
+            .iter()
+            .map(|entry| {
+                let ((service, operation), stats) = (entry.key(), entry.value());
+                let ms = |q: f64| stats.latency_us.value_at_quantile(q) as f64 / 1000.0;
+                OperationRow {
+                    service: service.clone(),
+                    operation: operation.clone(),
+                    calls: stats.attempts - stats.retries,
+                    attempts: stats.attempts,
+                    retries: stats.retries,
+                    errors: stats.errors,
+                    throttled: stats.throttled,
+                    bytes_sent: stats.bytes_sent,
+                    bytes_received: stats.bytes_received,
+                    p50_ms: ms(0.5),
+                    p99_ms: ms(0.99),
+                }
+            })
+            .collect();
+        operations.sort_by(|a, b| {
+            b.attempts
+                .cmp(&a.attempts)
+                .then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
+        });
         SummaryReport {
             version: 1,
+            operations,
             calls: hosts.iter().map(|row| row.calls).sum(),
             bytes_sent: hosts.iter().map(|row| row.bytes_sent).sum(),
             bytes_received: hosts.iter().map(|row| row.bytes_received).sum(),
@@ -127,8 +189,32 @@ impl Summary {
     }
 }
 
+impl Summary {
+    fn record_call(&self, call: &Call) {
+        let mut stats = self
+            .by_operation
+            .entry((call.service.clone(), call.operation.clone()))
+            .or_default();
+        stats.attempts += 1;
+        stats.retries += u64::from(call.is_retry());
+        stats.errors += u64::from(call.is_error());
+        stats.throttled += u64::from(call.is_throttled());
+        stats.bytes_sent += call.bytes_sent;
+        stats.bytes_received += call.bytes_received;
+        let micros = u64::try_from(call.duration.as_micros()).unwrap_or(u64::MAX);
+        stats.latency_us.saturating_record(micros.max(1));
+    }
+}
+
 impl Observer for Summary {
+    /// Identification reads the request body (query protocol `Action`, JSON members) and the
+    /// response body (error codes).
+    fn wants_bodies(&self) -> bool {
+        true
+    }
+
     fn on_exchange(&self, exchange: &Exchange) {
+        self.record_call(&call_from_exchange(&self.identifier, exchange));
         let status = match (&exchange.response, &exchange.outcome) {
             (Some(response), _) => StatusKey::Code(response.status.as_u16()),
             (None, Outcome::UpstreamFailed { kind, .. }) => StatusKey::Failed(kind.as_str()),
@@ -177,6 +263,9 @@ pub struct SummaryReport {
     /// Response body bytes received, over all calls.
     pub bytes_received: u64,
     pub wall_time_ms: u64,
+    /// By service and operation, most attempts first. Unknown AWS calls appear with operation
+    /// `unknown: <method> <path template>`; traffic that is not AWS under service `not-aws`.
+    pub operations: Vec<OperationRow>,
     /// From request to the end of the response body; `null` when there were no calls.
     pub latency_ms: Option<Latency>,
     pub hosts: Vec<HostRow>,
@@ -193,6 +282,24 @@ pub struct Latency {
     pub p90: f64,
     pub p99: f64,
     pub max: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OperationRow {
+    pub service: String,
+    pub operation: String,
+    /// Logical calls: attempts that were not retries.
+    pub calls: u64,
+    /// HTTP exchanges, retries included.
+    pub attempts: u64,
+    pub retries: u64,
+    /// Attempts answered with 4xx/5xx or not answered at all.
+    pub errors: u64,
+    pub throttled: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -225,6 +332,33 @@ impl SummaryReport {
             human_bytes(self.bytes_sent),
             human_bytes(self.bytes_received),
         );
+        if !self.operations.is_empty() {
+            let width = self
+                .operations
+                .iter()
+                .map(|row| row.service.len() + row.operation.len() + 1)
+                .max()
+                .unwrap_or(9)
+                .clamp(9, 60);
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {:>7}  {:>7}  {:>6}  {:>9}  {:>9}",
+                "operation", "calls", "retries", "errors", "p50", "p99"
+            );
+            for row in &self.operations {
+                let name = format!("{} {}", row.service, row.operation);
+                let _ = writeln!(
+                    out,
+                    "  {:<width$}  {:>7}  {:>7}  {:>6}  {:>6.1} ms  {:>6.1} ms",
+                    truncate(&name, width),
+                    row.calls,
+                    row.retries,
+                    row.errors,
+                    row.p50_ms,
+                    row.p99_ms
+                );
+            }
+        }
         if !self.hosts.is_empty() {
             let width = self
                 .hosts
@@ -302,11 +436,14 @@ impl SummaryReport {
     }
 }
 
+/// Keeps the end of `text` (the distinctive part of a host or operation) within `width` chars.
 fn truncate(text: &str, width: usize) -> String {
-    if text.len() <= width {
+    let chars = text.chars().count();
+    if chars <= width {
         text.to_string()
     } else {
-        format!("…{}", &text[text.len() - (width - 1)..])
+        let tail: String = text.chars().skip(chars - (width - 1)).collect();
+        format!("…{tail}")
     }
 }
 
@@ -411,6 +548,13 @@ mod tests {
         let text = report.render_text();
         assert!(text.contains("102 AWS calls"), "{text}");
         assert!(text.contains("pypi.org:443  1 connection, 12 B"), "{text}");
+    }
+
+    #[test]
+    fn truncation_is_char_safe() {
+        assert_eq!(truncate("abcdef", 4), "…def");
+        assert_eq!(truncate("é/…/ü/x", 3), "…/x");
+        assert_eq!(truncate("short", 10), "short");
     }
 
     #[test]

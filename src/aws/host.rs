@@ -34,6 +34,13 @@ pub fn parse(host: &str) -> Option<AwsHost<'_>> {
 
     // The region is the last region-shaped label; the endpoint prefix comes right before it.
     let region_at = labels.iter().rposition(|label| is_region(label));
+    // `codecatalyst.global.api.aws`: a global endpoint spelled out.
+    let region_at = region_at.or_else(|| {
+        labels
+            .iter()
+            .rposition(|label| *label == "global")
+            .filter(|&at| at > 0)
+    });
     let (prefix_at, region) = match region_at {
         Some(at) => {
             let mut before = at;
@@ -44,7 +51,8 @@ pub fn parse(host: &str) -> Option<AwsHost<'_>> {
                 // `us-east-1.amazonaws.com` alone names no service.
                 return None;
             }
-            (before - 1, Some(labels[at]))
+            let region = Some(labels[at]).filter(|label| *label != "global");
+            (before - 1, region)
         }
         None => (labels.len() - 1, None),
     };

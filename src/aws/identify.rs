@@ -143,27 +143,50 @@ impl<'m> Identifier<'m> {
     }
 
     /// Services the signature and host point at, best first: both agree, then the signing name,
-    /// then the endpoint prefix.
+    /// then the endpoint prefix. Among services that share both (rds, docdb and neptune send
+    /// byte-identical requests), the one named like its endpoint comes first.
     fn candidates(
         &self,
         scope: Option<&CredentialScope<'_>>,
         aws_host: Option<&AwsHost<'_>>,
     ) -> Vec<ServiceIndex> {
-        let signed: &[ServiceIndex] =
-            scope.map_or(&[], |scope| self.model.by_signing_name(scope.service));
-        let hosted: &[ServiceIndex] = aws_host.map_or(&[], |host| {
-            self.model.by_endpoint_prefix(host.endpoint_prefix)
-        });
+        let signing = scope.map(|scope| scope.service);
+        let mut signed: Vec<ServiceIndex> = signing
+            .map(|name| self.model.by_signing_name(name).to_vec())
+            .unwrap_or_default();
+        for alias in signing.map_or(&[][..], signing_aliases) {
+            signed.extend(self.model.service_named(alias));
+        }
+        let mut hosted: Vec<ServiceIndex> = Vec::new();
+        if let Some(host) = aws_host {
+            // Dotted endpoint prefixes: `ingest.timestream`, `portal.sso`, `sms-voice.pinpoint`;
+            // endpoint discovery adds a cell (`ingest-cell1.timestream`).
+            if let Some(label) = host.leading.rsplit('.').next().filter(|l| !l.is_empty()) {
+                for label in [label, label.split_once("-cell").map_or(label, |(l, _)| l)] {
+                    let dotted = format!("{label}.{}", host.endpoint_prefix);
+                    hosted.extend_from_slice(self.model.by_endpoint_prefix(&dotted));
+                }
+            }
+            hosted.extend_from_slice(self.model.by_endpoint_prefix(host.endpoint_prefix));
+        }
         let mut candidates: Vec<ServiceIndex> = signed
             .iter()
             .filter(|s| hosted.contains(s))
             .copied()
             .collect();
-        for &service in signed.iter().chain(hosted) {
+        for &service in signed.iter().chain(&hosted) {
             if !candidates.contains(&service) {
                 candidates.push(service);
             }
         }
+        // Among the services both agree on (they cannot be told apart by signature or host), the
+        // one named like its endpoint or signing name first. Stable, so the rest keep their order.
+        let agreed = signed.iter().filter(|s| hosted.contains(s)).count();
+        let model = self.model;
+        candidates[..agreed].sort_by_key(|&index| {
+            let service = model.service(index);
+            service.name != service.endpoint_prefix && Some(service.name.as_str()) != signing
+        });
         candidates
     }
 
@@ -176,9 +199,10 @@ impl<'m> Identifier<'m> {
         // Split on the last dot: some target prefixes contain dots (CloudTrail's).
         let (prefix, operation) = target.rsplit_once('.')?;
         let services = self.model.by_target_prefix(prefix);
-        let ordered = services
+        // In the candidates' order (signature and host agreeing first), then the rest.
+        let ordered = candidates
             .iter()
-            .filter(|s| candidates.contains(s))
+            .filter(|s| services.contains(s))
             .chain(services.iter().filter(|s| !candidates.contains(s)));
         ordered.into_iter().find_map(|&service| {
             self.model
@@ -226,24 +250,35 @@ impl<'m> Identifier<'m> {
             .flatten()
             .and_then(|body| form_value(body, "Action"))
             .or_else(|| request.query.and_then(|query| form_value(query, "Action")))?;
-        candidates
+        let version = form_value(std::str::from_utf8(request.body).unwrap_or(""), "Version")
+            .or_else(|| request.query.and_then(|query| form_value(query, "Version")));
+        let query_services: Vec<ServiceIndex> = candidates
             .iter()
-            .filter(|&&service| {
+            .copied()
+            .filter(|&service| {
                 self.model
                     .service(service)
                     .protocols
                     .iter()
                     .any(|protocol| protocol == "query" || protocol == "ec2")
             })
-            .find_map(|&service| {
-                self.model
-                    .operation_named(service, action)
-                    .map(|operation| Identity::Operation {
-                        service,
-                        operation,
-                        protocol: Protocol::Query,
-                    })
-            })
+            .collect();
+        // The API version tells apart services behind one endpoint (ELB 2012 vs ELBv2 2015).
+        let same_version = query_services
+            .iter()
+            .filter(|&&service| Some(self.model.service(service).api_version.as_str()) == version);
+        let others = query_services
+            .iter()
+            .filter(|&&service| Some(self.model.service(service).api_version.as_str()) != version);
+        same_version.chain(others).find_map(|&service| {
+            self.model
+                .operation_named(service, action)
+                .map(|operation| Identity::Operation {
+                    service,
+                    operation,
+                    protocol: Protocol::Query,
+                })
+        })
     }
 
     fn by_rest_route(
@@ -257,14 +292,14 @@ impl<'m> Identifier<'m> {
             let model = self.model.service(service);
             // S3 virtual-hosted style: the bucket is in the host; route as path style.
             let virtual_bucket = aws_host
-                .filter(|host| model.endpoint_prefix == "s3" && !host.leading.is_empty())
+                .filter(|host| model.name == "s3" && is_bucket_host(host))
                 .map(|host| host.leading);
             let operation = match virtual_bucket {
                 Some(bucket) => {
                     let path = format!("/{bucket}{}", request.path);
-                    router.route(request.method, &path, request.query)
+                    router.route(request.method, &path, request.query, request.headers)
                 }
-                None => router.route(request.method, request.path, request.query),
+                None => router.route(request.method, request.path, request.query, request.headers),
             }?;
             Some(Identity::Operation {
                 service,
@@ -272,6 +307,28 @@ impl<'m> Identifier<'m> {
                 protocol: Protocol::Rest,
             })
         })
+    }
+}
+
+/// Whether the labels in front of an S3 host name a bucket (or access point), rather than an
+/// operation's host prefix (`{RequestRoute}.s3-object-lambda`) or an account (`s3-control`).
+pub fn is_bucket_host(host: &AwsHost<'_>) -> bool {
+    !host.leading.is_empty()
+        && (host.endpoint_prefix == "s3"
+            || host.endpoint_prefix == "s3-accesspoint"
+            || (host.endpoint_prefix.starts_with("s3express-")
+                && host.endpoint_prefix != "s3express-control"))
+}
+
+/// Signing names that are not any model service's own, and the services (by name) whose
+/// requests they sign: S3 Express One Zone, S3 Object Lambda, S3 on Outposts.
+fn signing_aliases(signing_name: &str) -> &'static [&'static str] {
+    match signing_name {
+        // S3 Express One Zone: bucket operations on its zonal endpoints, access point scopes on
+        // its control endpoint (s3control's), directory bucket listing there too (s3's).
+        "s3express" => &["s3control", "s3"],
+        "s3-object-lambda" | "s3-outposts" => &["s3"],
+        _ => &[],
     }
 }
 

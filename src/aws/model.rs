@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use super::router::Router;
+use super::router::{RouteHints, Router};
 
 /// The generated model, as committed.
 const MODEL_JSON: &str = include_str!("../../models/aws-model.json");
@@ -40,6 +40,14 @@ pub struct OperationModel {
     pub uri: String,
     pub host_prefix: Option<String>,
     pub resource: Option<ResourceRef>,
+    /// Query keys that required input members always send.
+    #[serde(default)]
+    pub required_query: Vec<String>,
+    /// Headers (lower case) that required input members always send.
+    #[serde(default)]
+    pub required_headers: Vec<String>,
+    #[serde(default)]
+    pub deprecated: bool,
 }
 
 /// Which input member names the call's main resource, and where it travels on the wire.
@@ -83,6 +91,7 @@ pub struct Model {
     by_signing_name: HashMap<String, Vec<ServiceIndex>>,
     by_endpoint_prefix: HashMap<String, Vec<ServiceIndex>>,
     by_target_prefix: HashMap<String, Vec<ServiceIndex>>,
+    by_name: HashMap<String, ServiceIndex>,
     operations: Vec<HashMap<String, OperationIndex>>,
     routers: Vec<Option<Router>>,
     /// Operations whose request URI could not be compiled, per service.
@@ -113,6 +122,7 @@ impl Model {
             by_signing_name: HashMap::new(),
             by_endpoint_prefix: HashMap::new(),
             by_target_prefix: HashMap::new(),
+            by_name: HashMap::new(),
             operations: Vec::with_capacity(file.services.len()),
             routers: Vec::with_capacity(file.services.len()),
             unroutable: 0,
@@ -120,6 +130,7 @@ impl Model {
         };
         for (index, service) in model.services.iter().enumerate() {
             let index = index as ServiceIndex;
+            model.by_name.insert(service.name.clone(), index);
             model
                 .by_signing_name
                 .entry(service.signing_name.clone())
@@ -152,7 +163,17 @@ impl Model {
             model.routers.push(rest.then(|| {
                 let mut router = Router::default();
                 for (op, operation) in service.operations.iter().enumerate() {
-                    if !router.add(op as OperationIndex, &operation.method, &operation.uri) {
+                    let hints = RouteHints {
+                        required_query: &operation.required_query,
+                        required_headers: &operation.required_headers,
+                        deprecated: operation.deprecated,
+                    };
+                    if !router.add_operation(
+                        op as OperationIndex,
+                        &operation.method,
+                        &operation.uri,
+                        &hints,
+                    ) {
                         model.unroutable += 1;
                     }
                 }
@@ -194,10 +215,7 @@ impl Model {
     }
 
     pub fn service_named(&self, name: &str) -> Option<ServiceIndex> {
-        self.services
-            .iter()
-            .position(|service| service.name == name)
-            .map(|index| index as ServiceIndex)
+        self.by_name.get(name).copied()
     }
 
     pub fn operation_count(&self) -> usize {

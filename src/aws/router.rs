@@ -16,6 +16,11 @@ struct Route {
     after: Vec<Segment>,
     /// Literal query requirements: key, and the value when the template gives one.
     query: Vec<(String, Option<String>)>,
+    /// Query keys and headers that required input members always send (S3 UploadPart's
+    /// `uploadId`, CopyObject's `x-amz-copy-source`): what tells apart operations that share a
+    /// method and template.
+    required_query: Vec<String>,
+    required_headers: Vec<String>,
     /// Higher is more specific.
     score: u32,
 }
@@ -43,12 +48,29 @@ impl Router {
     /// Adds an operation's `http.method` and `http.requestUri`. Returns false if the template
     /// cannot be parsed (the operation then stays unroutable and is reported as such).
     pub fn add(&mut self, operation: u32, method: &str, request_uri: &str) -> bool {
+        self.add_operation(operation, method, request_uri, &RouteHints::default())
+    }
+
+    /// Like [`Router::add`], with what else the operation's required members put on the wire.
+    pub fn add_operation(
+        &mut self,
+        operation: u32,
+        method: &str,
+        request_uri: &str,
+        hints: &RouteHints<'_>,
+    ) -> bool {
         let Ok(method) = http::Method::from_bytes(method.as_bytes()) else {
             return false;
         };
-        let Some(route) = compile(operation, request_uri) else {
+        let Some(mut route) = compile(operation, request_uri) else {
             return false;
         };
+        route.required_query = hints.required_query.to_vec();
+        route.required_headers = hints.required_headers.to_vec();
+        // Each required key or header is as telling as a literal query key; a deprecated
+        // operation loses ties to its replacement (GetBucketLifecycle vs ...Configuration).
+        route.score += (hints.required_query.len() + hints.required_headers.len()) as u32 * 10_000;
+        route.score = (route.score * 2) + u32::from(!hints.deprecated);
         self.by_method.entry(method).or_default().push(route);
         true
     }
@@ -61,14 +83,38 @@ impl Router {
     }
 
     /// The most specific operation matching the request, if any.
-    pub fn route(&self, method: &http::Method, path: &str, query: Option<&str>) -> Option<u32> {
+    pub fn route(
+        &self,
+        method: &http::Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> Option<u32> {
         let routes = self.by_method.get(method)?;
         let segments = split_path(path);
         routes
             .iter()
-            .find(|route| route.matches(&segments, query))
+            .find(|route| {
+                route.matches(&segments, query)
+                    && route
+                        .required_query
+                        .iter()
+                        .all(|key| query_has(query, key, None))
+                    && route
+                        .required_headers
+                        .iter()
+                        .all(|name| headers.contains_key(name.as_str()))
+            })
             .map(|route| route.operation)
     }
+}
+
+/// What an operation's required members add to its request beyond the URI template.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RouteHints<'a> {
+    pub required_query: &'a [String],
+    pub required_headers: &'a [String],
+    pub deprecated: bool,
 }
 
 impl Route {
@@ -195,6 +241,8 @@ fn compile(operation: u32, request_uri: &str) -> Option<Route> {
         greedy,
         after,
         query,
+        required_query: Vec::new(),
+        required_headers: Vec::new(),
         score,
     })
 }
@@ -230,7 +278,9 @@ mod tests {
     #[test]
     fn most_specific_s3_route_wins() {
         let router = s3_router();
-        let get = |path: &str, query: Option<&str>| router.route(&Method::GET, path, query);
+        let get = |path: &str, query: Option<&str>| {
+            router.route(&Method::GET, path, query, &http::HeaderMap::new())
+        };
         assert_eq!(get("/logs", Some("list-type=2&max-keys=100")), Some(0));
         assert_eq!(get("/logs", None), Some(1));
         assert_eq!(get("/logs", Some("prefix=a")), Some(1));
@@ -240,12 +290,23 @@ mod tests {
         assert_eq!(get("/", None), Some(6));
         assert_eq!(get("/logs", Some("versions&prefix=x")), Some(8));
         assert_eq!(get("/logs/key", Some("uploadId=abc&max-parts=5")), Some(9));
-        assert_eq!(router.route(&Method::PUT, "/logs/k", None), Some(5));
         assert_eq!(
-            router.route(&Method::POST, "/logs", Some("delete")),
+            router.route(&Method::PUT, "/logs/k", None, &http::HeaderMap::new()),
+            Some(5)
+        );
+        assert_eq!(
+            router.route(
+                &Method::POST,
+                "/logs",
+                Some("delete"),
+                &http::HeaderMap::new()
+            ),
             Some(7)
         );
-        assert_eq!(router.route(&Method::DELETE, "/logs", None), None);
+        assert_eq!(
+            router.route(&Method::DELETE, "/logs", None, &http::HeaderMap::new()),
+            None
+        );
     }
 
     #[test]
@@ -263,31 +324,118 @@ mod tests {
         router.add(5, "GET", "/mrap/instances/{name+}/policy");
         router.finish();
         assert_eq!(
-            router.route(&Method::GET, "/2015-03-31/functions/f", None),
+            router.route(
+                &Method::GET,
+                "/2015-03-31/functions/f",
+                None,
+                &http::HeaderMap::new()
+            ),
             Some(0)
         );
         assert_eq!(
-            router.route(&Method::GET, "/2015-03-31/functions/f/configuration", None),
+            router.route(
+                &Method::GET,
+                "/2015-03-31/functions/f/configuration",
+                None,
+                &http::HeaderMap::new()
+            ),
             Some(1)
         );
         assert_eq!(
-            router.route(&Method::GET, "/2015-03-31/functions/", None),
+            router.route(
+                &Method::GET,
+                "/2015-03-31/functions/",
+                None,
+                &http::HeaderMap::new()
+            ),
             Some(2)
         );
-        assert_eq!(router.route(&Method::GET, "/v1/report.json", None), Some(3));
-        assert_eq!(router.route(&Method::GET, "/v1/report.xml", None), None);
         assert_eq!(
-            router.route(&Method::POST, "/model/anthropic.claude-v2%3A1/invoke", None),
+            router.route(
+                &Method::GET,
+                "/v1/report.json",
+                None,
+                &http::HeaderMap::new()
+            ),
+            Some(3)
+        );
+        assert_eq!(
+            router.route(
+                &Method::GET,
+                "/v1/report.xml",
+                None,
+                &http::HeaderMap::new()
+            ),
+            None
+        );
+        assert_eq!(
+            router.route(
+                &Method::POST,
+                "/model/anthropic.claude-v2%3A1/invoke",
+                None,
+                &http::HeaderMap::new()
+            ),
             Some(4)
         );
         assert_eq!(
-            router.route(&Method::GET, "/mrap/instances/a/b/policy", None),
+            router.route(
+                &Method::GET,
+                "/mrap/instances/a/b/policy",
+                None,
+                &http::HeaderMap::new()
+            ),
             Some(5)
         );
         assert_eq!(
-            router.route(&Method::GET, "/mrap/instances/policy", None),
+            router.route(
+                &Method::GET,
+                "/mrap/instances/policy",
+                None,
+                &http::HeaderMap::new()
+            ),
             None
         );
+    }
+
+    #[test]
+    fn required_members_split_operations_sharing_a_template() {
+        let mut router = Router::default();
+        let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (copy, part) = (
+            strings(&["x-amz-copy-source"]),
+            strings(&["partNumber", "uploadId"]),
+        );
+        let none: Vec<String> = Vec::new();
+        for (id, (query, headers, deprecated)) in [
+            (&none, &copy, false), // 0 CopyObject
+            (&none, &none, false), // 1 PutObject
+            (&part, &none, false), // 2 UploadPart
+            (&part, &copy, false), // 3 UploadPartCopy
+            (&none, &none, true),  // 4 a deprecated twin of PutObject
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            router.add_operation(
+                id as u32,
+                "PUT",
+                "/{Bucket}/{Key+}",
+                &RouteHints {
+                    required_query: query,
+                    required_headers: headers,
+                    deprecated,
+                },
+            );
+        }
+        router.finish();
+        let mut copy_header = http::HeaderMap::new();
+        copy_header.insert("x-amz-copy-source", "/src/key".parse().unwrap());
+        let none_headers = http::HeaderMap::new();
+        let put = |query, headers| router.route(&Method::PUT, "/b/k", query, headers);
+        assert_eq!(put(None, &copy_header), Some(0));
+        assert_eq!(put(None, &none_headers), Some(1));
+        assert_eq!(put(Some("partNumber=1&uploadId=x"), &none_headers), Some(2));
+        assert_eq!(put(Some("partNumber=1&uploadId=x"), &copy_header), Some(3));
     }
 
     #[test]

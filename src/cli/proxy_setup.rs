@@ -58,6 +58,9 @@ pub struct Started {
 
 /// Loads (or creates) the CA, writes the client bundle, and binds the proxy on `listen`.
 pub async fn start(args: &ProxyArgs, listen: SocketAddr) -> anyhow::Result<Started> {
+    // Parse the AWS model off the start-up path: the child starts at once, and the first call
+    // waits for the model only if it comes before the parse is done.
+    std::thread::spawn(crate::aws::model::Model::embedded);
     let home = home::data_dir().context("cannot find tollgate's data directory")?;
     let paths = CaPaths::new(&home);
     let (ca, created) = LocalCa::load_or_create(&paths, &[])?;

@@ -2,6 +2,7 @@
 
 mod ca;
 mod common;
+mod conformance;
 mod e2e;
 mod proxy;
 mod run;

@@ -1,0 +1,191 @@
+//! One identified AWS call.
+
+use std::time::{Duration, SystemTime};
+
+use crate::aws::extract::{self, RequestParts};
+use crate::aws::identify::{is_bucket_host, Identifier, Identity, Request};
+use crate::proxy::{Exchange, Outcome};
+
+/// What an exchange was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallKind {
+    /// A known operation of a known service.
+    Operation,
+    /// An AWS request the model does not know; `operation` holds its path template.
+    Unknown,
+    /// Not an AWS API call.
+    NotAws,
+}
+
+/// An AWS call as the layers above see it: no credentials, no parameter values, no bodies.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub kind: CallKind,
+    /// botocore's service name, or the best guess for an unknown call (`unknown` if none).
+    pub service: String,
+    /// The operation name; for unknown calls `unknown: GET /{}/path`.
+    pub operation: String,
+    pub region: Option<String>,
+    pub host: String,
+    pub access_key: Option<String>,
+    pub sdk: Option<String>,
+    pub app_id: Option<String>,
+    pub invocation_id: Option<String>,
+    pub attempt: Option<u32>,
+    /// `None` when no response came back (the proxy answered 502/504 itself).
+    pub status: Option<u16>,
+    pub error_code: Option<String>,
+    pub request_id: Option<String>,
+    pub resource: Option<String>,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// The proxy's own failure, when the upstream was not reached.
+    pub upstream_failure: Option<&'static str>,
+}
+
+impl Call {
+    /// A retry: the SDK said this is attempt 2 or later of one logical call.
+    pub fn is_retry(&self) -> bool {
+        self.attempt.is_some_and(|attempt| attempt > 1)
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.status.is_none_or(|status| status >= 400)
+    }
+
+    /// Throttling, by the error codes AWS services use for it.
+    pub fn is_throttled(&self) -> bool {
+        const THROTTLING: &[&str] = &[
+            "Throttling",
+            "ThrottlingException",
+            "ThrottledException",
+            "RequestThrottledException",
+            "TooManyRequestsException",
+            "ProvisionedThroughputExceededException",
+            "TransactionInProgressException",
+            "RequestLimitExceeded",
+            "BandwidthLimitExceeded",
+            "LimitExceededException",
+            "RequestThrottled",
+            "SlowDown",
+            "PriorRequestNotComplete",
+            "EC2ThrottledException",
+        ];
+        self.error_code
+            .as_deref()
+            .is_some_and(|code| THROTTLING.contains(&code))
+    }
+}
+
+/// Identifies an exchange and extracts what reports need.
+pub fn call_from_exchange(identifier: &Identifier<'_>, exchange: &Exchange) -> Call {
+    let path = exchange.uri.path();
+    let query = exchange.uri.query();
+    let request_body = &exchange.request_body.captured;
+    let identification = identifier.identify(&Request {
+        method: &exchange.method,
+        host: &exchange.host,
+        path,
+        query,
+        headers: &exchange.request_headers,
+        body: request_body,
+    });
+    let model = identifier.model();
+    let (kind, service, operation, resource) = match &identification.identity {
+        Identity::Operation {
+            service, operation, ..
+        } => {
+            let service_model = model.service(*service);
+            let operation_model = model.operation(*service, *operation);
+            let virtual_path;
+            let path_style = match crate::aws::host::parse(&exchange.host) {
+                Some(host) if service_model.name == "s3" && is_bucket_host(&host) => {
+                    virtual_path = format!("/{}{path}", host.leading);
+                    virtual_path.as_str()
+                }
+                _ => path,
+            };
+            let resource = operation_model.resource.as_ref().and_then(|reference| {
+                extract::resource(
+                    reference,
+                    &RequestParts {
+                        path: path_style,
+                        query,
+                        headers: &exchange.request_headers,
+                        body: request_body,
+                        uri_template: &operation_model.uri,
+                        form_body: service_model
+                            .protocols
+                            .iter()
+                            .any(|p| p == "query" || p == "ec2"),
+                    },
+                )
+            });
+            (
+                CallKind::Operation,
+                service_model.name.clone(),
+                operation_model.name.clone(),
+                resource,
+            )
+        }
+        Identity::Unknown {
+            service_guess,
+            path_template,
+        } => (
+            CallKind::Unknown,
+            service_guess.clone().unwrap_or_else(|| "unknown".into()),
+            format!("unknown: {path_template}"),
+            None,
+        ),
+        Identity::NotAws => (
+            CallKind::NotAws,
+            "not-aws".into(),
+            format!("{} {}", exchange.method, exchange.host),
+            None,
+        ),
+    };
+    let user_agent = extract::user_agent(&exchange.request_headers);
+    let attempt = extract::attempt(&exchange.request_headers);
+    let (status, error_code, request_id) = match &exchange.response {
+        Some(response) => (
+            Some(response.status.as_u16()),
+            extract::error_code(
+                response.status.as_u16(),
+                &response.headers,
+                &exchange.response_body.captured,
+            ),
+            extract::request_id(&response.headers),
+        ),
+        None => (None, None, None),
+    };
+    let upstream_failure = match &exchange.outcome {
+        Outcome::UpstreamFailed { kind, .. } => Some(kind.as_str()),
+        _ => None,
+    };
+    Call {
+        kind,
+        service,
+        operation,
+        region: identification.region,
+        host: exchange.host.clone(),
+        access_key: identification
+            .access_key_id
+            .as_deref()
+            .map(extract::access_key_fingerprint),
+        sdk: user_agent.sdk,
+        app_id: user_agent.app_id,
+        invocation_id: attempt.invocation_id,
+        attempt: attempt.attempt,
+        status,
+        error_code,
+        request_id,
+        resource,
+        started_at: exchange.started_at,
+        duration: exchange.duration,
+        bytes_sent: exchange.request_body.bytes,
+        bytes_received: exchange.response_body.bytes,
+        upstream_failure,
+    }
+}
