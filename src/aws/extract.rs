@@ -176,22 +176,22 @@ pub struct RequestParts<'a> {
 /// The value of the input member that names the call's main resource (a bucket, table, queue
 /// URL...), for reports. `None` when the model names none or the value is not in what was seen.
 pub fn resource(reference: &ResourceRef, parts: &RequestParts<'_>) -> Option<String> {
-    let value = match reference.location.as_str() {
-        "uri" => uri_label(parts.uri_template, parts.path, &reference.name),
+    let value = match reference.location {
+        "uri" => uri_label(parts.uri_template, parts.path, reference.name),
         "querystring" => parts
             .query
-            .and_then(|query| form_value(query, &reference.name))
+            .and_then(|query| form_value(query, reference.name))
             .map(percent_decode),
         "header" => parts
             .headers
-            .get(reference.name.as_str())
+            .get(reference.name)
             .and_then(|value| value.to_str().ok())
             .map(str::to_string),
         _ if parts.form_body => std::str::from_utf8(parts.body)
             .ok()
-            .and_then(|body| form_value(body, &reference.name))
+            .and_then(|body| form_value(body, reference.name))
             .map(percent_decode),
-        _ => json_string_member(parts.body, &reference.name),
+        _ => json_string_member(parts.body, reference.name),
     }?;
     (!value.is_empty()).then(|| truncate(value, 256))
 }
@@ -346,10 +346,10 @@ mod tests {
 
     #[test]
     fn resources_from_uri_query_header_and_bodies() {
-        let reference = |location: &str, name: &str| ResourceRef {
-            member: name.into(),
-            location: location.into(),
-            name: name.into(),
+        let reference = |location: &'static str, name: &'static str| ResourceRef {
+            member: name,
+            location,
+            name,
         };
         let none = HeaderMap::new();
         let parts = |path, query, body, template, form_body| RequestParts {

@@ -126,7 +126,7 @@ impl<'m> Identifier<'m> {
             .unwrap_or_else(|| Identity::Unknown {
                 service_guess: candidates
                     .first()
-                    .map(|&index| self.model.service(index).name.clone())
+                    .map(|&index| self.model.service(index).name.to_string())
                     .or_else(|| scope.map(|scope| scope.service.to_string()))
                     .or_else(|| {
                         aws_host
@@ -185,7 +185,7 @@ impl<'m> Identifier<'m> {
         let model = self.model;
         candidates[..agreed].sort_by_key(|&index| {
             let service = model.service(index);
-            service.name != service.endpoint_prefix && Some(service.name.as_str()) != signing
+            service.name != service.endpoint_prefix && Some(service.name) != signing
         });
         candidates
     }
@@ -260,16 +260,16 @@ impl<'m> Identifier<'m> {
                     .service(service)
                     .protocols
                     .iter()
-                    .any(|protocol| protocol == "query" || protocol == "ec2")
+                    .any(|protocol| *protocol == "query" || *protocol == "ec2")
             })
             .collect();
         // The API version tells apart services behind one endpoint (ELB 2012 vs ELBv2 2015).
         let same_version = query_services
             .iter()
-            .filter(|&&service| Some(self.model.service(service).api_version.as_str()) == version);
+            .filter(|&&service| Some(self.model.service(service).api_version) == version);
         let others = query_services
             .iter()
-            .filter(|&&service| Some(self.model.service(service).api_version.as_str()) != version);
+            .filter(|&&service| Some(self.model.service(service).api_version) != version);
         same_version.chain(others).find_map(|&service| {
             self.model
                 .operation_named(service, action)
@@ -416,8 +416,8 @@ mod tests {
             } => {
                 let model = Model::embedded();
                 (
-                    model.service(*service).name.clone(),
-                    model.operation(*service, *operation).name.clone(),
+                    model.service(*service).name.to_string(),
+                    model.operation(*service, *operation).name.to_string(),
                 )
             }
             other => panic!("not identified: {other:?}"),

@@ -15,37 +15,40 @@ const MODEL_JSON: &str = include_str!("../../models/aws-model.json");
 #[error("the embedded AWS model is damaged ({0}); regenerate it with models/generate.py")]
 pub struct ModelError(#[from] serde_json::Error);
 
+// Strings borrow from the embedded JSON: loading allocates only the vectors and maps, which keeps
+// it within its 20 ms budget. The generator writes no escapes, so every string can be borrowed.
+
 #[derive(Debug, Deserialize)]
 pub struct ServiceModel {
     /// botocore's name for the service (`s3`, `dynamodb`, `lexv2-runtime`).
-    pub name: String,
-    pub service_id: String,
-    pub endpoint_prefix: String,
-    pub signing_name: String,
-    pub protocols: Vec<String>,
-    pub target_prefix: Option<String>,
-    pub json_version: Option<String>,
-    pub api_version: String,
+    pub name: &'static str,
+    pub service_id: &'static str,
+    pub endpoint_prefix: &'static str,
+    pub signing_name: &'static str,
+    pub protocols: Vec<&'static str>,
+    pub target_prefix: Option<&'static str>,
+    pub json_version: Option<&'static str>,
+    pub api_version: &'static str,
     #[serde(default)]
     pub aws_query_compatible: bool,
     pub operations: Vec<OperationModel>,
     #[serde(default)]
-    pub paginators: BTreeMap<String, Paginator>,
+    pub paginators: BTreeMap<&'static str, Paginator>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct OperationModel {
-    pub name: String,
-    pub method: String,
-    pub uri: String,
-    pub host_prefix: Option<String>,
+    pub name: &'static str,
+    pub method: &'static str,
+    pub uri: &'static str,
+    pub host_prefix: Option<&'static str>,
     pub resource: Option<ResourceRef>,
     /// Query keys that required input members always send.
     #[serde(default)]
-    pub required_query: Vec<String>,
+    pub required_query: Vec<&'static str>,
     /// Headers (lower case) that required input members always send.
     #[serde(default)]
-    pub required_headers: Vec<String>,
+    pub required_headers: Vec<&'static str>,
     #[serde(default)]
     pub deprecated: bool,
 }
@@ -53,29 +56,29 @@ pub struct OperationModel {
 /// Which input member names the call's main resource, and where it travels on the wire.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ResourceRef {
-    pub member: String,
+    pub member: &'static str,
     /// `uri`, `querystring`, `header` or `body`.
-    pub location: String,
+    pub location: &'static str,
     /// The wire name (URI label, query key, header, or body key).
-    pub name: String,
+    pub name: &'static str,
 }
 
 /// A paginator as botocore defines it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Paginator {
-    pub input_token: Vec<String>,
-    pub output_token: Vec<String>,
-    pub more_results: Option<String>,
-    pub limit_key: Option<String>,
+    pub input_token: Vec<&'static str>,
+    pub output_token: Vec<&'static str>,
+    pub more_results: Option<&'static str>,
+    pub limit_key: Option<&'static str>,
     /// The documented maximum of the limit key, where the model has one.
     pub limit_max: Option<u64>,
-    pub result_key: Vec<String>,
+    pub result_key: Vec<&'static str>,
 }
 
 #[derive(Deserialize)]
 struct ModelFile {
     format: u32,
-    botocore_version: String,
+    botocore_version: &'static str,
     services: Vec<ServiceModel>,
 }
 
@@ -86,16 +89,15 @@ pub type OperationIndex = u32;
 
 /// The model plus its indexes.
 pub struct Model {
-    pub botocore_version: String,
+    pub botocore_version: &'static str,
     pub services: Vec<ServiceModel>,
-    by_signing_name: HashMap<String, Vec<ServiceIndex>>,
-    by_endpoint_prefix: HashMap<String, Vec<ServiceIndex>>,
-    by_target_prefix: HashMap<String, Vec<ServiceIndex>>,
-    by_name: HashMap<String, ServiceIndex>,
-    operations: Vec<HashMap<String, OperationIndex>>,
-    routers: Vec<Option<Router>>,
-    /// Operations whose request URI could not be compiled, per service.
-    pub unroutable: usize,
+    by_signing_name: HashMap<&'static str, Vec<ServiceIndex>>,
+    by_endpoint_prefix: HashMap<&'static str, Vec<ServiceIndex>>,
+    by_target_prefix: HashMap<&'static str, Vec<ServiceIndex>>,
+    by_name: HashMap<&'static str, ServiceIndex>,
+    operations: Vec<HashMap<&'static str, OperationIndex>>,
+    /// REST routers, compiled on first use per service: most runs touch a handful of services.
+    routers: Vec<OnceLock<Option<Router>>>,
 }
 
 impl Model {
@@ -114,37 +116,37 @@ impl Model {
             .unwrap_or("unknown")
     }
 
-    pub fn parse(json: &str) -> Result<Self, ModelError> {
+    pub fn parse(json: &'static str) -> Result<Self, ModelError> {
         let file: ModelFile = serde_json::from_str(json)?;
         debug_assert_eq!(file.format, 1);
+        let count = file.services.len();
         let mut model = Model {
             botocore_version: file.botocore_version,
             by_signing_name: HashMap::new(),
             by_endpoint_prefix: HashMap::new(),
             by_target_prefix: HashMap::new(),
-            by_name: HashMap::new(),
-            operations: Vec::with_capacity(file.services.len()),
-            routers: Vec::with_capacity(file.services.len()),
-            unroutable: 0,
+            by_name: HashMap::with_capacity(count),
+            operations: Vec::with_capacity(count),
+            routers: (0..count).map(|_| OnceLock::new()).collect(),
             services: file.services,
         };
         for (index, service) in model.services.iter().enumerate() {
             let index = index as ServiceIndex;
-            model.by_name.insert(service.name.clone(), index);
+            model.by_name.insert(service.name, index);
             model
                 .by_signing_name
-                .entry(service.signing_name.clone())
+                .entry(service.signing_name)
                 .or_default()
                 .push(index);
             model
                 .by_endpoint_prefix
-                .entry(service.endpoint_prefix.clone())
+                .entry(service.endpoint_prefix)
                 .or_default()
                 .push(index);
-            if let Some(prefix) = &service.target_prefix {
+            if let Some(prefix) = service.target_prefix {
                 model
                     .by_target_prefix
-                    .entry(prefix.clone())
+                    .entry(prefix)
                     .or_default()
                     .push(index);
             }
@@ -153,35 +155,46 @@ impl Model {
                     .operations
                     .iter()
                     .enumerate()
-                    .map(|(op, operation)| (operation.name.clone(), op as OperationIndex))
+                    .map(|(op, operation)| (operation.name, op as OperationIndex))
                     .collect(),
             );
-            let rest = service
-                .protocols
-                .iter()
-                .any(|protocol| protocol.starts_with("rest-"));
-            model.routers.push(rest.then(|| {
-                let mut router = Router::default();
-                for (op, operation) in service.operations.iter().enumerate() {
-                    let hints = RouteHints {
-                        required_query: &operation.required_query,
-                        required_headers: &operation.required_headers,
-                        deprecated: operation.deprecated,
-                    };
-                    if !router.add_operation(
-                        op as OperationIndex,
-                        &operation.method,
-                        &operation.uri,
-                        &hints,
-                    ) {
-                        model.unroutable += 1;
-                    }
-                }
-                router.finish();
-                router
-            }));
         }
         Ok(model)
+    }
+
+    /// Compiles a service's REST router (`None` for services of other protocols), counting the
+    /// operations whose request URI could not be compiled.
+    fn compile_router(service: &ServiceModel) -> (Option<Router>, usize) {
+        if !service.protocols.iter().any(|p| p.starts_with("rest-")) {
+            return (None, 0);
+        }
+        let mut router = Router::default();
+        let mut unroutable = 0;
+        for (op, operation) in service.operations.iter().enumerate() {
+            let hints = RouteHints {
+                required_query: &operation.required_query,
+                required_headers: &operation.required_headers,
+                deprecated: operation.deprecated,
+            };
+            if !router.add_operation(
+                op as OperationIndex,
+                operation.method,
+                operation.uri,
+                &hints,
+            ) {
+                unroutable += 1;
+            }
+        }
+        router.finish();
+        (Some(router), unroutable)
+    }
+
+    /// Operations whose request URI cannot be routed, over the whole model (compiles every router).
+    pub fn unroutable_operations(&self) -> usize {
+        self.services
+            .iter()
+            .map(|service| Self::compile_router(service).1)
+            .sum()
     }
 
     pub fn service(&self, index: ServiceIndex) -> &ServiceModel {
@@ -211,7 +224,9 @@ impl Model {
     }
 
     pub fn router(&self, service: ServiceIndex) -> Option<&Router> {
-        self.routers[service as usize].as_ref()
+        self.routers[service as usize]
+            .get_or_init(|| Self::compile_router(self.service(service)).0)
+            .as_ref()
     }
 
     pub fn service_named(&self, name: &str) -> Option<ServiceIndex> {
@@ -238,6 +253,6 @@ mod tests {
         let list = &model.service(s3).paginators["ListObjectsV2"];
         assert_eq!(list.limit_key.as_deref(), Some("MaxKeys"));
         assert_eq!(model.by_target_prefix("DynamoDB_20120810").len(), 1);
-        assert_eq!(model.unroutable, 0);
+        assert_eq!(model.unroutable_operations(), 0);
     }
 }

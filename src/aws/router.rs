@@ -65,8 +65,12 @@ impl Router {
         let Some(mut route) = compile(operation, request_uri) else {
             return false;
         };
-        route.required_query = hints.required_query.to_vec();
-        route.required_headers = hints.required_headers.to_vec();
+        route.required_query = hints.required_query.iter().map(|s| s.to_string()).collect();
+        route.required_headers = hints
+            .required_headers
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         // Each required key or header is as telling as a literal query key; a deprecated
         // operation loses ties to its replacement (GetBucketLifecycle vs ...Configuration).
         route.score += (hints.required_query.len() + hints.required_headers.len()) as u32 * 10_000;
@@ -112,8 +116,8 @@ impl Router {
 /// What an operation's required members add to its request beyond the URI template.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RouteHints<'a> {
-    pub required_query: &'a [String],
-    pub required_headers: &'a [String],
+    pub required_query: &'a [&'a str],
+    pub required_headers: &'a [&'a str],
     pub deprecated: bool,
 }
 
@@ -400,18 +404,15 @@ mod tests {
     #[test]
     fn required_members_split_operations_sharing_a_template() {
         let mut router = Router::default();
-        let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let (copy, part) = (
-            strings(&["x-amz-copy-source"]),
-            strings(&["partNumber", "uploadId"]),
-        );
-        let none: Vec<String> = Vec::new();
+        let copy: &[&str] = &["x-amz-copy-source"];
+        let part: &[&str] = &["partNumber", "uploadId"];
+        let none: &[&str] = &[];
         for (id, (query, headers, deprecated)) in [
-            (&none, &copy, false), // 0 CopyObject
-            (&none, &none, false), // 1 PutObject
-            (&part, &none, false), // 2 UploadPart
-            (&part, &copy, false), // 3 UploadPartCopy
-            (&none, &none, true),  // 4 a deprecated twin of PutObject
+            (none, copy, false), // 0 CopyObject
+            (none, none, false), // 1 PutObject
+            (part, none, false), // 2 UploadPart
+            (part, copy, false), // 3 UploadPartCopy
+            (none, none, true),  // 4 a deprecated twin of PutObject
         ]
         .into_iter()
         .enumerate()

@@ -15,10 +15,22 @@ use clap::{Parser, Subcommand};
 /// exit code passes through `tollgate run` untouched.
 pub const EXIT_ERROR: u8 = 2;
 
+/// `0.1.0 (AWS API model from botocore 1.44.8)`: what was built, and which API definitions it knows.
+fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        format!(
+            "{} (AWS API model from botocore {})",
+            env!("CARGO_PKG_VERSION"),
+            crate::aws::model::Model::embedded_botocore_version()
+        )
+    })
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tollgate",
-    version,
+    version = version(),
     about = "A local HTTPS proxy that shows what your AWS API calls cost",
     long_about = None,
 )]

@@ -115,18 +115,18 @@ pub fn call_from_exchange(identifier: &Identifier<'_>, exchange: &Exchange) -> C
                         query,
                         headers: &exchange.request_headers,
                         body: request_body,
-                        uri_template: &operation_model.uri,
+                        uri_template: operation_model.uri,
                         form_body: service_model
                             .protocols
                             .iter()
-                            .any(|p| p == "query" || p == "ec2"),
+                            .any(|p| *p == "query" || *p == "ec2"),
                     },
                 )
             });
             (
                 CallKind::Operation,
-                service_model.name.clone(),
-                operation_model.name.clone(),
+                service_model.name.to_string(),
+                operation_model.name.to_string(),
                 resource,
             )
         }

@@ -87,7 +87,7 @@ fn wire_identical(model: &Model, expected: (&str, &str), got: (&str, &str)) -> b
     };
     let same_signing = es.signing_name == gs.signing_name;
     let rest = |s: &tollgate::aws::model::ServiceModel| s.protocols[0].starts_with("rest-");
-    match (es.protocols[0].as_str(), gs.protocols[0].as_str()) {
+    match (es.protocols[0], gs.protocols[0]) {
         ("query", "query") | ("ec2", "ec2") => {
             same_signing && es.api_version == gs.api_version && eo.name == go.name
         }
@@ -95,7 +95,7 @@ fn wire_identical(model: &Model, expected: (&str, &str), got: (&str, &str)) -> b
         _ if rest(es) && rest(gs) => {
             same_signing
                 && eo.method == go.method
-                && label_blind(&eo.uri) == label_blind(&go.uri)
+                && label_blind(eo.uri) == label_blind(go.uri)
                 && eo.required_query == go.required_query
                 && eo.required_headers == go.required_headers
         }
@@ -143,8 +143,8 @@ fn botocore_requests_for_every_operation_are_identified() {
                 operation: o,
                 ..
             } => (
-                model.service(s).name.clone(),
-                model.operation(s, o).name.clone(),
+                model.service(s).name.to_string(),
+                model.operation(s, o).name.to_string(),
             ),
             Identity::Unknown { service_guess, .. } => {
                 (service_guess.unwrap_or_default(), "(unknown)".into())

@@ -131,3 +131,15 @@ fn env_prints_the_exports_of_a_running_serve() {
     let (code, _) = tollgate_serve.stop();
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn version_names_the_botocore_model() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, _) = tollgate(home.path(), &["--version"]);
+    assert_eq!(code, Some(0));
+    let expected = tollgate::aws::model::Model::embedded().botocore_version;
+    assert!(
+        stdout.contains(&format!("AWS API model from botocore {expected}")),
+        "{stdout}"
+    );
+}
