@@ -251,7 +251,7 @@ mod tests {
         let s3 = model.service_named("s3").unwrap();
         assert!(model.operation_named(s3, "ListObjectsV2").is_some());
         let list = &model.service(s3).paginators["ListObjectsV2"];
-        assert_eq!(list.limit_key.as_deref(), Some("MaxKeys"));
+        assert_eq!(list.limit_key, Some("MaxKeys"));
         assert_eq!(model.by_target_prefix("DynamoDB_20120810").len(), 1);
         assert_eq!(model.unroutable_operations(), 0);
     }
