@@ -7,4 +7,9 @@ cd "$(dirname "$0")/.."
 
 scripts/python-env.sh
 export TOLLGATE_TEST_PYTHON="$PWD/.venv/bin/python"
+rm -f target/tmp/conformance-summary.txt
 cargo test "$@"
+# The identification figure against botocore's own requests (tests/integration/conformance.rs).
+if [ -f target/tmp/conformance-summary.txt ]; then
+    cat target/tmp/conformance-summary.txt
+fi

@@ -256,11 +256,14 @@ impl<'m> Identifier<'m> {
             .iter()
             .copied()
             .filter(|&service| {
-                self.model
-                    .service(service)
-                    .protocols
-                    .iter()
-                    .any(|protocol| *protocol == "query" || *protocol == "ec2")
+                // A JSON service that is `awsQueryCompatible` (SQS) used to speak query, and older
+                // SDKs still send it that way.
+                let model = self.model.service(service);
+                model.aws_query_compatible
+                    || model
+                        .protocols
+                        .iter()
+                        .any(|protocol| *protocol == "query" || *protocol == "ec2")
             })
             .collect();
         // The API version tells apart services behind one endpoint (ELB 2012 vs ELBv2 2015).
@@ -495,6 +498,122 @@ mod tests {
         );
         assert_eq!(names(&ec2), ("ec2".into(), "DescribeInstances".into()));
         assert_eq!(ec2.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn cloudwatch_in_each_of_its_protocols_and_sqs_query_compatible_json() {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/monitoring/aws4_request, SignedHeaders=host, Signature=00";
+        let host = "monitoring.us-east-1.amazonaws.com";
+        let json = identify(
+            Method::POST,
+            host,
+            "/",
+            &[
+                ("authorization", auth),
+                (
+                    "x-amz-target",
+                    "GraniteServiceVersion20100801.GetMetricData",
+                ),
+            ],
+            b"{}",
+        );
+        let cbor = identify(
+            Method::POST,
+            host,
+            "/service/GraniteServiceVersion20100801/operation/GetMetricData",
+            &[("authorization", auth), ("smithy-protocol", "rpc-v2-cbor")],
+            b"\xa0",
+        );
+        let query = identify(
+            Method::POST,
+            host,
+            "/",
+            &[
+                ("authorization", auth),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            b"Action=GetMetricData&Version=2010-08-01",
+        );
+        for identified in [&json, &cbor, &query] {
+            assert_eq!(
+                names(identified),
+                ("cloudwatch".into(), "GetMetricData".into())
+            );
+        }
+        let sqs = identify(
+            Method::POST,
+            "sqs.eu-west-1.amazonaws.com",
+            "/",
+            &[
+                ("x-amz-target", "AmazonSQS.ReceiveMessage"),
+                ("x-amzn-query-mode", "true"),
+            ],
+            b"{}",
+        );
+        assert_eq!(names(&sqs), ("sqs".into(), "ReceiveMessage".into()));
+        let sqs_query = identify(
+            Method::POST,
+            "sqs.eu-west-1.amazonaws.com",
+            "/",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"Action=ReceiveMessage&Version=2012-11-05&QueueUrl=x",
+        );
+        assert_eq!(names(&sqs_query), ("sqs".into(), "ReceiveMessage".into()));
+    }
+
+    #[test]
+    fn endpoint_variants_fips_dualstack_china_and_account_hosts() {
+        let fips = identify(
+            Method::POST,
+            "dynamodb-fips.us-gov-west-1.amazonaws.com",
+            "/",
+            &[("x-amz-target", "DynamoDB_20120810.PutItem")],
+            b"{}",
+        );
+        assert_eq!(names(&fips), ("dynamodb".into(), "PutItem".into()));
+        assert_eq!(fips.region.as_deref(), Some("us-gov-west-1"));
+        let dualstack = identify(
+            Method::GET,
+            "logs.s3.dualstack.eu-central-1.amazonaws.com",
+            "/k?tagging",
+            &[],
+            b"",
+        );
+        assert_eq!(names(&dualstack), ("s3".into(), "GetObjectTagging".into()));
+        let china = identify(
+            Method::POST,
+            "sts.cn-north-1.amazonaws.com.cn",
+            "/",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"Action=AssumeRole&Version=2011-06-15",
+        );
+        assert_eq!(names(&china), ("sts".into(), "AssumeRole".into()));
+        assert_eq!(china.region.as_deref(), Some("cn-north-1"));
+        let control = identify(
+            Method::GET,
+            "123456789012.s3-control.us-east-1.amazonaws.com",
+            "/v20180820/accesspoint",
+            &[
+                ("authorization", S3_AUTH),
+                ("x-amz-account-id", "123456789012"),
+            ],
+            b"",
+        );
+        assert_eq!(
+            names(&control),
+            ("s3control".into(), "ListAccessPoints".into())
+        );
+        let express = identify(
+            Method::GET,
+            "bucket--use1-az4--x-s3.s3express-use1-az4.us-east-1.amazonaws.com",
+            "/?list-type=2",
+            &[(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/s3express/aws4_request, SignedHeaders=host, Signature=00",
+            )],
+            b"",
+        );
+        assert_eq!(names(&express), ("s3".into(), "ListObjectsV2".into()));
     }
 
     #[test]

@@ -355,6 +355,27 @@ fn boto3_calls_through_tollgate_match_what_botocore_sent() {
         "no request went with `Expect: 100-continue`: the workload no longer covers it\n{all}"
     );
 
+    // Identification: tollgate names every attempt's operation exactly as botocore did.
+    let mut tollgate_operations: std::collections::BTreeMap<String, u64> = Default::default();
+    for row in summary["operations"]
+        .as_array()
+        .expect("operations is a list")
+    {
+        assert_eq!(row["service"], "s3", "{row}\n{all}");
+        let operation = row["operation"]
+            .as_str()
+            .expect("operation is text")
+            .to_string();
+        *tollgate_operations.entry(operation).or_default() += u64_field(row, "attempts");
+    }
+    let botocore_operations: std::collections::BTreeMap<String, u64> = botocore["operations"]
+        .as_object()
+        .expect("operations is a map")
+        .iter()
+        .map(|(name, count)| (name.clone(), count.as_u64().expect("a count")))
+        .collect();
+    assert_eq!(tollgate_operations, botocore_operations, "{all}");
+
     let rows = summary["hosts"].as_array().expect("hosts is a list");
     let row_calls: u64 = rows.iter().map(|row| u64_field(row, "calls")).sum();
     assert_eq!(
@@ -527,6 +548,26 @@ fn each_retry_of_a_failing_call_is_counted() {
     }
     assert_eq!(u64_field(&summary, "calls"), total, "{all}");
     assert_eq!(u64_field(&summary, "client_handshake_failures"), 0, "{all}");
+
+    // The attempts are grouped under one logical call each (amz-sdk-request: attempt=N).
+    for (service, operation) in [("s3", "HeadBucket"), ("dynamodb", "ListTables")] {
+        let row = summary["operations"]
+            .as_array()
+            .expect("operations is a list")
+            .iter()
+            .find(|row| row["service"] == service && row["operation"] == operation)
+            .unwrap_or_else(|| panic!("no {service} {operation} row: {all}"));
+        assert_eq!(
+            (
+                u64_field(row, "calls"),
+                u64_field(row, "attempts"),
+                u64_field(row, "retries"),
+                u64_field(row, "errors"),
+            ),
+            (1, 3, 2, 3),
+            "{service} {operation}: {all}"
+        );
+    }
 }
 
 #[test]
