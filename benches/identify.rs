@@ -5,11 +5,12 @@
 //! Targets: model load <= 20 ms; identification <= 2 us per request on average.
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tollgate::aws::identify::{Identifier, Request};
 use tollgate::aws::model::Model;
+use tollgate::aws::signing;
 
 const MODEL_JSON: &str = include_str!("../models/aws-model.json");
 
@@ -22,29 +23,45 @@ struct Owned {
     body: Vec<u8>,
 }
 
-fn request(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Owned {
-    let uri: http::Uri = url.parse().unwrap();
-    let mut map = HeaderMap::new();
+/// A request as an SDK sends it: signed with aws-sigv4 for `service` when given.
+fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    service: Option<&str>,
+) -> Owned {
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(body.to_vec())
+        .unwrap();
     for (name, value) in headers {
-        map.append(
+        request.headers_mut().append(
             HeaderName::from_bytes(name.as_bytes()).unwrap(),
             HeaderValue::from_str(value).unwrap(),
         );
     }
+    if let Some(service) = service {
+        signing::sign_request(
+            &mut request,
+            &signing::example_credentials(None),
+            service,
+            "us-east-1",
+            SystemTime::now(),
+        )
+        .unwrap();
+    }
+    let uri = request.uri().clone();
+    let (parts, body) = request.into_parts();
     Owned {
-        method: Method::from_bytes(method.as_bytes()).unwrap(),
+        method: parts.method,
         host: uri.host().unwrap().to_ascii_lowercase(),
         path: uri.path().to_string(),
         query: uri.query().map(str::to_string),
-        headers: map,
-        body: body.to_vec(),
+        headers: parts.headers,
+        body,
     }
-}
-
-fn auth(service: &str) -> String {
-    format!(
-        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261126/us-east-1/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000"
-    )
 }
 
 /// A mix like a real workload's: S3 data plane, DynamoDB, SQS (JSON), STS and EC2 (query),
@@ -55,18 +72,18 @@ fn builtin_mix() -> Vec<Owned> {
         "application/x-www-form-urlencoded; charset=utf-8",
     );
     vec![
-        request("GET", "https://logs.s3.us-east-1.amazonaws.com/?list-type=2&max-keys=100", &[("authorization", &auth("s3"))], b""),
-        request("HEAD", "https://logs.s3.us-east-1.amazonaws.com/2026/11/26/a.gz", &[("authorization", &auth("s3"))], b""),
-        request("PUT", "https://logs.s3.us-east-1.amazonaws.com/2026/11/26/a.gz", &[("authorization", &auth("s3"))], b""),
-        request("GET", "https://logs.s3.us-east-1.amazonaws.com/2026/11/26/a.gz", &[("authorization", &auth("s3"))], b""),
-        request("POST", "https://dynamodb.us-east-1.amazonaws.com/", &[("authorization", &auth("dynamodb")), ("x-amz-target", "DynamoDB_20120810.GetItem")], br#"{"TableName":"users","Key":{"id":{"S":"1"}}}"#),
-        request("POST", "https://dynamodb.us-east-1.amazonaws.com/", &[("authorization", &auth("dynamodb")), ("x-amz-target", "DynamoDB_20120810.Query")], br#"{"TableName":"users"}"#),
-        request("POST", "https://sqs.us-east-1.amazonaws.com/", &[("authorization", &auth("sqs")), ("x-amz-target", "AmazonSQS.SendMessage"), ("x-amzn-query-mode", "true")], br#"{"QueueUrl":"https://sqs.us-east-1.amazonaws.com/1/q","MessageBody":"x"}"#),
-        request("POST", "https://sts.us-east-1.amazonaws.com/", &[("authorization", &auth("sts")), form], b"Action=GetCallerIdentity&Version=2011-06-15"),
-        request("POST", "https://ec2.us-east-1.amazonaws.com/", &[("authorization", &auth("ec2")), form], b"Action=DescribeInstances&Version=2016-11-15"),
-        request("GET", "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/my-function/configuration", &[("authorization", &auth("lambda"))], b""),
-        request("POST", "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/my-function/invocations", &[("authorization", &auth("lambda"))], b"{}"),
-        request("POST", "https://monitoring.us-east-1.amazonaws.com/service/GraniteServiceVersion20100801/operation/GetMetricData", &[("authorization", &auth("monitoring")), ("smithy-protocol", "rpc-v2-cbor")], b"\xa0"),
+        request("GET", "https://logs.s3.us-east-1.amazonaws.com/?list-type=2&max-keys=100", &[], b"", Some("s3")),
+        request("HEAD", "https://logs.s3.us-east-1.amazonaws.com/2026/11/26/a.gz", &[], b"", Some("s3")),
+        request("PUT", "https://logs.s3.us-east-1.amazonaws.com/2026/11/26/a.gz", &[], b"", Some("s3")),
+        request("GET", "https://logs.s3.us-east-1.amazonaws.com/2026/11/26/a.gz", &[], b"", Some("s3")),
+        request("POST", "https://dynamodb.us-east-1.amazonaws.com/", &[("x-amz-target", "DynamoDB_20120810.GetItem")], br#"{"TableName":"users","Key":{"id":{"S":"1"}}}"#, Some("dynamodb")),
+        request("POST", "https://dynamodb.us-east-1.amazonaws.com/", &[("x-amz-target", "DynamoDB_20120810.Query")], br#"{"TableName":"users"}"#, Some("dynamodb")),
+        request("POST", "https://sqs.us-east-1.amazonaws.com/", &[("x-amz-target", "AmazonSQS.SendMessage"), ("x-amzn-query-mode", "true")], br#"{"QueueUrl":"https://sqs.us-east-1.amazonaws.com/1/q","MessageBody":"x"}"#, Some("sqs")),
+        request("POST", "https://sts.us-east-1.amazonaws.com/", &[form], b"Action=GetCallerIdentity&Version=2011-06-15", Some("sts")),
+        request("POST", "https://ec2.us-east-1.amazonaws.com/", &[form], b"Action=DescribeInstances&Version=2016-11-15", Some("ec2")),
+        request("GET", "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/my-function/configuration", &[], b"", Some("lambda")),
+        request("POST", "https://lambda.us-east-1.amazonaws.com/2015-03-31/functions/my-function/invocations", &[], b"{}", Some("lambda")),
+        request("POST", "https://monitoring.us-east-1.amazonaws.com/service/GraniteServiceVersion20100801/operation/GetMetricData", &[("smithy-protocol", "rpc-v2-cbor")], b"\xa0", Some("monitoring")),
     ]
 }
 
@@ -90,11 +107,13 @@ fn corpus(path: &str) -> Vec<Owned> {
             let body = base64::engine::general_purpose::STANDARD
                 .decode(record["body_b64"].as_str().unwrap())
                 .unwrap();
+            // Already signed by botocore.
             request(
                 record["method"].as_str().unwrap(),
                 record["url"].as_str().unwrap(),
                 &pairs,
                 &body,
+                None,
             )
         })
         .collect()

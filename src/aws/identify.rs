@@ -384,6 +384,8 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
+    /// Identifies a request; `signer` (signing name, region) signs it first with aws-sigv4,
+    /// exactly as an SDK would.
     fn identify(
         method: Method,
         host: &str,
@@ -391,12 +393,37 @@ mod tests {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Identification {
-        let mut map = HeaderMap::new();
+        identify_signed(None, method, host, path_and_query, headers, body)
+    }
+
+    fn identify_signed(
+        signer: Option<(&str, &str)>,
+        method: Method,
+        host: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Identification {
+        let mut request = http::Request::builder()
+            .method(method.clone())
+            .uri(format!("https://{host}{path_and_query}"))
+            .body(body.to_vec())
+            .unwrap();
         for (name, value) in headers {
-            map.insert(
+            request.headers_mut().insert(
                 http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
                 HeaderValue::from_str(value).unwrap(),
             );
+        }
+        if let Some((service, region)) = signer {
+            crate::aws::signing::sign_request(
+                &mut request,
+                &crate::aws::signing::example_credentials(None),
+                service,
+                region,
+                std::time::SystemTime::now(),
+            )
+            .unwrap();
         }
         let (path, query) = match path_and_query.split_once('?') {
             Some((path, query)) => (path, Some(query)),
@@ -407,7 +434,7 @@ mod tests {
             host,
             path,
             query,
-            headers: &map,
+            headers: request.headers(),
             body,
         })
     }
@@ -427,25 +454,25 @@ mod tests {
         }
     }
 
-    const S3_AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261126/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00";
-
     #[test]
     fn s3_virtual_hosted_and_path_style() {
-        let list = identify(
+        let list = identify_signed(
+            Some(("s3", "us-east-1")),
             Method::GET,
             "logs.s3.us-east-1.amazonaws.com",
             "/?list-type=2&max-keys=100",
-            &[("authorization", S3_AUTH)],
+            &[],
             b"",
         );
         assert_eq!(names(&list), ("s3".into(), "ListObjectsV2".into()));
         assert_eq!(list.region.as_deref(), Some("us-east-1"));
-        assert_eq!(list.access_key_id.as_deref(), Some("AKIDEXAMPLE"));
-        let head = identify(
+        assert_eq!(list.access_key_id.as_deref(), Some("AKIAIOSFODNN7EXAMPLE"));
+        let head = identify_signed(
+            Some(("s3", "us-east-1")),
             Method::HEAD,
             "s3.amazonaws.com",
             "/logs/2026/11/a.gz",
-            &[("authorization", S3_AUTH)],
+            &[],
             b"",
         );
         assert_eq!(names(&head), ("s3".into(), "HeadObject".into()));
@@ -502,36 +529,33 @@ mod tests {
 
     #[test]
     fn cloudwatch_in_each_of_its_protocols_and_sqs_query_compatible_json() {
-        let auth = "AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/monitoring/aws4_request, SignedHeaders=host, Signature=00";
+        let monitoring = Some(("monitoring", "us-east-1"));
         let host = "monitoring.us-east-1.amazonaws.com";
-        let json = identify(
+        let json = identify_signed(
+            monitoring,
             Method::POST,
             host,
             "/",
-            &[
-                ("authorization", auth),
-                (
-                    "x-amz-target",
-                    "GraniteServiceVersion20100801.GetMetricData",
-                ),
-            ],
+            &[(
+                "x-amz-target",
+                "GraniteServiceVersion20100801.GetMetricData",
+            )],
             b"{}",
         );
-        let cbor = identify(
+        let cbor = identify_signed(
+            monitoring,
             Method::POST,
             host,
             "/service/GraniteServiceVersion20100801/operation/GetMetricData",
-            &[("authorization", auth), ("smithy-protocol", "rpc-v2-cbor")],
+            &[("smithy-protocol", "rpc-v2-cbor")],
             b"\xa0",
         );
-        let query = identify(
+        let query = identify_signed(
+            monitoring,
             Method::POST,
             host,
             "/",
-            &[
-                ("authorization", auth),
-                ("content-type", "application/x-www-form-urlencoded"),
-            ],
+            &[("content-type", "application/x-www-form-urlencoded")],
             b"Action=GetMetricData&Version=2010-08-01",
         );
         for identified in [&json, &cbor, &query] {
@@ -589,28 +613,24 @@ mod tests {
         );
         assert_eq!(names(&china), ("sts".into(), "AssumeRole".into()));
         assert_eq!(china.region.as_deref(), Some("cn-north-1"));
-        let control = identify(
+        let control = identify_signed(
+            Some(("s3", "us-east-1")),
             Method::GET,
             "123456789012.s3-control.us-east-1.amazonaws.com",
             "/v20180820/accesspoint",
-            &[
-                ("authorization", S3_AUTH),
-                ("x-amz-account-id", "123456789012"),
-            ],
+            &[("x-amz-account-id", "123456789012")],
             b"",
         );
         assert_eq!(
             names(&control),
             ("s3control".into(), "ListAccessPoints".into())
         );
-        let express = identify(
+        let express = identify_signed(
+            Some(("s3express", "us-east-1")),
             Method::GET,
             "bucket--use1-az4--x-s3.s3express-use1-az4.us-east-1.amazonaws.com",
             "/?list-type=2",
-            &[(
-                "authorization",
-                "AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/s3express/aws4_request, SignedHeaders=host, Signature=00",
-            )],
+            &[],
             b"",
         );
         assert_eq!(names(&express), ("s3".into(), "ListObjectsV2".into()));
