@@ -191,10 +191,12 @@ impl Summary {
 
 impl Summary {
     fn record_call(&self, call: &Call) {
-        let mut stats = self
-            .by_operation
-            .entry((call.service.clone(), call.operation.clone()))
-            .or_default();
+        let key = bounded_key(
+            &self.by_operation,
+            (call.service.clone(), call.operation.clone()),
+            || (call.service.clone(), OTHER.into()),
+        );
+        let mut stats = self.by_operation.entry(key).or_default();
         stats.attempts += 1;
         stats.retries += u64::from(call.is_retry());
         stats.errors += u64::from(call.is_error());
@@ -203,6 +205,24 @@ impl Summary {
         stats.bytes_received += call.bytes_received;
         let micros = u64::try_from(call.duration.as_micros()).unwrap_or(u64::MAX);
         stats.latency_us.saturating_record(micros.max(1));
+    }
+}
+
+/// How many distinct rows each table keeps. Keys come from the traffic (hosts of virtual-hosted
+/// buckets, path templates of unknown calls), so a long run could otherwise grow without bound;
+/// past the cap, new keys are counted together under `(other)`.
+const MAX_ROWS: usize = 4096;
+const OTHER: &str = "(other)";
+
+fn bounded_key<K: std::hash::Hash + Eq, V>(
+    map: &DashMap<K, V>,
+    key: K,
+    overflow: impl FnOnce() -> K,
+) -> K {
+    if map.len() < MAX_ROWS || map.contains_key(&key) {
+        key
+    } else {
+        overflow()
     }
 }
 
@@ -226,7 +246,11 @@ impl Observer for Summary {
         {
             let mut counts = self
                 .by_host
-                .entry((exchange.host.clone(), status))
+                .entry(bounded_key(
+                    &self.by_host,
+                    (exchange.host.clone(), status.clone()),
+                    || (OTHER.into(), status),
+                ))
                 .or_default();
             counts.calls += 1;
             counts.bytes_sent += exchange.request_body.bytes;
@@ -242,7 +266,11 @@ impl Observer for Summary {
     fn on_tunnel(&self, tunnel: &Tunnel) {
         let mut counts = self
             .tunnels
-            .entry(format!("{}:{}", tunnel.host, tunnel.port))
+            .entry(bounded_key(
+                &self.tunnels,
+                format!("{}:{}", tunnel.host, tunnel.port),
+                || OTHER.into(),
+            ))
             .or_default();
         counts.calls += 1;
         counts.bytes_sent += tunnel.bytes_up;
@@ -548,6 +576,29 @@ mod tests {
         let text = report.render_text();
         assert!(text.contains("102 AWS calls"), "{text}");
         assert!(text.contains("pypi.org:443  1 connection, 12 B"), "{text}");
+    }
+
+    #[test]
+    fn tables_stay_bounded_and_keep_every_count() {
+        let summary = Summary::new();
+        let total = MAX_ROWS + 100;
+        for index in 0..total {
+            summary.on_tunnel(&Tunnel {
+                client: "127.0.0.1:1".parse().unwrap(),
+                host: format!("host-{index}.example"),
+                port: 443,
+                bytes_up: 1,
+                bytes_down: 1,
+                duration: Duration::ZERO,
+                error: None,
+            });
+        }
+        let report = summary.report(&ProxyStats::default(), Duration::from_secs(1));
+        assert_eq!(report.tunnels.len(), MAX_ROWS + 1);
+        let connections: u64 = report.tunnels.iter().map(|row| row.connections).sum();
+        assert_eq!(connections, total as u64);
+        let other = report.tunnels.iter().find(|row| row.host == OTHER).unwrap();
+        assert_eq!(other.connections, 100);
     }
 
     #[test]
