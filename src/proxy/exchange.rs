@@ -157,6 +157,25 @@ pin_project! {
         #[pin]
         inner: B,
         tap: Option<Tap>,
+        end: Option<EndSignal>,
+    }
+}
+
+/// Notifies once when a body has been read to its end (or given up): what starts the wait for
+/// the upstream's answer, which must not count the time an upload takes.
+pub(crate) struct EndSignal(Arc<tokio::sync::Notify>);
+
+impl EndSignal {
+    pub fn new() -> (Self, Arc<tokio::sync::Notify>) {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        (Self(notify.clone()), notify)
+    }
+}
+
+impl Drop for EndSignal {
+    fn drop(&mut self) {
+        // notify_one keeps a permit when nobody waits yet, so a late waiter still wakes.
+        self.0.notify_one();
     }
 }
 
@@ -218,7 +237,19 @@ impl<B: Body> TapBody<B> {
         if let Some(tap) = tap.as_mut() {
             tap.complete = inner.is_end_stream();
         }
-        Self { inner, tap }
+        Self {
+            inner,
+            tap,
+            end: None,
+        }
+    }
+
+    /// Signals `end` when the body has been read to its end or is dropped.
+    pub fn with_end_signal(mut self, end: EndSignal) -> Self {
+        if !self.inner.is_end_stream() {
+            self.end = Some(end);
+        }
+        self
     }
 }
 
@@ -236,6 +267,9 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let mut this = self.project();
         let polled = ready!(this.inner.as_mut().poll_frame(cx));
+        if !matches!(polled, Some(Ok(_))) || this.inner.is_end_stream() {
+            this.end.take();
+        }
         if let Some(tap) = this.tap.as_mut() {
             match &polled {
                 Some(Ok(frame)) => {

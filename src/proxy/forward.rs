@@ -14,7 +14,7 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
-use super::exchange::{ExchangeRecorder, RequestHead, Side, Tap, TapBody};
+use super::exchange::{EndSignal, ExchangeRecorder, RequestHead, Side, Tap, TapBody};
 use super::observer::{ResponseRecord, Transport, Tunnel, UpstreamFailure};
 use super::Shared;
 
@@ -76,13 +76,15 @@ pub(crate) async fn forward_observed(
         },
     );
     let capture = shared.capture_limit();
+    let (end, body_sent) = EndSignal::new();
     let body = TapBody::new(
         body,
         Some(Tap::new(recorder.clone(), Side::Request, capture)),
-    );
+    )
+    .with_end_signal(end);
     prepare_upstream_request(&mut parts, &target, upstream_uri);
 
-    match send(&shared, Request::from_parts(parts, body)).await {
+    match send(&shared, Request::from_parts(parts, body), body_sent).await {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
@@ -113,10 +115,9 @@ pub(crate) async fn forward_passthrough(
     let (mut parts, body) = request.into_parts();
     let uri = parts.uri.clone();
     prepare_upstream_request(&mut parts, &target, uri);
-    let result = send(
-        &shared,
-        Request::from_parts(parts, TapBody::new(body, None)),
-    )
+    let (end, body_sent) = EndSignal::new();
+    let body = TapBody::new(body, None).with_end_signal(end);
+    let result = send(&shared, Request::from_parts(parts, body), body_sent)
     .await;
     let (response, error) = match result {
         Ok(response) => {
@@ -215,28 +216,32 @@ impl Failure {
     }
 }
 
+/// Sends a request upstream. The `--upstream-timeout` clock starts once the request body has
+/// been sent (`body_sent`), so a long upload is never cut short; it bounds the wait for the
+/// response head after that.
 async fn send(
     shared: &Shared,
     request: Request<TapBody<Incoming>>,
+    body_sent: Arc<tokio::sync::Notify>,
 ) -> Result<Response<Incoming>, Failure> {
     let upstream = request
         .uri()
         .authority()
         .map(Authority::to_string)
         .unwrap_or_default();
-    match tokio::time::timeout(
-        shared.config.timeouts.upstream_response,
-        shared.client.request(request),
-    )
-    .await
-    {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(error)) => Err(classify(&error, upstream)),
-        Err(_elapsed) => Err(Failure {
+    let limit = shared.config.timeouts.upstream_response;
+    let response = shared.client.request(request);
+    tokio::pin!(response);
+    let deadline = async {
+        body_sent.notified().await;
+        tokio::time::sleep(limit).await;
+    };
+    tokio::select! {
+        result = &mut response => result.map_err(|error| classify(&error, upstream)),
+        () = deadline => Err(Failure {
             kind: UpstreamFailure::Timeout,
             message: format!(
-                "no response within {:?} (--upstream-timeout)",
-                shared.config.timeouts.upstream_response
+                "no response within {limit:?} of sending the request (--upstream-timeout)"
             ),
             upstream,
         }),

@@ -264,6 +264,36 @@ async fn a_slow_upstream_gives_504() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upstream_timeout_starts_after_the_upload_not_before() {
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = upstream_args(&origin, dir.path());
+    args.extend(["--upstream-timeout".into(), "1".into()]);
+    let tollgate = serve_with(&args);
+    // 3 s of upload at 10 chunks: three times the timeout, and still a success.
+    let chunk = bytes::Bytes::from(vec![b'x'; 1000]);
+    let slow = futures_util::stream::iter(0..10).then(move |_| {
+        let chunk = chunk.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok::<_, std::io::Error>(chunk)
+        }
+    });
+    let response = tollgate
+        .client(&[])
+        .http1_only()
+        .build()
+        .unwrap()
+        .put(format!("{AWS_URL}/upload"))
+        .body(reqwest::Body::wrap_stream(slow))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().starts_with("10000 "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_exchanges_finish_on_sigterm() {
     let origin = Origin::start().await;
     let dir = tempfile::tempdir().unwrap();
