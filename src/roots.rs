@@ -44,7 +44,15 @@ impl Roots {
         for error in &loaded.errors {
             tracing::debug!(%error, "while loading system roots");
         }
-        if loaded.certs.is_empty() {
+        // A client environment set up by tollgate points SSL_CERT_FILE at tollgate's own bundle,
+        // which rustls-native-certs then reads back: without this, a rotated-out (perhaps
+        // leaked) tollgate CA would be carried into every new bundle, and trusted upstream.
+        let certs: Vec<CertificateDer<'static>> = loaded
+            .certs
+            .into_iter()
+            .filter(|cert| !is_tollgate_ca(cert))
+            .collect();
+        if certs.is_empty() {
             tracing::warn!(
                 "no system CA certificates found (install ca-certificates, or set SSL_CERT_FILE); \
                  using tollgate's built-in Mozilla roots"
@@ -55,7 +63,7 @@ impl Roots {
             };
         }
         Self {
-            certs: loaded.certs,
+            certs,
             origin: RootsOrigin::System,
         }
     }
@@ -87,6 +95,19 @@ impl Roots {
         out.push_str(extra_pem);
         out
     }
+}
+
+/// Whether a certificate is a tollgate local CA (any user's, any generation).
+pub fn is_tollgate_ca(cert: &CertificateDer<'_>) -> bool {
+    x509_parser::parse_x509_certificate(cert)
+        .map(|(_, parsed)| {
+            parsed.is_ca()
+                && parsed
+                    .subject()
+                    .iter_organization()
+                    .any(|org| org.as_str() == Ok(crate::ca::CA_ORGANIZATION))
+        })
+        .unwrap_or(false)
 }
 
 /// Reads every certificate of a PEM file, failing when there is none.

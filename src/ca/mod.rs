@@ -27,6 +27,9 @@ use crate::home;
 /// Domains every tollgate CA may issue for: the AWS partitions' API domains.
 pub const DEFAULT_PERMITTED_DOMAINS: &[&str] = &["amazonaws.com", "amazonaws.com.cn", "api.aws"];
 
+/// The subject organisation of every tollgate CA: how bundles recognise (and drop) old ones.
+pub const CA_ORGANIZATION: &str = "tollgate";
+
 const CERT_FILE: &str = "ca.pem";
 const KEY_FILE: &str = "ca-key.pem";
 const CA_VALIDITY_DAYS: i64 = 3650;
@@ -182,7 +185,7 @@ impl LocalCa {
         let now = OffsetDateTime::now_utc();
         let mut params = CertificateParams::default();
         let mut name = DistinguishedName::new();
-        name.push(DnType::OrganizationName, "tollgate");
+        name.push(DnType::OrganizationName, CA_ORGANIZATION);
         name.push(
             DnType::CommonName,
             format!("tollgate local CA ({})", whoami_at_host()),
@@ -190,6 +193,9 @@ impl LocalCa {
         params.distinguished_name = name;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        // Server certificates only: verifiers that check the chain's purposes (OpenSSL) refuse a
+        // client-auth or e-mail certificate signed by a stolen key.
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.not_before = now - Duration::hours(1);
         params.not_after = now + Duration::days(CA_VALIDITY_DAYS);
         params.serial_number = Some(random_serial());

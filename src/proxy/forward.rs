@@ -117,8 +117,7 @@ pub(crate) async fn forward_passthrough(
     prepare_upstream_request(&mut parts, &target, uri);
     let (end, body_sent) = EndSignal::new();
     let body = TapBody::new(body, None).with_end_signal(end);
-    let result = send(&shared, Request::from_parts(parts, body), body_sent)
-    .await;
+    let result = send(&shared, Request::from_parts(parts, body), body_sent).await;
     let (response, error) = match result {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();

@@ -155,6 +155,12 @@ fn openssl_via_python_ssl_rejects_a_leaf_outside_the_permitted_domains() {
     let (ok, text) = openssl_verdict(&ca_path, "example.com", port);
     assert!(!ok, "{text}");
     assert!(text.contains("permitted subtree violation"), "{text}");
+
+    // An IP address leaf: every address is excluded.
+    let port = serve_leaf_once(&ca, "127.0.0.1");
+    let (ok, text) = openssl_verdict(&ca_path, "127.0.0.1", port);
+    assert!(!ok, "{text}");
+    assert!(text.contains("excluded subtree violation"), "{text}");
 }
 
 #[test]
@@ -253,4 +259,36 @@ fn the_ca_is_created_on_first_use_in_the_xdg_data_directory() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o700);
+}
+
+#[test]
+fn a_rotated_ca_leaves_the_bundle_even_when_the_old_bundle_is_the_system_store() {
+    let (home, old) = new_ca();
+    let (code, _, stderr) = tollgate(home.path(), &["ca", "bundle", "-o", "/dev/null"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // As after `eval "$(tollgate env)"`: the system store clients read is tollgate's own bundle.
+    let first = home.path().join("first.pem");
+    std::fs::write(
+        &first,
+        tollgate::roots::Roots::system().bundle_with(old.cert_pem()),
+    )
+    .unwrap();
+    let (code, _, stderr) = tollgate(home.path(), &["ca", "rotate"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let second = home.path().join("second.pem");
+    let output = std::process::Command::new(crate::common::TOLLGATE)
+        .args(["ca", "bundle", "-o"])
+        .arg(&second)
+        .env("TOLLGATE_HOME", home.path())
+        .env("SSL_CERT_FILE", &first)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let new = LocalCa::load(&CaPaths::new(home.path())).unwrap();
+    let tollgate_cas: Vec<_> = tollgate::roots::read_pem_certs(&second)
+        .unwrap()
+        .into_iter()
+        .filter(tollgate::roots::is_tollgate_ca)
+        .collect();
+    assert_eq!(tollgate_cas, vec![new.cert_der().clone()]);
 }
