@@ -30,23 +30,36 @@ fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
-/// Creates `dir` (and its parents) if needed. A directory tollgate creates is 0700, since it
-/// holds the CA's private key.
+/// Creates `dir` (and its parents) if needed; a directory tollgate creates is 0700, since it holds
+/// the CA's private key. An existing directory that others can write to is refused: whoever can
+/// write there could swap the files tollgate writes.
 pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
+        let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
+        if mode & 0o022 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} can be written by group or others (mode {mode:03o}); tollgate keeps its CA \
+                     key there. Run `chmod 700 {}` or point TOLLGATE_HOME at a private directory",
+                    dir.display(),
+                    dir.display()
+                ),
+            ));
+        }
         return Ok(());
     }
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    // `recursive` applies the mode to every directory it creates but the umask may have
-    // narrowed it further or, for the last one, we want it exact.
+    // The umask may have narrowed the mode; make the last directory exactly 0700.
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
 /// Writes `contents` to `path` atomically (temporary file, then rename) with the given mode, so a
-/// reader never sees half a file and a private file is never briefly world-readable.
+/// reader never sees half a file and a private file is never briefly world-readable. The
+/// temporary file is created fresh (never an existing file, never through a symlink).
 pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -56,13 +69,16 @@ pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> io::Result<(
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|error| io::Error::other(error.to_string()))?;
+    let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let temp = dir.join(format!(".{file_name}.{nonce}.tmp"));
     let result = (|| {
         let mut file = fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&temp)?;
         file.write_all(contents)?;
         file.sync_all()?;
@@ -88,6 +104,16 @@ mod tests {
         assert_eq!(mode, 0o600);
         write_atomically(&path, b"again", 0o600).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"again");
+    }
+
+    #[test]
+    fn a_directory_others_can_write_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let error = ensure_private_dir(dir.path()).unwrap_err();
+        assert!(error.to_string().contains("chmod 700"), "{error}");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        ensure_private_dir(dir.path()).unwrap();
     }
 
     #[test]
