@@ -216,7 +216,13 @@ impl<'m> Identifier<'m> {
     }
 
     fn by_rpc_v2_path(&self, request: &Request<'_>) -> Option<Identity> {
-        if request.method != Method::POST {
+        // The header is part of the protocol: without it, `/service/.../operation/...` is just a
+        // REST path that happens to look the same.
+        let rpc_v2 = request
+            .headers
+            .get("smithy-protocol")
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"rpc-v2-cbor"));
+        if request.method != Method::POST || !rpc_v2 {
             return None;
         }
         let rest = request.path.strip_prefix("/service/")?;

@@ -163,12 +163,17 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
     };
 
     // The SNI names the host the client will verify; the CONNECT authority may be an address.
-    if let Some(sni) = accepted.client_hello().server_name() {
-        target.host = sni.to_ascii_lowercase();
-    }
-    if !shared.config.intercept.matches(&target.host) {
+    // A tunnel still goes where the client asked (the authority), whatever the SNI says.
+    let hello = accepted.client_hello();
+    let server_name = hello
+        .server_name()
+        .map_or_else(|| target.host.clone(), str::to_ascii_lowercase);
+    let speaks_http = offers_http(hello.alpn());
+    drop(hello);
+    if !speaks_http || !shared.config.intercept.matches(&server_name) {
         return tunnel_after_peek(shared, target, client_io, consumed, started).await;
     }
+    target.host = server_name;
 
     let config = match shared.tls.server_config(&target.host) {
         Ok(config) => config,
@@ -220,6 +225,18 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
     tracing::debug!(host = %target_host, ok = result.is_ok(), "intercepted connection ended");
     if let Err(error) = result {
         tracing::debug!(error = %forward::error_chain(&*error), "intercepted connection error");
+    }
+}
+
+/// Whether a ClientHello's ALPN offer allows HTTP. No offer means HTTP/1.1 (what every SDK
+/// sends without ALPN); an offer of only other protocols (AWS IoT's `x-amzn-mqtt-ca`) is not
+/// HTTP, and decrypting it could only break it.
+fn offers_http<'a>(alpn: Option<impl Iterator<Item = &'a [u8]>>) -> bool {
+    match alpn {
+        None => true,
+        Some(mut protocols) => {
+            protocols.any(|p| p == b"h2" || p == b"http/1.1" || p == b"http/1.0")
+        }
     }
 }
 
@@ -336,6 +353,16 @@ pub(crate) fn not_a_proxy_request(request: &Request<Incoming>) -> Response<Proxy
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_http_alpn_offers_are_intercepted() {
+        let offer = |protocols: &[&'static [u8]]| offers_http(Some(protocols.iter().copied()));
+        assert!(offers_http(None::<std::iter::Empty<&[u8]>>));
+        assert!(offer(&[b"h2", b"http/1.1"]));
+        assert!(offer(&[b"http/1.1"]));
+        assert!(!offer(&[b"x-amzn-mqtt-ca"]));
+        assert!(!offer(&[]));
+    }
 
     #[test]
     fn connect_targets() {

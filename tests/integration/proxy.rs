@@ -385,3 +385,65 @@ fn a_non_loopback_listen_address_needs_an_explicit_flag() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("--allow-remote"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_client_offering_only_non_http_alpn_is_tunnelled_even_to_an_intercepted_host() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // A TLS server on localhost speaking a non-HTTP protocol (as AWS IoT's MQTT over 443 does).
+    let origin_ca = crate::common::TestCa::new();
+    let config = origin_ca.server_config(&["localhost"], &[b"x-amzn-mqtt-ca"]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut tls = tokio_rustls::TlsAcceptor::from(config)
+            .accept(stream)
+            .await
+            .unwrap();
+        tls.write_all(b"MQTT hello").await.unwrap();
+        tls.shutdown().await.unwrap();
+    });
+
+    // localhost is on the intercept list (and the CA permits it), so only ALPN can save it.
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) =
+        crate::common::tollgate(home.path(), &["ca", "init", "--domain", "localhost"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let tollgate = Tollgate::serve_in(home, &["--intercept", "localhost"]);
+
+    let mut stream = tokio::net::TcpStream::connect(tollgate.addr).await.unwrap();
+    stream
+        .write_all(
+            format!("CONNECT localhost:{port} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut head = [0u8; 19];
+    stream.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head[..12], b"HTTP/1.1 200");
+    let mut rest = Vec::new();
+    while !rest.ends_with(b"\r\n\r\n") && !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        rest.push(byte[0]);
+    }
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(origin_ca.der.clone()).unwrap();
+    let mut client_config = rustls::ClientConfig::builder_with_provider(crate::common::ring())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client_config.alpn_protocols = vec![b"x-amzn-mqtt-ca".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client_config));
+    let mut tls = connector
+        .connect("localhost".try_into().unwrap(), stream)
+        .await
+        .expect("the origin's own certificate: the connection was tunnelled");
+    let mut greeting = Vec::new();
+    tls.read_to_end(&mut greeting).await.unwrap();
+    assert_eq!(greeting, b"MQTT hello");
+}
