@@ -29,33 +29,34 @@ pub fn parse(host: &str) -> Option<AwsHost<'_>> {
     if stem.is_empty() {
         return None;
     }
-    let labels: Vec<&str> = stem.split('.').collect();
-    let dualstack = labels.contains(&"dualstack");
+    let mut labels: Vec<&str> = stem.split('.').collect();
 
-    // The region is the last region-shaped label; the endpoint prefix comes right before it.
-    let region_at = labels.iter().rposition(|label| is_region(label));
-    // `codecatalyst.global.api.aws`: a global endpoint spelled out.
-    let region_at = region_at.or_else(|| {
-        labels
-            .iter()
-            .rposition(|label| *label == "global")
-            .filter(|&at| at > 0)
-    });
-    let (prefix_at, region) = match region_at {
-        Some(at) => {
-            let mut before = at;
-            while before > 0 && labels[before - 1] == "dualstack" {
-                before -= 1;
-            }
-            if before == 0 {
-                // `us-east-1.amazonaws.com` alone names no service.
-                return None;
-            }
-            let region = Some(labels[at]).filter(|label| *label != "global");
-            (before - 1, region)
+    // Read from the right, as endpoints are built: `[leading.]prefix[.dualstack][.region][.vpce]`.
+    // The region is only ever the last label (before a PrivateLink `vpce`), so a bucket named
+    // like a region (`us-west-2.s3.amazonaws.com`) is not taken for one.
+    let privatelink = labels.len() > 1 && labels.last() == Some(&"vpce");
+    if privatelink {
+        labels.pop();
+    }
+    let mut region = None;
+    if labels.len() > 1 {
+        let last = *labels.last().expect("at least two labels");
+        if is_region(last) {
+            region = Some(last);
+            labels.pop();
+        } else if last == "global" {
+            // `codecatalyst.global.api.aws`: a global endpoint spelled out.
+            labels.pop();
         }
-        None => (labels.len() - 1, None),
-    };
+    } else if is_region(labels[0]) || labels[0] == "global" {
+        // `us-east-1.amazonaws.com` alone names no service.
+        return None;
+    }
+    let dualstack = labels.len() > 1 && labels.last() == Some(&"dualstack");
+    if dualstack {
+        labels.pop();
+    }
+    let prefix_at = labels.len() - 1;
     let raw_prefix = labels[prefix_at];
     let (endpoint_prefix, region, fips) =
         legacy_s3_dash_region(raw_prefix, region).unwrap_or_else(|| {
@@ -64,7 +65,15 @@ pub fn parse(host: &str) -> Option<AwsHost<'_>> {
                 None => (raw_prefix, region, false),
             }
         });
-    let leading_len: usize = labels[..prefix_at].iter().map(|l| l.len() + 1).sum();
+    // A PrivateLink endpoint id (`vpce-0a1b2c-xyz`) sits between a bucket and the prefix.
+    let mut leading_labels = &labels[..prefix_at];
+    if leading_labels
+        .last()
+        .is_some_and(|label| label.starts_with("vpce-"))
+    {
+        leading_labels = &leading_labels[..leading_labels.len() - 1];
+    }
+    let leading_len: usize = leading_labels.iter().map(|l| l.len() + 1).sum();
     let leading = &stem[..leading_len.saturating_sub(1)];
     Some(AwsHost {
         endpoint_prefix,
@@ -178,6 +187,30 @@ mod tests {
         assert_eq!(fips.endpoint_prefix, "dynamodb");
         let dual = parse("s3.dualstack.us-east-1.amazonaws.com").unwrap();
         assert!(dual.dualstack && dual.leading.is_empty());
+    }
+
+    #[test]
+    fn privatelink_and_region_named_buckets() {
+        check(
+            "vpce-0a1b-xyz.s3.us-east-1.vpce.amazonaws.com",
+            "s3",
+            Some("us-east-1"),
+            "",
+        );
+        check(
+            "bkt.vpce-0a1b-xyz.s3.us-east-1.vpce.amazonaws.com",
+            "s3",
+            Some("us-east-1"),
+            "bkt",
+        );
+        check("us-west-2.s3.amazonaws.com", "s3", None, "us-west-2");
+        check(
+            "us-west-2.s3.eu-west-1.amazonaws.com",
+            "s3",
+            Some("eu-west-1"),
+            "us-west-2",
+        );
+        assert!(parse("global.api.aws").is_none());
     }
 
     #[test]

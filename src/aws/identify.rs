@@ -303,12 +303,18 @@ impl<'m> Identifier<'m> {
             let virtual_bucket = aws_host
                 .filter(|host| model.name == "s3" && is_bucket_host(host))
                 .map(|host| host.leading);
+            let as_sent =
+                || router.route(request.method, request.path, request.query, request.headers);
             let operation = match virtual_bucket {
+                // Operations addressed to the host itself (S3 Object Lambda's
+                // WriteGetObjectResponse on `{route}.s3-object-lambda`) route as sent.
                 Some(bucket) => {
                     let path = format!("/{bucket}{}", request.path);
-                    router.route(request.method, &path, request.query, request.headers)
+                    router
+                        .route(request.method, &path, request.query, request.headers)
+                        .or_else(as_sent)
                 }
-                None => router.route(request.method, request.path, request.query, request.headers),
+                None => as_sent(),
             }?;
             Some(Identity::Operation {
                 service,
@@ -323,10 +329,11 @@ impl<'m> Identifier<'m> {
 /// operation's host prefix (`{RequestRoute}.s3-object-lambda`) or an account (`s3-control`).
 pub fn is_bucket_host(host: &AwsHost<'_>) -> bool {
     !host.leading.is_empty()
-        && (host.endpoint_prefix == "s3"
-            || host.endpoint_prefix == "s3-accesspoint"
-            || (host.endpoint_prefix.starts_with("s3express-")
-                && host.endpoint_prefix != "s3express-control"))
+        && (matches!(
+            host.endpoint_prefix,
+            "s3" | "s3-accesspoint" | "s3-object-lambda" | "s3-global" | "s3-outposts"
+        ) || (host.endpoint_prefix.starts_with("s3express-")
+            && host.endpoint_prefix != "s3express-control"))
 }
 
 /// Signing names that are not any model service's own, and the services (by name) whose
@@ -589,6 +596,66 @@ mod tests {
             b"Action=ReceiveMessage&Version=2012-11-05&QueueUrl=x",
         );
         assert_eq!(names(&sqs_query), ("sqs".into(), "ReceiveMessage".into()));
+    }
+
+    #[test]
+    fn s3_access_points_privatelink_and_region_named_buckets() {
+        let s3 = Some(("s3", "us-east-1"));
+        let cases = [
+            (
+                "vpce-0a1b-xyz.s3.us-east-1.vpce.amazonaws.com",
+                "/bkt?list-type=2",
+                "ListObjectsV2",
+            ),
+            (
+                "vpce-0a1b-xyz.s3.us-east-1.vpce.amazonaws.com",
+                "/",
+                "ListBuckets",
+            ),
+            (
+                "bkt.vpce-0a1b-xyz.s3.us-east-1.vpce.amazonaws.com",
+                "/k.csv",
+                "GetObject",
+            ),
+            (
+                "ap-123456789012.s3-object-lambda.us-east-1.amazonaws.com",
+                "/report.csv",
+                "GetObject",
+            ),
+            (
+                "mfzwi23gnjvgw.mrap.accesspoint.s3-global.amazonaws.com",
+                "/report.csv",
+                "GetObject",
+            ),
+            (
+                "us-west-2.s3.amazonaws.com",
+                "/?list-type=2",
+                "ListObjectsV2",
+            ),
+        ];
+        for (host, path, operation) in cases {
+            let identified = identify_signed(s3, Method::GET, host, path, &[], b"");
+            assert_eq!(
+                names(&identified),
+                ("s3".into(), operation.into()),
+                "{host}{path}"
+            );
+        }
+        let write = identify_signed(
+            Some(("s3-object-lambda", "us-east-1")),
+            Method::POST,
+            "route-token.s3-object-lambda.us-east-1.amazonaws.com",
+            "/WriteGetObjectResponse",
+            &[
+                ("x-amz-request-route", "route-token"),
+                ("x-amz-request-token", "t"),
+            ],
+            b"",
+        );
+        assert_eq!(
+            names(&write),
+            ("s3".into(), "WriteGetObjectResponse".into())
+        );
     }
 
     #[test]
