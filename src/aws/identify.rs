@@ -133,7 +133,7 @@ impl<'m> Identifier<'m> {
                             .as_ref()
                             .map(|host| host.endpoint_prefix.to_string())
                     }),
-                path_template: path_template(request.method, request.path),
+                path_template: path_template(self.model, request.method, request.path),
             });
         Identification {
             identity,
@@ -356,9 +356,10 @@ fn presigned_credential(query: Option<&str>) -> Option<(String, bool)> {
     Some((percent_decode(credential), sigv4a))
 }
 
-/// `GET /functions/{}/configuration`: keeps segments that look like API words, replaces the
-/// rest (names, ids, keys) so unknown calls group together and carry no resource names.
-fn path_template(method: &Method, path: &str) -> String {
+/// `GET /2015-03-31/functions/{}/configuration`: keeps the segments that are literal text in some
+/// operation's request URI and replaces everything else (names, ids, keys) with `{}`, so unknown
+/// calls group together and carry no resource names.
+fn path_template(model: &Model, method: &Method, path: &str) -> String {
     let mut template = format!("{method} ");
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if segments.is_empty() {
@@ -366,12 +367,8 @@ fn path_template(method: &Method, path: &str) -> String {
     }
     for segment in segments.iter().take(8) {
         template.push('/');
-        let wordlike = segment.len() <= 40
-            && segment
-                .bytes()
-                .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
-            || is_api_version(segment);
-        template.push_str(if wordlike { segment } else { "{}" });
+        let literal = model.is_uri_literal(segment) || is_api_version(segment);
+        template.push_str(if literal { segment } else { "{}" });
     }
     if segments.len() > 8 {
         template.push_str("/…");
@@ -744,13 +741,13 @@ mod tests {
 
     #[test]
     fn path_templates_hide_names() {
+        let model = Model::embedded();
+        let template = |path| path_template(model, &Method::GET, path);
         assert_eq!(
-            path_template(
-                &Method::GET,
-                "/2015-03-31/functions/my-fn-123/configuration"
-            ),
+            template("/2015-03-31/functions/my-fn-123/configuration"),
             "GET /2015-03-31/functions/{}/configuration"
         );
-        assert_eq!(path_template(&Method::GET, "/"), "GET /");
+        assert_eq!(template("/stage-7/users/alice"), "GET /{}/users/{}");
+        assert_eq!(template("/"), "GET /");
     }
 }

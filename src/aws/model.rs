@@ -233,6 +233,28 @@ impl Model {
         self.by_name.get(name).copied()
     }
 
+    /// Whether `segment` appears as literal text in any operation's request URI: a word of some
+    /// API (`functions`, `configuration`, `2015-03-31`) rather than a name or an id.
+    pub fn is_uri_literal(&self, segment: &str) -> bool {
+        static LITERALS: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
+        // Only the embedded model is 'static; its literals are computed once.
+        let embedded = Model::embedded();
+        LITERALS
+            .get_or_init(|| {
+                embedded
+                    .services
+                    .iter()
+                    .flat_map(|service| &service.operations)
+                    .flat_map(|operation| {
+                        let path = operation.uri.split('?').next().unwrap_or("");
+                        path.split('/')
+                            .filter(|segment| !segment.is_empty() && !segment.contains('{'))
+                    })
+                    .collect()
+            })
+            .contains(segment)
+    }
+
     pub fn operation_count(&self) -> usize {
         self.services.iter().map(|s| s.operations.len()).sum()
     }
