@@ -169,7 +169,6 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
         .server_name()
         .map_or_else(|| target.host.clone(), str::to_ascii_lowercase);
     let speaks_http = offers_http(hello.alpn());
-    drop(hello);
     if !speaks_http || !shared.config.intercept.matches(&server_name) {
         return tunnel_after_peek(shared, target, client_io, consumed, started).await;
     }
