@@ -55,17 +55,28 @@ const EXIT_NOT_EXECUTABLE: u8 = 126;
 
 pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    // Before anything else: a supervisor's SIGTERM during start-up must not kill tollgate and
+    // orphan the command.
+    let mut signals = Signals::new()?;
     let setup = proxy_setup::start(&args.proxy, "127.0.0.1:0".parse().expect("literal")).await?;
     let stats = setup.proxy.stats();
     let stop_proxy = CancellationToken::new();
-    let server = tokio::spawn(setup.proxy.serve(stop_proxy.clone().cancelled_owned()));
+    let mut server = tokio::spawn(setup.proxy.serve(stop_proxy.clone().cancelled_owned()));
 
     warn_if_no_proxy_bypasses_aws();
     let (program, program_args) = args.command.split_first().expect("clap requires CMD");
     let mut command = tokio::process::Command::new(program);
     command.args(program_args).envs(setup.client_env.vars());
+    // In a terminal the command stays in tollgate's process group, so it can read the terminal
+    // and gets Ctrl-C from it directly. Elsewhere it gets a group of its own: a supervisor that
+    // signals tollgate's whole group (`timeout`, systemd) then reaches the command once, through
+    // tollgate, instead of twice.
+    let interactive = in_terminal_foreground();
+    if !interactive {
+        command.process_group(0);
+    }
     let exit = match command.spawn() {
-        Ok(child) => wait_forwarding_signals(child).await?,
+        Ok(child) => wait_forwarding_signals(child, &mut signals, interactive).await?,
         Err(error) => {
             let code = match error.kind() {
                 ErrorKind::NotFound => EXIT_NOT_FOUND,
@@ -79,40 +90,77 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
+    // Let in-flight exchanges finish; a further signal cuts the wait short.
     stop_proxy.cancel();
-    server.await.context("the proxy task failed")?;
+    tokio::select! {
+        result = &mut server => {
+            if let Err(error) = result {
+                eprintln!("tollgate: warning: the proxy stopped with an error: {error}");
+            }
+        }
+        _ = signals.next() => server.abort(),
+    }
     if !args.quiet {
         let report = setup.summary.report(&stats, started.elapsed());
-        write_summary(&report, args.summary, args.summary_file.as_ref())?;
+        // The command's exit code matters more than the summary: a summary that cannot be
+        // written is a warning, not tollgate's exit code.
+        if let Err(error) = write_summary(&report, args.summary, args.summary_file.as_ref()) {
+            eprintln!("tollgate: warning: {error:#}");
+        }
     }
     Ok(ExitCode::from(exit))
 }
 
+/// The signals `run` passes on to the command.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+            quit: signal(SignalKind::quit())?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.interrupt.recv() => Signal::SIGINT,
+            _ = self.terminate.recv() => Signal::SIGTERM,
+            _ = self.hangup.recv() => Signal::SIGHUP,
+            _ = self.quit.recv() => Signal::SIGQUIT,
+        }
+    }
+}
+
 /// Waits for the child, passing on the signals a supervisor sends. Returns the exit code to
 /// exit with: the child's own, or 128+N when signal N killed it.
-async fn wait_forwarding_signals(mut child: tokio::process::Child) -> anyhow::Result<u8> {
+async fn wait_forwarding_signals(
+    mut child: tokio::process::Child,
+    signals: &mut Signals,
+    interactive: bool,
+) -> anyhow::Result<u8> {
     let pid = child
         .id()
         .map(|id| Pid::from_raw(id as i32))
         .context("the child has no pid")?;
-    // A terminal delivers Ctrl-C and Ctrl-\ to the whole foreground process group, the child
-    // included: forwarding those again would deliver them twice.
-    let terminal_signals_reach_child = in_terminal_foreground();
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    let mut quit = signal(SignalKind::quit())?;
     let status = loop {
-        let forward = tokio::select! {
+        let received = tokio::select! {
             status = child.wait() => break status?,
-            _ = interrupt.recv() => (!terminal_signals_reach_child).then_some(Signal::SIGINT),
-            _ = quit.recv() => (!terminal_signals_reach_child).then_some(Signal::SIGQUIT),
-            _ = terminate.recv() => Some(Signal::SIGTERM),
-            _ = hangup.recv() => Some(Signal::SIGHUP),
+            received = signals.next() => received,
         };
-        if let Some(signal) = forward {
-            tracing::info!(?signal, "forwarding to the command");
-            let _ = kill(pid, signal);
+        // A terminal delivers Ctrl-C and Ctrl-\ to its whole foreground group, the command
+        // included: passing those on again would deliver them twice.
+        let from_terminal = matches!(received, Signal::SIGINT | Signal::SIGQUIT);
+        if !(interactive && from_terminal) {
+            tracing::info!(signal = ?received, "forwarding to the command");
+            let _ = kill(pid, received);
         }
     };
     use std::os::unix::process::ExitStatusExt;
@@ -160,8 +208,12 @@ fn no_proxy_entry_covers_aws(entry: &str) -> bool {
 }
 
 fn in_terminal_foreground() -> bool {
-    let stdin = std::io::stdin();
-    match nix::unistd::tcgetpgrp(&stdin) {
+    // The controlling terminal, whatever stdin is: `tollgate run ... < input.txt` in a terminal
+    // still gets Ctrl-C from it.
+    let Ok(tty) = std::fs::File::open("/dev/tty") else {
+        return false;
+    };
+    match nix::unistd::tcgetpgrp(&tty) {
         Ok(foreground) => foreground == nix::unistd::getpgrp(),
         Err(_) => false,
     }
@@ -180,7 +232,9 @@ fn write_summary(
         Some(path) => std::fs::write(path, text)
             .with_context(|| format!("cannot write the summary to {}", path.display())),
         None => {
-            eprint!("{text}");
+            use std::io::Write;
+            // A closed stderr (a pipe whose reader left) is not worth failing over.
+            let _ = std::io::stderr().write_all(text.as_bytes());
             Ok(())
         }
     }

@@ -143,3 +143,37 @@ fn version_names_the_botocore_model() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_signal_to_tollgates_whole_process_group_reaches_the_command_once() {
+    use std::os::unix::process::CommandExt;
+    let home = tempfile::tempdir().unwrap();
+    let script = "import signal, sys, time\n\
+                  count = 0\n\
+                  def on_term(*_):\n    global count\n    count += 1\n\
+                  signal.signal(signal.SIGTERM, on_term)\n\
+                  print('ready', flush=True)\n\
+                  deadline = time.time() + 30\n\
+                  while count == 0 and time.time() < deadline:\n    time.sleep(0.05)\n\
+                  time.sleep(1.0)\n\
+                  sys.exit(40 + count)\n";
+    // tollgate leads a process group, as under `timeout` or a service manager.
+    let mut child = Command::new(TOLLGATE)
+        .args(["run", "-q", "--"])
+        .arg(python())
+        .args(["-c", script])
+        .env("TOLLGATE_HOME", home.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
+    // 41: the command saw exactly one SIGTERM.
+    assert_eq!(wait_timeout(&mut child, Duration::from_secs(20)), Some(41));
+}
