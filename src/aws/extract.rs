@@ -98,7 +98,9 @@ pub fn attempt(headers: &HeaderMap) -> Attempt {
 /// (JSON `__type`/`code`, XML `<Code>`, CBOR `__type`). `None` for a success.
 pub fn error_code(status: u16, headers: &HeaderMap, body: &[u8]) -> Option<String> {
     if status < 300 {
-        return None;
+        // S3's CompleteMultipartUpload, CopyObject and UploadPartCopy can fail after answering
+        // 200: the error then comes as an `<Error>` document in the body.
+        return s3_error_in_success(body);
     }
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     if let Some(kind) = header("x-amzn-errortype").or_else(|| header("x-amz-error-code")) {
@@ -123,6 +125,19 @@ pub fn error_code(status: u16, headers: &HeaderMap, body: &[u8]) -> Option<Strin
         return Some(text[start..end].trim().to_string());
     }
     None
+}
+
+fn s3_error_in_success(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body.get(..body.len().min(512))?).ok()?;
+    let text = text.trim_start();
+    let text = match text.strip_prefix("<?xml") {
+        Some(rest) => rest.split_once("?>")?.1.trim_start(),
+        None => text,
+    };
+    let rest = text.strip_prefix("<Error>")?;
+    let start = rest.find("<Code>")? + "<Code>".len();
+    let end = rest[start..].find("</Code>")? + start;
+    Some(rest[start..end].trim().to_string())
 }
 
 /// `com.amazonaws.dynamodb.v20120810#ResourceNotFoundException` → `ResourceNotFoundException`;
@@ -306,6 +321,18 @@ mod tests {
     #[test]
     fn error_codes_from_headers_json_xml_and_cbor() {
         assert_eq!(error_code(200, &HeaderMap::new(), b"<Code>X</Code>"), None);
+        assert_eq!(
+            error_code(200, &HeaderMap::new(), b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code></Error>"),
+            Some("InternalError".into())
+        );
+        assert_eq!(
+            error_code(
+                200,
+                &HeaderMap::new(),
+                b"<CompleteMultipartUploadResult><ETag>x</ETag></CompleteMultipartUploadResult>"
+            ),
+            None
+        );
         assert_eq!(
             error_code(
                 400,

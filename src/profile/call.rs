@@ -51,8 +51,9 @@ impl Call {
         self.attempt.is_some_and(|attempt| attempt > 1)
     }
 
+    /// Answered with 4xx/5xx, not answered, or a 200 that carried an error (S3).
     pub fn is_error(&self) -> bool {
-        self.status.is_none_or(|status| status >= 400)
+        self.status.is_none_or(|status| status >= 400) || self.error_code.is_some()
     }
 
     /// Throttling, by the error codes AWS services use for it.

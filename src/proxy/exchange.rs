@@ -46,6 +46,8 @@ struct State {
     response: Option<ResponseRecord>,
     response_body: BodyRecord,
     outcome: Option<Outcome>,
+    /// Set when the client's request body broke off (it went away mid-upload).
+    request_error: Option<String>,
     response_head_at: Option<Instant>,
     ended_at: Option<Instant>,
 }
@@ -68,6 +70,7 @@ impl ExchangeRecorder {
                 response: None,
                 response_body: BodyRecord::default(),
                 outcome: None,
+                request_error: None,
                 response_head_at: None,
                 ended_at: None,
             }),
@@ -87,16 +90,26 @@ impl ExchangeRecorder {
         state.response_head_at = Some(Instant::now());
     }
 
+    /// The upstream exchange failed. If the client's own upload broke off first, that is what
+    /// happened, and the upstream is not blamed for it.
     pub fn upstream_failed(&self, kind: UpstreamFailure, message: String) {
         let mut state = self.state();
-        state.outcome = Some(Outcome::UpstreamFailed { kind, message });
+        state.outcome = Some(match state.request_error.take() {
+            Some(client_error) => Outcome::Interrupted {
+                message: format!("the client stopped sending its request body: {client_error}"),
+            },
+            None => Outcome::UpstreamFailed { kind, message },
+        });
         state.ended_at = Some(Instant::now());
     }
 
     fn body_done(&self, side: Side, record: BodyRecord, error: Option<String>) {
         let mut state = self.state();
         match side {
-            Side::Request => state.request_body = record,
+            Side::Request => {
+                state.request_body = record;
+                state.request_error = error;
+            }
             Side::Response => {
                 if state.outcome.is_none() {
                     state.outcome = Some(match error {
