@@ -218,7 +218,7 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
     };
     let connection = shared
         .intercepted_http
-        .serve_connection(TokioIo::new(tls), service);
+        .serve_connection_with_upgrades(TokioIo::new(tls), service);
     tracing::debug!(host = %target_host, "serving intercepted connection");
     let result = super::serve_gracefully(connection, &shared.shutdown).await;
     tracing::debug!(host = %target_host, ok = result.is_ok(), "intercepted connection ended");

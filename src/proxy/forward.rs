@@ -13,6 +13,9 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
 
 use super::exchange::{EndSignal, ExchangeRecorder, RequestHead, Side, Tap, TapBody};
 use super::observer::{ResponseRecord, Transport, Tunnel, UpstreamFailure};
@@ -52,8 +55,13 @@ impl Target {
 pub(crate) async fn forward_observed(
     shared: Arc<Shared>,
     target: Target,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    // An upgrade (WebSocket to API Gateway or IoT): the handshake is an exchange like any other;
+    // after a 101 the connection becomes a byte tunnel.
+    let client_upgrade = upgrade_protocol(request.headers())
+        .map(|protocol| (protocol, hyper::upgrade::on(&mut request)));
+    let started = std::time::Instant::now();
     let (mut parts, body) = request.into_parts();
     let path_and_query = parts
         .uri
@@ -83,11 +91,39 @@ pub(crate) async fn forward_observed(
     )
     .with_end_signal(end);
     prepare_upstream_request(&mut parts, &target, upstream_uri);
+    if let Some((protocol, _)) = &client_upgrade {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, protocol.clone());
+    }
 
-    match send(&shared, Request::from_parts(parts, body), body_sent).await {
-        Ok(response) => {
+    let client = match client_upgrade {
+        Some(_) => &shared.upgrade_client,
+        None => &shared.client,
+    };
+    match send(&shared, client, Request::from_parts(parts, body), body_sent).await {
+        Ok(mut response) => {
+            let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+            let upgraded_to = response.headers().get(header::UPGRADE).cloned();
+            if let (true, Some((_, client_side))) = (switched, client_upgrade) {
+                let upstream_side = hyper::upgrade::on(&mut response);
+                shared.tasks.spawn(splice_upgraded(
+                    shared.clone(),
+                    target.clone(),
+                    client_side,
+                    upstream_side,
+                    started,
+                ));
+            }
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
+            if let (true, Some(protocol)) = (switched, upgraded_to) {
+                parts
+                    .headers
+                    .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                parts.headers.insert(header::UPGRADE, protocol);
+            }
             recorder.response_head(ResponseRecord {
                 status: parts.status,
                 version: parts.version,
@@ -104,6 +140,38 @@ pub(crate) async fn forward_observed(
     }
 }
 
+/// The protocol a request asks to switch to (`Connection: upgrade` plus `Upgrade: ...`).
+fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(header::UPGRADE).cloned())
+        .flatten()
+}
+
+/// Once both sides have switched protocols, copies bytes between them like a CONNECT tunnel.
+async fn splice_upgraded(
+    shared: Arc<Shared>,
+    target: Target,
+    client_side: hyper::upgrade::OnUpgrade,
+    upstream_side: hyper::upgrade::OnUpgrade,
+    started: std::time::Instant,
+) {
+    let (client, upstream) = match tokio::try_join!(client_side, upstream_side) {
+        Ok(both) => both,
+        Err(error) => {
+            tracing::debug!(%error, host = %target.host, "upgrade did not complete");
+            return;
+        }
+    };
+    let client = hyper_util::rt::TokioIo::new(client);
+    let upstream = hyper_util::rt::TokioIo::new(upstream);
+    super::tunnel::splice(&shared, &target, client, Ok(upstream), &[], started).await;
+}
+
 /// Forwards a plain-HTTP request to a host that is not intercepted: no observation beyond a
 /// count, as for a tunnel.
 pub(crate) async fn forward_passthrough(
@@ -117,7 +185,13 @@ pub(crate) async fn forward_passthrough(
     prepare_upstream_request(&mut parts, &target, uri);
     let (end, body_sent) = EndSignal::new();
     let body = TapBody::new(body, None).with_end_signal(end);
-    let result = send(&shared, Request::from_parts(parts, body), body_sent).await;
+    let result = send(
+        &shared,
+        &shared.client,
+        Request::from_parts(parts, body),
+        body_sent,
+    )
+    .await;
     let (response, error) = match result {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
@@ -220,6 +294,7 @@ impl Failure {
 /// response head after that.
 async fn send(
     shared: &Shared,
+    client: &Client<HttpsConnector<HttpConnector>, TapBody<Incoming>>,
     request: Request<TapBody<Incoming>>,
     body_sent: Arc<tokio::sync::Notify>,
 ) -> Result<Response<Incoming>, Failure> {
@@ -229,7 +304,7 @@ async fn send(
         .map(Authority::to_string)
         .unwrap_or_default();
     let limit = shared.config.timeouts.upstream_response;
-    let response = shared.client.request(request);
+    let response = client.request(request);
     tokio::pin!(response);
     let deadline = async {
         body_sent.notified().await;

@@ -146,6 +146,9 @@ pub(crate) struct Shared {
     config: ProxyConfig,
     tls: Arc<dyn ServerConfigSource>,
     client: Client<HttpsConnector<HttpConnector>, TapBody<Incoming>>,
+    /// HTTP/1.1 only, for requests that upgrade the connection (WebSocket): HTTP/2 has no
+    /// `Upgrade`, and the main pool would pick it whenever the upstream offers it.
+    upgrade_client: Client<HttpsConnector<HttpConnector>, TapBody<Incoming>>,
     observers: Observers,
     /// The proxy's own port: HTTP/1.1 only, with upgrades for CONNECT.
     proxy_http: auto::Builder<TokioExecutor>,
@@ -190,7 +193,8 @@ impl Proxy {
                     addr: config.listen,
                     source,
                 })?;
-        let client = upstream_client(&config)?;
+        let client = upstream_client(&config, true)?;
+        let upgrade_client = upstream_client(&config, false)?;
 
         let mut proxy_http = auto::Builder::new(TokioExecutor::new()).http1_only();
         proxy_http
@@ -219,6 +223,7 @@ impl Proxy {
                 config,
                 tls,
                 client,
+                upgrade_client,
                 observers,
                 proxy_http,
                 intercepted_http,
@@ -337,6 +342,7 @@ where
 
 fn upstream_client(
     config: &ProxyConfig,
+    http2: bool,
 ) -> Result<Client<HttpsConnector<HttpConnector>, TapBody<Incoming>>, ProxyError> {
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -349,12 +355,15 @@ fn upstream_client(
     http.set_nodelay(true);
     http.set_connect_timeout(Some(config.timeouts.upstream_connect));
     http.set_keepalive(Some(Duration::from_secs(60)));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
+        .enable_http1();
+    let connector = if http2 {
+        builder.enable_http2().wrap_connector(http)
+    } else {
+        builder.wrap_connector(http)
+    };
     Ok(Client::builder(TokioExecutor::new())
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())

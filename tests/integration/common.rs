@@ -107,7 +107,7 @@ impl Origin {
                         return;
                     };
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service_fn(origin_route))
+                        .serve_connection_with_upgrades(TokioIo::new(tls), service_fn(origin_route))
                         .await;
                 });
             }
@@ -120,7 +120,23 @@ impl Origin {
     }
 }
 
-async fn origin_route(request: Request<Incoming>) -> Result<Response<OriginBody>, Infallible> {
+async fn origin_route(mut request: Request<Incoming>) -> Result<Response<OriginBody>, Infallible> {
+    if request.uri().path() == "/ws" && request.headers().contains_key("upgrade") {
+        // `/ws`: switches protocols, then echoes every byte back (a WebSocket stand-in).
+        let on_upgrade = hyper::upgrade::on(&mut request);
+        tokio::spawn(async move {
+            if let Ok(upgraded) = on_upgrade.await {
+                let (mut read, mut write) = tokio::io::split(TokioIo::new(upgraded));
+                let _ = tokio::io::copy(&mut read, &mut write).await;
+            }
+        });
+        return Ok(Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .body(Full::new(Bytes::new()).boxed())
+            .unwrap());
+    }
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
     let param = |name: &str| -> u64 {

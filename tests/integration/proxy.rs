@@ -447,3 +447,72 @@ async fn a_tls_client_offering_only_non_http_alpn_is_tunnelled_even_to_an_interc
     tls.read_to_end(&mut greeting).await.unwrap();
     assert_eq!(greeting, b"MQTT hello");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_to_websocket_through_an_intercepted_host_works_both_ways() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tollgate = serve_with(&upstream_args(&origin, dir.path()));
+    let host = "abc123.execute-api.us-east-1.amazonaws.com";
+
+    let mut stream = tokio::net::TcpStream::connect(tollgate.addr).await.unwrap();
+    stream
+        .write_all(format!("CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut reader = tokio::io::BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    while line != "\r\n" {
+        line.clear();
+        reader.read_line(&mut line).await.unwrap();
+    }
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(tollgate.ca_pem().as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(crate::common::ring())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(host.try_into().unwrap(), reader.into_inner())
+        .await
+        .unwrap();
+    let mut tls = tokio::io::BufReader::new(tls);
+    tls.write_all(
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut status = String::new();
+    tls.read_line(&mut status).await.unwrap();
+    assert!(status.starts_with("HTTP/1.1 101"), "{status}");
+    let mut header = String::new();
+    while header != "\r\n" {
+        header.clear();
+        tls.read_line(&mut header).await.unwrap();
+    }
+    tls.write_all(b"ping over the upgraded connection")
+        .await
+        .unwrap();
+    let mut echoed = vec![0u8; 33];
+    tls.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(echoed, b"ping over the upgraded connection");
+    drop(tls);
+
+    let (code, stderr) = tollgate.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("101"),
+        "the handshake is an exchange: {stderr}"
+    );
+}
