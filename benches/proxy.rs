@@ -52,6 +52,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const TARGET_THROUGHPUT_RATIO: f64 = 0.50;
 const TARGET_ADDED_P50_MS: f64 = 0.50;
 const TARGET_PEAK_RSS_MIB: f64 = 64.0;
+/// Above this share of the machine used by other processes during a phase, the run is flagged.
+const NOISY_SHARE: f64 = 0.10;
 
 struct Settings {
     quick: bool,
@@ -130,6 +132,7 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
         "tollgate pid {} listening on 127.0.0.1:{}, origin on {}",
         proxy.pid, proxy.port, origin.addr
     ));
+    let rss_at_start = proc_status_kib(proxy.pid, "VmRSS");
 
     let direct = client(origin.ca_pem.as_bytes(), None)?;
     let proxied = client(
@@ -139,23 +142,28 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
     let direct_base = format!("https://{}", origin.addr);
     let proxied_base = format!("https://{AWS_HOST}");
 
-    let outcome = async {
-        preflight(&direct, &direct_base, &origin, "direct").await?;
-        preflight(&proxied, &proxied_base, &origin, "through tollgate").await?;
-        let hosts = origin.state.preflight_hosts.lock().unwrap().clone();
-        if hosts.get(1).map(String::as_str) != Some(AWS_HOST) {
-            progress(format!(
-                "note: the origin saw Host {:?} for the proxied request, expected {AWS_HOST}",
-                hosts.get(1)
-            ));
-        }
-        anyhow::Ok(())
+    // One checked request each way, on a new connection: a broken setup fails here.
+    let preflights = async {
+        let direct_first = preflight(&direct, &direct_base, &origin, "direct").await?;
+        let proxied_first = preflight(&proxied, &proxied_base, &origin, "through tollgate").await?;
+        anyhow::Ok((direct_first, proxied_first))
     }
     .await;
-    if let Err(error) = outcome {
-        proxy.stop();
-        bail!("{error:#}\n{}", proxy.stderr_text());
-    }
+    let (direct_first, proxied_first) = match preflights {
+        Ok(times) => times,
+        Err(error) => {
+            proxy.stop();
+            bail!("{error:#}\n{}", proxy.stderr_text());
+        }
+    };
+    let upstream_host = origin
+        .state
+        .preflight_hosts
+        .lock()
+        .unwrap()
+        .get(1)
+        .cloned()
+        .unwrap_or_default();
 
     // Small responses, direct then proxied.
     let conns0 = origin.state.connections.load(Ordering::Relaxed);
@@ -197,19 +205,18 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
 
     // The large download, direct then proxied.
     let size_label = size_label(settings.download_bytes);
-    progress(format!("{size_label} download, direct"));
     let big_path = format!("/big?bytes={}", settings.download_bytes);
+    progress(format!("{size_label} download, direct"));
     let big_direct = download(
         &direct,
         &format!("{direct_base}{big_path}"),
-        settings.download_bytes,
-        settings.download_limit,
+        settings,
+        proxy.pid,
     )
     .await;
     progress(format!("{size_label} download, through tollgate"));
-    // Reset the proxy's high-water mark so the peak is the download's own.
+    // Reset the proxy's high-water mark so that the peak is the download's own.
     let hwm_reset = std::fs::write(format!("/proc/{}/clear_refs", proxy.pid), "5").is_ok();
-    let cpu_before_big = cpu_seconds(proxy.pid);
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = tokio::spawn({
         let sampling = sampling.clone();
@@ -228,19 +235,18 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
     let big_proxied = download(
         &proxied,
         &format!("{proxied_base}{big_path}"),
-        settings.download_bytes,
-        settings.download_limit,
+        settings,
+        proxy.pid,
     )
     .await;
     sampling.store(false, Ordering::Relaxed);
     let sampled_peak_kib = sampler.await.unwrap_or(0);
-    let cpu_after_big = cpu_seconds(proxy.pid);
     let hwm_big = proc_status_kib(proxy.pid, "VmHWM");
     let rss_now = proc_status_kib(proxy.pid, "VmRSS");
 
-    // Stop tollgate with its idle keep-alive connections still open, as a real client would.
+    // Stop tollgate with the clients' idle keep-alive connections still open, as in real use.
     let stop_started = Instant::now();
-    let stopped = proxy.stop();
+    let stopped = tokio::task::block_in_place(|| proxy.stop());
     let stop_time = stop_started.elapsed();
     drop(direct);
     drop(proxied);
@@ -276,7 +282,7 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
         verdict(throughput_ratio >= TARGET_THROUGHPUT_RATIO),
         verdict(added_p50 <= TARGET_ADDED_P50_MS),
     );
-    match small_proxied.proxy_cpu {
+    match small_proxied.cpu.proxy {
         Some(cpu) => println!(
             "proxy CPU per request: {:.0} us ({:.2} s CPU over {} requests, {:.0}% of one core)",
             cpu * 1e6 / small_proxied.completed as f64,
@@ -289,73 +295,94 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
             proxy.pid
         ),
     }
+    let switches = small_proxied
+        .cpu
+        .proxy_switches
+        .map(|n| format!("{:.2}", n as f64 / small_proxied.completed as f64))
+        .unwrap_or_else(|| "n/a".into());
     let peak_kib = if hwm_reset {
         hwm_big.unwrap_or(0).max(sampled_peak_kib)
     } else {
         hwm_big.unwrap_or(0)
     };
     let peak_mib = peak_kib as f64 / 1024.0;
-    let direct_gibs = big_direct.gib_per_s();
-    let proxied_gibs = big_proxied.gib_per_s();
-    let download_ratio = match (direct_gibs, proxied_gibs) {
+    let download_ratio = match (big_direct.gib_per_s(), big_proxied.gib_per_s()) {
         (Some(direct), Some(proxied)) => format!("ratio {:.2}", proxied / direct),
         _ => "ratio n/a".into(),
     };
     println!(
-        "{size_label} download: direct {}, tollgate {} ({download_ratio}); proxy peak RSS {peak_mib:.1} MiB \
-         (target <= {TARGET_PEAK_RSS_MIB:.0}) {}",
+        "{size_label} download: direct {}, tollgate {} ({download_ratio}); \
+         proxy peak RSS {peak_mib:.1} MiB (target <= {TARGET_PEAK_RSS_MIB:.0}) {}",
         big_direct.describe(),
         big_proxied.describe(),
         verdict(peak_kib > 0 && peak_mib <= TARGET_PEAK_RSS_MIB),
     );
 
     println!("details:");
+    for (label, run) in [("direct:  ", &small_direct), ("tollgate:", &small_proxied)] {
+        println!(
+            "  small, {label} {} ok, {} errors{}; p90/p99.9/max {:.2}/{:.2}/{:.2} ms; \
+             client+origin CPU {}",
+            run.completed,
+            run.errors,
+            first_error(&run.first_error),
+            run.quantile_ms(0.90),
+            run.quantile_ms(0.999),
+            run.latency_us.max() as f64 / 1000.0,
+            per_request(run.cpu.bench, run.completed),
+        );
+    }
     println!(
-        "  small, direct:   {} ok, {} errors{}; client+origin CPU {}",
-        small_direct.completed,
-        small_direct.errors,
-        first_error(&small_direct.first_error),
-        per_request(small_direct.bench_cpu, small_direct.completed),
+        "  first request on a new connection: direct {:.2} ms, tollgate {:.2} ms \
+         (CONNECT, TLS to tollgate with a freshly minted leaf, TLS upstream)",
+        direct_first.as_secs_f64() * 1000.0,
+        proxied_first.as_secs_f64() * 1000.0,
     );
     println!(
-        "  small, tollgate: {} ok, {} errors{}; client+origin CPU {}",
-        small_proxied.completed,
-        small_proxied.errors,
-        first_error(&small_proxied.first_error),
-        per_request(small_proxied.bench_cpu, small_proxied.completed),
+        "  Host header at the origin for the proxied request: {upstream_host:?}{}",
+        if upstream_host == AWS_HOST {
+            " (kept)"
+        } else {
+            " (NOT the host the client named)"
+        }
     );
     println!(
-        "  p90/p99.9/max ms: direct {:.2}/{:.2}/{:.2}, tollgate {:.2}/{:.2}/{:.2}",
-        small_direct.quantile_ms(0.90),
-        small_direct.quantile_ms(0.999),
-        small_direct.latency_us.max() as f64 / 1000.0,
-        small_proxied.quantile_ms(0.90),
-        small_proxied.quantile_ms(0.999),
-        small_proxied.latency_us.max() as f64 / 1000.0,
-    );
-    println!(
-        "  proxy CPU while idle during the direct phase: {}",
-        small_direct
-            .proxy_cpu
-            .map(|cpu| format!("{:.2} s", cpu))
-            .unwrap_or_else(|| "n/a".into())
-    );
-    println!(
-        "  origin TLS connections accepted: direct phase {}, tollgate phase {} (from tollgate's upstream pool)",
+        "  origin TLS connections accepted: direct phase {}, tollgate phase {} \
+         (the latter from tollgate's upstream pool)",
         conns1 - conns0,
         conns2 - conns1
     );
-    if let (Some(before), Some(after)) = (cpu_before_big, cpu_after_big) {
-        if big_proxied.bytes > 0 {
-            println!(
-                "  proxy CPU for the proxied download: {:.2} s ({:.2} s per GiB)",
-                after - before,
-                (after - before) * GIB as f64 / big_proxied.bytes as f64
-            );
-        }
+    println!(
+        "  tollgate start-up (spawn to its exports, CA created): {:.0} ms; idle VmRSS then {}",
+        proxy.startup.as_secs_f64() * 1000.0,
+        kib_label(rss_at_start)
+    );
+    println!("  proxy context switches per request: {switches}");
+    println!(
+        "  proxy VmRSS over the measured tollgate window: {} at the start, {} at the end",
+        kib_label(small_proxied.cpu.proxy_rss_kib.0),
+        kib_label(small_proxied.cpu.proxy_rss_kib.1),
+    );
+    println!(
+        "  proxy CPU while idle (direct phase): {}",
+        small_direct
+            .cpu
+            .proxy
+            .map(|cpu| format!("{cpu:.2} s"))
+            .unwrap_or_else(|| "n/a".into())
+    );
+    if let (Some(cpu), true) = (big_proxied.cpu.proxy, big_proxied.bytes > 0) {
+        println!(
+            "  proxy CPU for the proxied download: {cpu:.2} s ({:.2} s per GiB); \
+             client+origin CPU: direct {}, tollgate {}",
+            cpu * GIB as f64 / big_proxied.bytes as f64,
+            big_direct.bench_cpu_per_gib(),
+            big_proxied.bench_cpu_per_gib(),
+        );
     }
     println!(
-        "  proxy RSS: peak after small-response load {}; download peak {} ({}); sampled VmRSS peak {}; after download {}",
+        "  proxy RSS: peak after small-response load {}; download peak {} ({}); \
+         sampled VmRSS peak {}; after download {}",
         kib_label(rss_after_small),
         kib_label(hwm_big),
         if hwm_reset {
@@ -366,6 +393,33 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
         kib_label(Some(sampled_peak_kib)),
         kib_label(rss_now),
     );
+    let phases = [
+        ("small direct", small_direct.cpu.other_share(cores)),
+        ("small tollgate", small_proxied.cpu.other_share(cores)),
+        ("download direct", big_direct.cpu.other_share(cores)),
+        ("download tollgate", big_proxied.cpu.other_share(cores)),
+    ];
+    println!(
+        "  other processes' CPU, share of the machine: {}",
+        phases
+            .iter()
+            .map(|(label, share)| match share {
+                Some(share) => format!("{label} {:.0}%", share * 100.0),
+                None => format!("{label} n/a"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if phases
+        .iter()
+        .any(|(_, share)| share.is_some_and(|share| share > NOISY_SHARE))
+    {
+        println!(
+            "  WARNING: other processes used more than {:.0}% of the machine during a phase; \
+             the figures above are noisy",
+            NOISY_SHARE * 100.0
+        );
+    }
     println!(
         "  tollgate stopped {:.0} ms after SIGTERM: {stopped}",
         stop_time.as_secs_f64() * 1000.0
@@ -474,6 +528,104 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     (ticks > 0).then(|| (utime + stime) as f64 / ticks as f64)
+}
+
+/// Busy CPU time of the whole machine (all cores, interrupts aside), in seconds, from /proc/stat.
+fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal. Interrupt time is left out: the loopback
+    // traffic of the bench itself is mostly processed in softirq, charged to no process.
+    let busy: u64 = [0, 1, 2, 7]
+        .iter()
+        .filter_map(|&index| fields.get(index))
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then(|| busy as f64 / ticks as f64)
+}
+
+/// Context switches, voluntary and not, summed over every thread of a process.
+fn context_switches(pid: u32) -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let status = std::fs::read_to_string(task.ok()?.path().join("status")).ok()?;
+        total += status
+            .lines()
+            .filter_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.ends_with("ctxt_switches")
+                    .then(|| value.trim().parse::<u64>().ok())?
+            })
+            .sum::<u64>();
+    }
+    Some(total)
+}
+
+/// CPU counters at one instant: tollgate's, this process's (client and origin), the machine's.
+#[derive(Clone, Copy)]
+struct CpuSnapshot {
+    at: Instant,
+    proxy: Option<f64>,
+    proxy_switches: Option<u64>,
+    proxy_rss_kib: Option<u64>,
+    bench: Option<f64>,
+    machine: Option<f64>,
+}
+
+impl CpuSnapshot {
+    fn take(proxy_pid: u32) -> Self {
+        Self {
+            at: Instant::now(),
+            proxy: cpu_seconds(proxy_pid),
+            proxy_switches: context_switches(proxy_pid),
+            proxy_rss_kib: proc_status_kib(proxy_pid, "VmRSS"),
+            bench: cpu_seconds(std::process::id()),
+            machine: machine_busy_seconds(),
+        }
+    }
+
+    fn until(self, later: Self) -> CpuUsage {
+        let delta = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
+        CpuUsage {
+            wall: later.at - self.at,
+            proxy: delta(self.proxy, later.proxy),
+            proxy_switches: self
+                .proxy_switches
+                .zip(later.proxy_switches)
+                .map(|(a, b)| b.saturating_sub(a)),
+            proxy_rss_kib: (self.proxy_rss_kib, later.proxy_rss_kib),
+            bench: delta(self.bench, later.bench),
+            machine: delta(self.machine, later.machine),
+        }
+    }
+}
+
+/// CPU seconds used between two snapshots.
+#[derive(Clone, Copy)]
+struct CpuUsage {
+    wall: Duration,
+    proxy: Option<f64>,
+    proxy_switches: Option<u64>,
+    /// tollgate's VmRSS at the start and at the end.
+    proxy_rss_kib: (Option<u64>, Option<u64>),
+    bench: Option<f64>,
+    machine: Option<f64>,
+}
+
+impl CpuUsage {
+    /// The share of the machine used by processes other than tollgate and this bench.
+    fn other_share(&self, cores: usize) -> Option<f64> {
+        let others = self.machine? - self.proxy? - self.bench?;
+        let capacity = self.wall.as_secs_f64() * cores as f64;
+        (capacity > 0.0).then(|| (others / capacity).max(0.0))
+    }
 }
 
 /// A `kB` field of /proc/<pid>/status (VmRSS, VmHWM).
@@ -698,11 +850,14 @@ struct Tollgate {
     ca_pem: Vec<u8>,
     stderr: Arc<Mutex<Vec<String>>>,
     stopped: Option<String>,
+    /// From spawn to the `export HTTPS_PROXY=` line (first start: the CA is created too).
+    startup: Duration,
 }
 
 impl Tollgate {
     fn start(origin_port: u16, origin_ca: &Path, home: &Path) -> anyhow::Result<Self> {
         let binary = PathBuf::from(env!("CARGO_BIN_EXE_tollgate"));
+        let spawned = Instant::now();
         let mut child = Command::new(&binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--quiet", "--upstream"])
             .arg(format!("https://127.0.0.1:{origin_port}"))
@@ -757,9 +912,13 @@ impl Tollgate {
             ca_pem: Vec::new(),
             stderr,
             stopped: None,
+            startup: Duration::ZERO,
         };
         match port_rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(port) => tollgate.port = port,
+            Ok(port) => {
+                tollgate.port = port;
+                tollgate.startup = spawned.elapsed();
+            }
             Err(_) => {
                 let status = tollgate.stop();
                 bail!(
@@ -867,13 +1026,15 @@ fn client(root_pem: &[u8], proxy: Option<&str>) -> anyhow::Result<reqwest::Clien
 }
 
 /// One request to `/preflight`, checked, so that a broken setup fails loudly before any figure.
+/// Returns how long it took, connection set-up included.
 async fn preflight(
     client: &reqwest::Client,
     base: &str,
     origin: &Origin,
     label: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Duration> {
     let before = origin.state.requests.load(Ordering::Relaxed);
+    let started = Instant::now();
     let response = client
         .get(format!("{base}/preflight?list-type=2"))
         .timeout(REQUEST_TIMEOUT)
@@ -884,6 +1045,7 @@ async fn preflight(
     let status = response.status();
     let request_id = response.headers().contains_key("x-amz-request-id");
     let body = response.bytes().await?;
+    let elapsed = started.elapsed();
     if status != StatusCode::OK
         || !request_id
         || body != origin.state.small
@@ -895,7 +1057,7 @@ async fn preflight(
             String::from_utf8_lossy(&body[..body.len().min(300)])
         );
     }
-    Ok(())
+    Ok(elapsed)
 }
 
 async fn fetch_small(client: &reqwest::Client, url: &str) -> Result<(), String> {
@@ -929,9 +1091,8 @@ struct Load {
     first_error: Option<String>,
     window: Duration,
     latency_us: Histogram<u64>,
-    /// CPU seconds over the measured window.
-    proxy_cpu: Option<f64>,
-    bench_cpu: Option<f64>,
+    /// Over the measured window.
+    cpu: CpuUsage,
 }
 
 impl Load {
@@ -1014,11 +1175,9 @@ async fn load(
     }
 
     tokio::time::sleep_until(measure_from.into()).await;
-    let proxy_cpu0 = cpu_seconds(proxy_pid);
-    let bench_cpu0 = cpu_seconds(std::process::id());
+    let cpu_start = CpuSnapshot::take(proxy_pid);
     tokio::time::sleep_until(until.into()).await;
-    let proxy_cpu1 = cpu_seconds(proxy_pid);
-    let bench_cpu1 = cpu_seconds(std::process::id());
+    let cpu = cpu_start.until(CpuSnapshot::take(proxy_pid));
 
     let mut total = Load {
         completed: 0,
@@ -1026,8 +1185,7 @@ async fn load(
         first_error: None,
         window: settings.phase,
         latency_us: histogram(),
-        proxy_cpu: proxy_cpu0.zip(proxy_cpu1).map(|(a, b)| b - a),
-        bench_cpu: bench_cpu0.zip(bench_cpu1).map(|(a, b)| b - a),
+        cpu,
     };
     let joined = tokio::time::timeout(REQUEST_TIMEOUT + Duration::from_secs(10), async {
         while let Some(task) = tasks.join_next().await {
@@ -1053,6 +1211,7 @@ struct Download {
     bytes: u64,
     elapsed: Duration,
     error: Option<String>,
+    cpu: CpuUsage,
 }
 
 impl Download {
@@ -1073,11 +1232,28 @@ impl Download {
             (None, None) => "n/a".into(),
         }
     }
+
+    fn bench_cpu_per_gib(&self) -> String {
+        match self.cpu.bench {
+            Some(cpu) if self.bytes > 0 => {
+                format!("{:.2} s per GiB", cpu * GIB as f64 / self.bytes as f64)
+            }
+            _ => "n/a".into(),
+        }
+    }
 }
 
 /// Streams one response, counting its bytes chunk by chunk, never holding more than one chunk.
-async fn download(client: &reqwest::Client, url: &str, expected: u64, limit: Duration) -> Download {
-    let started = Instant::now();
+async fn download(
+    client: &reqwest::Client,
+    url: &str,
+    settings: &Settings,
+    proxy_pid: u32,
+) -> Download {
+    let expected = settings.download_bytes;
+    let limit = settings.download_limit;
+    let cpu_start = CpuSnapshot::take(proxy_pid);
+    let started = cpu_start.at;
     let mut bytes = 0u64;
     let result = tokio::time::timeout(limit + Duration::from_secs(1), async {
         let mut response = client
@@ -1100,6 +1276,7 @@ async fn download(client: &reqwest::Client, url: &str, expected: u64, limit: Dur
     })
     .await;
     let elapsed = started.elapsed();
+    let cpu = cpu_start.until(CpuSnapshot::take(proxy_pid));
     let error = match result {
         Ok(Ok(())) if bytes == expected => None,
         Ok(Ok(())) => Some(format!("got {bytes} bytes, expected {expected}")),
@@ -1110,5 +1287,6 @@ async fn download(client: &reqwest::Client, url: &str, expected: u64, limit: Dur
         bytes,
         elapsed,
         error,
+        cpu,
     }
 }
