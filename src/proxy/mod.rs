@@ -270,8 +270,11 @@ impl Proxy {
         drop(listener);
         shared.shutdown.cancel();
         shared.tasks.close();
+        // Tunnels still open when the grace period ends close themselves and report what crossed
+        // them; the short margin lets those reports land before the observers are flushed.
         let grace = shared.config.timeouts.shutdown_grace;
-        if tokio::time::timeout(grace, shared.tasks.wait())
+        let margin = Duration::from_millis(500);
+        if tokio::time::timeout(grace + margin, shared.tasks.wait())
             .await
             .is_err()
         {

@@ -29,6 +29,7 @@ import io
 import json
 import multiprocessing
 import os
+import tempfile
 import re
 import sys
 import time
@@ -63,8 +64,11 @@ def isolate_environment():
     for key in list(os.environ):
         if key.startswith("AWS_") or key.startswith("BOTO_"):
             del os.environ[key]
-    os.environ["AWS_CONFIG_FILE"] = os.devnull
-    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    # Paths that do not exist: botocore treats a missing file as empty. (/dev/null is not safe:
+    # botocore's config parser can fail on it, depending on how the file is opened.)
+    missing = os.path.join(tempfile.gettempdir(), "tollgate-no-such-aws-config-%d" % os.getpid())
+    os.environ["AWS_CONFIG_FILE"] = missing
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = missing
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 
 

@@ -18,7 +18,15 @@ fn corpus() -> PathBuf {
     }
     // Generate it with the pinned botocore, once per target directory.
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance-corpus.jsonl");
-    if !out.exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let inputs_newer = [
+        root.join("models/aws-model.json"),
+        root.join("tests/conformance/generate_corpus.py"),
+    ]
+    .iter()
+    .any(|input| modified(input) > modified(&out));
+    if !out.exists() || inputs_newer {
         let status = std::process::Command::new(crate::common::python())
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/generate_corpus.py"))
             .arg(&out)
@@ -155,6 +163,13 @@ fn botocore_requests_for_every_operation_are_identified() {
             misses.push((service, operation, format!("{} {}", got.0, got.1)));
         }
     }
+    assert_eq!(
+        total,
+        model.operation_count(),
+        "the corpus holds {total} of the model's {} operations: botocore could not produce the \
+         others (see conformance-corpus.errors.jsonl beside the corpus)",
+        model.operation_count()
+    );
     let identified = total - misses.len();
     let identical = misses
         .iter()
