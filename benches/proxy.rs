@@ -8,6 +8,9 @@
 //! then one large download is streamed each way.
 //!
 //! Targets are reported as PASS or MISS; the process exits non-zero only when the setup fails.
+//! Client, origin and proxy share the machine's cores, so other load skews the figures: the
+//! report says how much CPU other processes took during each phase. tollgate inherits the
+//! environment, so `TOKIO_WORKER_THREADS` sizes both this process's runtime and tollgate's.
 
 use std::convert::Infallible;
 use std::error::Error as StdError;

@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 scripts/python-env.sh
 export TOLLGATE_TEST_PYTHON="$PWD/.venv/bin/python"
+# The AWS SDK for Rust workload (a crate of its own, so normal builds never compile the SDK).
+TOLLGATE_RUST_SDK_TEST_BIN="$(scripts/build-rust-sdk-test.sh)"
+export TOLLGATE_RUST_SDK_TEST_BIN
 rm -f target/tmp/conformance-summary.txt
 cargo test "$@"
 # The identification figure against botocore's own requests (tests/integration/conformance.rs).

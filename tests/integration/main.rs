@@ -6,3 +6,4 @@ mod conformance;
 mod e2e;
 mod proxy;
 mod run;
+mod rust_sdk;

@@ -440,7 +440,6 @@ fn rust_sdk_calls_through_tollgate_match_what_the_sdk_sent() {
         let key = format!("{service}.{operation}");
         *tollgate_attempts.entry(key.clone()).or_default() += u64_field(row, "attempts");
         *tollgate_calls.entry(key).or_default() += u64_field(row, "calls");
-        assert_eq!(u64_field(row, "retries"), 0, "{row}\n{all}");
     }
     assert_eq!(
         tollgate_attempts, sdk_attempts,
