@@ -4,6 +4,7 @@ mod ca;
 mod common;
 mod conformance;
 mod e2e;
+mod moto;
 mod proxy;
 mod run;
 mod rust_sdk;
