@@ -145,18 +145,12 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
             return tunnel_after_peek(shared, target, client_io, consumed, started).await;
         }
         Ok(Err(error)) => {
-            shared
-                .stats
-                .handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
+            shared.stats.handshake_failed();
             tracing::debug!(%error, host = %target.host, "unreadable TLS ClientHello");
             return;
         }
         Err(_) => {
-            shared
-                .stats
-                .handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
+            shared.stats.handshake_failed();
             tracing::debug!(host = %target.host, "no TLS ClientHello in time");
             return;
         }
@@ -187,10 +181,7 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
         Ok(Err(error)) => {
             // Almost always a client that does not trust the tollgate CA: counted and shown in
             // the summary, since it means the workload's calls are failing.
-            shared
-                .stats
-                .handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
+            shared.stats.handshake_failed();
             tracing::warn!(
                 %error, host = %target.host,
                 "TLS handshake with the client failed; does it trust the tollgate CA bundle?"
@@ -198,10 +189,7 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
             return;
         }
         Err(_) => {
-            shared
-                .stats
-                .handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
+            shared.stats.handshake_failed();
             return;
         }
     };
@@ -219,11 +207,12 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
     let connection = shared
         .intercepted_http
         .serve_connection_with_upgrades(TokioIo::new(tls), service);
-    tracing::debug!(host = %target_host, "serving intercepted connection");
-    let result = super::serve_gracefully(connection, &shared.shutdown).await;
-    tracing::debug!(host = %target_host, ok = result.is_ok(), "intercepted connection ended");
-    if let Err(error) = result {
-        tracing::debug!(error = %forward::error_chain(&*error), "intercepted connection error");
+    if let Err(error) = super::serve_gracefully(connection, &shared.shutdown).await {
+        tracing::debug!(
+            host = %target_host,
+            error = %forward::error_chain(&*error),
+            "intercepted connection ended with an error"
+        );
     }
 }
 

@@ -131,6 +131,12 @@ pub struct ProxyStats {
     pub handshake_failures: AtomicU64,
 }
 
+impl ProxyStats {
+    fn handshake_failed(&self) {
+        self.handshake_failures.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error("cannot listen on {addr}: {source}")]
