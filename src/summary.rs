@@ -185,6 +185,7 @@ impl Summary {
             tunnels,
             interrupted: self.interrupted.load(Ordering::Relaxed),
             client_handshake_failures: proxy.handshake_failures.load(Ordering::Relaxed),
+            connections_cut_at_shutdown: proxy.cut_at_shutdown.load(Ordering::Relaxed),
         }
     }
 }
@@ -302,6 +303,9 @@ pub struct SummaryReport {
     pub interrupted: u64,
     /// Clients that gave up the TLS handshake with tollgate: usually a CA they do not trust.
     pub client_handshake_failures: u64,
+    /// Connections still open when the shutdown grace period ended; calls in flight on them are
+    /// missing from this report.
+    pub connections_cut_at_shutdown: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -448,6 +452,16 @@ impl SummaryReport {
                 "  {} response{} did not reach the end (client or upstream closed early)",
                 self.interrupted,
                 if self.interrupted == 1 { "" } else { "s" }
+            );
+        }
+        if self.connections_cut_at_shutdown > 0 {
+            let _ =
+                writeln!(
+                out,
+                "  warning: {} connection{} still open when tollgate stopped; calls in flight on \
+                 them are not counted (raise --shutdown-grace)",
+                self.connections_cut_at_shutdown,
+                if self.connections_cut_at_shutdown == 1 { "" } else { "s" }
             );
         }
         if self.client_handshake_failures > 0 {

@@ -129,6 +129,9 @@ pub struct ProxyStats {
     /// Clients that did not complete a TLS handshake with tollgate's certificate: almost always
     /// a client that does not trust the tollgate CA.
     pub handshake_failures: AtomicU64,
+    /// Connections still open when the shutdown grace period ended: their in-flight exchanges,
+    /// if any, were never reported.
+    pub cut_at_shutdown: AtomicU64,
 }
 
 impl ProxyStats {
@@ -284,8 +287,13 @@ impl Proxy {
             .await
             .is_err()
         {
+            let remaining = shared.tasks.len();
+            shared
+                .stats
+                .cut_at_shutdown
+                .store(remaining as u64, Ordering::Relaxed);
             tracing::warn!(
-                remaining = shared.tasks.len(),
+                remaining,
                 "connections still open after {grace:?}; closing them"
             );
         }

@@ -317,6 +317,33 @@ async fn in_flight_exchanges_finish_on_sigterm() {
     assert!(stderr.contains("1 AWS call "), "{stderr}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchanges_cut_by_the_end_of_the_grace_period_are_reported_as_missing() {
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = upstream_args(&origin, dir.path());
+    args.extend(["--shutdown-grace".into(), "1".into()]);
+    let tollgate = serve_with(&args);
+    let client = tollgate.client(&[]).build().unwrap();
+    let slow = tokio::spawn(async move {
+        client
+            .get(format!("{AWS_URL}/slow?ms=10000"))
+            .send()
+            .await
+            .map(|response| response.status())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (code, stderr) = tokio::task::spawn_blocking(move || tollgate.stop())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("1 connection still open when tollgate stopped"),
+        "{stderr}"
+    );
+    slow.abort();
+}
+
 /// Sends raw bytes to the proxy port and returns what came back.
 fn raw_exchange(tollgate: &Tollgate, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(tollgate.addr).unwrap();
