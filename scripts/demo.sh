@@ -116,8 +116,9 @@ done < <(compgen -e | grep -E '^(AWS_|NO_PROXY$|no_proxy$)' || true)
 export AWS_ACCESS_KEY_ID=AKIDTOLLGATEDEMO
 export AWS_SECRET_ACCESS_KEY=tollgate-demo-not-a-secret
 export AWS_DEFAULT_REGION=us-east-1
-export AWS_CONFIG_FILE=/dev/null
-export AWS_SHARED_CREDENTIALS_FILE=/dev/null
+# Paths that do not exist: botocore reads them as empty.
+export AWS_CONFIG_FILE="${MOTO_LOG}.no-aws-config"
+export AWS_SHARED_CREDENTIALS_FILE="${MOTO_LOG}.no-aws-credentials"
 export AWS_EC2_METADATA_DISABLED=true
 
 say "Running examples/workload.py under tollgate (its AWS calls go to moto)"

@@ -3,6 +3,8 @@
 
 use std::fs;
 use std::io;
+#[cfg(test)]
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -90,6 +92,27 @@ pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> io::Result<(
     result
 }
 
+/// Writes a file the user named (`-o FILE`). A regular file (or a new one) is replaced
+/// atomically; anything else — a FIFO, `/dev/stdout`, `/dev/null` — is written in place, never
+/// replaced: renaming over `/dev/null` as root would turn it into a regular file for the whole
+/// machine. Symlinks are followed, as the user would expect of an output path.
+pub fn write_output(path: &Path, contents: &[u8]) -> io::Result<()> {
+    match fs::metadata(path) {
+        Ok(metadata) if !metadata.is_file() => {
+            use std::io::Write;
+            fs::OpenOptions::new()
+                .write(true)
+                .open(path)?
+                .write_all(contents)
+        }
+        Ok(_) => write_atomically(&fs::canonicalize(path)?, contents, 0o644),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            write_atomically(path, contents, 0o644)
+        }
+        Err(error) => Err(error),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +137,32 @@ mod tests {
         assert!(error.to_string().contains("chmod 700"), "{error}");
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
         ensure_private_dir(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn outputs_that_are_not_regular_files_are_written_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(fifo).unwrap())
+        };
+        write_output(&fifo, b"bundle").unwrap();
+        assert_eq!(reader.join().unwrap(), b"bundle");
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+
+        // A symlink to a regular file stays a symlink; its target gets the content.
+        let target = dir.path().join("target.pem");
+        fs::write(&target, "old").unwrap();
+        let link = dir.path().join("link.pem");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_output(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&target).unwrap(), b"new");
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn execute(command: CaCommand) -> anyhow::Result<ExitCode> {
             let (ca, _) = LocalCa::load_or_create(&paths, &[])?;
             let bundle = Roots::system().bundle_with(ca.cert_pem());
             match output {
-                Some(path) => home::write_atomically(&path, bundle.as_bytes(), 0o644)
+                Some(path) => home::write_output(&path, bundle.as_bytes())
                     .with_context(|| format!("cannot write {}", path.display()))?,
                 None => print!("{bundle}"),
             }

@@ -229,7 +229,7 @@ fn write_summary(
         SummaryFormat::Json => serde_json::to_string_pretty(report)? + "\n",
     };
     match file {
-        Some(path) => std::fs::write(path, text)
+        Some(path) => crate::home::write_output(path, text.as_bytes())
             .with_context(|| format!("cannot write the summary to {}", path.display())),
         None => {
             use std::io::Write;
