@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 crate=tests/rust-sdk
 # The target directory is pinned, so that the binary is where the test looks even when
 # CARGO_TARGET_DIR is set for the main build.
-scripts/cargo-retry.sh build --release --locked \
+cargo build --release --locked \
     --manifest-path "$crate/Cargo.toml" \
     --target-dir "$crate/target" >&2
 binary="$PWD/$crate/target/release/tollgate-rust-sdk-test"

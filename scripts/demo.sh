@@ -53,7 +53,7 @@ say "Installing boto3 and moto into .venv (requirements-test.txt)"
 
 # 2. tollgate.
 say "Building tollgate (cargo build --release)"
-scripts/cargo-retry.sh build --release
+cargo build --release
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     "$VENV_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 TOLLGATE=$TARGET_DIR/release/tollgate
