@@ -20,7 +20,6 @@ use crate::proxy::{Exchange, Observer, Outcome, ProxyStats, Tunnel};
 /// Aggregates exchanges as they complete. Lock-free per key; the latency histogram is one short
 /// critical section per exchange.
 pub struct Summary {
-    identifier: Identifier<'static>,
     by_operation: DashMap<(String, String), OperationStats>,
     by_host: DashMap<(String, StatusKey), Counts>,
     tunnels: DashMap<String, Counts>,
@@ -88,7 +87,6 @@ impl Default for Summary {
 impl Summary {
     pub fn new() -> Self {
         Self {
-            identifier: Identifier::new(Model::embedded()),
             by_operation: DashMap::new(),
             by_host: DashMap::new(),
             tunnels: DashMap::new(),
@@ -235,7 +233,10 @@ impl Observer for Summary {
     }
 
     fn on_exchange(&self, exchange: &Exchange) {
-        self.record_call(&call_from_exchange(&self.identifier, exchange));
+        // The model is looked up here, not when the summary is made: its parse (a few ms) runs
+        // in the background at start-up and must not hold up the command being profiled.
+        let identifier = Identifier::new(Model::embedded());
+        self.record_call(&call_from_exchange(&identifier, exchange));
         let status = match (&exchange.response, &exchange.outcome) {
             (Some(response), _) => StatusKey::Code(response.status.as_u16()),
             (None, Outcome::UpstreamFailed { kind, .. }) => StatusKey::Failed(kind.as_str()),

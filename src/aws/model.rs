@@ -98,6 +98,8 @@ pub struct Model {
     operations: Vec<HashMap<&'static str, OperationIndex>>,
     /// REST routers, compiled on first use per service: most runs touch a handful of services.
     routers: Vec<OnceLock<Option<Router>>>,
+    /// Literal path segments of every request URI, for unknown calls' path templates.
+    uri_literals: OnceLock<std::collections::HashSet<&'static str>>,
 }
 
 impl Model {
@@ -128,6 +130,7 @@ impl Model {
             by_name: HashMap::with_capacity(count),
             operations: Vec::with_capacity(count),
             routers: (0..count).map(|_| OnceLock::new()).collect(),
+            uri_literals: OnceLock::new(),
             services: file.services,
         };
         for (index, service) in model.services.iter().enumerate() {
@@ -236,13 +239,10 @@ impl Model {
     /// Whether `segment` appears as literal text in any operation's request URI: a word of some
     /// API (`functions`, `configuration`, `2015-03-31`) rather than a name or an id.
     pub fn is_uri_literal(&self, segment: &str) -> bool {
-        static LITERALS: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
-        // Only the embedded model is 'static; its literals are computed once.
-        let embedded = Model::embedded();
-        LITERALS
+        // Built on first use: only unknown calls need it.
+        self.uri_literals
             .get_or_init(|| {
-                embedded
-                    .services
+                self.services
                     .iter()
                     .flat_map(|service| &service.operations)
                     .flat_map(|operation| {
