@@ -302,3 +302,30 @@ pub(crate) fn u64_field(value: &Value, field: &str) -> u64 {
 pub(crate) fn is_aws_host(host: &str) -> bool {
     host.ends_with(".amazonaws.com")
 }
+
+/// What every clean run against moto has in common: each call got a real answer from moto (2xx,
+/// or the single 404 the workloads expect for a deleted key), never one of tollgate's own
+/// 502/504; no client rejected tollgate's CA; no response was cut short; nothing was tunnelled.
+pub(crate) fn assert_clean_run(summary: &Value, all: &str) {
+    let rows = summary["hosts"].as_array().expect("hosts is a list");
+    for row in rows {
+        let status = row["status"].as_str().expect("status is text");
+        assert!(
+            matches!(status.parse::<u16>(), Ok(200..=299 | 404)),
+            "unexpected status row {row}\n{all}"
+        );
+    }
+    let not_found: u64 = rows
+        .iter()
+        .filter(|row| row["status"] == "404")
+        .map(|row| u64_field(row, "calls"))
+        .sum();
+    assert_eq!(not_found, 1, "{all}");
+    assert_eq!(u64_field(summary, "client_handshake_failures"), 0, "{all}");
+    assert_eq!(u64_field(summary, "interrupted"), 0, "{all}");
+    assert_eq!(
+        summary["tunnels"],
+        Value::Array(vec![]),
+        "nothing should be tunnelled\n{all}"
+    );
+}

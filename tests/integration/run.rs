@@ -68,10 +68,36 @@ fn the_child_gets_the_proxy_and_bundle_and_keeps_no_proxy() {
     assert!(certs.len() > 1);
 }
 
-/// Starts `tollgate run -- python -c <handler that exits with `code` on `signal`>` and waits
-/// until the child is ready for the signal.
-fn run_child_waiting_for(signal: &str, code: i32) -> (tempfile::TempDir, std::process::Child) {
+/// Starts `tollgate run -- python -c <script>` and waits until the script prints `ready`.
+/// `own_group` makes tollgate the leader of a process group, as under `timeout`.
+fn run_python_until_ready(
+    script: &str,
+    own_group: bool,
+) -> (tempfile::TempDir, std::process::Child) {
+    use std::os::unix::process::CommandExt;
     let home = tempfile::tempdir().unwrap();
+    let mut command = Command::new(TOLLGATE);
+    command
+        .args(["run", "-q", "--"])
+        .arg(python())
+        .args(["-c", script])
+        .env("TOLLGATE_HOME", home.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    if own_group {
+        command.process_group(0);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    (home, child)
+}
+
+/// A child that exits with `code` on `signal`, once ready for it.
+fn run_child_waiting_for(signal: &str, code: i32) -> (tempfile::TempDir, std::process::Child) {
     let script = format!(
         "import signal, sys, time\n\
          signal.signal(signal.{signal}, lambda *_: sys.exit({code}))\n\
@@ -79,21 +105,7 @@ fn run_child_waiting_for(signal: &str, code: i32) -> (tempfile::TempDir, std::pr
          time.sleep(60)\n\
          sys.exit(99)\n"
     );
-    let mut child = Command::new(TOLLGATE)
-        .args(["run", "-q", "--"])
-        .arg(python())
-        .args(["-c", &script])
-        .env("TOLLGATE_HOME", home.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
-    (home, child)
+    run_python_until_ready(&script, false)
 }
 
 #[test]
@@ -146,8 +158,6 @@ fn version_names_the_botocore_model() {
 
 #[test]
 fn a_signal_to_tollgates_whole_process_group_reaches_the_command_once() {
-    use std::os::unix::process::CommandExt;
-    let home = tempfile::tempdir().unwrap();
     let script = "import signal, sys, time\n\
                   count = 0\n\
                   def on_term(*_):\n    global count\n    count += 1\n\
@@ -158,21 +168,7 @@ fn a_signal_to_tollgates_whole_process_group_reaches_the_command_once() {
                   time.sleep(1.0)\n\
                   sys.exit(40 + count)\n";
     // tollgate leads a process group, as under `timeout` or a service manager.
-    let mut child = Command::new(TOLLGATE)
-        .args(["run", "-q", "--"])
-        .arg(python())
-        .args(["-c", script])
-        .env("TOLLGATE_HOME", home.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
+    let (_home, mut child) = run_python_until_ready(script, true);
     unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
     // 41: the command saw exactly one SIGTERM.
     assert_eq!(wait_timeout(&mut child, Duration::from_secs(20)), Some(41));
