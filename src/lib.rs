@@ -6,6 +6,7 @@
 //!   nothing else about AWS; every completed request/response exchange is handed to an
 //!   [`proxy::Observer`].
 //! * [`ca`] is the local certificate authority whose leaf certificates the proxy presents.
+//! * [`pricing`] prices a call's usage against the table in `pricing/`, exactly.
 //! * [`summary`] is the first observer: per-host counts, bytes and latency percentiles.
 //! * [`cli`] wires them together, one file per subcommand.
 
@@ -13,6 +14,7 @@ pub mod aws;
 pub mod ca;
 pub mod cli;
 pub mod home;
+pub mod pricing;
 pub mod profile;
 pub mod proxy;
 pub mod roots;

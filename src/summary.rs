@@ -1,4 +1,4 @@
-//! The first observer: what `tollgate run` prints when the command ends. Calls by service and
+//! What `tollgate run` prints when the command ends: calls and their exact cost by service and
 //! operation (retries grouped under their logical call), by host and status, bytes each way,
 //! latency percentiles, and the hosts tunnelled without decryption.
 
@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use hdrhistogram::Histogram;
+use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::aws::identify::Identifier;
-use crate::aws::model::Model;
-use crate::profile::{call_from_exchange, Call};
-use crate::proxy::{Exchange, Observer, Outcome, ProxyStats, Tunnel};
+use crate::aws::usage::Unit;
+use crate::pricing::{exact, format_usd, PriceStatus};
+use crate::profile::{Call, CallKind, CallSink};
+use crate::proxy::{Exchange, Outcome, ProxyStats, Tunnel};
 
 /// Aggregates exchanges as they complete. Lock-free per key; the latency histogram is one short
 /// critical section per exchange.
@@ -25,6 +26,19 @@ pub struct Summary {
     tunnels: DashMap<String, Counts>,
     latency_us: Mutex<Histogram<u64>>,
     interrupted: AtomicU64,
+    implied: DashMap<(String, String, &'static str), (u64, Decimal)>,
+    pricing: PricingInfo,
+}
+
+/// Which prices the summary's costs come from.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PricingInfo {
+    /// A digest of the built-in table.
+    pub table: String,
+    /// The files read after the built-in table (imported prices, the overlay).
+    pub files: Vec<String>,
+    /// Percent off every price, from the overlay.
+    pub discount_percent: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,6 +74,16 @@ struct OperationStats {
     bytes_sent: u64,
     bytes_received: u64,
     latency_us: Histogram<u64>,
+    cost: Decimal,
+    transfer: Decimal,
+    implied: Decimal,
+    priced: u64,
+    free: u64,
+    not_billed: u64,
+    unpriced: u64,
+    estimated: u64,
+    units: BTreeMap<Unit, Decimal>,
+    unpriced_reason: Option<String>,
 }
 
 impl Default for OperationStats {
@@ -71,6 +95,16 @@ impl Default for OperationStats {
             throttled: 0,
             bytes_sent: 0,
             bytes_received: 0,
+            cost: Decimal::ZERO,
+            transfer: Decimal::ZERO,
+            implied: Decimal::ZERO,
+            priced: 0,
+            free: 0,
+            not_billed: 0,
+            unpriced: 0,
+            estimated: 0,
+            units: BTreeMap::new(),
+            unpriced_reason: None,
             // Two significant figures: a few KiB per operation.
             latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 2)
                 .expect("valid histogram bounds"),
@@ -80,12 +114,12 @@ impl Default for OperationStats {
 
 impl Default for Summary {
     fn default() -> Self {
-        Self::new()
+        Self::new(PricingInfo::default())
     }
 }
 
 impl Summary {
-    pub fn new() -> Self {
+    pub fn new(pricing: PricingInfo) -> Self {
         Self {
             by_operation: DashMap::new(),
             by_host: DashMap::new(),
@@ -95,6 +129,8 @@ impl Summary {
                 Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
             ),
             interrupted: AtomicU64::new(0),
+            implied: DashMap::new(),
+            pricing,
         }
     }
 
@@ -163,16 +199,68 @@ impl Summary {
                     bytes_received: stats.bytes_received,
                     p50_ms: ms(0.5),
                     p99_ms: ms(0.99),
+                    cost_usd: exact(stats.cost),
+                    transfer_usd: exact(stats.transfer),
+                    implied_usd: exact(stats.implied),
+                    priced: stats.priced,
+                    free: stats.free,
+                    not_billed: stats.not_billed,
+                    unpriced: stats.unpriced,
+                    estimated: stats.estimated,
+                    unpriced_reason: stats.unpriced_reason.clone(),
+                    units: stats
+                        .units
+                        .iter()
+                        .map(|(unit, quantity)| (unit.to_string(), exact(*quantity)))
+                        .collect(),
+                    cost: stats.cost + stats.transfer + stats.implied,
                 }
             })
             .collect();
+        // Most expensive first, then busiest.
         operations.sort_by(|a, b| {
-            b.attempts
-                .cmp(&a.attempts)
+            b.cost
+                .cmp(&a.cost)
+                .then_with(|| b.attempts.cmp(&a.attempts))
                 .then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
         });
+        let mut implied: Vec<ImpliedRow> = self
+            .implied
+            .iter()
+            .map(|entry| {
+                let ((service, operation, why), (calls, cost)) = (entry.key(), entry.value());
+                ImpliedRow {
+                    service: service.clone(),
+                    operation: operation.clone(),
+                    why: why.to_string(),
+                    calls: *calls,
+                    cost_usd: exact(*cost),
+                }
+            })
+            .collect();
+        implied.sort_by(|a, b| {
+            (&a.service, &a.operation, &a.why).cmp(&(&b.service, &b.operation, &b.why))
+        });
+        let sum = |f: fn(&OperationRow) -> u64| operations.iter().map(f).sum::<u64>();
+        let own: Decimal = self.by_operation.iter().map(|e| e.value().cost).sum();
+        let transfer: Decimal = self.by_operation.iter().map(|e| e.value().transfer).sum();
+        let implied_total: Decimal = self.by_operation.iter().map(|e| e.value().implied).sum();
+        let cost = CostSummary {
+            total_usd: exact(own + transfer + implied_total),
+            calls_usd: exact(own),
+            transfer_usd: exact(transfer),
+            implied_usd: exact(implied_total),
+            priced: sum(|r| r.priced),
+            free: sum(|r| r.free),
+            not_billed: sum(|r| r.not_billed),
+            unpriced: sum(|r| r.unpriced),
+            estimated: sum(|r| r.estimated),
+            implied,
+            pricing: self.pricing.clone(),
+        };
         SummaryReport {
-            version: 1,
+            version: 2,
+            cost,
             operations,
             calls: hosts.iter().map(|row| row.calls).sum(),
             bytes_sent: hosts.iter().map(|row| row.bytes_sent).sum(),
@@ -204,6 +292,36 @@ impl Summary {
         stats.bytes_received += call.bytes_received;
         let micros = u64::try_from(call.duration.as_micros()).unwrap_or(u64::MAX);
         stats.latency_us.saturating_record(micros.max(1));
+        if call.kind == CallKind::NotAws {
+            return;
+        }
+        let cost = &call.cost;
+        stats.cost += cost.own();
+        stats.transfer += cost.transfer();
+        stats.implied += cost.implied_total();
+        match &cost.status {
+            PriceStatus::Priced => stats.priced += 1,
+            PriceStatus::Free { .. } => stats.free += 1,
+            PriceStatus::NotBilled { .. } => stats.not_billed += 1,
+            PriceStatus::Unpriced { reason } => {
+                stats.unpriced += 1;
+                stats.unpriced_reason.get_or_insert_with(|| reason.clone());
+            }
+        }
+        stats.estimated += u64::from(cost.estimated.is_some());
+        for line in &cost.lines {
+            *stats.units.entry(line.unit).or_default() += line.quantity;
+        }
+        drop(stats);
+        for line in &cost.implied {
+            let why = line.implied_by.unwrap_or("implied");
+            let mut entry = self
+                .implied
+                .entry((line.service.clone(), line.entry.to_string(), why))
+                .or_default();
+            entry.0 += 1;
+            entry.1 += line.amount;
+        }
     }
 }
 
@@ -225,24 +343,15 @@ fn bounded_key<K: std::hash::Hash + Eq, V>(
     }
 }
 
-impl Observer for Summary {
-    /// Identification reads the request body (query protocol `Action`, JSON members) and the
-    /// response body (error codes).
-    fn wants_bodies(&self) -> bool {
-        true
-    }
-
-    fn on_exchange(&self, exchange: &Exchange) {
-        // The model is looked up here, not when the summary is made: its parse (a few ms) runs
-        // in the background at start-up and must not hold up the command being profiled.
-        let identifier = Identifier::new(Model::embedded());
-        self.record_call(&call_from_exchange(&identifier, exchange));
+impl CallSink for Summary {
+    fn on_call(&self, call: &Call, exchange: &Exchange) {
+        self.record_call(call);
         let status = match (&exchange.response, &exchange.outcome) {
             (Some(response), _) => StatusKey::Code(response.status.as_u16()),
             (None, Outcome::UpstreamFailed { kind, .. }) => StatusKey::Failed(kind.as_str()),
             (None, _) => StatusKey::Failed("no response"),
         };
-        if matches!(exchange.outcome, Outcome::Interrupted { .. }) {
+        if call.interrupted {
             self.interrupted.fetch_add(1, Ordering::Relaxed);
         }
         {
@@ -284,8 +393,10 @@ impl Observer for Summary {
 /// The summary as data: rendered as text for people, serialised as JSON for scripts.
 #[derive(Debug, Clone, Serialize)]
 pub struct SummaryReport {
-    /// Bumped whenever a field changes meaning or goes away.
+    /// Bumped whenever a field changes meaning or goes away (2: costs).
     pub version: u32,
+    /// What the calls cost, exactly (decimal strings).
+    pub cost: CostSummary,
     /// Intercepted HTTP exchanges (every attempt, retries included).
     pub calls: u64,
     /// Request body bytes sent upstream, over all calls.
@@ -307,6 +418,41 @@ pub struct SummaryReport {
     /// Connections still open when the shutdown grace period ended; calls in flight on them are
     /// missing from this report.
     pub connections_cut_at_shutdown: u64,
+}
+
+/// Money as exact decimal strings (USD), so sums made from the JSON are exact.
+#[derive(Debug, Clone, Serialize)]
+pub struct CostSummary {
+    /// calls + transfer + implied.
+    pub total_usd: String,
+    /// The calls' own request and usage charges.
+    pub calls_usd: String,
+    /// Data transfer out for response bytes.
+    pub transfer_usd: String,
+    /// Charges the calls cause elsewhere (KMS behind SSE-KMS, CloudTrail data events).
+    pub implied_usd: String,
+    /// Attempts by how they were priced.
+    pub priced: u64,
+    pub free: u64,
+    /// Failed or throttled attempts AWS does not bill.
+    pub not_billed: u64,
+    /// Attempts with no price in the table: not $0, unknown.
+    pub unpriced: u64,
+    /// Attempts whose cost is an estimate (units from sizes, a region priced at us-east-1's rate).
+    pub estimated: u64,
+    pub implied: Vec<ImpliedRow>,
+    pub pricing: PricingInfo,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImpliedRow {
+    /// The service billed (`kms`, `cloudtrail`).
+    pub service: String,
+    /// The table entry that priced it.
+    pub operation: String,
+    pub why: String,
+    pub calls: u64,
+    pub cost_usd: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -333,6 +479,22 @@ pub struct OperationRow {
     pub bytes_received: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// The attempts' own charges.
+    pub cost_usd: String,
+    pub transfer_usd: String,
+    pub implied_usd: String,
+    pub priced: u64,
+    pub free: u64,
+    pub not_billed: u64,
+    pub unpriced: u64,
+    pub estimated: u64,
+    /// Why the first unpriced attempt had no price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unpriced_reason: Option<String>,
+    /// Billed quantities by unit, summed over priced attempts.
+    pub units: BTreeMap<String, String>,
+    #[serde(skip)]
+    pub cost: Decimal,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -365,6 +527,7 @@ impl SummaryReport {
             human_bytes(self.bytes_sent),
             human_bytes(self.bytes_received),
         );
+        let _ = writeln!(out, "  {}", self.cost.render_line());
         if !self.operations.is_empty() {
             let width = self
                 .operations
@@ -375,20 +538,27 @@ impl SummaryReport {
                 .clamp(9, 60);
             let _ = writeln!(
                 out,
-                "  {:<width$}  {:>7}  {:>7}  {:>6}  {:>9}  {:>9}",
-                "operation", "calls", "retries", "errors", "p50", "p99"
+                "  {:<width$}  {:>7}  {:>7}  {:>6}  {:>14}  {:>9}  {:>9}",
+                "operation", "calls", "retries", "errors", "cost", "p50", "p99"
             );
             for row in &self.operations {
                 let name = format!("{} {}", row.service, row.operation);
                 let _ = writeln!(
                     out,
-                    "  {:<width$}  {:>7}  {:>7}  {:>6}  {:>6.1} ms  {:>6.1} ms",
+                    "  {:<width$}  {:>7}  {:>7}  {:>6}  {:>14}  {:>6.1} ms  {:>6.1} ms",
                     truncate(&name, width),
                     row.calls,
                     row.retries,
                     row.errors,
+                    row.render_cost(),
                     row.p50_ms,
                     row.p99_ms
+                );
+            }
+            if self.cost.estimated > 0 || self.cost.unpriced > 0 {
+                let _ = writeln!(
+                    out,
+                    "  (~ estimated: units from sizes or another region's price; ? some attempts unpriced)"
                 );
             }
         }
@@ -479,6 +649,64 @@ impl SummaryReport {
     }
 }
 
+impl CostSummary {
+    /// `cost $0.0123 (calls $0.01, data transfer $0.0023) · 3 unpriced · 2 estimated`
+    pub fn render_line(&self) -> String {
+        let usd = |text: &str| format_usd(text.parse().unwrap_or_default());
+        let mut parts = vec![format!("calls {}", usd(&self.calls_usd))];
+        if self.transfer_usd != "0" {
+            parts.push(format!("data transfer out {}", usd(&self.transfer_usd)));
+        }
+        if self.implied_usd != "0" {
+            parts.push(format!("implied {}", usd(&self.implied_usd)));
+        }
+        let mut line = format!("cost {} ({})", usd(&self.total_usd), parts.join(", "));
+        if self.unpriced > 0 {
+            line += &format!(
+                "; {} attempt{} unpriced (no price in the table, not $0)",
+                self.unpriced,
+                if self.unpriced == 1 { "" } else { "s" }
+            );
+        }
+        if self.estimated > 0 {
+            line += &format!("; {} estimated", self.estimated);
+        }
+        if self.not_billed > 0 {
+            line += &format!("; {} failed attempts not billed", self.not_billed);
+        }
+        for implied in &self.implied {
+            line += &format!(
+                "\n  implied: {} × {} ({}) {}",
+                implied.calls,
+                implied.operation,
+                implied.why,
+                usd(&implied.cost_usd)
+            );
+        }
+        line
+    }
+}
+
+impl OperationRow {
+    fn render_cost(&self) -> String {
+        let billed = self.priced + self.free + self.not_billed;
+        if billed == 0 && self.unpriced > 0 {
+            return "unpriced".into();
+        }
+        if self.service == "not-aws" {
+            return "-".into();
+        }
+        let amount: Decimal = self.cost_usd.parse::<Decimal>().unwrap_or_default()
+            + self.transfer_usd.parse::<Decimal>().unwrap_or_default();
+        format!(
+            "{}{}{}",
+            if self.estimated > 0 { "~" } else { "" },
+            format_usd(amount),
+            if self.unpriced > 0 { "?" } else { "" }
+        )
+    }
+}
+
 /// Keeps the end of `text` (the distinctive part of a host or operation) within `width` chars.
 fn truncate(text: &str, width: usize) -> String {
     let chars = text.chars().count();
@@ -508,8 +736,10 @@ pub fn human_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::{BodyRecord, ResponseRecord, Transport, UpstreamFailure};
+    use crate::profile::Profiler;
+    use crate::proxy::{BodyRecord, Observer, ResponseRecord, Transport, UpstreamFailure};
     use http::{HeaderMap, Method, StatusCode, Uri, Version};
+    use std::sync::Arc;
     use std::time::SystemTime;
 
     fn exchange(
@@ -557,14 +787,23 @@ mod tests {
         }
     }
 
+    /// The summary behind a real profiler with the built-in prices.
+    fn profiled() -> (Arc<Summary>, Profiler) {
+        let summary = Arc::new(Summary::default());
+        let (table, settings) = crate::pricing::overlay::load(&Default::default()).unwrap();
+        let pricer = Arc::new(crate::pricing::Pricer::new(table, settings));
+        let profiler = Profiler::new(pricer, vec![summary.clone() as Arc<dyn CallSink>]);
+        (summary, profiler)
+    }
+
     #[test]
     fn aggregates_by_host_and_status_with_percentiles() {
-        let summary = Summary::new();
+        let (summary, profiler) = profiled();
         for millis in 1..=100 {
-            summary.on_exchange(&exchange("s3.amazonaws.com", Some(200), millis, 10, 100));
+            profiler.on_exchange(&exchange("s3.amazonaws.com", Some(200), millis, 10, 100));
         }
-        summary.on_exchange(&exchange("s3.amazonaws.com", Some(503), 5, 0, 0));
-        summary.on_exchange(&exchange("sts.amazonaws.com", None, 5, 0, 0));
+        profiler.on_exchange(&exchange("s3.amazonaws.com", Some(503), 5, 0, 0));
+        profiler.on_exchange(&exchange("sts.amazonaws.com", None, 5, 0, 0));
         summary.on_tunnel(&Tunnel {
             client: "127.0.0.1:1".parse().unwrap(),
             host: "pypi.org".into(),
@@ -588,14 +827,36 @@ mod tests {
         assert!((latency.p50 - 49.0).abs() < 1.0, "{}", latency.p50);
         assert!((latency.max - 100.0).abs() < 0.2, "{}", latency.max);
         assert_eq!(report.tunnels[0].bytes_received, 7);
+        // 100 ListBuckets (S3 Tier1, $0.000005 each) plus 100 B each of data transfer out
+        // ($0.09 per 2^30 bytes); the 503 is not billed; the unanswered call never reached AWS.
+        let s3 = report
+            .operations
+            .iter()
+            .find(|row| row.operation == "ListBuckets")
+            .unwrap();
+        assert_eq!(s3.cost_usd, "0.0005");
+        assert_eq!(s3.priced, 100);
+        assert_eq!(s3.not_billed, 1);
+        let transfer = Decimal::from(100 * 100) * Decimal::from_str_exact("0.09").unwrap()
+            / Decimal::from(1u64 << 30);
+        assert_eq!(
+            report
+                .cost
+                .transfer_usd
+                .parse::<Decimal>()
+                .unwrap()
+                .round_dp(20),
+            transfer.round_dp(20)
+        );
         let text = report.render_text();
         assert!(text.contains("102 AWS calls"), "{text}");
+        assert!(text.contains("cost $0.0005008"), "{text}");
         assert!(text.contains("pypi.org:443  1 connection, 12 B"), "{text}");
     }
 
     #[test]
     fn tables_stay_bounded_and_keep_every_count() {
-        let summary = Summary::new();
+        let summary = Summary::default();
         let total = MAX_ROWS + 100;
         for index in 0..total {
             summary.on_tunnel(&Tunnel {

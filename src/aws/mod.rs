@@ -10,6 +10,7 @@ pub mod model;
 pub mod router;
 pub mod signing;
 pub mod sigv4;
+pub mod usage;
 mod wire;
 
 /// Entry points for the fuzz targets in `fuzz/`.

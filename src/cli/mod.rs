@@ -3,6 +3,7 @@
 mod ca;
 mod client_env;
 mod env;
+pub(crate) mod pricing;
 mod proxy_setup;
 mod run;
 mod serve;
@@ -53,6 +54,9 @@ enum Command {
     /// Manage tollgate's local certificate authority.
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// The price table: show prices and their sources, check the table, import regional prices.
+    #[command(subcommand)]
+    Pricing(pricing::PricingCommand),
 }
 
 /// Parses the arguments, runs the subcommand, and turns the result into an exit code.
@@ -75,6 +79,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::execute(args).await,
             Command::Env(args) => env::execute(args),
             Command::Ca(command) => ca::execute(command),
+            Command::Pricing(command) => pricing::execute(command),
         }
     });
     // Tunnels still open after the grace period must not hold the process.

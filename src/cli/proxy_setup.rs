@@ -10,11 +10,14 @@ use clap::Args;
 use http::Uri;
 
 use super::client_env::ClientEnv;
+use super::pricing::SourceArgs;
 use crate::ca::{CaPaths, LeafCertificates, LocalCa};
 use crate::home;
+use crate::pricing::{overlay, Pricer};
+use crate::profile::{CallSink, Profiler};
 use crate::proxy::{HostMatcher, Observer, Observers, Proxy, ProxyConfig, Timeouts};
 use crate::roots::Roots;
-use crate::summary::Summary;
+use crate::summary::{PricingInfo, Summary};
 
 #[derive(Debug, Clone, Args)]
 pub struct ProxyArgs {
@@ -47,6 +50,9 @@ pub struct ProxyArgs {
     /// KiB of each request and response body copied for analysis.
     #[arg(long, value_name = "KIB", default_value_t = 64)]
     pub body_capture_kib: usize,
+
+    #[command(flatten)]
+    pub pricing: SourceArgs,
 }
 
 /// A bound proxy and what clients need to use it.
@@ -61,6 +67,20 @@ pub async fn start(args: &ProxyArgs, listen: SocketAddr) -> anyhow::Result<Start
     // Parse the AWS model off the start-up path: the child starts at once, and the first call
     // waits for the model only if it comes before the parse is done.
     std::thread::spawn(crate::aws::model::Model::embedded);
+    // Prices are loaded before anything starts: a broken overlay is an error now, not a run
+    // priced wrongly.
+    let (table, settings) = overlay::load(&args.pricing.sources()?)?;
+    let pricing_info = PricingInfo {
+        table: table.version.clone(),
+        files: table
+            .origins
+            .iter()
+            .skip(1)
+            .map(|origin| origin.to_string())
+            .collect(),
+        discount_percent: settings.discount_percent.normalize().to_string(),
+    };
+    let pricer = Arc::new(Pricer::new(table, settings));
     let home = home::data_dir().context("cannot find tollgate's data directory")?;
     let paths = CaPaths::new(&home);
     let (ca, created) = LocalCa::load_or_create(&paths, &[])?;
@@ -106,8 +126,9 @@ pub async fn start(args: &ProxyArgs, listen: SocketAddr) -> anyhow::Result<Start
         1024,
         vec![b"h2".to_vec(), b"http/1.1".to_vec()],
     )?;
-    let summary = Arc::new(Summary::new());
-    let observers = Observers::new(vec![summary.clone() as Arc<dyn Observer>]);
+    let summary = Arc::new(Summary::new(pricing_info));
+    let profiler = Profiler::new(pricer, vec![summary.clone() as Arc<dyn CallSink>]);
+    let observers = Observers::new(vec![Arc::new(profiler) as Arc<dyn Observer>]);
     let proxy = Proxy::bind(config, Arc::new(leaves), observers).await?;
     let client_env = ClientEnv::new(proxy.local_addr(), &bundle_path);
     Ok(Started {

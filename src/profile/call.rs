@@ -4,7 +4,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::aws::extract::{self, RequestParts};
 use crate::aws::identify::{is_bucket_host, Identifier, Identity, Request};
-use crate::proxy::{Exchange, Outcome};
+use crate::aws::usage::{self, BodyView, Usage, UsageInput};
+use crate::pricing::{Cost, PriceStatus, Pricer, PricingInput};
+use crate::proxy::{BodyRecord, Exchange, Outcome};
 
 /// What an exchange was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +45,12 @@ pub struct Call {
     pub bytes_received: u64,
     /// The proxy's own failure, when the upstream was not reached.
     pub upstream_failure: Option<&'static str>,
+    /// The response body was cut short.
+    pub interrupted: bool,
+    /// What the call used, in billing units.
+    pub usage: Usage,
+    /// What it cost.
+    pub cost: Cost,
 }
 
 impl Call {
@@ -58,30 +66,46 @@ impl Call {
 
     /// Throttling, by the error codes AWS services use for it.
     pub fn is_throttled(&self) -> bool {
-        const THROTTLING: &[&str] = &[
-            "Throttling",
-            "ThrottlingException",
-            "ThrottledException",
-            "RequestThrottledException",
-            "TooManyRequestsException",
-            "ProvisionedThroughputExceededException",
-            "TransactionInProgressException",
-            "RequestLimitExceeded",
-            "BandwidthLimitExceeded",
-            "LimitExceededException",
-            "RequestThrottled",
-            "SlowDown",
-            "PriorRequestNotComplete",
-            "EC2ThrottledException",
-        ];
-        self.error_code
-            .as_deref()
-            .is_some_and(|code| THROTTLING.contains(&code))
+        is_throttling(self.error_code.as_deref())
     }
 }
 
-/// Identifies an exchange and extracts what reports need.
-pub fn call_from_exchange(identifier: &Identifier<'_>, exchange: &Exchange) -> Call {
+/// Whether an error code means the request was throttled.
+pub fn is_throttling(code: Option<&str>) -> bool {
+    const THROTTLING: &[&str] = &[
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    ];
+    code.is_some_and(|code| THROTTLING.contains(&code))
+}
+
+fn body_view(record: &BodyRecord) -> BodyView<'_> {
+    BodyView {
+        head: &record.captured,
+        tail: &record.tail,
+        length: record.bytes,
+        truncated: record.truncated,
+    }
+}
+
+/// Identifies an exchange, measures its usage, prices it, and extracts what reports need.
+pub fn call_from_exchange(
+    identifier: &Identifier<'_>,
+    pricer: &Pricer,
+    exchange: &Exchange,
+) -> Call {
     let path = exchange.uri.path();
     let query = exchange.uri.query();
     let request_body = &exchange.request_body.captured;
@@ -165,6 +189,42 @@ pub fn call_from_exchange(identifier: &Identifier<'_>, exchange: &Exchange) -> C
         Outcome::UpstreamFailed { kind, .. } => Some(kind.as_str()),
         _ => None,
     };
+    let usage = match &identification.identity {
+        Identity::Operation { service, .. } => usage::usage(&UsageInput {
+            service: model.service(*service).name,
+            operation: &operation,
+            protocols: &model.service(*service).protocols,
+            host: &exchange.host,
+            path,
+            request_headers: &exchange.request_headers,
+            request_body: body_view(&exchange.request_body),
+            status,
+            response_headers: exchange.response.as_ref().map(|r| &r.headers),
+            response_body: body_view(&exchange.response_body),
+        }),
+        _ => Usage::default(),
+    };
+    let cost = match kind {
+        CallKind::NotAws => Cost {
+            status: PriceStatus::Unpriced {
+                reason: "not an AWS API call".into(),
+            },
+            lines: Vec::new(),
+            transfer: None,
+            implied: Vec::new(),
+            estimated: None,
+        },
+        _ => pricer.price(&PricingInput {
+            service: &service,
+            operation: &operation,
+            known: kind == CallKind::Operation,
+            region: identification.region.as_deref(),
+            status,
+            error_code: error_code.as_deref(),
+            throttled: is_throttling(error_code.as_deref()),
+            usage: &usage,
+        }),
+    };
     Call {
         kind,
         service,
@@ -188,5 +248,8 @@ pub fn call_from_exchange(identifier: &Identifier<'_>, exchange: &Exchange) -> C
         bytes_sent: exchange.request_body.bytes,
         bytes_received: exchange.response_body.bytes,
         upstream_failure,
+        interrupted: matches!(exchange.outcome, Outcome::Interrupted { .. }),
+        usage,
+        cost,
     }
 }

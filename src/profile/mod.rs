@@ -1,7 +1,10 @@
-//! From proxy exchanges to AWS calls: the layer that knows both the proxy's `Exchange` and the
-//! `aws` identification, and turns one into the other. Nothing secret leaves this layer: the
-//! access key becomes a fingerprint, parameter values and bodies stay behind.
+//! From proxy exchanges to priced AWS calls: the layer that knows both the proxy's `Exchange` and
+//! the `aws` identification, turns one into the other, prices it, and hands it to the sinks.
+//! Nothing secret leaves this layer: the access key becomes a fingerprint, parameter values and
+//! bodies stay behind.
 
 mod call;
+mod profiler;
 
-pub use call::{call_from_exchange, Call, CallKind};
+pub use call::{call_from_exchange, is_throttling, Call, CallKind};
+pub use profiler::{CallSink, Profiler};

@@ -5,6 +5,7 @@
 //! first bytes when an observer wants them. Each tap and the forwarding code hold an
 //! `Arc<ExchangeRecorder>`; when the last one lets go, the recorder reports the exchange.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -18,6 +19,7 @@ use pin_project_lite::pin_project;
 
 use super::observer::{
     BodyRecord, Exchange, Observers, Outcome, ResponseRecord, Transport, UpstreamFailure,
+    TAIL_CAPTURE,
 };
 
 /// The request as it arrived, before any body.
@@ -199,6 +201,10 @@ pub(crate) struct Tap {
     captured: BytesMut,
     capture_limit: usize,
     truncated: bool,
+    /// The last chunks past the capture limit, at least `TAIL_CAPTURE` bytes once full
+    /// (reference-counted slices of the chunks, not copies).
+    tail: VecDeque<Bytes>,
+    tail_bytes: usize,
     complete: bool,
     error: Option<String>,
 }
@@ -212,6 +218,8 @@ impl Tap {
             captured: BytesMut::new(),
             capture_limit,
             truncated: false,
+            tail: VecDeque::new(),
+            tail_bytes: 0,
             complete: false,
             error: None,
         }
@@ -227,6 +235,31 @@ impl Tap {
             self.captured
                 .extend_from_slice(&data[..room.min(data.len())]);
         }
+        if data.len() > room && self.capture_limit > 0 {
+            let past = data.slice(room.min(data.len())..);
+            self.tail_bytes += past.len();
+            self.tail.push_back(past);
+            while self.tail.len() > 1
+                && self.tail_bytes - self.tail.front().map_or(0, Bytes::len) >= TAIL_CAPTURE
+            {
+                let dropped = self.tail.pop_front().expect("checked non-empty");
+                self.tail_bytes -= dropped.len();
+            }
+        }
+    }
+
+    /// The last `TAIL_CAPTURE` bytes seen past the capture limit.
+    fn take_tail(&mut self) -> Bytes {
+        let mut tail = BytesMut::with_capacity(self.tail_bytes.min(TAIL_CAPTURE));
+        let skip = self.tail_bytes.saturating_sub(TAIL_CAPTURE);
+        let mut skipped = 0;
+        for chunk in self.tail.drain(..) {
+            let from = skip.saturating_sub(skipped).min(chunk.len());
+            skipped += from;
+            tail.extend_from_slice(&chunk[from..]);
+        }
+        self.tail_bytes = 0;
+        tail.freeze()
     }
 }
 
@@ -236,6 +269,7 @@ impl Drop for Tap {
             bytes: self.bytes,
             captured: std::mem::take(&mut self.captured).freeze(),
             truncated: self.truncated,
+            tail: self.take_tail(),
             complete: self.complete,
         };
         self.recorder
@@ -376,6 +410,23 @@ mod tests {
         assert_eq!(seen[0].1, "hello wo");
         assert!(seen[0].2 && seen[0].3);
         assert_eq!(seen[0].4, Outcome::Complete);
+    }
+
+    #[test]
+    fn the_tail_keeps_exactly_the_last_bytes_past_the_capture() {
+        let recorder = ExchangeRecorder::new(Observers::new(vec![]), head());
+        let mut tap = Tap::new(recorder, Side::Response, 4);
+        let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        for chunk in body.chunks(3_000) {
+            tap.data(&Bytes::copy_from_slice(chunk));
+        }
+        assert_eq!(&tap.captured[..], &body[..4]);
+        assert_eq!(&tap.take_tail()[..], &body[body.len() - TAIL_CAPTURE..]);
+
+        let recorder = ExchangeRecorder::new(Observers::new(vec![]), head());
+        let mut short = Tap::new(recorder, Side::Response, 4);
+        short.data(&Bytes::from_static(b"abcdefgh"));
+        assert_eq!(&short.take_tail()[..], b"efgh");
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ mod tunnel;
 pub use intercept::{BadPattern, HostMatcher, DEFAULT_INTERCEPT};
 pub use observer::{
     BodyRecord, Exchange, Observer, Observers, Outcome, ResponseRecord, Transport, Tunnel,
-    UpstreamFailure,
+    UpstreamFailure, TAIL_CAPTURE,
 };
 
 use std::convert::Infallible;

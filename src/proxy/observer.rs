@@ -110,6 +110,9 @@ impl UpstreamFailure {
     }
 }
 
+/// How much of a truncated body's end is kept.
+pub const TAIL_CAPTURE: usize = 16 * 1024;
+
 /// What flowed through one body.
 #[derive(Debug, Clone, Default)]
 pub struct BodyRecord {
@@ -119,6 +122,9 @@ pub struct BodyRecord {
     pub captured: Bytes,
     /// True when `captured` is shorter than the body.
     pub truncated: bool,
+    /// The body's last bytes (up to [`TAIL_CAPTURE`]) when it was truncated: where streamed
+    /// answers put their totals (Bedrock's token counts come in the last event).
+    pub tail: Bytes,
     /// True when the body reached its end.
     pub complete: bool,
 }

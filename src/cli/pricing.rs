@@ -1,0 +1,325 @@
+//! `tollgate pricing show|check|import`: the prices that apply, whether the table is sound, and
+//! regional prices from AWS Price List offer files.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::aws::model::Model;
+use crate::pricing::table::{OperationPattern, PriceEntry, PriceTable, BASE_REGION};
+use crate::pricing::{check, import, overlay, Sources};
+
+#[derive(Debug, Subcommand)]
+pub enum PricingCommand {
+    /// Print the prices that apply, with their sources.
+    Show(ShowArgs),
+    /// Validate the table and the overlay: operations exist, no overlaps, sources and dates.
+    Check(SourceArgs),
+    /// Read AWS Price List offer files (JSON) and record their regional prices.
+    Import(ImportArgs),
+}
+
+/// Where prices come from, shared by every pricing-aware command.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Overlay file (default: tollgate.toml in the working directory or a parent).
+    #[arg(long, value_name = "FILE", env = "TOLLGATE_PRICING")]
+    pub pricing: Option<PathBuf>,
+}
+
+impl SourceArgs {
+    pub fn sources(&self) -> anyhow::Result<Sources> {
+        let cwd = std::env::current_dir().context("cannot read the working directory")?;
+        if let Some(path) = &self.pricing {
+            if !path.is_file() {
+                bail!("--pricing {}: no such file", path.display());
+            }
+        }
+        Ok(Sources::discover(self.pricing.clone(), &cwd))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// `SERVICE` or `SERVICE:OPERATION` (botocore names: `s3:GetObject`); all when omitted.
+    pub what: Option<String>,
+    /// Show the prices in this region.
+    #[arg(long, default_value = BASE_REGION)]
+    pub region: String,
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub format: ShowFormat,
+    #[command(flatten)]
+    pub sources: SourceArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShowFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Offer files: `.../offers/v1.0/aws/<offerCode>/current/<region>/index.json`.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Where to write the regional prices (default: pricing-imported.toml in tollgate's data
+    /// directory, which every run reads). Existing prices there are kept unless replaced.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn execute(command: PricingCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PricingCommand::Show(args) => show(args),
+        PricingCommand::Check(args) => check_command(args),
+        PricingCommand::Import(args) => import_command(args),
+    }
+}
+
+#[derive(Serialize)]
+struct ShownEntry<'a> {
+    id: &'a str,
+    service: &'a str,
+    operations: Vec<String>,
+    when: Vec<String>,
+    /// `free`, or the unit billed.
+    unit: String,
+    /// The price per unit in the region shown, as an exact decimal string; `null` when free.
+    usd: Option<String>,
+    region: &'a str,
+    /// True when the region has no price of its own and the us-east-1 price stands in.
+    estimated: bool,
+    reason: Option<&'a str>,
+    source: &'a str,
+    as_of: &'a str,
+    origin: String,
+}
+
+fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let (table, settings) = overlay::load(&args.sources.sources()?)?;
+    let (service_filter, operation_filter) = match args.what.as_deref() {
+        Some(what) => match what.split_once(':') {
+            Some((service, operation)) => (Some(service), Some(operation)),
+            None => (Some(what), None),
+        },
+        None => (None, None),
+    };
+    if let Some(service) = service_filter {
+        if table.service(service).is_none() {
+            let known = Model::embedded().service_named(service).is_some();
+            if known {
+                println!("{service}: no prices in the table; its calls are shown as unpriced.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            bail!("no service `{service}` (use botocore's names: s3, dynamodb, sqs, bedrock-runtime, ...)");
+        }
+    }
+    let mut shown = Vec::new();
+    for (name, service) in &table.services {
+        if service_filter.is_some_and(|s| s != name) {
+            continue;
+        }
+        let names = |patterns: &[OperationPattern]| -> bool {
+            match operation_filter {
+                None => true,
+                Some(op) => patterns
+                    .iter()
+                    .any(|p| p.names(op) || *p == OperationPattern::Rest),
+            }
+        };
+        for entry in service.prices.iter().filter(|e| names(&e.operations)) {
+            shown.push(shown_price(entry, &args.region));
+        }
+        for entry in service.free.iter().filter(|e| names(&e.operations)) {
+            shown.push(ShownEntry {
+                id: &entry.id,
+                service: &entry.service,
+                operations: entry.operations.iter().map(|p| p.to_string()).collect(),
+                when: entry
+                    .when
+                    .iter()
+                    .map(|c| format!("{}={}", c.dimension.as_str(), c.values.join("|")))
+                    .collect(),
+                unit: "free".into(),
+                usd: None,
+                region: &args.region,
+                estimated: false,
+                reason: Some(&entry.reason),
+                source: &entry.source,
+                as_of: &entry.as_of,
+                origin: entry.origin.to_string(),
+            });
+        }
+    }
+    match args.format {
+        ShowFormat::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
+        ShowFormat::Text => {
+            let mut out = String::new();
+            if !settings.discount_percent.is_zero() {
+                writeln!(
+                    out,
+                    "Discount: {}% off every price below (overlay).",
+                    settings.discount_percent
+                )?;
+            }
+            let mut last_service = "";
+            for entry in &shown {
+                if entry.service != last_service {
+                    writeln!(out, "\n{}", entry.service)?;
+                    last_service = entry.service;
+                    if let Some(errors) =
+                        table.service(entry.service).and_then(|s| s.errors.as_ref())
+                    {
+                        writeln!(
+                            out,
+                            "  failed attempts billed: {:?}{} ({}, {})",
+                            errors.billed,
+                            if errors.except.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" except {}", errors.except.join(", "))
+                            },
+                            errors.source,
+                            errors.as_of
+                        )?;
+                    }
+                }
+                let price = match &entry.usd {
+                    Some(usd) => format!(
+                        "${usd} per {}{}",
+                        entry.unit,
+                        if entry.estimated {
+                            format!(" (no {} price: us-east-1's)", entry.region)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    None => format!("free: {}", entry.reason.unwrap_or("")),
+                };
+                let when = if entry.when.is_empty() {
+                    String::new()
+                } else {
+                    format!(" when {}", entry.when.join(", "))
+                };
+                writeln!(out, "  {}  {}{when}", entry.id, price)?;
+                writeln!(out, "      operations: {}", entry.operations.join(", "))?;
+                writeln!(
+                    out,
+                    "      source: {} (as of {}, {})",
+                    entry.source, entry.as_of, entry.origin
+                )?;
+            }
+            if shown.is_empty() {
+                writeln!(out, "No entries match; such calls are shown as unpriced.")?;
+            }
+            print!("{}", out.trim_start());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn shown_price<'a>(entry: &'a PriceEntry, region: &'a str) -> ShownEntry<'a> {
+    let (usd, estimated) = entry.price_in(region);
+    let (source, as_of) = match entry.regions.get(region) {
+        Some(regional) => (regional.source.as_str(), regional.as_of.as_str()),
+        None => (entry.source.as_str(), entry.as_of.as_str()),
+    };
+    ShownEntry {
+        id: &entry.id,
+        service: &entry.service,
+        operations: entry.operations.iter().map(|p| p.to_string()).collect(),
+        when: entry
+            .when
+            .iter()
+            .map(|c| format!("{}={}", c.dimension.as_str(), c.values.join("|")))
+            .collect(),
+        unit: entry.unit.to_string(),
+        usd: Some(usd.normalize().to_string()),
+        region,
+        estimated,
+        reason: None,
+        source,
+        as_of,
+        origin: entry.origin.to_string(),
+    }
+}
+
+fn check_command(args: SourceArgs) -> anyhow::Result<ExitCode> {
+    let sources = args.sources()?;
+    let (table, _) = overlay::load(&sources)?;
+    let problems = check::check(&table, Model::embedded());
+    let read: Vec<String> = table.origins.iter().map(|o| o.to_string()).collect();
+    if problems.is_empty() {
+        println!(
+            "pricing: {} entries over {} services, table {}, read from {}: ok",
+            table.entry_count(),
+            table.services.len(),
+            table.version,
+            read.join(", ")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for problem in &problems {
+        eprintln!("pricing: {problem}");
+    }
+    eprintln!(
+        "pricing: {} problem(s) in {}",
+        problems.len(),
+        read.join(", ")
+    );
+    Ok(ExitCode::from(1))
+}
+
+fn import_command(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let table = PriceTable::built_in()?;
+    let paths: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
+    let report = import::import(&table, &paths)?;
+    let output = match args.output {
+        Some(path) => path,
+        None => {
+            let dir = crate::home::data_dir().context("cannot find tollgate's data directory")?;
+            crate::home::ensure_private_dir(&dir)
+                .with_context(|| format!("cannot use {}", dir.display()))?;
+            dir.join(import::IMPORTED_FILE)
+        }
+    };
+    let existing = match std::fs::read_to_string(&output) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", output.display())),
+    };
+    let merged = import::merge_into(&existing, &report.prices)
+        .with_context(|| format!("{} is not an imported-prices file", output.display()))?;
+    // Validate what would be read back before replacing anything.
+    let mut check_table = table.clone();
+    let config = overlay::parse(&output, &merged)?;
+    overlay::apply(
+        &mut check_table,
+        &output,
+        config,
+        crate::pricing::table::Origin::Imported(output.clone()),
+    )?;
+    crate::home::write_output(&output, merged.as_bytes())
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    for file in &report.files {
+        eprintln!("read {file}");
+    }
+    let mut regions: Vec<&str> = report.prices.iter().map(|p| p.region.as_str()).collect();
+    regions.sort_unstable();
+    regions.dedup();
+    eprintln!(
+        "{} regional prices for {} regions written to {}",
+        report.prices.len(),
+        regions.len(),
+        output.display()
+    );
+    for conflict in &report.conflicts {
+        eprintln!("skipped: {conflict}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
