@@ -121,18 +121,81 @@ def limit_max(operation, shapes, limit_key):
     return value
 
 
-def build_paginators(paginators, operations, shapes):
+def input_wire(operation, shapes, member_name, protocol):
+    """Where a top-level input member travels: {"location": uri|querystring|header|body, "name"}."""
+    if not member_name or not operation or not operation.get("input"):
+        return None
+    shape = shapes.get(operation["input"]["shape"], {})
+    member = (shape.get("members") or {}).get(member_name)
+    if member is None:
+        return None
+    return {
+        "location": member.get("location", "body"),
+        "name": wire_name(member_name, member, protocol),
+    }
+
+
+def output_path(operation, shapes, expression):
+    """A paginator's output expression (`NextMarker`, `Contents[-1].Key`, `Reservations`) as wire
+    segments: {"n": name on the wire, "i": index, "item": element of a non-flattened XML list}.
+    None when the expression goes beyond a dotted path with [-1] indexes."""
+    if not operation or not operation.get("output"):
+        return None
+    shape = shapes.get(operation["output"]["shape"], {})
+    segments = []
+    for part in expression.strip().split("."):
+        index = None
+        if part.endswith("[-1]"):
+            part, index = part[: -len("[-1]")], -1
+        if not part.isidentifier():
+            return None
+        member = (shape.get("members") or {}).get(part)
+        if member is None:
+            return None
+        target = shapes.get(member["shape"], {})
+        segment = {"n": member.get("locationName") or part}
+        if target.get("type") == "list":
+            if not (member.get("flattened") or target.get("flattened")):
+                segment["item"] = target.get("member", {}).get("locationName") or "member"
+            if index is not None:
+                segment["i"] = index
+            target = shapes.get(target.get("member", {}).get("shape"), {})
+        elif index is not None:
+            return None
+        segments.append(segment)
+        shape = target
+    return segments
+
+
+def build_paginators(paginators, operations, shapes, protocol):
     out = {}
     for op_name in sorted(paginators):
         p = paginators[op_name]
         lk = p.get("limit_key")
+        op = operations.get(op_name)
+        input_tokens = as_list(p.get("input_token"))
+        output_tokens = as_list(p.get("output_token"))
+        result_keys = as_list(p.get("result_key"))
+        more = p.get("more_results")
         out[op_name] = {
-            "input_token": as_list(p.get("input_token")),
-            "output_token": as_list(p.get("output_token")),
-            "more_results": p.get("more_results"),
+            "input_token": input_tokens,
+            "output_token": output_tokens,
+            "more_results": more,
             "limit_key": lk,
-            "limit_max": limit_max(operations.get(op_name), shapes, lk),
-            "result_key": as_list(p.get("result_key")),
+            "limit_max": limit_max(op, shapes, lk),
+            "result_key": result_keys,
+            # The same, as they appear on the wire: where the request carries its tokens and
+            # limit, and the element/member paths of the response's tokens and results.
+            "wire": {
+                "input": [input_wire(op, shapes, t, protocol) for t in input_tokens],
+                "limit": input_wire(op, shapes, lk, protocol) if lk and "." not in lk else None,
+                "output": [
+                    [output_path(op, shapes, alt) for alt in token.split("||")]
+                    for token in output_tokens
+                ],
+                "result": [output_path(op, shapes, key) for key in result_keys],
+                "more": output_path(op, shapes, more) if more else None,
+            },
         }
     return out
 
@@ -195,7 +258,7 @@ def build_service(loader, name):
 
     try:
         pag = loader.load_service_model(name, "paginators-1", api_version)
-        paginators = build_paginators(pag.get("pagination", {}), operations, shapes)
+        paginators = build_paginators(pag.get("pagination", {}), operations, shapes, protocol)
     except DataNotFoundError:
         paginators = {}
 

@@ -3,10 +3,12 @@
 //! Knows nothing of the proxy or of storage: it reads a request head, a bounded body prefix and
 //! the response head.
 
+pub mod document;
 pub mod extract;
 pub mod host;
 pub mod identify;
 pub mod model;
+pub mod pages;
 pub mod router;
 pub mod signing;
 pub mod sigv4;

@@ -73,6 +73,40 @@ pub struct Paginator {
     /// The documented maximum of the limit key, where the model has one.
     pub limit_max: Option<u64>,
     pub result_key: Vec<&'static str>,
+    /// Where the tokens, limit and results are on the wire.
+    pub wire: PaginatorWire,
+}
+
+/// A paginator's members as they travel: request locations and response paths.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaginatorWire {
+    /// One per input token; `None` where the model could not place it.
+    pub input: Vec<Option<WireMember>>,
+    pub limit: Option<WireMember>,
+    /// Per output token, its alternatives (`NextMarker || Contents[-1].Key`).
+    pub output: Vec<Vec<Option<Vec<PathSegment>>>>,
+    /// Per result key.
+    pub result: Vec<Option<Vec<PathSegment>>>,
+    pub more: Option<Vec<PathSegment>>,
+}
+
+/// A request member's location (`uri`, `querystring`, `header`, `body`) and wire name.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WireMember {
+    pub location: String,
+    pub name: String,
+}
+
+/// One step of a response path: the member's wire name, an index (`-1`: the last), and for XML
+/// lists that are not flattened, the name of their item elements.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PathSegment {
+    #[serde(rename = "n")]
+    pub name: String,
+    #[serde(rename = "i", default)]
+    pub index: Option<i64>,
+    #[serde(default)]
+    pub item: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -280,38 +280,12 @@ fn header<'h>(headers: Option<&'h HeaderMap>, name: &str) -> Option<&'h str> {
     headers?.get(name)?.to_str().ok()
 }
 
-/// Reads a JSON or CBOR body (by the protocols the service speaks) as a JSON value.
+/// Reads a whole body (by the protocols the service speaks) as a JSON value.
 fn document(input: &UsageInput<'_>, body: &BodyView<'_>) -> Option<Value> {
-    if body.truncated || body.head.is_empty() {
+    if body.truncated {
         return None;
     }
-    if input.protocols.first() == Some(&"smithy-rpc-v2-cbor") && body.head.first() != Some(&b'{') {
-        let value: ciborium::Value = ciborium::de::from_reader(body.head).ok()?;
-        return Some(cbor_to_json(value));
-    }
-    serde_json::from_slice(body.head).ok()
-}
-
-/// CBOR to JSON for counting members: byte strings become their length in a string's place.
-fn cbor_to_json(value: ciborium::Value) -> Value {
-    use ciborium::Value as C;
-    match value {
-        C::Integer(i) => Value::from(i128::from(i) as f64),
-        C::Float(f) => Value::from(f),
-        C::Text(t) => Value::String(t),
-        C::Bytes(b) => Value::String("\0".repeat(b.len())),
-        C::Bool(b) => Value::Bool(b),
-        C::Null => Value::Null,
-        C::Tag(_, inner) => cbor_to_json(*inner),
-        C::Array(items) => Value::Array(items.into_iter().map(cbor_to_json).collect()),
-        C::Map(pairs) => Value::Object(
-            pairs
-                .into_iter()
-                .filter_map(|(k, v)| Some((k.into_text().ok()?, cbor_to_json(v))))
-                .collect(),
-        ),
-        _ => Value::Null,
-    }
+    super::document::parse(super::document::syntax(input.protocols), body.head)
 }
 
 fn request_document(input: &UsageInput<'_>) -> Option<Value> {

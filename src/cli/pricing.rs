@@ -177,7 +177,7 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
                     {
                         writeln!(
                             out,
-                            "  failed attempts billed: {:?}{} ({}, {})",
+                            "  failed attempts billed: {}{} ({}, {})",
                             errors.billed,
                             if errors.except.is_empty() {
                                 String::new()
@@ -225,9 +225,17 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
 
 fn shown_price<'a>(entry: &'a PriceEntry, region: &'a str) -> ShownEntry<'a> {
     let (usd, estimated) = entry.price_in(region);
-    let (source, as_of) = match entry.regions.get(region) {
-        Some(regional) => (regional.source.as_str(), regional.as_of.as_str()),
-        None => (entry.source.as_str(), entry.as_of.as_str()),
+    let (source, as_of, origin) = match entry.regions.get(region) {
+        Some(regional) => (
+            regional.source.as_str(),
+            regional.as_of.as_str(),
+            regional.origin.to_string(),
+        ),
+        None => (
+            entry.source.as_str(),
+            entry.as_of.as_str(),
+            entry.origin.to_string(),
+        ),
     };
     ShownEntry {
         id: &entry.id,
@@ -245,7 +253,7 @@ fn shown_price<'a>(entry: &'a PriceEntry, region: &'a str) -> ShownEntry<'a> {
         reason: None,
         source,
         as_of,
-        origin: entry.origin.to_string(),
+        origin,
     }
 }
 

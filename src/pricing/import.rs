@@ -21,15 +21,13 @@ pub const IMPORTED_FILE: &str = "pricing-imported.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path} is not an AWS Price List offer file (JSON with offerCode, products, terms): {source}")]
+    // The causes are part of the message and deliberately not `source`s, so they print once.
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("{path} is not an AWS Price List offer file (JSON with offerCode, products, terms): {error}")]
     Format {
         path: String,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 }
 
@@ -99,15 +97,15 @@ pub fn import(table: &PriceTable, paths: &[&Path]) -> Result<ImportReport, Impor
     let mut found: BTreeMap<(String, String), Vec<Candidate>> = BTreeMap::new();
     for path in paths {
         let shown = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|source| ImportError::Read {
+        let file = std::fs::File::open(path).map_err(|error| ImportError::Read {
             path: shown.clone(),
-            source,
+            error,
         })?;
         let offer: Offer =
-            serde_json::from_reader(std::io::BufReader::new(file)).map_err(|source| {
+            serde_json::from_reader(std::io::BufReader::new(file)).map_err(|error| {
                 ImportError::Format {
                     path: shown.clone(),
-                    source,
+                    error,
                 }
             })?;
         let version = offer.version.clone().unwrap_or_else(|| "current".into());

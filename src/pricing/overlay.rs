@@ -195,7 +195,11 @@ pub fn apply(
                     existing.service
                 )));
             }
-            let compiled = compile_price(&file, &service, &no_groups, spec, &origin)?;
+            let mut compiled = compile_price(&file, &service, &no_groups, spec, &origin)?;
+            // Regional prices (imported ones too) stay unless the override gives its own.
+            for (region, price) in existing.regions {
+                compiled.regions.entry(region).or_insert(price);
+            }
             *table.price_by_id_mut(&id).expect("entry found above") = compiled;
         } else {
             let (Some(service), Some(operations), Some(unit)) =
@@ -236,7 +240,7 @@ pub fn apply(
         service.free.push(compiled);
     }
     for regional in config.pricing.regional {
-        apply_regional(table, &file, &regional)?;
+        apply_regional(table, &file, &regional, &origin)?;
     }
     table.origins.push(origin);
     Ok(Settings {
@@ -250,6 +254,7 @@ pub(crate) fn apply_regional(
     table: &mut PriceTable,
     file: &str,
     regional: &RegionalSpec,
+    origin: &Origin,
 ) -> Result<(), TableError> {
     let what = format!(
         "regional price for `{}` in {}",
@@ -269,6 +274,7 @@ pub(crate) fn apply_regional(
             usd,
             source: regional.source.clone(),
             as_of: regional.as_of.clone(),
+            origin: origin.clone(),
         },
     );
     Ok(())

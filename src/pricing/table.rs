@@ -96,6 +96,16 @@ pub(crate) enum OneOrMany {
     Many(Vec<String>),
 }
 
+impl fmt::Display for ErrorBilling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorBilling::None => "none",
+            ErrorBilling::ClientErrors => "4xx",
+            ErrorBilling::All => "all",
+        })
+    }
+}
+
 impl OneOrMany {
     fn into_vec(self) -> Vec<String> {
         match self {
@@ -215,6 +225,7 @@ pub struct RegionalPrice {
     pub usd: Decimal,
     pub source: String,
     pub as_of: String,
+    pub origin: Origin,
 }
 
 #[derive(Debug, Clone)]
@@ -406,6 +417,7 @@ pub(crate) fn compile_price(
                 usd: parse_decimal(file, &format!("entry `{id}` region {region}"), price)?,
                 source: spec.source.clone(),
                 as_of: spec.as_of.clone(),
+                origin: origin.clone(),
             },
         );
     }

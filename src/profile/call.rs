@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::aws::extract::{self, RequestParts};
 use crate::aws::identify::{is_bucket_host, Identifier, Identity, Request};
+use crate::aws::pages::{self, PageFacts, PageRequest, PageResponse};
 use crate::aws::usage::{self, BodyView, Usage, UsageInput};
 use crate::pricing::{Cost, PriceStatus, Pricer, PricingInput};
 use crate::proxy::{BodyRecord, Exchange, Outcome};
@@ -51,6 +52,12 @@ pub struct Call {
     pub usage: Usage,
     /// What it cost.
     pub cost: Cost,
+    /// A digest of its parameters: identical calls have the same one.
+    pub fingerprint: Option<String>,
+    /// For paginated operations: tokens, page size, next token, items.
+    pub page: Option<PageFacts>,
+    /// The documented maximum page size of the operation's paginator.
+    pub page_size_max: Option<u64>,
 }
 
 impl Call {
@@ -204,6 +211,35 @@ pub fn call_from_exchange(
         }),
         _ => Usage::default(),
     };
+    let (fingerprint, page, page_size_max) = match &identification.identity {
+        Identity::Operation {
+            service, operation, ..
+        } => {
+            let service_model = model.service(*service);
+            let request = PageRequest {
+                protocols: &service_model.protocols,
+                path,
+                query,
+                headers: &exchange.request_headers,
+                body: body_view(&exchange.request_body),
+            };
+            let operation_name = model.operation(*service, *operation).name;
+            let paginator = service_model.paginators.get(operation_name);
+            let page = paginator.map(|paginator| {
+                let response = exchange.response.as_ref().map(|r| PageResponse {
+                    status: r.status.as_u16(),
+                    body: body_view(&exchange.response_body),
+                });
+                pages::page_facts(paginator, &request, response.as_ref())
+            });
+            (
+                Some(pages::request_fingerprint(&request)),
+                page,
+                paginator.and_then(|p| p.limit_max),
+            )
+        }
+        _ => (None, None, None),
+    };
     let cost = match kind {
         CallKind::NotAws => Cost {
             status: PriceStatus::Unpriced {
@@ -251,5 +287,8 @@ pub fn call_from_exchange(
         interrupted: matches!(exchange.outcome, Outcome::Interrupted { .. }),
         usage,
         cost,
+        fingerprint,
+        page,
+        page_size_max,
     }
 }

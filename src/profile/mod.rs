@@ -4,7 +4,9 @@
 //! bodies stay behind.
 
 mod call;
+mod loops;
 mod profiler;
 
 pub use call::{call_from_exchange, is_throttling, Call, CallKind};
+pub use loops::{LoopRecord, LoopTracker};
 pub use profiler::{CallSink, Profiler};

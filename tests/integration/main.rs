@@ -5,6 +5,7 @@ mod common;
 mod conformance;
 mod e2e;
 mod moto;
+mod pricing_cli;
 mod proxy;
 mod run;
 mod rust_sdk;

@@ -1,0 +1,509 @@
+//! What a paginated call says about its loop: the token it continues from, the page size it
+//! asked for, the parameters that name the listing, and, from its response, the token of the
+//! next page, whether there is one, and how many items came back. From the model's paginator
+//! definitions and their wire locations.
+
+use http::HeaderMap;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::document::{self, canonical, Syntax};
+use super::model::{Paginator, PathSegment, WireMember};
+use super::usage::BodyView;
+use super::wire::{form_value, percent_decode};
+
+/// A request of a paginated operation.
+pub struct PageRequest<'a> {
+    pub protocols: &'a [&'a str],
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub body: BodyView<'a>,
+}
+
+/// Its response, when one came back.
+pub struct PageResponse<'a> {
+    pub status: u16,
+    pub body: BodyView<'a>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageFacts {
+    /// The input tokens the request carried, canonical; empty when it starts a listing.
+    pub continues_from: Vec<String>,
+    /// A digest of the request's parameters other than its tokens: the same listing has the
+    /// same fingerprint.
+    pub listing: String,
+    /// The page size asked for (the paginator's limit key).
+    pub page_size: Option<u64>,
+    /// Read from a successful response.
+    pub answer: Option<PageAnswer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageAnswer {
+    /// The output tokens, canonical; empty when this was the last page.
+    pub next: Vec<String>,
+    /// Items in the page (the first result key that is a list); `None` if unreadable.
+    pub items: Option<u64>,
+    /// The token could not be read (body cut short with the token beyond the kept bytes).
+    pub unreadable: bool,
+}
+
+pub fn page_facts(
+    paginator: &Paginator,
+    request: &PageRequest<'_>,
+    response: Option<&PageResponse<'_>>,
+) -> PageFacts {
+    let syntax = document::syntax(request.protocols);
+    let form = matches!(request.protocols.first(), Some(&"query" | &"ec2"));
+    let request_doc = if form || request.body.truncated {
+        None
+    } else {
+        document::parse(syntax, request.body.head)
+    };
+    let body_text = std::str::from_utf8(request.body.head).ok();
+    let read = |member: &WireMember| -> Option<String> {
+        let value = match member.location.as_str() {
+            "querystring" => request
+                .query
+                .and_then(|q| form_value(q, &member.name))
+                .map(percent_decode),
+            "header" => request
+                .headers
+                .get(member.name.as_str())
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            _ if form => body_text
+                .and_then(|b| form_value(b, &member.name))
+                .map(percent_decode),
+            _ => request_doc
+                .as_ref()
+                .and_then(|d| d.get(member.name.as_str()))
+                .map(canonical),
+        }?;
+        (!value.is_empty() && value != "null").then_some(value)
+    };
+    let continues_from: Vec<String> = paginator
+        .wire
+        .input
+        .iter()
+        .flatten()
+        .filter_map(read)
+        .collect();
+    let page_size = paginator
+        .wire
+        .limit
+        .as_ref()
+        .and_then(read)
+        .and_then(|v| v.parse().ok());
+
+    let token_names: Vec<&str> = paginator
+        .wire
+        .input
+        .iter()
+        .flatten()
+        .map(|m| m.name.as_str())
+        .collect();
+    let listing = fingerprint(request, request_doc.as_ref(), form, &token_names);
+
+    let answer = response
+        .filter(|r| (200..300).contains(&r.status))
+        .map(|r| read_answer(paginator, syntax, &r.body));
+    PageFacts {
+        continues_from,
+        listing,
+        page_size,
+        answer,
+    }
+}
+
+/// A digest of a request's parameters (path, query, body), the same for identical calls: what
+/// finds repeated calls without storing their parameter values.
+pub fn request_fingerprint(request: &PageRequest<'_>) -> String {
+    let form = matches!(request.protocols.first(), Some(&"query" | &"ec2"));
+    let doc = if form || request.body.truncated {
+        None
+    } else {
+        document::parse(document::syntax(request.protocols), request.body.head)
+    };
+    fingerprint(request, doc.as_ref(), form, &[])
+}
+
+/// Path, query and body parameters except the tokens, hashed.
+fn fingerprint(
+    request: &PageRequest<'_>,
+    doc: Option<&Value>,
+    form: bool,
+    tokens: &[&str],
+) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(request.path.as_bytes());
+    let pairs = |text: &str| -> Vec<String> {
+        let mut pairs: Vec<String> = text
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .filter(|pair| {
+                let key = percent_decode(pair.split('=').next().unwrap_or(""));
+                !tokens.contains(&key.as_str())
+            })
+            .map(str::to_string)
+            .collect();
+        pairs.sort();
+        pairs
+    };
+    if let Some(query) = request.query {
+        hasher.update(b"?");
+        hasher.update(pairs(query).join("&").as_bytes());
+    }
+    hasher.update(b"\n");
+    if form {
+        if let Ok(body) = std::str::from_utf8(request.body.head) {
+            hasher.update(pairs(body).join("&").as_bytes());
+        }
+    } else if let Some(Value::Object(members)) = doc {
+        let mut members = members.clone();
+        for token in tokens {
+            members.remove(*token);
+        }
+        hasher.update(Value::Object(members).to_string().as_bytes());
+    } else {
+        hasher.update(request.body.head);
+    }
+    hasher.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn read_answer(paginator: &Paginator, syntax: Syntax, body: &BodyView<'_>) -> PageAnswer {
+    // A cut body still yields the start of an XML document; JSON needs all of it.
+    let doc = if body.truncated && syntax != Syntax::Xml {
+        None
+    } else {
+        document::parse(syntax, body.head)
+    };
+    let xml = syntax == Syntax::Xml;
+    let mut next = Vec::new();
+    let mut unreadable = false;
+    for alternatives in &paginator.wire.output {
+        let found = alternatives.iter().flatten().find_map(|path| {
+            doc.as_ref()
+                .and_then(|d| navigate(d, path, xml))
+                .map(canonical)
+                .or_else(|| {
+                    // Beyond the kept head: tokens of one segment are looked for in the tail.
+                    (body.truncated && path.len() == 1)
+                        .then(|| find_in_tail(body.tail, &path[0].name, xml))
+                        .flatten()
+                })
+        });
+        match found {
+            Some(token) if !token.is_empty() && token != "null" => next.push(token),
+            Some(_) => {}
+            None if body.truncated => unreadable = true,
+            None => {}
+        }
+    }
+    let more = paginator.wire.more.as_ref().and_then(|path| {
+        doc.as_ref()
+            .and_then(|d| navigate(d, path, xml))
+            .map(|v| matches!(v, Value::Bool(true)) || v.as_str() == Some("true"))
+    });
+    if more == Some(false) {
+        next.clear();
+        unreadable = false;
+    }
+    let items = if body.truncated {
+        None
+    } else {
+        doc.as_ref().and_then(|d| {
+            paginator
+                .wire
+                .result
+                .iter()
+                .flatten()
+                .find_map(|path| count_list(d, path, xml))
+        })
+    };
+    PageAnswer {
+        next,
+        items,
+        unreadable,
+    }
+}
+
+/// The root's members; query-protocol answers wrap them in `<OperationResult>`.
+fn members<'v>(root: &'v Value, first: &str) -> Option<&'v Value> {
+    if root.get(first).is_some() {
+        return Some(root);
+    }
+    root.as_object()?
+        .iter()
+        .find(|(key, _)| key.ends_with("Result"))
+        .map(|(_, value)| value)
+        .filter(|value| value.get(first).is_some())
+}
+
+fn navigate<'v>(root: &'v Value, path: &[PathSegment], xml: bool) -> Option<&'v Value> {
+    let mut current = members(root, &path.first()?.name)?;
+    for segment in path {
+        current = current.get(segment.name.as_str())?;
+        if xml {
+            if let Some(item) = &segment.item {
+                current = current.get(item.as_str())?;
+            }
+        }
+        if segment.index == Some(-1) {
+            current = match current {
+                Value::Array(items) => items.last()?,
+                single => single,
+            };
+        }
+    }
+    Some(current)
+}
+
+fn count_list(root: &Value, path: &[PathSegment], xml: bool) -> Option<u64> {
+    let mut current = match members(root, &path.first()?.name) {
+        Some(members) => members,
+        // An XML list with no items has no element at all: count zero in the answer's members.
+        None if xml => root
+            .as_object()
+            .and_then(|o| o.iter().find(|(key, _)| key.ends_with("Result")))
+            .map_or(root, |(_, value)| value),
+        None => return None,
+    };
+    let (last, parents) = path.split_last()?;
+    for segment in parents {
+        current = current.get(segment.name.as_str())?;
+    }
+    let list = match current.get(last.name.as_str()) {
+        Some(list) => list,
+        // An XML list with no items has no element at all.
+        None if xml => return Some(0),
+        None => return None,
+    };
+    let list = match (&last.item, xml) {
+        (Some(item), true) => match list.get(item.as_str()) {
+            Some(items) => items,
+            None => return Some(0),
+        },
+        _ => list,
+    };
+    match list {
+        Value::Array(items) => Some(items.len() as u64),
+        Value::Object(_) if xml => Some(1),
+        Value::String(s) if xml => Some(u64::from(!s.is_empty())),
+        _ => None,
+    }
+}
+
+/// The last `<name>value</name>` (XML) or `"name": value` (JSON) in the kept tail.
+fn find_in_tail(tail: &[u8], name: &str, xml: bool) -> Option<String> {
+    let text = String::from_utf8_lossy(tail);
+    if xml {
+        let open = format!("<{name}>");
+        let close = format!("</{name}>");
+        let start = text.rfind(&open)? + open.len();
+        let end = start + text[start..].find(&close)?;
+        let raw = &text[start..end];
+        return Some(
+            quick_xml::escape::unescape(raw)
+                .map(|s| s.into_owned())
+                .unwrap_or_else(|_| raw.to_string()),
+        );
+    }
+    let key = format!("\"{name}\"");
+    let after = &text[text.rfind(&key)? + key.len()..];
+    let after = after.trim_start().strip_prefix(':')?;
+    let mut values = serde_json::Deserializer::from_str(after).into_iter::<Value>();
+    values.next()?.ok().map(|v| canonical(&v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::model::Model;
+
+    fn paginator(service: &str, operation: &str) -> &'static Paginator {
+        let model = Model::embedded();
+        let index = model.service_named(service).unwrap();
+        model.service(index).paginators.get(operation).unwrap()
+    }
+
+    fn facts(
+        service: &str,
+        operation: &str,
+        protocols: &[&str],
+        path: &str,
+        query: Option<&str>,
+        request: &[u8],
+        response: &[u8],
+    ) -> PageFacts {
+        let headers = HeaderMap::new();
+        page_facts(
+            paginator(service, operation),
+            &PageRequest {
+                protocols,
+                path,
+                query,
+                headers: &headers,
+                body: BodyView::whole(request),
+            },
+            Some(&PageResponse {
+                status: 200,
+                body: BodyView::whole(response),
+            }),
+        )
+    }
+
+    #[test]
+    fn s3_list_objects_v2_tokens_page_size_and_items() {
+        let first = facts(
+            "s3",
+            "ListObjectsV2",
+            &["rest-xml"],
+            "/bucket",
+            Some("list-type=2&max-keys=100&prefix=logs%2F"),
+            b"",
+            b"<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a</Key></Contents><Contents><Key>b</Key></Contents><NextContinuationToken>t1</NextContinuationToken></ListBucketResult>",
+        );
+        assert!(first.continues_from.is_empty());
+        assert_eq!(first.page_size, Some(100));
+        let answer = first.answer.as_ref().unwrap();
+        assert_eq!(answer.next, ["t1"]);
+        assert_eq!(answer.items, Some(2));
+        let second = facts(
+            "s3",
+            "ListObjectsV2",
+            &["rest-xml"],
+            "/bucket",
+            Some("list-type=2&max-keys=100&prefix=logs%2F&continuation-token=t1"),
+            b"",
+            b"<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>c</Key></Contents></ListBucketResult>",
+        );
+        assert_eq!(second.continues_from, ["t1"]);
+        assert_eq!(
+            second.listing, first.listing,
+            "same listing, different token"
+        );
+        assert_eq!(second.answer.unwrap().next, Vec::<String>::new());
+        let other_prefix = facts(
+            "s3",
+            "ListObjectsV2",
+            &["rest-xml"],
+            "/bucket",
+            Some("list-type=2&max-keys=100&prefix=other"),
+            b"",
+            b"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>",
+        );
+        assert_ne!(other_prefix.listing, first.listing);
+        assert_eq!(other_prefix.answer.unwrap().items, Some(0));
+    }
+
+    #[test]
+    fn s3_list_objects_v1_falls_back_to_the_last_key() {
+        let page = facts(
+            "s3",
+            "ListObjects",
+            &["rest-xml"],
+            "/bucket",
+            None,
+            b"",
+            b"<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a</Key></Contents><Contents><Key>z</Key></Contents></ListBucketResult>",
+        );
+        assert_eq!(page.answer.unwrap().next, ["z"]);
+    }
+
+    #[test]
+    fn dynamodb_map_tokens_compare_in_canonical_form() {
+        let page = facts(
+            "dynamodb",
+            "Scan",
+            &["json"],
+            "/",
+            None,
+            br#"{"TableName":"t","Limit":25}"#,
+            br#"{"Items":[{"pk":{"S":"a"}},{"pk":{"S":"b"}}],"Count":2,"ScannedCount":2,"LastEvaluatedKey":{"sk":{"N":"1"},"pk":{"S":"b"}}}"#,
+        );
+        assert_eq!(page.page_size, Some(25));
+        let answer = page.answer.unwrap();
+        assert_eq!(answer.items, Some(2));
+        let next = facts(
+            "dynamodb",
+            "Scan",
+            &["json"],
+            "/",
+            None,
+            br#"{"ExclusiveStartKey":{"pk":{"S":"b"},"sk":{"N":"1"}},"Limit":25,"TableName":"t"}"#,
+            br#"{"Items":[],"Count":0,"ScannedCount":0}"#,
+        );
+        assert_eq!(
+            next.continues_from, answer.next,
+            "key order does not matter"
+        );
+        assert_eq!(next.listing, page.listing);
+        assert!(next.answer.unwrap().next.is_empty());
+    }
+
+    #[test]
+    fn ec2_form_requests_and_item_lists() {
+        let response = b"<DescribeInstancesResponse><requestId>r</requestId><reservationSet><item><reservationId>r-1</reservationId></item><item><reservationId>r-2</reservationId></item></reservationSet><nextToken>n1</nextToken></DescribeInstancesResponse>";
+        let page = facts(
+            "ec2",
+            "DescribeInstances",
+            &["ec2"],
+            "/",
+            None,
+            b"Action=DescribeInstances&Version=2016-11-15&MaxResults=5",
+            response,
+        );
+        assert_eq!(page.page_size, Some(5));
+        let answer = page.answer.unwrap();
+        assert_eq!(answer.items, Some(2));
+        assert_eq!(answer.next, ["n1"]);
+        let next = facts(
+            "ec2",
+            "DescribeInstances",
+            &["ec2"],
+            "/",
+            None,
+            b"Action=DescribeInstances&Version=2016-11-15&MaxResults=5&NextToken=n1",
+            b"<DescribeInstancesResponse><reservationSet/></DescribeInstancesResponse>",
+        );
+        assert_eq!(next.continues_from, ["n1"]);
+        assert_eq!(next.listing, page.listing);
+        assert_eq!(next.answer.unwrap().items, Some(0));
+    }
+
+    #[test]
+    fn a_token_past_the_kept_head_is_found_in_the_tail() {
+        let headers = HeaderMap::new();
+        let head = b"<DescribeInstancesResponse><reservationSet><item>";
+        let tail =
+            b"</item></reservationSet><nextToken>n&amp;2</nextToken></DescribeInstancesResponse>";
+        let facts = page_facts(
+            paginator("ec2", "DescribeInstances"),
+            &PageRequest {
+                protocols: &["ec2"],
+                path: "/",
+                query: None,
+                headers: &headers,
+                body: BodyView::whole(b"Action=DescribeInstances"),
+            },
+            Some(&PageResponse {
+                status: 200,
+                body: BodyView {
+                    head,
+                    tail,
+                    length: 1 << 20,
+                    truncated: true,
+                },
+            }),
+        );
+        let answer = facts.answer.unwrap();
+        assert_eq!(answer.next, ["n&2"]);
+        assert_eq!(answer.items, None);
+    }
+}

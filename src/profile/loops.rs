@@ -1,0 +1,259 @@
+//! Paginator loops: the pages of one listing, linked by their tokens. A request that carries the
+//! token the previous page handed out continues that loop; one that starts from the first page
+//! starts a new loop, and when the same listing (same client, operation and parameters) was
+//! read before, it counts as a re-listing.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use lru::LruCache;
+use rust_decimal::Decimal;
+
+use super::call::Call;
+use crate::aws::pages::PageFacts;
+
+/// A finished (or abandoned) loop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoopRecord {
+    /// Unique within the run, in order of the loops' first pages.
+    pub id: u64,
+    pub service: String,
+    pub operation: String,
+    pub resource: Option<String>,
+    pub access_key: Option<String>,
+    pub listing: String,
+    pub started_at: SystemTime,
+    pub ended_at: SystemTime,
+    /// Successful pages.
+    pub pages: u64,
+    /// Attempts, retries and failures included.
+    pub attempts: u64,
+    /// Items over all pages, where every page could be counted.
+    pub items: Option<u64>,
+    pub page_size: Option<u64>,
+    pub page_size_max: Option<u64>,
+    /// The last page said there was no more.
+    pub complete: bool,
+    /// The first page came with a token: the loop was picked up part-way.
+    pub resumed: bool,
+    /// The same listing was read from its start before in this run.
+    pub relisting: bool,
+    pub cost: Decimal,
+}
+
+/// Who pages: the same credentials from the same SDK and app, for the same listing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ListingKey {
+    client: String,
+    service: String,
+    operation: String,
+    listing: String,
+}
+
+struct OpenLoop {
+    record: LoopRecord,
+    /// The tokens the next page must carry.
+    expecting: Option<Vec<String>>,
+    items_known: bool,
+}
+
+struct State {
+    next_id: u64,
+    open: HashMap<ListingKey, Vec<OpenLoop>>,
+    open_count: usize,
+    /// Listings read from their start, for re-listings.
+    listed: LruCache<ListingKey, ()>,
+    /// Invocation id → loop, so retries of a page stay in its loop.
+    invocations: LruCache<String, (ListingKey, u64)>,
+    finished: Vec<LoopRecord>,
+}
+
+/// Links pages into loops. One short critical section per paginated call.
+pub struct LoopTracker {
+    state: Mutex<State>,
+    max_open: usize,
+}
+
+impl Default for LoopTracker {
+    fn default() -> Self {
+        Self::new(10_000)
+    }
+}
+
+impl LoopTracker {
+    /// At most `max_open` loops waiting for their next page; past that the oldest is closed as
+    /// stopped early.
+    pub fn new(max_open: usize) -> Self {
+        let capacity = std::num::NonZeroUsize::new(100_000).expect("non-zero");
+        Self {
+            state: Mutex::new(State {
+                next_id: 1,
+                open: HashMap::new(),
+                open_count: 0,
+                listed: LruCache::new(capacity),
+                invocations: LruCache::new(capacity),
+                finished: Vec::new(),
+            }),
+            max_open,
+        }
+    }
+
+    /// Places a paginated call in its loop and returns the loop's id.
+    pub fn on_page(&self, call: &Call, page: &PageFacts, page_size_max: Option<u64>) -> u64 {
+        let key = ListingKey {
+            client: format!(
+                "{}|{}|{}",
+                call.access_key.as_deref().unwrap_or(""),
+                call.sdk.as_deref().unwrap_or(""),
+                call.app_id.as_deref().unwrap_or("")
+            ),
+            service: call.service.clone(),
+            operation: call.operation.clone(),
+            listing: page.listing.clone(),
+        };
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let state = &mut *state;
+        let retry_of = call
+            .invocation_id
+            .as_ref()
+            .filter(|_| call.is_retry())
+            .and_then(|id| state.invocations.get(id).cloned())
+            .filter(|(k, _)| *k == key)
+            .map(|(_, id)| id);
+        let position = state.open.get(&key).and_then(|loops| {
+            if let Some(id) = retry_of {
+                return loops.iter().position(|l| l.record.id == id);
+            }
+            if page.continues_from.is_empty() {
+                return None;
+            }
+            loops
+                .iter()
+                .position(|l| l.expecting.as_deref() == Some(&page.continues_from[..]))
+                // The previous page's token could not be read: any open loop of the listing.
+                .or_else(|| loops.iter().position(|l| l.expecting.is_none()))
+        });
+        let id = match position {
+            Some(index) => state.open.get(&key).expect("found above")[index].record.id,
+            None => {
+                let id = state.next_id;
+                state.next_id += 1;
+                let first_page = page.continues_from.is_empty();
+                let relisting = first_page && state.listed.put(key.clone(), ()).is_some();
+                if first_page {
+                    // A restart from the first page ends the listing's earlier loops.
+                    if let Some(loops) = state.open.remove(&key) {
+                        state.open_count -= loops.len();
+                        state.finished.extend(loops.into_iter().map(|l| l.record));
+                    }
+                }
+                let open = OpenLoop {
+                    record: LoopRecord {
+                        id,
+                        service: call.service.clone(),
+                        operation: call.operation.clone(),
+                        resource: call.resource.clone(),
+                        access_key: call.access_key.clone(),
+                        listing: page.listing.clone(),
+                        started_at: call.started_at,
+                        ended_at: call.started_at,
+                        pages: 0,
+                        attempts: 0,
+                        items: Some(0),
+                        page_size: page.page_size,
+                        page_size_max,
+                        complete: false,
+                        resumed: !first_page,
+                        relisting,
+                        cost: Decimal::ZERO,
+                    },
+                    expecting: None,
+                    items_known: true,
+                };
+                state.open.entry(key.clone()).or_default().push(open);
+                state.open_count += 1;
+                if state.open_count > self.max_open {
+                    evict_oldest(state);
+                }
+                id
+            }
+        };
+        if let Some(invocation) = &call.invocation_id {
+            state.invocations.put(invocation.clone(), (key.clone(), id));
+        }
+        let Some(loops) = state.open.get_mut(&key) else {
+            return id;
+        };
+        let Some(index) = loops.iter().position(|l| l.record.id == id) else {
+            return id;
+        };
+        let open = &mut loops[index];
+        let record = &mut open.record;
+        record.attempts += 1;
+        record.cost += call.cost.total();
+        record.ended_at = call.started_at + call.duration;
+        if let Some(answer) = &page.answer {
+            record.pages += 1;
+            match answer.items {
+                Some(items) if open.items_known => {
+                    record.items = Some(record.items.unwrap_or(0) + items);
+                }
+                _ => {
+                    open.items_known = false;
+                    record.items = None;
+                }
+            }
+            if answer.next.is_empty() && !answer.unreadable {
+                record.complete = true;
+                let done = loops.remove(index);
+                if loops.is_empty() {
+                    state.open.remove(&key);
+                }
+                state.open_count -= 1;
+                state.finished.push(done.record);
+            } else {
+                open.expecting = (!answer.unreadable).then(|| answer.next.clone());
+            }
+        }
+        id
+    }
+
+    /// Loops finished since the last call.
+    pub fn take_finished(&self) -> Vec<LoopRecord> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut state.finished)
+    }
+
+    /// Everything, open loops included (as stopped early): at the end of a run.
+    pub fn take_all(&self) -> Vec<LoopRecord> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = std::mem::take(&mut state.finished);
+        for (_, loops) in state.open.drain() {
+            all.extend(loops.into_iter().map(|l| l.record));
+        }
+        state.open_count = 0;
+        all.sort_by_key(|l| l.id);
+        all
+    }
+}
+
+fn evict_oldest(state: &mut State) {
+    let oldest = state
+        .open
+        .iter()
+        .flat_map(|(key, loops)| loops.iter().map(move |l| (l.record.id, key.clone())))
+        .min_by_key(|(id, _)| *id);
+    if let Some((id, key)) = oldest {
+        if let Some(loops) = state.open.get_mut(&key) {
+            if let Some(index) = loops.iter().position(|l| l.record.id == id) {
+                let evicted = loops.remove(index);
+                state.finished.push(evicted.record);
+                state.open_count -= 1;
+            }
+            if loops.is_empty() {
+                state.open.remove(&key);
+            }
+        }
+    }
+}
