@@ -102,6 +102,22 @@ def find_resource(service_name, operation, shapes, protocol):
     return None
 
 
+# Page-size maxima that AWS's API reference states but botocore's model does not carry as the
+# limit member's `max`:
+#   S3 list calls "return up to 1,000" keys/uploads/parts per request
+#   (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html and siblings);
+#   EC2 DescribeInstances MaxResults "valid range 5-1000"
+#   (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstances.html).
+DOCUMENTED_LIMIT_MAX = {
+    ("s3", "ListObjectsV2"): 1000,
+    ("s3", "ListObjects"): 1000,
+    ("s3", "ListObjectVersions"): 1000,
+    ("s3", "ListMultipartUploads"): 1000,
+    ("s3", "ListParts"): 1000,
+    ("ec2", "DescribeInstances"): 1000,
+}
+
+
 def limit_max(operation, shapes, limit_key):
     if not limit_key or not operation or not operation.get("input"):
         return None
@@ -167,7 +183,7 @@ def output_path(operation, shapes, expression):
     return segments
 
 
-def build_paginators(paginators, operations, shapes, protocol):
+def build_paginators(service_name, paginators, operations, shapes, protocol):
     out = {}
     for op_name in sorted(paginators):
         p = paginators[op_name]
@@ -182,7 +198,8 @@ def build_paginators(paginators, operations, shapes, protocol):
             "output_token": output_tokens,
             "more_results": more,
             "limit_key": lk,
-            "limit_max": limit_max(op, shapes, lk),
+            "limit_max": limit_max(op, shapes, lk)
+            or DOCUMENTED_LIMIT_MAX.get((service_name, op_name)),
             "result_key": result_keys,
             # The same, as they appear on the wire: where the request carries its tokens and
             # limit, and the element/member paths of the response's tokens and results.
@@ -258,7 +275,7 @@ def build_service(loader, name):
 
     try:
         pag = loader.load_service_model(name, "paginators-1", api_version)
-        paginators = build_paginators(pag.get("pagination", {}), operations, shapes, protocol)
+        paginators = build_paginators(name, pag.get("pagination", {}), operations, shapes, protocol)
     except DataNotFoundError:
         paginators = {}
 

@@ -28,6 +28,26 @@ pub fn data_dir() -> io::Result<PathBuf> {
     }
 }
 
+/// The directory for tollgate's history (the SQLite database): state, not configuration.
+///
+/// `TOLLGATE_HOME` wins (so one variable isolates everything); otherwise
+/// `$XDG_STATE_HOME/tollgate`, otherwise `~/.local/state/tollgate`.
+pub fn state_dir() -> io::Result<PathBuf> {
+    if let Some(dir) = non_empty_env("TOLLGATE_HOME") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = non_empty_env("XDG_STATE_HOME") {
+        return Ok(PathBuf::from(dir).join("tollgate"));
+    }
+    match non_empty_env("HOME") {
+        Some(home) => Ok(PathBuf::from(home).join(".local/state/tollgate")),
+        None => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "neither TOLLGATE_HOME, XDG_STATE_HOME nor HOME is set; pass --db PATH",
+        )),
+    }
+}
+
 fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }

@@ -8,6 +8,7 @@
 //! * [`ca`] is the local certificate authority whose leaf certificates the proxy presents.
 //! * [`pricing`] prices a call's usage against the table in `pricing/`, exactly.
 //! * [`summary`] is the first observer: per-host counts, bytes and latency percentiles.
+//! * [`store`] records runs, calls and paginator loops in SQLite; [`report`] reads them back.
 //! * [`cli`] wires them together, one file per subcommand.
 
 pub mod aws;
@@ -15,7 +16,10 @@ pub mod ca;
 pub mod cli;
 pub mod home;
 pub mod pricing;
+pub mod procnet;
 pub mod profile;
 pub mod proxy;
+pub mod report;
 pub mod roots;
+pub mod store;
 pub mod summary;

@@ -516,6 +516,15 @@ pub struct TunnelRow {
 }
 
 impl SummaryReport {
+    /// Calls to AWS (identified or not), without traffic that is not AWS.
+    pub fn aws_calls(&self) -> u64 {
+        self.operations
+            .iter()
+            .filter(|row| row.service != "not-aws")
+            .map(|row| row.attempts)
+            .sum()
+    }
+
     pub fn render_text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(

@@ -5,7 +5,9 @@ mod client_env;
 mod env;
 pub(crate) mod pricing;
 mod proxy_setup;
+mod report;
 mod run;
+mod runs;
 mod serve;
 
 use std::process::ExitCode;
@@ -54,6 +56,10 @@ enum Command {
     /// Manage tollgate's local certificate authority.
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// What recorded runs cost: operations, loops, totals (table or JSON).
+    Report(report::ReportArgs),
+    /// List the runs in the database.
+    Runs(runs::RunsArgs),
     /// The price table: show prices and their sources, check the table, import regional prices.
     #[command(subcommand)]
     Pricing(pricing::PricingCommand),
@@ -80,6 +86,8 @@ pub fn main() -> ExitCode {
             Command::Env(args) => env::execute(args),
             Command::Ca(command) => ca::execute(command),
             Command::Pricing(command) => pricing::execute(command),
+            Command::Report(args) => report::execute(args).await,
+            Command::Runs(args) => runs::execute(args).await,
         }
     });
     // Tunnels still open after the grace period must not hold the process.

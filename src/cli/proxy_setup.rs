@@ -17,6 +17,7 @@ use crate::pricing::{overlay, Pricer};
 use crate::profile::{CallSink, Profiler};
 use crate::proxy::{HostMatcher, Observer, Observers, Proxy, ProxyConfig, Timeouts};
 use crate::roots::Roots;
+use crate::store::{self, Recorder, RunMeta, Store};
 use crate::summary::{PricingInfo, Summary};
 
 #[derive(Debug, Clone, Args)]
@@ -53,6 +54,94 @@ pub struct ProxyArgs {
 
     #[command(flatten)]
     pub pricing: SourceArgs,
+
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+/// Where calls are recorded.
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// The SQLite database to record into (default: tollgate.db in $XDG_STATE_HOME/tollgate).
+    #[arg(long, value_name = "PATH", env = "TOLLGATE_DB")]
+    pub db: Option<PathBuf>,
+
+    /// Record nothing: only the summary.
+    #[arg(long, conflicts_with = "db")]
+    pub no_record: bool,
+
+    /// Label the run (repeatable), e.g. --tag suite=integration --tag branch=main.
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+}
+
+fn parse_tag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("`{text}`: tags are KEY=VALUE")),
+    }
+}
+
+/// How this run is being recorded.
+pub enum Recording {
+    On {
+        store: Store,
+        recorder: Arc<Recorder>,
+    },
+    /// Recording was asked for but the database could not be used: the run goes on.
+    Failed {
+        reason: String,
+    },
+    Off,
+}
+
+impl Recording {
+    /// Closes the run in the database; returns the line that tells the user where it is.
+    pub async fn finish(&self, exit_code: Option<i32>, aws_calls: u64) -> Option<String> {
+        match self {
+            Recording::On { store, recorder } => {
+                let outcome = recorder.outcome();
+                let ended = store
+                    .end_run(
+                        recorder.run_id(),
+                        exit_code,
+                        outcome.lost,
+                        outcome.lost_reason.as_deref(),
+                    )
+                    .await;
+                let mut line = format!(
+                    "tollgate: recorded {} calls{} as run {} in {}",
+                    outcome.recorded,
+                    if outcome.loops > 0 {
+                        format!(" and {} paginator loops", outcome.loops)
+                    } else {
+                        String::new()
+                    },
+                    recorder.run_id(),
+                    store.path().display()
+                );
+                if outcome.lost > 0 {
+                    line += &format!(
+                        "\ntollgate: warning: {} calls were not recorded: {}",
+                        outcome.lost,
+                        outcome.lost_reason.as_deref().unwrap_or("unknown")
+                    );
+                }
+                if let Err(error) = ended {
+                    line +=
+                        &format!("\ntollgate: warning: the run's end was not recorded: {error}");
+                }
+                store.close().await;
+                Some(line)
+            }
+            Recording::Failed { reason } => Some(format!(
+                "tollgate: warning: {aws_calls} calls were not recorded: {reason}"
+            )),
+            Recording::Off => None,
+        }
+    }
 }
 
 /// A bound proxy and what clients need to use it.
@@ -60,10 +149,17 @@ pub struct Started {
     pub proxy: Proxy,
     pub client_env: ClientEnv,
     pub summary: Arc<Summary>,
+    pub recording: Recording,
 }
 
 /// Loads (or creates) the CA, writes the client bundle, and binds the proxy on `listen`.
-pub async fn start(args: &ProxyArgs, listen: SocketAddr) -> anyhow::Result<Started> {
+/// Starts the proxy for a run of `kind` (`run` or `serve`) of `command`.
+pub async fn start(
+    args: &ProxyArgs,
+    listen: SocketAddr,
+    kind: &str,
+    command: Vec<String>,
+) -> anyhow::Result<Started> {
     // Parse the AWS model off the start-up path: the child starts at once, and the first call
     // waits for the model only if it comes before the parse is done.
     std::thread::spawn(crate::aws::model::Model::embedded);
@@ -126,8 +222,13 @@ pub async fn start(args: &ProxyArgs, listen: SocketAddr) -> anyhow::Result<Start
         1024,
         vec![b"h2".to_vec(), b"http/1.1".to_vec()],
     )?;
-    let summary = Arc::new(Summary::new(pricing_info));
-    let profiler = Profiler::new(pricer, vec![summary.clone() as Arc<dyn CallSink>]);
+    let summary = Arc::new(Summary::new(pricing_info.clone()));
+    let mut sinks = vec![summary.clone() as Arc<dyn CallSink>];
+    let recording = start_recording(&args.record, kind, command, pricing_info.table).await;
+    if let Recording::On { recorder, .. } = &recording {
+        sinks.push(recorder.clone() as Arc<dyn CallSink>);
+    }
+    let profiler = Profiler::new(pricer, sinks);
     let observers = Observers::new(vec![Arc::new(profiler) as Arc<dyn Observer>]);
     let proxy = Proxy::bind(config, Arc::new(leaves), observers).await?;
     let client_env = ClientEnv::new(proxy.local_addr(), &bundle_path);
@@ -135,7 +236,48 @@ pub async fn start(args: &ProxyArgs, listen: SocketAddr) -> anyhow::Result<Start
         proxy,
         client_env,
         summary,
+        recording,
     })
+}
+
+/// Opens the database and begins the run. A database that cannot be used is a warning: the
+/// workload must run whether or not its calls can be recorded.
+async fn start_recording(
+    args: &RecordArgs,
+    kind: &str,
+    command: Vec<String>,
+    pricing_version: String,
+) -> Recording {
+    if args.no_record {
+        return Recording::Off;
+    }
+    let path = match store::resolve_path(args.db.as_deref()) {
+        Ok(path) => path,
+        Err(error) => {
+            return Recording::Failed {
+                reason: format!("no database path ({error}); pass --db PATH"),
+            }
+        }
+    };
+    let opened = async {
+        let store = Store::open(&path).await?;
+        let meta = RunMeta::current(kind, command, args.tags.clone(), pricing_version);
+        let run_id = store.begin_run(&meta).await?;
+        Ok::<_, store::StoreError>((store, run_id))
+    };
+    match opened.await {
+        Ok((store, run_id)) => {
+            let recorder = Recorder::start(store.clone(), run_id);
+            Recording::On { store, recorder }
+        }
+        Err(error) => {
+            tracing::warn!("not recording this run: {error}");
+            eprintln!("tollgate: warning: not recording this run: {error}");
+            Recording::Failed {
+                reason: error.to_string(),
+            }
+        }
+    }
 }
 
 fn parse_upstream(url: &str) -> anyhow::Result<Uri> {

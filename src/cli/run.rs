@@ -58,7 +58,16 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Before anything else: a supervisor's SIGTERM during start-up must not kill tollgate and
     // orphan the command.
     let mut signals = Signals::new()?;
-    let setup = proxy_setup::start(&args.proxy, "127.0.0.1:0".parse().expect("literal")).await?;
+    let recorded_command = std::iter::once("tollgate".to_string())
+        .chain(std::env::args().skip(1))
+        .collect();
+    let setup = proxy_setup::start(
+        &args.proxy,
+        "127.0.0.1:0".parse().expect("literal"),
+        "run",
+        recorded_command,
+    )
+    .await?;
     let stats = setup.proxy.stats();
     let stop_proxy = CancellationToken::new();
     let mut server = tokio::spawn(setup.proxy.serve(stop_proxy.clone().cancelled_owned()));
@@ -100,12 +109,22 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         _ = signals.next() => server.abort(),
     }
+    let report = setup.summary.report(&stats, started.elapsed());
+    let recorded = setup
+        .recording
+        .finish(Some(i32::from(exit)), report.aws_calls())
+        .await;
     if !args.quiet {
-        let report = setup.summary.report(&stats, started.elapsed());
         // The command's exit code matters more than the summary: a summary that cannot be
         // written is a warning, not tollgate's exit code.
         if let Err(error) = write_summary(&report, args.summary, args.summary_file.as_ref()) {
             eprintln!("tollgate: warning: {error:#}");
+        }
+    }
+    if let Some(line) = recorded {
+        // Where the run is matters even with --quiet when something was lost.
+        if !args.quiet || line.contains("warning") {
+            eprintln!("{line}");
         }
     }
     Ok(ExitCode::from(exit))

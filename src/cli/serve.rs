@@ -55,7 +55,10 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let started = Instant::now();
-    let setup = proxy_setup::start(&args.proxy, args.listen).await?;
+    let command = std::iter::once("tollgate".to_string())
+        .chain(std::env::args().skip(1))
+        .collect();
+    let setup = proxy_setup::start(&args.proxy, args.listen, "serve", command).await?;
     let addr = setup.proxy.local_addr();
     let stats = setup.proxy.stats();
 
@@ -88,14 +91,13 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let _ = std::fs::remove_file(&state_path);
         }
     }
+    let report = setup.summary.report(&stats, started.elapsed());
+    let recorded = setup.recording.finish(None, report.aws_calls()).await;
     if !args.quiet {
-        eprint!(
-            "{}",
-            setup
-                .summary
-                .report(&stats, started.elapsed())
-                .render_text()
-        );
+        eprint!("{}", report.render_text());
+    }
+    if let Some(line) = recorded {
+        eprintln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }

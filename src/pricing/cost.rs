@@ -142,14 +142,16 @@ impl Pricer {
         if let Some(why) = call.usage.estimated {
             cost.estimate(why);
         }
-        // Data transfer out: whatever came back, unless the client runs in the same region.
+        // Data transfer out: whatever came back from a service that bills its requests (free
+        // control planes such as STS and IAM bill no transfer either), unless the client runs
+        // in the same region.
         let same_region = self
             .settings
             .account
             .inside_aws_region
             .as_deref()
             .is_some_and(|inside| inside == region);
-        if call.known && !same_region {
+        if cost.status == PriceStatus::Priced && !same_region {
             if let Some(quantity) = call.usage.quantity(Unit::GbOut) {
                 let value_of = |_: Dimension| None;
                 if let Some(entry) = self

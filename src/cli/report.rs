@@ -1,0 +1,153 @@
+//! `tollgate report`: what recorded runs cost, by operation, and their paginator loops.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+
+use crate::report::{render_table, Report};
+use crate::store::read::RunFilter;
+use crate::store::{self, Store};
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+
+    /// Write the report to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Which database and runs.
+#[derive(Debug, Clone, Args)]
+pub struct SelectArgs {
+    /// The SQLite database (default: tollgate.db in $XDG_STATE_HOME/tollgate).
+    #[arg(long, value_name = "PATH", env = "TOLLGATE_DB")]
+    pub db: Option<PathBuf>,
+
+    /// One run, by id (see `tollgate runs`).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["last", "since", "tags"])]
+    pub run: Option<i64>,
+
+    /// The most recent run (the default).
+    #[arg(long)]
+    pub last: bool,
+
+    /// Runs started within this long (`7d`, `12h`, `30m`) or since a date (`2026-11-01`).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// Runs carrying this tag (repeatable: all must match).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+}
+
+impl SelectArgs {
+    pub fn filter(&self) -> anyhow::Result<RunFilter> {
+        let tags = self
+            .tags
+            .iter()
+            .map(|tag| match tag.split_once('=') {
+                Some((key, value)) => Ok((key.to_string(), value.to_string())),
+                None => bail!("--tag {tag}: use KEY=VALUE"),
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let since_us = self.since.as_deref().map(parse_since).transpose()?;
+        Ok(RunFilter {
+            run: self.run,
+            last: self.last,
+            since_us,
+            tags,
+        })
+    }
+
+    /// Opens an existing database: a report never creates one.
+    pub async fn open(&self) -> anyhow::Result<Store> {
+        let path = store::resolve_path(self.db.as_deref())
+            .context("cannot find the database; pass --db PATH")?;
+        if !path.exists() {
+            bail!(
+                "no database at {}: record a run first (`tollgate run -- CMD`), or pass --db PATH",
+                path.display()
+            );
+        }
+        Ok(Store::open(&path).await?)
+    }
+}
+
+/// `7d`, `12h`, `30m`, `90s` ago, or a `YYYY-MM-DD` date (UTC midnight), in µs since the epoch.
+pub fn parse_since(text: &str) -> anyhow::Result<i64> {
+    let now = store::micros(std::time::SystemTime::now());
+    let text = text.trim();
+    if let Some(unit) = text.chars().last().filter(|c| c.is_ascii_alphabetic()) {
+        let number: i64 = text[..text.len() - 1]
+            .parse()
+            .with_context(|| format!("--since {text}: expected e.g. 7d, 12h, 30m or 2026-11-01"))?;
+        let seconds = match unit {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            'w' => 7 * 86_400,
+            _ => bail!("--since {text}: units are w, d, h, m, s"),
+        };
+        return Ok(now - number * seconds * 1_000_000);
+    }
+    let format = time::format_description::parse_borrowed::<2>("[year]-[month]-[day]")
+        .expect("valid format");
+    let date = time::Date::parse(text, &format)
+        .with_context(|| format!("--since {text}: expected e.g. 7d, 12h, 30m or 2026-11-01"))?;
+    Ok(date.midnight().assume_utc().unix_timestamp() * 1_000_000)
+}
+
+pub async fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let filter = args.select.filter()?;
+    let store = args.select.open().await?;
+    let runs = store.select_runs(&filter).await?;
+    if runs.is_empty() {
+        if let Some(id) = filter.run {
+            bail!(
+                "no run {id} in {} (see `tollgate runs`)",
+                store.path().display()
+            );
+        }
+    }
+    let report = Report::build(&store, &runs).await?;
+    let text = match args.format {
+        ReportFormat::Table => render_table(&report),
+        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+    };
+    match &args.output {
+        Some(path) => crate::home::write_output(path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_accepts_durations_and_dates() {
+        let now = store::micros(std::time::SystemTime::now());
+        let week = parse_since("7d").unwrap();
+        assert!((now - week - 7 * 86_400_000_000).abs() < 5_000_000);
+        assert_eq!(parse_since("2026-11-01").unwrap(), 1_793_491_200_000_000);
+        assert!(parse_since("7 days").is_err());
+        assert!(parse_since("7y").is_err());
+    }
+}

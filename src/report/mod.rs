@@ -1,0 +1,330 @@
+//! The report: what the selected runs' calls cost, by operation, and their paginator loops. Built
+//! from the store, rendered as a table for terminals or as versioned JSON (schema:
+//! `schemas/report-v1.schema.json`). Findings and the other formats build on this.
+
+mod table;
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+
+use crate::pricing::exact;
+use crate::store::read::{LoopRow, OperationAggregate, RunRow};
+use crate::store::{Store, StoreError};
+
+pub use table::render_table;
+
+/// Bumped when a field changes meaning or goes away; new fields may appear within a version.
+pub const REPORT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub version: u32,
+    pub generated_at: String,
+    pub database: String,
+    pub runs: Vec<RunReport>,
+    pub totals: Totals,
+    pub operations: Vec<OperationReport>,
+    pub loops: Vec<LoopReport>,
+    pub loop_totals: LoopTotals,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub id: i64,
+    pub uuid: String,
+    pub kind: String,
+    pub state: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub command: Vec<String>,
+    pub cwd: Option<String>,
+    pub git: Git,
+    pub ci: Ci,
+    pub tags: BTreeMap<String, String>,
+    pub calls_recorded: i64,
+    pub lost_calls: i64,
+    pub lost_reason: Option<String>,
+    pub tollgate_version: String,
+    pub pricing_version: String,
+    pub model_version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Git {
+    pub repo: Option<String>,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ci {
+    pub provider: Option<String>,
+    pub job: Option<String>,
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    pub pr: Option<String>,
+}
+
+/// Money fields are exact decimal strings (USD).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    /// Logical calls: attempts that were not retries.
+    pub calls: u64,
+    pub attempts: u64,
+    pub retries: u64,
+    pub errors: u64,
+    pub throttled: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub cost_usd: String,
+    pub transfer_usd: String,
+    pub implied_usd: String,
+    pub total_usd: String,
+    pub priced: u64,
+    pub free: u64,
+    pub not_billed: u64,
+    pub unpriced: u64,
+    pub estimated: u64,
+    pub lost_calls: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OperationReport {
+    pub service: String,
+    pub operation: String,
+    pub calls: u64,
+    pub attempts: u64,
+    pub retries: u64,
+    pub errors: u64,
+    pub throttled: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub cost_usd: String,
+    pub transfer_usd: String,
+    pub implied_usd: String,
+    pub total_usd: String,
+    pub units: BTreeMap<String, String>,
+    pub priced: u64,
+    pub free: u64,
+    pub not_billed: u64,
+    pub unpriced: u64,
+    pub estimated: u64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    #[serde(skip)]
+    pub total: Decimal,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoopReport {
+    pub run_id: i64,
+    pub loop_id: i64,
+    pub service: String,
+    pub operation: String,
+    pub resource: Option<String>,
+    pub started_at: String,
+    pub duration_ms: i64,
+    pub pages: i64,
+    pub attempts: i64,
+    pub items: Option<i64>,
+    pub page_size: Option<i64>,
+    pub page_size_max: Option<i64>,
+    /// The last page said there was no more.
+    pub complete: bool,
+    /// The first page seen already carried a token.
+    pub resumed: bool,
+    /// The same listing had been read from its start before, in the same run.
+    pub relisting: bool,
+    pub cost_usd: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LoopTotals {
+    pub loops: u64,
+    pub pages: u64,
+    pub relistings: u64,
+    pub stopped_early: u64,
+}
+
+/// `2026-11-26 14:37:04`: a time for people (UTC).
+pub fn short_time(micros: i64) -> String {
+    let text = rfc3339(micros);
+    text.get(..19).unwrap_or(&text).replace('T', " ")
+}
+
+pub fn rfc3339(micros: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+impl Report {
+    /// The report of the given runs (newest first).
+    pub async fn build(store: &Store, run_ids: &[i64]) -> Result<Report, StoreError> {
+        let runs = store.runs(Some(run_ids), i64::MAX).await?;
+        let operations = store.operations(run_ids).await?;
+        let loops = store.loops(run_ids).await?;
+        Ok(Self::assemble(
+            store.path().display().to_string(),
+            runs,
+            operations,
+            loops,
+        ))
+    }
+
+    pub fn assemble(
+        database: String,
+        runs: Vec<RunRow>,
+        operations: Vec<OperationAggregate>,
+        loops: Vec<LoopRow>,
+    ) -> Report {
+        let mut totals = Totals::default();
+        let (mut cost, mut transfer, mut implied) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+        let mut rows: Vec<OperationReport> = operations
+            .into_iter()
+            .map(|op| {
+                totals.attempts += op.attempts;
+                totals.retries += op.retries;
+                totals.errors += op.errors;
+                totals.throttled += op.throttled;
+                totals.bytes_sent += op.bytes_sent;
+                totals.bytes_received += op.bytes_received;
+                totals.priced += op.priced;
+                totals.free += op.free;
+                totals.not_billed += op.not_billed;
+                totals.unpriced += op.unpriced;
+                totals.estimated += op.estimated;
+                cost += op.cost;
+                transfer += op.transfer;
+                implied += op.implied;
+                let ms = |q: f64| {
+                    op.latency_us
+                        .as_ref()
+                        .map(|h| h.value_at_quantile(q) as f64 / 1000.0)
+                };
+                let total = op.cost + op.transfer + op.implied;
+                OperationReport {
+                    calls: op.attempts - op.retries,
+                    attempts: op.attempts,
+                    retries: op.retries,
+                    errors: op.errors,
+                    throttled: op.throttled,
+                    bytes_sent: op.bytes_sent,
+                    bytes_received: op.bytes_received,
+                    cost_usd: exact(op.cost),
+                    transfer_usd: exact(op.transfer),
+                    implied_usd: exact(op.implied),
+                    total_usd: exact(total),
+                    units: op
+                        .units
+                        .iter()
+                        .map(|(unit, quantity)| (unit.clone(), exact(*quantity)))
+                        .collect(),
+                    priced: op.priced,
+                    free: op.free,
+                    not_billed: op.not_billed,
+                    unpriced: op.unpriced,
+                    estimated: op.estimated,
+                    p50_ms: ms(0.5),
+                    p99_ms: ms(0.99),
+                    total,
+                    service: op.service,
+                    operation: op.operation,
+                }
+            })
+            .collect();
+        // Most expensive first, then busiest, then by name: a stable order for diffs.
+        rows.sort_by(|a, b| {
+            b.total
+                .cmp(&a.total)
+                .then(b.attempts.cmp(&a.attempts))
+                .then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
+        });
+        totals.calls = totals.attempts - totals.retries;
+        totals.cost_usd = exact(cost);
+        totals.transfer_usd = exact(transfer);
+        totals.implied_usd = exact(implied);
+        totals.total_usd = exact(cost + transfer + implied);
+        totals.lost_calls = runs.iter().map(|r| r.lost_calls).sum();
+
+        let mut loop_totals = LoopTotals::default();
+        let loops: Vec<LoopReport> = loops
+            .into_iter()
+            .map(|l| {
+                loop_totals.loops += 1;
+                loop_totals.pages += l.pages as u64;
+                loop_totals.relistings += u64::from(l.relisting);
+                loop_totals.stopped_early += u64::from(!l.complete);
+                LoopReport {
+                    run_id: l.run_id,
+                    loop_id: l.loop_id,
+                    service: l.service,
+                    operation: l.operation,
+                    resource: l.resource,
+                    started_at: rfc3339(l.started_at_us),
+                    duration_ms: (l.ended_at_us - l.started_at_us) / 1000,
+                    pages: l.pages,
+                    attempts: l.attempts,
+                    items: l.items,
+                    page_size: l.page_size,
+                    page_size_max: l.page_size_max,
+                    complete: l.complete,
+                    resumed: l.resumed,
+                    relisting: l.relisting,
+                    cost_usd: exact(l.cost),
+                }
+            })
+            .collect();
+        let runs = runs
+            .into_iter()
+            .map(|r| RunReport {
+                id: r.id,
+                uuid: r.uuid,
+                kind: r.kind,
+                state: r.state,
+                started_at: rfc3339(r.started_at_us),
+                ended_at: r.ended_at_us.map(rfc3339),
+                duration_ms: r.ended_at_us.map(|end| (end - r.started_at_us) / 1000),
+                exit_code: r.exit_code,
+                command: r.command,
+                cwd: r.cwd,
+                git: Git {
+                    repo: r.git_repo,
+                    branch: r.git_branch,
+                    commit: r.git_commit,
+                },
+                ci: Ci {
+                    provider: r.ci_provider,
+                    job: r.ci_job,
+                    git_ref: r.ci_ref,
+                    pr: r.ci_pr,
+                },
+                tags: r.tags,
+                calls_recorded: r.calls,
+                lost_calls: r.lost_calls,
+                lost_reason: r.lost_reason,
+                tollgate_version: r.tollgate_version,
+                pricing_version: r.pricing_version,
+                model_version: r.model_version,
+            })
+            .collect();
+        Report {
+            version: REPORT_VERSION,
+            generated_at: time::OffsetDateTime::now_utc()
+                .format(&Rfc3339)
+                .unwrap_or_default(),
+            database,
+            runs,
+            totals,
+            operations: rows,
+            loops,
+            loop_totals,
+        }
+    }
+}

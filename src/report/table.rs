@@ -1,0 +1,208 @@
+//! The report for a terminal: at most 100 columns, most expensive first.
+
+use std::fmt::Write as _;
+
+use rust_decimal::Decimal;
+
+use super::{OperationReport, Report};
+use crate::pricing::format_usd;
+
+/// Rows of each table shown; the rest is counted.
+const MAX_ROWS: usize = 20;
+const WIDTH: usize = 100;
+
+pub fn render_table(report: &Report) -> String {
+    let mut out = String::new();
+    let usd = |text: &str| format_usd(text.parse::<Decimal>().unwrap_or_default());
+    match report.runs.as_slice() {
+        [] => {
+            let _ = writeln!(out, "No runs match.");
+            return out;
+        }
+        [run] => {
+            let command = if run.command.is_empty() {
+                format!("tollgate {}", run.kind)
+            } else {
+                run.command.join(" ")
+            };
+            let _ = writeln!(
+                out,
+                "run {} · {} · {}{}",
+                run.id,
+                run.started_at,
+                truncate(&command, 60),
+                match run.state.as_str() {
+                    "complete" => String::new(),
+                    state => format!(" · {state}"),
+                }
+            );
+        }
+        runs => {
+            let incomplete = runs.iter().filter(|r| r.state != "complete").count();
+            let _ = writeln!(
+                out,
+                "{} runs, {} to {}{}",
+                runs.len(),
+                runs.last().map(|r| r.started_at.as_str()).unwrap_or(""),
+                runs.first().map(|r| r.started_at.as_str()).unwrap_or(""),
+                if incomplete > 0 {
+                    format!(" · {incomplete} incomplete or running")
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    let totals = &report.totals;
+    let mut cost_line = format!(
+        "cost {} · {} calls ({} attempts, {} retries, {} errors)",
+        usd(&totals.total_usd),
+        totals.calls,
+        totals.attempts,
+        totals.retries,
+        totals.errors
+    );
+    if totals.transfer_usd != "0" || totals.implied_usd != "0" {
+        let _ = write!(
+            cost_line,
+            " · calls {}, data transfer {}, implied {}",
+            usd(&totals.cost_usd),
+            usd(&totals.transfer_usd),
+            usd(&totals.implied_usd)
+        );
+    }
+    let _ = writeln!(out, "{cost_line}");
+    if totals.unpriced > 0 {
+        let _ = writeln!(
+            out,
+            "{} attempts unpriced (no price in the table: unknown, not $0)",
+            totals.unpriced
+        );
+    }
+    if totals.lost_calls > 0 {
+        let reasons: Vec<&str> = report
+            .runs
+            .iter()
+            .filter_map(|r| r.lost_reason.as_deref())
+            .collect();
+        let _ = writeln!(
+            out,
+            "warning: {} calls were made but not recorded ({})",
+            totals.lost_calls,
+            reasons.join("; ")
+        );
+    }
+    for run in report.runs.iter().filter(|r| r.state == "incomplete") {
+        let _ = writeln!(
+            out,
+            "warning: run {} ended without tollgate recording its end (killed?): its calls up to then are here",
+            run.id
+        );
+    }
+
+    if !report.operations.is_empty() {
+        let _ = writeln!(out);
+        let name_width = WIDTH - 2 - (8 + 8 + 7 + 14 + 10 + 10) - 6;
+        let _ = writeln!(
+            out,
+            "  {:<name_width$} {:>8} {:>8} {:>7} {:>14} {:>10} {:>10}",
+            "operation", "calls", "retries", "errors", "cost", "p50", "p99"
+        );
+        for row in report.operations.iter().take(MAX_ROWS) {
+            let _ = writeln!(
+                out,
+                "  {:<name_width$} {:>8} {:>8} {:>7} {:>14} {:>10} {:>10}",
+                truncate(&format!("{} {}", row.service, row.operation), name_width),
+                row.calls,
+                row.retries,
+                row.errors,
+                cost_cell(row),
+                ms(row.p50_ms),
+                ms(row.p99_ms)
+            );
+        }
+        if report.operations.len() > MAX_ROWS {
+            let _ = writeln!(
+                out,
+                "  … {} more operations (--format json for all)",
+                report.operations.len() - MAX_ROWS
+            );
+        }
+    }
+
+    if !report.loops.is_empty() {
+        let lt = &report.loop_totals;
+        let _ = writeln!(
+            out,
+            "\nloops: {} paginator loops, {} pages, {} re-listings, {} stopped early",
+            lt.loops, lt.pages, lt.relistings, lt.stopped_early
+        );
+        let mut loops: Vec<_> = report.loops.iter().collect();
+        loops.sort_by(|a, b| b.pages.cmp(&a.pages).then(a.loop_id.cmp(&b.loop_id)));
+        let name_width = WIDTH - 2 - (7 + 9 + 12 + 10 + 12) - 5;
+        let _ = writeln!(
+            out,
+            "  {:<name_width$} {:>7} {:>9} {:>12} {:>10} {:>12}",
+            "loop", "pages", "items", "page size", "end", "cost"
+        );
+        for l in loops.iter().take(MAX_ROWS / 2) {
+            let name = match &l.resource {
+                Some(resource) => format!("{} {} {resource}", l.service, l.operation),
+                None => format!("{} {}", l.service, l.operation),
+            };
+            let size = match (l.page_size, l.page_size_max) {
+                (Some(size), Some(max)) => format!("{size}/{max}"),
+                (Some(size), None) => size.to_string(),
+                (None, _) => "default".into(),
+            };
+            let end = if l.relisting {
+                "re-listing"
+            } else if l.complete {
+                "complete"
+            } else {
+                "stopped"
+            };
+            let _ = writeln!(
+                out,
+                "  {:<name_width$} {:>7} {:>9} {:>12} {:>10} {:>12}",
+                truncate(&name, name_width),
+                l.pages,
+                l.items.map_or("?".into(), |i| i.to_string()),
+                size,
+                end,
+                usd(&l.cost_usd)
+            );
+        }
+        if loops.len() > MAX_ROWS / 2 {
+            let _ = writeln!(out, "  … {} more loops", loops.len() - MAX_ROWS / 2);
+        }
+    }
+    let _ = writeln!(out, "\ndatabase: {}", report.database);
+    out
+}
+
+fn cost_cell(row: &OperationReport) -> String {
+    if row.priced + row.free + row.not_billed == 0 && row.unpriced > 0 {
+        return "unpriced".into();
+    }
+    format!(
+        "{}{}{}",
+        if row.estimated > 0 { "~" } else { "" },
+        format_usd(row.total),
+        if row.unpriced > 0 { "?" } else { "" }
+    )
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.1} ms"))
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    let chars = text.chars().count();
+    if chars <= width {
+        text.to_string()
+    } else {
+        let head: String = text.chars().take(width - 1).collect();
+        format!("{head}…")
+    }
+}

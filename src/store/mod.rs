@@ -1,0 +1,223 @@
+//! The history: runs, their calls and paginator loops, in SQLite through sqlx.
+//!
+//! One writer task batches calls into transactions off the request path ([`writer`]); reads for
+//! reports are in [`read`]. The schema is in `migrations/`, applied on open. The database holds
+//! nothing secret: access keys only as fingerprints, no parameter values, no bodies.
+
+pub mod meta;
+pub mod read;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+pub use meta::RunMeta;
+pub use writer::{Recorder, RecorderOutcome};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("the database {path} is not usable: {message}; move it aside (tollgate starts a new one) or pass --db with another path")]
+    Corrupt { path: String, message: String },
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// The database file for this invocation: `--db`/`TOLLGATE_DB`, else `tollgate.db` in the state
+/// directory.
+pub fn resolve_path(explicit: Option<&Path>) -> std::io::Result<PathBuf> {
+    match explicit {
+        Some(path) => Ok(path.to_path_buf()),
+        None => Ok(crate::home::state_dir()?.join("tollgate.db")),
+    }
+}
+
+pub fn micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub fn from_micros(micros: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+/// An open database.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database, and marks runs that died without an
+    /// end as incomplete.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.exists() {
+                crate::home::ensure_private_dir(parent).map_err(|e| StoreError::Open {
+                    path: shown.clone(),
+                    message: format!("cannot create {}: {e}", parent.display()),
+                })?;
+            }
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{shown}"))
+            .map_err(|e| StoreError::Open {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?
+            .filename(path)
+            .create_if_missing(true)
+            // WAL: readers (a report while a run records) never block the writer, and a crash
+            // loses at most the transaction in flight.
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL under WAL is durable against a process crash, and lets a commit skip the
+            // fsync of every transaction; a power loss may drop the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| classify(&shown, e))?;
+        MIGRATOR.run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => classify(&shown, e),
+            other => StoreError::Corrupt {
+                path: shown.clone(),
+                message: other.to_string(),
+            },
+        })?;
+        let store = Store {
+            pool,
+            path: path.to_path_buf(),
+        };
+        store.mark_dead_runs_incomplete().await?;
+        Ok(store)
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records the start of a run; returns its id.
+    pub async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO runs (uuid, kind, state, started_at_us, command, cwd, git_repo, git_branch, \
+             git_commit, ci_provider, ci_job, ci_ref, ci_pr, tollgate_version, pricing_version, \
+             model_version, hostname, pid) \
+             VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&meta.uuid)
+        .bind(&meta.kind)
+        .bind(micros(meta.started_at))
+        .bind(serde_json::to_string(&meta.command).unwrap_or_default())
+        .bind(&meta.cwd)
+        .bind(&meta.git.repo)
+        .bind(&meta.git.branch)
+        .bind(&meta.git.commit)
+        .bind(&meta.ci.provider)
+        .bind(&meta.ci.job)
+        .bind(&meta.ci.git_ref)
+        .bind(&meta.ci.pr)
+        .bind(&meta.tollgate_version)
+        .bind(&meta.pricing_version)
+        .bind(&meta.model_version)
+        .bind(&meta.hostname)
+        .bind(i64::from(meta.pid))
+        .fetch_one(&mut *tx)
+        .await?;
+        for (key, value) in &meta.tags {
+            sqlx::query("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)")
+                .bind(id)
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Records the end of a run.
+    pub async fn end_run(
+        &self,
+        run: i64,
+        exit_code: Option<i32>,
+        lost: u64,
+        lost_reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE runs SET state = 'complete', ended_at_us = ?, exit_code = ?, lost_calls = ?, \
+             lost_reason = ? WHERE id = ?",
+        )
+        .bind(micros(SystemTime::now()))
+        .bind(exit_code)
+        .bind(i64::try_from(lost).unwrap_or(i64::MAX))
+        .bind(lost_reason)
+        .bind(run)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Runs still `running` whose tollgate process is gone (on this host) died without an end.
+    async fn mark_dead_runs_incomplete(&self) -> Result<(), StoreError> {
+        let running: Vec<(i64, Option<String>, Option<i64>)> =
+            sqlx::query_as("SELECT id, hostname, pid FROM runs WHERE state = 'running'")
+                .fetch_all(&self.pool)
+                .await?;
+        let here = meta::hostname();
+        for (id, hostname, pid) in running {
+            if hostname.as_deref() != here.as_deref() {
+                continue;
+            }
+            let alive = pid.is_some_and(|pid| meta::is_tollgate_process(pid as i32));
+            if !alive {
+                sqlx::query(
+                    "UPDATE runs SET state = 'incomplete' WHERE id = ? AND state = 'running'",
+                )
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// "file is not a database" and friends are corruption; everything else an open failure.
+fn classify(path: &str, error: sqlx::Error) -> StoreError {
+    let message = error.to_string();
+    let corrupt = message.contains("not a database")
+        || message.contains("malformed")
+        || message.contains("corrupt");
+    if corrupt {
+        StoreError::Corrupt {
+            path: path.to_string(),
+            message,
+        }
+    } else {
+        StoreError::Open {
+            path: path.to_string(),
+            message,
+        }
+    }
+}

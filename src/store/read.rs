@@ -1,0 +1,312 @@
+//! Reading the history back: which runs, and their calls and loops aggregated for reports.
+//!
+//! Aggregation happens in SQL as far as exactness allows: rows are grouped by their exact cost
+//! strings, and the sums are made in Rust as decimals (SQLite would sum text as floating point).
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+
+use hdrhistogram::Histogram;
+use rust_decimal::Decimal;
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// Which runs a report covers.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub run: Option<i64>,
+    /// The most recent run (the default when nothing else is given).
+    pub last: bool,
+    /// Runs started at or after this time (µs since the epoch).
+    pub since_us: Option<i64>,
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub uuid: String,
+    pub kind: String,
+    /// `running`, `complete`, or `incomplete` (tollgate died before the run's end).
+    pub state: String,
+    pub started_at_us: i64,
+    pub ended_at_us: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub command: Vec<String>,
+    pub cwd: Option<String>,
+    pub git_repo: Option<String>,
+    pub git_branch: Option<String>,
+    pub git_commit: Option<String>,
+    pub ci_provider: Option<String>,
+    pub ci_job: Option<String>,
+    pub ci_ref: Option<String>,
+    pub ci_pr: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub tollgate_version: String,
+    pub pricing_version: String,
+    pub model_version: String,
+    /// Calls the run made that could not be recorded.
+    pub lost_calls: i64,
+    pub lost_reason: Option<String>,
+    pub calls: i64,
+}
+
+/// One operation's aggregate over the selected runs.
+#[derive(Debug, Clone, Default)]
+pub struct OperationAggregate {
+    pub service: String,
+    pub operation: String,
+    pub attempts: u64,
+    pub retries: u64,
+    pub errors: u64,
+    pub throttled: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub cost: Decimal,
+    pub transfer: Decimal,
+    pub implied: Decimal,
+    pub priced: u64,
+    pub free: u64,
+    pub not_billed: u64,
+    pub unpriced: u64,
+    pub estimated: u64,
+    pub units: BTreeMap<String, Decimal>,
+    pub latency_us: Option<Histogram<u64>>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoopRow {
+    pub run_id: i64,
+    pub loop_id: i64,
+    pub service: String,
+    pub operation: String,
+    pub resource: Option<String>,
+    pub started_at_us: i64,
+    pub ended_at_us: i64,
+    pub pages: i64,
+    pub attempts: i64,
+    pub items: Option<i64>,
+    pub page_size: Option<i64>,
+    pub page_size_max: Option<i64>,
+    pub complete: bool,
+    pub resumed: bool,
+    pub relisting: bool,
+    pub cost: Decimal,
+}
+
+impl Store {
+    /// Run ids matching the filter, newest first.
+    pub async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError> {
+        if let Some(run) = filter.run {
+            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE id = ?")
+                .bind(run)
+                .fetch_optional(self.pool())
+                .await?;
+            return Ok(found.into_iter().collect());
+        }
+        let mut sql = String::from("SELECT id FROM runs WHERE 1 = 1");
+        if filter.since_us.is_some() {
+            sql.push_str(" AND started_at_us >= ?");
+        }
+        for _ in &filter.tags {
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM run_tags t WHERE t.run_id = runs.id AND t.key = ? AND t.value = ?)",
+            );
+        }
+        sql.push_str(" ORDER BY started_at_us DESC, id DESC");
+        if filter.last || (filter.since_us.is_none() && filter.tags.is_empty()) {
+            sql.push_str(" LIMIT 1");
+        }
+        let mut query = sqlx::query_scalar(&sql);
+        if let Some(since) = filter.since_us {
+            query = query.bind(since);
+        }
+        for (key, value) in &filter.tags {
+            query = query.bind(key).bind(value);
+        }
+        Ok(query.fetch_all(self.pool()).await?)
+    }
+
+    /// Runs by id (all runs, newest first, when `ids` is `None`), at most `limit`.
+    pub async fn runs(&self, ids: Option<&[i64]>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+        let mut sql = String::from(
+            "SELECT r.*, (SELECT count(*) FROM calls c WHERE c.run_id = r.id) AS calls FROM runs r",
+        );
+        if let Some(ids) = ids {
+            sql.push_str(&format!(" WHERE r.id IN ({})", id_list(ids)));
+        }
+        sql.push_str(" ORDER BY r.started_at_us DESC, r.id DESC LIMIT ?");
+        let rows = sqlx::query(&sql).bind(limit).fetch_all(self.pool()).await?;
+        let mut runs = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: i64 = row.try_get("id")?;
+            let tags: Vec<(String, String)> =
+                sqlx::query_as("SELECT key, value FROM run_tags WHERE run_id = ? ORDER BY key")
+                    .bind(id)
+                    .fetch_all(self.pool())
+                    .await?;
+            let command: Option<String> = row.try_get("command")?;
+            runs.push(RunRow {
+                id,
+                uuid: row.try_get("uuid")?,
+                kind: row.try_get("kind")?,
+                state: row.try_get("state")?,
+                started_at_us: row.try_get("started_at_us")?,
+                ended_at_us: row.try_get("ended_at_us")?,
+                exit_code: row.try_get("exit_code")?,
+                command: command
+                    .and_then(|c| serde_json::from_str(&c).ok())
+                    .unwrap_or_default(),
+                cwd: row.try_get("cwd")?,
+                git_repo: row.try_get("git_repo")?,
+                git_branch: row.try_get("git_branch")?,
+                git_commit: row.try_get("git_commit")?,
+                ci_provider: row.try_get("ci_provider")?,
+                ci_job: row.try_get("ci_job")?,
+                ci_ref: row.try_get("ci_ref")?,
+                ci_pr: row.try_get("ci_pr")?,
+                tags: tags.into_iter().collect(),
+                tollgate_version: row.try_get("tollgate_version")?,
+                pricing_version: row.try_get("pricing_version")?,
+                model_version: row.try_get("model_version")?,
+                lost_calls: row.try_get("lost_calls")?,
+                lost_reason: row.try_get("lost_reason")?,
+                calls: row.try_get("calls")?,
+            });
+        }
+        Ok(runs)
+    }
+
+    /// Calls of the runs, by service and operation.
+    pub async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationAggregate>, StoreError> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = id_list(runs);
+        let mut by_operation: HashMap<(String, String), OperationAggregate> = HashMap::new();
+        // Rows with the same exact cost strings are summed as count × amount.
+        let grouped = sqlx::query(&format!(
+            "SELECT service, operation, price_status, cost_usd, transfer_usd, implied_usd, units, \
+             estimated IS NOT NULL AS estimated, count(*) AS n, \
+             sum(attempt > 1) AS retries, \
+             sum(status IS NULL OR status >= 400 OR error_code IS NOT NULL) AS errors, \
+             sum(throttled) AS throttled, sum(bytes_sent) AS sent, sum(bytes_received) AS received \
+             FROM calls WHERE run_id IN ({ids}) \
+             GROUP BY service, operation, price_status, cost_usd, transfer_usd, implied_usd, units, \
+             estimated IS NOT NULL"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        for row in grouped {
+            let service: String = row.try_get("service")?;
+            let operation: String = row.try_get("operation")?;
+            let n: i64 = row.try_get("n")?;
+            let count = n as u64;
+            let entry = by_operation
+                .entry((service.clone(), operation.clone()))
+                .or_insert_with(|| OperationAggregate {
+                    service,
+                    operation,
+                    ..OperationAggregate::default()
+                });
+            let money = |column: &str| -> Result<Decimal, StoreError> {
+                let text: String = row.try_get(column)?;
+                Ok(Decimal::from_str(&text).unwrap_or_default())
+            };
+            let times = Decimal::from(count);
+            entry.attempts += count;
+            entry.retries += row.try_get::<Option<i64>, _>("retries")?.unwrap_or(0) as u64;
+            entry.errors += row.try_get::<Option<i64>, _>("errors")?.unwrap_or(0) as u64;
+            entry.throttled += row.try_get::<Option<i64>, _>("throttled")?.unwrap_or(0) as u64;
+            entry.bytes_sent += row.try_get::<Option<i64>, _>("sent")?.unwrap_or(0) as u64;
+            entry.bytes_received += row.try_get::<Option<i64>, _>("received")?.unwrap_or(0) as u64;
+            entry.cost += money("cost_usd")? * times;
+            entry.transfer += money("transfer_usd")? * times;
+            entry.implied += money("implied_usd")? * times;
+            match row.try_get::<String, _>("price_status")?.as_str() {
+                "priced" => entry.priced += count,
+                "free" => entry.free += count,
+                "not_billed" => entry.not_billed += count,
+                _ => entry.unpriced += count,
+            }
+            if row.try_get::<bool, _>("estimated")? {
+                entry.estimated += count;
+            }
+            if let Some(units) = row.try_get::<Option<String>, _>("units")? {
+                let units: BTreeMap<String, String> =
+                    serde_json::from_str(&units).unwrap_or_default();
+                for (unit, quantity) in units {
+                    *entry.units.entry(unit).or_default() +=
+                        Decimal::from_str(&quantity).unwrap_or_default() * times;
+                }
+            }
+        }
+        // Latency in buckets of 2–3 significant digits: exact enough for percentiles in ms.
+        let latencies = sqlx::query(&format!(
+            "SELECT service, operation, \
+             CASE WHEN duration_us < 1000 THEN duration_us / 10 * 10 \
+                  WHEN duration_us < 10000 THEN duration_us / 100 * 100 \
+                  WHEN duration_us < 100000 THEN duration_us / 1000 * 1000 \
+                  ELSE duration_us / 10000 * 10000 END AS bucket, count(*) AS n \
+             FROM calls WHERE run_id IN ({ids}) GROUP BY 1, 2, 3"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        for row in latencies {
+            let key: (String, String) = (row.try_get("service")?, row.try_get("operation")?);
+            let bucket: i64 = row.try_get("bucket")?;
+            let n: i64 = row.try_get("n")?;
+            if let Some(entry) = by_operation.get_mut(&key) {
+                let histogram = entry.latency_us.get_or_insert_with(|| {
+                    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds")
+                });
+                let _ = histogram.record_n(bucket.max(1) as u64, n as u64);
+            }
+        }
+        Ok(by_operation.into_values().collect())
+    }
+
+    /// Loops of the runs, most expensive first.
+    pub async fn loops(&self, runs: &[i64]) -> Result<Vec<LoopRow>, StoreError> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM loops WHERE run_id IN ({}) ORDER BY run_id, loop_id",
+            id_list(runs)
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        let mut loops = Vec::with_capacity(rows.len());
+        for row in rows {
+            let cost: String = row.try_get("cost_usd")?;
+            loops.push(LoopRow {
+                run_id: row.try_get("run_id")?,
+                loop_id: row.try_get("loop_id")?,
+                service: row.try_get("service")?,
+                operation: row.try_get("operation")?,
+                resource: row.try_get("resource")?,
+                started_at_us: row.try_get("started_at_us")?,
+                ended_at_us: row.try_get("ended_at_us")?,
+                pages: row.try_get("pages")?,
+                attempts: row.try_get("attempts")?,
+                items: row.try_get("items")?,
+                page_size: row.try_get("page_size")?,
+                page_size_max: row.try_get("page_size_max")?,
+                complete: row.try_get("complete")?,
+                resumed: row.try_get("resumed")?,
+                relisting: row.try_get("relisting")?,
+                cost: Decimal::from_str(&cost).unwrap_or_default(),
+            });
+        }
+        Ok(loops)
+    }
+}
+
+fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
