@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::aws::usage::Unit;
+use crate::pricing::table::{AllowanceEntry, DATA_TRANSFER};
 use crate::pricing::{exact, format_usd, PriceStatus};
 use crate::profile::{Call, CallKind, CallSink};
 use crate::proxy::{Exchange, Outcome, ProxyStats, Tunnel};
@@ -28,6 +29,8 @@ pub struct Summary {
     interrupted: AtomicU64,
     implied: DashMap<(String, String, &'static str), (u64, Decimal)>,
     pricing: PricingInfo,
+    /// Monthly free allowances to show against this run's use (the overlay's `free_allowances`).
+    allowances: Vec<AllowanceEntry>,
 }
 
 /// Which prices the summary's costs come from.
@@ -83,6 +86,7 @@ struct OperationStats {
     unpriced: u64,
     estimated: u64,
     units: BTreeMap<Unit, Decimal>,
+    transfer_gb: Decimal,
     unpriced_reason: Option<String>,
 }
 
@@ -104,6 +108,7 @@ impl Default for OperationStats {
             unpriced: 0,
             estimated: 0,
             units: BTreeMap::new(),
+            transfer_gb: Decimal::ZERO,
             unpriced_reason: None,
             // Two significant figures: a few KiB per operation.
             latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 2)
@@ -131,7 +136,14 @@ impl Summary {
             interrupted: AtomicU64::new(0),
             implied: DashMap::new(),
             pricing,
+            allowances: Vec::new(),
         }
+    }
+
+    /// Shows what these monthly free allowances would absorb of the run's cost.
+    pub fn with_allowances(mut self, allowances: Vec<AllowanceEntry>) -> Self {
+        self.allowances = allowances;
+        self
     }
 
     /// A point-in-time view, with the proxy's own counters.
@@ -257,6 +269,7 @@ impl Summary {
             estimated: sum(|r| r.estimated),
             implied,
             pricing: self.pricing.clone(),
+            free_allowances: self.free_allowances(),
         };
         SummaryReport {
             version: 2,
@@ -312,6 +325,9 @@ impl Summary {
         for line in &cost.lines {
             *stats.units.entry(line.unit).or_default() += line.quantity;
         }
+        if let Some(transfer) = &cost.transfer {
+            stats.transfer_gb += transfer.quantity;
+        }
         drop(stats);
         for line in &cost.implied {
             let why = line.implied_by.unwrap_or("implied");
@@ -322,6 +338,53 @@ impl Summary {
             entry.0 += 1;
             entry.1 += line.amount;
         }
+    }
+}
+
+impl Summary {
+    /// What each allowance would absorb if this run were the month's only use: its cost times
+    /// the share of its units the allowance covers.
+    fn free_allowances(&self) -> Option<FreeAllowances> {
+        if self.allowances.is_empty() {
+            return None;
+        }
+        let mut rows = Vec::new();
+        let mut absorbed_total = Decimal::ZERO;
+        for allowance in &self.allowances {
+            let (mut used, mut cost) = (Decimal::ZERO, Decimal::ZERO);
+            for entry in self.by_operation.iter() {
+                let ((service, operation), stats) = (entry.key(), entry.value());
+                if allowance.service == DATA_TRANSFER {
+                    used += stats.transfer_gb;
+                    cost += stats.transfer;
+                } else if *service == allowance.service && allowance.covers(operation) {
+                    if let Some(units) = stats.units.get(&allowance.unit) {
+                        used += *units;
+                        cost += stats.cost;
+                    }
+                }
+            }
+            if used.is_zero() {
+                continue;
+            }
+            let absorbed = if used <= allowance.quantity {
+                cost
+            } else {
+                cost * allowance.quantity / used
+            };
+            absorbed_total += absorbed;
+            rows.push(AllowanceRow {
+                id: allowance.id.to_string(),
+                unit: allowance.unit.to_string(),
+                free_per_month: exact(allowance.quantity),
+                used: exact(used),
+                absorbed_usd: exact(absorbed),
+            });
+        }
+        Some(FreeAllowances {
+            absorbed_usd: exact(absorbed_total),
+            allowances: rows,
+        })
     }
 }
 
@@ -442,6 +505,25 @@ pub struct CostSummary {
     pub estimated: u64,
     pub implied: Vec<ImpliedRow>,
     pub pricing: PricingInfo,
+    /// With the overlay's `free_allowances = true`: what the monthly free allowances would
+    /// absorb if this run were the month's only use. The costs above stay at list price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free_allowances: Option<FreeAllowances>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FreeAllowances {
+    pub absorbed_usd: String,
+    pub allowances: Vec<AllowanceRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AllowanceRow {
+    pub id: String,
+    pub unit: String,
+    pub free_per_month: String,
+    pub used: String,
+    pub absorbed_usd: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -683,6 +765,12 @@ impl CostSummary {
         if self.not_billed > 0 {
             line += &format!("; {} failed attempts not billed", self.not_billed);
         }
+        if let Some(free) = &self.free_allowances {
+            line += &format!(
+                "\n  free allowances would absorb {} if this run were the month's only use",
+                usd(&free.absorbed_usd)
+            );
+        }
         for implied in &self.implied {
             line += &format!(
                 "\n  implied: {} × {} ({}) {}",
@@ -861,6 +949,46 @@ mod tests {
         assert!(text.contains("102 AWS calls"), "{text}");
         assert!(text.contains("cost $0.0005008"), "{text}");
         assert!(text.contains("pypi.org:443  1 connection, 12 B"), "{text}");
+    }
+
+    #[test]
+    fn free_allowances_absorb_their_share_of_the_cost() {
+        let summary = Arc::new(Summary::default().with_allowances(vec![AllowanceEntry {
+            id: "sqs/test".into(),
+            service: "sqs".into(),
+            operations: vec![crate::pricing::table::OperationPattern::Rest],
+            unit: Unit::Chunk64Kb,
+            quantity: Decimal::from(3),
+            source: "https://example.com".into(),
+            as_of: "2026-01-01".into(),
+            note: None,
+        }]));
+        let (table, settings) = crate::pricing::overlay::load(&Default::default()).unwrap();
+        let pricer = Arc::new(crate::pricing::Pricer::new(table, settings));
+        let profiler = Profiler::new(pricer, vec![summary.clone() as Arc<dyn CallSink>]);
+        for _ in 0..4 {
+            let mut send = exchange("sqs.us-east-1.amazonaws.com", Some(200), 1, 10, 0);
+            send.method = Method::POST;
+            send.request_headers
+                .insert("x-amz-target", "AmazonSQS.SendMessage".parse().unwrap());
+            send.request_headers.insert(
+                "content-type",
+                "application/x-amz-json-1.0".parse().unwrap(),
+            );
+            send.request_body.captured =
+                bytes::Bytes::from_static(br#"{"QueueUrl":"https://q/x","MessageBody":"hi"}"#);
+            profiler.on_exchange(&send);
+        }
+        let report = summary.report(&ProxyStats::default(), Duration::from_secs(1));
+        assert_eq!(
+            report.cost.calls_usd, "0.0000016",
+            "{:?}",
+            report.operations
+        );
+        let free = report.cost.free_allowances.unwrap();
+        // 3 of the 4 chunks are within the allowance: 3/4 of $0.0000016.
+        assert_eq!(free.absorbed_usd, "0.0000012");
+        assert_eq!(free.allowances[0].used, "4");
     }
 
     #[test]

@@ -176,6 +176,11 @@ pub async fn start(
             .collect(),
         discount_percent: settings.discount_percent.normalize().to_string(),
     };
+    let allowances: Vec<_> = if settings.free_allowances {
+        table.allowances().cloned().collect()
+    } else {
+        Vec::new()
+    };
     let pricer = Arc::new(Pricer::new(table, settings));
     let home = home::data_dir().context("cannot find tollgate's data directory")?;
     let paths = CaPaths::new(&home);
@@ -222,7 +227,7 @@ pub async fn start(
         1024,
         vec![b"h2".to_vec(), b"http/1.1".to_vec()],
     )?;
-    let summary = Arc::new(Summary::new(pricing_info.clone()));
+    let summary = Arc::new(Summary::new(pricing_info.clone()).with_allowances(allowances));
     let mut sinks = vec![summary.clone() as Arc<dyn CallSink>];
     let recording = start_recording(&args.record, kind, command, pricing_info.table).await;
     if let Recording::On { recorder, .. } = &recording {

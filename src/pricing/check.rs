@@ -66,6 +66,12 @@ pub fn check(table: &PriceTable, model: &Model) -> Vec<Problem> {
                     .free
                     .iter()
                     .map(|e| (&*e.id, &e.operations, &e.source, &e.as_of)),
+            )
+            .chain(
+                service
+                    .allowances
+                    .iter()
+                    .map(|e| (&*e.id, &e.operations, &e.source, &e.as_of)),
             );
         for (id, patterns, source, _as_of) in entries {
             *ids.entry(id).or_default() += 1;

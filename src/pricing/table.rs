@@ -64,6 +64,23 @@ pub(crate) struct TableFile {
     pub price: Vec<PriceSpec>,
     #[serde(default)]
     pub free: Vec<FreeSpec>,
+    #[serde(default)]
+    pub allowance: Vec<AllowanceSpec>,
+}
+
+/// A monthly free allowance (free tier) of a unit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AllowanceSpec {
+    pub id: String,
+    pub operations: Vec<String>,
+    pub unit: String,
+    /// Units free per month, a decimal string.
+    pub quantity: String,
+    pub source: String,
+    pub as_of: String,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -283,12 +300,34 @@ pub struct ErrorPolicy {
     pub note: Option<String>,
 }
 
+/// A monthly free allowance: the first `quantity` units a month of the matching operations.
+#[derive(Debug, Clone)]
+pub struct AllowanceEntry {
+    pub id: Arc<str>,
+    pub service: String,
+    pub operations: Vec<OperationPattern>,
+    pub unit: Unit,
+    pub quantity: Decimal,
+    pub source: String,
+    pub as_of: String,
+    pub note: Option<String>,
+}
+
+impl AllowanceEntry {
+    pub fn covers(&self, operation: &str) -> bool {
+        self.operations
+            .iter()
+            .any(|p| *p == OperationPattern::Rest || p.names(operation))
+    }
+}
+
 /// One service's entries.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceTable {
     pub errors: Option<ErrorPolicy>,
     pub prices: Vec<PriceEntry>,
     pub free: Vec<FreeEntry>,
+    pub allowances: Vec<AllowanceEntry>,
 }
 
 /// The region whose prices the table's `usd` fields hold.
@@ -315,6 +354,7 @@ pub(crate) struct LoadedFile {
     pub errors: Option<ErrorPolicy>,
     pub prices: Vec<PriceEntry>,
     pub free: Vec<FreeEntry>,
+    pub allowances: Vec<AllowanceEntry>,
 }
 
 pub(crate) fn parse_decimal(file: &str, what: &str, text: &str) -> Result<Decimal, TableError> {
@@ -485,11 +525,31 @@ pub(crate) fn load_file(file: &str, text: &str, origin: &Origin) -> Result<Loade
         .into_iter()
         .map(|spec| compile_free(file, &service, &parsed.groups, spec, origin))
         .collect::<Result<_, _>>()?;
+    let allowances = parsed
+        .allowance
+        .into_iter()
+        .map(|spec| {
+            let id = spec.id.as_str();
+            check_date(file, &format!("allowance `{id}`"), &spec.as_of)?;
+            Ok(AllowanceEntry {
+                id: Arc::from(id),
+                service: service.clone(),
+                operations: patterns(file, id, &parsed.groups, &spec.operations)?,
+                unit: Unit::from_str(&spec.unit)
+                    .map_err(|e| TableError::invalid(file, format!("allowance `{id}`: {e}")))?,
+                quantity: parse_decimal(file, &format!("allowance `{id}`"), &spec.quantity)?,
+                source: spec.source,
+                as_of: spec.as_of,
+                note: spec.note,
+            })
+        })
+        .collect::<Result<_, TableError>>()?;
     Ok(LoadedFile {
         service,
         errors,
         prices,
         free,
+        allowances,
     })
 }
 
@@ -525,6 +585,7 @@ impl PriceTable {
         }
         service.prices.extend(loaded.prices);
         service.free.extend(loaded.free);
+        service.allowances.extend(loaded.allowances);
         Ok(())
     }
 
@@ -549,6 +610,11 @@ impl PriceTable {
             .values_mut()
             .flat_map(|s| s.prices.iter_mut())
             .find(|e| &*e.id == id)
+    }
+
+    /// Every monthly free allowance.
+    pub fn allowances(&self) -> impl Iterator<Item = &AllowanceEntry> {
+        self.services.values().flat_map(|s| s.allowances.iter())
     }
 
     pub fn entry_count(&self) -> usize {

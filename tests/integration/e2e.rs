@@ -53,7 +53,7 @@ fn boto3_calls_through_tollgate_match_what_botocore_sent() {
     let botocore = read_json(&botocore_path, &context);
     let all = format!("tollgate summary: {summary:#}\nbotocore: {botocore:#}\n{context}");
     assert_eq!(botocore["ok"], Value::Bool(true), "{all}");
-    assert_eq!(summary["version"], 1, "{all}");
+    assert_eq!(summary["version"], 2, "{all}");
 
     let requests = u64_field(&botocore, "requests");
     assert!(

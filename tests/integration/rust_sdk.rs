@@ -103,7 +103,7 @@ fn rust_sdk_calls_through_tollgate_match_what_the_sdk_sent() {
         .unwrap_or_else(|error| panic!("the workload printed no counts ({error})\n{context}"));
     let summary = read_json(&summary_path, &context);
     let all = format!("tollgate summary: {summary:#}\nRust SDK: {sdk:#}\n{context}");
-    assert_eq!(summary["version"], 1, "{all}");
+    assert_eq!(summary["version"], 2, "{all}");
 
     let sdk_attempts = counts(&sdk, "operations");
     let sdk_calls = counts(&sdk, "calls");
