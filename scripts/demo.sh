@@ -121,16 +121,21 @@ export AWS_CONFIG_FILE="${MOTO_LOG}.no-aws-config"
 export AWS_SHARED_CREDENTIALS_FILE="${MOTO_LOG}.no-aws-credentials"
 export AWS_EC2_METADATA_DISABLED=true
 
+# The demo's runs go to a database of their own, not your history.
+DB=$TARGET_DIR/tollgate-demo.db
+DB=${DB#"$PWD"/}
 say "Running examples/workload.py under tollgate (its AWS calls go to moto)"
-printf '    %s run --upstream http://127.0.0.1:%s -- %s examples/workload.py\n\n' \
-    "$TOLLGATE" "$PORT" "$VENV_PYTHON" >&2
+printf '    %s run --upstream http://127.0.0.1:%s --db %s --tag demo=workload -- %s examples/workload.py\n\n' \
+    "$TOLLGATE" "$PORT" "$DB" "$VENV_PYTHON" >&2
 status=0
-"$TOLLGATE" run --upstream "http://127.0.0.1:$PORT" -- "$VENV_PYTHON" examples/workload.py ||
-    status=$?
+"$TOLLGATE" run --upstream "http://127.0.0.1:$PORT" --db "$DB" --tag demo=workload \
+    -- "$VENV_PYTHON" examples/workload.py || status=$?
 if ((status != 0)); then
     KEEP_MOTO_LOG=1
     printf 'demo: the workload exited with status %s; moto'"'"'s log is in %s\n' \
         "$status" "$MOTO_LOG" >&2
     exit "$status"
 fi
+say "The recorded run, read back from the database: $TOLLGATE report --db $DB --last"
+"$TOLLGATE" report --db "$DB" --last
 say "Done. Profile your own program the same way: $TOLLGATE run -- <command>"

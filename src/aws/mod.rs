@@ -58,4 +58,82 @@ pub mod fuzzing {
         });
         std::hint::black_box(identification);
     }
+
+    /// Reads an arbitrary response body the way usage and paginator-loop extraction do. The
+    /// first byte picks the operation (and so the syntax: XML, JSON, CBOR, an event stream);
+    /// the rest is the body, seen both whole and as a cut head with a tail.
+    pub fn response(data: &[u8]) {
+        use super::pages::{page_facts, PageRequest, PageResponse};
+        use super::usage::{usage, BodyView, UsageInput};
+        const CASES: &[(&str, &str, &[&str])] = &[
+            ("s3", "ListObjectsV2", &["rest-xml"]),
+            ("s3", "ListObjects", &["rest-xml"]),
+            ("ec2", "DescribeInstances", &["ec2"]),
+            ("dynamodb", "Scan", &["json"]),
+            ("dynamodb", "BatchGetItem", &["json"]),
+            (
+                "cloudwatch",
+                "GetMetricData",
+                &["smithy-rpc-v2-cbor", "json", "query"],
+            ),
+            (
+                "bedrock-runtime",
+                "InvokeModelWithResponseStream",
+                &["rest-json"],
+            ),
+            ("athena", "GetQueryExecution", &["json"]),
+        ];
+        let Some((&selector, body)) = data.split_first() else {
+            return;
+        };
+        let (service, operation, protocols) = CASES[usize::from(selector) % CASES.len()];
+        let model = Model::embedded();
+        let headers = http::HeaderMap::new();
+        let half = body.len() / 2;
+        let views = [
+            BodyView::whole(body),
+            BodyView {
+                head: &body[..half],
+                tail: &body[half..],
+                length: body.len() as u64 * 4,
+                truncated: true,
+            },
+        ];
+        for view in views {
+            let _ = super::document::parse(super::document::syntax(protocols), view.head);
+            let measured = usage(&UsageInput {
+                service,
+                operation,
+                protocols,
+                host: "example.us-east-1.amazonaws.com",
+                path: "/model/anthropic.claude/invoke-with-response-stream",
+                request_headers: &headers,
+                request_body: view,
+                status: Some(200),
+                response_headers: Some(&headers),
+                response_body: view,
+            });
+            std::hint::black_box(measured);
+            let paginator = model
+                .service_named(service)
+                .and_then(|index| model.service(index).paginators.get(operation));
+            if let Some(paginator) = paginator {
+                let facts = page_facts(
+                    paginator,
+                    &PageRequest {
+                        protocols,
+                        path: "/",
+                        query: Some("max-keys=5"),
+                        headers: &headers,
+                        body: view,
+                    },
+                    Some(&PageResponse {
+                        status: 200,
+                        body: view,
+                    }),
+                );
+                std::hint::black_box(facts);
+            }
+        }
+    }
 }

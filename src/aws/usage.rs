@@ -727,25 +727,38 @@ fn base64_decoded_len(text: &str) -> u64 {
 /// as 1 request").
 /// Source: https://aws.amazon.com/sqs/pricing/
 fn sqs(input: &UsageInput<'_>, usage: &mut Usage) {
-    let queue_url = request_document(input)
-        .and_then(|r| {
-            r.get("QueueUrl")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .or_else(|| form_member(input, "QueueUrl"));
-    let fifo = queue_url
-        .as_deref()
-        .is_some_and(|url| url.ends_with(".fifo"));
+    // The queue is named by its URL, or by its name (CreateQueue, GetQueueUrl); a truncated
+    // body still has the URL near its start.
+    let request = request_document(input);
+    let member = |name: &str| {
+        request
+            .as_ref()
+            .and_then(|r| r.get(name).and_then(Value::as_str).map(str::to_string))
+            .or_else(|| form_member(input, name))
+            .or_else(|| json_prefix_string(input.request_body.head, name))
+    };
+    let fifo = member("QueueUrl")
+        .or_else(|| member("QueueName"))
+        .is_some_and(|queue| queue.ends_with(".fifo"));
     usage.dim(Dimension::QueueType, if fifo { "fifo" } else { "standard" });
     let payload = match input.operation {
         "SendMessage" | "SendMessageBatch" => sqs_send_payload(input),
         "ReceiveMessage" => sqs_received_payload(input),
         _ => Some(0),
     };
-    let bytes = payload.unwrap_or_else(|| {
-        usage.estimate("SQS payload size taken from the request length (body not captured)");
-        input.request_body.length
+    let bytes = payload.unwrap_or_else(|| match input.operation {
+        "ReceiveMessage" => {
+            usage.estimate("SQS payload size taken from the response length (body not captured)");
+            input.response_body.length
+        }
+        _ => {
+            usage.estimate("SQS payload size taken from the request length (body not captured)");
+            // The message body runs from its member to the end of the request (botocore writes
+            // it after the queue URL); what comes before it is not payload.
+            let head = input.request_body.head;
+            let before = find(head, br#""MessageBody":""#).map_or(0, |at| at + 15);
+            input.request_body.length.saturating_sub(before as u64 + 2)
+        }
     });
     usage.set(
         Unit::Chunk64Kb,
@@ -803,6 +816,20 @@ fn sqs_message_size(message: &Value) -> u64 {
                 .sum()
         });
     body + attributes
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// A string member near the start of a JSON body that may be cut short.
+fn json_prefix_string(body: &[u8], name: &str) -> Option<String> {
+    let key = format!("\"{name}\":\"");
+    let start = find(body, key.as_bytes())? + key.len();
+    let end = start + find(&body[start..], b"\"")?;
+    String::from_utf8(body[start..end].to_vec()).ok()
 }
 
 fn form_member(input: &UsageInput<'_>, name: &str) -> Option<String> {
@@ -1366,6 +1393,29 @@ mod tests {
         );
         assert_eq!(batch.quantity(Unit::Chunk64Kb), Some(dec("1")));
         assert_eq!(batch.dimension(Dimension::QueueType), Some("fifo"));
+        // A message just under 64 KiB in a body cut short by the capture: still one chunk.
+        let body = serde_json::to_vec(
+            &json!({"QueueUrl": "https://sqs/q", "MessageBody": "x".repeat(65_500)}),
+        )
+        .unwrap();
+        let headers = HeaderMap::new();
+        let mut cut = input("sqs", "SendMessage", &headers, &body, &headers, b"{}");
+        cut.request_body = BodyView {
+            head: &body[..1024],
+            tail: &body[body.len() - 16..],
+            length: body.len() as u64,
+            truncated: true,
+        };
+        let u = usage(&cut);
+        assert_eq!(u.quantity(Unit::Chunk64Kb), Some(dec("1")));
+        assert!(u.estimated.is_some());
+        let create = usage_of(
+            "sqs",
+            "CreateQueue",
+            &json!({"QueueName": "orders.fifo"}),
+            &json!({}),
+        );
+        assert_eq!(create.dimension(Dimension::QueueType), Some("fifo"));
         let delete = usage_of(
             "sqs",
             "DeleteMessage",

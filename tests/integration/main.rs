@@ -3,6 +3,7 @@
 mod ca;
 mod common;
 mod conformance;
+mod cost;
 mod e2e;
 mod moto;
 mod pricing_cli;
