@@ -328,3 +328,108 @@ impl Report {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn sample() -> Report {
+        let run = RunRow {
+            id: 7,
+            uuid: "0123456789abcdef0123456789abcdef".into(),
+            kind: "run".into(),
+            state: "complete".into(),
+            started_at_us: 1_790_000_000_000_000,
+            ended_at_us: Some(1_790_000_002_500_000),
+            exit_code: Some(0),
+            command: vec!["tollgate".into(), "run".into()],
+            cwd: Some("/src".into()),
+            git_repo: None,
+            git_branch: Some("main".into()),
+            git_commit: None,
+            ci_provider: None,
+            ci_job: None,
+            ci_ref: None,
+            ci_pr: None,
+            tags: [("suite".to_string(), "unit".to_string())].into(),
+            tollgate_version: "0.1.0".into(),
+            pricing_version: "abc".into(),
+            model_version: "botocore 1.44.8".into(),
+            lost_calls: 2,
+            lost_reason: Some("database error: disk full".into()),
+            calls: 3,
+        };
+        let mut histogram = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 2).unwrap();
+        histogram.record(1500).unwrap();
+        let operation = OperationAggregate {
+            service: "s3".into(),
+            operation: "ListObjectsV2".into(),
+            attempts: 3,
+            retries: 1,
+            errors: 1,
+            throttled: 1,
+            cost: Decimal::from_str("0.000010").unwrap(),
+            transfer: Decimal::from_str("0.0000000001").unwrap(),
+            priced: 2,
+            not_billed: 1,
+            units: [("request".to_string(), Decimal::from(2))].into(),
+            latency_us: Some(histogram),
+            ..OperationAggregate::default()
+        };
+        let page_loop = LoopRow {
+            run_id: 7,
+            loop_id: 1,
+            service: "s3".into(),
+            operation: "ListObjectsV2".into(),
+            resource: Some("logs".into()),
+            started_at_us: 1_790_000_000_100_000,
+            ended_at_us: 1_790_000_000_300_000,
+            pages: 2,
+            attempts: 3,
+            items: Some(150),
+            page_size: Some(100),
+            page_size_max: Some(1000),
+            complete: true,
+            resumed: false,
+            relisting: false,
+            cost: Decimal::from_str("0.00001").unwrap(),
+        };
+        Report::assemble("t.db".into(), vec![run], vec![operation], vec![page_loop])
+    }
+
+    #[test]
+    fn the_json_report_matches_its_published_schema() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schemas/report-v1.schema.json")).unwrap();
+        let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
+        let report = serde_json::to_value(sample()).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&report)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{report:#}");
+        // The schema is strict enough to catch a float where money must be a string.
+        let mut broken = report.clone();
+        broken["totals"]["total_usd"] = serde_json::json!(0.1);
+        assert!(!validator.is_valid(&broken));
+    }
+
+    #[test]
+    fn totals_are_exact_and_calls_exclude_retries() {
+        let report = sample();
+        assert_eq!(report.totals.calls, 2);
+        assert_eq!(report.totals.total_usd, "0.0000100001");
+        assert_eq!(report.operations[0].total_usd, "0.0000100001");
+        assert_eq!(report.loop_totals.pages, 2);
+        let table = render_table(&report);
+        assert!(
+            table.contains("2 calls were made but not recorded"),
+            "{table}"
+        );
+        assert!(
+            table.lines().all(|line| line.chars().count() <= 100),
+            "{table}"
+        );
+    }
+}

@@ -65,7 +65,7 @@ pub fn render_table(report: &Report) -> String {
     if totals.transfer_usd != "0" || totals.implied_usd != "0" {
         let _ = write!(
             cost_line,
-            " · calls {}, data transfer {}, implied {}",
+            "\n  of which calls {}, data transfer out {}, implied {}",
             usd(&totals.cost_usd),
             usd(&totals.transfer_usd),
             usd(&totals.implied_usd)
