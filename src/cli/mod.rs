@@ -68,6 +68,7 @@ enum Command {
 /// Parses the arguments, runs the subcommand, and turns the result into an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    survive_file_size_limits();
     init_tracing(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -98,6 +99,24 @@ pub fn main() -> ExitCode {
             eprintln!("tollgate: {error:#}");
             ExitCode::from(EXIT_ERROR)
         }
+    }
+}
+
+/// A write past the file size limit (`ulimit -f`) sends SIGXFSZ, which kills by default: the
+/// proxy would die and take the profiled command's traffic with it. With a handler that does
+/// nothing, the write fails with EFBIG instead and recording counts the loss. A handler, not
+/// SIG_IGN: handlers are reset on exec, so the profiled command keeps the default.
+fn survive_file_size_limits() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    extern "C" fn ignore(_: libc::c_int) {}
+    let action = SigAction::new(
+        SigHandler::Handler(ignore),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing, so it is async-signal-safe.
+    if let Err(error) = unsafe { sigaction(Signal::SIGXFSZ, &action) } {
+        tracing::debug!("cannot handle SIGXFSZ: {error}");
     }
 }
 

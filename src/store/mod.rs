@@ -100,7 +100,11 @@ impl Store {
             pool,
             path: path.to_path_buf(),
         };
-        store.mark_dead_runs_incomplete().await?;
+        // Reading must work on a full disk or a read-only file: marking dead runs is a write,
+        // and its failure only means it happens at a later open.
+        if let Err(error) = store.mark_dead_runs_incomplete().await {
+            tracing::warn!("could not mark runs that died as incomplete: {error}");
+        }
         Ok(store)
     }
 

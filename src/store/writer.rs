@@ -312,7 +312,28 @@ async fn write_batch(
     processes: &[Option<ClientProcess>],
     loops: &[LoopRecord],
 ) -> Result<(), sqlx::Error> {
-    let mut tx = store.pool().begin().await?;
+    let mut connection = store.pool().acquire().await?;
+    let written = write_in_transaction(&mut connection, run_id, calls, processes, loops).await;
+    if written.is_err() {
+        // After a failed write (SQLITE_FULL, EFBIG) SQLite may have rolled the transaction back
+        // on its own while sqlx still believes it is open; reused, the connection would keep
+        // the write lock and turn later commits into savepoint releases that save nothing.
+        // Close it: the pool opens a fresh one for the next batch.
+        use sqlx::Connection as _;
+        let _ = connection.detach().close().await;
+    }
+    written
+}
+
+async fn write_in_transaction(
+    connection: &mut sqlx::pool::PoolConnection<Sqlite>,
+    run_id: i64,
+    calls: &[CallRow],
+    processes: &[Option<ClientProcess>],
+    loops: &[LoopRecord],
+) -> Result<(), sqlx::Error> {
+    use sqlx::Connection as _;
+    let mut tx = connection.begin().await?;
     for (chunk, processes) in calls
         .chunks(ROWS_PER_INSERT)
         .zip(processes.chunks(ROWS_PER_INSERT))

@@ -10,3 +10,4 @@ mod pricing_cli;
 mod proxy;
 mod run;
 mod rust_sdk;
+mod store;
