@@ -653,7 +653,7 @@ async fn report(db: &Path, recorded: Option<u64>) -> anyhow::Result<ReportFigure
     let mut calls = 0;
     for _ in 0..3 {
         let started = Instant::now();
-        let report = Report::build(&store, &runs).await?;
+        let report = Report::build(&store, &runs, &Default::default()).await?;
         builds.push(started.elapsed());
         let started = Instant::now();
         json_bytes = (serde_json::to_string_pretty(&report)? + "\n").len();

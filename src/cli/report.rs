@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
+use rust_decimal::Decimal;
+
+use super::pricing::SourceArgs;
+use crate::findings::Thresholds;
 use crate::report::{render_table, Report};
 use crate::store::read::RunFilter;
 use crate::store::{self, Store};
@@ -21,6 +25,44 @@ pub struct ReportArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub findings: FindingArgs,
+}
+
+/// Findings and projections, shared by `report` and `run`.
+#[derive(Debug, Clone, Args)]
+pub struct FindingArgs {
+    /// Do not report this finding (its id, e.g. polling:dynamodb:DescribeTable:jobs, or a rule
+    /// name such as polling); repeatable. `[findings] ignore` in tollgate.toml does the same.
+    #[arg(long = "ignore-finding", value_name = "ID")]
+    pub ignore: Vec<String>,
+
+    /// Project the cost to a 30-day month of N runs a day.
+    #[arg(long, value_name = "N", conflicts_with = "per_month")]
+    pub runs_per_day: Option<Decimal>,
+
+    /// Project the cost to a month of N runs.
+    #[arg(long, value_name = "N")]
+    pub per_month: Option<Decimal>,
+
+    #[command(flatten)]
+    pub pricing: SourceArgs,
+}
+
+impl FindingArgs {
+    pub fn thresholds(&self) -> anyhow::Result<Thresholds> {
+        let sources = self.pricing.sources()?;
+        let mut thresholds = Thresholds::load(sources.overlay.as_deref())?;
+        thresholds.ignore.extend(self.ignore.iter().cloned());
+        Ok(thresholds)
+    }
+
+    /// Runs a day, from either flag.
+    pub fn runs_per_day(&self) -> Option<Decimal> {
+        self.runs_per_day
+            .or_else(|| self.per_month.map(|n| n / Decimal::from(30)))
+    }
 }
 
 /// Which database and runs.
@@ -123,7 +165,11 @@ pub async fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let report = Report::build(&store, &runs).await?;
+    let thresholds = args.findings.thresholds()?;
+    let mut report = Report::build(&store, &runs, &thresholds).await?;
+    if let Some(per_day) = args.findings.runs_per_day() {
+        report.project(per_day);
+    }
     let text = match args.format {
         ReportFormat::Table => render_table(&report),
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",

@@ -25,6 +25,9 @@ pub struct ConfigFile {
     pub pricing: PricingSection,
     #[serde(default)]
     pub account: AccountFacts,
+    /// Thresholds and silenced findings: read by `crate::findings`, opaque here.
+    #[serde(default)]
+    pub findings: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
+use crate::findings::{self, Facts, Finding, Thresholds};
 use crate::pricing::exact;
 use crate::store::read::{LoopRow, OperationAggregate, RunRow};
 use crate::store::{Store, StoreError};
@@ -29,6 +30,21 @@ pub struct Report {
     pub operations: Vec<OperationReport>,
     pub loops: Vec<LoopReport>,
     pub loop_totals: LoopTotals,
+    /// What to change, most money saved first.
+    pub findings: Vec<Finding>,
+    /// With `--runs-per-day N`: this report's cost projected to a 30-day month.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projection: Option<Projection>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Projection {
+    pub runs_per_day: String,
+    /// The cost of one run: the total over the runs reported, divided by their number.
+    pub per_run_usd: String,
+    pub per_month_usd: String,
+    /// What the findings' savings come to per month.
+    pub savings_per_month_usd: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,17 +181,44 @@ pub fn rfc3339(micros: i64) -> String {
 }
 
 impl Report {
-    /// The report of the given runs (newest first).
-    pub async fn build(store: &Store, run_ids: &[i64]) -> Result<Report, StoreError> {
+    /// The report of the given runs (newest first), with findings.
+    pub async fn build(
+        store: &Store,
+        run_ids: &[i64],
+        thresholds: &Thresholds,
+    ) -> Result<Report, StoreError> {
         let runs = store.runs(Some(run_ids), i64::MAX).await?;
-        let operations = store.operations(run_ids).await?;
-        let loops = store.loops(run_ids).await?;
-        Ok(Self::assemble(
+        let facts = Facts::gather(store, run_ids, thresholds).await?;
+        let found = findings::find(&facts, thresholds);
+        let mut report = Self::assemble(
             store.path().display().to_string(),
             runs,
-            operations,
-            loops,
-        ))
+            facts.operations,
+            facts.loops,
+        );
+        report.findings = found;
+        Ok(report)
+    }
+
+    /// Projects the cost to a month of `runs_per_day` runs like these (30 days).
+    pub fn project(&mut self, runs_per_day: Decimal) {
+        let runs = Decimal::from(self.runs.len().max(1) as u64);
+        let total: Decimal = self.totals.total_usd.parse().unwrap_or_default();
+        let per_run = total / runs;
+        let month = runs_per_day * Decimal::from(30);
+        let savings: Decimal = self
+            .findings
+            .iter()
+            .filter_map(|f| f.saving.as_ref())
+            .map(|s| s.amount)
+            .sum::<Decimal>()
+            / runs;
+        self.projection = Some(Projection {
+            runs_per_day: exact(runs_per_day),
+            per_run_usd: exact(per_run),
+            per_month_usd: exact(per_run * month),
+            savings_per_month_usd: exact(savings * month),
+        });
     }
 
     pub fn assemble(
@@ -325,6 +368,8 @@ impl Report {
             operations: rows,
             loops,
             loop_totals,
+            findings: Vec::new(),
+            projection: None,
         }
     }
 }

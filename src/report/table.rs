@@ -177,8 +177,71 @@ pub fn render_table(report: &Report) -> String {
             let _ = writeln!(out, "  … {} more loops", loops.len() - MAX_ROWS / 2);
         }
     }
+    let actionable: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| !f.rule.starts_with("top-"))
+        .collect();
+    if !actionable.is_empty() {
+        let _ = writeln!(out, "\nfindings (most saved first):");
+        for finding in actionable.iter().take(MAX_ROWS / 2) {
+            let saving = match &finding.saving {
+                Some(saving) if !saving.amount.is_zero() => format!(
+                    "  → save {} and {} calls",
+                    format_usd(saving.amount),
+                    crate::findings::rules::thousands(saving.calls)
+                ),
+                Some(saving) if saving.calls > 0 => format!(
+                    "  → {} fewer calls",
+                    crate::findings::rules::thousands(saving.calls)
+                ),
+                _ => String::new(),
+            };
+            let _ = writeln!(out, "  • {}", wrap(&finding.title, WIDTH - 4, "    "));
+            let _ = writeln!(
+                out,
+                "    {}",
+                wrap(&format!("{}{saving}", finding.detail), WIDTH - 4, "    ")
+            );
+            let _ = writeln!(out, "    [{}]", finding.id);
+        }
+        if actionable.len() > MAX_ROWS / 2 {
+            let _ = writeln!(
+                out,
+                "  … {} more findings (--format json for all)",
+                actionable.len() - MAX_ROWS / 2
+            );
+        }
+    }
+    if let Some(projection) = &report.projection {
+        let line = format!(
+            "projected: {} a run × {} runs a day = {} a month; the findings would save {} a month",
+            usd(&projection.per_run_usd),
+            projection.runs_per_day,
+            usd(&projection.per_month_usd),
+            usd(&projection.savings_per_month_usd)
+        );
+        let _ = writeln!(out, "\n{}", wrap(&line, WIDTH, "  "));
+    }
     let _ = writeln!(out, "\ndatabase: {}", report.database);
     out
+}
+
+/// Wraps `text` at word boundaries to `width` columns, continuing lines with `indent`.
+fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("at least one line");
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(word.to_string());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines.join(&format!("\n{indent}"))
 }
 
 fn cost_cell(row: &OperationReport) -> String {

@@ -310,3 +310,309 @@ fn id_list(ids: &[i64]) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+/// Calls with the same parameters (operation and parameter digest), repeated.
+#[derive(Debug, Clone)]
+pub struct RepeatGroup {
+    pub service: String,
+    pub operation: String,
+    pub resource: Option<String>,
+    pub fingerprint: String,
+    pub count: u64,
+    pub cost: Decimal,
+    /// Start times (µs), in order; at most 1,000.
+    pub times_us: Vec<i64>,
+}
+
+/// Calls of one operation on one resource.
+#[derive(Debug, Clone)]
+pub struct ResourceGroup {
+    pub service: String,
+    pub operation: String,
+    pub resource: Option<String>,
+    pub count: u64,
+    pub cost: Decimal,
+    pub first_us: i64,
+    pub last_us: i64,
+}
+
+/// Service, operation, status, error code, throttled.
+type FailureKey = (String, String, Option<i64>, Option<String>, bool);
+
+/// Failed attempts of one operation with one outcome.
+#[derive(Debug, Clone)]
+pub struct FailureGroup {
+    pub service: String,
+    pub operation: String,
+    pub status: Option<i64>,
+    pub error_code: Option<String>,
+    pub throttled: bool,
+    pub count: u64,
+    /// What AWS billed for them.
+    pub cost: Decimal,
+    pub priced: u64,
+    pub first_us: i64,
+    pub last_us: i64,
+}
+
+/// Calls by service and region.
+#[derive(Debug, Clone)]
+pub struct RegionGroup {
+    pub service: String,
+    pub region: Option<String>,
+    pub count: u64,
+    pub cost: Decimal,
+}
+
+/// Implied costs by the operation causing them.
+#[derive(Debug, Clone)]
+pub struct ImpliedGroup {
+    pub service: String,
+    pub operation: String,
+    pub resource: Option<String>,
+    pub count: u64,
+    pub implied: Decimal,
+}
+
+impl Store {
+    /// Identical calls (same operation and parameter digest) made at least `min` times.
+    pub async fn repeated_calls(
+        &self,
+        runs: &[i64],
+        min: u64,
+    ) -> Result<Vec<RepeatGroup>, StoreError> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = id_list(runs);
+        let groups = sqlx::query(&format!(
+            "SELECT service, operation, fingerprint, max(resource) AS resource, count(*) AS n \
+             FROM calls WHERE run_id IN ({ids}) AND fingerprint IS NOT NULL AND kind = 'operation' \
+             AND (attempt IS NULL OR attempt = 1) \
+             GROUP BY service, operation, fingerprint HAVING count(*) >= ? ORDER BY n DESC LIMIT 200"
+        ))
+        .bind(min as i64)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(groups.len());
+        for group in groups {
+            let service: String = group.try_get("service")?;
+            let operation: String = group.try_get("operation")?;
+            let fingerprint: String = group.try_get("fingerprint")?;
+            let rows = sqlx::query(&format!(
+                "SELECT started_at_us, cost_usd, transfer_usd, implied_usd FROM calls \
+                 WHERE run_id IN ({ids}) AND service = ? AND operation = ? AND fingerprint = ? \
+                 AND (attempt IS NULL OR attempt = 1) ORDER BY started_at_us"
+            ))
+            .bind(&service)
+            .bind(&operation)
+            .bind(&fingerprint)
+            .fetch_all(self.pool())
+            .await?;
+            let mut cost = Decimal::ZERO;
+            let mut times_us = Vec::with_capacity(rows.len().min(1000));
+            for row in &rows {
+                for column in ["cost_usd", "transfer_usd", "implied_usd"] {
+                    let text: String = row.try_get(column)?;
+                    cost += Decimal::from_str(&text).unwrap_or_default();
+                }
+                if times_us.len() < 1000 {
+                    times_us.push(row.try_get("started_at_us")?);
+                }
+            }
+            out.push(RepeatGroup {
+                service,
+                operation,
+                resource: group.try_get("resource")?,
+                fingerprint,
+                count: group.try_get::<i64, _>("n")? as u64,
+                cost,
+                times_us,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Calls of the given operations, by resource.
+    pub async fn calls_by_resource(
+        &self,
+        runs: &[i64],
+        operations: &[(&str, &str)],
+    ) -> Result<Vec<ResourceGroup>, StoreError> {
+        if runs.is_empty() || operations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted = operations
+            .iter()
+            .map(|(s, o)| format!("('{}','{}')", s.replace('\'', ""), o.replace('\'', "")))
+            .collect::<Vec<_>>()
+            .join(",");
+        let rows = sqlx::query(&format!(
+            "SELECT service, operation, resource, cost_usd, transfer_usd, implied_usd, \
+             count(*) AS n, min(started_at_us) AS first, max(started_at_us) AS last \
+             FROM calls WHERE run_id IN ({}) AND (service, operation) IN (VALUES {wanted}) \
+             GROUP BY service, operation, resource, cost_usd, transfer_usd, implied_usd",
+            id_list(runs)
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        let mut groups: HashMap<(String, String, Option<String>), ResourceGroup> = HashMap::new();
+        for row in rows {
+            let key = (
+                row.try_get::<String, _>("service")?,
+                row.try_get::<String, _>("operation")?,
+                row.try_get::<Option<String>, _>("resource")?,
+            );
+            let n = row.try_get::<i64, _>("n")? as u64;
+            let mut each = Decimal::ZERO;
+            for column in ["cost_usd", "transfer_usd", "implied_usd"] {
+                let text: String = row.try_get(column)?;
+                each += Decimal::from_str(&text).unwrap_or_default();
+            }
+            let first: i64 = row.try_get("first")?;
+            let last: i64 = row.try_get("last")?;
+            let group = groups.entry(key.clone()).or_insert_with(|| ResourceGroup {
+                service: key.0.clone(),
+                operation: key.1.clone(),
+                resource: key.2.clone(),
+                count: 0,
+                cost: Decimal::ZERO,
+                first_us: first,
+                last_us: last,
+            });
+            group.count += n;
+            group.cost += each * Decimal::from(n);
+            group.first_us = group.first_us.min(first);
+            group.last_us = group.last_us.max(last);
+        }
+        let mut out: Vec<ResourceGroup> = groups.into_values().collect();
+        out.sort_by(|a, b| b.count.cmp(&a.count).then(a.operation.cmp(&b.operation)));
+        Ok(out)
+    }
+
+    /// Failed attempts (4xx/5xx, no response, or an error in a 200) by operation and outcome.
+    pub async fn failures(&self, runs: &[i64]) -> Result<Vec<FailureGroup>, StoreError> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT service, operation, status, error_code, throttled, price_status, cost_usd, \
+             count(*) AS n, min(started_at_us) AS first, max(started_at_us) AS last \
+             FROM calls WHERE run_id IN ({}) AND kind != 'not-aws' \
+             AND (status IS NULL OR status >= 400 OR error_code IS NOT NULL) \
+             GROUP BY service, operation, status, error_code, throttled, price_status, cost_usd",
+            id_list(runs)
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        let mut groups: HashMap<FailureKey, FailureGroup> = HashMap::new();
+        for row in rows {
+            let key = (
+                row.try_get::<String, _>("service")?,
+                row.try_get::<String, _>("operation")?,
+                row.try_get::<Option<i64>, _>("status")?,
+                row.try_get::<Option<String>, _>("error_code")?,
+                row.try_get::<bool, _>("throttled")?,
+            );
+            let n = row.try_get::<i64, _>("n")? as u64;
+            let priced = row.try_get::<String, _>("price_status")? == "priced";
+            let cost: String = row.try_get("cost_usd")?;
+            let first: i64 = row.try_get("first")?;
+            let last: i64 = row.try_get("last")?;
+            let group = groups.entry(key.clone()).or_insert_with(|| FailureGroup {
+                service: key.0.clone(),
+                operation: key.1.clone(),
+                status: key.2,
+                error_code: key.3.clone(),
+                throttled: key.4,
+                count: 0,
+                cost: Decimal::ZERO,
+                priced: 0,
+                first_us: first,
+                last_us: last,
+            });
+            group.count += n;
+            if priced {
+                group.priced += n;
+                group.cost += Decimal::from_str(&cost).unwrap_or_default() * Decimal::from(n);
+            }
+            group.first_us = group.first_us.min(first);
+            group.last_us = group.last_us.max(last);
+        }
+        let mut out: Vec<FailureGroup> = groups.into_values().collect();
+        out.sort_by(|a, b| b.count.cmp(&a.count).then(a.operation.cmp(&b.operation)));
+        Ok(out)
+    }
+
+    /// AWS calls by service and region.
+    pub async fn regions(&self, runs: &[i64]) -> Result<Vec<RegionGroup>, StoreError> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT service, region, cost_usd, transfer_usd, count(*) AS n FROM calls \
+             WHERE run_id IN ({}) AND kind = 'operation' \
+             GROUP BY service, region, cost_usd, transfer_usd",
+            id_list(runs)
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        let mut groups: HashMap<(String, Option<String>), RegionGroup> = HashMap::new();
+        for row in rows {
+            let key = (
+                row.try_get::<String, _>("service")?,
+                row.try_get::<Option<String>, _>("region")?,
+            );
+            let n = row.try_get::<i64, _>("n")? as u64;
+            let mut each = Decimal::ZERO;
+            for column in ["cost_usd", "transfer_usd"] {
+                let text: String = row.try_get(column)?;
+                each += Decimal::from_str(&text).unwrap_or_default();
+            }
+            let group = groups.entry(key.clone()).or_insert_with(|| RegionGroup {
+                service: key.0.clone(),
+                region: key.1.clone(),
+                count: 0,
+                cost: Decimal::ZERO,
+            });
+            group.count += n;
+            group.cost += each * Decimal::from(n);
+        }
+        Ok(groups.into_values().collect())
+    }
+
+    /// Calls that caused implied costs, by operation and resource.
+    pub async fn implied(&self, runs: &[i64]) -> Result<Vec<ImpliedGroup>, StoreError> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT service, operation, resource, implied_usd, count(*) AS n FROM calls \
+             WHERE run_id IN ({}) AND implied_usd != '0' \
+             GROUP BY service, operation, resource, implied_usd",
+            id_list(runs)
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        let mut groups: HashMap<(String, String, Option<String>), ImpliedGroup> = HashMap::new();
+        for row in rows {
+            let key = (
+                row.try_get::<String, _>("service")?,
+                row.try_get::<String, _>("operation")?,
+                row.try_get::<Option<String>, _>("resource")?,
+            );
+            let n = row.try_get::<i64, _>("n")? as u64;
+            let text: String = row.try_get("implied_usd")?;
+            let group = groups.entry(key.clone()).or_insert_with(|| ImpliedGroup {
+                service: key.0.clone(),
+                operation: key.1.clone(),
+                resource: key.2.clone(),
+                count: 0,
+                implied: Decimal::ZERO,
+            });
+            group.count += n;
+            group.implied += Decimal::from_str(&text).unwrap_or_default() * Decimal::from(n);
+        }
+        Ok(groups.into_values().collect())
+    }
+}

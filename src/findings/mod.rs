@@ -1,0 +1,190 @@
+//! Hot spots: what to change, with the evidence and the saving. Each rule is a small function in
+//! [`rules`] over [`Facts`] (aggregates read from the store once), with its thresholds in
+//! [`Thresholds`] (`[findings]` in `tollgate.toml`) and a stable id users can silence.
+
+pub mod rules;
+
+use std::path::Path;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::store::read::{
+    FailureGroup, ImpliedGroup, LoopRow, OperationAggregate, RegionGroup, RepeatGroup,
+    ResourceGroup,
+};
+use crate::store::{Store, StoreError};
+
+/// One finding: what, where, how often, and what changing it would save.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// The rule (`small-pages`, `fan-out`, ...).
+    pub rule: &'static str,
+    /// Stable across runs: `rule:service:operation[:resource]`. `--ignore-finding` takes it (or
+    /// the rule name).
+    pub id: String,
+    pub title: String,
+    pub detail: String,
+    pub evidence: Evidence,
+    /// What the change would save over the runs reported; `None` when it saves no money or
+    /// cannot be estimated (the detail says which).
+    pub saving: Option<Saving>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Evidence {
+    pub service: String,
+    pub operation: String,
+    pub resource: Option<String>,
+    pub calls: u64,
+    /// The money these calls cost (exact decimal string).
+    pub cost_usd: String,
+    pub first_at: Option<String>,
+    pub last_at: Option<String>,
+    /// A few example call times (RFC 3339).
+    pub examples: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Saving {
+    pub calls: u64,
+    pub usd: String,
+    #[serde(skip)]
+    pub amount: Decimal,
+}
+
+impl Saving {
+    pub fn new(calls: u64, amount: Decimal) -> Self {
+        Self {
+            calls,
+            usd: crate::pricing::exact(amount),
+            amount,
+        }
+    }
+}
+
+/// Thresholds, from `[findings]` in `tollgate.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Thresholds {
+    /// Finding ids or rule names not to report.
+    pub ignore: Vec<String>,
+    /// How many top operations (by cost and by count) to name.
+    pub top: usize,
+    /// A loop pages small when its page size is at most this fraction of the maximum.
+    pub small_page_ratio: f64,
+    /// Per-item calls on one resource from this many on are fan-out.
+    pub fan_out_min: u64,
+    /// Identical calls from this many on are a cache candidate.
+    pub repeated_min: u64,
+    /// The same call this many times at a regular interval is polling.
+    pub polling_min: u64,
+    /// Regular: the gaps' spread (standard deviation / mean) at most this.
+    pub polling_regularity: f64,
+    /// The Region the client runs in, for cross-Region calls (else the overlay's
+    /// `inside_aws_region`).
+    pub home_region: Option<String>,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            ignore: Vec::new(),
+            top: 3,
+            small_page_ratio: 0.5,
+            fan_out_min: 20,
+            repeated_min: 5,
+            polling_min: 5,
+            polling_regularity: 0.35,
+            home_region: None,
+        }
+    }
+}
+
+impl Thresholds {
+    /// `[findings]` of a parsed `tollgate.toml`, on top of the defaults.
+    pub fn from_table(table: Option<&toml::Table>) -> Result<Self, String> {
+        match table {
+            Some(table) => toml::Value::Table(table.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| format!("[findings]: {e}")),
+            None => Ok(Self::default()),
+        }
+    }
+
+    /// From the overlay file, if there is one.
+    pub fn load(overlay: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = overlay else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)?;
+        let config = crate::pricing::overlay::parse(path, &text)?;
+        let mut thresholds = Self::from_table(config.findings.as_ref())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if thresholds.home_region.is_none() {
+            thresholds.home_region = config.account.inside_aws_region;
+        }
+        Ok(thresholds)
+    }
+
+    fn ignored(&self, finding: &Finding) -> bool {
+        self.ignore
+            .iter()
+            .any(|ignored| ignored == finding.rule || *ignored == finding.id)
+    }
+}
+
+/// Everything the rules look at, read from the store once.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub operations: Vec<OperationAggregate>,
+    pub loops: Vec<LoopRow>,
+    pub repeated: Vec<RepeatGroup>,
+    pub per_item: Vec<ResourceGroup>,
+    pub failures: Vec<FailureGroup>,
+    pub regions: Vec<RegionGroup>,
+    pub implied: Vec<ImpliedGroup>,
+}
+
+impl Facts {
+    pub async fn gather(
+        store: &Store,
+        runs: &[i64],
+        thresholds: &Thresholds,
+    ) -> Result<Facts, StoreError> {
+        let per_item: Vec<(&str, &str)> = rules::BATCHABLE
+            .iter()
+            .map(|b| (b.service, b.operation))
+            .chain(rules::PER_KEY_AFTER_LISTING.iter().copied())
+            .collect();
+        Ok(Facts {
+            operations: store.operations(runs).await?,
+            loops: store.loops(runs).await?,
+            repeated: store
+                .repeated_calls(runs, thresholds.repeated_min.min(thresholds.polling_min))
+                .await?,
+            per_item: store.calls_by_resource(runs, &per_item).await?,
+            failures: store.failures(runs).await?,
+            regions: store.regions(runs).await?,
+            implied: store.implied(runs).await?,
+        })
+    }
+}
+
+/// Every rule's findings, most money saved first, without the silenced ones.
+pub fn find(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = rules::ALL
+        .iter()
+        .flat_map(|rule| rule(facts, thresholds))
+        .filter(|finding| !thresholds.ignored(finding))
+        .collect();
+    findings.sort_by(|a, b| {
+        let saving = |f: &Finding| f.saving.as_ref().map_or(Decimal::ZERO, |s| s.amount);
+        saving(b)
+            .cmp(&saving(a))
+            .then_with(|| rules::rank(a.rule).cmp(&rules::rank(b.rule)))
+            .then(b.evidence.calls.cmp(&a.evidence.calls))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    findings
+}
