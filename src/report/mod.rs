@@ -32,9 +32,18 @@ pub struct Report {
     pub loop_totals: LoopTotals,
     /// What to change, most money saved first.
     pub findings: Vec<Finding>,
+    /// Calls and cost over time, in up to 60 slices.
+    pub timeline: Vec<TimelineReport>,
     /// With `--runs-per-day N`: this report's cost projected to a 30-day month.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub projection: Option<Projection>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineReport {
+    pub at: String,
+    pub calls: u64,
+    pub cost_usd: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -197,6 +206,16 @@ impl Report {
             facts.loops,
         );
         report.findings = found;
+        report.timeline = store
+            .timeline(run_ids, 60)
+            .await?
+            .into_iter()
+            .map(|point| TimelineReport {
+                at: rfc3339(point.at_us),
+                calls: point.calls,
+                cost_usd: exact(point.cost),
+            })
+            .collect();
         Ok(report)
     }
 
@@ -369,6 +388,7 @@ impl Report {
             loops,
             loop_totals,
             findings: Vec::new(),
+            timeline: Vec::new(),
             projection: None,
         }
     }
@@ -440,7 +460,44 @@ mod tests {
             relisting: false,
             cost: Decimal::from_str("0.00001").unwrap(),
         };
-        Report::assemble("t.db".into(), vec![run], vec![operation], vec![page_loop])
+        let mut report =
+            Report::assemble("t.db".into(), vec![run], vec![operation], vec![page_loop]);
+        let facts = crate::findings::Facts {
+            operations: Vec::new(),
+            loops: report_loops_for_findings(),
+            ..Default::default()
+        };
+        report.findings = crate::findings::find(&facts, &Thresholds::default());
+        report.timeline = vec![TimelineReport {
+            at: rfc3339(1_790_000_000_000_000),
+            calls: 3,
+            cost_usd: "0.00001".into(),
+        }];
+        report.project(Decimal::from(24));
+        report
+    }
+
+    fn report_loops_for_findings() -> Vec<LoopRow> {
+        (0..3)
+            .map(|i| LoopRow {
+                run_id: 7,
+                loop_id: i,
+                service: "s3".into(),
+                operation: "ListObjectsV2".into(),
+                resource: Some("logs".into()),
+                started_at_us: 1_790_000_000_000_000,
+                ended_at_us: 1_790_000_000_100_000,
+                pages: 11,
+                attempts: 11,
+                items: Some(1050),
+                page_size: Some(100),
+                page_size_max: Some(1000),
+                complete: true,
+                resumed: false,
+                relisting: i > 0,
+                cost: Decimal::from_str("0.000055").unwrap(),
+            })
+            .collect()
     }
 
     #[test]
@@ -449,6 +506,10 @@ mod tests {
             serde_json::from_str(include_str!("../../schemas/report-v1.schema.json")).unwrap();
         let validator = jsonschema::validator_for(&schema).expect("the schema is valid");
         let report = serde_json::to_value(sample()).unwrap();
+        assert!(
+            report["findings"].as_array().is_some_and(|f| !f.is_empty()),
+            "{report:#}"
+        );
         let errors: Vec<String> = validator
             .iter_errors(&report)
             .map(|e| format!("{} at {}", e, e.instance_path))

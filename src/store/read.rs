@@ -616,3 +616,63 @@ impl Store {
         Ok(groups.into_values().collect())
     }
 }
+
+/// Calls and their cost in one slice of time.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TimelinePoint {
+    /// The slice's start, µs since the epoch.
+    pub at_us: i64,
+    pub calls: u64,
+    #[serde(skip)]
+    pub cost: Decimal,
+}
+
+impl Store {
+    /// Calls over time, in at most `slices` equal slices from the first call to the last.
+    pub async fn timeline(
+        &self,
+        runs: &[i64],
+        slices: i64,
+    ) -> Result<Vec<TimelinePoint>, StoreError> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = id_list(runs);
+        let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(&format!(
+            "SELECT min(started_at_us), max(started_at_us) FROM calls WHERE run_id IN ({ids})"
+        ))
+        .fetch_one(self.pool())
+        .await?;
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(Vec::new());
+        };
+        let width = ((last - first) / slices.max(1)).max(1_000) + 1;
+        let rows = sqlx::query(&format!(
+            "SELECT (started_at_us - ?) / ? AS slice, cost_usd, transfer_usd, implied_usd, \
+             count(*) AS n FROM calls WHERE run_id IN ({ids}) \
+             GROUP BY slice, cost_usd, transfer_usd, implied_usd ORDER BY slice"
+        ))
+        .bind(first)
+        .bind(width)
+        .fetch_all(self.pool())
+        .await?;
+        let mut points: BTreeMap<i64, TimelinePoint> = BTreeMap::new();
+        for row in rows {
+            let slice: i64 = row.try_get("slice")?;
+            let n = row.try_get::<i64, _>("n")? as u64;
+            let mut each = Decimal::ZERO;
+            for column in ["cost_usd", "transfer_usd", "implied_usd"] {
+                let text: String = row.try_get(column)?;
+                each += Decimal::from_str(&text).unwrap_or_default();
+            }
+            let point = points.entry(slice).or_insert(TimelinePoint {
+                at_us: first + slice * width,
+                calls: 0,
+                cost: Decimal::ZERO,
+            });
+            point.calls += n;
+            point.cost += each * Decimal::from(n);
+        }
+        Ok(points.into_values().collect())
+    }
+}
