@@ -85,6 +85,7 @@ fn parse_tag(text: &str) -> Result<(String, String), String> {
 }
 
 /// How this run is being recorded.
+#[allow(clippy::large_enum_variant)]
 pub enum Recording {
     On {
         store: Store,
@@ -133,13 +134,26 @@ impl Recording {
                     line +=
                         &format!("\ntollgate: warning: the run's end was not recorded: {error}");
                 }
-                store.close().await;
                 Some(line)
             }
             Recording::Failed { reason } => Some(format!(
                 "tollgate: warning: {aws_calls} calls were not recorded: {reason}"
             )),
             Recording::Off => None,
+        }
+    }
+
+    /// The store and this run's id, when the run is being recorded.
+    pub fn store(&self) -> Option<(&Store, i64)> {
+        match self {
+            Recording::On { store, recorder } => Some((store, recorder.run_id())),
+            _ => None,
+        }
+    }
+
+    pub async fn close(&self) {
+        if let Recording::On { store, .. } = self {
+            store.close().await;
         }
     }
 }

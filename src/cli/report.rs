@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 
 use super::pricing::SourceArgs;
 use crate::findings::Thresholds;
+use crate::pricing::Sources;
 use crate::report::{render_table, Report};
 use crate::store::read::RunFilter;
 use crate::store::{self, Store};
@@ -28,6 +29,9 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub findings: FindingArgs,
+
+    #[command(flatten)]
+    pub pricing: SourceArgs,
 }
 
 /// Findings and projections, shared by `report` and `run`.
@@ -45,14 +49,11 @@ pub struct FindingArgs {
     /// Project the cost to a month of N runs.
     #[arg(long, value_name = "N")]
     pub per_month: Option<Decimal>,
-
-    #[command(flatten)]
-    pub pricing: SourceArgs,
 }
 
 impl FindingArgs {
-    pub fn thresholds(&self) -> anyhow::Result<Thresholds> {
-        let sources = self.pricing.sources()?;
+    /// `[findings]` of the overlay, plus `--ignore-finding`.
+    pub fn thresholds(&self, sources: &Sources) -> anyhow::Result<Thresholds> {
         let mut thresholds = Thresholds::load(sources.overlay.as_deref())?;
         thresholds.ignore.extend(self.ignore.iter().cloned());
         Ok(thresholds)
@@ -153,6 +154,25 @@ pub fn parse_since(text: &str) -> anyhow::Result<i64> {
     Ok(date.midnight().assume_utc().unix_timestamp() * 1_000_000)
 }
 
+/// The report of `runs` in `format`, with findings and an optional projection.
+pub async fn render(
+    store: &Store,
+    runs: &[i64],
+    format: ReportFormat,
+    findings: &FindingArgs,
+    sources: &Sources,
+) -> anyhow::Result<String> {
+    let thresholds = findings.thresholds(sources)?;
+    let mut report = Report::build(store, runs, &thresholds).await?;
+    if let Some(per_day) = findings.runs_per_day() {
+        report.project(per_day);
+    }
+    Ok(match format {
+        ReportFormat::Table => render_table(&report),
+        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+    })
+}
+
 pub async fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let filter = args.select.filter()?;
     let store = args.select.open().await?;
@@ -165,15 +185,14 @@ pub async fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let thresholds = args.findings.thresholds()?;
-    let mut report = Report::build(&store, &runs, &thresholds).await?;
-    if let Some(per_day) = args.findings.runs_per_day() {
-        report.project(per_day);
-    }
-    let text = match args.format {
-        ReportFormat::Table => render_table(&report),
-        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
-    };
+    let text = render(
+        &store,
+        &runs,
+        args.format,
+        &args.findings,
+        &args.pricing.sources()?,
+    )
+    .await?;
     match &args.output {
         Some(path) => crate::home::write_output(path, text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?,

@@ -14,6 +14,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 use super::proxy_setup::{self, ProxyArgs};
+use super::report::{FindingArgs, ReportFormat};
 use crate::summary::SummaryReport;
 
 #[derive(Debug, Args)]
@@ -29,9 +30,21 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     summary: SummaryFormat,
 
-    /// Write the summary to FILE instead of stderr.
+    /// Write the live summary to FILE (with --summary json: for scripts). By default the run
+    /// ends with the report read back from the database instead.
     #[arg(long, value_name = "FILE")]
     summary_file: Option<PathBuf>,
+
+    /// Format of the report the run ends with (read back from the database).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    report: ReportFormat,
+
+    /// Write the report to FILE instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    report_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    findings: FindingArgs,
 
     /// The command to run, after `--`.
     #[arg(
@@ -114,11 +127,19 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         .recording
         .finish(Some(i32::from(exit)), report.aws_calls())
         .await;
-    if !args.quiet {
-        // The command's exit code matters more than the summary: a summary that cannot be
-        // written is a warning, not tollgate's exit code.
+    // The command's exit code matters more than any report: one that cannot be made or written
+    // is a warning, not tollgate's exit code.
+    let explicit_summary =
+        args.summary_file.is_some() || matches!(args.summary, SummaryFormat::Json);
+    let recorded_run = setup.recording.store();
+    if !args.quiet && (explicit_summary || recorded_run.is_none()) {
         if let Err(error) = write_summary(&report, args.summary, args.summary_file.as_ref()) {
             eprintln!("tollgate: warning: {error:#}");
+        }
+    }
+    if let (Some((store, run_id)), false) = (recorded_run, args.quiet) {
+        if let Err(error) = write_report(&args, store, run_id).await {
+            eprintln!("tollgate: warning: no report: {error:#}");
         }
     }
     if let Some(line) = recorded {
@@ -127,6 +148,7 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             eprintln!("{line}");
         }
     }
+    setup.recording.close().await;
     Ok(ExitCode::from(exit))
 }
 
@@ -235,6 +257,25 @@ fn in_terminal_foreground() -> bool {
     match nix::unistd::tcgetpgrp(&tty) {
         Ok(foreground) => foreground == nix::unistd::getpgrp(),
         Err(_) => false,
+    }
+}
+
+/// The run's report from the database, on stderr or in `--report-file`.
+async fn write_report(
+    args: &RunArgs,
+    store: &crate::store::Store,
+    run_id: i64,
+) -> anyhow::Result<()> {
+    let sources = args.proxy.pricing.sources()?;
+    let text =
+        super::report::render(store, &[run_id], args.report, &args.findings, &sources).await?;
+    match &args.report_file {
+        Some(path) => crate::home::write_output(path, text.as_bytes())
+            .with_context(|| format!("cannot write the report to {}", path.display())),
+        None => {
+            eprint!("{text}");
+            Ok(())
+        }
     }
 }
 

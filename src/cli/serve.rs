@@ -99,5 +99,6 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(line) = recorded {
         eprintln!("{line}");
     }
+    setup.recording.close().await;
     Ok(ExitCode::SUCCESS)
 }
