@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use super::pricing::SourceArgs;
 use crate::findings::Thresholds;
 use crate::pricing::Sources;
-use crate::report::{render_table, Report};
+use crate::report::{render_html, render_markdown, render_table, write_calls_csv, Report};
 use crate::store::read::RunFilter;
 use crate::store::{self, Store};
 
@@ -90,10 +90,18 @@ pub struct SelectArgs {
     pub tags: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
+    /// For a terminal: 100 columns.
     Table,
+    /// Versioned (schemas/report-v1.schema.json), with findings; money as decimal strings.
     Json,
+    /// For a GitHub step summary or a pull-request comment (under 64 KiB).
+    Markdown,
+    /// One self-contained file with charts, for a browser or print.
+    Html,
+    /// Every call, one row each.
+    Csv,
 }
 
 impl SelectArgs {
@@ -170,6 +178,13 @@ pub async fn render(
     Ok(match format {
         ReportFormat::Table => render_table(&report),
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        ReportFormat::Markdown => render_markdown(&report),
+        ReportFormat::Html => render_html(&report),
+        ReportFormat::Csv => {
+            let mut out = Vec::new();
+            write_calls_csv(store, runs, &mut out).await?;
+            String::from_utf8(out).context("the CSV is not UTF-8")?
+        }
     })
 }
 
@@ -184,6 +199,25 @@ pub async fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
                 store.path().display()
             );
         }
+    }
+    if args.format == ReportFormat::Csv {
+        // Calls stream straight out: a long history is not held in memory.
+        match &args.output {
+            Some(path) => {
+                let file = std::fs::File::create(path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                let mut out = std::io::BufWriter::new(file);
+                write_calls_csv(&store, &runs, &mut out).await?;
+                std::io::Write::flush(&mut out)?;
+            }
+            None => {
+                let mut out = std::io::BufWriter::new(std::io::stdout());
+                write_calls_csv(&store, &runs, &mut out).await?;
+                std::io::Write::flush(&mut out)?;
+            }
+        }
+        store.close().await;
+        return Ok(ExitCode::SUCCESS);
     }
     let text = render(
         &store,

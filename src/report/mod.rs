@@ -2,6 +2,9 @@
 //! from the store, rendered as a table for terminals or as versioned JSON (schema:
 //! `schemas/report-v1.schema.json`). Findings and the other formats build on this.
 
+mod csv;
+mod html;
+mod markdown;
 mod table;
 
 use std::collections::BTreeMap;
@@ -15,6 +18,9 @@ use crate::pricing::exact;
 use crate::store::read::{LoopRow, OperationAggregate, RunRow};
 use crate::store::{Store, StoreError};
 
+pub use self::csv::{write_calls_csv, CsvError, CALLS_CSV_COLUMNS};
+pub use html::render_html;
+pub use markdown::{render_markdown, MARKDOWN_LIMIT};
 pub use table::render_table;
 
 /// Bumped when a field changes meaning or goes away; new fields may appear within a version.

@@ -5,7 +5,16 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 
 use super::{OperationReport, Report};
+use crate::findings::rules::thousands;
 use crate::pricing::format_usd;
+
+fn n(count: u64, one: &str, many: &str) -> String {
+    format!(
+        "{} {}",
+        thousands(count),
+        if count == 1 { one } else { many }
+    )
+}
 
 /// Rows of each table shown; the rest is counted.
 const MAX_ROWS: usize = 20;
@@ -55,12 +64,12 @@ pub fn render_table(report: &Report) -> String {
     }
     let totals = &report.totals;
     let mut cost_line = format!(
-        "cost {} · {} calls ({} attempts, {} retries, {} errors)",
+        "cost {} · {} ({}, {}, {})",
         usd(&totals.total_usd),
-        totals.calls,
-        totals.attempts,
-        totals.retries,
-        totals.errors
+        n(totals.calls, "call", "calls"),
+        n(totals.attempts, "attempt", "attempts"),
+        n(totals.retries, "retry", "retries"),
+        n(totals.errors, "error", "errors")
     );
     if totals.transfer_usd != "0" || totals.implied_usd != "0" {
         let _ = write!(
@@ -134,8 +143,11 @@ pub fn render_table(report: &Report) -> String {
         let lt = &report.loop_totals;
         let _ = writeln!(
             out,
-            "\nloops: {} paginator loops, {} pages, {} re-listings, {} stopped early",
-            lt.loops, lt.pages, lt.relistings, lt.stopped_early
+            "\nloops: {}, {}, {}, {} stopped early",
+            n(lt.loops, "paginator loop", "paginator loops"),
+            n(lt.pages, "page", "pages"),
+            n(lt.relistings, "re-listing", "re-listings"),
+            thousands(lt.stopped_early)
         );
         let mut loops: Vec<_> = report.loops.iter().collect();
         loops.sort_by(|a, b| b.pages.cmp(&a.pages).then(a.loop_id.cmp(&b.loop_id)));
