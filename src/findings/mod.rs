@@ -81,6 +81,8 @@ pub struct Thresholds {
     pub polling_min: u64,
     /// Regular: the gaps' spread (standard deviation / mean) at most this.
     pub polling_regularity: f64,
+    /// Polling waits between calls: a mean gap below this (ms) is a tight loop, not polling.
+    pub polling_min_interval_ms: f64,
     /// The Region the client runs in, for cross-Region calls (else the overlay's
     /// `inside_aws_region`).
     pub home_region: Option<String>,
@@ -96,6 +98,7 @@ impl Default for Thresholds {
             repeated_min: 5,
             polling_min: 5,
             polling_regularity: 0.35,
+            polling_min_interval_ms: 100.0,
             home_region: None,
         }
     }

@@ -408,7 +408,10 @@ fn is_read(operation: &str) -> bool {
 fn is_polling(group: &crate::store::read::RepeatGroup, thresholds: &Thresholds) -> bool {
     group.count >= thresholds.polling_min
         && is_read(&group.operation)
-        && regularity(&group.times_us).is_some_and(|(_, cv)| cv <= thresholds.polling_regularity)
+        && regularity(&group.times_us).is_some_and(|(mean_us, cv)| {
+            cv <= thresholds.polling_regularity
+                && mean_us >= thresholds.polling_min_interval_ms * 1000.0
+        })
 }
 
 fn examples(times_us: &[i64]) -> Vec<String> {
@@ -928,6 +931,14 @@ mod tests {
         assert_eq!(repeats.len(), 1);
         assert_eq!(repeats[0].evidence.operation, "GetItem");
         assert_eq!(repeats[0].saving.as_ref().unwrap().calls, 5);
+        // A tight loop at a steady 5 ms is repetition, not polling.
+        let tight: Vec<i64> = (0..20).map(|i| i * 5_000).collect();
+        let facts = Facts {
+            repeated: vec![repeat("GetCallerIdentity", tight)],
+            ..Facts::default()
+        };
+        assert!(polling(&facts, &thresholds).is_empty());
+        assert_eq!(repeated_calls(&facts, &thresholds).len(), 1);
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub struct LoopRecord {
     pub resumed: bool,
     /// The same listing was read from its start before in this run.
     pub relisting: bool,
+    /// The pages' own cost (requests), without data transfer.
     pub cost: Decimal,
 }
 
@@ -191,7 +192,8 @@ impl LoopTracker {
         let open = &mut loops[index];
         let record = &mut open.record;
         record.attempts += 1;
-        record.cost += call.cost.total();
+        // The requests' own cost: the listing's bytes cost the same at any page size.
+        record.cost += call.cost.own();
         record.ended_at = call.started_at + call.duration;
         if let Some(answer) = &page.answer {
             record.pages += 1;

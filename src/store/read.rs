@@ -451,6 +451,7 @@ impl Store {
             "SELECT service, operation, resource, cost_usd, transfer_usd, implied_usd, \
              count(*) AS n, min(started_at_us) AS first, max(started_at_us) AS last \
              FROM calls WHERE run_id IN ({}) AND (service, operation) IN (VALUES {wanted}) \
+             AND (attempt IS NULL OR attempt = 1) \
              GROUP BY service, operation, resource, cost_usd, transfer_usd, implied_usd",
             id_list(runs)
         ))
