@@ -1510,6 +1510,45 @@ mod tests {
         assert_eq!(u.quantity(Unit::OutputTokens1k), Some(dec("0.009")));
     }
 
+    /// PutLogEvents API reference: the batch size is "the sum of all event messages in UTF-8,
+    /// plus 26 bytes for each log event"; ingestion is billed per GB (2^30 bytes).
+    #[test]
+    fn logs_ingestion_counts_26_bytes_per_event() {
+        let u = usage_of(
+            "logs",
+            "PutLogEvents",
+            &json!({"logGroupName": "g", "logStreamName": "s", "logEvents": [
+                {"timestamp": 1, "message": "hello"},
+                {"timestamp": 2, "message": "héllo"},
+            ]}),
+            &json!({}),
+        );
+        assert_eq!(
+            u.quantity(Unit::GbIngested),
+            Some(Decimal::from(26 + 5 + 26 + 6) / Decimal::from(GIB))
+        );
+    }
+
+    /// SNS pricing: "each 64KB chunk of published data is billed as 1 request" — a 100 KB
+    /// message is two; FIFO topics also bill the payload per GB.
+    #[test]
+    fn sns_publishes_are_chunked_by_payload() {
+        let message = "x".repeat(100 * 1024);
+        let body = format!(
+            "Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A1%3At.fifo&Message={message}"
+        );
+        let headers = HeaderMap::new();
+        let mut call = input("sns", "Publish", &headers, body.as_bytes(), &headers, b"");
+        call.protocols = &["query"];
+        let u = usage(&call);
+        assert_eq!(u.quantity(Unit::Chunk64Kb), Some(dec("2")));
+        assert_eq!(u.dimension(Dimension::QueueType), Some("fifo"));
+        assert_eq!(
+            u.quantity(Unit::GbPayload),
+            Some(Decimal::from(100 * 1024u64) / Decimal::from(GIB))
+        );
+    }
+
     /// CloudWatch billing: GetMetricData is charged per metric requested, so one call with five
     /// queries is five metrics.
     #[test]
