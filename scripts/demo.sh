@@ -136,6 +136,8 @@ if ((status != 0)); then
         "$status" "$MOTO_LOG" >&2
     exit "$status"
 fi
-say "The recorded run, read back from the database: $TOLLGATE report --db $DB --last"
-"$TOLLGATE" report --db "$DB" --last
+HTML=$TARGET_DIR/tollgate-demo.html
+HTML=${HTML#"$PWD"/}
+"$TOLLGATE" report --db "$DB" --last --format html -o "$HTML"
+say "The same report as one HTML page: $HTML ($TOLLGATE report --db $DB --last --format html)"
 say "Done. Profile your own program the same way: $TOLLGATE run -- <command>"
