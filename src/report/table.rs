@@ -36,9 +36,12 @@ pub fn render_table(report: &Report) -> String {
             };
             let _ = writeln!(
                 out,
-                "run {} · {} · {}{}",
+                "run {} · {} UTC · {}{}",
                 run.id,
-                run.started_at,
+                run.started_at
+                    .get(..19)
+                    .unwrap_or(&run.started_at)
+                    .replace('T', " "),
                 truncate(&command, 60),
                 match run.state.as_str() {
                     "complete" => String::new(),
