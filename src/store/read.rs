@@ -304,6 +304,19 @@ impl Store {
     }
 }
 
+/// A call's own cost, data transfer and implied costs.
+const ALL_MONEY: &[&str] = &["cost_usd", "transfer_usd", "implied_usd"];
+
+/// The sum of exact decimal money columns of a row.
+fn money(row: &sqlx::sqlite::SqliteRow, columns: &[&str]) -> Result<Decimal, sqlx::Error> {
+    let mut sum = Decimal::ZERO;
+    for column in columns {
+        let text: String = row.try_get(*column)?;
+        sum += Decimal::from_str(&text).unwrap_or_default();
+    }
+    Ok(sum)
+}
+
 fn id_list(ids: &[i64]) -> String {
     ids.iter()
         .map(|id| id.to_string())
@@ -412,10 +425,7 @@ impl Store {
             let mut cost = Decimal::ZERO;
             let mut times_us = Vec::with_capacity(rows.len().min(1000));
             for row in &rows {
-                for column in ["cost_usd", "transfer_usd", "implied_usd"] {
-                    let text: String = row.try_get(column)?;
-                    cost += Decimal::from_str(&text).unwrap_or_default();
-                }
+                cost += money(row, ALL_MONEY)?;
                 if times_us.len() < 1000 {
                     times_us.push(row.try_get("started_at_us")?);
                 }
@@ -465,11 +475,7 @@ impl Store {
                 row.try_get::<Option<String>, _>("resource")?,
             );
             let n = row.try_get::<i64, _>("n")? as u64;
-            let mut each = Decimal::ZERO;
-            for column in ["cost_usd", "transfer_usd", "implied_usd"] {
-                let text: String = row.try_get(column)?;
-                each += Decimal::from_str(&text).unwrap_or_default();
-            }
+            let each = money(&row, ALL_MONEY)?;
             let first: i64 = row.try_get("first")?;
             let last: i64 = row.try_get("last")?;
             let group = groups.entry(key.clone()).or_insert_with(|| ResourceGroup {
@@ -565,11 +571,7 @@ impl Store {
                 row.try_get::<Option<String>, _>("region")?,
             );
             let n = row.try_get::<i64, _>("n")? as u64;
-            let mut each = Decimal::ZERO;
-            for column in ["cost_usd", "transfer_usd"] {
-                let text: String = row.try_get(column)?;
-                each += Decimal::from_str(&text).unwrap_or_default();
-            }
+            let each = money(&row, &["cost_usd", "transfer_usd"])?;
             let group = groups.entry(key.clone()).or_insert_with(|| RegionGroup {
                 service: key.0.clone(),
                 region: key.1.clone(),
@@ -661,11 +663,7 @@ impl Store {
         for row in rows {
             let slice: i64 = row.try_get("slice")?;
             let n = row.try_get::<i64, _>("n")? as u64;
-            let mut each = Decimal::ZERO;
-            for column in ["cost_usd", "transfer_usd", "implied_usd"] {
-                let text: String = row.try_get(column)?;
-                each += Decimal::from_str(&text).unwrap_or_default();
-            }
+            let each = money(&row, ALL_MONEY)?;
             let point = points.entry(slice).or_insert(TimelinePoint {
                 at_us: first + slice * width,
                 calls: 0,

@@ -18,7 +18,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
-use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -39,8 +38,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::moto::{
-    isolate_aws_env, python_with_moto as python, read_json, run_bounded, u64_field, Moto,
-    MANIFEST_DIR, TOLLGATE,
+    isolate_aws_env, python_with_moto as python, read_json, run_bounded, tollgate_record,
+    u64_field, Moto, MANIFEST_DIR, TOLLGATE,
 };
 
 /// How long the workload may take under tollgate (about 15 s; the test about 20 s).
@@ -289,37 +288,6 @@ async fn handle(
 }
 
 // --- Running tollgate ---
-
-/// `tollgate run --db DB --upstream URL -- PROGRAM ARGS...`, with its own TOLLGATE_HOME under
-/// `scratch` and no AWS setup from the machine.
-fn tollgate_record<I, S>(
-    scratch: &Path,
-    db: &Path,
-    upstream: &str,
-    program: &Path,
-    args: I,
-) -> Command
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let mut command = Command::new(TOLLGATE);
-    command
-        .current_dir(MANIFEST_DIR)
-        .arg("run")
-        .arg("--db")
-        .arg(db)
-        .args(["--upstream", upstream])
-        .arg("--")
-        .arg(program)
-        .args(args);
-    isolate_aws_env(&mut command, scratch);
-    command
-        .env("TOLLGATE_HOME", scratch.join("tollgate-home"))
-        .env_remove("TOLLGATE_DB")
-        .env_remove("TOLLGATE_LOG");
-    command
-}
 
 /// `tollgate report --db DB --last --format json EXTRA...`, parsed.
 fn report_json(scratch: &Path, db: &Path, name: &str, extra: &[&str]) -> Value {

@@ -329,3 +329,34 @@ pub(crate) fn assert_clean_run(summary: &Value, all: &str) {
         "nothing should be tunnelled\n{all}"
     );
 }
+
+/// `tollgate run --db DB --upstream URL -- PROGRAM ARGS...`, with its own TOLLGATE_HOME under
+/// `scratch` and no AWS setup from the machine.
+pub(crate) fn tollgate_record<I, S>(
+    scratch: &Path,
+    db: &Path,
+    upstream: &str,
+    program: &Path,
+    args: I,
+) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut command = Command::new(TOLLGATE);
+    command
+        .current_dir(MANIFEST_DIR)
+        .arg("run")
+        .arg("--db")
+        .arg(db)
+        .args(["--upstream", upstream])
+        .arg("--")
+        .arg(program)
+        .args(args);
+    isolate_aws_env(&mut command, scratch);
+    command
+        .env("TOLLGATE_HOME", scratch.join("tollgate-home"))
+        .env_remove("TOLLGATE_DB")
+        .env_remove("TOLLGATE_LOG");
+    command
+}

@@ -27,45 +27,14 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::moto::{
-    isolate_aws_env, python_with_moto as python, read_json, run_bounded, u64_field, Finished, Moto,
-    MANIFEST_DIR, TOLLGATE,
+    isolate_aws_env, python_with_moto as python, read_json, run_bounded, tollgate_record,
+    u64_field, Finished, Moto, MANIFEST_DIR, TOLLGATE,
 };
 
 /// How long one `tollgate run` of a workload may take before the test gives up on it.
 const RUN_LIMIT: Duration = Duration::from_secs(100);
 /// How long `tollgate runs` or `tollgate report` may take.
 const CLI_LIMIT: Duration = Duration::from_secs(30);
-
-/// `tollgate run --db DB --upstream URL -- PROGRAM ARGS...`, with its own TOLLGATE_HOME under
-/// `scratch` and no AWS setup from the machine. The summary goes to stderr as text.
-fn tollgate_record<I, S>(
-    scratch: &Path,
-    db: &Path,
-    upstream: &str,
-    program: &Path,
-    args: I,
-) -> Command
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let mut command = Command::new(TOLLGATE);
-    command
-        .current_dir(MANIFEST_DIR)
-        .arg("run")
-        .arg("--db")
-        .arg(db)
-        .args(["--upstream", upstream])
-        .arg("--")
-        .arg(program)
-        .args(args);
-    isolate_aws_env(&mut command, scratch);
-    command
-        .env("TOLLGATE_HOME", scratch.join("tollgate-home"))
-        .env_remove("TOLLGATE_DB")
-        .env_remove("TOLLGATE_LOG");
-    command
-}
 
 /// `tollgate ARGS... --db DB` (runs, report): must succeed; returns its stdout.
 fn tollgate_cli(scratch: &Path, db: &Path, name: &str, args: &[&str]) -> String {
