@@ -1,6 +1,7 @@
 //! Which local process owns the other end of a TCP connection, from `/proc` (Linux): the client
 //! of a proxied call. Best effort: `None` when the socket is gone or belongs to another user.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// A client process: its pid and a short command line (program and first argument).
@@ -13,32 +14,53 @@ pub struct ClientProcess {
 /// The process whose socket has local address `client` (the address the proxy sees as its
 /// peer).
 pub fn client_process(client: SocketAddr) -> Option<ClientProcess> {
-    let inode = socket_inode(client)?;
-    let target = format!("socket:[{inode}]");
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
+    client_processes(&[client]).remove(&client)
+}
+
+/// The processes owning the client ends of several connections, in one pass over the socket
+/// tables and one over the processes' descriptors (each pass costs milliseconds on a busy
+/// machine, so they are shared by all the connections looked up together).
+pub fn client_processes(clients: &[SocketAddr]) -> HashMap<SocketAddr, ClientProcess> {
+    let mut found = HashMap::new();
+    let inodes = socket_inodes(clients);
+    if inodes.is_empty() {
+        return found;
+    }
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in processes.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
             continue;
         };
         let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
             continue;
         };
-        let owns = fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path())
-                .map(|link| link.as_os_str() == target.as_str())
-                .unwrap_or(false)
-        });
-        if owns {
-            return Some(ClientProcess {
-                pid,
-                command: short_command(pid),
-            });
+        for fd in fds.flatten() {
+            let Ok(link) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let inode = link
+                .to_str()
+                .and_then(|l| l.strip_prefix("socket:["))
+                .and_then(|l| l.strip_suffix(']'))
+                .and_then(|n| n.parse::<u64>().ok());
+            if let Some(client) = inode.and_then(|inode| inodes.get(&inode)) {
+                found.insert(
+                    *client,
+                    ClientProcess {
+                        pid,
+                        command: short_command(pid),
+                    },
+                );
+                if found.len() == inodes.len() {
+                    return found;
+                }
+            }
         }
     }
-    None
+    found
 }
 
 /// `python sync.py`: the program's name and its first argument, which names a script; later
@@ -62,17 +84,29 @@ fn short_command(pid: u32) -> String {
     command
 }
 
-fn socket_inode(local: SocketAddr) -> Option<u64> {
-    let table = match local.ip() {
-        IpAddr::V4(_) => "/proc/net/tcp",
-        IpAddr::V6(_) => "/proc/net/tcp6",
-    };
-    let text = std::fs::read_to_string(table).ok()?;
-    text.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let address = parse_address(fields.get(1)?)?;
-        (address == local).then(|| fields.get(9)?.parse().ok())?
-    })
+/// Socket inode → the local address it was looked up for.
+fn socket_inodes(locals: &[SocketAddr]) -> HashMap<u64, SocketAddr> {
+    let mut inodes = HashMap::new();
+    for (table, v4) in [("/proc/net/tcp", true), ("/proc/net/tcp6", false)] {
+        if !locals.iter().any(|l| l.is_ipv4() == v4) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let mut fields = line.split_whitespace();
+            let Some(address) = fields.nth(1).and_then(parse_address) else {
+                continue;
+            };
+            if locals.contains(&address) {
+                if let Some(inode) = fields.nth(7).and_then(|f| f.parse().ok()) {
+                    inodes.insert(inode, address);
+                }
+            }
+        }
+    }
+    inodes
 }
 
 /// `0100007F:1F90` (IPv4, each 32-bit word in the kernel's byte order) or 32 hex digits for IPv6.

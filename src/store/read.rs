@@ -388,7 +388,8 @@ pub struct ImpliedGroup {
 }
 
 impl Store {
-    /// Identical calls (same operation and parameter digest) made at least `min` times.
+    /// Identical calls (same operation and parameter digest) made at least `min` times: the
+    /// 200 largest groups, with their call times, in one pass over the calls.
     pub async fn repeated_calls(
         &self,
         runs: &[i64],
@@ -398,47 +399,47 @@ impl Store {
             return Ok(Vec::new());
         }
         let ids = id_list(runs);
-        let groups = sqlx::query(&format!(
-            "SELECT service, operation, fingerprint, max(resource) AS resource, count(*) AS n \
-             FROM calls WHERE run_id IN ({ids}) AND fingerprint IS NOT NULL AND kind = 'operation' \
-             AND (attempt IS NULL OR attempt = 1) \
-             GROUP BY service, operation, fingerprint HAVING count(*) >= ? ORDER BY n DESC LIMIT 200"
+        let rows = sqlx::query(&format!(
+            "WITH first_attempts AS ( \
+                 SELECT service, operation, fingerprint, resource, started_at_us, cost_usd, \
+                        transfer_usd, implied_usd \
+                 FROM calls WHERE run_id IN ({ids}) AND fingerprint IS NOT NULL \
+                 AND kind = 'operation' AND (attempt IS NULL OR attempt = 1)), \
+             groups AS ( \
+                 SELECT service, operation, fingerprint, count(*) AS n FROM first_attempts \
+                 GROUP BY service, operation, fingerprint HAVING count(*) >= ? \
+                 ORDER BY n DESC LIMIT 200) \
+             SELECT f.*, g.n FROM first_attempts f \
+             JOIN groups g USING (service, operation, fingerprint) \
+             ORDER BY g.n DESC, f.service, f.operation, f.fingerprint, f.started_at_us"
         ))
         .bind(min as i64)
         .fetch_all(self.pool())
         .await?;
-        let mut out = Vec::with_capacity(groups.len());
-        for group in groups {
-            let service: String = group.try_get("service")?;
-            let operation: String = group.try_get("operation")?;
-            let fingerprint: String = group.try_get("fingerprint")?;
-            let rows = sqlx::query(&format!(
-                "SELECT started_at_us, cost_usd, transfer_usd, implied_usd FROM calls \
-                 WHERE run_id IN ({ids}) AND service = ? AND operation = ? AND fingerprint = ? \
-                 AND (attempt IS NULL OR attempt = 1) ORDER BY started_at_us"
-            ))
-            .bind(&service)
-            .bind(&operation)
-            .bind(&fingerprint)
-            .fetch_all(self.pool())
-            .await?;
-            let mut cost = Decimal::ZERO;
-            let mut times_us = Vec::with_capacity(rows.len().min(1000));
-            for row in &rows {
-                cost += money(row, ALL_MONEY)?;
-                if times_us.len() < 1000 {
-                    times_us.push(row.try_get("started_at_us")?);
-                }
-            }
-            out.push(RepeatGroup {
-                service,
-                operation,
-                resource: group.try_get("resource")?,
-                fingerprint,
-                count: group.try_get::<i64, _>("n")? as u64,
-                cost,
-                times_us,
+        let mut out: Vec<RepeatGroup> = Vec::new();
+        for row in rows {
+            let service: String = row.try_get("service")?;
+            let operation: String = row.try_get("operation")?;
+            let fingerprint: String = row.try_get("fingerprint")?;
+            let same = out.last().is_some_and(|g| {
+                g.fingerprint == fingerprint && g.operation == operation && g.service == service
             });
+            if !same {
+                out.push(RepeatGroup {
+                    service,
+                    operation,
+                    resource: row.try_get("resource")?,
+                    fingerprint,
+                    count: row.try_get::<i64, _>("n")? as u64,
+                    cost: Decimal::ZERO,
+                    times_us: Vec::new(),
+                });
+            }
+            let group = out.last_mut().expect("pushed above");
+            group.cost += money(&row, ALL_MONEY)?;
+            if group.times_us.len() < 1000 {
+                group.times_us.push(row.try_get("started_at_us")?);
+            }
         }
         Ok(out)
     }

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{micros, Store};
 use crate::aws::usage::Unit;
 use crate::pricing::{exact, PriceStatus};
-use crate::procnet::{client_process, ClientProcess};
+use crate::procnet::{client_processes, ClientProcess};
 use crate::profile::{Call, CallKind, CallSink, LoopRecord, LoopTracker};
 use crate::proxy::Exchange;
 
@@ -281,15 +281,24 @@ async fn write_loop(
                 Message::Flush(ack) => acks.push(ack),
             }
         }
-        // Which process made each call: looked up once per client connection, here rather
-        // than on the request path.
+        // Which process made each call: looked up once per client connection, for all the
+        // batch's new connections together, here rather than on the request path.
+        let mut new: Vec<SocketAddr> = calls
+            .iter()
+            .map(|row| row.client)
+            .filter(|client| !clients.contains(client))
+            .collect();
+        new.sort_unstable();
+        new.dedup();
+        if !new.is_empty() {
+            let mut found = client_processes(&new);
+            for client in new {
+                clients.put(client, found.remove(&client));
+            }
+        }
         let processes: Vec<Option<ClientProcess>> = calls
             .iter()
-            .map(|row| {
-                clients
-                    .get_or_insert(row.client, || client_process(row.client))
-                    .clone()
-            })
+            .map(|row| clients.get(&row.client).cloned().flatten())
             .collect();
         match write_batch(&store, run_id, &calls, &processes, &loops).await {
             Ok(()) => {
