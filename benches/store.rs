@@ -1,8 +1,13 @@
 //! Recording and reporting: what the request path pays per recorded call, how many calls per
 //! second the writer sustains into SQLite, and how long a report over them takes.
 //!
-//! `cargo bench --bench store [-- --calls N]` (`--quick`: 100,000 calls).
+//! `cargo bench --bench store [-- OPTIONS]`; options: `--calls N` (default 1,000,000), `--quick`
+//! (100,000), `--clients N` (client connections, default 256: each costs the writer a lookup in
+//! /proc; `--clients 1` isolates the database path), `--keep FILE` (record into FILE and keep it),
+//! `--only path|write|report` (`report` reads the FILE an earlier `--keep` run recorded).
 //! Targets: >= 100,000 calls/s written with none lost; `report` over 1,000,000 calls <= 2 s.
+//! The machine is shared: each phase says how much CPU other processes took meanwhile, and the
+//! CPU time by thread (producer, writer task, SQLite) is steadier than the wall-clock rate.
 //!
 //! The calls are real: synthetic but signed exchanges (S3 GetObject/PutObject/ListObjectsV2 with
 //! paginator tokens, DynamoDB GetItem, SQS SendMessage, a few errors and retries) identified and
@@ -291,8 +296,8 @@ async fn bench(settings: &Settings) -> anyhow::Result<bool> {
         println!(
             "  client process lookups (procnet::client_process on the writer task, once per new \
              client connection; /proc/net/tcp lists {} sockets): {:.2} ms each for a port \
-             without a socket, {} for a live connection{}; ~{:.2} s of the writer's time for \
-             these {} connections",
+             without a socket, {} for a live connection{}; up to ~{:.2} s of the writer's time \
+             for these {} connections (less where one lookup serves a batch)",
             lookup.tcp_lines,
             lookup.missing.as_secs_f64() * 1000.0,
             lookup
