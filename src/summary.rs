@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::aws::usage::Unit;
 use crate::pricing::table::{AllowanceEntry, DATA_TRANSFER};
-use crate::pricing::{exact, format_usd, PriceStatus};
+use crate::pricing::{cost_label, exact, format_usd, PriceStatus};
 use crate::profile::{Call, CallKind, CallSink};
 use crate::proxy::{Exchange, Outcome, ProxyStats, Tunnel};
 
@@ -786,20 +786,16 @@ impl CostSummary {
 
 impl OperationRow {
     fn render_cost(&self) -> String {
-        let billed = self.priced + self.free + self.not_billed;
-        if billed == 0 && self.unpriced > 0 {
-            return "unpriced".into();
-        }
         if self.service == "not-aws" {
             return "-".into();
         }
         let amount: Decimal = self.cost_usd.parse::<Decimal>().unwrap_or_default()
             + self.transfer_usd.parse::<Decimal>().unwrap_or_default();
-        format!(
-            "{}{}{}",
-            if self.estimated > 0 { "~" } else { "" },
-            format_usd(amount),
-            if self.unpriced > 0 { "?" } else { "" }
+        cost_label(
+            amount,
+            self.priced + self.free + self.not_billed,
+            self.unpriced,
+            self.estimated,
         )
     }
 }

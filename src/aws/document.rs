@@ -6,6 +6,81 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde_json::{Map, Value};
 
+/// A body as the proxy saw it: the first bytes, the last bytes when it was longer, its length.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyView<'a> {
+    pub head: &'a [u8],
+    /// The body's last bytes when `head` is not all of it (else empty).
+    pub tail: &'a [u8],
+    pub length: u64,
+    pub truncated: bool,
+}
+
+impl<'a> BodyView<'a> {
+    pub fn whole(body: &'a [u8]) -> Self {
+        Self {
+            head: body,
+            tail: &[],
+            length: body.len() as u64,
+            truncated: false,
+        }
+    }
+}
+
+/// A call's request and response bodies, parsed once for usage, paginator and fingerprint
+/// extraction alike.
+#[derive(Debug, Clone, Default)]
+pub struct Documents {
+    request: Option<Value>,
+    response: Option<Value>,
+    response_complete: bool,
+}
+
+impl Documents {
+    /// Nothing parsed.
+    pub const NONE: Documents = Documents {
+        request: None,
+        response: None,
+        response_complete: true,
+    };
+
+    /// Query and EC2 requests are forms (read as such where needed), and a cut-short request is
+    /// not parsed; a cut-short XML response is read as far as it goes.
+    pub fn parse(protocols: &[&str], request: &BodyView<'_>, response: &BodyView<'_>) -> Self {
+        let syntax = syntax(protocols);
+        let form = matches!(protocols.first(), Some(&"query" | &"ec2"));
+        let request = if form || request.truncated {
+            None
+        } else {
+            parse(syntax, request.head)
+        };
+        let response_doc = if response.truncated && syntax != Syntax::Xml {
+            None
+        } else {
+            parse(syntax, response.head)
+        };
+        Self {
+            request,
+            response: response_doc,
+            response_complete: !response.truncated,
+        }
+    }
+
+    pub fn request(&self) -> Option<&Value> {
+        self.request.as_ref()
+    }
+
+    /// The response, when it was read whole.
+    pub fn response(&self) -> Option<&Value> {
+        self.response.as_ref().filter(|_| self.response_complete)
+    }
+
+    /// The response, or the part of a cut-short XML response that was read.
+    pub fn response_prefix(&self) -> Option<&Value> {
+        self.response.as_ref()
+    }
+}
+
 /// Which syntax a service's bodies use, from its protocols (most preferred first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syntax {

@@ -230,12 +230,16 @@ fn uri_label(template: &str, path: &str, label: &str) -> Option<String> {
     segments.get(at).map(|segment| percent_decode(segment))
 }
 
-/// A top-level string member of a JSON object body; tolerates a truncated body by scanning.
-fn json_string_member(body: &[u8], name: &str) -> Option<String> {
+/// A top-level string member of a JSON object body; tolerates a truncated body (even one cut
+/// inside a character) by scanning.
+pub(crate) fn json_string_member(body: &[u8], name: &str) -> Option<String> {
     if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) {
         return map.get(name)?.as_str().map(str::to_string);
     }
-    let text = std::str::from_utf8(body).ok()?;
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(error) => std::str::from_utf8(&body[..error.valid_up_to()]).ok()?,
+    };
     let key = format!("\"{name}\"");
     let after = &text[text.find(&key)? + key.len()..];
     let after = after.trim_start().strip_prefix(':')?.trim_start();

@@ -100,7 +100,7 @@ pub mod fuzzing {
             },
         ];
         for view in views {
-            let _ = super::document::parse(super::document::syntax(protocols), view.head);
+            let documents = super::document::Documents::parse(protocols, &view, &view);
             let measured = usage(&UsageInput {
                 service,
                 operation,
@@ -112,6 +112,7 @@ pub mod fuzzing {
                 status: Some(200),
                 response_headers: Some(&headers),
                 response_body: view,
+                documents: &documents,
             });
             std::hint::black_box(measured);
             let paginator = model
@@ -126,6 +127,7 @@ pub mod fuzzing {
                         query: Some("max-keys=5"),
                         headers: &headers,
                         body: view,
+                        documents: &documents,
                     },
                     Some(&PageResponse {
                         status: 200,

@@ -7,7 +7,7 @@ use http::HeaderMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::document::{self, canonical, Syntax};
+use super::document::{self, canonical, Documents, Syntax};
 use super::model::{Paginator, PathSegment, WireMember};
 use super::usage::BodyView;
 use super::wire::{form_value, percent_decode};
@@ -19,6 +19,8 @@ pub struct PageRequest<'a> {
     pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
     pub body: BodyView<'a>,
+    /// The call's bodies, parsed once (the response's too).
+    pub documents: &'a Documents,
 }
 
 /// Its response, when one came back.
@@ -57,11 +59,7 @@ pub fn page_facts(
 ) -> PageFacts {
     let syntax = document::syntax(request.protocols);
     let form = matches!(request.protocols.first(), Some(&"query" | &"ec2"));
-    let request_doc = if form || request.body.truncated {
-        None
-    } else {
-        document::parse(syntax, request.body.head)
-    };
+    let request_doc = request.documents.request();
     let body_text = std::str::from_utf8(request.body.head).ok();
     let read = |member: &WireMember| -> Option<String> {
         let value = match member.location.as_str() {
@@ -105,11 +103,11 @@ pub fn page_facts(
         .flatten()
         .map(|m| m.name.as_str())
         .collect();
-    let listing = fingerprint(request, request_doc.as_ref(), form, &token_names);
+    let listing = fingerprint(request, request_doc, form, &token_names);
 
     let answer = response
         .filter(|r| (200..300).contains(&r.status))
-        .map(|r| read_answer(paginator, syntax, &r.body));
+        .map(|r| read_answer(paginator, syntax, &r.body, request.documents));
     PageFacts {
         continues_from,
         listing,
@@ -122,12 +120,7 @@ pub fn page_facts(
 /// finds repeated calls without storing their parameter values.
 pub fn request_fingerprint(request: &PageRequest<'_>) -> String {
     let form = matches!(request.protocols.first(), Some(&"query" | &"ec2"));
-    let doc = if form || request.body.truncated {
-        None
-    } else {
-        document::parse(document::syntax(request.protocols), request.body.head)
-    };
-    fingerprint(request, doc.as_ref(), form, &[])
+    fingerprint(request, request.documents.request(), form, &[])
 }
 
 /// Path, query and body parameters except the tokens, hashed.
@@ -176,13 +169,14 @@ fn fingerprint(
         .collect()
 }
 
-fn read_answer(paginator: &Paginator, syntax: Syntax, body: &BodyView<'_>) -> PageAnswer {
+fn read_answer(
+    paginator: &Paginator,
+    syntax: Syntax,
+    body: &BodyView<'_>,
+    documents: &Documents,
+) -> PageAnswer {
     // A cut body still yields the start of an XML document; JSON needs all of it.
-    let doc = if body.truncated && syntax != Syntax::Xml {
-        None
-    } else {
-        document::parse(syntax, body.head)
-    };
+    let doc = documents.response_prefix();
     let xml = syntax == Syntax::Xml;
     let mut next = Vec::new();
     let mut unreadable = false;
@@ -342,6 +336,11 @@ mod tests {
         response: &[u8],
     ) -> PageFacts {
         let headers = HeaderMap::new();
+        let documents = Documents::parse(
+            protocols,
+            &BodyView::whole(request),
+            &BodyView::whole(response),
+        );
         page_facts(
             paginator(service, operation),
             &PageRequest {
@@ -350,6 +349,7 @@ mod tests {
                 query,
                 headers: &headers,
                 body: BodyView::whole(request),
+                documents: &documents,
             },
             Some(&PageResponse {
                 status: 200,
@@ -483,6 +483,14 @@ mod tests {
         let head = b"<DescribeInstancesResponse><reservationSet><item>";
         let tail =
             b"</item></reservationSet><nextToken>n&amp;2</nextToken></DescribeInstancesResponse>";
+        let cut = BodyView {
+            head,
+            tail,
+            length: 1 << 20,
+            truncated: true,
+        };
+        let request = BodyView::whole(b"Action=DescribeInstances");
+        let documents = Documents::parse(&["ec2"], &request, &cut);
         let facts = page_facts(
             paginator("ec2", "DescribeInstances"),
             &PageRequest {
@@ -491,15 +499,11 @@ mod tests {
                 query: None,
                 headers: &headers,
                 body: BodyView::whole(b"Action=DescribeInstances"),
+                documents: &documents,
             },
             Some(&PageResponse {
                 status: 200,
-                body: BodyView {
-                    head,
-                    tail,
-                    length: 1 << 20,
-                    truncated: true,
-                },
+                body: cut,
             }),
         );
         let answer = facts.answer.unwrap();

@@ -206,28 +206,11 @@ impl Usage {
     }
 }
 
-/// A body as the proxy saw it: the first bytes, the last bytes when it was longer, its length.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyView<'a> {
-    pub head: &'a [u8],
-    /// The body's last bytes when `head` is not all of it (else empty).
-    pub tail: &'a [u8],
-    pub length: u64,
-    pub truncated: bool,
-}
-
-impl<'a> BodyView<'a> {
-    pub fn whole(body: &'a [u8]) -> Self {
-        Self {
-            head: body,
-            tail: &[],
-            length: body.len() as u64,
-            truncated: false,
-        }
-    }
-}
+pub use super::document::BodyView;
+use super::document::Documents;
 
 /// Everything usage extraction reads about a call.
+#[derive(Clone, Copy)]
 pub struct UsageInput<'a> {
     pub service: &'a str,
     pub operation: &'a str,
@@ -241,6 +224,8 @@ pub struct UsageInput<'a> {
     pub status: Option<u16>,
     pub response_headers: Option<&'a HeaderMap>,
     pub response_body: BodyView<'a>,
+    /// Both bodies, parsed once for everyone who reads them.
+    pub documents: &'a Documents,
 }
 
 const KIB: u64 = 1024;
@@ -280,20 +265,13 @@ fn header<'h>(headers: Option<&'h HeaderMap>, name: &str) -> Option<&'h str> {
     headers?.get(name)?.to_str().ok()
 }
 
-/// Reads a whole body (by the protocols the service speaks) as a JSON value.
-fn document(input: &UsageInput<'_>, body: &BodyView<'_>) -> Option<Value> {
-    if body.truncated {
-        return None;
-    }
-    super::document::parse(super::document::syntax(input.protocols), body.head)
+fn request_document<'a>(input: &UsageInput<'a>) -> Option<&'a Value> {
+    input.documents.request()
 }
 
-fn request_document(input: &UsageInput<'_>) -> Option<Value> {
-    document(input, &input.request_body)
-}
-
-fn response_document(input: &UsageInput<'_>) -> Option<Value> {
-    document(input, &input.response_body)
+/// The whole response: counting needs all of it.
+fn response_document<'a>(input: &UsageInput<'a>) -> Option<&'a Value> {
+    input.documents.response()
 }
 
 fn ceil_div(n: u64, d: u64) -> u64 {
@@ -469,10 +447,7 @@ fn dynamodb(input: &UsageInput<'_>, usage: &mut Usage) {
         return;
     }
     let request = request_document(input);
-    let estimate = match (&request, &response) {
-        (Some(request), response) => estimate_dynamodb(op, request, response.as_ref()),
-        _ => None,
-    };
+    let estimate = request.and_then(|request| estimate_dynamodb(op, request, response));
     match estimate {
         Some(units) => {
             usage.set(unit, units);
@@ -735,7 +710,7 @@ fn sqs(input: &UsageInput<'_>, usage: &mut Usage) {
             .as_ref()
             .and_then(|r| r.get(name).and_then(Value::as_str).map(str::to_string))
             .or_else(|| form_member(input, name))
-            .or_else(|| json_prefix_string(input.request_body.head, name))
+            .or_else(|| super::extract::json_string_member(input.request_body.head, name))
     };
     let fifo = member("QueueUrl")
         .or_else(|| member("QueueName"))
@@ -822,14 +797,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack
         .windows(needle.len())
         .position(|window| window == needle)
-}
-
-/// A string member near the start of a JSON body that may be cut short.
-fn json_prefix_string(body: &[u8], name: &str) -> Option<String> {
-    let key = format!("\"{name}\":\"");
-    let start = find(body, key.as_bytes())? + key.len();
-    let end = start + find(&body[start..], b"\"")?;
-    String::from_utf8(body[start..end].to_vec()).ok()
 }
 
 fn form_member(input: &UsageInput<'_>, name: &str) -> Option<String> {
@@ -924,7 +891,7 @@ fn eventbridge(input: &UsageInput<'_>, usage: &mut Usage) {
 /// Source: https://aws.amazon.com/kinesis/data-streams/pricing/
 fn kinesis(input: &UsageInput<'_>, usage: &mut Usage) {
     let records: Option<Vec<u64>> = match input.operation {
-        "PutRecord" => request_document(input).map(|r| vec![kinesis_record_size(&r)]),
+        "PutRecord" => request_document(input).map(|r| vec![kinesis_record_size(r)]),
         "PutRecords" => request_document(input).and_then(|r| {
             Some(
                 r.get("Records")?
@@ -1219,6 +1186,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The usage of a call, its bodies parsed as the profiler does.
+    fn usage(input: &UsageInput<'_>) -> Usage {
+        let documents =
+            Documents::parse(input.protocols, &input.request_body, &input.response_body);
+        super::usage(&UsageInput {
+            documents: &documents,
+            ..*input
+        })
+    }
+
     fn input<'a>(
         service: &'a str,
         operation: &'a str,
@@ -1238,6 +1215,7 @@ mod tests {
             status: Some(200),
             response_headers: Some(response_headers),
             response_body: BodyView::whole(response),
+            documents: &Documents::NONE,
         }
     }
 

@@ -10,6 +10,6 @@ pub mod import;
 pub mod overlay;
 pub mod table;
 
-pub use cost::{exact, format_usd, Cost, CostLine, PriceStatus, Pricer, PricingInput};
+pub use cost::{cost_label, exact, format_usd, Cost, CostLine, PriceStatus, Pricer, PricingInput};
 pub use overlay::{Settings, Sources};
 pub use table::{PriceTable, TableError};

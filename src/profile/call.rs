@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::aws::document::Documents;
 use crate::aws::extract::{self, RequestParts};
 use crate::aws::identify::{is_bucket_host, Identifier, Identity, Request};
 use crate::aws::pages::{self, PageFacts, PageRequest, PageResponse};
@@ -196,49 +197,57 @@ pub fn call_from_exchange(
         Outcome::UpstreamFailed { kind, .. } => Some(kind.as_str()),
         _ => None,
     };
-    let usage = match &identification.identity {
-        Identity::Operation { service, .. } => usage::usage(&UsageInput {
-            service: model.service(*service).name,
-            operation: &operation,
-            protocols: &model.service(*service).protocols,
-            host: &exchange.host,
-            path,
-            request_headers: &exchange.request_headers,
-            request_body: body_view(&exchange.request_body),
-            status,
-            response_headers: exchange.response.as_ref().map(|r| &r.headers),
-            response_body: body_view(&exchange.response_body),
-        }),
-        _ => Usage::default(),
-    };
-    let (fingerprint, page, page_size_max) = match &identification.identity {
+    // Everything read from the bodies of a known operation: usage, paginator facts, the
+    // parameter digest. The bodies are parsed once, here, for all three.
+    let operation_name: &str = &operation;
+    let (usage, fingerprint, page, page_size_max) = match &identification.identity {
         Identity::Operation {
             service, operation, ..
         } => {
             let service_model = model.service(*service);
+            let request_body = body_view(&exchange.request_body);
+            let response_body = body_view(&exchange.response_body);
+            let documents =
+                Documents::parse(&service_model.protocols, &request_body, &response_body);
+            let usage = usage::usage(&UsageInput {
+                service: service_model.name,
+                operation: operation_name,
+                protocols: &service_model.protocols,
+                host: &exchange.host,
+                path,
+                request_headers: &exchange.request_headers,
+                request_body,
+                status,
+                response_headers: exchange.response.as_ref().map(|r| &r.headers),
+                response_body,
+                documents: &documents,
+            });
             let request = PageRequest {
                 protocols: &service_model.protocols,
                 path,
                 query,
                 headers: &exchange.request_headers,
-                body: body_view(&exchange.request_body),
+                body: request_body,
+                documents: &documents,
             };
-            let operation_name = model.operation(*service, *operation).name;
-            let paginator = service_model.paginators.get(operation_name);
+            let paginator = service_model
+                .paginators
+                .get(model.operation(*service, *operation).name);
             let page = paginator.map(|paginator| {
                 let response = exchange.response.as_ref().map(|r| PageResponse {
                     status: r.status.as_u16(),
-                    body: body_view(&exchange.response_body),
+                    body: response_body,
                 });
                 pages::page_facts(paginator, &request, response.as_ref())
             });
             (
+                usage,
                 Some(pages::request_fingerprint(&request)),
                 page,
                 paginator.and_then(|p| p.limit_max),
             )
         }
-        _ => (None, None, None),
+        _ => (Usage::default(), None, None, None),
     };
     let cost = match kind {
         CallKind::NotAws => Cost {

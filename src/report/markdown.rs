@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use super::{LoopReport, OperationReport, Report, RunReport};
 use crate::findings::rules::thousands;
 use crate::findings::Finding;
-use crate::pricing::format_usd;
+use crate::pricing::{cost_label, format_usd};
 
 /// The whole document stays below this many bytes (GitHub comments hold 65,536 characters, and
 /// a character is at least a byte).
@@ -405,14 +405,11 @@ pub(super) fn dollars(text: &str) -> String {
 
 /// As the terminal table shows it: `unpriced`, `~$0.02` (estimated), `$0.02?` (partly unpriced).
 pub(super) fn cost_cell(row: &OperationReport) -> String {
-    if row.priced + row.free + row.not_billed == 0 && row.unpriced > 0 {
-        return "unpriced".into();
-    }
-    format!(
-        "{}{}{}",
-        if row.estimated > 0 { "~" } else { "" },
-        format_usd(row.total),
-        if row.unpriced > 0 { "?" } else { "" }
+    cost_label(
+        row.total,
+        row.priced + row.free + row.not_billed,
+        row.unpriced,
+        row.estimated,
     )
 }
 

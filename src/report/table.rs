@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
 
-use super::{OperationReport, Report};
+use super::markdown::{cost_cell, milliseconds};
+use super::Report;
 use crate::findings::rules::thousands;
 use crate::pricing::format_usd;
 
@@ -129,8 +130,8 @@ pub fn render_table(report: &Report) -> String {
                 row.retries,
                 row.errors,
                 cost_cell(row),
-                ms(row.p50_ms),
-                ms(row.p99_ms)
+                milliseconds(row.p50_ms),
+                milliseconds(row.p99_ms)
             );
         }
         if report.operations.len() > MAX_ROWS {
@@ -257,22 +258,6 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
         }
     }
     lines.join(&format!("\n{indent}"))
-}
-
-fn cost_cell(row: &OperationReport) -> String {
-    if row.priced + row.free + row.not_billed == 0 && row.unpriced > 0 {
-        return "unpriced".into();
-    }
-    format!(
-        "{}{}{}",
-        if row.estimated > 0 { "~" } else { "" },
-        format_usd(row.total),
-        if row.unpriced > 0 { "?" } else { "" }
-    )
-}
-
-fn ms(value: Option<f64>) -> String {
-    value.map_or("-".into(), |v| format!("{v:.1} ms"))
 }
 
 fn truncate(text: &str, width: usize) -> String {
