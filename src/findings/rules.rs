@@ -385,20 +385,6 @@ pub fn head_per_listed_key(facts: &Facts, thresholds: &Thresholds) -> Vec<Findin
         .collect()
 }
 
-/// Gaps between consecutive calls: their mean and coefficient of variation.
-fn regularity(times_us: &[i64]) -> Option<(f64, f64)> {
-    if times_us.len() < 3 {
-        return None;
-    }
-    let gaps: Vec<f64> = times_us.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
-    let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
-    if mean <= 0.0 {
-        return None;
-    }
-    let variance = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
-    Some((mean, variance.sqrt() / mean))
-}
-
 fn is_read(operation: &str) -> bool {
     ["Describe", "Get", "List", "Head"]
         .iter()
@@ -408,14 +394,14 @@ fn is_read(operation: &str) -> bool {
 fn is_polling(group: &crate::store::read::RepeatGroup, thresholds: &Thresholds) -> bool {
     group.count >= thresholds.polling_min
         && is_read(&group.operation)
-        && regularity(&group.times_us).is_some_and(|(mean_us, cv)| {
+        && group.cadence.regularity().is_some_and(|(mean_us, cv)| {
             cv <= thresholds.polling_regularity
                 && mean_us >= thresholds.polling_min_interval_ms * 1000.0
         })
 }
 
 fn examples(times_us: &[i64]) -> Vec<String> {
-    times_us.iter().take(3).map(|t| rfc3339(*t)).collect()
+    times_us.iter().map(|t| rfc3339(*t)).collect()
 }
 
 /// The same call, same parameters, again and again: a cache candidate.
@@ -452,9 +438,9 @@ pub fn repeated_calls(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
                     resource: group.resource.clone(),
                     calls: group.count,
                     cost_usd: exact(group.cost),
-                    first_at: group.times_us.first().map(|t| rfc3339(*t)),
-                    last_at: group.times_us.last().map(|t| rfc3339(*t)),
-                    examples: examples(&group.times_us),
+                    first_at: Some(rfc3339(group.cadence.first_us)),
+                    last_at: Some(rfc3339(group.cadence.last_us)),
+                    examples: examples(&group.examples_us),
                 },
                 saving: Some(Saving::new(saved, usd)),
             }
@@ -469,7 +455,10 @@ pub fn polling(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
         .iter()
         .filter(|g| is_polling(g, thresholds))
         .map(|group| {
-            let (mean_us, _) = regularity(&group.times_us).expect("checked by is_polling");
+            let (mean_us, _) = group
+                .cadence
+                .regularity()
+                .expect("checked by is_polling");
             Finding {
                 rule: "polling",
                 id: id("polling", &group.service, &group.operation, &group.resource),
@@ -489,9 +478,9 @@ pub fn polling(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
                     resource: group.resource.clone(),
                     calls: group.count,
                     cost_usd: exact(group.cost),
-                    first_at: group.times_us.first().map(|t| rfc3339(*t)),
-                    last_at: group.times_us.last().map(|t| rfc3339(*t)),
-                    examples: examples(&group.times_us),
+                    first_at: Some(rfc3339(group.cadence.first_us)),
+                    last_at: Some(rfc3339(group.cadence.last_us)),
+                    examples: examples(&group.examples_us),
                 },
                 saving: None,
             }
@@ -898,6 +887,7 @@ mod tests {
     }
 
     fn repeat(operation: &str, times_us: Vec<i64>) -> RepeatGroup {
+        use crate::store::totals::Cadence;
         RepeatGroup {
             service: "dynamodb".into(),
             operation: operation.into(),
@@ -905,7 +895,8 @@ mod tests {
             fingerprint: "f".into(),
             count: times_us.len() as u64,
             cost: Decimal::ZERO,
-            times_us,
+            cadence: Cadence::of(&times_us).expect("calls"),
+            examples_us: times_us.iter().take(3).copied().collect(),
         }
     }
 

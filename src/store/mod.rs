@@ -6,6 +6,8 @@
 
 pub mod meta;
 pub mod read;
+mod sqlfn;
+pub mod totals;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -86,6 +88,13 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    let mut handle = connection.lock_handle().await?;
+                    sqlfn::register(handle.as_raw_handle())
+                        .map_err(|message| sqlx::Error::Configuration(message.into()))
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|e| classify(&shown, e))?;
@@ -105,6 +114,9 @@ impl Store {
         if let Err(error) = store.mark_dead_runs_incomplete().await {
             tracing::warn!("could not mark runs that died as incomplete: {error}");
         }
+        if let Err(error) = store.rebuild_missing_totals().await {
+            tracing::warn!("could not build the totals of runs recorded by an older tollgate: {error}");
+        }
         Ok(store)
     }
 
@@ -122,8 +134,8 @@ impl Store {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO runs (uuid, kind, state, started_at_us, command, cwd, git_repo, git_branch, \
              git_commit, ci_provider, ci_job, ci_ref, ci_pr, tollgate_version, pricing_version, \
-             model_version, hostname, pid) \
-             VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             model_version, hostname, pid, totals) \
+             VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id",
         )
         .bind(&meta.uuid)
         .bind(&meta.kind)
@@ -197,6 +209,20 @@ impl Store {
                 .bind(id)
                 .execute(&self.pool)
                 .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs recorded before the writer kept totals (an older tollgate) get them from their
+    /// calls, once.
+    async fn rebuild_missing_totals(&self) -> Result<(), StoreError> {
+        let runs: Vec<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE totals = 0 AND state != 'running'")
+            .fetch_all(&self.pool)
+            .await?;
+        for run in runs {
+            if totals::rebuild(&self.pool, run).await? {
+                tracing::info!("run {run}: totals built from its calls");
             }
         }
         Ok(())

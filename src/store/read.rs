@@ -1,7 +1,8 @@
 //! Reading the history back: which runs, and their calls and loops aggregated for reports.
 //!
-//! Aggregation happens in SQL as far as exactness allows: rows are grouped by their exact cost
-//! strings, and the sums are made in Rust as decimals (SQLite would sum text as floating point).
+//! Aggregates come from the totals the writer keeps per run ([`super::totals`]), a few rows per
+//! operation, outcome or slot whatever the number of calls; runs are merged here, money summed
+//! as exact decimals (SQLite would sum text as floating point).
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
@@ -10,6 +11,7 @@ use hdrhistogram::Histogram;
 use rust_decimal::Decimal;
 use sqlx::Row;
 
+use super::totals::{Cadence, TIMELINE_WIDTHS_US};
 use super::{Store, StoreError};
 
 /// Which runs a report covers.
@@ -131,7 +133,8 @@ impl Store {
     /// Runs by id (all runs, newest first, when `ids` is `None`), at most `limit`.
     pub async fn runs(&self, ids: Option<&[i64]>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
         let mut sql = String::from(
-            "SELECT r.*, (SELECT count(*) FROM calls c WHERE c.run_id = r.id) AS calls FROM runs r",
+            "SELECT r.*, (SELECT coalesce(sum(t.calls), 0) FROM operation_totals t \
+             WHERE t.run_id = r.id) AS calls FROM runs r",
         );
         if let Some(ids) = ids {
             sql.push_str(&format!(" WHERE r.id IN ({})", id_list(ids)));
@@ -178,31 +181,21 @@ impl Store {
         Ok(runs)
     }
 
-    /// Calls of the runs, by service and operation.
+    /// Calls of the runs, by service and operation (from the writer's totals).
     pub async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationAggregate>, StoreError> {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
         let ids = id_list(runs);
         let mut by_operation: HashMap<(String, String), OperationAggregate> = HashMap::new();
-        // Rows with the same exact cost strings are summed as count × amount.
-        let grouped = sqlx::query(&format!(
-            "SELECT service, operation, price_status, cost_usd, transfer_usd, implied_usd, units, \
-             estimated IS NOT NULL AS estimated, count(*) AS n, \
-             sum(attempt > 1) AS retries, \
-             sum(status IS NULL OR status >= 400 OR error_code IS NOT NULL) AS errors, \
-             sum(throttled) AS throttled, sum(bytes_sent) AS sent, sum(bytes_received) AS received \
-             FROM calls WHERE run_id IN ({ids}) \
-             GROUP BY service, operation, price_status, cost_usd, transfer_usd, implied_usd, units, \
-             estimated IS NOT NULL"
+        let totals = sqlx::query(&format!(
+            "SELECT * FROM operation_totals WHERE run_id IN ({ids})"
         ))
         .fetch_all(self.pool())
         .await?;
-        for row in grouped {
+        for row in totals {
             let service: String = row.try_get("service")?;
             let operation: String = row.try_get("operation")?;
-            let n: i64 = row.try_get("n")?;
-            let count = n as u64;
             let entry = by_operation
                 .entry((service.clone(), operation.clone()))
                 .or_insert_with(|| OperationAggregate {
@@ -210,58 +203,51 @@ impl Store {
                     operation,
                     ..OperationAggregate::default()
                 });
-            let money = |column: &str| -> Result<Decimal, StoreError> {
-                let text: String = row.try_get(column)?;
-                Ok(Decimal::from_str(&text).unwrap_or_default())
+            let n = |column: &str| -> Result<u64, sqlx::Error> {
+                Ok(row.try_get::<i64, _>(column)?.max(0) as u64)
             };
-            let times = Decimal::from(count);
-            entry.attempts += count;
-            entry.retries += row.try_get::<Option<i64>, _>("retries")?.unwrap_or(0) as u64;
-            entry.errors += row.try_get::<Option<i64>, _>("errors")?.unwrap_or(0) as u64;
-            entry.throttled += row.try_get::<Option<i64>, _>("throttled")?.unwrap_or(0) as u64;
-            entry.bytes_sent += row.try_get::<Option<i64>, _>("sent")?.unwrap_or(0) as u64;
-            entry.bytes_received += row.try_get::<Option<i64>, _>("received")?.unwrap_or(0) as u64;
-            entry.cost += money("cost_usd")? * times;
-            entry.transfer += money("transfer_usd")? * times;
-            entry.implied += money("implied_usd")? * times;
-            match row.try_get::<String, _>("price_status")?.as_str() {
-                "priced" => entry.priced += count,
-                "free" => entry.free += count,
-                "not_billed" => entry.not_billed += count,
-                _ => entry.unpriced += count,
-            }
-            if row.try_get::<bool, _>("estimated")? {
-                entry.estimated += count;
-            }
-            if let Some(units) = row.try_get::<Option<String>, _>("units")? {
-                let units: BTreeMap<String, String> =
-                    serde_json::from_str(&units).unwrap_or_default();
-                for (unit, quantity) in units {
-                    *entry.units.entry(unit).or_default() +=
-                        Decimal::from_str(&quantity).unwrap_or_default() * times;
-                }
+            entry.attempts += n("calls")?;
+            entry.retries += n("retries")?;
+            entry.errors += n("errors")?;
+            entry.throttled += n("throttled")?;
+            entry.bytes_sent += n("bytes_sent")?;
+            entry.bytes_received += n("bytes_received")?;
+            entry.cost += money(&row, &["cost_usd"])?;
+            entry.transfer += money(&row, &["transfer_usd"])?;
+            entry.implied += money(&row, &["implied_usd"])?;
+            entry.priced += n("priced")?;
+            entry.free += n("free")?;
+            entry.not_billed += n("not_billed")?;
+            entry.unpriced += n("unpriced")?;
+            entry.estimated += n("estimated")?;
+        }
+        let units = sqlx::query(&format!(
+            "SELECT service, operation, unit, quantity FROM operation_units WHERE run_id IN ({ids})"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        for row in units {
+            let key: (String, String) = (row.try_get("service")?, row.try_get("operation")?);
+            if let Some(entry) = by_operation.get_mut(&key) {
+                *entry.units.entry(row.try_get("unit")?).or_default() +=
+                    money(&row, &["quantity"])?;
             }
         }
-        // Latency in buckets of 2–3 significant digits: exact enough for percentiles in ms.
         let latencies = sqlx::query(&format!(
-            "SELECT service, operation, \
-             CASE WHEN duration_us < 1000 THEN duration_us / 10 * 10 \
-                  WHEN duration_us < 10000 THEN duration_us / 100 * 100 \
-                  WHEN duration_us < 100000 THEN duration_us / 1000 * 1000 \
-                  ELSE duration_us / 10000 * 10000 END AS bucket, count(*) AS n \
-             FROM calls WHERE run_id IN ({ids}) GROUP BY 1, 2, 3"
+            "SELECT service, operation, bucket_us, calls FROM operation_latency \
+             WHERE run_id IN ({ids})"
         ))
         .fetch_all(self.pool())
         .await?;
         for row in latencies {
             let key: (String, String) = (row.try_get("service")?, row.try_get("operation")?);
-            let bucket: i64 = row.try_get("bucket")?;
-            let n: i64 = row.try_get("n")?;
+            let bucket: i64 = row.try_get("bucket_us")?;
+            let n: i64 = row.try_get("calls")?;
             if let Some(entry) = by_operation.get_mut(&key) {
                 let histogram = entry.latency_us.get_or_insert_with(|| {
                     Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds")
                 });
-                let _ = histogram.record_n(bucket.max(1) as u64, n as u64);
+                let _ = histogram.record_n(bucket.max(1) as u64, n.max(0) as u64);
             }
         }
         Ok(by_operation.into_values().collect())
@@ -304,9 +290,6 @@ impl Store {
     }
 }
 
-/// A call's own cost, data transfer and implied costs.
-const ALL_MONEY: &[&str] = &["cost_usd", "transfer_usd", "implied_usd"];
-
 /// The sum of exact decimal money columns of a row.
 fn money(row: &sqlx::sqlite::SqliteRow, columns: &[&str]) -> Result<Decimal, sqlx::Error> {
     let mut sum = Decimal::ZERO;
@@ -333,8 +316,10 @@ pub struct RepeatGroup {
     pub fingerprint: String,
     pub count: u64,
     pub cost: Decimal,
-    /// Start times (µs), in order; at most 1,000.
-    pub times_us: Vec<i64>,
+    /// When the calls were made, and how regularly.
+    pub cadence: Cadence,
+    /// The first calls' start times (µs), at most 3.
+    pub examples_us: Vec<i64>,
 }
 
 /// Calls of one operation on one resource.
@@ -387,9 +372,14 @@ pub struct ImpliedGroup {
     pub implied: Decimal,
 }
 
+/// "" and 0 stand for "none" in the totals' keys.
+fn none_if_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
 impl Store {
-    /// Identical calls (same operation and parameter digest) made at least `min` times: the
-    /// 200 largest groups, with their call times, in one pass over the calls.
+    /// Identical calls (same operation and parameter digest) made at least `min` times over the
+    /// runs: the 200 largest groups.
     pub async fn repeated_calls(
         &self,
         runs: &[i64],
@@ -399,52 +389,63 @@ impl Store {
             return Ok(Vec::new());
         }
         let ids = id_list(runs);
+        // Per run and digest, the runs' rows of the largest groups; merged below.
         let rows = sqlx::query(&format!(
-            "WITH first_attempts AS ( \
-                 SELECT service, operation, fingerprint, resource, started_at_us, cost_usd, \
-                        transfer_usd, implied_usd \
-                 FROM calls WHERE run_id IN ({ids}) AND fingerprint IS NOT NULL \
-                 AND kind = 'operation' AND (attempt IS NULL OR attempt = 1)), \
-             groups AS ( \
-                 SELECT service, operation, fingerprint, count(*) AS n FROM first_attempts \
-                 GROUP BY service, operation, fingerprint HAVING count(*) >= ? \
-                 ORDER BY n DESC LIMIT 200) \
-             SELECT f.*, g.n FROM first_attempts f \
-             JOIN groups g USING (service, operation, fingerprint) \
-             ORDER BY g.n DESC, f.service, f.operation, f.fingerprint, f.started_at_us"
+            "WITH groups AS ( \
+                 SELECT digest, sum(calls) AS n FROM digest_totals WHERE run_id IN ({ids}) \
+                 GROUP BY digest HAVING sum(calls) >= ? ORDER BY n DESC, digest LIMIT 200) \
+             SELECT d.*, g.n FROM digest_totals d JOIN groups g USING (digest) \
+             WHERE d.run_id IN ({ids}) ORDER BY g.n DESC, d.digest, d.first_us"
         ))
         .bind(min as i64)
         .fetch_all(self.pool())
         .await?;
-        let mut out: Vec<RepeatGroup> = Vec::new();
+        let mut out: Vec<(i64, RepeatGroup)> = Vec::new();
         for row in rows {
-            let service: String = row.try_get("service")?;
-            let operation: String = row.try_get("operation")?;
-            let fingerprint: String = row.try_get("fingerprint")?;
-            let same = out.last().is_some_and(|g| {
-                g.fingerprint == fingerprint && g.operation == operation && g.service == service
-            });
-            if !same {
-                out.push(RepeatGroup {
-                    service,
-                    operation,
-                    resource: row.try_get("resource")?,
-                    fingerprint,
-                    count: row.try_get::<i64, _>("n")? as u64,
-                    cost: Decimal::ZERO,
-                    times_us: Vec::new(),
-                });
-            }
-            let group = out.last_mut().expect("pushed above");
-            group.cost += money(&row, ALL_MONEY)?;
-            if group.times_us.len() < 1000 {
-                group.times_us.push(row.try_get("started_at_us")?);
+            let digest: i64 = row.try_get("digest")?;
+            let cadence = Cadence {
+                calls: row.try_get::<i64, _>("calls")?.max(0) as u64,
+                first_us: row.try_get("first_us")?,
+                last_us: row.try_get("last_us")?,
+                latest_us: row.try_get("latest_us")?,
+                batch_first_us: row.try_get("batch_first_us")?,
+                gap_sq_sum: row.try_get("gap_sq_sum")?,
+            };
+            let examples: String = row.try_get("examples")?;
+            let examples = examples.split(' ').filter_map(|t| t.parse::<i64>().ok());
+            let cost = money(&row, &["cost_usd"])?;
+            match out.last_mut() {
+                Some((last, group)) if *last == digest => {
+                    group.cadence.merge(&cadence);
+                    group.cost += cost;
+                    group.examples_us.extend(examples);
+                }
+                _ => out.push((
+                    digest,
+                    RepeatGroup {
+                        service: row.try_get("service")?,
+                        operation: row.try_get("operation")?,
+                        resource: row.try_get("resource")?,
+                        fingerprint: row.try_get("fingerprint")?,
+                        count: row.try_get::<i64, _>("n")?.max(0) as u64,
+                        cost,
+                        cadence,
+                        examples_us: examples.collect(),
+                    },
+                )),
             }
         }
-        Ok(out)
+        Ok(out
+            .into_iter()
+            .map(|(_, mut group)| {
+                group.examples_us.sort_unstable();
+                group.examples_us.truncate(3);
+                group
+            })
+            .collect())
     }
 
-    /// Calls of the given operations, by resource.
+    /// First attempts of the given operations, by resource.
     pub async fn calls_by_resource(
         &self,
         runs: &[i64],
@@ -459,11 +460,9 @@ impl Store {
             .collect::<Vec<_>>()
             .join(",");
         let rows = sqlx::query(&format!(
-            "SELECT service, operation, resource, cost_usd, transfer_usd, implied_usd, \
-             count(*) AS n, min(started_at_us) AS first, max(started_at_us) AS last \
-             FROM calls WHERE run_id IN ({}) AND (service, operation) IN (VALUES {wanted}) \
-             AND (attempt IS NULL OR attempt = 1) \
-             GROUP BY service, operation, resource, cost_usd, transfer_usd, implied_usd",
+            "SELECT service, operation, resource, first_attempts, first_cost_usd, first_us, \
+             last_us FROM resource_totals WHERE run_id IN ({}) \
+             AND (service, operation) IN (VALUES {wanted}) AND first_attempts > 0",
             id_list(runs)
         ))
         .fetch_all(self.pool())
@@ -473,12 +472,10 @@ impl Store {
             let key = (
                 row.try_get::<String, _>("service")?,
                 row.try_get::<String, _>("operation")?,
-                row.try_get::<Option<String>, _>("resource")?,
+                none_if_empty(row.try_get("resource")?),
             );
-            let n = row.try_get::<i64, _>("n")? as u64;
-            let each = money(&row, ALL_MONEY)?;
-            let first: i64 = row.try_get("first")?;
-            let last: i64 = row.try_get("last")?;
+            let first: i64 = row.try_get("first_us")?;
+            let last: i64 = row.try_get("last_us")?;
             let group = groups.entry(key.clone()).or_insert_with(|| ResourceGroup {
                 service: key.0.clone(),
                 operation: key.1.clone(),
@@ -488,8 +485,8 @@ impl Store {
                 first_us: first,
                 last_us: last,
             });
-            group.count += n;
-            group.cost += each * Decimal::from(n);
+            group.count += row.try_get::<i64, _>("first_attempts")?.max(0) as u64;
+            group.cost += money(&row, &["first_cost_usd"])?;
             group.first_us = group.first_us.min(first);
             group.last_us = group.last_us.max(last);
         }
@@ -504,29 +501,23 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(&format!(
-            "SELECT service, operation, status, error_code, throttled, price_status, cost_usd, \
-             count(*) AS n, min(started_at_us) AS first, max(started_at_us) AS last \
-             FROM calls WHERE run_id IN ({}) AND kind != 'not-aws' \
-             AND (status IS NULL OR status >= 400 OR error_code IS NOT NULL) \
-             GROUP BY service, operation, status, error_code, throttled, price_status, cost_usd",
+            "SELECT * FROM failure_totals WHERE run_id IN ({})",
             id_list(runs)
         ))
         .fetch_all(self.pool())
         .await?;
         let mut groups: HashMap<FailureKey, FailureGroup> = HashMap::new();
         for row in rows {
+            let status: i64 = row.try_get("status")?;
             let key = (
                 row.try_get::<String, _>("service")?,
                 row.try_get::<String, _>("operation")?,
-                row.try_get::<Option<i64>, _>("status")?,
-                row.try_get::<Option<String>, _>("error_code")?,
+                (status != 0).then_some(status),
+                none_if_empty(row.try_get("error_code")?),
                 row.try_get::<bool, _>("throttled")?,
             );
-            let n = row.try_get::<i64, _>("n")? as u64;
-            let priced = row.try_get::<String, _>("price_status")? == "priced";
-            let cost: String = row.try_get("cost_usd")?;
-            let first: i64 = row.try_get("first")?;
-            let last: i64 = row.try_get("last")?;
+            let first: i64 = row.try_get("first_us")?;
+            let last: i64 = row.try_get("last_us")?;
             let group = groups.entry(key.clone()).or_insert_with(|| FailureGroup {
                 service: key.0.clone(),
                 operation: key.1.clone(),
@@ -539,11 +530,9 @@ impl Store {
                 first_us: first,
                 last_us: last,
             });
-            group.count += n;
-            if priced {
-                group.priced += n;
-                group.cost += Decimal::from_str(&cost).unwrap_or_default() * Decimal::from(n);
-            }
+            group.count += row.try_get::<i64, _>("calls")?.max(0) as u64;
+            group.priced += row.try_get::<i64, _>("priced")?.max(0) as u64;
+            group.cost += money(&row, &["cost_usd"])?;
             group.first_us = group.first_us.min(first);
             group.last_us = group.last_us.max(last);
         }
@@ -558,9 +547,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(&format!(
-            "SELECT service, region, cost_usd, transfer_usd, count(*) AS n FROM calls \
-             WHERE run_id IN ({}) AND kind = 'operation' \
-             GROUP BY service, region, cost_usd, transfer_usd",
+            "SELECT service, region, calls, cost_usd FROM region_totals WHERE run_id IN ({})",
             id_list(runs)
         ))
         .fetch_all(self.pool())
@@ -569,18 +556,16 @@ impl Store {
         for row in rows {
             let key = (
                 row.try_get::<String, _>("service")?,
-                row.try_get::<Option<String>, _>("region")?,
+                none_if_empty(row.try_get("region")?),
             );
-            let n = row.try_get::<i64, _>("n")? as u64;
-            let each = money(&row, &["cost_usd", "transfer_usd"])?;
             let group = groups.entry(key.clone()).or_insert_with(|| RegionGroup {
                 service: key.0.clone(),
                 region: key.1.clone(),
                 count: 0,
                 cost: Decimal::ZERO,
             });
-            group.count += n;
-            group.cost += each * Decimal::from(n);
+            group.count += row.try_get::<i64, _>("calls")?.max(0) as u64;
+            group.cost += money(&row, &["cost_usd"])?;
         }
         Ok(groups.into_values().collect())
     }
@@ -591,9 +576,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(&format!(
-            "SELECT service, operation, resource, implied_usd, count(*) AS n FROM calls \
-             WHERE run_id IN ({}) AND implied_usd != '0' \
-             GROUP BY service, operation, resource, implied_usd",
+            "SELECT service, operation, resource, implied_calls, implied_usd FROM resource_totals \
+             WHERE run_id IN ({}) AND implied_calls > 0",
             id_list(runs)
         ))
         .fetch_all(self.pool())
@@ -603,10 +587,8 @@ impl Store {
             let key = (
                 row.try_get::<String, _>("service")?,
                 row.try_get::<String, _>("operation")?,
-                row.try_get::<Option<String>, _>("resource")?,
+                none_if_empty(row.try_get("resource")?),
             );
-            let n = row.try_get::<i64, _>("n")? as u64;
-            let text: String = row.try_get("implied_usd")?;
             let group = groups.entry(key.clone()).or_insert_with(|| ImpliedGroup {
                 service: key.0.clone(),
                 operation: key.1.clone(),
@@ -614,8 +596,8 @@ impl Store {
                 count: 0,
                 implied: Decimal::ZERO,
             });
-            group.count += n;
-            group.implied += Decimal::from_str(&text).unwrap_or_default() * Decimal::from(n);
+            group.count += row.try_get::<i64, _>("implied_calls")?.max(0) as u64;
+            group.implied += money(&row, &["implied_usd"])?;
         }
         Ok(groups.into_values().collect())
     }
@@ -632,7 +614,8 @@ pub struct TimelinePoint {
 }
 
 impl Store {
-    /// Calls over time, in at most `slices` equal slices from the first call to the last.
+    /// Calls over time, in at most `slices` equal slices from the first call to the last, read
+    /// from the widest stored slots that still resolve one slice.
     pub async fn timeline(
         &self,
         runs: &[i64],
@@ -643,35 +626,41 @@ impl Store {
         }
         let ids = id_list(runs);
         let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(&format!(
-            "SELECT min(started_at_us), max(started_at_us) FROM calls WHERE run_id IN ({ids})"
+            "SELECT min(first_us), max(last_us) FROM operation_totals WHERE run_id IN ({ids})"
         ))
         .fetch_one(self.pool())
         .await?;
         let (Some(first), Some(last)) = (first, last) else {
             return Ok(Vec::new());
         };
-        let width = ((last - first) / slices.max(1)).max(1_000) + 1;
+        let wanted = ((last - first) / slices.max(1)).max(1_000) + 1;
+        let slot_width = TIMELINE_WIDTHS_US
+            .iter()
+            .rev()
+            .find(|&&width| width <= wanted)
+            .copied()
+            .unwrap_or(TIMELINE_WIDTHS_US[0]);
+        // A slice is a whole number of slots, starting at the first call's slot.
+        let width = wanted.div_euclid(slot_width).max(1) * slot_width;
+        let origin = first.div_euclid(slot_width) * slot_width;
         let rows = sqlx::query(&format!(
-            "SELECT (started_at_us - ?) / ? AS slice, cost_usd, transfer_usd, implied_usd, \
-             count(*) AS n FROM calls WHERE run_id IN ({ids}) \
-             GROUP BY slice, cost_usd, transfer_usd, implied_usd ORDER BY slice"
+            "SELECT slot, calls, cost_usd FROM timeline_totals \
+             WHERE run_id IN ({ids}) AND width_us = ?"
         ))
-        .bind(first)
-        .bind(width)
+        .bind(slot_width)
         .fetch_all(self.pool())
         .await?;
         let mut points: BTreeMap<i64, TimelinePoint> = BTreeMap::new();
         for row in rows {
-            let slice: i64 = row.try_get("slice")?;
-            let n = row.try_get::<i64, _>("n")? as u64;
-            let each = money(&row, ALL_MONEY)?;
+            let slot: i64 = row.try_get("slot")?;
+            let slice = (slot * slot_width - origin).div_euclid(width);
             let point = points.entry(slice).or_insert(TimelinePoint {
-                at_us: first + slice * width,
+                at_us: origin + slice * width,
                 calls: 0,
                 cost: Decimal::ZERO,
             });
-            point.calls += n;
-            point.cost += each * Decimal::from(n);
+            point.calls += row.try_get::<i64, _>("calls")?.max(0) as u64;
+            point.cost += money(&row, &["cost_usd"])?;
         }
         Ok(points.into_values().collect())
     }

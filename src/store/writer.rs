@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use rust_decimal::Decimal;
 use lru::LruCache;
 use sqlx::{QueryBuilder, Sqlite};
 use tokio::sync::{mpsc, oneshot};
@@ -55,10 +56,12 @@ pub struct CallRow {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub price_status: &'static str,
-    pub cost_usd: String,
-    pub transfer_usd: String,
-    pub implied_usd: String,
-    pub units: Option<String>,
+    /// The call's own charge, data transfer out, and implied costs (KMS behind SSE-KMS, ...).
+    pub cost: Decimal,
+    pub transfer: Decimal,
+    pub implied: Decimal,
+    /// Priced quantities by unit, data transfer out in GB among them.
+    pub units: Vec<(Unit, Decimal)>,
     pub estimated: Option<String>,
     pub loop_id: Option<u64>,
     pub fingerprint: Option<String>,
@@ -68,12 +71,12 @@ pub struct CallRow {
 impl CallRow {
     pub fn new(call: &Call, exchange: &Exchange, loop_id: Option<u64>) -> Self {
         let cost = &call.cost;
-        let mut units: BTreeMap<&str, String> = BTreeMap::new();
+        let mut units: Vec<(Unit, Decimal)> = Vec::with_capacity(cost.lines.len() + 1);
         for line in &cost.lines {
-            units.insert(line.unit.as_str(), exact(line.quantity));
+            set_unit(&mut units, line.unit, line.quantity);
         }
         if let Some(gb) = call.usage.quantity(Unit::GbOut) {
-            units.insert(Unit::GbOut.as_str(), exact(gb));
+            set_unit(&mut units, Unit::GbOut, gb);
         }
         Self {
             seq: exchange.id,
@@ -106,15 +109,51 @@ impl CallRow {
                 PriceStatus::NotBilled { .. } => "not_billed",
                 PriceStatus::Unpriced { .. } => "unpriced",
             },
-            cost_usd: exact(cost.own()),
-            transfer_usd: exact(cost.transfer()),
-            implied_usd: exact(cost.implied_total()),
-            units: (!units.is_empty()).then(|| serde_json::to_string(&units).unwrap_or_default()),
+            cost: cost.own(),
+            transfer: cost.transfer(),
+            implied: cost.implied_total(),
+            units,
             estimated: cost.estimated.clone(),
             loop_id,
             fingerprint: call.fingerprint.clone(),
             resource: call.resource.clone(),
         }
+    }
+
+    /// All its money: own charge, transfer and implied costs.
+    pub fn all_money(&self) -> Decimal {
+        self.cost + self.transfer + self.implied
+    }
+
+    /// Whether the call failed: no response, an HTTP error, or an error code in a 200.
+    pub fn failed(&self) -> bool {
+        self.status.is_none_or(|status| status >= 400) || self.error_code.is_some()
+    }
+
+    /// Not a retry: the first attempt, or a call whose attempt is unknown.
+    pub fn first_attempt(&self) -> bool {
+        self.attempt.is_none_or(|attempt| attempt <= 1)
+    }
+
+    /// The units as stored: a JSON object of exact decimal strings, in unit order.
+    fn units_json(&self) -> Option<String> {
+        if self.units.is_empty() {
+            return None;
+        }
+        let units: BTreeMap<&str, String> = self
+            .units
+            .iter()
+            .map(|(unit, quantity)| (unit.as_str(), exact(*quantity)))
+            .collect();
+        serde_json::to_string(&units).ok()
+    }
+}
+
+/// A unit's quantity, replacing an earlier one (as a map would).
+fn set_unit(units: &mut Vec<(Unit, Decimal)>, unit: Unit, quantity: Decimal) {
+    match units.iter_mut().find(|(u, _)| *u == unit) {
+        Some(slot) => slot.1 = quantity,
+        None => units.push((unit, quantity)),
     }
 }
 
@@ -376,10 +415,10 @@ async fn write_in_transaction(
                 .push_bind(row.bytes_sent as i64)
                 .push_bind(row.bytes_received as i64)
                 .push_bind(row.price_status)
-                .push_bind(&row.cost_usd)
-                .push_bind(&row.transfer_usd)
-                .push_bind(&row.implied_usd)
-                .push_bind(&row.units)
+                .push_bind(exact(row.cost))
+                .push_bind(exact(row.transfer))
+                .push_bind(exact(row.implied))
+                .push_bind(row.units_json())
                 .push_bind(&row.estimated)
                 .push_bind(row.loop_id.map(|id| id as i64))
                 .push_bind(&row.fingerprint)
@@ -389,6 +428,9 @@ async fn write_in_transaction(
         });
         insert.build().execute(&mut *tx).await?;
     }
+    super::totals::Totals::of(calls)
+        .write(&mut tx, run_id)
+        .await?;
     for record in loops {
         sqlx::query(
             "INSERT OR REPLACE INTO loops (run_id, loop_id, service, operation, resource, \
