@@ -162,6 +162,8 @@ struct ResourceTotals {
 
 #[derive(Debug)]
 struct DigestTotals<'a> {
+    /// The group's first call in the batch (its index), for [`DigestBook`].
+    first_row: usize,
     service: &'a str,
     operation: &'a str,
     fingerprint: &'a str,
@@ -192,13 +194,14 @@ const EXAMPLES: usize = 3;
 impl<'a> Totals<'a> {
     pub fn of(rows: &'a [CallRow]) -> Self {
         let mut totals = Self::default();
-        for row in rows {
-            totals.add(row);
+        for (index, row) in rows.iter().enumerate() {
+            totals.add(index, row);
         }
         totals
     }
 
-    pub fn add(&mut self, row: &'a CallRow) {
+    /// Adds the batch's row number `index`.
+    fn add(&mut self, index: usize, row: &'a CallRow) {
         let op: Op<'a> = (&row.service, &row.operation);
         let at = row.started_at_us;
         let money = row.all_money();
@@ -303,6 +306,7 @@ impl<'a> Totals<'a> {
                         self.digests.insert(
                             key,
                             DigestTotals {
+                                first_row: index,
                                 service: &row.service,
                                 operation: &row.operation,
                                 fingerprint,
@@ -325,7 +329,15 @@ impl<'a> Totals<'a> {
     }
 
     /// Merges the batch's totals into the run's, on the connection's open transaction.
-    pub async fn write(&self, db: &mut SqliteConnection, run_id: i64) -> Result<(), sqlx::Error> {
+    /// `call_ids` are the batch's rows' ids in `calls`; the digest groups go through `book`,
+    /// whose changes the caller keeps only if the transaction commits.
+    pub async fn write(
+        &self,
+        db: &mut SqliteConnection,
+        run_id: i64,
+        book: &DigestBook,
+        call_ids: &[i64],
+    ) -> Result<DigestChanges, sqlx::Error> {
         upsert(
             db,
             "operation_totals (run_id, service, operation, calls, retries, errors, throttled, \
@@ -470,12 +482,156 @@ impl<'a> Totals<'a> {
              implied_usd = dec_add(implied_usd, excluded.implied_usd)",
         )
         .await?;
+        let changes = book.write(db, run_id, &self.digests, call_ids).await?;
+        upsert(
+            db,
+            "timeline_totals (run_id, width_us, slot, calls, cost_usd)",
+            5,
+            self.timeline.iter(),
+            |b, ((width, slot), (calls, cost))| {
+                b.push_bind(run_id)
+                    .push_bind(*width)
+                    .push_bind(*slot)
+                    .push_bind(count(*calls))
+                    .push_bind(exact(*cost));
+            },
+            "(run_id, width_us, slot) DO UPDATE SET calls = calls + excluded.calls, \
+             cost_usd = dec_add(cost_usd, excluded.cost_usd)",
+        )
+        .await?;
+        Ok(changes)
+    }
+}
+
+/// Digest groups (identical calls) of one run. Most calls are unique, and an upsert per call
+/// into a table of a million groups reads and writes a random page each time (the writer fell
+/// from 106,000 to 21,000 calls/s). So a group seen once stays here, as its first call's id,
+/// and reaches `digest_totals` only when it repeats, copied from `calls` together with the
+/// repeat. Past [`DigestBook::CAPACITY`] groups (~18 MB) the ones seen once are written out
+/// and every group is upserted from then on: slower, never inexact.
+#[derive(Debug)]
+pub struct DigestBook {
+    /// Digest -> the id in `calls` of its only call so far, or [`STORED`].
+    seen: HashMap<i64, i64>,
+    /// Every group goes to the table (after an overflow, or when rebuilding).
+    upsert_all: bool,
+    capacity: usize,
+}
+
+impl Default for DigestBook {
+    fn default() -> Self {
+        Self::with_capacity(Self::CAPACITY)
+    }
+}
+
+/// The group has a row in `digest_totals`.
+const STORED: i64 = 0;
+
+/// What a batch changed in the book; applied once its transaction commits, so that a batch
+/// that failed leaves the book as it was.
+#[derive(Debug, Default)]
+pub struct DigestChanges {
+    seen: Vec<(i64, i64)>,
+    overflowed: bool,
+}
+
+impl DigestBook {
+    pub const CAPACITY: usize = 900_000;
+
+    /// A book of at most `capacity` groups before it overflows.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            seen: HashMap::new(),
+            upsert_all: false,
+            capacity,
+        }
+    }
+
+    /// A book that sends every group to the table.
+    pub fn upsert_all() -> Self {
+        Self {
+            upsert_all: true,
+            ..Self::with_capacity(0)
+        }
+    }
+
+    pub fn apply(&mut self, changes: DigestChanges) {
+        if changes.overflowed {
+            self.seen = HashMap::new();
+            self.upsert_all = true;
+        }
+        if !self.upsert_all {
+            self.seen.extend(changes.seen);
+        }
+    }
+
+    async fn write(
+        &self,
+        db: &mut SqliteConnection,
+        run_id: i64,
+        digests: &HashMap<i64, DigestTotals<'_>>,
+        call_ids: &[i64],
+    ) -> Result<DigestChanges, sqlx::Error> {
+        let mut changes = DigestChanges::default();
+        let overflow = !self.upsert_all && self.seen.len() + digests.len() > self.capacity;
+        // Groups whose earlier single call must be copied in from `calls` first.
+        let mut promote: Vec<(i64, i64)> = Vec::new();
+        let mut stored: Vec<(&i64, &DigestTotals<'_>)> = Vec::new();
+        if overflow {
+            promote.extend(
+                self.seen
+                    .iter()
+                    .filter(|(_, &id)| id != STORED)
+                    .map(|(&digest, &id)| (digest, id)),
+            );
+            changes.overflowed = true;
+        }
+        for (digest, group) in digests {
+            match self.seen.get(digest).copied() {
+                _ if self.upsert_all || overflow => stored.push((digest, group)),
+                Some(STORED) => stored.push((digest, group)),
+                Some(first_call) => {
+                    promote.push((*digest, first_call));
+                    stored.push((digest, group));
+                    changes.seen.push((*digest, STORED));
+                }
+                None if group.cadence.calls == 1 => {
+                    let id = call_ids.get(group.first_row).copied().unwrap_or(STORED);
+                    changes.seen.push((*digest, id));
+                }
+                None => {
+                    stored.push((digest, group));
+                    changes.seen.push((*digest, STORED));
+                }
+            }
+        }
+        for chunk in promote.chunks(MAX_BINDS / 2) {
+            // A call that was never committed (its batch failed) is simply not found.
+            let mut copy: QueryBuilder<Sqlite> =
+                QueryBuilder::new("WITH first (digest, id) AS (");
+            copy.push_values(chunk, |mut b, (digest, id)| {
+                b.push_bind(*digest).push_bind(*id);
+            });
+            copy.push(
+                ") INSERT INTO digest_totals (run_id, digest, service, operation, fingerprint, \
+                 resource, calls, cost_usd, first_us, last_us, latest_us, batch_first_us, \
+                 gap_sq_sum, examples) \
+                 SELECT c.run_id, first.digest, c.service, c.operation, c.fingerprint, c.resource, \
+                 1, dec_add(dec_add(c.cost_usd, c.transfer_usd), c.implied_usd), \
+                 c.started_at_us, c.started_at_us, c.started_at_us, c.started_at_us, 0.0, \
+                 CAST(c.started_at_us AS TEXT) \
+                 FROM first JOIN calls c ON c.id = first.id WHERE c.run_id = ",
+            );
+            copy.push_bind(run_id);
+            copy.push(" ON CONFLICT (run_id, digest) DO NOTHING");
+            copy.build().execute(&mut *db).await?;
+        }
         upsert(
             db,
             "digest_totals (run_id, digest, service, operation, fingerprint, resource, calls, \
              cost_usd, first_us, last_us, latest_us, batch_first_us, gap_sq_sum, examples)",
             14,
-            self.digests.iter(),
+            stored.into_iter(),
             |b, (key, d)| {
                 b.push_bind(run_id)
                     .push_bind(*key)
@@ -511,23 +667,7 @@ impl<'a> Totals<'a> {
              latest_us = excluded.latest_us, batch_first_us = excluded.batch_first_us",
         )
         .await?;
-        upsert(
-            db,
-            "timeline_totals (run_id, width_us, slot, calls, cost_usd)",
-            5,
-            self.timeline.iter(),
-            |b, ((width, slot), (calls, cost))| {
-                b.push_bind(run_id)
-                    .push_bind(*width)
-                    .push_bind(*slot)
-                    .push_bind(count(*calls))
-                    .push_bind(exact(*cost));
-            },
-            "(run_id, width_us, slot) DO UPDATE SET calls = calls + excluded.calls, \
-             cost_usd = dec_add(cost_usd, excluded.cost_usd)",
-        )
-        .await?;
-        Ok(())
+        Ok(changes)
     }
 }
 
@@ -565,7 +705,13 @@ pub(super) async fn rebuild(pool: &sqlx::SqlitePool, run_id: i64) -> Result<bool
             .iter()
             .map(stored_call)
             .collect::<Result<Vec<CallRow>, sqlx::Error>>()?;
-        Totals::of(&calls).write(&mut tx, run_id).await?;
+        let ids = rows
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<Result<Vec<i64>, sqlx::Error>>()?;
+        Totals::of(&calls)
+            .write(&mut tx, run_id, &DigestBook::upsert_all(), &ids)
+            .await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -671,6 +817,9 @@ async fn upsert<'r, T: 'r>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::read::RepeatGroup;
+    use crate::store::writer::write_batch;
+    use crate::store::{RunMeta, Store};
 
     #[test]
     fn cadence_of_a_regular_poll_has_no_variation() {
@@ -724,5 +873,186 @@ mod tests {
         assert_eq!(digest_key("s3", "ListBuckets", ""), digest_key("s3", "ListBuckets", ""));
         assert_ne!(digest_key("s3", "ListBuckets", "x"), digest_key("s3", "ListBucket", "sx"));
         assert_ne!(digest_key("sts", "A", "f"), digest_key("sts", "B", "f"));
+    }
+
+    fn call(fingerprint: &str, at_us: i64, cost: &str) -> CallRow {
+        CallRow {
+            seq: 0,
+            client: std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
+            started_at_us: at_us,
+            duration_us: 1_000,
+            kind: "operation",
+            service: "dynamodb".into(),
+            operation: "GetItem".into(),
+            region: Some("us-east-1".into()),
+            host: "dynamodb.us-east-1.amazonaws.com".into(),
+            access_key: None,
+            sdk: None,
+            app_id: None,
+            status: Some(200),
+            error_code: None,
+            throttled: false,
+            upstream_failure: None,
+            attempt: Some(1),
+            invocation_id: None,
+            bytes_sent: 10,
+            bytes_received: 20,
+            price_status: "priced",
+            cost: cost.parse().unwrap(),
+            transfer: Decimal::ZERO,
+            implied: Decimal::ZERO,
+            units: vec![(Unit::ReadRequestUnit, Decimal::ONE)],
+            estimated: None,
+            loop_id: None,
+            fingerprint: Some(fingerprint.into()),
+            resource: Some("table".into()),
+        }
+    }
+
+    /// Groups a, b and c repeat (a across batches, b within one, c before and after an
+    /// overflow of a small book); u0..u5 are single calls.
+    fn batches() -> Vec<Vec<CallRow>> {
+        vec![
+            vec![
+                call("a", 1_000, "0.000000125"),
+                call("b", 1_100, "0.0000001"),
+                call("b", 1_300, "0.0000001"),
+                call("u0", 1_350, "1"),
+                call("b", 1_700, "0.0000003"),
+                call("c", 1_800, "0.5"),
+            ],
+            vec![call("u1", 2_000, "1"), call("a", 2_500, "0.000000125")],
+            vec![
+                call("u2", 3_000, "1"),
+                call("u3", 3_100, "1"),
+                call("u4", 3_200, "1"),
+                call("c", 3_900, "0.25"),
+            ],
+            vec![
+                call("a", 4_000, "0.00000025"),
+                call("u5", 4_100, "1"),
+                call("a", 4_700, "0.000000125"),
+            ],
+        ]
+    }
+
+    async fn recorded(book: &mut DigestBook) -> (Store, i64, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let run = store.begin_run(&RunMeta::current("run", vec!["test".into()], Vec::new(), "test".into())).await.unwrap();
+        for batch in batches() {
+            let processes = vec![None; batch.len()];
+            let changes = write_batch(&store, run, &batch, &processes, &[], book)
+                .await
+                .unwrap();
+            book.apply(changes);
+        }
+        (store, run, dir)
+    }
+
+    fn summary(groups: &[RepeatGroup]) -> Vec<(String, u64, String, Cadence, Vec<i64>)> {
+        let mut out: Vec<_> = groups
+            .iter()
+            .map(|g| {
+                (
+                    g.fingerprint.clone(),
+                    g.count,
+                    exact(g.cost),
+                    g.cadence,
+                    g.examples_us.clone(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[tokio::test]
+    async fn repeated_groups_are_exact_however_the_book_stores_them() {
+        let expected = |fingerprint: &str| {
+            let calls: Vec<CallRow> = batches()
+                .into_iter()
+                .flatten()
+                .filter(|c| c.fingerprint.as_deref() == Some(fingerprint))
+                .collect();
+            let times: Vec<i64> = calls.iter().map(|c| c.started_at_us).collect();
+            let cost: Decimal = calls.iter().map(|c| c.cost).sum();
+            let mut cadence = Cadence::of(&times).unwrap();
+            cadence.batch_first_us = 0;
+            (
+                fingerprint.to_string(),
+                times.len() as u64,
+                exact(cost),
+                cadence,
+                times.iter().take(3).copied().collect::<Vec<i64>>(),
+            )
+        };
+        let want = vec![expected("a"), expected("b"), expected("c")];
+        // batch_first_us depends on how the rows were batched: not compared.
+        let compare = |mut got: Vec<(String, u64, String, Cadence, Vec<i64>)>| {
+            for group in &mut got {
+                group.3.batch_first_us = 0;
+            }
+            got
+        };
+
+        let (store, run, _dir) = recorded(&mut DigestBook::default()).await;
+        let roomy = compare(summary(&store.repeated_calls(&[run], 2).await.unwrap()));
+        assert_eq!(roomy, want);
+        // Singles stay in the book: only repeated groups have rows.
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM digest_totals")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, 3);
+
+        // A book of 4 groups overflows in the second batch: its singles are written out, and
+        // every group is upserted from then on.
+        let mut small = DigestBook::with_capacity(4);
+        let (store, run, _dir) = recorded(&mut small).await;
+        assert!(small.upsert_all);
+        let overflowed = compare(summary(&store.repeated_calls(&[run], 2).await.unwrap()));
+        assert_eq!(overflowed, want);
+        let singles: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM digest_totals WHERE calls = 1")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(singles, 6, "u0 written at the overflow, u1..u5 upserted after it");
+
+        // Rebuilt from the calls (a run recorded before totals existed): the same groups.
+        sqlx::query("DELETE FROM digest_totals")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        for table in [
+            "operation_totals",
+            "operation_units",
+            "operation_latency",
+            "failure_totals",
+            "region_totals",
+            "resource_totals",
+            "timeline_totals",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        sqlx::query("UPDATE runs SET totals = 0, state = 'complete'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert!(rebuild(store.pool(), run).await.unwrap());
+        assert!(!rebuild(store.pool(), run).await.unwrap(), "only once");
+        let rebuilt = compare(summary(&store.repeated_calls(&[run], 2).await.unwrap()));
+        assert_eq!(rebuilt, want);
+        let operations = store.operations(&[run]).await.unwrap();
+        assert_eq!(operations.len(), 1);
+        assert_eq!(operations[0].attempts, 15);
+        let cost: Decimal = batches().iter().flatten().map(|c| c.cost).sum();
+        assert_eq!(exact(cost), "6.750001125");
+        assert_eq!(operations[0].cost, cost);
+        assert_eq!(operations[0].units["read-request-unit"], Decimal::from(15));
     }
 }

@@ -17,6 +17,7 @@ use lru::LruCache;
 use sqlx::{QueryBuilder, Sqlite};
 use tokio::sync::{mpsc, oneshot};
 
+use super::totals::{DigestBook, DigestChanges, Totals};
 use super::{micros, Store};
 use crate::aws::usage::Unit;
 use crate::pricing::{exact, PriceStatus};
@@ -298,6 +299,7 @@ async fn write_loop(
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut clients: LruCache<SocketAddr, Option<ClientProcess>> =
         LruCache::new(NonZeroUsize::new(4096).expect("non-zero"));
+    let mut digests = DigestBook::default();
     loop {
         if rx.recv_many(&mut batch, BATCH_ROWS).await == 0 {
             break;
@@ -339,8 +341,9 @@ async fn write_loop(
             .iter()
             .map(|row| clients.get(&row.client).cloned().flatten())
             .collect();
-        match write_batch(&store, run_id, &calls, &processes, &loops).await {
-            Ok(()) => {
+        match write_batch(&store, run_id, &calls, &processes, &loops, &digests).await {
+            Ok(changes) => {
+                digests.apply(changes);
                 recorded.fetch_add(calls.len() as u64, Ordering::Relaxed);
             }
             Err(error) => {
@@ -353,15 +356,17 @@ async fn write_loop(
     }
 }
 
-async fn write_batch(
+pub(super) async fn write_batch(
     store: &Store,
     run_id: i64,
     calls: &[CallRow],
     processes: &[Option<ClientProcess>],
     loops: &[LoopRecord],
-) -> Result<(), sqlx::Error> {
+    digests: &DigestBook,
+) -> Result<DigestChanges, sqlx::Error> {
     let mut connection = store.pool().acquire().await?;
-    let written = write_in_transaction(&mut connection, run_id, calls, processes, loops).await;
+    let written =
+        write_in_transaction(&mut connection, run_id, calls, processes, loops, digests).await;
     if written.is_err() {
         // After a failed write (SQLITE_FULL, EFBIG) SQLite may have rolled the transaction back
         // on its own while sqlx still believes it is open; reused, the connection would keep
@@ -379,9 +384,11 @@ async fn write_in_transaction(
     calls: &[CallRow],
     processes: &[Option<ClientProcess>],
     loops: &[LoopRecord],
-) -> Result<(), sqlx::Error> {
+    digests: &DigestBook,
+) -> Result<DigestChanges, sqlx::Error> {
     use sqlx::Connection as _;
     let mut tx = connection.begin().await?;
+    let mut call_ids = Vec::with_capacity(calls.len());
     for (chunk, processes) in calls
         .chunks(ROWS_PER_INSERT)
         .zip(processes.chunks(ROWS_PER_INSERT))
@@ -426,10 +433,14 @@ async fn write_in_transaction(
                 .push_bind(process.as_ref().map(|p| i64::from(p.pid)))
                 .push_bind(process.as_ref().map(|p| p.command.clone()));
         });
-        insert.build().execute(&mut *tx).await?;
+        // The rows' ids: a multi-row insert numbers them consecutively after the table's
+        // largest id, and this transaction holds the only write lock.
+        let last = insert.build().execute(&mut *tx).await?.last_insert_rowid();
+        let first = last - chunk.len() as i64 + 1;
+        call_ids.extend(first..=last);
     }
-    super::totals::Totals::of(calls)
-        .write(&mut tx, run_id)
+    let changes = Totals::of(calls)
+        .write(&mut tx, run_id, digests, &call_ids)
         .await?;
     for record in loops {
         sqlx::query(
@@ -459,5 +470,6 @@ async fn write_in_transaction(
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(changes)
 }
