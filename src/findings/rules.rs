@@ -455,10 +455,7 @@ pub fn polling(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
         .iter()
         .filter(|g| is_polling(g, thresholds))
         .map(|group| {
-            let (mean_us, _) = group
-                .cadence
-                .regularity()
-                .expect("checked by is_polling");
+            let (mean_us, _) = group.cadence.regularity().expect("checked by is_polling");
             Finding {
                 rule: "polling",
                 id: id("polling", &group.service, &group.operation, &group.resource),

@@ -85,6 +85,13 @@ impl Store {
             // fsync of every transaction; a power loss may drop the last commits.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
+            // Checkpoint every 16,384 pages (64 MiB of WAL) rather than SQLite's 1,000: the
+            // checkpoint runs inside a commit and copies the pages the batches rewrite every
+            // time (the totals, the index, the last page of calls) once per checkpoint, so
+            // fewer checkpoints copy less (writer +10% in the store bench).
+            .pragma("wal_autocheckpoint", "16384")
+            // The WAL file shrinks back to this after a checkpoint.
+            .pragma("journal_size_limit", "67108864")
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -115,7 +122,9 @@ impl Store {
             tracing::warn!("could not mark runs that died as incomplete: {error}");
         }
         if let Err(error) = store.rebuild_missing_totals().await {
-            tracing::warn!("could not build the totals of runs recorded by an older tollgate: {error}");
+            tracing::warn!(
+                "could not build the totals of runs recorded by an older tollgate: {error}"
+            );
         }
         Ok(store)
     }
@@ -217,9 +226,10 @@ impl Store {
     /// Runs recorded before the writer kept totals (an older tollgate) get them from their
     /// calls, once.
     async fn rebuild_missing_totals(&self) -> Result<(), StoreError> {
-        let runs: Vec<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE totals = 0 AND state != 'running'")
-            .fetch_all(&self.pool)
-            .await?;
+        let runs: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM runs WHERE totals = 0 AND state != 'running'")
+                .fetch_all(&self.pool)
+                .await?;
         for run in runs {
             if totals::rebuild(&self.pool, run).await? {
                 tracing::info!("run {run}: totals built from its calls");

@@ -6,7 +6,7 @@
 //! tables with one upsert per table and chunk: counts add up, times take min/max, money adds
 //! with `dec_add` ([`super::sqlfn`]).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use rust_decimal::Decimal;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -178,14 +178,14 @@ type Op<'a> = (&'a str, &'a str);
 /// One batch's totals, borrowing the batch's rows.
 #[derive(Debug, Default)]
 pub struct Totals<'a> {
-    operations: HashMap<Op<'a>, OperationTotals>,
-    units: HashMap<(Op<'a>, Unit), Decimal>,
-    latency: HashMap<(Op<'a>, i64), u64>,
-    failures: HashMap<(Op<'a>, i64, &'a str, bool), FailureTotals>,
-    regions: HashMap<(&'a str, &'a str), (u64, Decimal)>,
-    resources: HashMap<(Op<'a>, &'a str), ResourceTotals>,
-    digests: HashMap<i64, DigestTotals<'a>>,
-    timeline: HashMap<(i64, i64), (u64, Decimal)>,
+    operations: FxHashMap<Op<'a>, OperationTotals>,
+    units: FxHashMap<(Op<'a>, Unit), Decimal>,
+    latency: FxHashMap<(Op<'a>, i64), u64>,
+    failures: FxHashMap<(Op<'a>, i64, &'a str, bool), FailureTotals>,
+    regions: FxHashMap<(&'a str, &'a str), (u64, Decimal)>,
+    resources: FxHashMap<(Op<'a>, &'a str), ResourceTotals>,
+    digests: FxHashMap<i64, DigestTotals<'a>>,
+    timeline: FxHashMap<(i64, i64), (u64, Decimal)>,
 }
 
 /// Examples kept per digest group (call times shown in a finding).
@@ -208,11 +208,14 @@ impl<'a> Totals<'a> {
         let failed = row.failed();
         let aws = row.kind != "not-aws";
 
-        let total = self.operations.entry(op).or_insert_with(|| OperationTotals {
-            first_us: at,
-            last_us: at,
-            ..OperationTotals::default()
-        });
+        let total = self
+            .operations
+            .entry(op)
+            .or_insert_with(|| OperationTotals {
+                first_us: at,
+                last_us: at,
+                ..OperationTotals::default()
+            });
         total.calls += 1;
         total.retries += u64::from(!row.first_attempt());
         total.errors += u64::from(failed);
@@ -322,7 +325,10 @@ impl<'a> Totals<'a> {
         }
 
         for width in TIMELINE_WIDTHS_US {
-            let slot = self.timeline.entry((width, at.div_euclid(width))).or_default();
+            let slot = self
+                .timeline
+                .entry((width, at.div_euclid(width)))
+                .or_default();
             slot.0 += 1;
             slot.1 += money;
         }
@@ -511,8 +517,9 @@ impl<'a> Totals<'a> {
 /// and every group is upserted from then on: slower, never inexact.
 #[derive(Debug)]
 pub struct DigestBook {
-    /// Digest -> the id in `calls` of its only call so far, or [`STORED`].
-    seen: HashMap<i64, i64>,
+    /// Digest -> the id in `calls` of its only call so far, or [`STORED`]. (The digests are
+    /// hashes already: Fx is enough.)
+    seen: FxHashMap<i64, i64>,
     /// Every group goes to the table (after an overflow, or when rebuilding).
     upsert_all: bool,
     capacity: usize,
@@ -541,7 +548,7 @@ impl DigestBook {
     /// A book of at most `capacity` groups before it overflows.
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            seen: HashMap::new(),
+            seen: FxHashMap::default(),
             upsert_all: false,
             capacity,
         }
@@ -557,7 +564,7 @@ impl DigestBook {
 
     pub fn apply(&mut self, changes: DigestChanges) {
         if changes.overflowed {
-            self.seen = HashMap::new();
+            self.seen = FxHashMap::default();
             self.upsert_all = true;
         }
         if !self.upsert_all {
@@ -569,7 +576,7 @@ impl DigestBook {
         &self,
         db: &mut SqliteConnection,
         run_id: i64,
-        digests: &HashMap<i64, DigestTotals<'_>>,
+        digests: &FxHashMap<i64, DigestTotals<'_>>,
         call_ids: &[i64],
     ) -> Result<DigestChanges, sqlx::Error> {
         let mut changes = DigestChanges::default();
@@ -607,8 +614,7 @@ impl DigestBook {
         }
         for chunk in promote.chunks(MAX_BINDS / 2) {
             // A call that was never committed (its batch failed) is simply not found.
-            let mut copy: QueryBuilder<Sqlite> =
-                QueryBuilder::new("WITH first (digest, id) AS (");
+            let mut copy: QueryBuilder<Sqlite> = QueryBuilder::new("WITH first (digest, id) AS (");
             copy.push_values(chunk, |mut b, (digest, id)| {
                 b.push_bind(*digest).push_bind(*id);
             });
@@ -727,11 +733,16 @@ fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<CallRow, sqlx::Error> {
     };
     let units: Option<String> = row.try_get("units")?;
     let units: Vec<(Unit, Decimal)> = units
-        .and_then(|text| serde_json::from_str::<std::collections::BTreeMap<String, String>>(&text).ok())
+        .and_then(|text| {
+            serde_json::from_str::<std::collections::BTreeMap<String, String>>(&text).ok()
+        })
         .unwrap_or_default()
         .into_iter()
         .filter_map(|(unit, quantity)| {
-            Some((Unit::from_str(&unit).ok()?, Decimal::from_str(&quantity).ok()?))
+            Some((
+                Unit::from_str(&unit).ok()?,
+                Decimal::from_str(&quantity).ok()?,
+            ))
         })
         .collect();
     let kind: String = row.try_get("kind")?;
@@ -834,8 +845,7 @@ mod tests {
         let times = [0i64, 100, 400, 450, 1_450, 1_500];
         let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
         let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
-        let variance =
-            gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+        let variance = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
         let (got_mean, got_cv) = Cadence::of(&times).unwrap().regularity().unwrap();
         assert!((got_mean - mean).abs() < 1e-9);
         assert!((got_cv - variance.sqrt() / mean).abs() < 1e-9, "{got_cv}");
@@ -870,8 +880,14 @@ mod tests {
     #[test]
     fn digest_keys_are_stable_and_separate_operations() {
         // FNV-1a is fixed: the same key in every version, so runs of different versions merge.
-        assert_eq!(digest_key("s3", "ListBuckets", ""), digest_key("s3", "ListBuckets", ""));
-        assert_ne!(digest_key("s3", "ListBuckets", "x"), digest_key("s3", "ListBucket", "sx"));
+        assert_eq!(
+            digest_key("s3", "ListBuckets", ""),
+            digest_key("s3", "ListBuckets", "")
+        );
+        assert_ne!(
+            digest_key("s3", "ListBuckets", "x"),
+            digest_key("s3", "ListBucket", "sx")
+        );
         assert_ne!(digest_key("sts", "A", "f"), digest_key("sts", "B", "f"));
     }
 
@@ -939,7 +955,15 @@ mod tests {
     async fn recorded(book: &mut DigestBook) -> (Store, i64, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        let run = store.begin_run(&RunMeta::current("run", vec!["test".into()], Vec::new(), "test".into())).await.unwrap();
+        let run = store
+            .begin_run(&RunMeta::current(
+                "run",
+                vec!["test".into()],
+                Vec::new(),
+                "test".into(),
+            ))
+            .await
+            .unwrap();
         for batch in batches() {
             let processes = vec![None; batch.len()];
             let changes = write_batch(&store, run, &batch, &processes, &[], book)
@@ -1013,12 +1037,14 @@ mod tests {
         assert!(small.upsert_all);
         let overflowed = compare(summary(&store.repeated_calls(&[run], 2).await.unwrap()));
         assert_eq!(overflowed, want);
-        let singles: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM digest_totals WHERE calls = 1")
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
-        assert_eq!(singles, 6, "u0 written at the overflow, u1..u5 upserted after it");
+        let singles: i64 = sqlx::query_scalar("SELECT count(*) FROM digest_totals WHERE calls = 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            singles, 6,
+            "u0 written at the overflow, u1..u5 upserted after it"
+        );
 
         // Rebuilt from the calls (a run recorded before totals existed): the same groups.
         sqlx::query("DELETE FROM digest_totals")

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use rust_decimal::Decimal;
 use lru::LruCache;
+use rust_decimal::Decimal;
 use sqlx::{QueryBuilder, Sqlite};
 use tokio::sync::{mpsc, oneshot};
 
@@ -300,6 +300,7 @@ async fn write_loop(
     let mut clients: LruCache<SocketAddr, Option<ClientProcess>> =
         LruCache::new(NonZeroUsize::new(4096).expect("non-zero"));
     let mut digests = DigestBook::default();
+
     loop {
         if rx.recv_many(&mut batch, BATCH_ROWS).await == 0 {
             break;
@@ -356,6 +357,63 @@ async fn write_loop(
     }
 }
 
+/// One multi-row insert of calls, built and ready to run.
+struct CallsInsert<'a> {
+    query: QueryBuilder<'a, Sqlite>,
+    rows: usize,
+}
+
+fn insert_calls<'a>(
+    run_id: i64,
+    rows: &'a [CallRow],
+    processes: &'a [Option<ClientProcess>],
+) -> CallsInsert<'a> {
+    let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "INSERT INTO calls (run_id, seq, started_at_us, duration_us, kind, service, operation, \
+         region, host, access_key, sdk, app_id, status, error_code, throttled, \
+         upstream_failure, attempt, invocation_id, bytes_sent, bytes_received, price_status, \
+         cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, \
+         resource, client_pid, client_command) ",
+    );
+    insert.push_values(rows.iter().zip(processes), |mut b, (row, process)| {
+        b.push_bind(run_id)
+            .push_bind(row.seq as i64)
+            .push_bind(row.started_at_us)
+            .push_bind(row.duration_us)
+            .push_bind(row.kind)
+            .push_bind(&row.service)
+            .push_bind(&row.operation)
+            .push_bind(&row.region)
+            .push_bind(&row.host)
+            .push_bind(&row.access_key)
+            .push_bind(&row.sdk)
+            .push_bind(&row.app_id)
+            .push_bind(row.status.map(i64::from))
+            .push_bind(&row.error_code)
+            .push_bind(row.throttled)
+            .push_bind(row.upstream_failure)
+            .push_bind(row.attempt.map(i64::from))
+            .push_bind(&row.invocation_id)
+            .push_bind(row.bytes_sent as i64)
+            .push_bind(row.bytes_received as i64)
+            .push_bind(row.price_status)
+            .push_bind(exact(row.cost))
+            .push_bind(exact(row.transfer))
+            .push_bind(exact(row.implied))
+            .push_bind(row.units_json())
+            .push_bind(&row.estimated)
+            .push_bind(row.loop_id.map(|id| id as i64))
+            .push_bind(&row.fingerprint)
+            .push_bind(&row.resource)
+            .push_bind(process.as_ref().map(|p| i64::from(p.pid)))
+            .push_bind(process.as_ref().map(|p| p.command.as_str()));
+    });
+    CallsInsert {
+        query: insert,
+        rows: rows.len(),
+    }
+}
+
 pub(super) async fn write_batch(
     store: &Store,
     run_id: i64,
@@ -389,86 +447,67 @@ async fn write_in_transaction(
     use sqlx::Connection as _;
     let mut tx = connection.begin().await?;
     let mut call_ids = Vec::with_capacity(calls.len());
-    for (chunk, processes) in calls
+    let mut chunks = calls
         .chunks(ROWS_PER_INSERT)
-        .zip(processes.chunks(ROWS_PER_INSERT))
-    {
-        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO calls (run_id, seq, started_at_us, duration_us, kind, service, operation, \
-             region, host, access_key, sdk, app_id, status, error_code, throttled, \
-             upstream_failure, attempt, invocation_id, bytes_sent, bytes_received, price_status, \
-             cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, \
-             resource, client_pid, client_command) ",
-        );
-        insert.push_values(chunk.iter().zip(processes), |mut b, (row, process)| {
-            b.push_bind(run_id)
-                .push_bind(row.seq as i64)
-                .push_bind(row.started_at_us)
-                .push_bind(row.duration_us)
-                .push_bind(row.kind)
-                .push_bind(&row.service)
-                .push_bind(&row.operation)
-                .push_bind(&row.region)
-                .push_bind(&row.host)
-                .push_bind(&row.access_key)
-                .push_bind(&row.sdk)
-                .push_bind(&row.app_id)
-                .push_bind(row.status.map(i64::from))
-                .push_bind(&row.error_code)
-                .push_bind(row.throttled)
-                .push_bind(row.upstream_failure)
-                .push_bind(row.attempt.map(i64::from))
-                .push_bind(&row.invocation_id)
-                .push_bind(row.bytes_sent as i64)
-                .push_bind(row.bytes_received as i64)
-                .push_bind(row.price_status)
-                .push_bind(exact(row.cost))
-                .push_bind(exact(row.transfer))
-                .push_bind(exact(row.implied))
-                .push_bind(row.units_json())
-                .push_bind(&row.estimated)
-                .push_bind(row.loop_id.map(|id| id as i64))
-                .push_bind(&row.fingerprint)
-                .push_bind(&row.resource)
-                .push_bind(process.as_ref().map(|p| i64::from(p.pid)))
-                .push_bind(process.as_ref().map(|p| p.command.clone()));
-        });
+        .zip(processes.chunks(ROWS_PER_INSERT));
+    let mut next = chunks
+        .next()
+        .map(|(rows, processes)| insert_calls(run_id, rows, processes));
+    let mut totals = None;
+    while let Some(mut insert) = next.take() {
+        let rows = insert.rows;
+        let mut execution = std::pin::pin!(insert.query.build().execute(&mut *tx));
+        // Started, SQLite inserts this chunk on its own thread while this task builds the next
+        // chunk (and, during the last one, sums the batch's totals): binding is as much work
+        // as inserting, and done in turn the two took twice as long.
+        let started = futures_util::poll!(execution.as_mut());
+        next = chunks
+            .next()
+            .map(|(rows, processes)| insert_calls(run_id, rows, processes));
+        if next.is_none() && totals.is_none() {
+            totals = Some(Totals::of(calls));
+        }
+        let result = match started {
+            std::task::Poll::Ready(result) => result,
+            std::task::Poll::Pending => execution.await,
+        }?;
         // The rows' ids: a multi-row insert numbers them consecutively after the table's
         // largest id, and this transaction holds the only write lock.
-        let last = insert.build().execute(&mut *tx).await?.last_insert_rowid();
-        let first = last - chunk.len() as i64 + 1;
-        call_ids.extend(first..=last);
+        let last = result.last_insert_rowid();
+        call_ids.extend(last - rows as i64 + 1..=last);
     }
-    let changes = Totals::of(calls)
+    let changes = totals
+        .unwrap_or_else(|| Totals::of(calls))
         .write(&mut tx, run_id, digests, &call_ids)
         .await?;
-    for record in loops {
-        sqlx::query(
+    // One statement per 1,000 loops (18 values each), not one per loop.
+    for chunk in loops.chunks(1_000) {
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT OR REPLACE INTO loops (run_id, loop_id, service, operation, resource, \
              access_key, listing, started_at_us, ended_at_us, pages, attempts, items, page_size, \
-             page_size_max, complete, resumed, relisting, cost_usd) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(run_id)
-        .bind(record.id as i64)
-        .bind(&record.service)
-        .bind(&record.operation)
-        .bind(&record.resource)
-        .bind(&record.access_key)
-        .bind(&record.listing)
-        .bind(micros(record.started_at))
-        .bind(micros(record.ended_at))
-        .bind(record.pages as i64)
-        .bind(record.attempts as i64)
-        .bind(record.items.map(|i| i as i64))
-        .bind(record.page_size.map(|i| i as i64))
-        .bind(record.page_size_max.map(|i| i as i64))
-        .bind(record.complete)
-        .bind(record.resumed)
-        .bind(record.relisting)
-        .bind(exact(record.cost))
-        .execute(&mut *tx)
-        .await?;
+             page_size_max, complete, resumed, relisting, cost_usd) ",
+        );
+        insert.push_values(chunk, |mut b, record| {
+            b.push_bind(run_id)
+                .push_bind(record.id as i64)
+                .push_bind(&record.service)
+                .push_bind(&record.operation)
+                .push_bind(&record.resource)
+                .push_bind(&record.access_key)
+                .push_bind(&record.listing)
+                .push_bind(micros(record.started_at))
+                .push_bind(micros(record.ended_at))
+                .push_bind(record.pages as i64)
+                .push_bind(record.attempts as i64)
+                .push_bind(record.items.map(|i| i as i64))
+                .push_bind(record.page_size.map(|i| i as i64))
+                .push_bind(record.page_size_max.map(|i| i as i64))
+                .push_bind(record.complete)
+                .push_bind(record.resumed)
+                .push_bind(record.relisting)
+                .push_bind(exact(record.cost));
+        });
+        insert.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(changes)
