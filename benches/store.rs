@@ -130,10 +130,6 @@ impl Settings {
     }
 }
 
-/// The allocator the tollgate binary uses (src/main.rs), so that these figures are its own.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let settings = match Settings::from_args() {
         Ok(settings) => settings,

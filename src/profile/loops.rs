@@ -43,13 +43,32 @@ pub struct LoopRecord {
     pub cost: Decimal,
 }
 
-/// Who pages: the same credentials from the same SDK and app, for the same listing.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct ListingKey {
-    client: String,
-    service: String,
-    operation: String,
-    listing: String,
+/// Who pages: the same credentials from the same SDK and app, for the same listing; kept as a
+/// 64-bit hash. The tracker remembers 100,000 listings and 10,000 invocations: as strings they
+/// took ~50 MB of a busy proxy's memory, as hashes ~7 MB (a collision between two live listings is
+/// 1 in ~10^9 at that size).
+type ListingKey = u64;
+
+fn listing_key(call: &Call, listing: &str) -> ListingKey {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (
+        call.access_key.as_deref(),
+        call.sdk.as_deref(),
+        call.app_id.as_deref(),
+        &call.service,
+        &call.operation,
+        listing,
+    )
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
+fn invocation_key(invocation: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    invocation.hash(&mut hasher);
+    hasher.finish()
 }
 
 struct OpenLoop {
@@ -66,7 +85,7 @@ struct State {
     /// Listings read from their start, for re-listings.
     listed: LruCache<ListingKey, ()>,
     /// Invocation id → loop, so retries of a page stay in its loop.
-    invocations: LruCache<String, (ListingKey, u64)>,
+    invocations: LruCache<u64, (ListingKey, u64)>,
     finished: Vec<LoopRecord>,
 }
 
@@ -86,14 +105,17 @@ impl LoopTracker {
     /// At most `max_open` loops waiting for their next page; past that the oldest is closed as
     /// stopped early.
     pub fn new(max_open: usize) -> Self {
-        let capacity = std::num::NonZeroUsize::new(100_000).expect("non-zero");
+        // Listings are remembered long (a re-listing can come minutes later); invocations only
+        // while their retries may still come (seconds), so fewer.
+        let listings = std::num::NonZeroUsize::new(100_000).expect("non-zero");
+        let invocations = std::num::NonZeroUsize::new(10_000).expect("non-zero");
         Self {
             state: Mutex::new(State {
                 next_id: 1,
                 open: HashMap::new(),
                 open_count: 0,
-                listed: LruCache::new(capacity),
-                invocations: LruCache::new(capacity),
+                listed: LruCache::new(listings),
+                invocations: LruCache::new(invocations),
                 finished: Vec::new(),
             }),
             max_open,
@@ -102,24 +124,14 @@ impl LoopTracker {
 
     /// Places a paginated call in its loop and returns the loop's id.
     pub fn on_page(&self, call: &Call, page: &PageFacts, page_size_max: Option<u64>) -> u64 {
-        let key = ListingKey {
-            client: format!(
-                "{}|{}|{}",
-                call.access_key.as_deref().unwrap_or(""),
-                call.sdk.as_deref().unwrap_or(""),
-                call.app_id.as_deref().unwrap_or("")
-            ),
-            service: call.service.clone(),
-            operation: call.operation.clone(),
-            listing: page.listing.clone(),
-        };
+        let key = listing_key(call, &page.listing);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
         let retry_of = call
             .invocation_id
             .as_ref()
             .filter(|_| call.is_retry())
-            .and_then(|id| state.invocations.get(id).cloned())
+            .and_then(|id| state.invocations.get(&invocation_key(id)).copied())
             .filter(|(k, _)| *k == key)
             .map(|(_, id)| id);
         let position = state.open.get(&key).and_then(|loops| {
@@ -141,7 +153,7 @@ impl LoopTracker {
                 let id = state.next_id;
                 state.next_id += 1;
                 let first_page = page.continues_from.is_empty();
-                let relisting = first_page && state.listed.put(key.clone(), ()).is_some();
+                let relisting = first_page && state.listed.put(key, ()).is_some();
                 if first_page {
                     // A restart from the first page ends the listing's earlier loops.
                     if let Some(loops) = state.open.remove(&key) {
@@ -172,7 +184,7 @@ impl LoopTracker {
                     expecting: None,
                     items_known: true,
                 };
-                state.open.entry(key.clone()).or_default().push(open);
+                state.open.entry(key).or_default().push(open);
                 state.open_count += 1;
                 if state.open_count > self.max_open {
                     evict_oldest(state);
@@ -181,7 +193,7 @@ impl LoopTracker {
             }
         };
         if let Some(invocation) = &call.invocation_id {
-            state.invocations.put(invocation.clone(), (key.clone(), id));
+            state.invocations.put(invocation_key(invocation), (key, id));
         }
         let Some(loops) = state.open.get_mut(&key) else {
             return id;
@@ -244,7 +256,7 @@ fn evict_oldest(state: &mut State) {
     let oldest = state
         .open
         .iter()
-        .flat_map(|(key, loops)| loops.iter().map(move |l| (l.record.id, key.clone())))
+        .flat_map(|(key, loops)| loops.iter().map(move |l| (l.record.id, *key)))
         .min_by_key(|(id, _)| *id);
     if let Some((id, key)) = oldest {
         if let Some(loops) = state.open.get_mut(&key) {

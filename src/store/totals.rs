@@ -630,7 +630,7 @@ impl DigestBook {
             );
             copy.push_bind(run_id);
             copy.push(" ON CONFLICT (run_id, digest) DO NOTHING");
-            copy.build().execute(&mut *db).await?;
+            copy.build().persistent(false).execute(&mut *db).await?;
         }
         upsert(
             db,
@@ -820,7 +820,8 @@ async fn upsert<'r, T: 'r>(
         // "WHERE true" is not needed after VALUES; ON CONFLICT follows directly.
         insert.push(" ON CONFLICT ");
         insert.push(on_conflict);
-        insert.build().execute(&mut *db).await?;
+        // Row counts vary batch to batch: not kept prepared (see `ROWS_PER_INSERT` in writer).
+        insert.build().persistent(false).execute(&mut *db).await?;
     }
     Ok(())
 }

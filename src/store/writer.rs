@@ -30,7 +30,10 @@ const BATCH_ROWS: usize = 4096;
 const BATCH_WAIT: Duration = Duration::from_millis(100);
 /// Rows waiting for the writer; past this they are dropped and counted.
 const QUEUE_ROWS: usize = 65_536;
-/// SQLite binds at most 32,766 variables per statement.
+/// Calls per insert statement (SQLite binds at most 32,766 variables per statement). Only
+/// statements of exactly this many rows stay prepared in sqlx's cache: a 500-row statement's
+/// program is large, and caching one per distinct row count (a batch's last chunk, time-cut
+/// batches) held over 100 MB in a busy proxy.
 const ROWS_PER_INSERT: usize = 500;
 
 /// One call as stored: owned, no secrets.
@@ -456,7 +459,9 @@ async fn write_in_transaction(
     let mut totals = None;
     while let Some(mut insert) = next.take() {
         let rows = insert.rows;
-        let mut execution = std::pin::pin!(insert.query.build().execute(&mut *tx));
+        // Only full chunks keep their prepared statement (see `ROWS_PER_INSERT`).
+        let query = insert.query.build().persistent(rows == ROWS_PER_INSERT);
+        let mut execution = std::pin::pin!(query.execute(&mut *tx));
         // Started, SQLite inserts this chunk on its own thread while this task builds the next
         // chunk (and, during the last one, sums the batch's totals): binding is as much work
         // as inserting, and done in turn the two took twice as long.
@@ -507,7 +512,7 @@ async fn write_in_transaction(
                 .push_bind(record.relisting)
                 .push_bind(exact(record.cost));
         });
-        insert.build().execute(&mut *tx).await?;
+        insert.build().persistent(false).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(changes)
