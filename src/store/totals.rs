@@ -1082,4 +1082,87 @@ mod tests {
         assert_eq!(operations[0].cost, cost);
         assert_eq!(operations[0].units["read-request-unit"], Decimal::from(15));
     }
+
+    /// A database written by the previous release (migration 0001 only, no totals) is migrated
+    /// on open and its runs get their totals from their calls.
+    #[tokio::test]
+    async fn a_database_from_before_totals_is_migrated_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let migrations = dir.path().join("migrations");
+        std::fs::create_dir(&migrations).unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/0001_runs_calls_loops.sql"
+            ),
+            migrations.join("0001_runs_calls_loops.sql"),
+        )
+        .unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            sqlx::migrate::Migrator::new(migrations.as_path())
+                .await
+                .unwrap()
+                .run(&pool)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO runs (id, uuid, kind, state, started_at_us, tollgate_version, \
+                 pricing_version, model_version) VALUES (1, 'u', 'run', 'complete', 0, '0', '0', '0')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            for (seq, (operation, cost, status)) in [
+                ("GetObject", "0.0000004", 200),
+                ("GetObject", "0.0000004", 200),
+                ("PutObject", "0.000005", 503),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                sqlx::query(
+                    "INSERT INTO calls (run_id, seq, started_at_us, duration_us, kind, service, \
+                     operation, host, status, throttled, bytes_sent, bytes_received, \
+                     price_status, cost_usd, transfer_usd, implied_usd, units, fingerprint) \
+                     VALUES (1, ?, ?, 2000, 'operation', 's3', ?, 'h', ?, 0, 1, 2, 'priced', ?, \
+                     '0', '0', '{\"request\":\"1\"}', 'f')",
+                )
+                .bind(seq as i64)
+                .bind(1_000_000 * seq as i64)
+                .bind(operation)
+                .bind(status)
+                .bind(cost)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            pool.close().await;
+        }
+
+        let store = Store::open(&path).await.unwrap();
+        let mut operations = store.operations(&[1]).await.unwrap();
+        operations.sort_by(|a, b| a.operation.cmp(&b.operation));
+        let got: Vec<(&str, u64, u64, String)> = operations
+            .iter()
+            .map(|o| (o.operation.as_str(), o.attempts, o.errors, exact(o.cost)))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("GetObject", 2, 0, "0.0000008".to_string()),
+                ("PutObject", 1, 1, "0.000005".to_string())
+            ]
+        );
+        assert_eq!(operations[0].units["request"], Decimal::from(2));
+        let repeated = store.repeated_calls(&[1], 2).await.unwrap();
+        assert_eq!(repeated.len(), 1);
+        assert_eq!(repeated[0].count, 2);
+        let runs = store.runs(None, 10).await.unwrap();
+        assert_eq!(runs[0].calls, 3);
+    }
 }
