@@ -12,6 +12,9 @@
 //! report says how much CPU other processes took during each phase. tollgate inherits the
 //! environment, so `TOKIO_WORKER_THREADS` sizes both this process's runtime and tollgate's.
 
+mod common;
+use common::{machine, machine_busy_seconds, verdict};
+
 use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::io::{BufRead, BufReader, Read};
@@ -445,14 +448,6 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn verdict(pass: bool) -> &'static str {
-    if pass {
-        "PASS"
-    } else {
-        "MISS"
-    }
-}
-
 fn progress(message: impl AsRef<str>) {
     eprintln!("[proxy bench] {}", message.as_ref());
 }
@@ -503,22 +498,6 @@ fn error_chain(error: &(dyn StdError + 'static)) -> String {
 // ---------------------------------------------------------------------------------------------
 // The machine and /proc.
 
-fn machine() -> (String, usize) {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines().find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                (key.trim() == "model name").then(|| value.trim().to_string())
-            })
-        })
-        .unwrap_or_else(|| "an unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    (model, cores)
-}
-
 /// utime + stime of a process, in seconds.
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -531,27 +510,6 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     (ticks > 0).then(|| (utime + stime) as f64 / ticks as f64)
-}
-
-/// Busy CPU time of the whole machine (all cores, interrupts aside), in seconds, from /proc/stat.
-fn machine_busy_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let fields: Vec<u64> = stat
-        .lines()
-        .next()?
-        .strip_prefix("cpu ")?
-        .split_whitespace()
-        .filter_map(|field| field.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal. Interrupt time is left out: the loopback
-    // traffic of the bench itself is mostly processed in softirq, charged to no process.
-    let busy: u64 = [0, 1, 2, 7]
-        .iter()
-        .filter_map(|&index| fields.get(index))
-        .sum();
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (ticks > 0).then(|| busy as f64 / ticks as f64)
 }
 
 /// Context switches, voluntary and not, summed over every thread of a process.

@@ -28,6 +28,9 @@
 //! Targets are reported as PASS or MISS; the process exits non-zero only when the setup fails or
 //! calls were lost.
 
+mod common;
+use common::{machine, machine_busy_seconds, verdict};
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -1421,21 +1424,6 @@ impl Load {
     }
 }
 
-/// Busy CPU seconds of the whole machine (all but idle and iowait).
-fn machine_busy_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let fields: Vec<f64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let total: f64 = fields.iter().take(8).sum();
-    let idle = fields.get(3)? + fields.get(4)?;
-    Some((total - idle) / 100.0)
-}
-
 /// This process's CPU seconds (user + system).
 fn own_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -1448,14 +1436,6 @@ fn own_seconds() -> Option<f64> {
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
-}
-
-fn verdict(pass: bool) -> &'static str {
-    if pass {
-        "PASS"
-    } else {
-        "MISS"
-    }
 }
 
 fn progress(message: impl AsRef<str>) {
@@ -1537,20 +1517,4 @@ fn client_lookup() -> ClientLookup {
             .map(|t| t.lines().count().saturating_sub(1))
             .unwrap_or(0),
     }
-}
-
-fn machine() -> (String, usize) {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines().find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                (key.trim() == "model name").then(|| value.trim().to_string())
-            })
-        })
-        .unwrap_or_else(|| "an unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    (model, cores)
 }

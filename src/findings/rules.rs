@@ -400,8 +400,17 @@ fn is_polling(group: &crate::store::read::RepeatGroup, thresholds: &Thresholds) 
         })
 }
 
-fn examples(times_us: &[i64]) -> Vec<String> {
-    times_us.iter().map(|t| rfc3339(*t)).collect()
+fn repeat_evidence(group: &crate::store::read::RepeatGroup) -> Evidence {
+    Evidence {
+        service: group.service.clone(),
+        operation: group.operation.clone(),
+        resource: group.resource.clone(),
+        calls: group.count,
+        cost_usd: exact(group.cost),
+        first_at: Some(rfc3339(group.cadence.first_us)),
+        last_at: Some(rfc3339(group.cadence.last_us)),
+        examples: group.examples_us.iter().map(|t| rfc3339(*t)).collect(),
+    }
 }
 
 /// The same call, same parameters, again and again: a cache candidate.
@@ -432,16 +441,7 @@ pub fn repeated_calls(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
                      ({} fewer calls).",
                     thousands(saved)
                 ),
-                evidence: Evidence {
-                    service: group.service.clone(),
-                    operation: group.operation.clone(),
-                    resource: group.resource.clone(),
-                    calls: group.count,
-                    cost_usd: exact(group.cost),
-                    first_at: Some(rfc3339(group.cadence.first_us)),
-                    last_at: Some(rfc3339(group.cadence.last_us)),
-                    examples: examples(&group.examples_us),
-                },
+                evidence: repeat_evidence(group),
                 saving: Some(Saving::new(saved, usd)),
             }
         })
@@ -469,16 +469,7 @@ pub fn polling(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
                 detail: "A waiter or polling loop: poll less often (with backoff), or react to \
                          an event instead."
                     .into(),
-                evidence: Evidence {
-                    service: group.service.clone(),
-                    operation: group.operation.clone(),
-                    resource: group.resource.clone(),
-                    calls: group.count,
-                    cost_usd: exact(group.cost),
-                    first_at: Some(rfc3339(group.cadence.first_us)),
-                    last_at: Some(rfc3339(group.cadence.last_us)),
-                    examples: examples(&group.examples_us),
-                },
+                evidence: repeat_evidence(group),
                 saving: None,
             }
         })

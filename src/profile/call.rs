@@ -64,18 +64,28 @@ pub struct Call {
 impl Call {
     /// A retry: the SDK said this is attempt 2 or later of one logical call.
     pub fn is_retry(&self) -> bool {
-        self.attempt.is_some_and(|attempt| attempt > 1)
+        is_retry(self.attempt)
     }
 
     /// Answered with 4xx/5xx, not answered, or a 200 that carried an error (S3).
     pub fn is_error(&self) -> bool {
-        self.status.is_none_or(|status| status >= 400) || self.error_code.is_some()
+        is_error(self.status, self.error_code.as_deref())
     }
 
     /// Throttling, by the error codes AWS services use for it.
     pub fn is_throttled(&self) -> bool {
         is_throttling(self.error_code.as_deref())
     }
+}
+
+/// Attempt 2 or later of one logical call (an unknown attempt is not a retry).
+pub fn is_retry(attempt: Option<u32>) -> bool {
+    attempt.is_some_and(|attempt| attempt > 1)
+}
+
+/// No response, an HTTP error, or an error code in a 200.
+pub fn is_error(status: Option<u16>, error_code: Option<&str>) -> bool {
+    status.is_none_or(|status| status >= 400) || error_code.is_some()
 }
 
 /// Whether an error code means the request was throttled.

@@ -7,6 +7,6 @@ mod call;
 mod loops;
 mod profiler;
 
-pub use call::{call_from_exchange, is_throttling, Call, CallKind};
+pub use call::{call_from_exchange, is_error, is_retry, is_throttling, Call, CallKind};
 pub use loops::{LoopRecord, LoopTracker};
 pub use profiler::{CallSink, Profiler};

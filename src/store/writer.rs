@@ -129,14 +129,14 @@ impl CallRow {
         self.cost + self.transfer + self.implied
     }
 
-    /// Whether the call failed: no response, an HTTP error, or an error code in a 200.
+    /// Whether the call failed (the rule `Call::is_error` applies on the request path).
     pub fn failed(&self) -> bool {
-        self.status.is_none_or(|status| status >= 400) || self.error_code.is_some()
+        crate::profile::is_error(self.status, self.error_code.as_deref())
     }
 
     /// Not a retry: the first attempt, or a call whose attempt is unknown.
     pub fn first_attempt(&self) -> bool {
-        self.attempt.is_none_or(|attempt| attempt <= 1)
+        !crate::profile::is_retry(self.attempt)
     }
 
     /// The units as stored: a JSON object of exact decimal strings, in unit order.

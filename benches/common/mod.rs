@@ -1,0 +1,47 @@
+//! What the benches share: the machine they ran on, how busy it was, and PASS/MISS.
+//! (`benches/common/mod.rs`, not `benches/common.rs`: a file of its own would be a bench.)
+
+pub fn machine() -> (String, usize) {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                (key.trim() == "model name").then(|| value.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| "an unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    (model, cores)
+}
+
+/// Busy CPU time of the whole machine (all cores, interrupts aside), in seconds, from /proc/stat.
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal. Interrupt time is left out: the loopback
+    // traffic of the bench itself is mostly processed in softirq, charged to no process.
+    let busy: u64 = [0, 1, 2, 7]
+        .iter()
+        .filter_map(|&index| fields.get(index))
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then(|| busy as f64 / ticks as f64)
+}
+
+pub fn verdict(pass: bool) -> &'static str {
+    if pass {
+        "PASS"
+    } else {
+        "MISS"
+    }
+}
