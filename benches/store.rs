@@ -18,8 +18,9 @@
 //! tokens that chain pages into loops.
 //!
 //! Phases, each into a database of its own in a temporary directory:
-//! 1. request path: ns per `Recorder::on_call` (what the proxy's task pays), in bursts that fit
-//!    the writer's queue so that nothing is dropped; `CallRow::new` alone for comparison;
+//! 1. request path: ns per `Profiler::deliver` to the recorder (what the proxy's task pays after
+//!    identification: loop linking, the copy, the channel), in bursts that fit the writer's queue
+//!    so that nothing is dropped; the copy alone for comparison;
 //! 2. sustained writing: the calls fed as fast as the queue accepts, the producer holding back
 //!    only to keep the queue below its bound (so none is lost); calls/s until `flush` returns;
 //! 3. report: `Report::build` over the recorded run, then `target/release/tollgate report --db
@@ -43,7 +44,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use sqlx::Row;
 use tollgate::aws::identify::Identifier;
 use tollgate::aws::model::Model;
@@ -52,11 +53,12 @@ use tollgate::aws::signing;
 use tollgate::findings::{rules, Thresholds};
 use tollgate::pricing::{overlay, Pricer};
 use tollgate::procnet::client_process;
-use tollgate::profile::{call_from_exchange, Call, CallSink};
+use tollgate::profile::sinks::Recorder;
+use tollgate::profile::{call_from_exchange, CallSink, Profiler};
 use tollgate::proxy::{BodyRecord, Exchange, Outcome, ResponseRecord, Transport};
+use tollgate::record::{Call, PriceStatus, RunEnd, RunMeta};
 use tollgate::report::Report;
-use tollgate::store::writer::CallRow;
-use tollgate::store::{Recorder, RunMeta, Store};
+use tollgate::store::{RunStore, SqliteStore};
 
 const TARGET_CALLS_PER_S: f64 = 100_000.0;
 const TARGET_REPORT_S: f64 = 2.0;
@@ -170,7 +172,7 @@ async fn bench(settings: &Settings) -> anyhow::Result<bool> {
     let (table, pricing_settings) =
         overlay::load(&Default::default()).context("the built-in price table")?;
     let pricing_version = table.version.clone();
-    let pricer = Pricer::new(table, pricing_settings);
+    let pricer = Arc::new(Pricer::new(table, pricing_settings));
     let identifier = Identifier::new(Model::embedded());
     let pool_started = Instant::now();
     let pool = Pool::build(&identifier, &pricer)?;
@@ -193,28 +195,28 @@ async fn bench(settings: &Settings) -> anyhow::Result<bool> {
     let mut ok = true;
 
     if settings.runs(Only::Path) {
-        progress("request path: ns per Recorder::on_call");
+        progress("request path: ns per Profiler::deliver to the recorder");
         let load = Load::start();
         let path = dir.path().join("request-path.db");
         let (store, run) = open_run(&path, &pricing_version).await?;
         let recorder = Recorder::start(store.clone(), run);
+        let profiler = Profiler::new(pricer.clone(), vec![recorder.clone() as Arc<dyn CallSink>]);
         let mut calls = Calls::new(&pool, 1, settings.clients);
-        let figures = request_path(&recorder, &mut calls).await;
+        let figures = request_path(&profiler, &mut calls).await;
         let outcome = recorder.outcome();
-        store
-            .end_run(run, Some(0), outcome.lost, outcome.lost_reason.as_deref())
-            .await?;
+        store.end_run(run, &run_end(&outcome)).await?;
+        drop(profiler);
         drop(recorder);
         store.close().await;
         ok &= outcome.lost == 0;
         println!(
-            "request path (Recorder::on_call with the writer running; {} calls in bursts of \
+            "request path (Profiler::deliver to the recorder with the writer running; {} calls in bursts of \
              {BURST}, each flushed before the next){}:",
             figures.calls,
             load.finish(cores)
         );
         println!(
-            "  mean {:.0} ns per call (CallRow::new alone {:.0} ns); one by one p50/p99/p99.9/max \
+            "  mean {:.0} ns per call (the copy alone {:.0} ns); one by one p50/p99/p99.9/max \
              {}/{}/{}/{} ns (+~{:.0} ns of timer); lost {}",
             figures.mean_ns,
             figures.row_ns,
@@ -240,13 +242,13 @@ async fn bench(settings: &Settings) -> anyhow::Result<bool> {
         let load = Load::start();
         let (store, run) = open_run(&db, &pricing_version).await?;
         let recorder = Recorder::start(store.clone(), run);
+        let profiler = Profiler::new(pricer.clone(), vec![recorder.clone() as Arc<dyn CallSink>]);
         let mut calls = Calls::new(&pool, 2, settings.clients);
-        let figures = sustained(&recorder, &mut calls, settings.calls).await;
+        let figures = sustained(&profiler, &recorder, &mut calls, settings.calls).await;
         let load = load.finish(cores);
         let outcome = recorder.outcome();
-        store
-            .end_run(run, Some(0), outcome.lost, outcome.lost_reason.as_deref())
-            .await?;
+        store.end_run(run, &run_end(&outcome)).await?;
+        drop(profiler);
         drop(recorder);
         let (loop_rows, tables) = db_tables(&store, run).await;
         let wal_before_close = file_size(&wal_path(&db));
@@ -408,16 +410,24 @@ async fn bench(settings: &Settings) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
-async fn open_run(path: &Path, pricing_version: &str) -> anyhow::Result<(Store, i64)> {
-    let store = Store::open(path).await?;
-    let meta = RunMeta::current(
-        "run",
-        vec!["bench".into(), "store".into()],
-        vec![("bench".into(), "store".into())],
-        pricing_version.to_string(),
-    );
+async fn open_run(path: &Path, pricing_version: &str) -> anyhow::Result<(Arc<SqliteStore>, i64)> {
+    let store = Arc::new(SqliteStore::open(path).await?);
+    let meta = RunMeta {
+        command: vec!["bench".into(), "store".into()],
+        tags: vec![("bench".into(), "store".into())],
+        pricing_version: pricing_version.to_string(),
+        ..RunMeta::new("run")
+    };
     let run = store.begin_run(&meta).await?;
     Ok((store, run))
+}
+
+fn run_end(outcome: &tollgate::profile::sinks::RecorderOutcome) -> RunEnd {
+    RunEnd {
+        exit_code: Some(0),
+        lost: outcome.lost,
+        lost_reason: outcome.lost_reason.clone(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -431,27 +441,27 @@ struct RequestPath {
     latency: Histogram<u64>,
 }
 
-async fn request_path(recorder: &Arc<Recorder>, calls: &mut Calls<'_>) -> RequestPath {
+async fn request_path(profiler: &Profiler, calls: &mut Calls<'_>) -> RequestPath {
+    let flush = || async { tollgate::proxy::Observer::flush(profiler).await };
     // Warm-up: the writer's statements prepared, the pool's connections open.
     let burst = calls.burst(BURST);
-    for (call, exchange) in &burst {
-        recorder.on_call(call, exchange);
+    for call in burst {
+        profiler.deliver(call);
     }
-    recorder.flush().await;
+    flush().await;
 
     // Whole bursts timed: the mean.
     let mut timed = Duration::ZERO;
     let mut count = 0u64;
     for _ in 0..REQUEST_PATH_BURSTS {
         let burst = calls.burst(BURST);
+        count += burst.len() as u64;
         let started = Instant::now();
-        for (call, exchange) in &burst {
-            recorder.on_call(call, exchange);
+        for call in burst {
+            profiler.deliver(call);
         }
         timed += started.elapsed();
-        count += burst.len() as u64;
-        drop(burst);
-        recorder.flush().await;
+        flush().await;
     }
 
     // Each call timed: the distribution.
@@ -463,20 +473,19 @@ async fn request_path(recorder: &Arc<Recorder>, calls: &mut Calls<'_>) -> Reques
     let timer_ns = timer_started.elapsed().as_nanos() as f64 / 100_000.0;
     for _ in 0..REQUEST_PATH_BURSTS {
         let burst = calls.burst(BURST);
-        for (call, exchange) in &burst {
+        for call in burst {
             let started = Instant::now();
-            recorder.on_call(call, exchange);
+            profiler.deliver(call);
             let _ = latency.record(started.elapsed().as_nanos() as u64);
         }
-        drop(burst);
-        recorder.flush().await;
+        flush().await;
     }
 
-    // The row alone, without the loop tracker and the channel.
+    // The copy the recorder makes alone, without the loop tracker and the channel.
     let burst = calls.burst(BURST);
     let started = Instant::now();
-    for (call, exchange) in &burst {
-        black_box(CallRow::new(call, exchange, call.page.as_ref().map(|_| 1)));
+    for call in &burst {
+        black_box(call.clone());
     }
     let row_ns = started.elapsed().as_nanos() as f64 / burst.len() as f64;
 
@@ -504,9 +513,13 @@ struct Sustained {
     cpu: Vec<(String, f64)>,
 }
 
-async fn sustained(recorder: &Arc<Recorder>, calls: &mut Calls<'_>, total: u64) -> Sustained {
+async fn sustained(
+    profiler: &Profiler,
+    recorder: &Recorder,
+    calls: &mut Calls<'_>,
+    total: u64,
+) -> Sustained {
     let mut latency = histogram();
-    let mut exchange = bare_exchange();
     let mut held_back = Duration::ZERO;
     let mut waits = 0u64;
     let window = (total / 10).max(1);
@@ -531,16 +544,16 @@ async fn sustained(recorder: &Arc<Recorder>, calls: &mut Calls<'_>, total: u64) 
                 checkpoints.push((recorded, Instant::now()));
             }
         }
-        let call = calls.next(&mut exchange);
+        let call = calls.next().clone();
         if sent % 64 == 0 {
             let at = Instant::now();
-            recorder.on_call(call, &exchange);
+            profiler.deliver(call);
             let _ = latency.record(at.elapsed().as_nanos() as u64);
         } else {
-            recorder.on_call(call, &exchange);
+            profiler.deliver(call);
         }
     }
-    recorder.flush().await;
+    tollgate::proxy::Observer::flush(profiler).await;
     let elapsed = started.elapsed();
     let cpu_after = thread_cpu();
     let recorded = recorder.outcome().recorded;
@@ -599,7 +612,7 @@ fn thread_cpu() -> BTreeMap<String, f64> {
 // Phase 3: the report.
 
 /// Loops recorded, and the largest tables and indexes by bytes (dbstat, when compiled in).
-async fn db_tables(store: &Store, run: i64) -> (i64, Vec<(String, i64)>) {
+async fn db_tables(store: &SqliteStore, run: i64) -> (i64, Vec<(String, i64)>) {
     let loops: i64 = sqlx::query_scalar("SELECT count(*) FROM loops WHERE run_id = ?")
         .bind(run)
         .fetch_one(store.pool())
@@ -643,7 +656,7 @@ async fn report(db: &Path, recorded: Option<u64>) -> anyhow::Result<ReportFigure
         bail!("no database at {}", db.display());
     }
     let open_started = Instant::now();
-    let store = Store::open(db).await?;
+    let store = SqliteStore::open(db).await?;
     let open = open_started.elapsed();
     let runs = store.select_runs(&Default::default()).await?;
     let thresholds = Thresholds::default();
@@ -902,8 +915,12 @@ impl Pool {
         if !pool.get_item_throttled.is_throttled() {
             bail!("the throttled GetItem is not seen as throttled");
         }
-        if pool.get.iter().all(|call| call.cost.is_unpriced()) {
-            bail!("GetObject is unpriced: {:?}", pool.get[0].cost.status);
+        if pool
+            .get
+            .iter()
+            .all(|call| matches!(call.price, PriceStatus::Unpriced { .. }))
+        {
+            bail!("GetObject is unpriced: {:?}", pool.get[0].price);
         }
         Ok(pool)
     }
@@ -978,13 +995,12 @@ impl<'p> Calls<'p> {
         }
     }
 
-    /// The next call; `exchange` gets its id and client connection.
-    fn next(&mut self, exchange: &mut Exchange) -> &Call {
+    /// The next call, with its number and client connection.
+    fn next(&mut self) -> &Call {
         self.seq += 1;
         let rng = &mut self.rng;
-        exchange.id = self.seq;
-        exchange.client =
-            SocketAddr::from(([127, 0, 0, 1], 40_000 + (self.seq % self.clients) as u16));
+        let seq = self.seq;
+        let client = SocketAddr::from(([127, 0, 0, 1], 40_000 + (self.seq % self.clients) as u16));
         // 10 µs apart: 100,000 calls a second of wall time.
         self.clock += Duration::from_micros(10);
         let roll = rng.below(1000);
@@ -1028,6 +1044,9 @@ impl<'p> Calls<'p> {
             }
             _ => &mut self.scratch.send[rng.below(self.pool.send.len() as u64) as usize],
         };
+        call.seq = seq;
+        call.client = client;
+        call.loop_id = None;
         call.started_at = self.clock;
         call.duration = Duration::from_micros(rng.log_uniform(1_500, 400_000));
         call.attempt = Some(if rng.below(100) == 0 { 2 } else { 1 });
@@ -1056,37 +1075,9 @@ impl<'p> Calls<'p> {
         call
     }
 
-    /// `n` calls with their exchanges, owned.
-    fn burst(&mut self, n: usize) -> Vec<(Call, Exchange)> {
-        (0..n)
-            .map(|_| {
-                let mut exchange = bare_exchange();
-                let call = self.next(&mut exchange).clone();
-                (call, exchange)
-            })
-            .collect()
-    }
-}
-
-/// What the recorder reads of an exchange: its id and client.
-fn bare_exchange() -> Exchange {
-    Exchange {
-        id: 0,
-        client: SocketAddr::from(([127, 0, 0, 1], 40_000)),
-        transport: Transport::Https,
-        host: String::new(),
-        port: 443,
-        method: Method::GET,
-        uri: Uri::from_static("/"),
-        version: Version::HTTP_11,
-        request_headers: HeaderMap::new(),
-        request_body: BodyRecord::default(),
-        response: None,
-        response_body: BodyRecord::default(),
-        outcome: Outcome::Complete,
-        started_at: SystemTime::now(),
-        time_to_response_head: None,
-        duration: Duration::ZERO,
+    /// `n` calls, owned.
+    fn burst(&mut self, n: usize) -> Vec<Call> {
+        (0..n).map(|_| self.next().clone()).collect()
     }
 }
 

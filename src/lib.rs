@@ -20,7 +20,7 @@ pub mod pricing;
 pub mod procnet;
 pub mod profile;
 pub mod proxy;
+pub mod record;
 pub mod report;
 pub mod roots;
 pub mod store;
-pub mod summary;

@@ -1,14 +1,26 @@
-//! Which local process owns the other end of a TCP connection, from `/proc` (Linux): the client
+//! Facts about local processes: which one owns the other end of a TCP connection, from `/proc` (Linux): the client
 //! of a proxied call. Best effort: `None` when the socket is gone or belongs to another user.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// A client process: its pid and a short command line (program and first argument).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientProcess {
-    pub pid: u32,
-    pub command: String,
+pub use crate::record::ClientProcess;
+
+/// This machine's name.
+pub fn hostname() -> Option<String> {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+}
+
+/// Whether `pid` is alive and a tollgate process (a reused pid of something else is not).
+pub fn is_tollgate_process(pid: i32) -> bool {
+    if pid <= 0 || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|comm| comm.trim().starts_with("tollgate"))
+        .unwrap_or(true)
 }
 
 /// The process whose socket has local address `client` (the address the proxy sees as its

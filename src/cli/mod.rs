@@ -7,6 +7,7 @@ pub(crate) mod pricing;
 mod proxy_setup;
 mod report;
 mod run;
+mod run_meta;
 mod runs;
 mod serve;
 

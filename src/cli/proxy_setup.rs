@@ -14,11 +14,12 @@ use super::pricing::SourceArgs;
 use crate::ca::{CaPaths, LeafCertificates, LocalCa};
 use crate::home;
 use crate::pricing::{overlay, Pricer};
+use crate::profile::sinks::{PricingInfo, Recorder, Summary};
 use crate::profile::{CallSink, Profiler};
 use crate::proxy::{HostMatcher, Observer, Observers, Proxy, ProxyConfig, Timeouts};
+use crate::record::RunEnd;
 use crate::roots::Roots;
-use crate::store::{self, Recorder, RunMeta, Store};
-use crate::summary::{PricingInfo, Summary};
+use crate::store::{self, RunStore};
 
 #[derive(Debug, Clone, Args)]
 pub struct ProxyArgs {
@@ -88,7 +89,7 @@ fn parse_tag(text: &str) -> Result<(String, String), String> {
 #[allow(clippy::large_enum_variant)]
 pub enum Recording {
     On {
-        store: Store,
+        store: Arc<dyn RunStore>,
         recorder: Arc<Recorder>,
     },
     /// Recording was asked for but the database could not be used: the run goes on.
@@ -104,14 +105,12 @@ impl Recording {
         match self {
             Recording::On { store, recorder } => {
                 let outcome = recorder.outcome();
-                let ended = store
-                    .end_run(
-                        recorder.run_id(),
-                        exit_code,
-                        outcome.lost,
-                        outcome.lost_reason.as_deref(),
-                    )
-                    .await;
+                let end = RunEnd {
+                    exit_code,
+                    lost: outcome.lost,
+                    lost_reason: outcome.lost_reason.clone(),
+                };
+                let ended = store.end_run(recorder.run_id(), &end).await;
                 let mut line = format!(
                     "tollgate: recorded {} calls{} as run {} in {}",
                     outcome.recorded,
@@ -121,7 +120,7 @@ impl Recording {
                         String::new()
                     },
                     recorder.run_id(),
-                    store.path().display()
+                    store.location()
                 );
                 if outcome.lost > 0 {
                     line += &format!(
@@ -144,9 +143,9 @@ impl Recording {
     }
 
     /// The store and this run's id, when the run is being recorded.
-    pub fn store(&self) -> Option<(&Store, i64)> {
+    pub fn store(&self) -> Option<(&dyn RunStore, i64)> {
         match self {
-            Recording::On { store, recorder } => Some((store, recorder.run_id())),
+            Recording::On { store, recorder } => Some((store.as_ref(), recorder.run_id())),
             _ => None,
         }
     }
@@ -270,17 +269,9 @@ async fn start_recording(
     if args.no_record {
         return Recording::Off;
     }
-    let path = match store::resolve_path(args.db.as_deref()) {
-        Ok(path) => path,
-        Err(error) => {
-            return Recording::Failed {
-                reason: format!("no database path ({error}); pass --db PATH"),
-            }
-        }
-    };
     let opened = async {
-        let store = Store::open(&path).await?;
-        let meta = RunMeta::current(kind, command, args.tags.clone(), pricing_version);
+        let store = store::open(args.db.as_deref()).await?;
+        let meta = super::run_meta::current(kind, command, args.tags.clone(), pricing_version);
         let run_id = store.begin_run(&meta).await?;
         Ok::<_, store::StoreError>((store, run_id))
     };

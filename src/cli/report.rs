@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
@@ -11,9 +12,9 @@ use rust_decimal::Decimal;
 use super::pricing::SourceArgs;
 use crate::findings::Thresholds;
 use crate::pricing::Sources;
+use crate::record::RunFilter;
 use crate::report::{render_html, render_markdown, render_table, write_calls_csv, Report};
-use crate::store::read::RunFilter;
-use crate::store::{self, Store};
+use crate::store::{self, RunStore};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -124,16 +125,8 @@ impl SelectArgs {
     }
 
     /// Opens an existing database: a report never creates one.
-    pub async fn open(&self) -> anyhow::Result<Store> {
-        let path = store::resolve_path(self.db.as_deref())
-            .context("cannot find the database; pass --db PATH")?;
-        if !path.exists() {
-            bail!(
-                "no database at {}: record a run first (`tollgate run -- CMD`), or pass --db PATH",
-                path.display()
-            );
-        }
-        Ok(Store::open(&path).await?)
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn RunStore>> {
+        Ok(store::open_existing(self.db.as_deref()).await?)
     }
 }
 
@@ -164,7 +157,7 @@ pub fn parse_since(text: &str) -> anyhow::Result<i64> {
 
 /// The report of `runs` in `format`, with findings and an optional projection.
 pub async fn render(
-    store: &Store,
+    store: &dyn RunStore,
     runs: &[i64],
     format: ReportFormat,
     findings: &FindingArgs,
@@ -194,10 +187,7 @@ pub async fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let runs = store.select_runs(&filter).await?;
     if runs.is_empty() {
         if let Some(id) = filter.run {
-            bail!(
-                "no run {id} in {} (see `tollgate runs`)",
-                store.path().display()
-            );
+            bail!("no run {id} in {} (see `tollgate runs`)", store.location());
         }
     }
     if args.format == ReportFormat::Csv {
@@ -207,12 +197,12 @@ pub async fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
                 let file = std::fs::File::create(path)
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 let mut out = std::io::BufWriter::new(file);
-                write_calls_csv(&store, &runs, &mut out).await?;
+                write_calls_csv(store.as_ref(), &runs, &mut out).await?;
                 std::io::Write::flush(&mut out)?;
             }
             None => {
                 let mut out = std::io::BufWriter::new(std::io::stdout());
-                write_calls_csv(&store, &runs, &mut out).await?;
+                write_calls_csv(store.as_ref(), &runs, &mut out).await?;
                 std::io::Write::flush(&mut out)?;
             }
         }
@@ -220,7 +210,7 @@ pub async fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let text = render(
-        &store,
+        store.as_ref(),
         &runs,
         args.format,
         &args.findings,

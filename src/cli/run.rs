@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::proxy_setup::{self, ProxyArgs};
 use super::report::{FindingArgs, ReportFormat};
-use crate::summary::SummaryReport;
+use crate::profile::sinks::SummaryReport;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -263,7 +263,7 @@ fn in_terminal_foreground() -> bool {
 /// The run's report from the database, on stderr or in `--report-file`.
 async fn write_report(
     args: &RunArgs,
-    store: &crate::store::Store,
+    store: &dyn crate::store::RunStore,
     run_id: i64,
 ) -> anyhow::Result<()> {
     let sources = args.proxy.pricing.sources()?;

@@ -9,11 +9,11 @@ use std::path::Path;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::store::read::{
+use crate::record::{
     FailureGroup, ImpliedGroup, LoopRow, OperationAggregate, RegionGroup, RepeatGroup,
     ResourceGroup,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{RunStore, StoreError};
 
 /// One finding: what, where, how often, and what changing it would save.
 #[derive(Debug, Clone, Serialize)]
@@ -151,7 +151,7 @@ pub struct Facts {
 
 impl Facts {
     pub async fn gather(
-        store: &Store,
+        store: &dyn RunStore,
         runs: &[i64],
         thresholds: &Thresholds,
     ) -> Result<Facts, StoreError> {

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use super::{Evidence, Facts, Finding, Saving, Thresholds};
 use crate::aws::model::Model;
 use crate::pricing::{exact, format_usd};
-use crate::report::rfc3339;
+use crate::record::rfc3339;
 
 pub type Rule = fn(&Facts, &Thresholds) -> Vec<Finding>;
 
@@ -322,7 +322,7 @@ pub fn fan_out(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
         .collect()
 }
 
-fn evidence_of(group: &crate::store::read::ResourceGroup) -> Evidence {
+fn evidence_of(group: &crate::record::ResourceGroup) -> Evidence {
     Evidence {
         service: group.service.clone(),
         operation: group.operation.clone(),
@@ -391,7 +391,7 @@ fn is_read(operation: &str) -> bool {
         .any(|prefix| operation.starts_with(prefix))
 }
 
-fn is_polling(group: &crate::store::read::RepeatGroup, thresholds: &Thresholds) -> bool {
+fn is_polling(group: &crate::record::RepeatGroup, thresholds: &Thresholds) -> bool {
     group.count >= thresholds.polling_min
         && is_read(&group.operation)
         && group.cadence.regularity().is_some_and(|(mean_us, cv)| {
@@ -400,7 +400,7 @@ fn is_polling(group: &crate::store::read::RepeatGroup, thresholds: &Thresholds) 
         })
 }
 
-fn repeat_evidence(group: &crate::store::read::RepeatGroup) -> Evidence {
+fn repeat_evidence(group: &crate::record::RepeatGroup) -> Evidence {
     Evidence {
         service: group.service.clone(),
         operation: group.operation.clone(),
@@ -646,8 +646,7 @@ pub fn cross_region(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
 /// Operations with no price, and calls tollgate could not identify: nothing is silently free.
 /// One finding per service, naming its operations.
 pub fn unpriced(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
-    let mut by_service: BTreeMap<&str, Vec<&crate::store::read::OperationAggregate>> =
-        BTreeMap::new();
+    let mut by_service: BTreeMap<&str, Vec<&crate::record::OperationAggregate>> = BTreeMap::new();
     for op in facts
         .operations
         .iter()
@@ -706,7 +705,7 @@ pub fn unpriced(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
 
 /// The operations that cost the most, and the busiest.
 pub fn top_operations(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
-    let total = |op: &crate::store::read::OperationAggregate| op.cost + op.transfer + op.implied;
+    let total = |op: &crate::record::OperationAggregate| op.cost + op.transfer + op.implied;
     let mut by_cost: Vec<_> = facts
         .operations
         .iter()
@@ -780,7 +779,7 @@ pub fn top_operations(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::read::{LoopRow, OperationAggregate, RepeatGroup, ResourceGroup};
+    use crate::record::{LoopRow, OperationAggregate, RepeatGroup, ResourceGroup};
     use std::str::FromStr;
 
     fn dec(text: &str) -> Decimal {
@@ -875,7 +874,7 @@ mod tests {
     }
 
     fn repeat(operation: &str, times_us: Vec<i64>) -> RepeatGroup {
-        use crate::store::totals::Cadence;
+        use crate::record::Cadence;
         RepeatGroup {
             service: "dynamodb".into(),
             operation: operation.into(),

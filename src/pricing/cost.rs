@@ -25,19 +25,7 @@ pub struct PricingInput<'a> {
     pub usage: &'a Usage,
 }
 
-/// Whether and how a call is priced.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "status")]
-pub enum PriceStatus {
-    /// At least one price applied.
-    Priced,
-    /// The table says this operation costs nothing.
-    Free { reason: String },
-    /// AWS does not bill this failed attempt (per the service's error rules).
-    NotBilled { reason: String },
-    /// No price in the table: shown as unpriced, never as $0.
-    Unpriced { reason: String },
-}
+pub use crate::record::PriceStatus;
 
 /// One priced quantity.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -353,37 +341,7 @@ impl Pricer {
     }
 }
 
-/// Formats dollars for people: at least 2 decimals, at most 9 (a nano-dollar), no trailing
-/// zeros beyond the cents.
-pub fn format_usd(amount: Decimal) -> String {
-    let rounded = amount.round_dp(9).normalize();
-    let text = if rounded.scale() < 2 {
-        format!("{:.2}", rounded)
-    } else {
-        rounded.to_string()
-    };
-    format!("${text}")
-}
-
-/// An operation's cost for a table cell: `unpriced` when nothing it did has a price, else the
-/// amount, with `~` when part of it is estimated and `?` when some attempts are unpriced.
-pub fn cost_label(amount: Decimal, billed: u64, unpriced: u64, estimated: u64) -> String {
-    if billed == 0 && unpriced > 0 {
-        return "unpriced".into();
-    }
-    format!(
-        "{}{}{}",
-        if estimated > 0 { "~" } else { "" },
-        format_usd(amount),
-        if unpriced > 0 { "?" } else { "" }
-    )
-}
-
-/// The amount as an exact decimal string for JSON: every digit kept, so sums computed from the
-/// JSON are exact.
-pub fn exact(amount: Decimal) -> String {
-    amount.normalize().to_string()
-}
+pub use crate::record::{cost_label, exact, format_usd};
 
 #[cfg(test)]
 mod tests {

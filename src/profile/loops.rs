@@ -5,43 +5,11 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::SystemTime;
 
 use lru::LruCache;
 use rust_decimal::Decimal;
 
-use super::call::Call;
-use crate::aws::pages::PageFacts;
-
-/// A finished (or abandoned) loop.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoopRecord {
-    /// Unique within the run, in order of the loops' first pages.
-    pub id: u64,
-    pub service: String,
-    pub operation: String,
-    pub resource: Option<String>,
-    pub access_key: Option<String>,
-    pub listing: String,
-    pub started_at: SystemTime,
-    pub ended_at: SystemTime,
-    /// Successful pages.
-    pub pages: u64,
-    /// Attempts, retries and failures included.
-    pub attempts: u64,
-    /// Items over all pages, where every page could be counted.
-    pub items: Option<u64>,
-    pub page_size: Option<u64>,
-    pub page_size_max: Option<u64>,
-    /// The last page said there was no more.
-    pub complete: bool,
-    /// The first page came with a token: the loop was picked up part-way.
-    pub resumed: bool,
-    /// The same listing was read from its start before in this run.
-    pub relisting: bool,
-    /// The pages' own cost (requests), without data transfer.
-    pub cost: Decimal,
-}
+use crate::record::{Call, Loop as LoopRecord, PageFacts};
 
 /// Who pages: the same credentials from the same SDK and app, for the same listing; kept as a
 /// 64-bit hash. The tracker remembers 100,000 listings and 10,000 invocations: as strings they
@@ -205,7 +173,7 @@ impl LoopTracker {
         let record = &mut open.record;
         record.attempts += 1;
         // The requests' own cost: the listing's bytes cost the same at any page size.
-        record.cost += call.cost.own();
+        record.cost += call.cost;
         record.ended_at = call.started_at + call.duration;
         if let Some(answer) = &page.answer {
             record.pages += 1;

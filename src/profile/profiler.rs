@@ -1,22 +1,27 @@
-//! The observer that turns the proxy's exchanges into priced calls and hands each to the sinks
-//! that want them (the run summary now; the SQLite recorder and live metrics next).
+//! The observer that turns the proxy's exchanges into priced calls, links paginator pages into
+//! loops, and hands each call to the sinks (the run summary, the recorder, ...).
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
-use super::call::{call_from_exchange, Call};
+use super::identify::call_from_exchange;
+use super::loops::LoopTracker;
 use crate::aws::identify::Identifier;
 use crate::aws::model::Model;
 use crate::pricing::Pricer;
 use crate::proxy::{Exchange, Observer, Tunnel};
+use crate::record::{Call, Loop};
 
-/// Receives every priced call. Called on the proxy's tasks: count, or hand off to a channel.
+/// Receives every priced call, as a plain record. Called on the proxy's tasks: count, or hand
+/// off to a channel.
 pub trait CallSink: Send + Sync + 'static {
-    /// `exchange` is there for what a call does not carry (the host's status line, bodies for
-    /// paginator tokens); its credentials must never be stored.
-    fn on_call(&self, call: &Call, exchange: &Exchange);
+    fn on_call(&self, call: &Call);
 
+    /// Paginator loops that finished (or, at shutdown, stopped), after their last page's call.
+    fn on_loops(&self, _loops: &[Loop]) {}
+
+    /// A connection passed through without interception, when it closed.
     fn on_tunnel(&self, _tunnel: &Tunnel) {}
 
     /// At shutdown, after the last call.
@@ -28,12 +33,45 @@ pub trait CallSink: Send + Sync + 'static {
 /// Identifies, measures and prices each exchange once, for every sink.
 pub struct Profiler {
     pricer: Arc<Pricer>,
+    loops: LoopTracker,
     sinks: Vec<Arc<dyn CallSink>>,
 }
 
 impl Profiler {
     pub fn new(pricer: Arc<Pricer>, sinks: Vec<Arc<dyn CallSink>>) -> Self {
-        Self { pricer, sinks }
+        Self {
+            pricer,
+            loops: LoopTracker::default(),
+            sinks,
+        }
+    }
+
+    /// Hands a call to every sink, then the loops its page finished.
+    pub fn deliver(&self, mut call: Call) {
+        if let Some(page) = &call.page {
+            call.loop_id = Some(self.loops.on_page(&call, page, call.page_size_max));
+        }
+        tracing::debug!(
+            service = %call.service,
+            operation = %call.operation,
+            status = call.status,
+            "call"
+        );
+        for sink in &self.sinks {
+            sink.on_call(&call);
+        }
+        if call.loop_id.is_some() {
+            self.deliver_loops(self.loops.take_finished());
+        }
+    }
+
+    fn deliver_loops(&self, loops: Vec<Loop>) {
+        if loops.is_empty() {
+            return;
+        }
+        for sink in &self.sinks {
+            sink.on_loops(&loops);
+        }
     }
 }
 
@@ -48,10 +86,7 @@ impl Observer for Profiler {
         // The model is looked up here, not at start-up: its parse (a few ms) runs in the
         // background and must not hold up the command being profiled.
         let identifier = Identifier::new(Model::embedded());
-        let call = call_from_exchange(&identifier, &self.pricer, exchange);
-        for sink in &self.sinks {
-            sink.on_call(&call, exchange);
-        }
+        self.deliver(call_from_exchange(&identifier, &self.pricer, exchange));
     }
 
     fn on_tunnel(&self, tunnel: &Tunnel) {
@@ -62,6 +97,7 @@ impl Observer for Profiler {
 
     fn flush(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            self.deliver_loops(self.loops.take_all());
             for sink in &self.sinks {
                 sink.flush().await;
             }

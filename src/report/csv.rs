@@ -1,12 +1,11 @@
 //! The calls of the selected runs as CSV, one row per recorded attempt, for spreadsheets and
 //! scripts. Rows stream from the database to the writer: memory stays bounded however many
-//! calls there are. Money columns are the exact decimal strings of the database (USD).
+//! calls there are. Money columns are exact decimal strings (USD).
 
 use futures_util::TryStreamExt as _;
-use sqlx::Row;
 
-use super::rfc3339;
-use crate::store::{Store, StoreError};
+use crate::record::{exact, rfc3339};
+use crate::store::{RunStore, StoreError};
 
 /// The header row, in order.
 pub const CALLS_CSV_COLUMNS: [&str; 23] = [
@@ -43,12 +42,6 @@ pub enum CsvError {
     Write(#[from] std::io::Error),
 }
 
-impl From<sqlx::Error> for CsvError {
-    fn from(error: sqlx::Error) -> Self {
-        CsvError::Store(StoreError::Query(error))
-    }
-}
-
 impl From<csv::Error> for CsvError {
     fn from(error: csv::Error) -> Self {
         CsvError::Write(error.into())
@@ -56,73 +49,47 @@ impl From<csv::Error> for CsvError {
 }
 
 /// Writes the calls of `runs` (oldest run first, each in the order its calls started) with a
-/// header row; returns the number of calls written. Empty fields are unknown (SQL NULL);
+/// header row; returns the number of calls written. Empty fields are unknown;
 /// `estimated` says why a cost is an estimate, empty when it is not one.
 pub async fn write_calls_csv(
-    store: &Store,
+    store: &dyn RunStore,
     runs: &[i64],
     out: &mut impl std::io::Write,
 ) -> Result<u64, CsvError> {
     let mut writer = csv::Writer::from_writer(out);
     writer.write_record(CALLS_CSV_COLUMNS)?;
     let mut written = 0u64;
-    if !runs.is_empty() {
-        let ids = runs
-            .iter()
-            .map(|id| id.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        let sql = format!(
-            "SELECT run_id, started_at_us, service, operation, region, resource, status, \
-             error_code, throttled, attempt, duration_us, bytes_sent, bytes_received, \
-             price_status, cost_usd, transfer_usd, implied_usd, estimated, loop_id, sdk, app_id, \
-             client_pid, client_command \
-             FROM calls WHERE run_id IN ({ids}) ORDER BY run_id, started_at_us, id"
-        );
-        let mut rows = sqlx::query(&sql).fetch(store.pool());
-        while let Some(row) = rows.try_next().await? {
-            let int = |column: &str| -> Result<String, sqlx::Error> {
-                Ok(row
-                    .try_get::<Option<i64>, _>(column)?
-                    .map(|n| n.to_string())
-                    .unwrap_or_default())
-            };
-            let text = |column: &str| -> Result<String, sqlx::Error> {
-                Ok(defuse(
-                    row.try_get::<Option<String>, _>(column)?
-                        .unwrap_or_default(),
-                ))
-            };
-            let duration_us: i64 = row.try_get("duration_us")?;
-            let throttled: bool = row.try_get("throttled")?;
-            let record: [String; 23] = [
-                int("run_id")?,
-                rfc3339(row.try_get("started_at_us")?),
-                text("service")?,
-                text("operation")?,
-                text("region")?,
-                text("resource")?,
-                int("status")?,
-                text("error_code")?,
-                throttled.to_string(),
-                int("attempt")?,
-                latency_ms(duration_us),
-                int("bytes_sent")?,
-                int("bytes_received")?,
-                text("price_status")?,
-                text("cost_usd")?,
-                text("transfer_usd")?,
-                text("implied_usd")?,
-                text("estimated")?,
-                int("loop_id")?,
-                text("sdk")?,
-                text("app_id")?,
-                int("client_pid")?,
-                text("client_command")?,
-            ];
-            writer.write_record(&record)?;
-            written += 1;
-        }
+    let mut calls = store.calls(runs);
+    while let Some(call) = calls.try_next().await? {
+        let number = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+        let text = |t: &Option<String>| defuse(t.clone().unwrap_or_default());
+        let record: [String; 23] = [
+            call.run_id.to_string(),
+            rfc3339(call.started_at_us),
+            defuse(call.service),
+            defuse(call.operation),
+            text(&call.region),
+            text(&call.resource),
+            number(call.status.map(u64::from)),
+            text(&call.error_code),
+            call.throttled.to_string(),
+            number(call.attempt.map(u64::from)),
+            latency_ms(call.duration_us),
+            call.bytes_sent.to_string(),
+            call.bytes_received.to_string(),
+            defuse(call.price_status),
+            exact(call.cost),
+            exact(call.transfer),
+            exact(call.implied),
+            text(&call.estimated),
+            number(call.loop_id),
+            text(&call.sdk),
+            text(&call.app_id),
+            number(call.client_pid.map(u64::from)),
+            text(&call.client_command),
+        ];
+        writer.write_record(&record)?;
+        written += 1;
     }
     writer.flush()?;
     Ok(written)
@@ -148,7 +115,8 @@ fn latency_ms(us: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::RunMeta;
+    use crate::record::{Call, ClientProcess, RunMeta};
+    use crate::store::{Batch, MemoryStore};
 
     #[test]
     fn formulas_from_the_traffic_are_not_run_by_spreadsheets() {
@@ -157,58 +125,61 @@ mod tests {
         assert_eq!(defuse("logs-bucket".into()), "logs-bucket");
     }
 
-    async fn insert_call(
-        store: &Store,
+    /// A throttled retry of a listing page, as the recorder would write it.
+    async fn write_call(
+        store: &MemoryStore,
         run: i64,
-        seq: i64,
         started_at_us: i64,
         resource: Option<&str>,
         command: Option<&str>,
     ) {
-        sqlx::query(
-            "INSERT INTO calls (run_id, seq, started_at_us, duration_us, kind, service, \
-             operation, region, host, sdk, app_id, status, error_code, throttled, attempt, \
-             bytes_sent, bytes_received, price_status, cost_usd, transfer_usd, implied_usd, \
-             estimated, loop_id, resource, client_pid, client_command) \
-             VALUES (?, ?, ?, 12345, 'operation', 's3', 'ListObjectsV2', 'eu-west-1', \
-             's3.eu-west-1.amazonaws.com', 'Boto3/1.40.0', NULL, 503, 'SlowDown', 1, 2, 310, \
-             2048, 'priced', '0.000005', '0.0000001', '0', 'page count from MaxKeys', 3, ?, \
-             4242, ?)",
-        )
-        .bind(run)
-        .bind(seq)
-        .bind(started_at_us)
-        .bind(resource)
-        .bind(command)
-        .execute(store.pool())
-        .await
-        .unwrap();
+        let call = Call {
+            region: Some("eu-west-1".into()),
+            host: "s3.eu-west-1.amazonaws.com".into(),
+            sdk: Some("Boto3/1.40.0".into()),
+            status: Some(503),
+            error_code: Some("SlowDown".into()),
+            attempt: Some(2),
+            duration: std::time::Duration::from_micros(12345),
+            bytes_sent: 310,
+            bytes_received: 2048,
+            cost: "0.000005".parse().unwrap(),
+            transfer: "0.0000001".parse().unwrap(),
+            estimated: Some("page count from MaxKeys".into()),
+            loop_id: Some(3),
+            resource: resource.map(str::to_string),
+            ..Call::sample("s3", "ListObjectsV2").at_us(started_at_us)
+        };
+        let process = command.map(|command| ClientProcess {
+            pid: 4242,
+            command: command.into(),
+        });
+        let batch = Batch {
+            calls: std::slice::from_ref(&call),
+            processes: std::slice::from_ref(&process),
+            loops: &[],
+        };
+        store.write_batch(run, batch).await.unwrap();
     }
 
     #[tokio::test]
     async fn calls_round_trip_through_csv_with_commas_and_quotes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("calls.db")).await.unwrap();
-        let meta = RunMeta::current("run", vec!["python".into()], vec![], "test".into());
-        let run = store.begin_run(&meta).await.unwrap();
-        let other = store
-            .begin_run(&RunMeta::current("run", vec![], vec![], "test".into()))
-            .await
-            .unwrap();
+        let store = MemoryStore::new();
+        let run = store.begin_run(&RunMeta::new("run")).await.unwrap();
+        let other = store.begin_run(&RunMeta::new("run")).await.unwrap();
         let tricky = "logs, \"2026\"\nand more";
         let command = "python -c \"print('a,b')\"";
         // Inserted out of order: the CSV is in the order calls started.
-        insert_call(
+        write_call(
             &store,
             run,
-            2,
             1_790_000_001_000_000,
             Some(tricky),
             Some(command),
         )
         .await;
-        insert_call(&store, run, 1, 1_790_000_000_000_000, None, None).await;
-        insert_call(&store, other, 1, 1_790_000_000_500_000, None, None).await;
+        write_call(&store, run, 1_790_000_000_000_000, None, None).await;
+        write_call(&store, other, 1_790_000_000_500_000, None, None).await;
 
         let mut out = Vec::new();
         let written = write_calls_csv(&store, &[run], &mut out).await.unwrap();

@@ -606,8 +606,8 @@ pub(super) mod tests {
 
     use super::*;
     use crate::findings::{Evidence, Saving};
+    use crate::record::{LoopRow, OperationAggregate, RunRow};
     use crate::report::{render_table, Projection, TimelineReport};
-    use crate::store::read::{LoopRow, OperationAggregate, RunRow};
 
     const T0: i64 = 1_790_000_000_000_000;
 

@@ -15,8 +15,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::findings::{self, Facts, Finding, Thresholds};
 use crate::pricing::exact;
-use crate::store::read::{LoopRow, OperationAggregate, RunRow};
-use crate::store::{Store, StoreError};
+use crate::record::{LoopRow, OperationAggregate, RunRow};
+use crate::store::{RunStore, StoreError};
 
 pub use self::csv::{write_calls_csv, CsvError, CALLS_CSV_COLUMNS};
 pub use html::render_html;
@@ -182,35 +182,19 @@ pub struct LoopTotals {
     pub stopped_early: u64,
 }
 
-/// `2026-11-26 14:37:04`: a time for people (UTC).
-pub fn short_time(micros: i64) -> String {
-    let text = rfc3339(micros);
-    text.get(..19).unwrap_or(&text).replace('T', " ")
-}
-
-pub fn rfc3339(micros: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
+pub use crate::record::{rfc3339, short_time};
 
 impl Report {
     /// The report of the given runs (newest first), with findings.
     pub async fn build(
-        store: &Store,
+        store: &dyn RunStore,
         run_ids: &[i64],
         thresholds: &Thresholds,
     ) -> Result<Report, StoreError> {
         let runs = store.runs(Some(run_ids), i64::MAX).await?;
         let facts = Facts::gather(store, run_ids, thresholds).await?;
         let found = findings::find(&facts, thresholds);
-        let mut report = Self::assemble(
-            store.path().display().to_string(),
-            runs,
-            facts.operations,
-            facts.loops,
-        );
+        let mut report = Self::assemble(store.location(), runs, facts.operations, facts.loops);
         report.findings = found;
         report.timeline = store
             .timeline(run_ids, 60)

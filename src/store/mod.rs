@@ -1,26 +1,30 @@
-//! The history: runs, their calls and paginator loops, in SQLite through sqlx.
+//! The history: runs, their calls and paginator loops, behind one small trait, [`RunStore`].
 //!
-//! One writer task batches calls into transactions off the request path ([`writer`]); reads for
-//! reports are in [`read`]. The schema is in `migrations/`, applied on open. The database holds
-//! nothing secret: access keys only as fingerprints, no parameter values, no bodies.
+//! Below the profile and above the record layer only: a store takes plain records
+//! ([`crate::record`]) and gives back the aggregates reports read. All SQL lives here. The
+//! SQLite backend is in [`sqlite`]; [`memory`] keeps everything in memory (tests, and the
+//! proof that the seam is real). Totals are summed by one engine, [`tally`], whatever the
+//! backend. The history holds nothing secret: access keys only as fingerprints, no parameter
+//! values, no bodies.
 
-pub mod meta;
-pub mod read;
-mod sqlfn;
-pub mod totals;
-pub mod writer;
+pub mod memory;
+pub mod sqlite;
+pub mod tally;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use futures_util::stream::BoxStream;
 
-pub use meta::RunMeta;
-pub use writer::{Recorder, RecorderOutcome};
+use crate::record::{
+    Call, ClientProcess, FailureGroup, ImpliedGroup, Loop, LoopRow, OperationAggregate,
+    RegionGroup, RepeatGroup, ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall,
+    TimelinePoint,
+};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,6 +34,102 @@ pub enum StoreError {
     Corrupt { path: String, message: String },
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    #[error(
+        "no database at {path}: record a run first (`tollgate run -- CMD`), or pass --db PATH"
+    )]
+    Missing { path: String },
+}
+
+/// One batch of a run's calls, in the order they completed, with the process that made each
+/// (when known), and the loops that finished with them.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    pub calls: &'a [Call],
+    /// One per call.
+    pub processes: &'a [Option<ClientProcess>],
+    pub loops: &'a [Loop],
+}
+
+/// Where runs are recorded and read back. A run is written by one writer (its batches in
+/// order); reads may come from anywhere, at any time.
+#[async_trait::async_trait]
+pub trait RunStore: Send + Sync {
+    /// Where the history is, for people (a path, or a URL without its password).
+    fn location(&self) -> String;
+
+    /// Records the start of a run; returns its id.
+    async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError>;
+
+    /// Records a batch of the run's calls and loops, with their totals, all or nothing.
+    async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError>;
+
+    /// Records the end of a run.
+    async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError>;
+
+    /// Run ids matching the filter, newest first.
+    async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError>;
+
+    /// The runs `ids` (all when `None`), newest first, at most `limit`.
+    async fn runs(&self, ids: Option<&[i64]>, limit: i64) -> Result<Vec<RunRow>, StoreError>;
+
+    /// Per service and operation over the runs.
+    async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationAggregate>, StoreError>;
+
+    /// The runs' paginator loops, in order.
+    async fn loops(&self, runs: &[i64]) -> Result<Vec<LoopRow>, StoreError>;
+
+    /// Groups of first attempts with identical parameters, `min` calls or more.
+    async fn repeated_calls(&self, runs: &[i64], min: u64) -> Result<Vec<RepeatGroup>, StoreError>;
+
+    /// First attempts of these operations, by resource.
+    async fn calls_by_resource(
+        &self,
+        runs: &[i64],
+        operations: &[(&str, &str)],
+    ) -> Result<Vec<ResourceGroup>, StoreError>;
+
+    /// Failed AWS calls by operation and outcome.
+    async fn failures(&self, runs: &[i64]) -> Result<Vec<FailureGroup>, StoreError>;
+
+    /// Known operations' calls by service and region.
+    async fn regions(&self, runs: &[i64]) -> Result<Vec<RegionGroup>, StoreError>;
+
+    /// Implied costs by the operation and resource causing them.
+    async fn implied(&self, runs: &[i64]) -> Result<Vec<ImpliedGroup>, StoreError>;
+
+    /// Calls over time, in at most `slices` equal slices from the first call to the last.
+    async fn timeline(&self, runs: &[i64], slices: i64) -> Result<Vec<TimelinePoint>, StoreError>;
+
+    /// Every call of the runs (oldest run first, each in the order its calls started),
+    /// streamed: memory stays bounded however many there are.
+    fn calls<'a>(&'a self, runs: &'a [i64]) -> BoxStream<'a, Result<StoredCall, StoreError>>;
+
+    /// Waits for pending work and closes connections.
+    async fn close(&self);
+}
+
+/// Opens the history named by `--db`/`TOLLGATE_DB` (a path or `sqlite://` URL), else
+/// `tollgate.db` in the state directory.
+pub async fn open(explicit: Option<&Path>) -> Result<Arc<dyn RunStore>, StoreError> {
+    let path = resolve_path(explicit).map_err(|error| StoreError::Open {
+        path: "the state directory".into(),
+        message: error.to_string(),
+    })?;
+    Ok(Arc::new(SqliteStore::open(&path).await?))
+}
+
+/// Opens an existing history for reading: a report never creates one.
+pub async fn open_existing(explicit: Option<&Path>) -> Result<Arc<dyn RunStore>, StoreError> {
+    let path = resolve_path(explicit).map_err(|error| StoreError::Open {
+        path: "the state directory".into(),
+        message: format!("{error}; pass --db PATH"),
+    })?;
+    if !path.exists() {
+        return Err(StoreError::Missing {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(Arc::new(SqliteStore::open(&path).await?))
 }
 
 /// The database file for this invocation: `--db`/`TOLLGATE_DB`, else `tollgate.db` in the state
@@ -51,213 +151,7 @@ pub fn from_micros(micros: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
 }
 
-/// An open database.
-#[derive(Clone)]
-pub struct Store {
-    pool: SqlitePool,
-    path: PathBuf,
-}
-
-impl Store {
-    /// Opens (creating if needed) and migrates the database, and marks runs that died without an
-    /// end as incomplete.
-    pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let shown = path.display().to_string();
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if !parent.exists() {
-                crate::home::ensure_private_dir(parent).map_err(|e| StoreError::Open {
-                    path: shown.clone(),
-                    message: format!("cannot create {}: {e}", parent.display()),
-                })?;
-            }
-        }
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{shown}"))
-            .map_err(|e| StoreError::Open {
-                path: shown.clone(),
-                message: e.to_string(),
-            })?
-            .filename(path)
-            .create_if_missing(true)
-            // WAL: readers (a report while a run records) never block the writer, and a crash
-            // loses at most the transaction in flight.
-            .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL under WAL is durable against a process crash, and lets a commit skip the
-            // fsync of every transaction; a power loss may drop the last commits.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            // Checkpoint every 16,384 pages (64 MiB of WAL) rather than SQLite's 1,000: the
-            // checkpoint runs inside a commit and copies the pages the batches rewrite every
-            // time (the totals, the index, the last page of calls) once per checkpoint, so
-            // fewer checkpoints copy less (writer +10% in the store bench).
-            .pragma("wal_autocheckpoint", "16384")
-            // The WAL file shrinks back to this after a checkpoint.
-            .pragma("journal_size_limit", "67108864")
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .after_connect(|connection, _| {
-                Box::pin(async move {
-                    let mut handle = connection.lock_handle().await?;
-                    sqlfn::register(handle.as_raw_handle())
-                        .map_err(|message| sqlx::Error::Configuration(message.into()))
-                })
-            })
-            .connect_with(options)
-            .await
-            .map_err(|e| classify(&shown, e))?;
-        MIGRATOR.run(&pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(e) => classify(&shown, e),
-            other => StoreError::Corrupt {
-                path: shown.clone(),
-                message: other.to_string(),
-            },
-        })?;
-        let store = Store {
-            pool,
-            path: path.to_path_buf(),
-        };
-        // Reading must work on a full disk or a read-only file: marking dead runs is a write,
-        // and its failure only means it happens at a later open.
-        if let Err(error) = store.mark_dead_runs_incomplete().await {
-            tracing::warn!("could not mark runs that died as incomplete: {error}");
-        }
-        if let Err(error) = store.rebuild_missing_totals().await {
-            tracing::warn!(
-                "could not build the totals of runs recorded by an older tollgate: {error}"
-            );
-        }
-        Ok(store)
-    }
-
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Records the start of a run; returns its id.
-    pub async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO runs (uuid, kind, state, started_at_us, command, cwd, git_repo, git_branch, \
-             git_commit, ci_provider, ci_job, ci_ref, ci_pr, tollgate_version, pricing_version, \
-             model_version, hostname, pid, totals) \
-             VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id",
-        )
-        .bind(&meta.uuid)
-        .bind(&meta.kind)
-        .bind(micros(meta.started_at))
-        .bind(serde_json::to_string(&meta.command).unwrap_or_default())
-        .bind(&meta.cwd)
-        .bind(&meta.git.repo)
-        .bind(&meta.git.branch)
-        .bind(&meta.git.commit)
-        .bind(&meta.ci.provider)
-        .bind(&meta.ci.job)
-        .bind(&meta.ci.git_ref)
-        .bind(&meta.ci.pr)
-        .bind(&meta.tollgate_version)
-        .bind(&meta.pricing_version)
-        .bind(&meta.model_version)
-        .bind(&meta.hostname)
-        .bind(i64::from(meta.pid))
-        .fetch_one(&mut *tx)
-        .await?;
-        for (key, value) in &meta.tags {
-            sqlx::query("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)")
-                .bind(id)
-                .bind(key)
-                .bind(value)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    /// Records the end of a run.
-    pub async fn end_run(
-        &self,
-        run: i64,
-        exit_code: Option<i32>,
-        lost: u64,
-        lost_reason: Option<&str>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE runs SET state = 'complete', ended_at_us = ?, exit_code = ?, lost_calls = ?, \
-             lost_reason = ? WHERE id = ?",
-        )
-        .bind(micros(SystemTime::now()))
-        .bind(exit_code)
-        .bind(i64::try_from(lost).unwrap_or(i64::MAX))
-        .bind(lost_reason)
-        .bind(run)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Runs still `running` whose tollgate process is gone (on this host) died without an end.
-    async fn mark_dead_runs_incomplete(&self) -> Result<(), StoreError> {
-        let running: Vec<(i64, Option<String>, Option<i64>)> =
-            sqlx::query_as("SELECT id, hostname, pid FROM runs WHERE state = 'running'")
-                .fetch_all(&self.pool)
-                .await?;
-        let here = meta::hostname();
-        for (id, hostname, pid) in running {
-            if hostname.as_deref() != here.as_deref() {
-                continue;
-            }
-            let alive = pid.is_some_and(|pid| meta::is_tollgate_process(pid as i32));
-            if !alive {
-                sqlx::query(
-                    "UPDATE runs SET state = 'incomplete' WHERE id = ? AND state = 'running'",
-                )
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Runs recorded before the writer kept totals (an older tollgate) get them from their
-    /// calls, once.
-    async fn rebuild_missing_totals(&self) -> Result<(), StoreError> {
-        let runs: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM runs WHERE totals = 0 AND state != 'running'")
-                .fetch_all(&self.pool)
-                .await?;
-        for run in runs {
-            if totals::rebuild(&self.pool, run).await? {
-                tracing::info!("run {run}: totals built from its calls");
-            }
-        }
-        Ok(())
-    }
-
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-/// "file is not a database" and friends are corruption; everything else an open failure.
-fn classify(path: &str, error: sqlx::Error) -> StoreError {
-    let message = error.to_string();
-    let corrupt = message.contains("not a database")
-        || message.contains("malformed")
-        || message.contains("corrupt");
-    if corrupt {
-        StoreError::Corrupt {
-            path: path.to_string(),
-            message,
-        }
-    } else {
-        StoreError::Open {
-            path: path.to_string(),
-            message,
-        }
-    }
+/// A duration in whole µs.
+pub fn duration_micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }

@@ -214,14 +214,14 @@ fn the_html_report_loads_in_chromium_without_console_errors_and_shows_the_total(
 
     // The HTML report of the same run.
     let html = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let store = tollgate::store::Store::open(&db).await.unwrap();
-        let filter = tollgate::store::read::RunFilter {
+        let store = tollgate::store::open_existing(Some(&db)).await.unwrap();
+        let filter = tollgate::record::RunFilter {
             last: true,
             ..Default::default()
         };
         let runs = store.select_runs(&filter).await.unwrap();
         let mut report = tollgate::report::Report::build(
-            &store,
+            store.as_ref(),
             &runs,
             &tollgate::findings::Thresholds::default(),
         )

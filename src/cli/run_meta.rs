@@ -3,82 +3,43 @@
 //! time is the profiled command's time).
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
-#[derive(Debug, Clone, Default)]
-pub struct GitFacts {
-    /// The remote `origin` URL without credentials, else the repository's directory.
-    pub repo: Option<String>,
-    pub branch: Option<String>,
-    pub commit: Option<String>,
-}
+use crate::record::{CiFacts, GitFacts, RunMeta};
 
-#[derive(Debug, Clone, Default)]
-pub struct CiFacts {
-    /// `github-actions`, `gitlab-ci`, or `ci` for another system that sets `CI`.
-    pub provider: Option<String>,
-    pub job: Option<String>,
-    pub git_ref: Option<String>,
-    pub pr: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct RunMeta {
-    pub uuid: String,
-    /// `run` or `serve`.
-    pub kind: String,
-    pub started_at: SystemTime,
-    pub command: Vec<String>,
-    pub cwd: Option<String>,
-    pub git: GitFacts,
-    pub ci: CiFacts,
-    pub tags: Vec<(String, String)>,
-    pub tollgate_version: String,
-    pub pricing_version: String,
-    pub model_version: String,
-    pub hostname: Option<String>,
-    pub pid: u32,
-}
-
-impl RunMeta {
-    /// Facts of the current process: command line given, the rest read from the environment.
-    pub fn current(
-        kind: &str,
-        command: Vec<String>,
-        tags: Vec<(String, String)>,
-        pricing_version: String,
-    ) -> Self {
-        let cwd = std::env::current_dir().ok();
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let mut git = cwd.as_deref().map(git_facts).unwrap_or_default();
-        let ci = ci_facts(&env);
-        // CI checkouts are often detached: the CI's own variables say which commit and branch.
-        if git.commit.is_none() {
-            git.commit = env("GITHUB_SHA").or_else(|| env("CI_COMMIT_SHA"));
-        }
-        if git.branch.is_none() {
-            git.branch = env("GITHUB_HEAD_REF")
-                .or_else(|| env("GITHUB_REF_NAME"))
-                .or_else(|| env("CI_COMMIT_REF_NAME"));
-        }
-        Self {
-            uuid: new_uuid(),
-            kind: kind.to_string(),
-            started_at: SystemTime::now(),
-            command: redact_command(&command),
-            cwd: cwd.map(|p| p.display().to_string()),
-            git,
-            ci,
-            tags,
-            tollgate_version: env!("CARGO_PKG_VERSION").to_string(),
-            pricing_version,
-            model_version: format!(
-                "botocore {}",
-                crate::aws::model::Model::embedded_botocore_version()
-            ),
-            hostname: hostname(),
-            pid: std::process::id(),
-        }
+/// Facts of the current process: command line given, the rest read from the environment.
+pub fn current(
+    kind: &str,
+    command: Vec<String>,
+    tags: Vec<(String, String)>,
+    pricing_version: String,
+) -> RunMeta {
+    let cwd = std::env::current_dir().ok();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut git = cwd.as_deref().map(git_facts).unwrap_or_default();
+    let ci = ci_facts(&env);
+    // CI checkouts are often detached: the CI's own variables say which commit and branch.
+    if git.commit.is_none() {
+        git.commit = env("GITHUB_SHA").or_else(|| env("CI_COMMIT_SHA"));
+    }
+    if git.branch.is_none() {
+        git.branch = env("GITHUB_HEAD_REF")
+            .or_else(|| env("GITHUB_REF_NAME"))
+            .or_else(|| env("CI_COMMIT_REF_NAME"));
+    }
+    RunMeta {
+        command: redact_command(&command),
+        cwd: cwd.map(|p| p.display().to_string()),
+        git,
+        ci,
+        tags,
+        tollgate_version: env!("CARGO_PKG_VERSION").to_string(),
+        pricing_version,
+        model_version: format!(
+            "botocore {}",
+            crate::aws::model::Model::embedded_botocore_version()
+        ),
+        hostname: crate::procnet::hostname(),
+        ..RunMeta::new(kind)
     }
 }
 
@@ -121,34 +82,6 @@ pub fn redact_command(args: &[String]) -> Vec<String> {
 }
 
 /// A random 128-bit id as 32 hex digits: unique across machines sharing a database.
-fn new_uuid() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        let nanos = SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        bytes = (nanos ^ u128::from(std::process::id())).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn hostname() -> Option<String> {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|name| name.into_string().ok())
-}
-
-/// Whether `pid` is alive and a tollgate process (a reused pid of something else is not).
-pub fn is_tollgate_process(pid: i32) -> bool {
-    if pid <= 0 || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
-        return false;
-    }
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|comm| comm.trim().starts_with("tollgate"))
-        .unwrap_or(true)
-}
-
 fn ci_facts(env: &dyn Fn(&str) -> Option<String>) -> CiFacts {
     if env("GITHUB_ACTIONS").as_deref() == Some("true") {
         let git_ref = env("GITHUB_REF");

@@ -1,113 +1,15 @@
-//! One identified AWS call.
-
-use std::time::{Duration, SystemTime};
+//! From one proxy exchange to one [`Call`]: identified, measured, priced.
 
 use crate::aws::document::Documents;
 use crate::aws::extract::{self, RequestParts};
 use crate::aws::identify::{is_bucket_host, Identifier, Identity, Request};
-use crate::aws::pages::{self, PageFacts, PageRequest, PageResponse};
+use crate::aws::pages::{self, PageRequest, PageResponse};
 use crate::aws::usage::{self, BodyView, Usage, UsageInput};
-use crate::pricing::{Cost, PriceStatus, Pricer, PricingInput};
-use crate::proxy::{BodyRecord, Exchange, Outcome};
-
-/// What an exchange was.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallKind {
-    /// A known operation of a known service.
-    Operation,
-    /// An AWS request the model does not know; `operation` holds its path template.
-    Unknown,
-    /// Not an AWS API call.
-    NotAws,
-}
-
-/// An AWS call as the layers above see it: no credentials, no parameter values, no bodies.
-#[derive(Debug, Clone)]
-pub struct Call {
-    pub kind: CallKind,
-    /// botocore's service name, or the best guess for an unknown call (`unknown` if none).
-    pub service: String,
-    /// The operation name; for unknown calls `unknown: GET /{}/path`.
-    pub operation: String,
-    pub region: Option<String>,
-    pub host: String,
-    pub access_key: Option<String>,
-    pub sdk: Option<String>,
-    pub app_id: Option<String>,
-    pub invocation_id: Option<String>,
-    pub attempt: Option<u32>,
-    /// `None` when no response came back (the proxy answered 502/504 itself).
-    pub status: Option<u16>,
-    pub error_code: Option<String>,
-    pub request_id: Option<String>,
-    pub resource: Option<String>,
-    pub started_at: SystemTime,
-    pub duration: Duration,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    /// The proxy's own failure, when the upstream was not reached.
-    pub upstream_failure: Option<&'static str>,
-    /// The response body was cut short.
-    pub interrupted: bool,
-    /// What the call used, in billing units.
-    pub usage: Usage,
-    /// What it cost.
-    pub cost: Cost,
-    /// A digest of its parameters: identical calls have the same one.
-    pub fingerprint: Option<String>,
-    /// For paginated operations: tokens, page size, next token, items.
-    pub page: Option<PageFacts>,
-    /// The documented maximum page size of the operation's paginator.
-    pub page_size_max: Option<u64>,
-}
-
-impl Call {
-    /// A retry: the SDK said this is attempt 2 or later of one logical call.
-    pub fn is_retry(&self) -> bool {
-        is_retry(self.attempt)
-    }
-
-    /// Answered with 4xx/5xx, not answered, or a 200 that carried an error (S3).
-    pub fn is_error(&self) -> bool {
-        is_error(self.status, self.error_code.as_deref())
-    }
-
-    /// Throttling, by the error codes AWS services use for it.
-    pub fn is_throttled(&self) -> bool {
-        is_throttling(self.error_code.as_deref())
-    }
-}
-
-/// Attempt 2 or later of one logical call (an unknown attempt is not a retry).
-pub fn is_retry(attempt: Option<u32>) -> bool {
-    attempt.is_some_and(|attempt| attempt > 1)
-}
-
-/// No response, an HTTP error, or an error code in a 200.
-pub fn is_error(status: Option<u16>, error_code: Option<&str>) -> bool {
-    status.is_none_or(|status| status >= 400) || error_code.is_some()
-}
-
-/// Whether an error code means the request was throttled.
-pub fn is_throttling(code: Option<&str>) -> bool {
-    const THROTTLING: &[&str] = &[
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "TransactionInProgressException",
-        "RequestLimitExceeded",
-        "BandwidthLimitExceeded",
-        "LimitExceededException",
-        "RequestThrottled",
-        "SlowDown",
-        "PriorRequestNotComplete",
-        "EC2ThrottledException",
-    ];
-    code.is_some_and(|code| THROTTLING.contains(&code))
-}
+use crate::pricing::{Cost, Pricer, PricingInput};
+use crate::proxy::{self, BodyRecord, Exchange, Outcome};
+use crate::record::{
+    is_throttling, Call, CallKind, ImpliedCost, PriceStatus, Unit, UpstreamFailure,
+};
 
 fn body_view(record: &BodyRecord) -> BodyView<'_> {
     BodyView {
@@ -204,7 +106,12 @@ pub fn call_from_exchange(
         None => (None, None, None),
     };
     let upstream_failure = match &exchange.outcome {
-        Outcome::UpstreamFailed { kind, .. } => Some(kind.as_str()),
+        Outcome::UpstreamFailed { kind, .. } => Some(match kind {
+            proxy::UpstreamFailure::Connect => UpstreamFailure::Connect,
+            proxy::UpstreamFailure::Tls => UpstreamFailure::Tls,
+            proxy::UpstreamFailure::Timeout => UpstreamFailure::Timeout,
+            proxy::UpstreamFailure::Protocol => UpstreamFailure::Protocol,
+        }),
         _ => None,
     };
     // Everything read from the bodies of a known operation: usage, paginator facts, the
@@ -280,7 +187,23 @@ pub fn call_from_exchange(
             usage: &usage,
         }),
     };
+    let mut units: Vec<(Unit, rust_decimal::Decimal)> = Vec::with_capacity(cost.lines.len());
+    for line in &cost.lines {
+        match units.iter_mut().find(|(unit, _)| *unit == line.unit) {
+            Some(slot) => slot.1 += line.quantity,
+            None => units.push((line.unit, line.quantity)),
+        }
+    }
+    let Cost {
+        status: price,
+        transfer,
+        implied,
+        estimated,
+        ..
+    } = &cost;
     Call {
+        seq: exchange.id,
+        client: exchange.client,
         kind,
         service,
         operation,
@@ -304,10 +227,25 @@ pub fn call_from_exchange(
         bytes_received: exchange.response_body.bytes,
         upstream_failure,
         interrupted: matches!(exchange.outcome, Outcome::Interrupted { .. }),
-        usage,
-        cost,
+        price: price.clone(),
+        cost: cost.own(),
+        transfer: cost.transfer(),
+        implied: implied
+            .iter()
+            .map(|line| ImpliedCost {
+                service: line.service.clone(),
+                entry: line.entry.clone(),
+                implied_by: line.implied_by,
+                amount: line.amount,
+            })
+            .collect(),
+        units,
+        gb_out: usage.quantity(Unit::GbOut),
+        transfer_gb: transfer.as_ref().map(|line| line.quantity),
+        estimated: estimated.clone(),
         fingerprint,
         page,
         page_size_max,
+        loop_id: None,
     }
 }

@@ -4,102 +4,24 @@
 //! operation, outcome or slot whatever the number of calls; runs are merged here, money summed
 //! as exact decimals (SQLite would sum text as floating point).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use hdrhistogram::Histogram;
 use rust_decimal::Decimal;
 use sqlx::Row;
 
-use super::totals::{Cadence, TIMELINE_WIDTHS_US};
-use super::{Store, StoreError};
+use super::SqliteStore;
+use crate::record::{
+    Cadence, FailureGroup, ImpliedGroup, LoopRow, OperationAggregate, RegionGroup, RepeatGroup,
+    ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint,
+};
+use crate::store::tally::Slicing;
+use crate::store::StoreError;
 
-/// Which runs a report covers.
-#[derive(Debug, Clone, Default)]
-pub struct RunFilter {
-    pub run: Option<i64>,
-    /// The most recent run (the default when nothing else is given).
-    pub last: bool,
-    /// Runs started at or after this time (µs since the epoch).
-    pub since_us: Option<i64>,
-    pub tags: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RunRow {
-    pub id: i64,
-    pub uuid: String,
-    pub kind: String,
-    /// `running`, `complete`, or `incomplete` (tollgate died before the run's end).
-    pub state: String,
-    pub started_at_us: i64,
-    pub ended_at_us: Option<i64>,
-    pub exit_code: Option<i64>,
-    pub command: Vec<String>,
-    pub cwd: Option<String>,
-    pub git_repo: Option<String>,
-    pub git_branch: Option<String>,
-    pub git_commit: Option<String>,
-    pub ci_provider: Option<String>,
-    pub ci_job: Option<String>,
-    pub ci_ref: Option<String>,
-    pub ci_pr: Option<String>,
-    pub tags: BTreeMap<String, String>,
-    pub tollgate_version: String,
-    pub pricing_version: String,
-    pub model_version: String,
-    /// Calls the run made that could not be recorded.
-    pub lost_calls: i64,
-    pub lost_reason: Option<String>,
-    pub calls: i64,
-}
-
-/// One operation's aggregate over the selected runs.
-#[derive(Debug, Clone, Default)]
-pub struct OperationAggregate {
-    pub service: String,
-    pub operation: String,
-    pub attempts: u64,
-    pub retries: u64,
-    pub errors: u64,
-    pub throttled: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    pub cost: Decimal,
-    pub transfer: Decimal,
-    pub implied: Decimal,
-    pub priced: u64,
-    pub free: u64,
-    pub not_billed: u64,
-    pub unpriced: u64,
-    pub estimated: u64,
-    pub units: BTreeMap<String, Decimal>,
-    pub latency_us: Option<Histogram<u64>>,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LoopRow {
-    pub run_id: i64,
-    pub loop_id: i64,
-    pub service: String,
-    pub operation: String,
-    pub resource: Option<String>,
-    pub started_at_us: i64,
-    pub ended_at_us: i64,
-    pub pages: i64,
-    pub attempts: i64,
-    pub items: Option<i64>,
-    pub page_size: Option<i64>,
-    pub page_size_max: Option<i64>,
-    pub complete: bool,
-    pub resumed: bool,
-    pub relisting: bool,
-    pub cost: Decimal,
-}
-
-impl Store {
+impl SqliteStore {
     /// Run ids matching the filter, newest first.
-    pub async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError> {
+    pub(super) async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError> {
         if let Some(run) = filter.run {
             let found: Option<i64> = sqlx::query_scalar("SELECT id FROM runs WHERE id = ?")
                 .bind(run)
@@ -131,7 +53,11 @@ impl Store {
     }
 
     /// Runs by id (all runs, newest first, when `ids` is `None`), at most `limit`.
-    pub async fn runs(&self, ids: Option<&[i64]>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+    pub(super) async fn runs(
+        &self,
+        ids: Option<&[i64]>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>, StoreError> {
         let mut sql = String::from(
             "SELECT r.*, (SELECT coalesce(sum(t.calls), 0) FROM operation_totals t \
              WHERE t.run_id = r.id) AS calls FROM runs r",
@@ -182,7 +108,10 @@ impl Store {
     }
 
     /// Calls of the runs, by service and operation (from the writer's totals).
-    pub async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationAggregate>, StoreError> {
+    pub(super) async fn operations(
+        &self,
+        runs: &[i64],
+    ) -> Result<Vec<OperationAggregate>, StoreError> {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
@@ -254,7 +183,7 @@ impl Store {
     }
 
     /// Loops of the runs, most expensive first.
-    pub async fn loops(&self, runs: &[i64]) -> Result<Vec<LoopRow>, StoreError> {
+    pub(super) async fn loops(&self, runs: &[i64]) -> Result<Vec<LoopRow>, StoreError> {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
@@ -307,80 +236,18 @@ fn id_list(ids: &[i64]) -> String {
         .join(",")
 }
 
-/// Calls with the same parameters (operation and parameter digest), repeated.
-#[derive(Debug, Clone)]
-pub struct RepeatGroup {
-    pub service: String,
-    pub operation: String,
-    pub resource: Option<String>,
-    pub fingerprint: String,
-    pub count: u64,
-    pub cost: Decimal,
-    /// When the calls were made, and how regularly.
-    pub cadence: Cadence,
-    /// The first calls' start times (µs), at most 3.
-    pub examples_us: Vec<i64>,
-}
-
-/// Calls of one operation on one resource.
-#[derive(Debug, Clone)]
-pub struct ResourceGroup {
-    pub service: String,
-    pub operation: String,
-    pub resource: Option<String>,
-    pub count: u64,
-    pub cost: Decimal,
-    pub first_us: i64,
-    pub last_us: i64,
-}
-
 /// Service, operation, status, error code, throttled.
 type FailureKey = (String, String, Option<i64>, Option<String>, bool);
-
-/// Failed attempts of one operation with one outcome.
-#[derive(Debug, Clone)]
-pub struct FailureGroup {
-    pub service: String,
-    pub operation: String,
-    pub status: Option<i64>,
-    pub error_code: Option<String>,
-    pub throttled: bool,
-    pub count: u64,
-    /// What AWS billed for them.
-    pub cost: Decimal,
-    pub priced: u64,
-    pub first_us: i64,
-    pub last_us: i64,
-}
-
-/// Calls by service and region.
-#[derive(Debug, Clone)]
-pub struct RegionGroup {
-    pub service: String,
-    pub region: Option<String>,
-    pub count: u64,
-    pub cost: Decimal,
-}
-
-/// Implied costs by the operation causing them.
-#[derive(Debug, Clone)]
-pub struct ImpliedGroup {
-    pub service: String,
-    pub operation: String,
-    pub resource: Option<String>,
-    pub count: u64,
-    pub implied: Decimal,
-}
 
 /// "" and 0 stand for "none" in the totals' keys.
 fn none_if_empty(text: String) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-impl Store {
+impl SqliteStore {
     /// Identical calls (same operation and parameter digest) made at least `min` times over the
     /// runs: the 200 largest groups.
-    pub async fn repeated_calls(
+    pub(super) async fn repeated_calls(
         &self,
         runs: &[i64],
         min: u64,
@@ -446,7 +313,7 @@ impl Store {
     }
 
     /// First attempts of the given operations, by resource.
-    pub async fn calls_by_resource(
+    pub(super) async fn calls_by_resource(
         &self,
         runs: &[i64],
         operations: &[(&str, &str)],
@@ -496,7 +363,7 @@ impl Store {
     }
 
     /// Failed attempts (4xx/5xx, no response, or an error in a 200) by operation and outcome.
-    pub async fn failures(&self, runs: &[i64]) -> Result<Vec<FailureGroup>, StoreError> {
+    pub(super) async fn failures(&self, runs: &[i64]) -> Result<Vec<FailureGroup>, StoreError> {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
@@ -542,7 +409,7 @@ impl Store {
     }
 
     /// AWS calls by service and region.
-    pub async fn regions(&self, runs: &[i64]) -> Result<Vec<RegionGroup>, StoreError> {
+    pub(super) async fn regions(&self, runs: &[i64]) -> Result<Vec<RegionGroup>, StoreError> {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
@@ -571,7 +438,7 @@ impl Store {
     }
 
     /// Calls that caused implied costs, by operation and resource.
-    pub async fn implied(&self, runs: &[i64]) -> Result<Vec<ImpliedGroup>, StoreError> {
+    pub(super) async fn implied(&self, runs: &[i64]) -> Result<Vec<ImpliedGroup>, StoreError> {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
@@ -603,20 +470,10 @@ impl Store {
     }
 }
 
-/// Calls and their cost in one slice of time.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TimelinePoint {
-    /// The slice's start, µs since the epoch.
-    pub at_us: i64,
-    pub calls: u64,
-    #[serde(skip)]
-    pub cost: Decimal,
-}
-
-impl Store {
+impl SqliteStore {
     /// Calls over time, in at most `slices` equal slices from the first call to the last, read
     /// from the widest stored slots that still resolve one slice.
-    pub async fn timeline(
+    pub(super) async fn timeline(
         &self,
         runs: &[i64],
         slices: i64,
@@ -633,35 +490,86 @@ impl Store {
         let (Some(first), Some(last)) = (first, last) else {
             return Ok(Vec::new());
         };
-        let wanted = ((last - first) / slices.max(1)).max(1_000) + 1;
-        let slot_width = TIMELINE_WIDTHS_US
-            .iter()
-            .rev()
-            .find(|&&width| width <= wanted)
-            .copied()
-            .unwrap_or(TIMELINE_WIDTHS_US[0]);
-        // A slice is a whole number of slots, starting at the first call's slot.
-        let width = wanted.div_euclid(slot_width).max(1) * slot_width;
-        let origin = first.div_euclid(slot_width) * slot_width;
+        let slicing = Slicing::new(first, last, slices);
         let rows = sqlx::query(&format!(
             "SELECT slot, calls, cost_usd FROM timeline_totals \
              WHERE run_id IN ({ids}) AND width_us = ?"
         ))
-        .bind(slot_width)
+        .bind(slicing.slot_width)
         .fetch_all(self.pool())
         .await?;
-        let mut points: BTreeMap<i64, TimelinePoint> = BTreeMap::new();
+        let mut slots = Vec::with_capacity(rows.len());
         for row in rows {
-            let slot: i64 = row.try_get("slot")?;
-            let slice = (slot * slot_width - origin).div_euclid(width);
-            let point = points.entry(slice).or_insert(TimelinePoint {
-                at_us: origin + slice * width,
-                calls: 0,
-                cost: Decimal::ZERO,
-            });
-            point.calls += row.try_get::<i64, _>("calls")?.max(0) as u64;
-            point.cost += money(&row, &["cost_usd"])?;
+            slots.push((
+                row.try_get::<i64, _>("slot")?,
+                row.try_get::<i64, _>("calls")?.max(0) as u64,
+                money(&row, &["cost_usd"])?,
+            ));
         }
-        Ok(points.into_values().collect())
+        Ok(slicing.points(slots))
     }
+}
+
+impl SqliteStore {
+    /// Every call of the runs, streamed from the `calls` table.
+    pub(super) fn calls<'a>(
+        &'a self,
+        runs: &'a [i64],
+    ) -> futures_util::stream::BoxStream<'a, Result<StoredCall, StoreError>> {
+        Box::pin(async_stream::try_stream! {
+            if !runs.is_empty() {
+                let sql = format!(
+                    "SELECT run_id, started_at_us, duration_us, service, operation, region, \
+                     resource, status, error_code, throttled, attempt, bytes_sent, bytes_received, \
+                     price_status, cost_usd, transfer_usd, implied_usd, estimated, loop_id, sdk, \
+                     app_id, client_pid, client_command \
+                     FROM calls WHERE run_id IN ({}) ORDER BY run_id, started_at_us, id",
+                    id_list(runs)
+                );
+                let mut rows = sqlx::query(&sql).fetch(self.pool());
+                while let Some(row) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+                    yield stored_call(&row)?;
+                }
+            }
+        })
+    }
+}
+
+fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<StoredCall, sqlx::Error> {
+    let count = |column: &str| -> Result<u64, sqlx::Error> {
+        Ok(row.try_get::<i64, _>(column)?.max(0) as u64)
+    };
+    Ok(StoredCall {
+        run_id: row.try_get("run_id")?,
+        started_at_us: row.try_get("started_at_us")?,
+        duration_us: row.try_get("duration_us")?,
+        service: row.try_get("service")?,
+        operation: row.try_get("operation")?,
+        region: row.try_get("region")?,
+        resource: row.try_get("resource")?,
+        status: row
+            .try_get::<Option<i64>, _>("status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        error_code: row.try_get("error_code")?,
+        throttled: row.try_get("throttled")?,
+        attempt: row
+            .try_get::<Option<i64>, _>("attempt")?
+            .and_then(|a| u32::try_from(a).ok()),
+        bytes_sent: count("bytes_sent")?,
+        bytes_received: count("bytes_received")?,
+        price_status: row.try_get("price_status")?,
+        cost: money(row, &["cost_usd"])?,
+        transfer: money(row, &["transfer_usd"])?,
+        implied: money(row, &["implied_usd"])?,
+        estimated: row.try_get("estimated")?,
+        loop_id: row
+            .try_get::<Option<i64>, _>("loop_id")?
+            .and_then(|id| u64::try_from(id).ok()),
+        sdk: row.try_get("sdk")?,
+        app_id: row.try_get("app_id")?,
+        client_pid: row
+            .try_get::<Option<i64>, _>("client_pid")?
+            .and_then(|pid| u32::try_from(pid).ok()),
+        client_command: row.try_get("client_command")?,
+    })
 }

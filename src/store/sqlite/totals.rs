@@ -1,378 +1,60 @@
-//! Running totals per run, kept by the writer with every batch of calls (in the same
-//! transaction), so that a report reads a few rows per operation, outcome, resource, repeated
-//! digest and time slot instead of scanning every call (`migrations/0002_totals.sql`).
-//!
-//! A batch is first summed in memory ([`Totals::add`], exact decimals), then merged into the
-//! tables with one upsert per table and chunk: counts add up, times take min/max, money adds
-//! with `dec_add` ([`super::sqlfn`]).
+//! The totals the SQLite writer keeps per run, in the same transaction as each batch of calls
+//! (`migrations/0002_totals.sql`): a report reads a few rows per operation, outcome, resource,
+//! repeated digest and time slot instead of scanning every call. A batch is summed by
+//! [`crate::store::tally`], then merged into the tables with one upsert per table and chunk:
+//! counts add up, times take min/max, money adds with `dec_add` ([`super::sqlfn`]).
 
 use rustc_hash::FxHashMap;
 
 use rust_decimal::Decimal;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::writer::CallRow;
-use crate::aws::usage::Unit;
-use crate::pricing::exact;
-
-/// The widths of the timeline's slots (µs): 10 ms, 1 s, 1 min, 1 h. A report picks the widest
-/// one that still gives it the resolution it wants.
-pub const TIMELINE_WIDTHS_US: [i64; 4] = [10_000, 1_000_000, 60_000_000, 3_600_000_000];
+use crate::record::{exact, Call, CallKind, ImpliedCost, PriceStatus, Unit};
+use crate::store::from_micros;
+use crate::store::tally::{DigestTotals, Totals};
 
 /// SQLite binds at most 32,766 variables per statement.
 const MAX_BINDS: usize = 32_000;
 
-/// Latency bucket of a duration: 2–3 significant digits, exact enough for percentiles in ms.
-pub fn latency_bucket(duration_us: i64) -> i64 {
-    let step = match duration_us {
-        d if d < 1_000 => 10,
-        d if d < 10_000 => 100,
-        d if d < 100_000 => 1_000,
-        _ => 10_000,
-    };
-    duration_us / step * step
-}
-
-/// A stable 64-bit key for a digest group (FNV-1a over service, operation and fingerprint):
-/// the same across tollgate versions, so that groups of runs written by different versions
-/// merge.
-pub fn digest_key(service: &str, operation: &str, fingerprint: &str) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [service, operation, fingerprint] {
-        for byte in part.bytes().chain(std::iter::once(0)) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    hash as i64
-}
-
-/// The times of a group of calls, reduced to what tells a polling loop from a burst: count,
-/// span and the squared gaps between consecutive calls (in the order they were recorded).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Cadence {
-    pub calls: u64,
-    pub first_us: i64,
-    pub last_us: i64,
-    /// The most recent call's time, and the first of the most recent merge.
-    pub latest_us: i64,
-    pub batch_first_us: i64,
-    /// Σ (gap in µs)²; a statistic, not money.
-    pub gap_sq_sum: f64,
-}
-
-impl Cadence {
-    pub fn new(at_us: i64) -> Self {
-        Self {
-            calls: 1,
-            first_us: at_us,
-            last_us: at_us,
-            latest_us: at_us,
-            batch_first_us: at_us,
-            gap_sq_sum: 0.0,
-        }
-    }
-
-    /// Calls in this order.
-    pub fn of(times_us: &[i64]) -> Option<Self> {
-        let (first, rest) = times_us.split_first()?;
-        let mut cadence = Self::new(*first);
-        for &at in rest {
-            cadence.push(at);
-        }
-        Some(cadence)
-    }
-
-    pub fn push(&mut self, at_us: i64) {
-        let gap = (at_us - self.latest_us) as f64;
-        self.gap_sq_sum += gap * gap;
-        self.calls += 1;
-        self.first_us = self.first_us.min(at_us);
-        self.last_us = self.last_us.max(at_us);
-        self.latest_us = at_us;
-    }
-
-    /// Joins a group whose calls all came after this one's (a later run): the gap between this
-    /// one's latest call and the other's first counts too. (Batches of one run merge in the
-    /// database's upsert, which uses `batch_first_us` the same way.)
-    pub fn merge(&mut self, later: &Cadence) {
-        let gap = (later.first_us - self.latest_us) as f64;
-        self.gap_sq_sum += later.gap_sq_sum + gap * gap;
-        self.calls += later.calls;
-        self.first_us = self.first_us.min(later.first_us);
-        self.last_us = self.last_us.max(later.last_us);
-        self.latest_us = later.latest_us;
-        self.batch_first_us = later.batch_first_us;
-    }
-
-    /// The gaps' mean and coefficient of variation (None below three calls or with no time
-    /// between first and last).
-    pub fn regularity(&self) -> Option<(f64, f64)> {
-        if self.calls < 3 {
-            return None;
-        }
-        let gaps = (self.calls - 1) as f64;
-        let mean = (self.last_us - self.first_us) as f64 / gaps;
-        if mean <= 0.0 {
-            return None;
-        }
-        let variance = (self.gap_sq_sum / gaps - mean * mean).max(0.0);
-        Some((mean, variance.sqrt() / mean))
-    }
-}
-
-#[derive(Debug, Default)]
-struct OperationTotals {
-    calls: u64,
-    retries: u64,
-    errors: u64,
-    throttled: u64,
-    bytes_sent: u64,
-    bytes_received: u64,
-    cost: Decimal,
-    transfer: Decimal,
-    implied: Decimal,
-    priced: u64,
-    free: u64,
-    not_billed: u64,
-    unpriced: u64,
-    estimated: u64,
-    first_us: i64,
-    last_us: i64,
-}
-
-#[derive(Debug)]
-struct FailureTotals {
-    calls: u64,
-    priced: u64,
-    cost: Decimal,
-    first_us: i64,
-    last_us: i64,
-}
-
-#[derive(Debug, Default)]
-struct ResourceTotals {
-    first_attempts: u64,
-    first_cost: Decimal,
-    first_us: i64,
-    last_us: i64,
-    implied_calls: u64,
-    implied: Decimal,
-}
-
-#[derive(Debug)]
-struct DigestTotals<'a> {
-    /// The group's first call in the batch (its index), for [`DigestBook`].
-    first_row: usize,
-    service: &'a str,
-    operation: &'a str,
-    fingerprint: &'a str,
-    resource: Option<&'a str>,
-    cost: Decimal,
-    cadence: Cadence,
-    examples: Vec<i64>,
-}
-
-type Op<'a> = (&'a str, &'a str);
-
-/// One batch's totals, borrowing the batch's rows.
-#[derive(Debug, Default)]
-pub struct Totals<'a> {
-    operations: FxHashMap<Op<'a>, OperationTotals>,
-    units: FxHashMap<(Op<'a>, Unit), Decimal>,
-    latency: FxHashMap<(Op<'a>, i64), u64>,
-    failures: FxHashMap<(Op<'a>, i64, &'a str, bool), FailureTotals>,
-    regions: FxHashMap<(&'a str, &'a str), (u64, Decimal)>,
-    resources: FxHashMap<(Op<'a>, &'a str), ResourceTotals>,
-    digests: FxHashMap<i64, DigestTotals<'a>>,
-    timeline: FxHashMap<(i64, i64), (u64, Decimal)>,
-}
-
-/// Examples kept per digest group (call times shown in a finding).
-const EXAMPLES: usize = 3;
-
-impl<'a> Totals<'a> {
-    pub fn of(rows: &'a [CallRow]) -> Self {
-        let mut totals = Self::default();
-        for (index, row) in rows.iter().enumerate() {
-            totals.add(index, row);
-        }
-        totals
-    }
-
-    /// Adds the batch's row number `index`.
-    fn add(&mut self, index: usize, row: &'a CallRow) {
-        let op: Op<'a> = (&row.service, &row.operation);
-        let at = row.started_at_us;
-        let money = row.all_money();
-        let failed = row.failed();
-        let aws = row.kind != "not-aws";
-
-        let total = self
-            .operations
-            .entry(op)
-            .or_insert_with(|| OperationTotals {
-                first_us: at,
-                last_us: at,
-                ..OperationTotals::default()
-            });
-        total.calls += 1;
-        total.retries += u64::from(!row.first_attempt());
-        total.errors += u64::from(failed);
-        total.throttled += u64::from(row.throttled);
-        total.bytes_sent += row.bytes_sent;
-        total.bytes_received += row.bytes_received;
-        total.cost += row.cost;
-        total.transfer += row.transfer;
-        total.implied += row.implied;
-        match row.price_status {
-            "priced" => total.priced += 1,
-            "free" => total.free += 1,
-            "not_billed" => total.not_billed += 1,
-            _ => total.unpriced += 1,
-        }
-        total.estimated += u64::from(row.estimated.is_some());
-        total.first_us = total.first_us.min(at);
-        total.last_us = total.last_us.max(at);
-
-        for (unit, quantity) in &row.units {
-            *self.units.entry((op, *unit)).or_default() += *quantity;
-        }
-        *self
-            .latency
-            .entry((op, latency_bucket(row.duration_us)))
-            .or_default() += 1;
-
-        if aws && failed {
-            let key = (
-                op,
-                row.status.map_or(0, i64::from),
-                row.error_code.as_deref().unwrap_or(""),
-                row.throttled,
-            );
-            let failure = self.failures.entry(key).or_insert(FailureTotals {
-                calls: 0,
-                priced: 0,
-                cost: Decimal::ZERO,
-                first_us: at,
-                last_us: at,
-            });
-            failure.calls += 1;
-            if row.price_status == "priced" {
-                failure.priced += 1;
-                failure.cost += row.cost;
-            }
-            failure.first_us = failure.first_us.min(at);
-            failure.last_us = failure.last_us.max(at);
-        }
-
-        if row.kind == "operation" {
-            let region = self
-                .regions
-                .entry((&row.service, row.region.as_deref().unwrap_or("")))
-                .or_default();
-            region.0 += 1;
-            region.1 += row.cost + row.transfer;
-        }
-
-        let resource = self
-            .resources
-            .entry((op, row.resource.as_deref().unwrap_or("")))
-            .or_default();
-        if row.first_attempt() {
-            if resource.first_attempts == 0 {
-                resource.first_us = at;
-                resource.last_us = at;
-            }
-            resource.first_attempts += 1;
-            resource.first_cost += money;
-            resource.first_us = resource.first_us.min(at);
-            resource.last_us = resource.last_us.max(at);
-        }
-        if !row.implied.is_zero() {
-            resource.implied_calls += 1;
-            resource.implied += row.implied;
-        }
-
-        if let Some(fingerprint) = row.fingerprint.as_deref() {
-            if row.kind == "operation" && row.first_attempt() {
-                let key = digest_key(&row.service, &row.operation, fingerprint);
-                match self.digests.get_mut(&key) {
-                    Some(digest) => {
-                        digest.cadence.push(at);
-                        digest.cost += money;
-                        if digest.examples.len() < EXAMPLES {
-                            digest.examples.push(at);
-                        }
-                    }
-                    None => {
-                        self.digests.insert(
-                            key,
-                            DigestTotals {
-                                first_row: index,
-                                service: &row.service,
-                                operation: &row.operation,
-                                fingerprint,
-                                resource: row.resource.as_deref(),
-                                cost: money,
-                                cadence: Cadence::new(at),
-                                examples: vec![at],
-                            },
-                        );
-                    }
-                }
-            }
-        }
-
-        for width in TIMELINE_WIDTHS_US {
-            let slot = self
-                .timeline
-                .entry((width, at.div_euclid(width)))
-                .or_default();
-            slot.0 += 1;
-            slot.1 += money;
-        }
-    }
-
-    /// Merges the batch's totals into the run's, on the connection's open transaction.
-    /// `call_ids` are the batch's rows' ids in `calls`; the digest groups go through `book`,
-    /// whose changes the caller keeps only if the transaction commits.
-    pub async fn write(
-        &self,
-        db: &mut SqliteConnection,
-        run_id: i64,
-        book: &DigestBook,
-        call_ids: &[i64],
-    ) -> Result<DigestChanges, sqlx::Error> {
-        upsert(
-            db,
-            "operation_totals (run_id, service, operation, calls, retries, errors, throttled, \
+/// Merges the batch's totals into the run's, on the connection's open transaction.
+/// `call_ids` are the batch's rows' ids in `calls`; the digest groups go through `book`,
+/// whose changes the caller keeps only if the transaction commits.
+pub async fn write(
+    totals: &Totals<'_>,
+    db: &mut SqliteConnection,
+    run_id: i64,
+    book: &DigestBook,
+    call_ids: &[i64],
+) -> Result<DigestChanges, sqlx::Error> {
+    upsert(
+        db,
+        "operation_totals (run_id, service, operation, calls, retries, errors, throttled, \
              bytes_sent, bytes_received, cost_usd, transfer_usd, implied_usd, priced, free, \
              not_billed, unpriced, estimated, first_us, last_us)",
-            19,
-            self.operations.iter(),
-            |b, ((service, operation), t)| {
-                b.push_bind(run_id)
-                    .push_bind(*service)
-                    .push_bind(*operation)
-                    .push_bind(count(t.calls))
-                    .push_bind(count(t.retries))
-                    .push_bind(count(t.errors))
-                    .push_bind(count(t.throttled))
-                    .push_bind(count(t.bytes_sent))
-                    .push_bind(count(t.bytes_received))
-                    .push_bind(exact(t.cost))
-                    .push_bind(exact(t.transfer))
-                    .push_bind(exact(t.implied))
-                    .push_bind(count(t.priced))
-                    .push_bind(count(t.free))
-                    .push_bind(count(t.not_billed))
-                    .push_bind(count(t.unpriced))
-                    .push_bind(count(t.estimated))
-                    .push_bind(t.first_us)
-                    .push_bind(t.last_us);
-            },
-            "(run_id, service, operation) DO UPDATE SET calls = calls + excluded.calls, \
+        19,
+        totals.operations.iter(),
+        |b, ((service, operation), t)| {
+            b.push_bind(run_id)
+                .push_bind(*service)
+                .push_bind(*operation)
+                .push_bind(count(t.calls))
+                .push_bind(count(t.retries))
+                .push_bind(count(t.errors))
+                .push_bind(count(t.throttled))
+                .push_bind(count(t.bytes_sent))
+                .push_bind(count(t.bytes_received))
+                .push_bind(exact(t.cost))
+                .push_bind(exact(t.transfer))
+                .push_bind(exact(t.implied))
+                .push_bind(count(t.priced))
+                .push_bind(count(t.free))
+                .push_bind(count(t.not_billed))
+                .push_bind(count(t.unpriced))
+                .push_bind(count(t.estimated))
+                .push_bind(t.first_us)
+                .push_bind(t.last_us);
+        },
+        "(run_id, service, operation) DO UPDATE SET calls = calls + excluded.calls, \
              retries = retries + excluded.retries, errors = errors + excluded.errors, \
              throttled = throttled + excluded.throttled, \
              bytes_sent = bytes_sent + excluded.bytes_sent, \
@@ -384,100 +66,100 @@ impl<'a> Totals<'a> {
              not_billed = not_billed + excluded.not_billed, \
              unpriced = unpriced + excluded.unpriced, estimated = estimated + excluded.estimated, \
              first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)",
-        )
-        .await?;
-        upsert(
-            db,
-            "operation_units (run_id, service, operation, unit, quantity)",
-            5,
-            self.units.iter(),
-            |b, (((service, operation), unit), quantity)| {
-                b.push_bind(run_id)
-                    .push_bind(*service)
-                    .push_bind(*operation)
-                    .push_bind(unit.as_str())
-                    .push_bind(exact(*quantity));
-            },
-            "(run_id, service, operation, unit) DO UPDATE SET \
+    )
+    .await?;
+    upsert(
+        db,
+        "operation_units (run_id, service, operation, unit, quantity)",
+        5,
+        totals.units.iter(),
+        |b, (((service, operation), unit), quantity)| {
+            b.push_bind(run_id)
+                .push_bind(*service)
+                .push_bind(*operation)
+                .push_bind(unit.as_str())
+                .push_bind(exact(*quantity));
+        },
+        "(run_id, service, operation, unit) DO UPDATE SET \
              quantity = dec_add(quantity, excluded.quantity)",
-        )
-        .await?;
-        upsert(
-            db,
-            "operation_latency (run_id, service, operation, bucket_us, calls)",
-            5,
-            self.latency.iter(),
-            |b, (((service, operation), bucket), calls)| {
-                b.push_bind(run_id)
-                    .push_bind(*service)
-                    .push_bind(*operation)
-                    .push_bind(*bucket)
-                    .push_bind(count(*calls));
-            },
-            "(run_id, service, operation, bucket_us) DO UPDATE SET calls = calls + excluded.calls",
-        )
-        .await?;
-        upsert(
-            db,
-            "failure_totals (run_id, service, operation, status, error_code, throttled, calls, \
+    )
+    .await?;
+    upsert(
+        db,
+        "operation_latency (run_id, service, operation, bucket_us, calls)",
+        5,
+        totals.latency.iter(),
+        |b, (((service, operation), bucket), calls)| {
+            b.push_bind(run_id)
+                .push_bind(*service)
+                .push_bind(*operation)
+                .push_bind(*bucket)
+                .push_bind(count(*calls));
+        },
+        "(run_id, service, operation, bucket_us) DO UPDATE SET calls = calls + excluded.calls",
+    )
+    .await?;
+    upsert(
+        db,
+        "failure_totals (run_id, service, operation, status, error_code, throttled, calls, \
              priced, cost_usd, first_us, last_us)",
-            11,
-            self.failures.iter(),
-            |b, (((service, operation), status, error_code, throttled), t)| {
-                b.push_bind(run_id)
-                    .push_bind(*service)
-                    .push_bind(*operation)
-                    .push_bind(*status)
-                    .push_bind(*error_code)
-                    .push_bind(*throttled)
-                    .push_bind(count(t.calls))
-                    .push_bind(count(t.priced))
-                    .push_bind(exact(t.cost))
-                    .push_bind(t.first_us)
-                    .push_bind(t.last_us);
-            },
-            "(run_id, service, operation, status, error_code, throttled) DO UPDATE SET \
+        11,
+        totals.failures.iter(),
+        |b, (((service, operation), status, error_code, throttled), t)| {
+            b.push_bind(run_id)
+                .push_bind(*service)
+                .push_bind(*operation)
+                .push_bind(*status)
+                .push_bind(*error_code)
+                .push_bind(*throttled)
+                .push_bind(count(t.calls))
+                .push_bind(count(t.priced))
+                .push_bind(exact(t.cost))
+                .push_bind(t.first_us)
+                .push_bind(t.last_us);
+        },
+        "(run_id, service, operation, status, error_code, throttled) DO UPDATE SET \
              calls = calls + excluded.calls, priced = priced + excluded.priced, \
              cost_usd = dec_add(cost_usd, excluded.cost_usd), \
              first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)",
-        )
-        .await?;
-        upsert(
-            db,
-            "region_totals (run_id, service, region, calls, cost_usd)",
-            5,
-            self.regions.iter(),
-            |b, ((service, region), (calls, cost))| {
-                b.push_bind(run_id)
-                    .push_bind(*service)
-                    .push_bind(*region)
-                    .push_bind(count(*calls))
-                    .push_bind(exact(*cost));
-            },
-            "(run_id, service, region) DO UPDATE SET calls = calls + excluded.calls, \
+    )
+    .await?;
+    upsert(
+        db,
+        "region_totals (run_id, service, region, calls, cost_usd)",
+        5,
+        totals.regions.iter(),
+        |b, ((service, region), (calls, cost))| {
+            b.push_bind(run_id)
+                .push_bind(*service)
+                .push_bind(*region)
+                .push_bind(count(*calls))
+                .push_bind(exact(*cost));
+        },
+        "(run_id, service, region) DO UPDATE SET calls = calls + excluded.calls, \
              cost_usd = dec_add(cost_usd, excluded.cost_usd)",
-        )
-        .await?;
-        upsert(
-            db,
-            "resource_totals (run_id, service, operation, resource, first_attempts, \
+    )
+    .await?;
+    upsert(
+        db,
+        "resource_totals (run_id, service, operation, resource, first_attempts, \
              first_cost_usd, first_us, last_us, implied_calls, implied_usd)",
-            10,
-            self.resources.iter(),
-            |b, (((service, operation), resource), t)| {
-                b.push_bind(run_id)
-                    .push_bind(*service)
-                    .push_bind(*operation)
-                    .push_bind(*resource)
-                    .push_bind(count(t.first_attempts))
-                    .push_bind(exact(t.first_cost))
-                    .push_bind(t.first_us)
-                    .push_bind(t.last_us)
-                    .push_bind(count(t.implied_calls))
-                    .push_bind(exact(t.implied));
-            },
-            // A side without first attempts has no times (0): it must not move the other's.
-            "(run_id, service, operation, resource) DO UPDATE SET \
+        10,
+        totals.resources.iter(),
+        |b, (((service, operation), resource), t)| {
+            b.push_bind(run_id)
+                .push_bind(*service)
+                .push_bind(*operation)
+                .push_bind(*resource)
+                .push_bind(count(t.first_attempts))
+                .push_bind(exact(t.first_cost))
+                .push_bind(t.first_us)
+                .push_bind(t.last_us)
+                .push_bind(count(t.implied_calls))
+                .push_bind(exact(t.implied));
+        },
+        // A side without first attempts has no times (0): it must not move the other's.
+        "(run_id, service, operation, resource) DO UPDATE SET \
              first_us = CASE WHEN first_attempts = 0 THEN excluded.first_us \
                              WHEN excluded.first_attempts = 0 THEN first_us \
                              ELSE min(first_us, excluded.first_us) END, \
@@ -486,27 +168,26 @@ impl<'a> Totals<'a> {
              first_cost_usd = dec_add(first_cost_usd, excluded.first_cost_usd), \
              implied_calls = implied_calls + excluded.implied_calls, \
              implied_usd = dec_add(implied_usd, excluded.implied_usd)",
-        )
-        .await?;
-        let changes = book.write(db, run_id, &self.digests, call_ids).await?;
-        upsert(
-            db,
-            "timeline_totals (run_id, width_us, slot, calls, cost_usd)",
-            5,
-            self.timeline.iter(),
-            |b, ((width, slot), (calls, cost))| {
-                b.push_bind(run_id)
-                    .push_bind(*width)
-                    .push_bind(*slot)
-                    .push_bind(count(*calls))
-                    .push_bind(exact(*cost));
-            },
-            "(run_id, width_us, slot) DO UPDATE SET calls = calls + excluded.calls, \
+    )
+    .await?;
+    let changes = book.write(db, run_id, &totals.digests, call_ids).await?;
+    upsert(
+        db,
+        "timeline_totals (run_id, width_us, slot, calls, cost_usd)",
+        5,
+        totals.timeline.iter(),
+        |b, ((width, slot), (calls, cost))| {
+            b.push_bind(run_id)
+                .push_bind(*width)
+                .push_bind(*slot)
+                .push_bind(count(*calls))
+                .push_bind(exact(*cost));
+        },
+        "(run_id, width_us, slot) DO UPDATE SET calls = calls + excluded.calls, \
              cost_usd = dec_add(cost_usd, excluded.cost_usd)",
-        )
-        .await?;
-        Ok(changes)
-    }
+    )
+    .await?;
+    Ok(changes)
 }
 
 /// Digest groups (identical calls) of one run. Most calls are unique, and an upsert per call
@@ -710,21 +391,26 @@ pub(super) async fn rebuild(pool: &sqlx::SqlitePool, run_id: i64) -> Result<bool
         let calls = rows
             .iter()
             .map(stored_call)
-            .collect::<Result<Vec<CallRow>, sqlx::Error>>()?;
+            .collect::<Result<Vec<Call>, sqlx::Error>>()?;
         let ids = rows
             .iter()
             .map(|row| row.try_get("id"))
             .collect::<Result<Vec<i64>, sqlx::Error>>()?;
-        Totals::of(&calls)
-            .write(&mut tx, run_id, &DigestBook::upsert_all(), &ids)
-            .await?;
+        write(
+            &Totals::of(&calls),
+            &mut tx,
+            run_id,
+            &DigestBook::upsert_all(),
+            &ids,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(true)
 }
 
-/// A stored call, as far as the totals need it.
-fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<CallRow, sqlx::Error> {
+/// A stored call, as far as the totals need it (what was not stored stays unknown).
+fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<Call, sqlx::Error> {
     use sqlx::Row as _;
     use std::str::FromStr as _;
     let money = |column: &str| -> Result<Decimal, sqlx::Error> {
@@ -747,16 +433,12 @@ fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<CallRow, sqlx::Error> {
         .collect();
     let kind: String = row.try_get("kind")?;
     let price_status: String = row.try_get("price_status")?;
-    Ok(CallRow {
+    let stored = || "as stored".to_string();
+    let implied = money("implied_usd")?;
+    Ok(Call {
         seq: row.try_get::<i64, _>("seq")?.max(0) as u64,
         client: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-        started_at_us: row.try_get("started_at_us")?,
-        duration_us: row.try_get("duration_us")?,
-        kind: match kind.as_str() {
-            "operation" => "operation",
-            "unknown" => "unknown",
-            _ => "not-aws",
-        },
+        kind: CallKind::parse(&kind).unwrap_or(CallKind::NotAws),
         service: row.try_get("service")?,
         operation: row.try_get("operation")?,
         region: row.try_get("region")?,
@@ -764,34 +446,53 @@ fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<CallRow, sqlx::Error> {
         access_key: None,
         sdk: None,
         app_id: None,
-        status: row
-            .try_get::<Option<i64>, _>("status")?
-            .and_then(|s| u16::try_from(s).ok()),
-        error_code: row.try_get("error_code")?,
-        throttled: row.try_get("throttled")?,
-        upstream_failure: None,
+        invocation_id: None,
         attempt: row
             .try_get::<Option<i64>, _>("attempt")?
             .and_then(|a| u32::try_from(a).ok()),
-        invocation_id: None,
+        status: row
+            .try_get::<Option<i64>, _>("status")?
+            .and_then(|s| u16::try_from(s).ok()),
+        // `throttled` was derived from the code, and is again.
+        error_code: row.try_get("error_code")?,
+        request_id: None,
+        resource: row.try_get("resource")?,
+        started_at: from_micros(row.try_get("started_at_us")?),
+        duration: std::time::Duration::from_micros(
+            row.try_get::<i64, _>("duration_us")?.max(0) as u64
+        ),
         bytes_sent: row.try_get::<i64, _>("bytes_sent")?.max(0) as u64,
         bytes_received: row.try_get::<i64, _>("bytes_received")?.max(0) as u64,
-        price_status: match price_status.as_str() {
-            "priced" => "priced",
-            "free" => "free",
-            "not_billed" => "not_billed",
-            _ => "unpriced",
+        upstream_failure: None,
+        interrupted: false,
+        price: match price_status.as_str() {
+            "priced" => PriceStatus::Priced,
+            "free" => PriceStatus::Free { reason: stored() },
+            "not_billed" => PriceStatus::NotBilled { reason: stored() },
+            _ => PriceStatus::Unpriced { reason: stored() },
         },
         cost: money("cost_usd")?,
         transfer: money("transfer_usd")?,
-        implied: money("implied_usd")?,
+        implied: if implied.is_zero() {
+            Vec::new()
+        } else {
+            vec![ImpliedCost {
+                service: String::new(),
+                entry: "stored".into(),
+                implied_by: None,
+                amount: implied,
+            }]
+        },
         units,
+        gb_out: None,
+        transfer_gb: None,
         estimated: row.try_get("estimated")?,
+        fingerprint: row.try_get("fingerprint")?,
+        page: None,
+        page_size_max: None,
         loop_id: row
             .try_get::<Option<i64>, _>("loop_id")?
             .map(|id| id.max(0) as u64),
-        fingerprint: row.try_get("fingerprint")?,
-        resource: row.try_get("resource")?,
     })
 }
 
@@ -829,106 +530,23 @@ async fn upsert<'r, T: 'r>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::read::RepeatGroup;
-    use crate::store::writer::write_batch;
-    use crate::store::{RunMeta, Store};
+    use crate::record::{Cadence, RepeatGroup, RunMeta};
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{Batch, RunStore};
 
-    #[test]
-    fn cadence_of_a_regular_poll_has_no_variation() {
-        let cadence = Cadence::of(&[0, 1_000_000, 2_000_000, 3_000_000]).unwrap();
-        let (mean, cv) = cadence.regularity().unwrap();
-        assert_eq!(mean, 1_000_000.0);
-        assert!(cv.abs() < 1e-9, "{cv}");
-    }
-
-    #[test]
-    fn cadence_matches_the_gaps_computed_directly() {
-        let times = [0i64, 100, 400, 450, 1_450, 1_500];
-        let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
-        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
-        let variance = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
-        let (got_mean, got_cv) = Cadence::of(&times).unwrap().regularity().unwrap();
-        assert!((got_mean - mean).abs() < 1e-9);
-        assert!((got_cv - variance.sqrt() / mean).abs() < 1e-9, "{got_cv}");
-    }
-
-    #[test]
-    fn merged_cadences_equal_one_over_all_the_calls() {
-        let times = [0i64, 100, 400, 450, 1_450, 1_500, 2_000];
-        let whole = Cadence::of(&times).unwrap();
-        let mut merged = Cadence::of(&times[..3]).unwrap();
-        merged.merge(&Cadence::of(&times[3..]).unwrap());
-        assert_eq!(merged.calls, whole.calls);
-        assert_eq!(merged.gap_sq_sum, whole.gap_sq_sum);
-        assert_eq!(merged.regularity(), whole.regularity());
-    }
-
-    #[test]
-    fn cadence_needs_three_calls_and_time_between_them() {
-        assert_eq!(Cadence::of(&[0, 10]).unwrap().regularity(), None);
-        assert_eq!(Cadence::of(&[5, 5, 5]).unwrap().regularity(), None);
-        assert_eq!(Cadence::of(&[]), None);
-    }
-
-    #[test]
-    fn latency_buckets_keep_two_to_three_digits() {
-        assert_eq!(latency_bucket(987), 980);
-        assert_eq!(latency_bucket(9_876), 9_800);
-        assert_eq!(latency_bucket(98_765), 98_000);
-        assert_eq!(latency_bucket(987_654), 980_000);
-    }
-
-    #[test]
-    fn digest_keys_are_stable_and_separate_operations() {
-        // FNV-1a is fixed: the same key in every version, so runs of different versions merge.
-        assert_eq!(
-            digest_key("s3", "ListBuckets", ""),
-            digest_key("s3", "ListBuckets", "")
-        );
-        assert_ne!(
-            digest_key("s3", "ListBuckets", "x"),
-            digest_key("s3", "ListBucket", "sx")
-        );
-        assert_ne!(digest_key("sts", "A", "f"), digest_key("sts", "B", "f"));
-    }
-
-    fn call(fingerprint: &str, at_us: i64, cost: &str) -> CallRow {
-        CallRow {
-            seq: 0,
-            client: std::net::SocketAddr::from(([127, 0, 0, 1], 40000)),
-            started_at_us: at_us,
-            duration_us: 1_000,
-            kind: "operation",
-            service: "dynamodb".into(),
-            operation: "GetItem".into(),
-            region: Some("us-east-1".into()),
-            host: "dynamodb.us-east-1.amazonaws.com".into(),
-            access_key: None,
-            sdk: None,
-            app_id: None,
-            status: Some(200),
-            error_code: None,
-            throttled: false,
-            upstream_failure: None,
-            attempt: Some(1),
-            invocation_id: None,
-            bytes_sent: 10,
-            bytes_received: 20,
-            price_status: "priced",
+    fn call(fingerprint: &str, at_us: i64, cost: &str) -> Call {
+        Call {
             cost: cost.parse().unwrap(),
-            transfer: Decimal::ZERO,
-            implied: Decimal::ZERO,
             units: vec![(Unit::ReadRequestUnit, Decimal::ONE)],
-            estimated: None,
-            loop_id: None,
             fingerprint: Some(fingerprint.into()),
             resource: Some("table".into()),
+            ..Call::sample("dynamodb", "GetItem").at_us(at_us)
         }
     }
 
     /// Groups a, b and c repeat (a across batches, b within one, c before and after an
     /// overflow of a small book); u0..u5 are single calls.
-    fn batches() -> Vec<Vec<CallRow>> {
+    fn batches() -> Vec<Vec<Call>> {
         vec![
             vec![
                 call("a", 1_000, "0.000000125"),
@@ -953,21 +571,20 @@ mod tests {
         ]
     }
 
-    async fn recorded(book: &mut DigestBook) -> (Store, i64, tempfile::TempDir) {
+    async fn recorded(book: &mut DigestBook) -> (SqliteStore, i64, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        let run = store
-            .begin_run(&RunMeta::current(
-                "run",
-                vec!["test".into()],
-                Vec::new(),
-                "test".into(),
-            ))
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let run = RunStore::begin_run(&store, &RunMeta::new("run"))
             .await
             .unwrap();
-        for batch in batches() {
-            let processes = vec![None; batch.len()];
-            let changes = write_batch(&store, run, &batch, &processes, &[], book)
+        for calls in batches() {
+            let processes = vec![None; calls.len()];
+            let batch = Batch {
+                calls: &calls,
+                processes: &processes,
+                loops: &[],
+            };
+            let changes = super::super::write::write_batch(&store, run, batch, book)
                 .await
                 .unwrap();
             book.apply(changes);
@@ -995,12 +612,15 @@ mod tests {
     #[tokio::test]
     async fn repeated_groups_are_exact_however_the_book_stores_them() {
         let expected = |fingerprint: &str| {
-            let calls: Vec<CallRow> = batches()
+            let calls: Vec<Call> = batches()
                 .into_iter()
                 .flatten()
                 .filter(|c| c.fingerprint.as_deref() == Some(fingerprint))
                 .collect();
-            let times: Vec<i64> = calls.iter().map(|c| c.started_at_us).collect();
+            let times: Vec<i64> = calls
+                .iter()
+                .map(|c| crate::store::micros(c.started_at))
+                .collect();
             let cost: Decimal = calls.iter().map(|c| c.cost).sum();
             let mut cadence = Cadence::of(&times).unwrap();
             cadence.batch_first_us = 0;
@@ -1144,7 +764,7 @@ mod tests {
             pool.close().await;
         }
 
-        let store = Store::open(&path).await.unwrap();
+        let store = SqliteStore::open(&path).await.unwrap();
         let mut operations = store.operations(&[1]).await.unwrap();
         operations.sort_by(|a, b| a.operation.cmp(&b.operation));
         let got: Vec<(&str, u64, u64, String)> = operations

@@ -13,11 +13,10 @@ use hdrhistogram::Histogram;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::aws::usage::Unit;
 use crate::pricing::table::{AllowanceEntry, DATA_TRANSFER};
-use crate::pricing::{cost_label, exact, format_usd, PriceStatus};
-use crate::profile::{Call, CallKind, CallSink};
-use crate::proxy::{Exchange, Outcome, ProxyStats, Tunnel};
+use crate::profile::CallSink;
+use crate::proxy::{ProxyStats, Tunnel};
+use crate::record::{cost_label, exact, format_usd, Call, CallKind, PriceStatus, Unit};
 
 /// Aggregates exchanges as they complete. Lock-free per key; the latency histogram is one short
 /// critical section per exchange.
@@ -308,11 +307,10 @@ impl Summary {
         if call.kind == CallKind::NotAws {
             return;
         }
-        let cost = &call.cost;
-        stats.cost += cost.own();
-        stats.transfer += cost.transfer();
-        stats.implied += cost.implied_total();
-        match &cost.status {
+        stats.cost += call.cost;
+        stats.transfer += call.transfer;
+        stats.implied += call.implied_total();
+        match &call.price {
             PriceStatus::Priced => stats.priced += 1,
             PriceStatus::Free { .. } => stats.free += 1,
             PriceStatus::NotBilled { .. } => stats.not_billed += 1,
@@ -321,22 +319,22 @@ impl Summary {
                 stats.unpriced_reason.get_or_insert_with(|| reason.clone());
             }
         }
-        stats.estimated += u64::from(cost.estimated.is_some());
-        for line in &cost.lines {
-            *stats.units.entry(line.unit).or_default() += line.quantity;
+        stats.estimated += u64::from(call.estimated.is_some());
+        for (unit, quantity) in &call.units {
+            *stats.units.entry(*unit).or_default() += *quantity;
         }
-        if let Some(transfer) = &cost.transfer {
-            stats.transfer_gb += transfer.quantity;
+        if let Some(gb) = call.transfer_gb {
+            stats.transfer_gb += gb;
         }
         drop(stats);
-        for line in &cost.implied {
-            let why = line.implied_by.unwrap_or("implied");
+        for implied in &call.implied {
+            let why = implied.implied_by.unwrap_or("implied");
             let mut entry = self
                 .implied
-                .entry((line.service.clone(), line.entry.to_string(), why))
+                .entry((implied.service.clone(), implied.entry.to_string(), why))
                 .or_default();
             entry.0 += 1;
-            entry.1 += line.amount;
+            entry.1 += implied.amount;
         }
     }
 }
@@ -407,12 +405,12 @@ fn bounded_key<K: std::hash::Hash + Eq, V>(
 }
 
 impl CallSink for Summary {
-    fn on_call(&self, call: &Call, exchange: &Exchange) {
+    fn on_call(&self, call: &Call) {
         self.record_call(call);
-        let status = match (&exchange.response, &exchange.outcome) {
-            (Some(response), _) => StatusKey::Code(response.status.as_u16()),
-            (None, Outcome::UpstreamFailed { kind, .. }) => StatusKey::Failed(kind.as_str()),
-            (None, _) => StatusKey::Failed("no response"),
+        let status = match (call.status, call.upstream_failure) {
+            (Some(status), _) => StatusKey::Code(status),
+            (None, Some(failure)) => StatusKey::Failed(failure.as_str()),
+            (None, None) => StatusKey::Failed("no response"),
         };
         if call.interrupted {
             self.interrupted.fetch_add(1, Ordering::Relaxed);
@@ -422,15 +420,15 @@ impl CallSink for Summary {
                 .by_host
                 .entry(bounded_key(
                     &self.by_host,
-                    (exchange.host.clone(), status.clone()),
+                    (call.host.clone(), status.clone()),
                     || (OTHER.into(), status),
                 ))
                 .or_default();
             counts.calls += 1;
-            counts.bytes_sent += exchange.request_body.bytes;
-            counts.bytes_received += exchange.response_body.bytes;
+            counts.bytes_sent += call.bytes_sent;
+            counts.bytes_received += call.bytes_received;
         }
-        let micros = u64::try_from(exchange.duration.as_micros()).unwrap_or(u64::MAX);
+        let micros = u64::try_from(call.duration.as_micros()).unwrap_or(u64::MAX);
         self.latency_us
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -830,7 +828,9 @@ pub fn human_bytes(bytes: u64) -> String {
 mod tests {
     use super::*;
     use crate::profile::Profiler;
-    use crate::proxy::{BodyRecord, Observer, ResponseRecord, Transport, UpstreamFailure};
+    use crate::proxy::{
+        BodyRecord, Exchange, Observer, Outcome, ResponseRecord, Transport, UpstreamFailure,
+    };
     use http::{HeaderMap, Method, StatusCode, Uri, Version};
     use std::sync::Arc;
     use std::time::SystemTime;

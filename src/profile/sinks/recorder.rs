@@ -1,0 +1,220 @@
+//! Recording off the request path: the [`Recorder`] sink hands each call to one writer task
+//! through a bounded channel; the task looks up which process made the batch's calls, and
+//! writes batches to the store by size or time, and flushes at shutdown. When the channel is
+//! full or the store fails (full disk, locked, corrupt, server down), traffic still flows: the
+//! calls are dropped and counted, and the count is shown with the run.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use lru::LruCache;
+use tokio::sync::{mpsc, oneshot};
+
+use super::super::CallSink;
+use crate::procnet::client_processes;
+use crate::record::{Call, ClientProcess, Loop};
+use crate::store::{Batch, RunStore};
+
+/// Calls per batch at most, and how long a call may wait for its batch.
+const BATCH_ROWS: usize = 4096;
+const BATCH_WAIT: Duration = Duration::from_millis(100);
+/// Calls waiting for the writer; past this they are dropped and counted.
+const QUEUE_ROWS: usize = 65_536;
+
+enum Message {
+    Call(Box<Call>),
+    Loops(Vec<Loop>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Counters shared by the sink and the writer.
+#[derive(Default)]
+struct Loss {
+    rows: AtomicU64,
+    reason: Mutex<Option<String>>,
+}
+
+impl Loss {
+    fn add(&self, rows: u64, reason: impl FnOnce() -> String) {
+        self.rows.fetch_add(rows, Ordering::Relaxed);
+        let mut slot = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            let reason = reason();
+            tracing::warn!("calls are not being recorded: {reason}; traffic still flows");
+            *slot = Some(reason);
+        }
+    }
+}
+
+/// What recording came to, for the run's end.
+#[derive(Debug, Clone, Default)]
+pub struct RecorderOutcome {
+    pub recorded: u64,
+    pub lost: u64,
+    pub lost_reason: Option<String>,
+    pub loops: u64,
+}
+
+/// The sink that records calls into a [`RunStore`].
+pub struct Recorder {
+    tx: mpsc::Sender<Message>,
+    loss: Arc<Loss>,
+    recorded: Arc<AtomicU64>,
+    loop_count: AtomicU64,
+    run_id: i64,
+}
+
+impl Recorder {
+    /// Starts the writer task for `run_id` (on the current tokio runtime).
+    pub fn start(store: Arc<dyn RunStore>, run_id: i64) -> Arc<Self> {
+        let (tx, rx) = mpsc::channel(QUEUE_ROWS);
+        let loss = Arc::new(Loss::default());
+        let recorded = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write_loop(
+            store,
+            run_id,
+            rx,
+            loss.clone(),
+            recorded.clone(),
+        ));
+        Arc::new(Self {
+            tx,
+            loss,
+            recorded,
+            loop_count: AtomicU64::new(0),
+            run_id,
+        })
+    }
+
+    pub fn run_id(&self) -> i64 {
+        self.run_id
+    }
+
+    /// Records stopped so far, and why.
+    pub fn outcome(&self) -> RecorderOutcome {
+        RecorderOutcome {
+            recorded: self.recorded.load(Ordering::Relaxed),
+            lost: self.loss.rows.load(Ordering::Relaxed),
+            lost_reason: self
+                .loss
+                .reason
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            loops: self.loop_count.load(Ordering::Relaxed),
+        }
+    }
+
+    fn send(&self, message: Message, rows: u64) {
+        if let Err(error) = self.tx.try_send(message) {
+            let reason = match error {
+                mpsc::error::TrySendError::Full(_) => {
+                    "the database writer fell behind (queue full)".to_string()
+                }
+                mpsc::error::TrySendError::Closed(_) => "the database writer stopped".to_string(),
+            };
+            self.loss.add(rows, || reason);
+        }
+    }
+}
+
+impl CallSink for Recorder {
+    fn on_call(&self, call: &Call) {
+        self.send(Message::Call(Box::new(call.clone())), 1);
+    }
+
+    fn on_loops(&self, loops: &[Loop]) {
+        self.loop_count
+            .fetch_add(loops.len() as u64, Ordering::Relaxed);
+        self.send(Message::Loops(loops.to_vec()), 0);
+    }
+
+    fn flush(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let (ack, done) = oneshot::channel();
+            if self.tx.send(Message::Flush(ack)).await.is_ok() {
+                let _ = done.await;
+            }
+        })
+    }
+}
+
+async fn write_loop(
+    store: Arc<dyn RunStore>,
+    run_id: i64,
+    mut rx: mpsc::Receiver<Message>,
+    loss: Arc<Loss>,
+    recorded: Arc<AtomicU64>,
+) {
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut clients: LruCache<SocketAddr, Option<ClientProcess>> =
+        LruCache::new(NonZeroUsize::new(4096).expect("non-zero"));
+
+    loop {
+        if rx.recv_many(&mut batch, BATCH_ROWS).await == 0 {
+            break;
+        }
+        let deadline = tokio::time::Instant::now() + BATCH_WAIT;
+        while batch.len() < BATCH_ROWS && !matches!(batch.last(), Some(Message::Flush(_))) {
+            let room = BATCH_ROWS - batch.len();
+            match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        let mut calls = Vec::new();
+        let mut loops = Vec::new();
+        let mut acks = Vec::new();
+        for message in batch.drain(..) {
+            match message {
+                Message::Call(call) => calls.push(*call),
+                Message::Loops(records) => loops.extend(records),
+                Message::Flush(ack) => acks.push(ack),
+            }
+        }
+        // Which process made each call: looked up once per client connection, for all the
+        // batch's new connections together, here rather than on the request path.
+        let mut new: Vec<SocketAddr> = calls
+            .iter()
+            .map(|call| call.client)
+            .filter(|client| !clients.contains(client))
+            .collect();
+        new.sort_unstable();
+        new.dedup();
+        if !new.is_empty() {
+            let mut found = client_processes(&new);
+            for client in new {
+                clients.put(client, found.remove(&client));
+            }
+        }
+        let processes: Vec<Option<ClientProcess>> = calls
+            .iter()
+            .map(|call| clients.get(&call.client).cloned().flatten())
+            .collect();
+        let written = store
+            .write_batch(
+                run_id,
+                Batch {
+                    calls: &calls,
+                    processes: &processes,
+                    loops: &loops,
+                },
+            )
+            .await;
+        match written {
+            Ok(()) => {
+                recorded.fetch_add(calls.len() as u64, Ordering::Relaxed);
+            }
+            Err(error) => {
+                loss.add(calls.len() as u64, || format!("database error: {error}"));
+            }
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The plain records everything past the profile speaks: one [`Call`] per AWS request, one
+//! [`Loop`] per paginator loop, a run's [`RunMeta`], money and units, and the aggregates that
+//! reports read back ([`history`]). Owned, secret-free data: no proxy type, no SQL type, no
+//! credential, no parameter value, no body. Imports nothing else of tollgate.
+
+mod call;
+pub mod history;
+mod loops;
+mod money;
+mod page;
+mod run;
+mod time;
+mod unit;
+
+pub use call::{
+    is_error, is_retry, is_throttling, Call, CallKind, ClientProcess, ImpliedCost, PriceStatus,
+    UpstreamFailure,
+};
+pub use history::{
+    Cadence, FailureGroup, ImpliedGroup, LoopRow, OperationAggregate, RegionGroup, RepeatGroup,
+    ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint,
+};
+pub use loops::Loop;
+pub use money::{cost_label, exact, format_usd};
+pub use page::{PageAnswer, PageFacts};
+pub use run::{CiFacts, GitFacts, RunEnd, RunMeta};
+pub use time::{rfc3339, short_time};
+pub use unit::Unit;

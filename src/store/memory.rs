@@ -1,0 +1,432 @@
+//! A store that keeps everything in memory: for tests of what reads the history (findings,
+//! reports), and the proof that the store seam is real. Its reads sum the stored calls with the
+//! same engine the SQLite writer uses ([`super::tally`]), at read time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use futures_util::stream::BoxStream;
+use hdrhistogram::Histogram;
+
+use super::tally::{Slicing, Totals};
+use super::{micros, Batch, RunStore, StoreError};
+use crate::record::{
+    Call, ClientProcess, FailureGroup, ImpliedGroup, Loop, LoopRow, OperationAggregate,
+    RegionGroup, RepeatGroup, ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall,
+    TimelinePoint,
+};
+
+/// The largest repeated groups a read returns (as the SQLite store).
+const REPEATED_GROUPS: usize = 200;
+
+struct StoredRun {
+    meta: RunMeta,
+    state: &'static str,
+    end: Option<(i64, RunEnd)>,
+    calls: Vec<(Call, Option<ClientProcess>)>,
+    loops: Vec<Loop>,
+}
+
+/// Runs, calls and loops in memory.
+#[derive(Default)]
+pub struct MemoryStore {
+    runs: Mutex<BTreeMap<i64, StoredRun>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with_runs<T>(&self, f: impl FnOnce(&BTreeMap<i64, StoredRun>) -> T) -> T {
+        f(&self.runs.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The calls of `runs`, oldest run first, each in the order it was written.
+    fn calls_of<'a>(
+        runs: &'a BTreeMap<i64, StoredRun>,
+        ids: &'a [i64],
+    ) -> impl Iterator<Item = &'a Call> + 'a {
+        runs.iter()
+            .filter(move |(id, _)| ids.contains(id))
+            .flat_map(|(_, run)| run.calls.iter().map(|(call, _)| call))
+    }
+
+    fn totals_of<T>(&self, ids: &[i64], f: impl FnOnce(&Totals<'_>) -> T) -> T {
+        self.with_runs(|runs| f(&Totals::of(Self::calls_of(runs, ids))))
+    }
+}
+
+fn none_if_empty(text: &str) -> Option<String> {
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+#[async_trait::async_trait]
+impl RunStore for MemoryStore {
+    fn location(&self) -> String {
+        "memory".into()
+    }
+
+    async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let id = runs.keys().next_back().map_or(1, |last| last + 1);
+        runs.insert(
+            id,
+            StoredRun {
+                meta: meta.clone(),
+                state: "running",
+                end: None,
+                calls: Vec::new(),
+                loops: Vec::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError> {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let stored = runs.get_mut(&run).ok_or(StoreError::Missing {
+            path: format!("run {run}"),
+        })?;
+        stored.calls.extend(
+            batch
+                .calls
+                .iter()
+                .cloned()
+                .zip(batch.processes.iter().cloned()),
+        );
+        // A loop written again (stopped, then seen whole) replaces the earlier record.
+        for record in batch.loops {
+            stored.loops.retain(|l| l.id != record.id);
+            stored.loops.push(record.clone());
+        }
+        Ok(())
+    }
+
+    async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(stored) = runs.get_mut(&run) {
+            stored.state = "complete";
+            stored.end = Some((micros(std::time::SystemTime::now()), end.clone()));
+        }
+        Ok(())
+    }
+
+    async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError> {
+        Ok(self.with_runs(|runs| {
+            if let Some(run) = filter.run {
+                return runs.contains_key(&run).then_some(run).into_iter().collect();
+            }
+            let mut ids: Vec<(i64, i64)> = runs
+                .iter()
+                .filter(|(_, run)| {
+                    filter
+                        .since_us
+                        .is_none_or(|since| micros(run.meta.started_at) >= since)
+                })
+                .filter(|(_, run)| filter.tags.iter().all(|tag| run.meta.tags.contains(tag)))
+                .map(|(id, run)| (micros(run.meta.started_at), *id))
+                .collect();
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            if filter.last || (filter.since_us.is_none() && filter.tags.is_empty()) {
+                ids.truncate(1);
+            }
+            ids.into_iter().map(|(_, id)| id).collect()
+        }))
+    }
+
+    async fn runs(&self, ids: Option<&[i64]>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+        Ok(self.with_runs(|runs| {
+            let mut rows: Vec<RunRow> = runs
+                .iter()
+                .filter(|(id, _)| ids.is_none_or(|ids| ids.contains(id)))
+                .map(|(&id, run)| {
+                    let meta = &run.meta;
+                    let (ended_at_us, end) = match &run.end {
+                        Some((at, end)) => (Some(*at), end.clone()),
+                        None => (None, RunEnd::default()),
+                    };
+                    RunRow {
+                        id,
+                        uuid: meta.uuid.clone(),
+                        kind: meta.kind.clone(),
+                        state: run.state.into(),
+                        started_at_us: micros(meta.started_at),
+                        ended_at_us,
+                        exit_code: end.exit_code.map(i64::from),
+                        command: meta.command.clone(),
+                        cwd: meta.cwd.clone(),
+                        git_repo: meta.git.repo.clone(),
+                        git_branch: meta.git.branch.clone(),
+                        git_commit: meta.git.commit.clone(),
+                        ci_provider: meta.ci.provider.clone(),
+                        ci_job: meta.ci.job.clone(),
+                        ci_ref: meta.ci.git_ref.clone(),
+                        ci_pr: meta.ci.pr.clone(),
+                        tags: meta.tags.iter().cloned().collect(),
+                        tollgate_version: meta.tollgate_version.clone(),
+                        pricing_version: meta.pricing_version.clone(),
+                        model_version: meta.model_version.clone(),
+                        lost_calls: i64::try_from(end.lost).unwrap_or(i64::MAX),
+                        lost_reason: end.lost_reason,
+                        calls: run.calls.len() as i64,
+                    }
+                })
+                .collect();
+            rows.sort_by(|a, b| (b.started_at_us, b.id).cmp(&(a.started_at_us, a.id)));
+            rows.truncate(usize::try_from(limit.max(0)).unwrap_or(usize::MAX));
+            rows
+        }))
+    }
+
+    async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationAggregate>, StoreError> {
+        Ok(self.totals_of(runs, |totals| {
+            let mut out: HashMap<(&str, &str), OperationAggregate> = totals
+                .operations
+                .iter()
+                .map(|(&(service, operation), t)| {
+                    let aggregate = OperationAggregate {
+                        service: service.into(),
+                        operation: operation.into(),
+                        attempts: t.calls,
+                        retries: t.retries,
+                        errors: t.errors,
+                        throttled: t.throttled,
+                        bytes_sent: t.bytes_sent,
+                        bytes_received: t.bytes_received,
+                        cost: t.cost,
+                        transfer: t.transfer,
+                        implied: t.implied,
+                        priced: t.priced,
+                        free: t.free,
+                        not_billed: t.not_billed,
+                        unpriced: t.unpriced,
+                        estimated: t.estimated,
+                        units: BTreeMap::new(),
+                        latency_us: None,
+                    };
+                    ((service, operation), aggregate)
+                })
+                .collect();
+            for (&(op, unit), quantity) in &totals.units {
+                if let Some(aggregate) = out.get_mut(&op) {
+                    *aggregate.units.entry(unit.as_str().into()).or_default() += *quantity;
+                }
+            }
+            for (&(op, bucket), calls) in &totals.latency {
+                if let Some(aggregate) = out.get_mut(&op) {
+                    let histogram = aggregate.latency_us.get_or_insert_with(|| {
+                        Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds")
+                    });
+                    let _ = histogram.record_n(bucket.max(1) as u64, *calls);
+                }
+            }
+            out.into_values().collect()
+        }))
+    }
+
+    async fn loops(&self, runs: &[i64]) -> Result<Vec<LoopRow>, StoreError> {
+        Ok(self.with_runs(|stored| {
+            let mut rows = Vec::new();
+            for (&run_id, run) in stored.iter().filter(|(id, _)| runs.contains(id)) {
+                let mut loops: Vec<&Loop> = run.loops.iter().collect();
+                loops.sort_by_key(|l| l.id);
+                rows.extend(loops.into_iter().map(|l| LoopRow {
+                    run_id,
+                    loop_id: l.id as i64,
+                    service: l.service.clone(),
+                    operation: l.operation.clone(),
+                    resource: l.resource.clone(),
+                    started_at_us: micros(l.started_at),
+                    ended_at_us: micros(l.ended_at),
+                    pages: l.pages as i64,
+                    attempts: l.attempts as i64,
+                    items: l.items.map(|i| i as i64),
+                    page_size: l.page_size.map(|i| i as i64),
+                    page_size_max: l.page_size_max.map(|i| i as i64),
+                    complete: l.complete,
+                    resumed: l.resumed,
+                    relisting: l.relisting,
+                    cost: l.cost,
+                }));
+            }
+            rows
+        }))
+    }
+
+    async fn repeated_calls(&self, runs: &[i64], min: u64) -> Result<Vec<RepeatGroup>, StoreError> {
+        Ok(self.totals_of(runs, |totals| {
+            let mut groups: Vec<(i64, RepeatGroup)> = totals
+                .digests
+                .iter()
+                .filter(|(_, d)| d.cadence.calls >= min)
+                .map(|(&digest, d)| {
+                    let mut examples_us = d.examples.clone();
+                    examples_us.sort_unstable();
+                    examples_us.truncate(3);
+                    let group = RepeatGroup {
+                        service: d.service.into(),
+                        operation: d.operation.into(),
+                        resource: d.resource.map(str::to_string),
+                        fingerprint: d.fingerprint.into(),
+                        count: d.cadence.calls,
+                        cost: d.cost,
+                        cadence: d.cadence,
+                        examples_us,
+                    };
+                    (digest, group)
+                })
+                .collect();
+            groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
+            groups.truncate(REPEATED_GROUPS);
+            groups.into_iter().map(|(_, group)| group).collect()
+        }))
+    }
+
+    async fn calls_by_resource(
+        &self,
+        runs: &[i64],
+        operations: &[(&str, &str)],
+    ) -> Result<Vec<ResourceGroup>, StoreError> {
+        Ok(self.totals_of(runs, |totals| {
+            let mut out: Vec<ResourceGroup> = totals
+                .resources
+                .iter()
+                .filter(|((op, _), t)| operations.contains(op) && t.first_attempts > 0)
+                .map(|(&((service, operation), resource), t)| ResourceGroup {
+                    service: service.into(),
+                    operation: operation.into(),
+                    resource: none_if_empty(resource),
+                    count: t.first_attempts,
+                    cost: t.first_cost,
+                    first_us: t.first_us,
+                    last_us: t.last_us,
+                })
+                .collect();
+            out.sort_by(|a, b| b.count.cmp(&a.count).then(a.operation.cmp(&b.operation)));
+            out
+        }))
+    }
+
+    async fn failures(&self, runs: &[i64]) -> Result<Vec<FailureGroup>, StoreError> {
+        Ok(self.totals_of(runs, |totals| {
+            let mut out: Vec<FailureGroup> = totals
+                .failures
+                .iter()
+                .map(
+                    |(&((service, operation), status, error_code, throttled), t)| FailureGroup {
+                        service: service.into(),
+                        operation: operation.into(),
+                        status: (status != 0).then_some(status),
+                        error_code: none_if_empty(error_code),
+                        throttled,
+                        count: t.calls,
+                        cost: t.cost,
+                        priced: t.priced,
+                        first_us: t.first_us,
+                        last_us: t.last_us,
+                    },
+                )
+                .collect();
+            out.sort_by(|a, b| b.count.cmp(&a.count).then(a.operation.cmp(&b.operation)));
+            out
+        }))
+    }
+
+    async fn regions(&self, runs: &[i64]) -> Result<Vec<RegionGroup>, StoreError> {
+        Ok(self.totals_of(runs, |totals| {
+            totals
+                .regions
+                .iter()
+                .map(|(&(service, region), &(count, cost))| RegionGroup {
+                    service: service.into(),
+                    region: none_if_empty(region),
+                    count,
+                    cost,
+                })
+                .collect()
+        }))
+    }
+
+    async fn implied(&self, runs: &[i64]) -> Result<Vec<ImpliedGroup>, StoreError> {
+        Ok(self.totals_of(runs, |totals| {
+            totals
+                .resources
+                .iter()
+                .filter(|(_, t)| t.implied_calls > 0)
+                .map(|(&((service, operation), resource), t)| ImpliedGroup {
+                    service: service.into(),
+                    operation: operation.into(),
+                    resource: none_if_empty(resource),
+                    count: t.implied_calls,
+                    implied: t.implied,
+                })
+                .collect()
+        }))
+    }
+
+    async fn timeline(&self, runs: &[i64], slices: i64) -> Result<Vec<TimelinePoint>, StoreError> {
+        Ok(self.totals_of(runs, |totals| {
+            let first = totals.operations.values().map(|t| t.first_us).min();
+            let last = totals.operations.values().map(|t| t.last_us).max();
+            let (Some(first), Some(last)) = (first, last) else {
+                return Vec::new();
+            };
+            let slicing = Slicing::new(first, last, slices);
+            slicing.points(
+                totals
+                    .timeline
+                    .iter()
+                    .filter(|((width, _), _)| *width == slicing.slot_width)
+                    .map(|(&(_, slot), &(calls, cost))| (slot, calls, cost)),
+            )
+        }))
+    }
+
+    fn calls<'a>(&'a self, runs: &'a [i64]) -> BoxStream<'a, Result<StoredCall, StoreError>> {
+        let calls: Vec<Result<StoredCall, StoreError>> = self.with_runs(|stored| {
+            let mut out = Vec::new();
+            for (&run_id, run) in stored.iter().filter(|(id, _)| runs.contains(id)) {
+                let mut calls: Vec<&(Call, Option<ClientProcess>)> = run.calls.iter().collect();
+                calls.sort_by_key(|(call, _)| call.started_at);
+                out.extend(
+                    calls
+                        .into_iter()
+                        .map(|(call, process)| Ok(stored_call(run_id, call, process.as_ref()))),
+                );
+            }
+            out
+        });
+        Box::pin(futures_util::stream::iter(calls))
+    }
+
+    async fn close(&self) {}
+}
+
+fn stored_call(run_id: i64, call: &Call, process: Option<&ClientProcess>) -> StoredCall {
+    StoredCall {
+        run_id,
+        started_at_us: micros(call.started_at),
+        duration_us: super::duration_micros(call.duration),
+        service: call.service.clone(),
+        operation: call.operation.clone(),
+        region: call.region.clone(),
+        resource: call.resource.clone(),
+        status: call.status,
+        error_code: call.error_code.clone(),
+        throttled: call.is_throttled(),
+        attempt: call.attempt,
+        bytes_sent: call.bytes_sent,
+        bytes_received: call.bytes_received,
+        price_status: call.price.class().into(),
+        cost: call.cost,
+        transfer: call.transfer,
+        implied: call.implied_total(),
+        estimated: call.estimated.clone(),
+        loop_id: call.loop_id,
+        sdk: call.sdk.clone(),
+        app_id: call.app_id.clone(),
+        client_pid: process.map(|p| p.pid),
+        client_command: process.map(|p| p.command.clone()),
+    }
+}

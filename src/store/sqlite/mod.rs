@@ -1,0 +1,307 @@
+//! The SQLite backend: one file, WAL, a batching writer's transactions, totals kept per run so
+//! that reports read a few rows per operation (`migrations/`, applied on open).
+
+mod read;
+mod sqlfn;
+mod totals;
+mod write;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures_util::stream::BoxStream;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use super::{micros, Batch, RunStore, StoreError};
+use crate::record::{
+    FailureGroup, ImpliedGroup, LoopRow, OperationAggregate, RegionGroup, RepeatGroup,
+    ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint,
+};
+
+pub use totals::DigestBook;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// An open database.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+    /// Each run's digest groups seen so far (one writer per run).
+    digest_books: Arc<tokio::sync::Mutex<HashMap<i64, DigestBook>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database, and marks runs that died without an
+    /// end as incomplete.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let shown = path.display().to_string();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.exists() {
+                crate::home::ensure_private_dir(parent).map_err(|e| StoreError::Open {
+                    path: shown.clone(),
+                    message: format!("cannot create {}: {e}", parent.display()),
+                })?;
+            }
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{shown}"))
+            .map_err(|e| StoreError::Open {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?
+            .filename(path)
+            .create_if_missing(true)
+            // WAL: readers (a report while a run records) never block the writer, and a crash
+            // loses at most the transaction in flight.
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL under WAL is durable against a process crash, and lets a commit skip the
+            // fsync of every transaction; a power loss may drop the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            // Checkpoint every 16,384 pages (64 MiB of WAL) rather than SQLite's 1,000: the
+            // checkpoint runs inside a commit and copies the pages the batches rewrite every
+            // time (the totals, the index, the last page of calls) once per checkpoint, so
+            // fewer checkpoints copy less (writer +10% in the store bench).
+            .pragma("wal_autocheckpoint", "16384")
+            // The WAL file shrinks back to this after a checkpoint.
+            .pragma("journal_size_limit", "67108864")
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .after_connect(|connection, _| {
+                Box::pin(async move {
+                    let mut handle = connection.lock_handle().await?;
+                    sqlfn::register(handle.as_raw_handle())
+                        .map_err(|message| sqlx::Error::Configuration(message.into()))
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| classify(&shown, e))?;
+        MIGRATOR.run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => classify(&shown, e),
+            other => StoreError::Corrupt {
+                path: shown.clone(),
+                message: other.to_string(),
+            },
+        })?;
+        let store = SqliteStore {
+            pool,
+            path: path.to_path_buf(),
+            digest_books: Arc::default(),
+        };
+        // Reading must work on a full disk or a read-only file: marking dead runs is a write,
+        // and its failure only means it happens at a later open.
+        if let Err(error) = store.mark_dead_runs_incomplete().await {
+            tracing::warn!("could not mark runs that died as incomplete: {error}");
+        }
+        if let Err(error) = store.rebuild_missing_totals().await {
+            tracing::warn!(
+                "could not build the totals of runs recorded by an older tollgate: {error}"
+            );
+        }
+        Ok(store)
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records the start of a run; returns its id.
+    async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO runs (uuid, kind, state, started_at_us, command, cwd, git_repo, git_branch, \
+             git_commit, ci_provider, ci_job, ci_ref, ci_pr, tollgate_version, pricing_version, \
+             model_version, hostname, pid, totals) \
+             VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id",
+        )
+        .bind(&meta.uuid)
+        .bind(&meta.kind)
+        .bind(micros(meta.started_at))
+        .bind(serde_json::to_string(&meta.command).unwrap_or_default())
+        .bind(&meta.cwd)
+        .bind(&meta.git.repo)
+        .bind(&meta.git.branch)
+        .bind(&meta.git.commit)
+        .bind(&meta.ci.provider)
+        .bind(&meta.ci.job)
+        .bind(&meta.ci.git_ref)
+        .bind(&meta.ci.pr)
+        .bind(&meta.tollgate_version)
+        .bind(&meta.pricing_version)
+        .bind(&meta.model_version)
+        .bind(&meta.hostname)
+        .bind(i64::from(meta.pid))
+        .fetch_one(&mut *tx)
+        .await?;
+        for (key, value) in &meta.tags {
+            sqlx::query("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)")
+                .bind(id)
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Records the end of a run.
+    async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
+        self.digest_books.lock().await.remove(&run);
+        sqlx::query(
+            "UPDATE runs SET state = 'complete', ended_at_us = ?, exit_code = ?, lost_calls = ?, \
+             lost_reason = ? WHERE id = ?",
+        )
+        .bind(micros(SystemTime::now()))
+        .bind(end.exit_code)
+        .bind(i64::try_from(end.lost).unwrap_or(i64::MAX))
+        .bind(&end.lost_reason)
+        .bind(run)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Runs still `running` whose tollgate process is gone (on this host) died without an end.
+    async fn mark_dead_runs_incomplete(&self) -> Result<(), StoreError> {
+        let running: Vec<(i64, Option<String>, Option<i64>)> =
+            sqlx::query_as("SELECT id, hostname, pid FROM runs WHERE state = 'running'")
+                .fetch_all(&self.pool)
+                .await?;
+        let here = crate::procnet::hostname();
+        for (id, hostname, pid) in running {
+            if hostname.as_deref() != here.as_deref() {
+                continue;
+            }
+            let alive = pid.is_some_and(|pid| crate::procnet::is_tollgate_process(pid as i32));
+            if !alive {
+                sqlx::query(
+                    "UPDATE runs SET state = 'incomplete' WHERE id = ? AND state = 'running'",
+                )
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs recorded before the writer kept totals (an older tollgate) get them from their
+    /// calls, once.
+    async fn rebuild_missing_totals(&self) -> Result<(), StoreError> {
+        let runs: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM runs WHERE totals = 0 AND state != 'running'")
+                .fetch_all(&self.pool)
+                .await?;
+        for run in runs {
+            if totals::rebuild(&self.pool, run).await? {
+                tracing::info!("run {run}: totals built from its calls");
+            }
+        }
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl RunStore for SqliteStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
+        SqliteStore::begin_run(self, meta).await
+    }
+
+    async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError> {
+        SqliteStore::write_batch(self, run, batch).await
+    }
+
+    async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
+        SqliteStore::end_run(self, run, end).await
+    }
+
+    async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError> {
+        SqliteStore::select_runs(self, filter).await
+    }
+
+    async fn runs(&self, ids: Option<&[i64]>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+        SqliteStore::runs(self, ids, limit).await
+    }
+
+    async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationAggregate>, StoreError> {
+        SqliteStore::operations(self, runs).await
+    }
+
+    async fn loops(&self, runs: &[i64]) -> Result<Vec<LoopRow>, StoreError> {
+        SqliteStore::loops(self, runs).await
+    }
+
+    async fn repeated_calls(&self, runs: &[i64], min: u64) -> Result<Vec<RepeatGroup>, StoreError> {
+        SqliteStore::repeated_calls(self, runs, min).await
+    }
+
+    async fn calls_by_resource(
+        &self,
+        runs: &[i64],
+        operations: &[(&str, &str)],
+    ) -> Result<Vec<ResourceGroup>, StoreError> {
+        SqliteStore::calls_by_resource(self, runs, operations).await
+    }
+
+    async fn failures(&self, runs: &[i64]) -> Result<Vec<FailureGroup>, StoreError> {
+        SqliteStore::failures(self, runs).await
+    }
+
+    async fn regions(&self, runs: &[i64]) -> Result<Vec<RegionGroup>, StoreError> {
+        SqliteStore::regions(self, runs).await
+    }
+
+    async fn implied(&self, runs: &[i64]) -> Result<Vec<ImpliedGroup>, StoreError> {
+        SqliteStore::implied(self, runs).await
+    }
+
+    async fn timeline(&self, runs: &[i64], slices: i64) -> Result<Vec<TimelinePoint>, StoreError> {
+        SqliteStore::timeline(self, runs, slices).await
+    }
+
+    fn calls<'a>(&'a self, runs: &'a [i64]) -> BoxStream<'a, Result<StoredCall, StoreError>> {
+        SqliteStore::calls(self, runs)
+    }
+
+    async fn close(&self) {
+        SqliteStore::close(self).await
+    }
+}
+
+/// "file is not a database" and friends are corruption; everything else an open failure.
+fn classify(path: &str, error: sqlx::Error) -> StoreError {
+    let message = error.to_string();
+    let corrupt = message.contains("not a database")
+        || message.contains("malformed")
+        || message.contains("corrupt");
+    if corrupt {
+        StoreError::Corrupt {
+            path: path.to_string(),
+            message,
+        }
+    } else {
+        StoreError::Open {
+            path: path.to_string(),
+            message,
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The one engine that sums calls into totals: per operation (the tally reports show), unit,
+//! latency bucket, failure outcome, region, resource, repeated-parameter group and time slot.
+//! The writer of every backend sums each batch here, exactly (decimals), and merges the sums
+//! into its stored totals; the in-memory store sums whole runs the same way.
+
+use rustc_hash::FxHashMap;
+
+use rust_decimal::Decimal;
+
+use super::{duration_micros, micros};
+use crate::record::{Cadence, Call, CallKind, PriceStatus, Unit};
+
+/// The widths of the timeline's slots (µs): 10 ms, 1 s, 1 min, 1 h. A report picks the widest
+/// one that still gives it the resolution it wants.
+pub const TIMELINE_WIDTHS_US: [i64; 4] = [10_000, 1_000_000, 60_000_000, 3_600_000_000];
+
+/// How a timeline of `slices` equal slices from the first call to the last is read from the
+/// stored slots: from the widest slot width that still resolves one slice.
+#[derive(Debug, Clone, Copy)]
+pub struct Slicing {
+    pub slot_width: i64,
+    /// A slice is a whole number of slots, starting at the first call's slot.
+    pub width: i64,
+    pub origin: i64,
+}
+
+impl Slicing {
+    pub fn new(first_us: i64, last_us: i64, slices: i64) -> Self {
+        let wanted = ((last_us - first_us) / slices.max(1)).max(1_000) + 1;
+        let slot_width = TIMELINE_WIDTHS_US
+            .iter()
+            .rev()
+            .find(|&&width| width <= wanted)
+            .copied()
+            .unwrap_or(TIMELINE_WIDTHS_US[0]);
+        Self {
+            slot_width,
+            width: wanted.div_euclid(slot_width).max(1) * slot_width,
+            origin: first_us.div_euclid(slot_width) * slot_width,
+        }
+    }
+
+    /// The slices, from `(slot, calls, cost)` of slots `slot_width` wide.
+    pub fn points(
+        &self,
+        slots: impl IntoIterator<Item = (i64, u64, Decimal)>,
+    ) -> Vec<crate::record::TimelinePoint> {
+        let mut points: std::collections::BTreeMap<i64, crate::record::TimelinePoint> =
+            std::collections::BTreeMap::new();
+        for (slot, calls, cost) in slots {
+            let slice = (slot * self.slot_width - self.origin).div_euclid(self.width);
+            let point = points.entry(slice).or_insert(crate::record::TimelinePoint {
+                at_us: self.origin + slice * self.width,
+                calls: 0,
+                cost: Decimal::ZERO,
+            });
+            point.calls += calls;
+            point.cost += cost;
+        }
+        points.into_values().collect()
+    }
+}
+
+/// Latency bucket of a duration: 2–3 significant digits, exact enough for percentiles in ms.
+pub fn latency_bucket(duration_us: i64) -> i64 {
+    let step = match duration_us {
+        d if d < 1_000 => 10,
+        d if d < 10_000 => 100,
+        d if d < 100_000 => 1_000,
+        _ => 10_000,
+    };
+    duration_us / step * step
+}
+
+/// A stable 64-bit key for a digest group (FNV-1a over service, operation and fingerprint):
+/// the same across tollgate versions, so that groups of runs written by different versions
+/// merge.
+pub fn digest_key(service: &str, operation: &str, fingerprint: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [service, operation, fingerprint] {
+        for byte in part.bytes().chain(std::iter::once(0)) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash as i64
+}
+
+#[derive(Debug, Default)]
+pub struct OperationTotals {
+    pub calls: u64,
+    pub retries: u64,
+    pub errors: u64,
+    pub throttled: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub cost: Decimal,
+    pub transfer: Decimal,
+    pub implied: Decimal,
+    pub priced: u64,
+    pub free: u64,
+    pub not_billed: u64,
+    pub unpriced: u64,
+    pub estimated: u64,
+    pub first_us: i64,
+    pub last_us: i64,
+}
+
+#[derive(Debug)]
+pub struct FailureTotals {
+    pub calls: u64,
+    pub priced: u64,
+    pub cost: Decimal,
+    pub first_us: i64,
+    pub last_us: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct ResourceTotals {
+    pub first_attempts: u64,
+    pub first_cost: Decimal,
+    pub first_us: i64,
+    pub last_us: i64,
+    pub implied_calls: u64,
+    pub implied: Decimal,
+}
+
+#[derive(Debug)]
+pub struct DigestTotals<'a> {
+    /// The group's first call in the batch (its index), for [`DigestBook`].
+    pub first_row: usize,
+    pub service: &'a str,
+    pub operation: &'a str,
+    pub fingerprint: &'a str,
+    pub resource: Option<&'a str>,
+    pub cost: Decimal,
+    pub cadence: Cadence,
+    pub examples: Vec<i64>,
+}
+
+/// Service and operation.
+pub type Op<'a> = (&'a str, &'a str);
+
+/// One batch's totals, borrowing the batch's rows.
+#[derive(Debug, Default)]
+pub struct Totals<'a> {
+    pub operations: FxHashMap<Op<'a>, OperationTotals>,
+    pub units: FxHashMap<(Op<'a>, Unit), Decimal>,
+    pub latency: FxHashMap<(Op<'a>, i64), u64>,
+    pub failures: FxHashMap<(Op<'a>, i64, &'a str, bool), FailureTotals>,
+    pub regions: FxHashMap<(&'a str, &'a str), (u64, Decimal)>,
+    pub resources: FxHashMap<(Op<'a>, &'a str), ResourceTotals>,
+    pub digests: FxHashMap<i64, DigestTotals<'a>>,
+    pub timeline: FxHashMap<(i64, i64), (u64, Decimal)>,
+}
+
+/// Examples kept per digest group (call times shown in a finding).
+const EXAMPLES: usize = 3;
+
+impl<'a> Totals<'a> {
+    /// The totals of these calls, in this order.
+    pub fn of(rows: impl IntoIterator<Item = &'a Call>) -> Self {
+        let mut totals = Self::default();
+        for (index, row) in rows.into_iter().enumerate() {
+            totals.add(index, row);
+        }
+        totals
+    }
+
+    /// Adds the batch's row number `index`.
+    fn add(&mut self, index: usize, row: &'a Call) {
+        let op: Op<'a> = (&row.service, &row.operation);
+        let at = micros(row.started_at);
+        let money = row.all_money();
+        let failed = row.is_error();
+        let first_attempt = !row.is_retry();
+        let throttled = row.is_throttled();
+        let implied = row.implied_total();
+        let aws = row.kind != CallKind::NotAws;
+
+        let total = self
+            .operations
+            .entry(op)
+            .or_insert_with(|| OperationTotals {
+                first_us: at,
+                last_us: at,
+                ..OperationTotals::default()
+            });
+        total.calls += 1;
+        total.retries += u64::from(!first_attempt);
+        total.errors += u64::from(failed);
+        total.throttled += u64::from(throttled);
+        total.bytes_sent += row.bytes_sent;
+        total.bytes_received += row.bytes_received;
+        total.cost += row.cost;
+        total.transfer += row.transfer;
+        total.implied += implied;
+        match row.price {
+            PriceStatus::Priced => total.priced += 1,
+            PriceStatus::Free { .. } => total.free += 1,
+            PriceStatus::NotBilled { .. } => total.not_billed += 1,
+            PriceStatus::Unpriced { .. } => total.unpriced += 1,
+        }
+        total.estimated += u64::from(row.estimated.is_some());
+        total.first_us = total.first_us.min(at);
+        total.last_us = total.last_us.max(at);
+
+        for (unit, quantity) in row.recorded_units() {
+            *self.units.entry((op, unit)).or_default() += quantity;
+        }
+        *self
+            .latency
+            .entry((op, latency_bucket(duration_micros(row.duration))))
+            .or_default() += 1;
+
+        if aws && failed {
+            let key = (
+                op,
+                row.status.map_or(0, i64::from),
+                row.error_code.as_deref().unwrap_or(""),
+                throttled,
+            );
+            let failure = self.failures.entry(key).or_insert(FailureTotals {
+                calls: 0,
+                priced: 0,
+                cost: Decimal::ZERO,
+                first_us: at,
+                last_us: at,
+            });
+            failure.calls += 1;
+            if row.price == PriceStatus::Priced {
+                failure.priced += 1;
+                failure.cost += row.cost;
+            }
+            failure.first_us = failure.first_us.min(at);
+            failure.last_us = failure.last_us.max(at);
+        }
+
+        if row.kind == CallKind::Operation {
+            let region = self
+                .regions
+                .entry((&row.service, row.region.as_deref().unwrap_or("")))
+                .or_default();
+            region.0 += 1;
+            region.1 += row.cost + row.transfer;
+        }
+
+        let resource = self
+            .resources
+            .entry((op, row.resource.as_deref().unwrap_or("")))
+            .or_default();
+        if first_attempt {
+            if resource.first_attempts == 0 {
+                resource.first_us = at;
+                resource.last_us = at;
+            }
+            resource.first_attempts += 1;
+            resource.first_cost += money;
+            resource.first_us = resource.first_us.min(at);
+            resource.last_us = resource.last_us.max(at);
+        }
+        if !implied.is_zero() {
+            resource.implied_calls += 1;
+            resource.implied += implied;
+        }
+
+        if let Some(fingerprint) = row.fingerprint.as_deref() {
+            if row.kind == CallKind::Operation && first_attempt {
+                let key = digest_key(&row.service, &row.operation, fingerprint);
+                match self.digests.get_mut(&key) {
+                    Some(digest) => {
+                        digest.cadence.push(at);
+                        digest.cost += money;
+                        if digest.examples.len() < EXAMPLES {
+                            digest.examples.push(at);
+                        }
+                    }
+                    None => {
+                        self.digests.insert(
+                            key,
+                            DigestTotals {
+                                first_row: index,
+                                service: &row.service,
+                                operation: &row.operation,
+                                fingerprint,
+                                resource: row.resource.as_deref(),
+                                cost: money,
+                                cadence: Cadence::new(at),
+                                examples: vec![at],
+                            },
+                        );
+                    }
+                }
+            }
+        }
+
+        for width in TIMELINE_WIDTHS_US {
+            let slot = self
+                .timeline
+                .entry((width, at.div_euclid(width)))
+                .or_default();
+            slot.0 += 1;
+            slot.1 += money;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cadence_of_a_regular_poll_has_no_variation() {
+        let cadence = Cadence::of(&[0, 1_000_000, 2_000_000, 3_000_000]).unwrap();
+        let (mean, cv) = cadence.regularity().unwrap();
+        assert_eq!(mean, 1_000_000.0);
+        assert!(cv.abs() < 1e-9, "{cv}");
+    }
+
+    #[test]
+    fn cadence_matches_the_gaps_computed_directly() {
+        let times = [0i64, 100, 400, 450, 1_450, 1_500];
+        let gaps: Vec<f64> = times.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        let variance = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+        let (got_mean, got_cv) = Cadence::of(&times).unwrap().regularity().unwrap();
+        assert!((got_mean - mean).abs() < 1e-9);
+        assert!((got_cv - variance.sqrt() / mean).abs() < 1e-9, "{got_cv}");
+    }
+
+    #[test]
+    fn merged_cadences_equal_one_over_all_the_calls() {
+        let times = [0i64, 100, 400, 450, 1_450, 1_500, 2_000];
+        let whole = Cadence::of(&times).unwrap();
+        let mut merged = Cadence::of(&times[..3]).unwrap();
+        merged.merge(&Cadence::of(&times[3..]).unwrap());
+        assert_eq!(merged.calls, whole.calls);
+        assert_eq!(merged.gap_sq_sum, whole.gap_sq_sum);
+        assert_eq!(merged.regularity(), whole.regularity());
+    }
+
+    #[test]
+    fn cadence_needs_three_calls_and_time_between_them() {
+        assert_eq!(Cadence::of(&[0, 10]).unwrap().regularity(), None);
+        assert_eq!(Cadence::of(&[5, 5, 5]).unwrap().regularity(), None);
+        assert_eq!(Cadence::of(&[]), None);
+    }
+
+    #[test]
+    fn latency_buckets_keep_two_to_three_digits() {
+        assert_eq!(latency_bucket(987), 980);
+        assert_eq!(latency_bucket(9_876), 9_800);
+        assert_eq!(latency_bucket(98_765), 98_000);
+        assert_eq!(latency_bucket(987_654), 980_000);
+    }
+
+    #[test]
+    fn digest_keys_are_stable_and_separate_operations() {
+        // FNV-1a is fixed: the same key in every version, so runs of different versions merge.
+        assert_eq!(
+            digest_key("s3", "ListBuckets", ""),
+            digest_key("s3", "ListBuckets", "")
+        );
+        assert_ne!(
+            digest_key("s3", "ListBuckets", "x"),
+            digest_key("s3", "ListBucket", "sx")
+        );
+        assert_ne!(digest_key("sts", "A", "f"), digest_key("sts", "B", "f"));
+    }
+}
