@@ -1,15 +1,23 @@
 //! tollgate: a local HTTPS proxy that shows what your AWS API calls cost.
 //!
-//! The crate is layered so that each layer knows only the one below it:
+//! Module map (each layer imports only those below it; `scripts/check-layers.sh` checks it):
 //!
-//! * [`proxy`] is a generic intercepting HTTP(S) proxy. It knows which hosts to intercept and
-//!   nothing else about AWS; every completed request/response exchange is handed to an
-//!   [`proxy::Observer`].
-//! * [`ca`] is the local certificate authority whose leaf certificates the proxy presents.
-//! * [`pricing`] prices a call's usage against the table in `pricing/`, exactly.
-//! * [`summary`] is the first observer: per-host counts, bytes and latency percentiles.
-//! * [`store`] records runs, calls and paginator loops in SQLite; [`report`] reads them back.
-//! * [`cli`] wires them together, one file per subcommand.
+//! * [`proxy`]: accept loop, CONNECT, TLS interception, upstream pool, byte tunnels. Knows
+//!   nothing of AWS: the caller says which hosts to intercept; each exchange goes to an
+//!   [`proxy::Observer`]. [`ca`] is the local CA whose leaves it presents.
+//! * [`aws`]: request bytes → service, operation, region, usage units, paginator facts.
+//! * [`pricing`]: the price table (`pricing/`), exact cost of one call's usage.
+//! * [`record`]: the plain, secret-free records everything above the profile speaks: `Call`,
+//!   `Loop`, `RunMeta`, money, units, and the aggregates reports read back.
+//! * [`profile`]: `Exchange` → identified, priced `Call` with its loop; hands it to the sinks
+//!   (live summary, recorder) in `profile/sinks/`.
+//! * [`store`]: the `RunStore` trait (write batches, read aggregates); SQLite in
+//!   `store/sqlite/`, in memory in `store/memory.rs`, one totals engine in `store/tally.rs`.
+//! * [`findings`] and [`report`]: rules over what the store returns, and its renderings.
+//! * [`cli`]: one file per subcommand; wires proxy → profile → sinks → store → report.
+//!
+//! A call flows: client → `proxy` → `Exchange` → `profile` (`aws` + `pricing`) → `Call` →
+//! sinks → `store` → `findings`/`report` → the user.
 
 pub mod aws;
 pub mod ca;

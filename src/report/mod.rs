@@ -389,6 +389,172 @@ mod tests {
     use super::*;
     use std::str::FromStr;
 
+    use crate::record::{
+        Call, CallKind, ImpliedCost, Loop, PageFacts, PriceStatus, RunEnd, RunMeta,
+    };
+    use crate::store::{Batch, MemoryStore, RunStore, SqliteStore};
+
+    fn usd(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    /// A run with something for most rules: repeated and fanned-out GetItems, a listing paged
+    /// small, a throttled call and its retry, implied KMS costs, an unknown and a non-AWS call.
+    fn workload() -> (Vec<Vec<Call>>, Vec<Loop>) {
+        const T0: i64 = 1_790_000_000_000_000;
+        let get_item = |fingerprint: String, at_ms: i64| Call {
+            fingerprint: Some(fingerprint),
+            resource: Some("orders".into()),
+            cost: usd("0.000000125"),
+            units: vec![(crate::record::Unit::ReadRequestUnit, Decimal::ONE)],
+            ..Call::sample("dynamodb", "GetItem").at_us(T0 + at_ms * 1000)
+        };
+        let mut first = Vec::new();
+        // Irregular gaps: identical calls, not a polling loop.
+        for at_ms in [0, 10, 15, 500, 510, 2_000] {
+            first.push(get_item("same".into(), at_ms));
+        }
+        for n in 0..25 {
+            first.push(get_item(format!("key-{n}"), 3_000 + n));
+        }
+        let page = |n: i64| Call {
+            resource: Some("bucket".into()),
+            cost: usd("0.000005"),
+            transfer: usd("0.0000009"),
+            gb_out: Some(usd("0.00001")),
+            transfer_gb: Some(usd("0.00001")),
+            page: Some(PageFacts {
+                continues_from: Vec::new(),
+                listing: "l".into(),
+                page_size: Some(100),
+                answer: None,
+            }),
+            page_size_max: Some(1000),
+            loop_id: Some(1),
+            ..Call::sample("s3", "ListObjectsV2").at_us(T0 + 5_000_000 + n * 100_000)
+        };
+        let mut second: Vec<Call> = (0..3).map(page).collect();
+        second.push(Call {
+            status: Some(400),
+            error_code: Some("ThrottlingException".into()),
+            price: PriceStatus::NotBilled {
+                reason: "throttled".into(),
+            },
+            ..Call::sample("dynamodb", "PutItem").at_us(T0 + 6_000_000)
+        });
+        second.push(Call {
+            attempt: Some(2),
+            cost: usd("0.000000625"),
+            implied: vec![ImpliedCost {
+                service: "kms".into(),
+                entry: "kms-requests".into(),
+                implied_by: Some("SSE-KMS"),
+                amount: usd("0.000003"),
+            }],
+            ..Call::sample("dynamodb", "PutItem").at_us(T0 + 6_100_000)
+        });
+        second.push(Call {
+            kind: CallKind::Unknown,
+            operation: "unknown: GET /{}".into(),
+            price: PriceStatus::Unpriced {
+                reason: "operation not in the AWS model".into(),
+            },
+            ..Call::sample("s3", "x").at_us(T0 + 7_000_000)
+        });
+        second.push(Call {
+            kind: CallKind::NotAws,
+            price: PriceStatus::Unpriced {
+                reason: "not an AWS API call".into(),
+            },
+            ..Call::sample("not-aws", "GET example.com").at_us(T0 + 7_500_000)
+        });
+        let listing = Loop {
+            id: 1,
+            service: "s3".into(),
+            operation: "ListObjectsV2".into(),
+            resource: Some("bucket".into()),
+            access_key: None,
+            listing: "l".into(),
+            started_at: second[0].started_at,
+            ended_at: second[2].started_at,
+            pages: 3,
+            attempts: 3,
+            items: Some(250),
+            page_size: Some(100),
+            page_size_max: Some(1000),
+            complete: true,
+            resumed: false,
+            relisting: false,
+            cost: usd("0.000015"),
+        };
+        (vec![first, second], vec![listing])
+    }
+
+    async fn record(store: &dyn RunStore) -> i64 {
+        let (batches, loops) = workload();
+        let run = store.begin_run(&RunMeta::new("run")).await.unwrap();
+        for (index, calls) in batches.iter().enumerate() {
+            let processes = vec![None; calls.len()];
+            let loops: &[Loop] = if index == 1 { &loops } else { &[] };
+            let batch = Batch {
+                calls,
+                processes: &processes,
+                loops,
+            };
+            store.write_batch(run, batch).await.unwrap();
+        }
+        store.end_run(run, &RunEnd::default()).await.unwrap();
+        run
+    }
+
+    async fn report_json(store: &dyn RunStore, run: i64) -> serde_json::Value {
+        let mut report = Report::build(store, &[run], &Thresholds::default())
+            .await
+            .unwrap();
+        report.database = "db".into();
+        report.generated_at = "now".into();
+        serde_json::to_value(&report).unwrap()
+    }
+
+    /// The store seam is real: the same calls give the same report from the SQLite file and
+    /// from memory, and its totals are the calls' own.
+    #[tokio::test]
+    async fn the_same_calls_give_the_same_report_from_either_store() {
+        let memory = MemoryStore::new();
+        let run = record(&memory).await;
+        let from_memory = report_json(&memory, run).await;
+
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let run = record(&sqlite).await;
+        let from_sqlite = report_json(&sqlite, run).await;
+        RunStore::close(&sqlite).await;
+
+        // Runs differ in their ids, uuids and times only.
+        let strip = |mut json: serde_json::Value| {
+            json["runs"] = serde_json::Value::Null;
+            json
+        };
+        assert_eq!(strip(from_memory.clone()), strip(from_sqlite));
+
+        let calls: Vec<Call> = workload().0.into_iter().flatten().collect();
+        let total: Decimal = calls.iter().map(Call::all_money).sum();
+        let totals = &from_memory["totals"];
+        assert_eq!(totals["attempts"], calls.len() as u64);
+        assert_eq!(totals["retries"], 1);
+        assert_eq!(totals["throttled"], 1);
+        assert_eq!(totals["total_usd"], exact(total));
+        let rules: Vec<&str> = from_memory["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap())
+            .collect();
+        for rule in ["repeated-calls", "fan-out", "small-pages", "implied-costs"] {
+            assert!(rules.contains(&rule), "{rule} missing from {rules:?}");
+        }
+    }
+
     fn sample() -> Report {
         let run = RunRow {
             id: 7,
