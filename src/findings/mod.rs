@@ -10,8 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::record::{
-    FailureGroup, ImpliedGroup, LoopRow, OperationAggregate, RegionGroup, RepeatGroup,
-    ResourceGroup,
+    FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup, RepeatGroup, ResourceGroup,
 };
 use crate::store::{RunStore, StoreError};
 
@@ -140,7 +139,7 @@ impl Thresholds {
 /// Everything the rules look at, read from the store once.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
-    pub operations: Vec<OperationAggregate>,
+    pub operations: Vec<OperationTally>,
     pub loops: Vec<LoopRow>,
     pub repeated: Vec<RepeatGroup>,
     pub per_item: Vec<ResourceGroup>,

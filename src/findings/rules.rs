@@ -646,7 +646,7 @@ pub fn cross_region(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
 /// Operations with no price, and calls tollgate could not identify: nothing is silently free.
 /// One finding per service, naming its operations.
 pub fn unpriced(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
-    let mut by_service: BTreeMap<&str, Vec<&crate::record::OperationAggregate>> = BTreeMap::new();
+    let mut by_service: BTreeMap<&str, Vec<&crate::record::OperationTally>> = BTreeMap::new();
     for op in facts
         .operations
         .iter()
@@ -705,7 +705,7 @@ pub fn unpriced(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
 
 /// The operations that cost the most, and the busiest.
 pub fn top_operations(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
-    let total = |op: &crate::record::OperationAggregate| op.cost + op.transfer + op.implied;
+    let total = |op: &crate::record::OperationTally| op.cost + op.transfer + op.implied;
     let mut by_cost: Vec<_> = facts
         .operations
         .iter()
@@ -779,7 +779,7 @@ pub fn top_operations(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{LoopRow, OperationAggregate, RepeatGroup, ResourceGroup};
+    use crate::record::{LoopRow, OperationTally, RepeatGroup, ResourceGroup};
     use std::str::FromStr;
 
     fn dec(text: &str) -> Decimal {
@@ -922,12 +922,12 @@ mod tests {
     #[test]
     fn silenced_findings_are_not_reported() {
         let facts = Facts {
-            operations: vec![OperationAggregate {
+            operations: vec![OperationTally {
                 service: "sns".into(),
                 operation: "ListTopics".into(),
                 attempts: 3,
                 unpriced: 3,
-                ..OperationAggregate::default()
+                ..OperationTally::default()
             }],
             ..Facts::default()
         };

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use hdrhistogram::Histogram;
 use rust_decimal::Decimal;
 
 /// Which runs a report covers.
@@ -45,29 +44,6 @@ pub struct RunRow {
     pub lost_calls: i64,
     pub lost_reason: Option<String>,
     pub calls: i64,
-}
-
-/// One operation's aggregate over the selected runs.
-#[derive(Debug, Clone, Default)]
-pub struct OperationAggregate {
-    pub service: String,
-    pub operation: String,
-    pub attempts: u64,
-    pub retries: u64,
-    pub errors: u64,
-    pub throttled: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    pub cost: Decimal,
-    pub transfer: Decimal,
-    pub implied: Decimal,
-    pub priced: u64,
-    pub free: u64,
-    pub not_billed: u64,
-    pub unpriced: u64,
-    pub estimated: u64,
-    pub units: BTreeMap<String, Decimal>,
-    pub latency_us: Option<Histogram<u64>>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

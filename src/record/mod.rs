@@ -9,6 +9,7 @@ mod loops;
 mod money;
 mod page;
 mod run;
+mod tally;
 mod time;
 mod unit;
 
@@ -17,12 +18,13 @@ pub use call::{
     UpstreamFailure,
 };
 pub use history::{
-    Cadence, FailureGroup, ImpliedGroup, LoopRow, OperationAggregate, RegionGroup, RepeatGroup,
-    ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint,
+    Cadence, FailureGroup, ImpliedGroup, LoopRow, RegionGroup, RepeatGroup, ResourceGroup,
+    RunFilter, RunRow, StoredCall, TimelinePoint,
 };
 pub use loops::Loop;
 pub use money::{cost_label, exact, format_usd};
 pub use page::{PageAnswer, PageFacts};
 pub use run::{CiFacts, GitFacts, RunEnd, RunMeta};
-pub use time::{rfc3339, short_time};
+pub use tally::{latency_histogram, OperationTally};
+pub use time::{duration_micros, from_micros, micros, rfc3339, short_time};
 pub use unit::Unit;

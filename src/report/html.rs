@@ -1074,7 +1074,7 @@ mod tests {
     #[test]
     fn many_rows_are_capped_and_counted() {
         let operations = (0..1_500)
-            .map(|i| crate::record::OperationAggregate {
+            .map(|i| crate::record::OperationTally {
                 service: "s3".into(),
                 operation: format!("Op{i}"),
                 attempts: 1 + i,

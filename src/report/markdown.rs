@@ -606,7 +606,7 @@ pub(super) mod tests {
 
     use super::*;
     use crate::findings::{Evidence, Saving};
-    use crate::record::{LoopRow, OperationAggregate, RunRow};
+    use crate::record::{LoopRow, OperationTally, RunRow};
     use crate::report::{render_table, Projection, TimelineReport};
 
     const T0: i64 = 1_790_000_000_000_000;
@@ -657,8 +657,8 @@ pub(super) mod tests {
         attempts: u64,
         retries: u64,
         each: &str,
-    ) -> OperationAggregate {
-        OperationAggregate {
+    ) -> OperationTally {
+        OperationTally {
             service: service.into(),
             operation: name.into(),
             attempts,
@@ -667,13 +667,13 @@ pub(super) mod tests {
             throttled: retries,
             cost: dec(each) * Decimal::from(attempts),
             priced: attempts,
-            units: [("request".to_string(), Decimal::from(attempts))].into(),
-            latency_us: Some(histogram(&[
+            units: [(crate::record::Unit::Request, Decimal::from(attempts))].into(),
+            latency_us: histogram(&[
                 900 + attempts * 7,
                 2_000 + attempts * 20,
                 15_000 + attempts * 90,
-            ])),
-            ..OperationAggregate::default()
+            ]),
+            ..OperationTally::default()
         }
     }
 

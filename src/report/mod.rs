@@ -15,7 +15,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::findings::{self, Facts, Finding, Thresholds};
 use crate::pricing::exact;
-use crate::record::{LoopRow, OperationAggregate, RunRow};
+use crate::record::{LoopRow, OperationTally, RunRow};
 use crate::store::{RunStore, StoreError};
 
 pub use self::csv::{write_calls_csv, CsvError, CALLS_CSV_COLUMNS};
@@ -233,7 +233,7 @@ impl Report {
     pub fn assemble(
         database: String,
         runs: Vec<RunRow>,
-        operations: Vec<OperationAggregate>,
+        operations: Vec<OperationTally>,
         loops: Vec<LoopRow>,
     ) -> Report {
         let mut totals = Totals::default();
@@ -255,14 +255,9 @@ impl Report {
                 cost += op.cost;
                 transfer += op.transfer;
                 implied += op.implied;
-                let ms = |q: f64| {
-                    op.latency_us
-                        .as_ref()
-                        .map(|h| h.value_at_quantile(q) as f64 / 1000.0)
-                };
-                let total = op.cost + op.transfer + op.implied;
+                let total = op.total();
                 OperationReport {
-                    calls: op.attempts - op.retries,
+                    calls: op.calls(),
                     attempts: op.attempts,
                     retries: op.retries,
                     errors: op.errors,
@@ -276,15 +271,15 @@ impl Report {
                     units: op
                         .units
                         .iter()
-                        .map(|(unit, quantity)| (unit.clone(), exact(*quantity)))
+                        .map(|(unit, quantity)| (unit.to_string(), exact(*quantity)))
                         .collect(),
                     priced: op.priced,
                     free: op.free,
                     not_billed: op.not_billed,
                     unpriced: op.unpriced,
                     estimated: op.estimated,
-                    p50_ms: ms(0.5),
-                    p99_ms: ms(0.99),
+                    p50_ms: op.latency_ms(0.5),
+                    p99_ms: op.latency_ms(0.99),
                     total,
                     service: op.service,
                     operation: op.operation,
@@ -583,7 +578,7 @@ mod tests {
         };
         let mut histogram = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 2).unwrap();
         histogram.record(1500).unwrap();
-        let operation = OperationAggregate {
+        let operation = OperationTally {
             service: "s3".into(),
             operation: "ListObjectsV2".into(),
             attempts: 3,
@@ -594,9 +589,9 @@ mod tests {
             transfer: Decimal::from_str("0.0000000001").unwrap(),
             priced: 2,
             not_billed: 1,
-            units: [("request".to_string(), Decimal::from(2))].into(),
-            latency_us: Some(histogram),
-            ..OperationAggregate::default()
+            units: [(crate::record::Unit::Request, Decimal::from(2))].into(),
+            latency_us: histogram,
+            ..OperationTally::default()
         };
         let page_loop = LoopRow {
             run_id: 7,

@@ -2,18 +2,16 @@
 //! reports), and the proof that the store seam is real. Its reads sum the stored calls with the
 //! same engine the SQLite writer uses ([`super::tally`]), at read time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use futures_util::stream::BoxStream;
-use hdrhistogram::Histogram;
 
 use super::tally::{Slicing, Totals};
 use super::{micros, Batch, RunStore, StoreError};
 use crate::record::{
-    Call, ClientProcess, FailureGroup, ImpliedGroup, Loop, LoopRow, OperationAggregate,
-    RegionGroup, RepeatGroup, ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall,
-    TimelinePoint,
+    Call, ClientProcess, FailureGroup, ImpliedGroup, Loop, LoopRow, OperationTally, RegionGroup,
+    RepeatGroup, ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint,
 };
 
 /// The largest repeated groups a read returns (as the SQLite store).
@@ -179,50 +177,8 @@ impl RunStore for MemoryStore {
         }))
     }
 
-    async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationAggregate>, StoreError> {
-        Ok(self.totals_of(runs, |totals| {
-            let mut out: HashMap<(&str, &str), OperationAggregate> = totals
-                .operations
-                .iter()
-                .map(|(&(service, operation), t)| {
-                    let aggregate = OperationAggregate {
-                        service: service.into(),
-                        operation: operation.into(),
-                        attempts: t.calls,
-                        retries: t.retries,
-                        errors: t.errors,
-                        throttled: t.throttled,
-                        bytes_sent: t.bytes_sent,
-                        bytes_received: t.bytes_received,
-                        cost: t.cost,
-                        transfer: t.transfer,
-                        implied: t.implied,
-                        priced: t.priced,
-                        free: t.free,
-                        not_billed: t.not_billed,
-                        unpriced: t.unpriced,
-                        estimated: t.estimated,
-                        units: BTreeMap::new(),
-                        latency_us: None,
-                    };
-                    ((service, operation), aggregate)
-                })
-                .collect();
-            for (&(op, unit), quantity) in &totals.units {
-                if let Some(aggregate) = out.get_mut(&op) {
-                    *aggregate.units.entry(unit.as_str().into()).or_default() += *quantity;
-                }
-            }
-            for (&(op, bucket), calls) in &totals.latency {
-                if let Some(aggregate) = out.get_mut(&op) {
-                    let histogram = aggregate.latency_us.get_or_insert_with(|| {
-                        Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds")
-                    });
-                    let _ = histogram.record_n(bucket.max(1) as u64, *calls);
-                }
-            }
-            out.into_values().collect()
-        }))
+    async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationTally>, StoreError> {
+        Ok(self.totals_of(runs, |totals| totals.operations.values().cloned().collect()))
     }
 
     async fn loops(&self, runs: &[i64]) -> Result<Vec<LoopRow>, StoreError> {

@@ -13,16 +13,15 @@ pub mod tally;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::stream::BoxStream;
 
 use crate::record::{
-    Call, ClientProcess, FailureGroup, ImpliedGroup, Loop, LoopRow, OperationAggregate,
-    RegionGroup, RepeatGroup, ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall,
-    TimelinePoint,
+    Call, ClientProcess, FailureGroup, ImpliedGroup, Loop, LoopRow, OperationTally, RegionGroup,
+    RepeatGroup, ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint,
 };
 
+pub use crate::record::{duration_micros, from_micros, micros};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
@@ -73,7 +72,7 @@ pub trait RunStore: Send + Sync {
     async fn runs(&self, ids: Option<&[i64]>, limit: i64) -> Result<Vec<RunRow>, StoreError>;
 
     /// Per service and operation over the runs.
-    async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationAggregate>, StoreError>;
+    async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationTally>, StoreError>;
 
     /// The runs' paginator loops, in order.
     async fn loops(&self, runs: &[i64]) -> Result<Vec<LoopRow>, StoreError>;
@@ -139,19 +138,4 @@ pub fn resolve_path(explicit: Option<&Path>) -> std::io::Result<PathBuf> {
         Some(path) => Ok(path.to_path_buf()),
         None => Ok(crate::home::state_dir()?.join("tollgate.db")),
     }
-}
-
-pub fn micros(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-pub fn from_micros(micros: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
-}
-
-/// A duration in whole µs.
-pub fn duration_micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }

@@ -1,5 +1,5 @@
-//! The one engine that sums calls into totals: per operation (the tally reports show), unit,
-//! latency bucket, failure outcome, region, resource, repeated-parameter group and time slot.
+//! The one engine that sums calls into totals: per operation ([`OperationTally`], the tally the
+//! live summary and the reports show too), failure outcome, region, resource, repeated-parameter group and time slot.
 //! The writer of every backend sums each batch here, exactly (decimals), and merges the sums
 //! into its stored totals; the in-memory store sums whole runs the same way.
 
@@ -7,8 +7,8 @@ use rustc_hash::FxHashMap;
 
 use rust_decimal::Decimal;
 
-use super::{duration_micros, micros};
-use crate::record::{Cadence, Call, CallKind, PriceStatus, Unit};
+use super::micros;
+use crate::record::{Cadence, Call, CallKind, OperationTally, PriceStatus};
 
 /// The widths of the timeline's slots (µs): 10 ms, 1 s, 1 min, 1 h. A report picks the widest
 /// one that still gives it the resolution it wants.
@@ -61,17 +61,6 @@ impl Slicing {
     }
 }
 
-/// Latency bucket of a duration: 2–3 significant digits, exact enough for percentiles in ms.
-pub fn latency_bucket(duration_us: i64) -> i64 {
-    let step = match duration_us {
-        d if d < 1_000 => 10,
-        d if d < 10_000 => 100,
-        d if d < 100_000 => 1_000,
-        _ => 10_000,
-    };
-    duration_us / step * step
-}
-
 /// A stable 64-bit key for a digest group (FNV-1a over service, operation and fingerprint):
 /// the same across tollgate versions, so that groups of runs written by different versions
 /// merge.
@@ -84,26 +73,6 @@ pub fn digest_key(service: &str, operation: &str, fingerprint: &str) -> i64 {
         }
     }
     hash as i64
-}
-
-#[derive(Debug, Default)]
-pub struct OperationTotals {
-    pub calls: u64,
-    pub retries: u64,
-    pub errors: u64,
-    pub throttled: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    pub cost: Decimal,
-    pub transfer: Decimal,
-    pub implied: Decimal,
-    pub priced: u64,
-    pub free: u64,
-    pub not_billed: u64,
-    pub unpriced: u64,
-    pub estimated: u64,
-    pub first_us: i64,
-    pub last_us: i64,
 }
 
 #[derive(Debug)]
@@ -144,9 +113,7 @@ pub type Op<'a> = (&'a str, &'a str);
 /// One batch's totals, borrowing the batch's rows.
 #[derive(Debug, Default)]
 pub struct Totals<'a> {
-    pub operations: FxHashMap<Op<'a>, OperationTotals>,
-    pub units: FxHashMap<(Op<'a>, Unit), Decimal>,
-    pub latency: FxHashMap<(Op<'a>, i64), u64>,
+    pub operations: FxHashMap<Op<'a>, OperationTally>,
     pub failures: FxHashMap<(Op<'a>, i64, &'a str, bool), FailureTotals>,
     pub regions: FxHashMap<(&'a str, &'a str), (u64, Decimal)>,
     pub resources: FxHashMap<(Op<'a>, &'a str), ResourceTotals>,
@@ -178,40 +145,10 @@ impl<'a> Totals<'a> {
         let implied = row.implied_total();
         let aws = row.kind != CallKind::NotAws;
 
-        let total = self
-            .operations
+        self.operations
             .entry(op)
-            .or_insert_with(|| OperationTotals {
-                first_us: at,
-                last_us: at,
-                ..OperationTotals::default()
-            });
-        total.calls += 1;
-        total.retries += u64::from(!first_attempt);
-        total.errors += u64::from(failed);
-        total.throttled += u64::from(throttled);
-        total.bytes_sent += row.bytes_sent;
-        total.bytes_received += row.bytes_received;
-        total.cost += row.cost;
-        total.transfer += row.transfer;
-        total.implied += implied;
-        match row.price {
-            PriceStatus::Priced => total.priced += 1,
-            PriceStatus::Free { .. } => total.free += 1,
-            PriceStatus::NotBilled { .. } => total.not_billed += 1,
-            PriceStatus::Unpriced { .. } => total.unpriced += 1,
-        }
-        total.estimated += u64::from(row.estimated.is_some());
-        total.first_us = total.first_us.min(at);
-        total.last_us = total.last_us.max(at);
-
-        for (unit, quantity) in row.recorded_units() {
-            *self.units.entry((op, unit)).or_default() += quantity;
-        }
-        *self
-            .latency
-            .entry((op, latency_bucket(duration_micros(row.duration))))
-            .or_default() += 1;
+            .or_insert_with(|| OperationTally::new(op.0, op.1))
+            .add(row, at);
 
         if aws && failed {
             let key = (
@@ -344,14 +281,6 @@ mod tests {
         assert_eq!(Cadence::of(&[0, 10]).unwrap().regularity(), None);
         assert_eq!(Cadence::of(&[5, 5, 5]).unwrap().regularity(), None);
         assert_eq!(Cadence::of(&[]), None);
-    }
-
-    #[test]
-    fn latency_buckets_keep_two_to_three_digits() {
-        assert_eq!(latency_bucket(987), 980);
-        assert_eq!(latency_bucket(9_876), 9_800);
-        assert_eq!(latency_bucket(98_765), 98_000);
-        assert_eq!(latency_bucket(987_654), 980_000);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::pricing::table::{AllowanceEntry, DATA_TRANSFER};
 use crate::profile::CallSink;
 use crate::proxy::{ProxyStats, Tunnel};
-use crate::record::{cost_label, exact, format_usd, Call, CallKind, PriceStatus, Unit};
+use crate::record::{cost_label, exact, format_usd, micros, Call, OperationTally, PriceStatus};
 
 /// Aggregates exchanges as they complete. Lock-free per key; the latency histogram is one short
 /// critical section per exchange.
@@ -67,53 +67,13 @@ struct Counts {
     errors: u64,
 }
 
-/// Per service and operation.
+/// Per service and operation: the tally every report keeps, and what only the summary shows.
+#[derive(Default)]
 struct OperationStats {
-    attempts: u64,
-    retries: u64,
-    errors: u64,
-    throttled: u64,
-    bytes_sent: u64,
-    bytes_received: u64,
-    latency_us: Histogram<u64>,
-    cost: Decimal,
-    transfer: Decimal,
-    implied: Decimal,
-    priced: u64,
-    free: u64,
-    not_billed: u64,
-    unpriced: u64,
-    estimated: u64,
-    units: BTreeMap<Unit, Decimal>,
+    tally: OperationTally,
+    /// GB of data transfer out that were priced (for the free allowance).
     transfer_gb: Decimal,
     unpriced_reason: Option<String>,
-}
-
-impl Default for OperationStats {
-    fn default() -> Self {
-        Self {
-            attempts: 0,
-            retries: 0,
-            errors: 0,
-            throttled: 0,
-            bytes_sent: 0,
-            bytes_received: 0,
-            cost: Decimal::ZERO,
-            transfer: Decimal::ZERO,
-            implied: Decimal::ZERO,
-            priced: 0,
-            free: 0,
-            not_billed: 0,
-            unpriced: 0,
-            estimated: 0,
-            units: BTreeMap::new(),
-            transfer_gb: Decimal::ZERO,
-            unpriced_reason: None,
-            // Two significant figures: a few KiB per operation.
-            latency_us: Histogram::new_with_bounds(1, 3_600_000_000, 2)
-                .expect("valid histogram bounds"),
-        }
-    }
 }
 
 impl Default for Summary {
@@ -197,34 +157,35 @@ impl Summary {
             .iter()
             .map(|entry| {
                 let ((service, operation), stats) = (entry.key(), entry.value());
-                let ms = |q: f64| stats.latency_us.value_at_quantile(q) as f64 / 1000.0;
+                let tally = &stats.tally;
+                let ms = |q: f64| tally.latency_ms(q).unwrap_or(0.0);
                 OperationRow {
                     service: service.clone(),
                     operation: operation.clone(),
-                    calls: stats.attempts - stats.retries,
-                    attempts: stats.attempts,
-                    retries: stats.retries,
-                    errors: stats.errors,
-                    throttled: stats.throttled,
-                    bytes_sent: stats.bytes_sent,
-                    bytes_received: stats.bytes_received,
+                    calls: tally.calls(),
+                    attempts: tally.attempts,
+                    retries: tally.retries,
+                    errors: tally.errors,
+                    throttled: tally.throttled,
+                    bytes_sent: tally.bytes_sent,
+                    bytes_received: tally.bytes_received,
                     p50_ms: ms(0.5),
                     p99_ms: ms(0.99),
-                    cost_usd: exact(stats.cost),
-                    transfer_usd: exact(stats.transfer),
-                    implied_usd: exact(stats.implied),
-                    priced: stats.priced,
-                    free: stats.free,
-                    not_billed: stats.not_billed,
-                    unpriced: stats.unpriced,
-                    estimated: stats.estimated,
+                    cost_usd: exact(tally.cost),
+                    transfer_usd: exact(tally.transfer),
+                    implied_usd: exact(tally.implied),
+                    priced: tally.priced,
+                    free: tally.free,
+                    not_billed: tally.not_billed,
+                    unpriced: tally.unpriced,
+                    estimated: tally.estimated,
                     unpriced_reason: stats.unpriced_reason.clone(),
-                    units: stats
+                    units: tally
                         .units
                         .iter()
                         .map(|(unit, quantity)| (unit.to_string(), exact(*quantity)))
                         .collect(),
-                    cost: stats.cost + stats.transfer + stats.implied,
+                    cost: tally.total(),
                 }
             })
             .collect();
@@ -253,9 +214,9 @@ impl Summary {
             (&a.service, &a.operation, &a.why).cmp(&(&b.service, &b.operation, &b.why))
         });
         let sum = |f: fn(&OperationRow) -> u64| operations.iter().map(f).sum::<u64>();
-        let own: Decimal = self.by_operation.iter().map(|e| e.value().cost).sum();
-        let transfer: Decimal = self.by_operation.iter().map(|e| e.value().transfer).sum();
-        let implied_total: Decimal = self.by_operation.iter().map(|e| e.value().implied).sum();
+        let own: Decimal = self.by_operation.iter().map(|e| e.tally.cost).sum();
+        let transfer: Decimal = self.by_operation.iter().map(|e| e.tally.transfer).sum();
+        let implied_total: Decimal = self.by_operation.iter().map(|e| e.tally.implied).sum();
         let cost = CostSummary {
             total_usd: exact(own + transfer + implied_total),
             calls_usd: exact(own),
@@ -296,32 +257,9 @@ impl Summary {
             || (call.service.clone(), OTHER.into()),
         );
         let mut stats = self.by_operation.entry(key).or_default();
-        stats.attempts += 1;
-        stats.retries += u64::from(call.is_retry());
-        stats.errors += u64::from(call.is_error());
-        stats.throttled += u64::from(call.is_throttled());
-        stats.bytes_sent += call.bytes_sent;
-        stats.bytes_received += call.bytes_received;
-        let micros = u64::try_from(call.duration.as_micros()).unwrap_or(u64::MAX);
-        stats.latency_us.saturating_record(micros.max(1));
-        if call.kind == CallKind::NotAws {
-            return;
-        }
-        stats.cost += call.cost;
-        stats.transfer += call.transfer;
-        stats.implied += call.implied_total();
-        match &call.price {
-            PriceStatus::Priced => stats.priced += 1,
-            PriceStatus::Free { .. } => stats.free += 1,
-            PriceStatus::NotBilled { .. } => stats.not_billed += 1,
-            PriceStatus::Unpriced { reason } => {
-                stats.unpriced += 1;
-                stats.unpriced_reason.get_or_insert_with(|| reason.clone());
-            }
-        }
-        stats.estimated += u64::from(call.estimated.is_some());
-        for (unit, quantity) in &call.units {
-            *stats.units.entry(*unit).or_default() += *quantity;
+        stats.tally.add(call, micros(call.started_at));
+        if let PriceStatus::Unpriced { reason } = &call.price {
+            stats.unpriced_reason.get_or_insert_with(|| reason.clone());
         }
         if let Some(gb) = call.transfer_gb {
             stats.transfer_gb += gb;
@@ -354,11 +292,11 @@ impl Summary {
                 let ((service, operation), stats) = (entry.key(), entry.value());
                 if allowance.service == DATA_TRANSFER {
                     used += stats.transfer_gb;
-                    cost += stats.transfer;
+                    cost += stats.tally.transfer;
                 } else if *service == allowance.service && allowance.covers(operation) {
-                    if let Some(units) = stats.units.get(&allowance.unit) {
+                    if let Some(units) = stats.tally.units.get(&allowance.unit) {
                         used += *units;
-                        cost += stats.cost;
+                        cost += stats.tally.cost;
                     }
                 }
             }
@@ -831,6 +769,7 @@ mod tests {
     use crate::proxy::{
         BodyRecord, Exchange, Observer, Outcome, ResponseRecord, Transport, UpstreamFailure,
     };
+    use crate::record::Unit;
     use http::{HeaderMap, Method, StatusCode, Uri, Version};
     use std::sync::Arc;
     use std::time::SystemTime;

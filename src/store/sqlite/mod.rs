@@ -18,8 +18,8 @@ use sqlx::SqlitePool;
 
 use super::{micros, Batch, RunStore, StoreError};
 use crate::record::{
-    FailureGroup, ImpliedGroup, LoopRow, OperationAggregate, RegionGroup, RepeatGroup,
-    ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint,
+    FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup, RepeatGroup, ResourceGroup,
+    RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint,
 };
 
 pub use totals::DigestBook;
@@ -242,7 +242,7 @@ impl RunStore for SqliteStore {
         SqliteStore::runs(self, ids, limit).await
     }
 
-    async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationAggregate>, StoreError> {
+    async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationTally>, StoreError> {
         SqliteStore::operations(self, runs).await
     }
 

@@ -7,14 +7,13 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use hdrhistogram::Histogram;
 use rust_decimal::Decimal;
 use sqlx::Row;
 
 use super::SqliteStore;
 use crate::record::{
-    Cadence, FailureGroup, ImpliedGroup, LoopRow, OperationAggregate, RegionGroup, RepeatGroup,
-    ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint,
+    Cadence, FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup, RepeatGroup,
+    ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint, Unit,
 };
 use crate::store::tally::Slicing;
 use crate::store::StoreError;
@@ -108,15 +107,12 @@ impl SqliteStore {
     }
 
     /// Calls of the runs, by service and operation (from the writer's totals).
-    pub(super) async fn operations(
-        &self,
-        runs: &[i64],
-    ) -> Result<Vec<OperationAggregate>, StoreError> {
+    pub(super) async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationTally>, StoreError> {
         if runs.is_empty() {
             return Ok(Vec::new());
         }
         let ids = id_list(runs);
-        let mut by_operation: HashMap<(String, String), OperationAggregate> = HashMap::new();
+        let mut by_operation: HashMap<(String, String), OperationTally> = HashMap::new();
         let totals = sqlx::query(&format!(
             "SELECT * FROM operation_totals WHERE run_id IN ({ids})"
         ))
@@ -127,11 +123,7 @@ impl SqliteStore {
             let operation: String = row.try_get("operation")?;
             let entry = by_operation
                 .entry((service.clone(), operation.clone()))
-                .or_insert_with(|| OperationAggregate {
-                    service,
-                    operation,
-                    ..OperationAggregate::default()
-                });
+                .or_insert_with(|| OperationTally::new(&service, &operation));
             let n = |column: &str| -> Result<u64, sqlx::Error> {
                 Ok(row.try_get::<i64, _>(column)?.max(0) as u64)
             };
@@ -149,6 +141,8 @@ impl SqliteStore {
             entry.not_billed += n("not_billed")?;
             entry.unpriced += n("unpriced")?;
             entry.estimated += n("estimated")?;
+            entry.first_us = entry.first_us.min(row.try_get("first_us")?);
+            entry.last_us = entry.last_us.max(row.try_get("last_us")?);
         }
         let units = sqlx::query(&format!(
             "SELECT service, operation, unit, quantity FROM operation_units WHERE run_id IN ({ids})"
@@ -157,9 +151,14 @@ impl SqliteStore {
         .await?;
         for row in units {
             let key: (String, String) = (row.try_get("service")?, row.try_get("operation")?);
+            let unit: String = row.try_get("unit")?;
+            // A unit this version does not know (a newer tollgate wrote it) is left out.
+            let Ok(unit) = Unit::from_str(&unit) else {
+                tracing::debug!("unknown unit `{unit}` in operation_units");
+                continue;
+            };
             if let Some(entry) = by_operation.get_mut(&key) {
-                *entry.units.entry(row.try_get("unit")?).or_default() +=
-                    money(&row, &["quantity"])?;
+                *entry.units.entry(unit).or_default() += money(&row, &["quantity"])?;
             }
         }
         let latencies = sqlx::query(&format!(
@@ -173,10 +172,9 @@ impl SqliteStore {
             let bucket: i64 = row.try_get("bucket_us")?;
             let n: i64 = row.try_get("calls")?;
             if let Some(entry) = by_operation.get_mut(&key) {
-                let histogram = entry.latency_us.get_or_insert_with(|| {
-                    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("valid bounds")
-                });
-                let _ = histogram.record_n(bucket.max(1) as u64, n.max(0) as u64);
+                let _ = entry
+                    .latency_us
+                    .record_n(bucket.max(1) as u64, n.max(0) as u64);
             }
         }
         Ok(by_operation.into_values().collect())

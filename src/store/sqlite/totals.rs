@@ -26,6 +26,27 @@ pub async fn write(
     book: &DigestBook,
     call_ids: &[i64],
 ) -> Result<DigestChanges, sqlx::Error> {
+    // Collected first: borrowed iterators across the awaits below would not be `Send`.
+    let mut units: Vec<(&str, &str, Unit, Decimal)> = Vec::new();
+    let mut latency: Vec<(&str, &str, u64, u64)> = Vec::new();
+    for (&(service, operation), tally) in &totals.operations {
+        units.extend(
+            tally
+                .units
+                .iter()
+                .map(|(unit, quantity)| (service, operation, *unit, *quantity)),
+        );
+        // A bucket is the histogram's own: recorded again on reading, each value lands in the
+        // bucket it came from.
+        latency.extend(tally.latency_us.iter_recorded().map(|bucket| {
+            (
+                service,
+                operation,
+                bucket.value_iterated_to(),
+                bucket.count_at_value(),
+            )
+        }));
+    }
     upsert(
         db,
         "operation_totals (run_id, service, operation, calls, retries, errors, throttled, \
@@ -37,7 +58,7 @@ pub async fn write(
             b.push_bind(run_id)
                 .push_bind(*service)
                 .push_bind(*operation)
-                .push_bind(count(t.calls))
+                .push_bind(count(t.attempts))
                 .push_bind(count(t.retries))
                 .push_bind(count(t.errors))
                 .push_bind(count(t.throttled))
@@ -72,13 +93,13 @@ pub async fn write(
         db,
         "operation_units (run_id, service, operation, unit, quantity)",
         5,
-        totals.units.iter(),
-        |b, (((service, operation), unit), quantity)| {
+        units.into_iter(),
+        |b, (service, operation, unit, quantity)| {
             b.push_bind(run_id)
-                .push_bind(*service)
-                .push_bind(*operation)
+                .push_bind(service)
+                .push_bind(operation)
                 .push_bind(unit.as_str())
-                .push_bind(exact(*quantity));
+                .push_bind(exact(quantity));
         },
         "(run_id, service, operation, unit) DO UPDATE SET \
              quantity = dec_add(quantity, excluded.quantity)",
@@ -88,13 +109,13 @@ pub async fn write(
         db,
         "operation_latency (run_id, service, operation, bucket_us, calls)",
         5,
-        totals.latency.iter(),
-        |b, (((service, operation), bucket), calls)| {
+        latency.into_iter(),
+        |b, (service, operation, bucket, calls)| {
             b.push_bind(run_id)
-                .push_bind(*service)
-                .push_bind(*operation)
-                .push_bind(*bucket)
-                .push_bind(count(*calls));
+                .push_bind(service)
+                .push_bind(operation)
+                .push_bind(i64::try_from(bucket).unwrap_or(i64::MAX))
+                .push_bind(count(calls));
         },
         "(run_id, service, operation, bucket_us) DO UPDATE SET calls = calls + excluded.calls",
     )
@@ -700,7 +721,10 @@ mod tests {
         let cost: Decimal = batches().iter().flatten().map(|c| c.cost).sum();
         assert_eq!(exact(cost), "6.750001125");
         assert_eq!(operations[0].cost, cost);
-        assert_eq!(operations[0].units["read-request-unit"], Decimal::from(15));
+        assert_eq!(
+            operations[0].units[&Unit::ReadRequestUnit],
+            Decimal::from(15)
+        );
     }
 
     /// A database written by the previous release (migration 0001 only, no totals) is migrated
@@ -778,7 +802,7 @@ mod tests {
                 ("PutObject", 1, 1, "0.000005".to_string())
             ]
         );
-        assert_eq!(operations[0].units["request"], Decimal::from(2));
+        assert_eq!(operations[0].units[&Unit::Request], Decimal::from(2));
         let repeated = store.repeated_calls(&[1], 2).await.unwrap();
         assert_eq!(repeated.len(), 1);
         assert_eq!(repeated[0].count, 2);
