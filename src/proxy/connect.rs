@@ -17,8 +17,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 use tokio_rustls::StartHandshake;
 
-use super::forward::{self, error_response, ProxyBody, Target};
+use super::forward::{self, error_response, ProxyBody};
 use super::observer::{Transport, Tunnel};
+use super::target::Target;
 use super::tunnel;
 use super::Shared;
 

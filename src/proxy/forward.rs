@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::error::Error as StdError;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -19,37 +18,12 @@ use hyper_util::client::legacy::Client;
 
 use super::exchange::{EndSignal, ExchangeRecorder, RequestHead, Side, Tap, TapBody};
 use super::observer::{ResponseRecord, Transport, Tunnel, UpstreamFailure};
+use super::target::Target;
+use super::tunnel;
 use super::Shared;
 
 /// What the proxy answers with: a streamed upstream body, or a small body of its own.
 pub(crate) type ProxyBody = Either<TapBody<Incoming>, Full<Bytes>>;
-
-/// Where a request was headed, as the client addressed it.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
-    pub client: SocketAddr,
-    pub transport: Transport,
-    pub host: String,
-    pub port: u16,
-}
-
-impl Target {
-    fn default_port(&self) -> u16 {
-        match self.transport {
-            Transport::Https => 443,
-            Transport::Http => 80,
-        }
-    }
-
-    /// `host` or `host:port` when the port is not the scheme's default.
-    fn authority(&self) -> String {
-        if self.port == self.default_port() {
-            self.host.clone()
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}
 
 /// Forwards an intercepted request and reports the exchange to the observers.
 pub(crate) async fn forward_observed(
@@ -169,7 +143,7 @@ async fn splice_upgraded(
     };
     let client = hyper_util::rt::TokioIo::new(client);
     let upstream = hyper_util::rt::TokioIo::new(upstream);
-    super::tunnel::splice(&shared, &target, client, Ok(upstream), &[], started).await;
+    tunnel::splice(&shared, &target, client, Ok(upstream), &[], started).await;
 }
 
 /// Forwards a plain-HTTP request to a host that is not intercepted: no observation beyond a

@@ -9,6 +9,7 @@ mod exchange;
 mod forward;
 mod intercept;
 mod observer;
+mod target;
 mod tunnel;
 
 pub use intercept::{BadPattern, HostMatcher, DEFAULT_INTERCEPT};
@@ -40,7 +41,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use exchange::TapBody;
-use forward::{ProxyBody, Target};
+use forward::ProxyBody;
+use target::Target;
 
 /// Entry points for the fuzz targets in `fuzz/`: the parsers that read bytes from the network.
 #[doc(hidden)]

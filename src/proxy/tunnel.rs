@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::forward::Target;
 use super::observer::Tunnel;
+use super::target::Target;
 use super::Shared;
 
 /// Copies both ways until either side closes, or until the shutdown grace period has passed, then
