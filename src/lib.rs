@@ -2,8 +2,8 @@
 //!
 //! The crate is layered so that each layer knows only the one below it:
 //!
-//! * [`proxy`] is a generic intercepting HTTP(S) proxy. It knows which hosts to intercept and
-//!   nothing else about AWS; every completed request/response exchange is handed to an
+//! * [`proxy`] is a generic intercepting HTTP(S) proxy. It knows nothing of AWS: its caller gives
+//!   it the hosts to intercept, and every completed request/response exchange is handed to an
 //!   [`proxy::Observer`].
 //! * [`ca`] is the local certificate authority whose leaf certificates the proxy presents.
 //! * [`pricing`] prices a call's usage against the table in `pricing/`, exactly.

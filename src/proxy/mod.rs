@@ -1,8 +1,9 @@
 //! A forward HTTP(S) proxy that decrypts the hosts on its intercept list and tunnels the rest.
 //!
-//! It knows nothing of AWS: every intercepted exchange goes to the [`Observer`]s it was built
-//! with. See `connect` for the CONNECT/interception decision, `forward` for the upstream leg and
-//! `exchange` for how bodies are followed while they stream.
+//! It knows nothing of AWS: its caller gives it the hosts to intercept (a [`HostMatcher`]), and
+//! every intercepted exchange goes to the [`Observer`]s it was built with. See `connect` for the
+//! CONNECT/interception decision, `forward` for the upstream leg and `exchange` for how bodies
+//! are followed while they stream.
 
 mod connect;
 mod exchange;
@@ -12,7 +13,7 @@ mod observer;
 mod target;
 mod tunnel;
 
-pub use intercept::{BadPattern, HostMatcher, DEFAULT_INTERCEPT};
+pub use intercept::{BadPattern, HostMatcher};
 pub use observer::{
     BodyRecord, Exchange, Observer, Observers, Outcome, ResponseRecord, Transport, Tunnel,
     UpstreamFailure, TAIL_CAPTURE,
@@ -96,6 +97,8 @@ impl Default for Timeouts {
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     pub listen: SocketAddr,
+    /// The hosts whose TLS is terminated and whose exchanges are observed; every other host is
+    /// tunnelled untouched.
     pub intercept: HostMatcher,
     /// Send every intercepted request here instead of the host it named (moto, LocalStack, a
     /// test server), keeping its Host header, path and query.
@@ -110,10 +113,14 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
-    pub fn new(listen: SocketAddr, upstream_roots: Arc<RootCertStore>) -> Self {
+    pub fn new(
+        listen: SocketAddr,
+        intercept: HostMatcher,
+        upstream_roots: Arc<RootCertStore>,
+    ) -> Self {
         Self {
             listen,
-            intercept: HostMatcher::aws_and::<&str>(&[]).expect("the default list is valid"),
+            intercept,
             upstream: None,
             upstream_roots,
             body_capture_limit: 64 * 1024,
