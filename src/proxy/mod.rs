@@ -4,6 +4,11 @@
 //! every intercepted exchange goes to the [`Observer`]s it was built with. See `connect` for the
 //! CONNECT/interception decision, `forward` for the upstream leg and `exchange` for how bodies
 //! are followed while they stream.
+//!
+//! Logging: each client connection runs in a debug-level `connection` span (the client address,
+//! then the CONNECT host), each intercepted exchange in an `exchange` span within it (id, method,
+//! host, the path without its query, and the response status once known); observers are called
+//! inside the exchange span. Header values, queries and bodies are never logged.
 
 mod connect;
 mod exchange;
@@ -40,6 +45,7 @@ use rustls::RootCertStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use exchange::TapBody;
 use forward::ProxyBody;
@@ -274,7 +280,14 @@ impl Proxy {
                     Ok((stream, client)) => {
                         let _ = stream.set_nodelay(true);
                         shared.stats.connections.fetch_add(1, Ordering::Relaxed);
-                        shared.tasks.spawn(serve_client(shared.clone(), stream, client));
+                        let span = tracing::debug_span!(
+                            "connection",
+                            %client,
+                            host = tracing::field::Empty,
+                        );
+                        shared
+                            .tasks
+                            .spawn(serve_client(shared.clone(), stream, client).instrument(span));
                     }
                     Err(error) => {
                         // Usually EMFILE: back off rather than spin; the listener stays usable.
@@ -310,7 +323,9 @@ impl Proxy {
     }
 }
 
+/// Serves one client connection; runs in its `connection` span.
 async fn serve_client(shared: Arc<Shared>, stream: tokio::net::TcpStream, client: SocketAddr) {
+    tracing::debug!("accepted");
     let service = {
         let shared = shared.clone();
         service_fn(move |request| route(shared.clone(), client, request))
@@ -318,8 +333,16 @@ async fn serve_client(shared: Arc<Shared>, stream: tokio::net::TcpStream, client
     let connection = shared
         .proxy_http
         .serve_connection_with_upgrades(TokioIo::new(stream), service);
-    if let Err(error) = serve_gracefully(connection, &shared.shutdown).await {
-        tracing::debug!(error = %forward::error_chain(&*error), %client, "client connection ended");
+    // After a CONNECT, HTTP on this connection ends here and the connection carries on as a
+    // tunnel or an interception, in tasks of its own that log their own end.
+    match serve_gracefully(connection, &shared.shutdown).await {
+        Ok(()) => tracing::debug!("proxy HTTP ended"),
+        Err(error) => {
+            tracing::debug!(
+                error = %forward::error_chain(&*error),
+                "proxy HTTP ended with an error"
+            );
+        }
     }
 }
 
