@@ -19,6 +19,18 @@ pub struct AwsHost<'a> {
 
 const SUFFIXES: &[&str] = &[".amazonaws.com.cn", ".amazonaws.com", ".api.aws"];
 
+/// Every AWS partition's API domains as host globs (`*.domain` is any name below `domain`): the
+/// hosts tollgate intercepts whatever else it is told to.
+pub const INTERCEPT_GLOBS: &[&str] = &["*.amazonaws.com", "*.amazonaws.com.cn", "*.api.aws"];
+
+/// [`INTERCEPT_GLOBS`] followed by `extra` (`--intercept`): the hosts to give the proxy.
+pub fn intercept_globs<S: AsRef<str>>(extra: &[S]) -> impl Iterator<Item = &str> {
+    INTERCEPT_GLOBS
+        .iter()
+        .copied()
+        .chain(extra.iter().map(AsRef::as_ref))
+}
+
 /// Parses `host` (no port, lower case) if it is under an AWS API domain.
 pub fn parse(host: &str) -> Option<AwsHost<'_>> {
     let host = host.trim_end_matches('.');
@@ -126,6 +138,31 @@ pub fn is_region(label: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_intercept_globs_are_the_domains_parse_knows() {
+        let mut globbed: Vec<_> = INTERCEPT_GLOBS
+            .iter()
+            .map(|glob| glob.strip_prefix('*').expect("a wildcard glob"))
+            .collect();
+        let mut suffixes = SUFFIXES.to_vec();
+        globbed.sort_unstable();
+        suffixes.sort_unstable();
+        assert_eq!(globbed, suffixes);
+    }
+
+    #[test]
+    fn intercept_globs_put_the_aws_domains_first() {
+        assert_eq!(
+            intercept_globs(&["localhost.localstack.cloud"]).collect::<Vec<_>>(),
+            [
+                "*.amazonaws.com",
+                "*.amazonaws.com.cn",
+                "*.api.aws",
+                "localhost.localstack.cloud"
+            ]
+        );
+    }
 
     fn check(host: &str, prefix: &str, region: Option<&str>, leading: &str) {
         let parsed = parse(host).unwrap_or_else(|| panic!("{host} not parsed"));

@@ -11,12 +11,13 @@ use http::Uri;
 
 use super::client_env::ClientEnv;
 use super::pricing::SourceArgs;
+use crate::aws;
 use crate::ca::{CaPaths, LeafCertificates, LocalCa};
 use crate::home;
 use crate::pricing::{overlay, Pricer};
 use crate::profile::sinks::{PricingInfo, Recorder, Summary};
 use crate::profile::{CallSink, Profiler};
-use crate::proxy::{HostMatcher, Observer, Observers, Proxy, ProxyConfig, Timeouts};
+use crate::proxy::{BadPattern, HostMatcher, Observer, Observers, Proxy, ProxyConfig, Timeouts};
 use crate::record::RunEnd;
 use crate::roots::Roots;
 use crate::store::{self, RunStore};
@@ -201,7 +202,7 @@ pub async fn start(
     if created {
         tracing::info!(path = %paths.cert().display(), "created the tollgate CA");
     }
-    let intercept = HostMatcher::aws_and(&args.intercept)?;
+    let intercept = intercept_matcher(&args.intercept)?;
     if let Some(domain) = intercept.domains().find(|domain| !ca.permits(domain)) {
         bail!(
             "--intercept {domain}: the tollgate CA may only issue for {}, so clients would reject \
@@ -224,8 +225,7 @@ pub async fn start(
         upstream_roots.add_pem_file(file)?;
     }
 
-    let mut config = ProxyConfig::new(listen, upstream_roots.store());
-    config.intercept = intercept;
+    let mut config = ProxyConfig::new(listen, intercept, upstream_roots.store());
     config.upstream = upstream;
     config.body_capture_limit = args.body_capture_kib * 1024;
     config.timeouts = Timeouts {
@@ -290,6 +290,11 @@ async fn start_recording(
     }
 }
 
+/// The hosts the proxy intercepts: every AWS API domain, and the `--intercept` globs.
+fn intercept_matcher(extra: &[String]) -> Result<HostMatcher, BadPattern> {
+    HostMatcher::new(aws::host::intercept_globs(extra))
+}
+
 fn parse_upstream(url: &str) -> anyhow::Result<Uri> {
     let uri: Uri = url
         .parse()
@@ -310,6 +315,52 @@ fn parse_upstream(url: &str) -> anyhow::Result<Uri> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intercepts_aws_partitions_only_by_default() {
+        let matcher = intercept_matcher(&[]).unwrap();
+        for host in [
+            "s3.amazonaws.com",
+            "my.bucket.s3.us-east-1.amazonaws.com",
+            "STS.AMAZONAWS.COM.",
+            "sts.cn-north-1.amazonaws.com.cn",
+            "bedrock-runtime.us-east-1.api.aws",
+        ] {
+            assert!(matcher.matches(host), "{host}");
+        }
+        for host in [
+            "amazonaws.com",
+            "evilamazonaws.com",
+            "amazonaws.com.evil.net",
+            "pypi.org",
+            "",
+        ] {
+            assert!(!matcher.matches(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn intercept_globs_add_to_the_aws_domains() {
+        let extra = [
+            "localhost.localstack.cloud".to_string(),
+            "*.emulator.test".to_string(),
+        ];
+        let matcher = intercept_matcher(&extra).unwrap();
+        assert!(matcher.matches("s3.amazonaws.com"));
+        assert!(matcher.matches("localhost.localstack.cloud"));
+        assert!(matcher.matches("a.b.emulator.test"));
+        assert_eq!(
+            matcher.domains().collect::<Vec<_>>(),
+            [
+                "amazonaws.com",
+                "amazonaws.com.cn",
+                "api.aws",
+                "localhost.localstack.cloud",
+                "emulator.test"
+            ]
+        );
+        assert!(intercept_matcher(&["a b".to_string()]).is_err());
+    }
 
     #[test]
     fn upstream_urls() {

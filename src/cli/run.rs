@@ -240,7 +240,7 @@ fn no_proxy_entry_covers_aws(entry: &str) -> bool {
         return true;
     }
     let entry = entry.trim_start_matches('*').trim_start_matches('.');
-    crate::proxy::DEFAULT_INTERCEPT
+    crate::aws::host::INTERCEPT_GLOBS
         .iter()
         .map(|glob| glob.trim_start_matches("*."))
         .any(|domain| {

@@ -16,9 +16,11 @@ use rustls::server::{Accepted, Acceptor};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 use tokio_rustls::StartHandshake;
+use tracing::Instrument;
 
-use super::forward::{self, error_response, ProxyBody, Target};
+use super::forward::{self, error_response, ProxyBody};
 use super::observer::{Transport, Tunnel};
+use super::target::Target;
 use super::tunnel;
 use super::Shared;
 
@@ -39,6 +41,8 @@ pub(crate) async fn handle(
             ),
         );
     };
+    tracing::Span::current().record("host", tracing::field::display(&host));
+    tracing::debug!(port, "CONNECT");
     let upgrade = hyper::upgrade::on(&mut request);
     let target = Target {
         client,
@@ -52,11 +56,12 @@ pub(crate) async fn handle(
     // a proper 502 instead of a connection the client sees die.
     if !shared.config.intercept.matches(&target.host) && target.host.parse::<IpAddr>().is_err() {
         let started = Instant::now();
+        tracing::debug!("not intercepted: tunnelling");
         return match connect_upstream(&shared, &target).await {
             Ok(upstream) => {
-                shared
-                    .tasks
-                    .spawn(tunnel(shared.clone(), target, upgrade, upstream, started));
+                shared.tasks.spawn(
+                    tunnel(shared.clone(), target, upgrade, upstream, started).in_current_span(),
+                );
                 Response::new(ProxyBody::Right(Default::default()))
             }
             Err(error) => {
@@ -84,7 +89,7 @@ pub(crate) async fn handle(
 
     shared
         .tasks
-        .spawn(intercept_or_tunnel(shared.clone(), target, upgrade));
+        .spawn(intercept_or_tunnel(shared.clone(), target, upgrade).in_current_span());
     Response::new(ProxyBody::Right(Default::default()))
 }
 
@@ -128,7 +133,7 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
     let upgraded = match upgrade.await {
         Ok(upgraded) => upgraded,
         Err(error) => {
-            tracing::debug!(%error, host = %target.host, "CONNECT upgrade failed");
+            tracing::debug!(%error, "CONNECT upgrade failed");
             return;
         }
     };
@@ -142,16 +147,17 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
         Ok(Ok(ClientHello::Tls { accepted, consumed })) => (accepted, consumed),
         Ok(Ok(ClientHello::NotTls { consumed })) => {
             // Not TLS: nothing to intercept. Pass it on as it came.
+            tracing::debug!("not TLS: tunnelling");
             return tunnel_after_peek(shared, target, client_io, consumed, started).await;
         }
         Ok(Err(error)) => {
             shared.stats.handshake_failed();
-            tracing::debug!(%error, host = %target.host, "unreadable TLS ClientHello");
+            tracing::debug!(%error, "unreadable TLS ClientHello");
             return;
         }
         Err(_) => {
             shared.stats.handshake_failed();
-            tracing::debug!(host = %target.host, "no TLS ClientHello in time");
+            tracing::debug!("no TLS ClientHello in time");
             return;
         }
     };
@@ -164,6 +170,7 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
         .map_or_else(|| target.host.clone(), str::to_ascii_lowercase);
     let speaks_http = offers_http(hello.alpn());
     if !speaks_http || !shared.config.intercept.matches(&server_name) {
+        tracing::debug!(sni = %server_name, speaks_http, "not intercepted: tunnelling");
         return tunnel_after_peek(shared, target, client_io, consumed, started).await;
     }
     target.host = server_name;
@@ -197,22 +204,29 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
         .stats
         .intercepted_connections
         .fetch_add(1, Ordering::Relaxed);
-    let target_host = target.host.clone();
+    tracing::debug!(
+        sni = %target.host,
+        alpn = ?tls.get_ref().1.alpn_protocol().map(String::from_utf8_lossy),
+        "intercepting"
+    );
+    // HTTP/2 serves each request in a task of its own: the connection's span goes with it.
+    let connection_span = tracing::Span::current();
     let service = {
         let shared = shared.clone();
         service_fn(move |request| {
             forward::forward_observed(shared.clone(), target.clone(), request)
+                .instrument(connection_span.clone())
         })
     };
     let connection = shared
         .intercepted_http
         .serve_connection_with_upgrades(TokioIo::new(tls), service);
-    if let Err(error) = super::serve_gracefully(connection, &shared.shutdown).await {
-        tracing::debug!(
-            host = %target_host,
+    match super::serve_gracefully(connection, &shared.shutdown).await {
+        Ok(()) => tracing::debug!("intercepted connection closed"),
+        Err(error) => tracing::debug!(
             error = %forward::error_chain(&*error),
-            "intercepted connection ended with an error"
-        );
+            "intercepted connection closed with an error"
+        ),
     }
 }
 
@@ -320,7 +334,7 @@ async fn tunnel(
             let client_io = TokioIo::new(upgraded);
             tunnel::splice(&shared, &target, client_io, Ok(upstream), &[], started).await;
         }
-        Err(error) => tracing::debug!(%error, host = %target.host, "CONNECT upgrade failed"),
+        Err(error) => tracing::debug!(%error, "CONNECT upgrade failed"),
     }
 }
 

@@ -13,7 +13,7 @@ use std::task::{ready, Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Method, Uri, Version};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
@@ -37,6 +37,8 @@ pub(crate) struct RequestHead {
 
 pub(crate) struct ExchangeRecorder {
     observers: Observers,
+    /// The exchange's span: the observers are called inside it.
+    span: tracing::Span,
     started: Instant,
     started_at: SystemTime,
     state: Mutex<State>,
@@ -61,9 +63,10 @@ pub(crate) enum Side {
 }
 
 impl ExchangeRecorder {
-    pub fn new(observers: Observers, head: RequestHead) -> Arc<Self> {
+    pub fn new(observers: Observers, span: tracing::Span, head: RequestHead) -> Arc<Self> {
         Arc::new(Self {
             observers,
+            span,
             started: Instant::now(),
             started_at: SystemTime::now(),
             state: Mutex::new(State {
@@ -86,7 +89,13 @@ impl ExchangeRecorder {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The status the client is answered with, on the exchange's span.
+    pub fn record_status(&self, status: StatusCode) {
+        self.span.record("status", status.as_u16());
+    }
+
     pub fn response_head(&self, response: ResponseRecord) {
+        self.record_status(response.status);
         let mut state = self.state();
         state.response = Some(response);
         state.response_head_at = Some(Instant::now());
@@ -162,7 +171,23 @@ impl Drop for ExchangeRecorder {
                 .map(|at| at.duration_since(self.started)),
             duration: ended_at.duration_since(self.started),
         };
+        let _in_span = self.span.enter();
+        tracing::debug!(
+            outcome = outcome_label(&exchange.outcome),
+            request_bytes = exchange.request_body.bytes,
+            response_bytes = exchange.response_body.bytes,
+            duration = ?exchange.duration,
+            "exchange ended"
+        );
         self.observers.exchange(&exchange);
+    }
+}
+
+fn outcome_label(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Complete => "complete",
+        Outcome::UpstreamFailed { .. } => "upstream-failed",
+        Outcome::Interrupted { .. } => "interrupted",
     }
 }
 
@@ -352,6 +377,7 @@ mod tests {
     use crate::proxy::observer::{Observer, Tunnel};
     use http_body_util::{BodyExt, Full, StreamBody};
     use std::sync::Mutex as StdMutex;
+    use tracing::Span;
 
     /// What the tests look at of each exchange: the response body record and the outcome.
     type Seen = (u64, Bytes, bool, bool, Outcome);
@@ -390,7 +416,7 @@ mod tests {
     async fn counts_captures_and_reports_once_at_the_end() {
         let collect = Arc::new(Collect::default());
         let observers = Observers::new(vec![collect.clone()]);
-        let recorder = ExchangeRecorder::new(observers, head());
+        let recorder = ExchangeRecorder::new(observers, Span::none(), head());
         let chunks = ["hello ", "world", "!"]
             .map(|chunk| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(chunk))));
         let body = TapBody::new(
@@ -414,7 +440,7 @@ mod tests {
 
     #[test]
     fn the_tail_keeps_exactly_the_last_bytes_past_the_capture() {
-        let recorder = ExchangeRecorder::new(Observers::new(vec![]), head());
+        let recorder = ExchangeRecorder::new(Observers::new(vec![]), Span::none(), head());
         let mut tap = Tap::new(recorder, Side::Response, 4);
         let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         for chunk in body.chunks(3_000) {
@@ -423,7 +449,7 @@ mod tests {
         assert_eq!(&tap.captured[..], &body[..4]);
         assert_eq!(&tap.take_tail()[..], &body[body.len() - TAIL_CAPTURE..]);
 
-        let recorder = ExchangeRecorder::new(Observers::new(vec![]), head());
+        let recorder = ExchangeRecorder::new(Observers::new(vec![]), Span::none(), head());
         let mut short = Tap::new(recorder, Side::Response, 4);
         short.data(&Bytes::from_static(b"abcdefgh"));
         assert_eq!(&short.take_tail()[..], b"efgh");
@@ -432,7 +458,8 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_body_is_reported_as_interrupted() {
         let collect = Arc::new(Collect::default());
-        let recorder = ExchangeRecorder::new(Observers::new(vec![collect.clone()]), head());
+        let recorder =
+            ExchangeRecorder::new(Observers::new(vec![collect.clone()]), Span::none(), head());
         let body = TapBody::new(
             Full::new(Bytes::from_static(b"abc")),
             Some(Tap::new(recorder, Side::Response, 0)),
@@ -442,5 +469,77 @@ mod tests {
         assert_eq!(seen.len(), 1);
         assert!(!seen[0].3);
         assert!(matches!(seen[0].4, Outcome::Interrupted { .. }));
+    }
+
+    /// Log output kept in memory, for a test's own subscriber.
+    #[derive(Clone, Default)]
+    struct LogBuffer(Arc<StdMutex<Vec<u8>>>);
+
+    impl std::io::Write for LogBuffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Remembers the span it was called in, and logs from it as a layer above would.
+    #[derive(Default)]
+    struct SpanWitness(StdMutex<Option<&'static str>>);
+
+    impl Observer for SpanWitness {
+        fn on_exchange(&self, _: &Exchange) {
+            *self.0.lock().unwrap() = Span::current().metadata().map(|meta| meta.name());
+            tracing::debug!("observed");
+        }
+    }
+
+    #[test]
+    fn observers_run_inside_the_exchange_span_with_its_status() {
+        let log = LogBuffer::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        let witness = Arc::new(SpanWitness::default());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::debug_span!(
+                "exchange",
+                id = 1,
+                host = "s3.amazonaws.com",
+                status = tracing::field::Empty
+            );
+            let recorder = ExchangeRecorder::new(
+                Observers::new(vec![witness.clone() as Arc<dyn Observer>]),
+                span,
+                head(),
+            );
+            recorder.response_head(ResponseRecord {
+                status: http::StatusCode::NOT_FOUND,
+                version: Version::HTTP_11,
+                headers: HeaderMap::new(),
+            });
+            // Reported from wherever the last holder lets go: here, outside any span.
+            drop(recorder);
+        });
+        assert_eq!(*witness.0.lock().unwrap(), Some("exchange"));
+        let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        let ended = lines
+            .iter()
+            .position(|line| line.contains("exchange ended"));
+        let observed = lines.iter().position(|line| line.contains("observed"));
+        assert!(ended.is_some() && ended < observed, "{log}");
+        for line in &lines {
+            assert!(
+                line.contains("exchange{id=1 host=\"s3.amazonaws.com\" status=404}"),
+                "{log}"
+            );
+        }
     }
 }

@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::error::Error as StdError;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -16,47 +15,47 @@ use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use tracing::Instrument;
 
 use super::exchange::{EndSignal, ExchangeRecorder, RequestHead, Side, Tap, TapBody};
 use super::observer::{ResponseRecord, Transport, Tunnel, UpstreamFailure};
+use super::target::Target;
+use super::tunnel;
 use super::Shared;
 
 /// What the proxy answers with: a streamed upstream body, or a small body of its own.
 pub(crate) type ProxyBody = Either<TapBody<Incoming>, Full<Bytes>>;
 
-/// Where a request was headed, as the client addressed it.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
-    pub client: SocketAddr,
-    pub transport: Transport,
-    pub host: String,
-    pub port: u16,
-}
-
-impl Target {
-    fn default_port(&self) -> u16 {
-        match self.transport {
-            Transport::Https => 443,
-            Transport::Http => 80,
-        }
-    }
-
-    /// `host` or `host:port` when the port is not the scheme's default.
-    fn authority(&self) -> String {
-        if self.port == self.default_port() {
-            self.host.clone()
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}
-
-/// Forwards an intercepted request and reports the exchange to the observers.
+/// Forwards an intercepted request and reports the exchange to the observers, in an `exchange`
+/// span within the connection's.
 pub(crate) async fn forward_observed(
     shared: Arc<Shared>,
     target: Target,
-    mut request: Request<Incoming>,
+    request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    let id = shared.next_exchange_id.fetch_add(1, Ordering::Relaxed);
+    // The path only: a query may hold a presigned URL's signature.
+    let span = tracing::debug_span!(
+        "exchange",
+        id,
+        method = %request.method(),
+        host = %target.host,
+        path = request.uri().path(),
+        status = tracing::field::Empty,
+    );
+    observe(shared, target, request, id, span.clone())
+        .instrument(span)
+        .await
+}
+
+async fn observe(
+    shared: Arc<Shared>,
+    target: Target,
+    mut request: Request<Incoming>,
+    id: u64,
+    span: tracing::Span,
+) -> Result<Response<ProxyBody>, Infallible> {
+    tracing::debug!(version = ?request.version(), "request");
     // An upgrade (WebSocket to API Gateway or IoT): the handshake is an exchange like any other;
     // after a 101 the connection becomes a byte tunnel.
     let client_upgrade = upgrade_protocol(request.headers())
@@ -71,8 +70,9 @@ pub(crate) async fn forward_observed(
     let upstream_uri = shared.upstream_uri(&target, &path_and_query);
     let recorder = ExchangeRecorder::new(
         shared.observers.clone(),
+        span,
         RequestHead {
-            id: shared.next_exchange_id.fetch_add(1, Ordering::Relaxed),
+            id,
             client: target.client,
             transport: target.transport,
             host: target.host.clone(),
@@ -108,13 +108,16 @@ pub(crate) async fn forward_observed(
             let upgraded_to = response.headers().get(header::UPGRADE).cloned();
             if let (true, Some((_, client_side))) = (switched, client_upgrade) {
                 let upstream_side = hyper::upgrade::on(&mut response);
-                shared.tasks.spawn(splice_upgraded(
-                    shared.clone(),
-                    target.clone(),
-                    client_side,
-                    upstream_side,
-                    started,
-                ));
+                shared.tasks.spawn(
+                    splice_upgraded(
+                        shared.clone(),
+                        target.clone(),
+                        client_side,
+                        upstream_side,
+                        started,
+                    )
+                    .in_current_span(),
+                );
             }
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
@@ -129,11 +132,18 @@ pub(crate) async fn forward_observed(
                 version: parts.version,
                 headers: parts.headers.clone(),
             });
+            tracing::debug!(upstream_version = ?parts.version, "response");
             let body = TapBody::new(body, Some(Tap::new(recorder, Side::Response, capture)));
             Ok(Response::from_parts(parts, Either::Left(body)))
         }
         Err(failure) => {
             let response = failure.response(&shared, &target);
+            recorder.record_status(response.status());
+            tracing::debug!(
+                kind = failure.kind.as_str(),
+                error = %failure.message,
+                "no response from upstream"
+            );
             recorder.upstream_failed(failure.kind, failure.message);
             Ok(response)
         }
@@ -163,13 +173,13 @@ async fn splice_upgraded(
     let (client, upstream) = match tokio::try_join!(client_side, upstream_side) {
         Ok(both) => both,
         Err(error) => {
-            tracing::debug!(%error, host = %target.host, "upgrade did not complete");
+            tracing::debug!(%error, "upgrade did not complete");
             return;
         }
     };
     let client = hyper_util::rt::TokioIo::new(client);
     let upstream = hyper_util::rt::TokioIo::new(upstream);
-    super::tunnel::splice(&shared, &target, client, Ok(upstream), &[], started).await;
+    tunnel::splice(&shared, &target, client, Ok(upstream), &[], started).await;
 }
 
 /// Forwards a plain-HTTP request to a host that is not intercepted: no observation beyond a
@@ -180,6 +190,11 @@ pub(crate) async fn forward_passthrough(
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = std::time::Instant::now();
+    tracing::debug!(
+        host = %target.host,
+        port = target.port,
+        "plain HTTP, not intercepted: passed through"
+    );
     let (mut parts, body) = request.into_parts();
     let uri = parts.uri.clone();
     prepare_upstream_request(&mut parts, &target, uri);

@@ -1,11 +1,10 @@
 //! Which hosts the proxy decrypts. Everything else is tunnelled byte for byte.
+//!
+//! The list comes from the proxy's caller: the proxy has no hosts of its own.
 
-/// The hosts intercepted by default: every AWS partition's API domains.
-pub const DEFAULT_INTERCEPT: &[&str] = &["*.amazonaws.com", "*.amazonaws.com.cn", "*.api.aws"];
-
-/// A list of host globs. `*.example.com` matches any name below `example.com` (at any depth, as
-/// AWS names such as `bucket.s3.us-east-1.amazonaws.com` need); other patterns match exactly,
-/// ignoring ASCII case and a trailing dot.
+/// A list of host globs. `*.example.com` matches any name below `example.com`, at any depth
+/// (`a.b.example.com` too); other patterns match exactly. Matching ignores ASCII case and a
+/// trailing dot.
 #[derive(Debug, Clone)]
 pub struct HostMatcher {
     patterns: Vec<Pattern>,
@@ -25,21 +24,12 @@ enum Pattern {
 pub struct BadPattern(String);
 
 impl HostMatcher {
-    pub fn new<S: AsRef<str>>(globs: &[S]) -> Result<Self, BadPattern> {
+    pub fn new<S: AsRef<str>>(globs: impl IntoIterator<Item = S>) -> Result<Self, BadPattern> {
         let patterns = globs
-            .iter()
+            .into_iter()
             .map(|glob| parse_pattern(glob.as_ref()))
             .collect::<Result<_, _>>()?;
         Ok(Self { patterns })
-    }
-
-    /// The default AWS list plus `extra`.
-    pub fn aws_and<S: AsRef<str>>(extra: &[S]) -> Result<Self, BadPattern> {
-        let mut matcher = Self::new(DEFAULT_INTERCEPT)?;
-        for glob in extra {
-            matcher.patterns.push(parse_pattern(glob.as_ref())?);
-        }
-        Ok(matcher)
     }
 
     pub fn matches(&self, host: &str) -> bool {
@@ -92,21 +82,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_list_covers_aws_partitions_only() {
-        let matcher = HostMatcher::aws_and::<&str>(&[]).unwrap();
+    fn a_wildcard_matches_names_below_its_domain_only() {
+        let matcher = HostMatcher::new(["*.example.com", "*.example.com.cn"]).unwrap();
         for host in [
-            "s3.amazonaws.com",
-            "my.bucket.s3.us-east-1.amazonaws.com",
-            "STS.AMAZONAWS.COM.",
-            "sts.cn-north-1.amazonaws.com.cn",
-            "bedrock-runtime.us-east-1.api.aws",
+            "api.example.com",
+            "my.bucket.api.region-1.example.com",
+            "API.EXAMPLE.COM.",
+            "api.region-1.example.com.cn",
         ] {
             assert!(matcher.matches(host), "{host}");
         }
         for host in [
-            "amazonaws.com",
-            "evilamazonaws.com",
-            "amazonaws.com.evil.net",
+            "example.com",
+            "evilexample.com",
+            "example.com.evil.net",
             "pypi.org",
             "",
         ] {
@@ -115,28 +104,28 @@ mod tests {
     }
 
     #[test]
-    fn extra_patterns_exact_and_wildcard() {
-        let matcher =
-            HostMatcher::aws_and(&["localhost.localstack.cloud", "*.emulator.test"]).unwrap();
+    fn exact_and_wildcard_patterns_and_their_domains() {
+        let matcher = HostMatcher::new(["localhost.localstack.cloud", "*.emulator.test"]).unwrap();
         assert!(matcher.matches("localhost.localstack.cloud"));
         assert!(!matcher.matches("s3.localhost.localstack.cloud"));
         assert!(matcher.matches("a.b.emulator.test"));
         assert_eq!(
             matcher.domains().collect::<Vec<_>>(),
-            [
-                "amazonaws.com",
-                "amazonaws.com.cn",
-                "api.aws",
-                "localhost.localstack.cloud",
-                "emulator.test"
-            ]
+            ["localhost.localstack.cloud", "emulator.test"]
         );
+    }
+
+    #[test]
+    fn an_empty_list_matches_nothing() {
+        let matcher = HostMatcher::new::<&str>([]).unwrap();
+        assert!(!matcher.matches("s3.amazonaws.com"));
+        assert_eq!(matcher.domains().count(), 0);
     }
 
     #[test]
     fn rejects_nonsense() {
         for glob in ["", "*.", "a b", "*.a..b", "http://x"] {
-            assert!(HostMatcher::new(&[glob]).is_err(), "{glob}");
+            assert!(HostMatcher::new([glob]).is_err(), "{glob}");
         }
     }
 }

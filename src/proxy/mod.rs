@@ -1,17 +1,24 @@
 //! A forward HTTP(S) proxy that decrypts the hosts on its intercept list and tunnels the rest.
 //!
-//! It knows nothing of AWS: every intercepted exchange goes to the [`Observer`]s it was built
-//! with. See `connect` for the CONNECT/interception decision, `forward` for the upstream leg and
-//! `exchange` for how bodies are followed while they stream.
+//! It knows nothing of AWS: its caller gives it the hosts to intercept (a [`HostMatcher`]), and
+//! every intercepted exchange goes to the [`Observer`]s it was built with. See `connect` for the
+//! CONNECT/interception decision, `forward` for the upstream leg and `exchange` for how bodies
+//! are followed while they stream.
+//!
+//! Logging: each client connection runs in a debug-level `connection` span (the client address,
+//! then the CONNECT host), each intercepted exchange in an `exchange` span within it (id, method,
+//! host, the path without its query, and the response status once known); observers are called
+//! inside the exchange span. Header values, queries and bodies are never logged.
 
 mod connect;
 mod exchange;
 mod forward;
 mod intercept;
 mod observer;
+mod target;
 mod tunnel;
 
-pub use intercept::{BadPattern, HostMatcher, DEFAULT_INTERCEPT};
+pub use intercept::{BadPattern, HostMatcher};
 pub use observer::{
     BodyRecord, Exchange, Observer, Observers, Outcome, ResponseRecord, Transport, Tunnel,
     UpstreamFailure, TAIL_CAPTURE,
@@ -38,9 +45,11 @@ use rustls::RootCertStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use exchange::TapBody;
-use forward::{ProxyBody, Target};
+use forward::ProxyBody;
+use target::Target;
 
 /// Entry points for the fuzz targets in `fuzz/`: the parsers that read bytes from the network.
 #[doc(hidden)]
@@ -94,6 +103,8 @@ impl Default for Timeouts {
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     pub listen: SocketAddr,
+    /// The hosts whose TLS is terminated and whose exchanges are observed; every other host is
+    /// tunnelled untouched.
     pub intercept: HostMatcher,
     /// Send every intercepted request here instead of the host it named (moto, LocalStack, a
     /// test server), keeping its Host header, path and query.
@@ -108,10 +119,14 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
-    pub fn new(listen: SocketAddr, upstream_roots: Arc<RootCertStore>) -> Self {
+    pub fn new(
+        listen: SocketAddr,
+        intercept: HostMatcher,
+        upstream_roots: Arc<RootCertStore>,
+    ) -> Self {
         Self {
             listen,
-            intercept: HostMatcher::aws_and::<&str>(&[]).expect("the default list is valid"),
+            intercept,
             upstream: None,
             upstream_roots,
             body_capture_limit: 64 * 1024,
@@ -265,7 +280,14 @@ impl Proxy {
                     Ok((stream, client)) => {
                         let _ = stream.set_nodelay(true);
                         shared.stats.connections.fetch_add(1, Ordering::Relaxed);
-                        shared.tasks.spawn(serve_client(shared.clone(), stream, client));
+                        let span = tracing::debug_span!(
+                            "connection",
+                            %client,
+                            host = tracing::field::Empty,
+                        );
+                        shared
+                            .tasks
+                            .spawn(serve_client(shared.clone(), stream, client).instrument(span));
                     }
                     Err(error) => {
                         // Usually EMFILE: back off rather than spin; the listener stays usable.
@@ -301,7 +323,9 @@ impl Proxy {
     }
 }
 
+/// Serves one client connection; runs in its `connection` span.
 async fn serve_client(shared: Arc<Shared>, stream: tokio::net::TcpStream, client: SocketAddr) {
+    tracing::debug!("accepted");
     let service = {
         let shared = shared.clone();
         service_fn(move |request| route(shared.clone(), client, request))
@@ -309,8 +333,16 @@ async fn serve_client(shared: Arc<Shared>, stream: tokio::net::TcpStream, client
     let connection = shared
         .proxy_http
         .serve_connection_with_upgrades(TokioIo::new(stream), service);
-    if let Err(error) = serve_gracefully(connection, &shared.shutdown).await {
-        tracing::debug!(error = %forward::error_chain(&*error), %client, "client connection ended");
+    // After a CONNECT, HTTP on this connection ends here and the connection carries on as a
+    // tunnel or an interception, in tasks of its own that log their own end.
+    match serve_gracefully(connection, &shared.shutdown).await {
+        Ok(()) => tracing::debug!("proxy HTTP ended"),
+        Err(error) => {
+            tracing::debug!(
+                error = %forward::error_chain(&*error),
+                "proxy HTTP ended with an error"
+            );
+        }
     }
 }
 

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::forward::Target;
 use super::observer::Tunnel;
+use super::target::Target;
 use super::Shared;
 
 /// Copies both ways until either side closes, or until the shutdown grace period has passed, then
@@ -43,7 +43,7 @@ pub(crate) async fn splice<C, U>(
         }
     }
     .await;
-    shared.observers.tunnel(&Tunnel {
+    let tunnel = Tunnel {
         client: target.client,
         host: target.host.clone(),
         port: target.port,
@@ -51,7 +51,14 @@ pub(crate) async fn splice<C, U>(
         bytes_down: down.load(Ordering::Relaxed),
         duration: started.elapsed(),
         error: result.err().map(|error| error.to_string()),
-    });
+    };
+    tracing::debug!(
+        bytes_up = tunnel.bytes_up,
+        bytes_down = tunnel.bytes_down,
+        error = tunnel.error.as_deref(),
+        "tunnel closed"
+    );
+    shared.observers.tunnel(&tunnel);
 }
 
 /// Counts the bytes read through a stream, so a tunnel cut short still reports what crossed it.

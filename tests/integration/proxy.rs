@@ -89,6 +89,62 @@ async fn absolute_form_http_requests_to_aws_hosts_are_observed_and_forwarded() {
     assert!(stderr.contains("sqs.us-east-1.amazonaws.com"), "{stderr}");
 }
 
+/// With `-vv`, each exchange's lines are in its span (inside its connection's), and tell its story
+/// in order; nothing from a query or a header value is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_logs_tell_each_exchange_in_its_spans_without_secrets() {
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = upstream_args(&origin, dir.path());
+    args.push("-vv".into());
+    let tollgate = serve_with(&args);
+    for client in [
+        tollgate.client(&[]).http1_only().build().unwrap(),
+        tollgate.client(&[]).build().unwrap(),
+    ] {
+        let response = client
+            .get(format!(
+                "{AWS_URL}/my-bucket/key?X-Amz-Signature=querysecret&list-type=2"
+            ))
+            .header("x-amz-security-token", "headersecret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    let (code, stderr) = tollgate.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("querysecret"), "{stderr}");
+    assert!(!stderr.contains("headersecret"), "{stderr}");
+    assert!(!stderr.contains("list-type"), "{stderr}");
+
+    for id in [1, 2] {
+        let span = format!(
+            "exchange{{id={id} method=GET host=s3.us-east-1.amazonaws.com path=\"/my-bucket/key\""
+        );
+        let lines: Vec<&str> = stderr.lines().filter(|line| line.contains(&span)).collect();
+        let at = |message: &str| {
+            lines
+                .iter()
+                .position(|line| line.contains(&format!("}}: {message}")))
+                .unwrap_or_else(|| panic!("no '{message}' in exchange {id}:\n{stderr}"))
+        };
+        assert!(at("request") < at("response"), "{stderr}");
+        assert!(at("response") < at("exchange ended"), "{stderr}");
+        for line in &lines {
+            assert!(
+                line.contains("connection{client=127.0.0.1:")
+                    && line.contains("host=s3.us-east-1.amazonaws.com}:exchange{"),
+                "exchange {id} outside its connection's span: {line}\n{stderr}"
+            );
+        }
+        for line in &lines[at("response")..] {
+            assert!(line.contains("status=200}"), "{line}\n{stderr}");
+        }
+    }
+}
+
 trait ParseVersion {
     fn parse_version(&self) -> reqwest::Version;
 }
