@@ -293,7 +293,7 @@ fn import_command(args: ImportArgs) -> anyhow::Result<ExitCode> {
             let dir = crate::home::data_dir().context("cannot find tollgate's data directory")?;
             crate::home::ensure_private_dir(&dir)
                 .with_context(|| format!("cannot use {}", dir.display()))?;
-            dir.join(import::IMPORTED_FILE)
+            dir.join(overlay::IMPORTED_FILE)
         }
     };
     let existing = match std::fs::read_to_string(&output) {

@@ -16,9 +16,6 @@ use serde::Deserialize;
 use super::overlay::RegionalSpec;
 use super::table::{PriceEntry, PriceTable};
 
-/// The file in the data directory that imported prices go to by default.
-pub const IMPORTED_FILE: &str = "pricing-imported.toml";
-
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     // The causes are part of the message and deliberately not `source`s, so they print once.

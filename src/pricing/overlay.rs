@@ -17,6 +17,10 @@ use super::table::{
 /// The file name searched for.
 pub const FILE_NAME: &str = "tollgate.toml";
 
+/// The file in the data directory that `tollgate pricing import` writes regional prices to by
+/// default, and that [`Sources::discover`] reads them from.
+pub const IMPORTED_FILE: &str = "pricing-imported.toml";
+
 /// `tollgate.toml`. Sections other than these are refused, so a typo is not silently ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -299,7 +303,7 @@ impl Sources {
     pub fn discover(explicit: Option<PathBuf>, cwd: &Path) -> Self {
         let imported = crate::home::data_dir()
             .ok()
-            .map(|dir| dir.join(super::import::IMPORTED_FILE))
+            .map(|dir| dir.join(IMPORTED_FILE))
             .filter(|path| path.is_file());
         Self {
             overlay: explicit.or_else(|| find(cwd)),

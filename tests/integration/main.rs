@@ -7,6 +7,7 @@ mod cost;
 mod e2e;
 mod findings;
 mod html;
+mod layers;
 mod moto;
 mod pricing_cli;
 mod proxy;
