@@ -3,6 +3,7 @@
 mod ca;
 mod client_env;
 mod env;
+pub mod error;
 pub(crate) mod pricing;
 mod proxy_setup;
 mod report;
@@ -10,13 +11,12 @@ mod run;
 mod runs;
 mod serve;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit code for tollgate's own errors (bad arguments, unusable CA, port in use...). A child's
-/// exit code passes through `tollgate run` untouched.
-pub const EXIT_ERROR: u8 = 2;
+pub use error::{CliError, Exit};
 
 /// `0.1.0 (AWS API model from botocore 1.44.8)`: what was built, and which API definitions it knows.
 fn version() -> &'static str {
@@ -65,9 +65,14 @@ enum Command {
     Pricing(pricing::PricingCommand),
 }
 
-/// Parses the arguments, runs the subcommand, and turns the result into an exit code.
+/// Parses the arguments, runs the subcommand, and turns the result into an exit code (see
+/// [`error`] for the table).
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error, names_run(std::env::args_os())),
+    };
+    let under_run = matches!(cli.command, Command::Run(_));
     survive_file_size_limits();
     init_tracing(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -76,8 +81,8 @@ pub fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("tollgate: cannot start the async runtime: {error}");
-            return ExitCode::from(EXIT_ERROR);
+            let error = anyhow::Error::new(error).context("cannot start the async runtime");
+            return fail(&error, under_run);
         }
     };
     let result = runtime.block_on(async {
@@ -95,11 +100,41 @@ pub fn main() -> ExitCode {
     runtime.shutdown_background();
     match result {
         Ok(code) => code,
-        Err(error) => {
-            eprintln!("tollgate: {error:#}");
-            ExitCode::from(EXIT_ERROR)
-        }
+        Err(error) => fail(&error, under_run),
     }
+}
+
+/// The exit code for a subcommand's error, printed unless it is a quiet one.
+fn fail(error: &anyhow::Error, under_run: bool) -> ExitCode {
+    let (exit, print) = Exit::of(error, under_run);
+    if print {
+        eprintln!("tollgate: {error:#}");
+    }
+    exit.into()
+}
+
+/// clap's usage errors are 2 (clap's own code), but 125 under `run`, where 2 may be the
+/// command's. `--help` and `--version` come here too, and succeed.
+fn usage_error(error: &clap::Error, under_run: bool) -> ExitCode {
+    let _ = error.print();
+    if !error.use_stderr() {
+        return ExitCode::SUCCESS;
+    }
+    if under_run {
+        Exit::RunFailed.into()
+    } else {
+        Exit::Failed.into()
+    }
+}
+
+/// Whether the arguments name the `run` subcommand, for errors clap finds before there is a
+/// `Cli` to ask: the subcommand is the first argument that is not a flag, since tollgate's global
+/// flags take no value.
+fn names_run(args: impl IntoIterator<Item = OsString>) -> bool {
+    args.into_iter()
+        .skip(1)
+        .find(|arg| !arg.as_encoded_bytes().starts_with(b"-"))
+        .is_some_and(|arg| arg == "run")
 }
 
 /// A write past the file size limit (`ulimit -f`) sends SIGXFSZ, which kills by default: the
@@ -138,4 +173,19 @@ fn init_tracing(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_is_found_past_global_flags() {
+        let args = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(names_run(args(&["tollgate", "run", "--bogus"])));
+        assert!(names_run(args(&["tollgate", "-vv", "run"])));
+        assert!(!names_run(args(&["tollgate", "report", "run"])));
+        assert!(!names_run(args(&["tollgate", "--run"])));
+        assert!(!names_run(args(&["tollgate"])));
+    }
 }

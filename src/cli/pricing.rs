@@ -280,7 +280,7 @@ fn check_command(args: SourceArgs) -> anyhow::Result<ExitCode> {
         problems.len(),
         read.join(", ")
     );
-    Ok(ExitCode::from(1))
+    Ok(super::Exit::Negative.into())
 }
 
 fn import_command(args: ImportArgs) -> anyhow::Result<ExitCode> {

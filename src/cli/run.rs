@@ -13,6 +13,7 @@ use nix::unistd::Pid;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
+use super::error::Exit;
 use super::proxy_setup::{self, ProxyArgs};
 use super::report::{FindingArgs, ReportFormat};
 use crate::summary::SummaryReport;
@@ -47,12 +48,10 @@ pub struct RunArgs {
     findings: FindingArgs,
 
     /// The command to run, after `--`.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
+    // No `allow_hyphen_values`: a mistyped flag of tollgate's (`run --sumary json -- cmd`) is a
+    // usage error, not a command named `--sumary` that cannot be found. Hyphens after the
+    // command's name are the command's (`run aws s3 ls --recursive`).
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     command: Vec<OsString>,
 }
 
@@ -61,10 +60,6 @@ pub enum SummaryFormat {
     Text,
     Json,
 }
-
-/// Shells use 127 for a command that cannot be found and 126 for one that cannot be executed.
-const EXIT_NOT_FOUND: u8 = 127;
-const EXIT_NOT_EXECUTABLE: u8 = 126;
 
 pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -100,10 +95,13 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let exit = match command.spawn() {
         Ok(child) => wait_forwarding_signals(child, &mut signals, interactive).await?,
         Err(error) => {
+            // As `env`, `nice` and shells: 127 when the command is not found, 126 when it is
+            // but cannot be executed (permissions, a directory, a bad interpreter...).
             let code = match error.kind() {
-                ErrorKind::NotFound => EXIT_NOT_FOUND,
-                _ => EXIT_NOT_EXECUTABLE,
-            };
+                ErrorKind::NotFound => Exit::NotFound,
+                _ => Exit::CannotExecute,
+            }
+            .code();
             eprintln!(
                 "tollgate: cannot run '{}': {error}",
                 program.to_string_lossy()

@@ -1,0 +1,151 @@
+//! Exit codes (the table in `src/cli/error.rs`). (The command's own codes through `tollgate
+//! run`, 126 and 127 are in `run.rs`.)
+
+use std::path::Path;
+
+use crate::common::tollgate;
+
+#[test]
+fn usage_errors_are_2_and_125_under_run() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["--bogus"][..],
+        &["report", "--bogus"],
+        &["report", "--format", "pdf"],
+        &["no-such-subcommand"],
+    ] {
+        let (code, _, stderr) = tollgate(home.path(), args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("error:"), "{args:?}: {stderr}");
+    }
+    // No subcommand: the help, on stderr, and still a usage error.
+    let (code, stdout, stderr) = tollgate(home.path(), &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty() && stderr.contains("Usage:"), "{stderr}");
+    // Under `run`, 2 may be the command's own: tollgate's usage errors are 125 there, as for
+    // `env` and `docker run`, and the command does not run.
+    let marker = home.path().join("ran");
+    let marker = marker.to_str().unwrap();
+    for args in [
+        &["run", "--bogus", "--", "touch", marker][..],
+        &["-v", "run", "--summary", "yaml", "--", "touch", marker],
+        &["run", "--quiet"],
+    ] {
+        let (code, _, stderr) = tollgate(home.path(), args);
+        assert_eq!(code, Some(125), "{args:?}: {stderr}");
+        assert!(stderr.contains("error:"), "{args:?}: {stderr}");
+        assert!(!Path::new(marker).exists(), "{args:?} ran the command");
+    }
+    // A mistyped flag is named, not taken for a command that cannot be found (127).
+    let (_, _, stderr) = tollgate(home.path(), &["run", "--sumary", "json", "--", "true"]);
+    assert!(
+        stderr.contains("unexpected argument '--sumary'"),
+        "{stderr}"
+    );
+    // Flags after the command's name are the command's.
+    let (code, stdout, stderr) = tollgate(
+        home.path(),
+        &[
+            "run",
+            "-q",
+            "sh",
+            "-c",
+            "echo \"$@\"; exit 4",
+            "sh",
+            "--bogus",
+            "-q",
+        ],
+    );
+    assert_eq!(code, Some(4), "{stderr}");
+    assert_eq!(stdout, "--bogus -q\n");
+}
+
+#[test]
+fn help_and_version_succeed() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["--help"][..],
+        &["-h"],
+        &["help", "run"],
+        &["run", "--help"],
+        &["-V"],
+    ] {
+        let (code, stdout, stderr) = tollgate(home.path(), args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(!stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn a_directory_as_the_command_is_126() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = tollgate(
+        home.path(),
+        &["run", "-q", "--", home.path().to_str().unwrap()],
+    );
+    assert_eq!(code, Some(126), "{stderr}");
+    assert!(stderr.contains("tollgate: cannot run '"), "{stderr}");
+}
+
+#[test]
+fn tollgate_failing_before_the_command_is_125_and_the_command_does_not_run() {
+    let home = tempfile::tempdir().unwrap();
+    let missing = home.path().join("nowhere.toml");
+    let marker = home.path().join("ran");
+    let (code, _, stderr) = tollgate(
+        home.path(),
+        &[
+            "run",
+            "--pricing",
+            missing.to_str().unwrap(),
+            "--",
+            "touch",
+            marker.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(125), "{stderr}");
+    assert!(
+        stderr.contains(&format!("tollgate: --pricing {}", missing.display())),
+        "{stderr}"
+    );
+    assert!(!marker.exists());
+}
+
+#[test]
+fn a_database_that_cannot_be_read_is_2_and_says_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    let not_a_database = home.path().join("notes.db");
+    std::fs::write(&not_a_database, "shopping list\n".repeat(400)).unwrap();
+    let db = not_a_database.to_str().unwrap();
+    for args in [&["report", "--db", db][..], &["runs", "--db", db]] {
+        let (code, stdout, stderr) = tollgate(home.path(), args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("the database {db} is not usable"))
+                && stderr.contains("move it aside")
+                && stderr.contains("pass --db with another path"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    }
+    // The file is left as it was.
+    assert_eq!(
+        std::fs::read_to_string(&not_a_database).unwrap(),
+        "shopping list\n".repeat(400)
+    );
+    let missing = home.path().join("none.db");
+    let (code, _, stderr) = tollgate(home.path(), &["report", "--db", missing.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("record a run first"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_run_is_2() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = tollgate(home.path(), &["run", "-q", "--", "true"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = tollgate(home.path(), &["report", "--run", "999"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("no run 999"), "{stderr}");
+    assert!(stderr.contains("tollgate runs"), "{stderr}");
+}
