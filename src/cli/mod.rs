@@ -1,5 +1,14 @@
 //! The command line: clap types here, one file per subcommand.
 
+/// `eprintln!` that cannot panic: a stderr nobody reads any more (`tollgate run -- cmd 2>&1 |
+/// head -1`) must not turn the exit code into a panic's 101.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod ca;
 mod client_env;
 mod env;
@@ -12,6 +21,7 @@ mod runs;
 mod serve;
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -108,7 +118,7 @@ pub fn main() -> ExitCode {
 fn fail(error: &anyhow::Error, under_run: bool) -> ExitCode {
     let (exit, print) = Exit::of(error, under_run);
     if print {
-        eprintln!("tollgate: {error:#}");
+        say!("tollgate: {error:#}");
     }
     exit.into()
 }
@@ -135,6 +145,15 @@ fn names_run(args: impl IntoIterator<Item = OsString>) -> bool {
         .skip(1)
         .find(|arg| !arg.as_encoded_bytes().starts_with(b"-"))
         .is_some_and(|arg| arg == "run")
+}
+
+/// Writes `text` to stdout and flushes it. Unlike `print!`, which panics, a failure is an error:
+/// a reader that leaves early (`tollgate report | head -1`) is a broken pipe, which [`fail`]
+/// turns into a quiet success.
+pub(crate) fn print(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 /// A write past the file size limit (`ulimit -f`) sends SIGXFSZ, which kills by default: the

@@ -102,7 +102,7 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
                 _ => Exit::CannotExecute,
             }
             .code();
-            eprintln!(
+            say!(
                 "tollgate: cannot run '{}': {error}",
                 program.to_string_lossy()
             );
@@ -115,7 +115,7 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     tokio::select! {
         result = &mut server => {
             if let Err(error) = result {
-                eprintln!("tollgate: warning: the proxy stopped with an error: {error}");
+                say!("tollgate: warning: the proxy stopped with an error: {error}");
             }
         }
         _ = signals.next() => server.abort(),
@@ -132,18 +132,18 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let recorded_run = setup.recording.store();
     if !args.quiet && (explicit_summary || recorded_run.is_none()) {
         if let Err(error) = write_summary(&report, args.summary, args.summary_file.as_ref()) {
-            eprintln!("tollgate: warning: {error:#}");
+            say!("tollgate: warning: {error:#}");
         }
     }
     if let (Some((store, run_id)), false) = (recorded_run, args.quiet) {
         if let Err(error) = write_report(&args, store, run_id).await {
-            eprintln!("tollgate: warning: no report: {error:#}");
+            say!("tollgate: warning: no report: {error:#}");
         }
     }
     if let Some(line) = recorded {
         // Where the run is matters even with --quiet when something was lost.
         if !args.quiet || line.contains("warning") {
-            eprintln!("{line}");
+            say!("{line}");
         }
     }
     setup.recording.close().await;
@@ -223,7 +223,7 @@ fn warn_if_no_proxy_bypasses_aws() {
             .filter(|entry| no_proxy_entry_covers_aws(entry))
             .collect();
         if !bypassed.is_empty() {
-            eprintln!(
+            say!(
                 "tollgate: warning: {name}={value} sends calls to AWS hosts around the proxy \
                  (entries: {}); they will not be seen",
                 bypassed.join(", ")
@@ -271,7 +271,9 @@ async fn write_report(
         Some(path) => crate::home::write_output(path, text.as_bytes())
             .with_context(|| format!("cannot write the report to {}", path.display())),
         None => {
-            eprint!("{text}");
+            use std::io::Write;
+            // Like the summary: a closed stderr must not cost the command's exit code.
+            let _ = std::io::stderr().write_all(text.as_bytes());
             Ok(())
         }
     }

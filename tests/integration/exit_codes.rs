@@ -1,9 +1,49 @@
-//! Exit codes (the table in `src/cli/error.rs`). (The command's own codes through `tollgate
-//! run`, 126 and 127 are in `run.rs`.)
+//! Exit codes (the table in `src/cli/error.rs`), `--help`, readers that leave early, and the log
+//! filter. (The command's own codes through `tollgate run`, 126 and 127 are in `run.rs`.)
 
 use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
-use crate::common::tollgate;
+use crate::common::{tollgate, TOLLGATE};
+
+/// The write end of a pipe whose reader has already left: every write to it fails with EPIPE,
+/// as it does for `tollgate report | head -1` once `head` has its line.
+fn pipe_nobody_reads() -> Stdio {
+    // O_CLOEXEC: a child that another test spawns meanwhile must not inherit a read end.
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    drop(read);
+    Stdio::from(write)
+}
+
+/// tollgate with `env` on top of a clean environment, stdout and stderr as given (captured when
+/// `None`).
+fn tollgate_with(
+    home: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdout: Option<Stdio>,
+    stderr: Option<Stdio>,
+) -> Output {
+    let mut command = Command::new(TOLLGATE);
+    command
+        .args(args)
+        .env("TOLLGATE_HOME", home)
+        .env_remove("TOLLGATE_LOG")
+        .env_remove("TOLLGATE_DB")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    if let Some(stdout) = stdout {
+        command.stdout(stdout);
+    }
+    if let Some(stderr) = stderr {
+        command.stderr(stderr);
+    }
+    command.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
 
 #[test]
 fn usage_errors_are_2_and_125_under_run() {
@@ -148,4 +188,45 @@ fn an_unknown_run_is_2() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("no run 999"), "{stderr}");
     assert!(stderr.contains("tollgate runs"), "{stderr}");
+}
+
+/// ripgrep's rule: `tollgate report | head -1` is a success, with nothing on stderr (no panic,
+/// no "Broken pipe").
+#[test]
+fn a_reader_that_leaves_early_is_a_quiet_success() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = tollgate(home.path(), &["run", "-q", "--", "true"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    for args in [
+        &["report"][..],
+        &["report", "--format", "json"],
+        &["report", "--format", "csv"],
+        &["runs"],
+        &["runs", "--json"],
+        &["pricing", "show"],
+        &["pricing", "show", "--format", "json"],
+        &["pricing", "check"],
+        &["ca", "show"],
+        &["ca", "bundle"],
+    ] {
+        let output = tollgate_with(home.path(), args, &[], Some(pipe_nobody_reads()), None);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
+/// Under `run` the report goes to stderr: `tollgate run -- cmd 2>&1 | head -1` must still exit
+/// with the command's code.
+#[test]
+fn a_stderr_nobody_reads_keeps_the_commands_exit_code() {
+    let home = tempfile::tempdir().unwrap();
+    let output = tollgate_with(
+        home.path(),
+        &["run", "--", "sh", "-c", "exit 3"],
+        &[],
+        None,
+        Some(pipe_nobody_reads()),
+    );
+    assert_eq!(output.status.code(), Some(3));
 }
