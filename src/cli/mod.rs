@@ -48,7 +48,12 @@ fn version() -> &'static str {
     long_about = None,
 )]
 struct Cli {
-    /// More log output on stderr (-v info, -vv debug). TOLLGATE_LOG=<filter> overrides.
+    /// More log output on stderr: -v info, -vv debug. TOLLGATE_LOG=<filter> sets the filter
+    /// instead, or else RUST_LOG (e.g. RUST_LOG=tollgate=debug).
+    ///
+    /// Filters use tracing's syntax: `tollgate=debug,hyper=info`, or a bare level for every
+    /// crate. A RUST_LOG that names only other programs (one set for the command under `run`)
+    /// keeps tollgate's own messages at the level of -v.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
@@ -176,13 +181,15 @@ fn survive_file_size_limits() {
 
 fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
-    let default = match verbose {
-        0 => "tollgate=warn",
-        1 => "tollgate=info",
-        _ => "tollgate=debug",
-    };
-    let filter =
-        EnvFilter::try_from_env("TOLLGATE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let (origin, directives) = log_filter(
+        std::env::var("TOLLGATE_LOG").ok().as_deref(),
+        std::env::var("RUST_LOG").ok().as_deref(),
+        verbose,
+    );
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|error| {
+        say!("tollgate: warning: ignoring {origin}: {error}");
+        EnvFilter::new(verbosity(verbose))
+    });
     // Colour only for a person at a terminal, and never when NO_COLOR is set.
     use std::io::IsTerminal;
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -194,9 +201,88 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
+/// tollgate's own level for `-v` given `verbose` times.
+fn verbosity(verbose: u8) -> &'static str {
+    match verbose {
+        0 => "tollgate=warn",
+        1 => "tollgate=info",
+        _ => "tollgate=debug",
+    }
+}
+
+/// The log filter, and where it came from: `TOLLGATE_LOG` as it is; else `RUST_LOG`; else the
+/// level of `-v`. RUST_LOG is often set for the command under `run` (`RUST_LOG=myapp=debug`), so
+/// when none of its directives reaches tollgate, tollgate keeps the level of `-v` beside them
+/// rather than losing its warnings.
+fn log_filter(
+    tollgate_log: Option<&str>,
+    rust_log: Option<&str>,
+    verbose: u8,
+) -> (&'static str, String) {
+    // An empty variable is an unset one.
+    if let Some(filter) = tollgate_log.filter(|value| !value.trim().is_empty()) {
+        return ("TOLLGATE_LOG", filter.to_string());
+    }
+    let Some(filter) = rust_log.filter(|value| !value.trim().is_empty()) else {
+        return ("-v", verbosity(verbose).to_string());
+    };
+    // `debug`, `[span]=debug`, `tollgate=debug`, `tollgate::proxy=trace`: all reach tollgate.
+    let reaches_tollgate = |directive: &str| {
+        let target = directive.split(['[', '=']).next().unwrap_or("").trim();
+        target.is_empty()
+            || target
+                .parse::<tracing_subscriber::filter::LevelFilter>()
+                .is_ok()
+            || target == "tollgate"
+            || target.starts_with("tollgate::")
+    };
+    let directives: Vec<&str> = filter
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    if directives.iter().any(|d| reaches_tollgate(d)) {
+        ("RUST_LOG", filter.to_string())
+    } else {
+        ("RUST_LOG", format!("{},{filter}", verbosity(verbose)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tollgate_log_then_rust_log_then_verbose() {
+        assert_eq!(log_filter(None, None, 0).1, "tollgate=warn");
+        assert_eq!(log_filter(None, None, 2).1, "tollgate=debug");
+        assert_eq!(
+            log_filter(Some("tollgate=trace"), Some("debug"), 0),
+            ("TOLLGATE_LOG", "tollgate=trace".to_string())
+        );
+        assert_eq!(
+            log_filter(Some(""), Some("tollgate=debug"), 0),
+            ("RUST_LOG", "tollgate=debug".to_string())
+        );
+        for reaches in [
+            "debug",
+            "INFO",
+            "tollgate::proxy=trace",
+            "hyper=info,tollgate=debug",
+            "[request]=debug",
+        ] {
+            assert_eq!(log_filter(None, Some(reaches), 1).1, reaches);
+        }
+        // Set for the command under `run`: tollgate keeps its warnings, or -v.
+        assert_eq!(
+            log_filter(None, Some("myapp=debug"), 0).1,
+            "tollgate=warn,myapp=debug"
+        );
+        assert_eq!(
+            log_filter(None, Some("tollgate_other=debug"), 1).1,
+            "tollgate=info,tollgate_other=debug"
+        );
+    }
 
     #[test]
     fn run_is_found_past_global_flags() {

@@ -29,6 +29,7 @@ fn tollgate_with(
         .args(args)
         .env("TOLLGATE_HOME", home)
         .env_remove("TOLLGATE_LOG")
+        .env_remove("RUST_LOG")
         .env_remove("TOLLGATE_DB")
         .envs(env.iter().copied())
         .stdin(Stdio::null());
@@ -229,4 +230,56 @@ fn a_stderr_nobody_reads_keeps_the_commands_exit_code() {
         Some(pipe_nobody_reads()),
     );
     assert_eq!(output.status.code(), Some(3));
+}
+
+/// Creating the CA is logged at info level: it shows only when a filter asks for it.
+#[test]
+fn rust_log_sets_the_filter_when_tollgate_log_does_not() {
+    let cases: [(&[(&str, &str)], bool); 6] = [
+        (&[], false),
+        (&[("RUST_LOG", "tollgate=info")], true),
+        (&[("RUST_LOG", "info")], true),
+        // Set for the command only: tollgate stays at its default level.
+        (&[("RUST_LOG", "myapp=info")], false),
+        (
+            &[
+                ("RUST_LOG", "tollgate=info"),
+                ("TOLLGATE_LOG", "tollgate=warn"),
+            ],
+            false,
+        ),
+        (
+            &[
+                ("RUST_LOG", "tollgate=warn"),
+                ("TOLLGATE_LOG", "tollgate=info"),
+            ],
+            true,
+        ),
+    ];
+    for (env, shown) in cases {
+        let home = tempfile::tempdir().unwrap();
+        let output = tollgate_with(home.path(), &["run", "-q", "--", "true"], env, None, None);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{env:?}: {stderr}");
+        assert_eq!(
+            stderr.contains("created the tollgate CA"),
+            shown,
+            "{env:?}: {stderr}"
+        );
+    }
+    // A filter that does not parse is named, and the default used.
+    let home = tempfile::tempdir().unwrap();
+    let output = tollgate_with(
+        home.path(),
+        &["run", "-q", "--", "true"],
+        &[("RUST_LOG", "tollgate=loud")],
+        None,
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        text(&output.stderr).contains("tollgate: warning: ignoring RUST_LOG"),
+        "{}",
+        text(&output.stderr)
+    );
 }
