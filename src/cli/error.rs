@@ -140,6 +140,25 @@ impl std::error::Error for CliError {
     }
 }
 
+/// The table for `tollgate --help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success
+  1    a check's verdict is negative (`pricing check` found problems in the price table)
+  2    tollgate could not do its job: bad usage or configuration, an unreadable or corrupt
+       database, an unknown run, an I/O error
+  `tollgate run` exits with the command's own code (128+N if signal N killed it), or:
+  125  tollgate failed before or around the command (bad usage included)
+  126  the command was found but could not be executed
+  127  the command was not found";
+
+/// The table for `tollgate run --help`.
+pub const RUN_EXIT_CODES_HELP: &str = "\
+Exit codes: the command's own (128+N if signal N killed it), or
+  125  tollgate failed before or around the command (bad usage, configuration, CA, database...)
+  126  the command was found but could not be executed
+  127  the command was not found";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +218,8 @@ mod tests {
         .map(Exit::code)
         .to_vec();
         assert_eq!(codes, [0, 1, 2, 125, 126, 127]);
+        for code in ["  0 ", "  1 ", "  2 ", "  125 ", "  126 ", "  127 "] {
+            assert!(EXIT_CODES_HELP.contains(code), "{code}");
+        }
     }
 }

@@ -46,6 +46,7 @@ fn version() -> &'static str {
     version = version(),
     about = "A local HTTPS proxy that shows what your AWS API calls cost",
     long_about = None,
+    after_help = error::EXIT_CODES_HELP,
 )]
 struct Cli {
     /// More log output on stderr: -v info, -vv debug. TOLLGATE_LOG=<filter> sets the filter
@@ -63,6 +64,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a command with its AWS calls going through tollgate, and summarise them when it ends.
+    #[command(after_help = error::RUN_EXIT_CODES_HELP)]
     Run(run::RunArgs),
     /// Run the proxy until interrupted, for clients configured by hand (see `tollgate env`).
     Serve(serve::ServeArgs),

@@ -118,6 +118,36 @@ fn help_and_version_succeed() {
 }
 
 #[test]
+fn help_documents_the_exit_codes_and_the_log_filter() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [&["--help"][..], &["-h"]] {
+        let (_, help, _) = tollgate(home.path(), args);
+        assert!(help.contains("Exit codes:"), "{args:?}: {help}");
+        for line in [
+            "  0    success",
+            "  1    a check's verdict is negative",
+            "  2    tollgate could not do its job",
+            "  125  tollgate failed before or around the command",
+            "  126  the command was found but could not be executed",
+            "  127  the command was not found",
+        ] {
+            assert!(help.contains(line), "{args:?}: no `{line}` in:\n{help}");
+        }
+        assert!(help.contains("RUST_LOG"), "{args:?}: {help}");
+        assert!(help.contains("TOLLGATE_LOG"), "{args:?}: {help}");
+    }
+    let (_, help, _) = tollgate(home.path(), &["run", "--help"]);
+    for line in [
+        "Exit codes: the command's own (128+N if signal N killed it)",
+        "  125  tollgate failed before or around the command",
+        "  126  the command was found but could not be executed",
+        "  127  the command was not found",
+    ] {
+        assert!(help.contains(line), "no `{line}` in:\n{help}");
+    }
+}
+
+#[test]
 fn a_directory_as_the_command_is_126() {
     let home = tempfile::tempdir().unwrap();
     let (code, _, stderr) = tollgate(
