@@ -56,12 +56,12 @@ pub fn execute(command: CaCommand) -> anyhow::Result<ExitCode> {
                 },
                 paths.dir.display()
             );
-            print!("{}", describe(&ca));
+            super::print(&describe(&ca))?;
         }
-        CaCommand::Show => print!("{}", describe(&LocalCa::load(&paths)?)),
+        CaCommand::Show => super::print(&describe(&LocalCa::load(&paths)?))?,
         CaCommand::Path => {
             LocalCa::load_or_create(&paths, &[])?;
-            println!("{}", paths.cert().display());
+            super::print(&format!("{}\n", paths.cert().display()))?;
         }
         CaCommand::Bundle { output } => {
             let (ca, _) = LocalCa::load_or_create(&paths, &[])?;
@@ -69,7 +69,7 @@ pub fn execute(command: CaCommand) -> anyhow::Result<ExitCode> {
             match output {
                 Some(path) => home::write_output(&path, bundle.as_bytes())
                     .with_context(|| format!("cannot write {}", path.display()))?,
-                None => print!("{bundle}"),
+                None => super::print(&bundle)?,
             }
         }
         CaCommand::Rotate { domains } => {
@@ -80,7 +80,7 @@ pub fn execute(command: CaCommand) -> anyhow::Result<ExitCode> {
             all.extend(domains);
             let ca = LocalCa::create(&paths, &all)?;
             eprintln!("tollgate: new CA in {}; clients trusting the old one must trust the new bundle (`tollgate ca bundle`)", paths.dir.display());
-            print!("{}", describe(&ca));
+            super::print(&describe(&ca))?;
         }
     }
     Ok(ExitCode::SUCCESS)

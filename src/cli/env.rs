@@ -35,9 +35,6 @@ pub fn execute(_args: EnvArgs) -> anyhow::Result<ExitCode> {
             state.pid
         );
     }
-    print!(
-        "{}",
-        ClientEnv::new(state.listen, &state.bundle).shell_exports()
-    );
+    super::print(&ClientEnv::new(state.listen, &state.bundle).shell_exports())?;
     Ok(ExitCode::SUCCESS)
 }

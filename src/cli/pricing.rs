@@ -113,7 +113,9 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         if table.service(service).is_none() {
             let known = Model::embedded().service_named(service).is_some();
             if known {
-                println!("{service}: no prices in the table; its calls are shown as unpriced.");
+                super::print(&format!(
+                    "{service}: no prices in the table; its calls are shown as unpriced.\n"
+                ))?;
                 return Ok(ExitCode::SUCCESS);
             }
             bail!("no service `{service}` (use botocore's names: s3, dynamodb, sqs, bedrock-runtime, ...)");
@@ -157,7 +159,7 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
         }
     }
     match args.format {
-        ShowFormat::Json => println!("{}", serde_json::to_string_pretty(&shown)?),
+        ShowFormat::Json => super::print(&(serde_json::to_string_pretty(&shown)? + "\n"))?,
         ShowFormat::Text => {
             let mut out = String::new();
             if !settings.discount_percent.is_zero() {
@@ -217,7 +219,7 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             if shown.is_empty() {
                 writeln!(out, "No entries match; such calls are shown as unpriced.")?;
             }
-            print!("{}", out.trim_start());
+            super::print(out.trim_start())?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -263,13 +265,13 @@ fn check_command(args: SourceArgs) -> anyhow::Result<ExitCode> {
     let problems = check::check(&table, Model::embedded());
     let read: Vec<String> = table.origins.iter().map(|o| o.to_string()).collect();
     if problems.is_empty() {
-        println!(
-            "pricing: {} entries over {} services, table {}, read from {}: ok",
+        super::print(&format!(
+            "pricing: {} entries over {} services, table {}, read from {}: ok\n",
             table.entry_count(),
             table.services.len(),
             table.version,
             read.join(", ")
-        );
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     for problem in &problems {
@@ -280,7 +282,7 @@ fn check_command(args: SourceArgs) -> anyhow::Result<ExitCode> {
         problems.len(),
         read.join(", ")
     );
-    Ok(ExitCode::from(1))
+    Ok(super::Exit::Negative.into())
 }
 
 fn import_command(args: ImportArgs) -> anyhow::Result<ExitCode> {

@@ -220,7 +220,7 @@ pub async fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
     match &args.output {
         Some(path) => crate::home::write_output(path, text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{text}"),
+        None => super::print(&text)?,
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)

@@ -13,6 +13,7 @@ use nix::unistd::Pid;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
+use super::error::Exit;
 use super::proxy_setup::{self, ProxyArgs};
 use super::report::{FindingArgs, ReportFormat};
 use crate::profile::sinks::SummaryReport;
@@ -47,12 +48,10 @@ pub struct RunArgs {
     findings: FindingArgs,
 
     /// The command to run, after `--`.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
+    // No `allow_hyphen_values`: a mistyped flag of tollgate's (`run --sumary json -- cmd`) is a
+    // usage error, not a command named `--sumary` that cannot be found. Hyphens after the
+    // command's name are the command's (`run aws s3 ls --recursive`).
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     command: Vec<OsString>,
 }
 
@@ -61,10 +60,6 @@ pub enum SummaryFormat {
     Text,
     Json,
 }
-
-/// Shells use 127 for a command that cannot be found and 126 for one that cannot be executed.
-const EXIT_NOT_FOUND: u8 = 127;
-const EXIT_NOT_EXECUTABLE: u8 = 126;
 
 pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -100,11 +95,14 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let exit = match command.spawn() {
         Ok(child) => wait_forwarding_signals(child, &mut signals, interactive).await?,
         Err(error) => {
+            // As `env`, `nice` and shells: 127 when the command is not found, 126 when it is
+            // but cannot be executed (permissions, a directory, a bad interpreter...).
             let code = match error.kind() {
-                ErrorKind::NotFound => EXIT_NOT_FOUND,
-                _ => EXIT_NOT_EXECUTABLE,
-            };
-            eprintln!(
+                ErrorKind::NotFound => Exit::NotFound,
+                _ => Exit::CannotExecute,
+            }
+            .code();
+            say!(
                 "tollgate: cannot run '{}': {error}",
                 program.to_string_lossy()
             );
@@ -117,7 +115,7 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     tokio::select! {
         result = &mut server => {
             if let Err(error) = result {
-                eprintln!("tollgate: warning: the proxy stopped with an error: {error}");
+                say!("tollgate: warning: the proxy stopped with an error: {error}");
             }
         }
         _ = signals.next() => server.abort(),
@@ -134,18 +132,18 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let recorded_run = setup.recording.store();
     if !args.quiet && (explicit_summary || recorded_run.is_none()) {
         if let Err(error) = write_summary(&report, args.summary, args.summary_file.as_ref()) {
-            eprintln!("tollgate: warning: {error:#}");
+            say!("tollgate: warning: {error:#}");
         }
     }
     if let (Some((store, run_id)), false) = (recorded_run, args.quiet) {
         if let Err(error) = write_report(&args, store, run_id).await {
-            eprintln!("tollgate: warning: no report: {error:#}");
+            say!("tollgate: warning: no report: {error:#}");
         }
     }
     if let Some(line) = recorded {
         // Where the run is matters even with --quiet when something was lost.
         if !args.quiet || line.contains("warning") {
-            eprintln!("{line}");
+            say!("{line}");
         }
     }
     setup.recording.close().await;
@@ -225,7 +223,7 @@ fn warn_if_no_proxy_bypasses_aws() {
             .filter(|entry| no_proxy_entry_covers_aws(entry))
             .collect();
         if !bypassed.is_empty() {
-            eprintln!(
+            say!(
                 "tollgate: warning: {name}={value} sends calls to AWS hosts around the proxy \
                  (entries: {}); they will not be seen",
                 bypassed.join(", ")
@@ -273,7 +271,9 @@ async fn write_report(
         Some(path) => crate::home::write_output(path, text.as_bytes())
             .with_context(|| format!("cannot write the report to {}", path.display())),
         None => {
-            eprint!("{text}");
+            use std::io::Write;
+            // Like the summary: a closed stderr must not cost the command's exit code.
+            let _ = std::io::stderr().write_all(text.as_bytes());
             Ok(())
         }
     }

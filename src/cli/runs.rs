@@ -35,7 +35,7 @@ pub async fn execute(args: RunsArgs) -> anyhow::Result<ExitCode> {
         store.runs(None, args.limit).await?
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        super::print(&(serde_json::to_string_pretty(&runs)? + "\n"))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();
@@ -68,7 +68,7 @@ pub async fn execute(args: RunsArgs) -> anyhow::Result<ExitCode> {
             "(! some calls of the run were not recorded: see `tollgate report --run ID`)"
         );
     }
-    print!("{out}");
+    super::print(&out)?;
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }

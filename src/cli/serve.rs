@@ -72,9 +72,8 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write {}", state_path.display()))?;
 
     eprintln!("tollgate: proxy listening on {addr}; point clients at it with these exports (or `eval \"$(tollgate env)\"`):");
-    print!("{}", setup.client_env.shell_exports());
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    // The proxy serves on when nobody reads the exports.
+    let _ = super::print(&setup.client_env.shell_exports());
 
     let mut terminate = signal(SignalKind::terminate())?;
     let shutdown = async move {

@@ -258,6 +258,7 @@ impl Tollgate {
             .args(args)
             .env("TOLLGATE_HOME", home.path())
             .env_remove("TOLLGATE_LOG")
+            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -373,6 +374,7 @@ pub fn tollgate(home: &Path, args: &[&str]) -> (Option<i32>, String, String) {
         .args(args)
         .env("TOLLGATE_HOME", home)
         .env_remove("TOLLGATE_LOG")
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .output()
         .unwrap();

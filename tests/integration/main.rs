@@ -5,6 +5,7 @@ mod common;
 mod conformance;
 mod cost;
 mod e2e;
+mod exit_codes;
 mod findings;
 mod html;
 mod layers;
