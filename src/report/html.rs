@@ -10,7 +10,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use time::format_description::well_known::Rfc3339;
 
-use super::markdown::{
+use super::format::{
     actionable, breakdown, cost_cell, counted, cut, dollars, duration, git_line, loop_end,
     loop_name, milliseconds, page_size, pages_needed, people_time, saving_text,
 };

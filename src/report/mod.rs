@@ -3,6 +3,7 @@
 //! `schemas/report-v1.schema.json`). Findings and the other formats build on this.
 
 mod csv;
+mod format;
 mod html;
 mod markdown;
 mod table;

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
 
-use super::markdown::{cost_cell, milliseconds};
+use super::format::{cost_cell, milliseconds};
 use super::Report;
 use crate::findings::rules::thousands;
 use crate::pricing::format_usd;

@@ -171,7 +171,7 @@ impl RunStore for MemoryStore {
                     }
                 })
                 .collect();
-            rows.sort_by(|a, b| (b.started_at_us, b.id).cmp(&(a.started_at_us, a.id)));
+            rows.sort_by_key(|run| std::cmp::Reverse((run.started_at_us, run.id)));
             rows.truncate(usize::try_from(limit.max(0)).unwrap_or(usize::MAX));
             rows
         }))

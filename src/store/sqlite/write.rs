@@ -201,3 +201,265 @@ async fn write_in_transaction(
     tx.commit().await?;
     Ok(changes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{exact, Cadence, RepeatGroup, RunMeta, Unit};
+    use crate::store::sqlite::totals::{rebuild, DigestBook};
+    use crate::store::RunStore;
+    use rust_decimal::Decimal;
+
+    fn call(fingerprint: &str, at_us: i64, cost: &str) -> Call {
+        Call {
+            cost: cost.parse().unwrap(),
+            units: vec![(Unit::ReadRequestUnit, Decimal::ONE)],
+            fingerprint: Some(fingerprint.into()),
+            resource: Some("table".into()),
+            ..Call::sample("dynamodb", "GetItem").at_us(at_us)
+        }
+    }
+
+    /// Groups a, b and c repeat (a across batches, b within one, c before and after an
+    /// overflow of a small book); u0..u5 are single calls.
+    fn batches() -> Vec<Vec<Call>> {
+        vec![
+            vec![
+                call("a", 1_000, "0.000000125"),
+                call("b", 1_100, "0.0000001"),
+                call("b", 1_300, "0.0000001"),
+                call("u0", 1_350, "1"),
+                call("b", 1_700, "0.0000003"),
+                call("c", 1_800, "0.5"),
+            ],
+            vec![call("u1", 2_000, "1"), call("a", 2_500, "0.000000125")],
+            vec![
+                call("u2", 3_000, "1"),
+                call("u3", 3_100, "1"),
+                call("u4", 3_200, "1"),
+                call("c", 3_900, "0.25"),
+            ],
+            vec![
+                call("a", 4_000, "0.00000025"),
+                call("u5", 4_100, "1"),
+                call("a", 4_700, "0.000000125"),
+            ],
+        ]
+    }
+
+    async fn recorded(book: &mut DigestBook) -> (SqliteStore, i64, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let run = RunStore::begin_run(&store, &RunMeta::new("run"))
+            .await
+            .unwrap();
+        for calls in batches() {
+            let processes = vec![None; calls.len()];
+            let batch = Batch {
+                calls: &calls,
+                processes: &processes,
+                loops: &[],
+            };
+            let changes = write_batch(&store, run, batch, book).await.unwrap();
+            book.apply(changes);
+        }
+        (store, run, dir)
+    }
+
+    fn summary(groups: &[RepeatGroup]) -> Vec<(String, u64, String, Cadence, Vec<i64>)> {
+        let mut out: Vec<_> = groups
+            .iter()
+            .map(|g| {
+                (
+                    g.fingerprint.clone(),
+                    g.count,
+                    exact(g.cost),
+                    g.cadence,
+                    g.examples_us.clone(),
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[tokio::test]
+    async fn repeated_groups_are_exact_however_the_book_stores_them() {
+        let expected = |fingerprint: &str| {
+            let calls: Vec<Call> = batches()
+                .into_iter()
+                .flatten()
+                .filter(|c| c.fingerprint.as_deref() == Some(fingerprint))
+                .collect();
+            let times: Vec<i64> = calls
+                .iter()
+                .map(|c| crate::store::micros(c.started_at))
+                .collect();
+            let cost: Decimal = calls.iter().map(|c| c.cost).sum();
+            let mut cadence = Cadence::of(&times).unwrap();
+            cadence.batch_first_us = 0;
+            (
+                fingerprint.to_string(),
+                times.len() as u64,
+                exact(cost),
+                cadence,
+                times.iter().take(3).copied().collect::<Vec<i64>>(),
+            )
+        };
+        let want = vec![expected("a"), expected("b"), expected("c")];
+        // batch_first_us depends on how the rows were batched: not compared.
+        let compare = |mut got: Vec<(String, u64, String, Cadence, Vec<i64>)>| {
+            for group in &mut got {
+                group.3.batch_first_us = 0;
+            }
+            got
+        };
+
+        let (store, run, _dir) = recorded(&mut DigestBook::default()).await;
+        let roomy = compare(summary(&store.repeated_calls(&[run], 2).await.unwrap()));
+        assert_eq!(roomy, want);
+        // Singles stay in the book: only repeated groups have rows.
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM digest_totals")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, 3);
+
+        // A book of 4 groups overflows in the second batch: its singles are written out, and
+        // every group is upserted from then on.
+        let mut small = DigestBook::with_capacity(4);
+        let (store, run, _dir) = recorded(&mut small).await;
+        assert!(small.upserts_all());
+        let overflowed = compare(summary(&store.repeated_calls(&[run], 2).await.unwrap()));
+        assert_eq!(overflowed, want);
+        let singles: i64 = sqlx::query_scalar("SELECT count(*) FROM digest_totals WHERE calls = 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            singles, 6,
+            "u0 written at the overflow, u1..u5 upserted after it"
+        );
+
+        // Rebuilt from the calls (a run recorded before totals existed): the same groups.
+        sqlx::query("DELETE FROM digest_totals")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        for table in [
+            "operation_totals",
+            "operation_units",
+            "operation_latency",
+            "failure_totals",
+            "region_totals",
+            "resource_totals",
+            "timeline_totals",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        sqlx::query("UPDATE runs SET totals = 0, state = 'complete'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert!(rebuild(store.pool(), run).await.unwrap());
+        assert!(!rebuild(store.pool(), run).await.unwrap(), "only once");
+        let rebuilt = compare(summary(&store.repeated_calls(&[run], 2).await.unwrap()));
+        assert_eq!(rebuilt, want);
+        let operations = store.operations(&[run]).await.unwrap();
+        assert_eq!(operations.len(), 1);
+        assert_eq!(operations[0].attempts, 15);
+        let cost: Decimal = batches().iter().flatten().map(|c| c.cost).sum();
+        assert_eq!(exact(cost), "6.750001125");
+        assert_eq!(operations[0].cost, cost);
+        assert_eq!(
+            operations[0].units[&Unit::ReadRequestUnit],
+            Decimal::from(15)
+        );
+    }
+
+    /// A database written by the previous release (migration 0001 only, no totals) is migrated
+    /// on open and its runs get their totals from their calls.
+    #[tokio::test]
+    async fn a_database_from_before_totals_is_migrated_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let migrations = dir.path().join("migrations");
+        std::fs::create_dir(&migrations).unwrap();
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/migrations/0001_runs_calls_loops.sql"
+            ),
+            migrations.join("0001_runs_calls_loops.sql"),
+        )
+        .unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            sqlx::migrate::Migrator::new(migrations.as_path())
+                .await
+                .unwrap()
+                .run(&pool)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO runs (id, uuid, kind, state, started_at_us, tollgate_version, \
+                 pricing_version, model_version) VALUES (1, 'u', 'run', 'complete', 0, '0', '0', '0')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            for (seq, (operation, cost, status)) in [
+                ("GetObject", "0.0000004", 200),
+                ("GetObject", "0.0000004", 200),
+                ("PutObject", "0.000005", 503),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                sqlx::query(
+                    "INSERT INTO calls (run_id, seq, started_at_us, duration_us, kind, service, \
+                     operation, host, status, throttled, bytes_sent, bytes_received, \
+                     price_status, cost_usd, transfer_usd, implied_usd, units, fingerprint) \
+                     VALUES (1, ?, ?, 2000, 'operation', 's3', ?, 'h', ?, 0, 1, 2, 'priced', ?, \
+                     '0', '0', '{\"request\":\"1\"}', 'f')",
+                )
+                .bind(seq as i64)
+                .bind(1_000_000 * seq as i64)
+                .bind(operation)
+                .bind(status)
+                .bind(cost)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            pool.close().await;
+        }
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let mut operations = store.operations(&[1]).await.unwrap();
+        operations.sort_by(|a, b| a.operation.cmp(&b.operation));
+        let got: Vec<(&str, u64, u64, String)> = operations
+            .iter()
+            .map(|o| (o.operation.as_str(), o.attempts, o.errors, exact(o.cost)))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("GetObject", 2, 0, "0.0000008".to_string()),
+                ("PutObject", 1, 1, "0.000005".to_string())
+            ]
+        );
+        assert_eq!(operations[0].units[&Unit::Request], Decimal::from(2));
+        let repeated = store.repeated_calls(&[1], 2).await.unwrap();
+        assert_eq!(repeated.len(), 1);
+        assert_eq!(repeated[0].count, 2);
+        let runs = store.runs(None, 10).await.unwrap();
+        assert_eq!(runs[0].calls, 3);
+    }
+}

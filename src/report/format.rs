@@ -1,0 +1,155 @@
+//! Formatting shared by the table, Markdown and HTML reports: one helper per kind of value
+//! (money, durations, times, counts, loops, findings), applied at the last moment.
+
+use rust_decimal::Decimal;
+
+use super::{LoopReport, OperationReport, Report, RunReport};
+use crate::findings::rules::thousands;
+use crate::findings::Finding;
+use crate::pricing::{cost_label, format_usd};
+
+/// Findings worth acting on, in the report's order (most saved first): the `top-*` ones only
+/// name the biggest operations, which the operations table already shows.
+pub(super) fn actionable(report: &Report) -> Vec<&Finding> {
+    report
+        .findings
+        .iter()
+        .filter(|f| !f.rule.starts_with("top-"))
+        .collect()
+}
+
+/// `calls $0.01`, `data transfer out $0.02`, `implied $0.003`: the non-zero parts of the total,
+/// when it has more than the calls' own charges.
+pub(super) fn breakdown(report: &Report) -> Vec<String> {
+    let t = &report.totals;
+    if t.transfer_usd == "0" && t.implied_usd == "0" {
+        return Vec::new();
+    }
+    [
+        ("calls", &t.cost_usd),
+        ("data transfer out", &t.transfer_usd),
+        ("implied", &t.implied_usd),
+    ]
+    .into_iter()
+    .filter(|(_, amount)| amount.as_str() != "0")
+    .map(|(what, amount)| format!("{what} {}", dollars(amount)))
+    .collect()
+}
+
+/// What acting on a finding saves: `save $0.0003 and 270 calls`, `270 fewer calls`, or nothing.
+pub(super) fn saving_text(finding: &Finding) -> Option<String> {
+    match &finding.saving {
+        Some(saving) if !saving.amount.is_zero() => Some(format!(
+            "save {} and {}",
+            format_usd(saving.amount),
+            counted(saving.calls, "call", "calls")
+        )),
+        Some(saving) if saving.calls > 0 => Some(format!(
+            "{} fewer {}",
+            thousands(saving.calls),
+            if saving.calls == 1 { "call" } else { "calls" }
+        )),
+        _ => None,
+    }
+}
+
+/// An exact decimal string as dollars for people (`$0.00`, `$0.0000125`).
+pub(super) fn dollars(text: &str) -> String {
+    format_usd(text.parse::<Decimal>().unwrap_or_default())
+}
+
+/// As the terminal table shows it: `unpriced`, `~$0.02` (estimated), `$0.02?` (partly unpriced).
+pub(super) fn cost_cell(row: &OperationReport) -> String {
+    cost_label(
+        row.total,
+        row.priced + row.free + row.not_billed,
+        row.unpriced,
+        row.estimated,
+    )
+}
+
+pub(super) fn milliseconds(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.1} ms"))
+}
+
+pub(super) fn loop_name(l: &LoopReport) -> String {
+    match &l.resource {
+        Some(resource) => format!("{} {} {resource}", l.service, l.operation),
+        None => format!("{} {}", l.service, l.operation),
+    }
+}
+
+pub(super) fn page_size(l: &LoopReport) -> String {
+    match (l.page_size, l.page_size_max) {
+        (Some(size), Some(max)) => format!("{size}/{max}"),
+        (Some(size), None) => size.to_string(),
+        (None, _) => "default".into(),
+    }
+}
+
+/// Pages the loop would have needed at the maximum page size, when that is known.
+pub(super) fn pages_needed(l: &LoopReport) -> Option<i64> {
+    match (l.items, l.page_size_max) {
+        (Some(items), Some(max)) if max > 0 => Some(((items.max(0) + max - 1) / max).max(1)),
+        _ => None,
+    }
+}
+
+pub(super) fn loop_end(l: &LoopReport) -> &'static str {
+    if l.relisting {
+        "re-listing"
+    } else if l.complete {
+        "complete"
+    } else {
+        "stopped"
+    }
+}
+
+/// `2026-09-21 14:13:20 UTC` from RFC 3339.
+pub(super) fn people_time(rfc3339: &str) -> String {
+    match rfc3339.get(..19) {
+        Some(head) => format!("{} UTC", head.replace('T', " ")),
+        None => rfc3339.to_string(),
+    }
+}
+
+pub(super) fn duration(ms: i64) -> String {
+    match ms {
+        ms if ms < 1_000 => format!("{ms} ms"),
+        ms if ms < 60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        ms if ms < 3_600_000 => format!("{} min {} s", ms / 60_000, ms % 60_000 / 1000),
+        ms => format!("{} h {} min", ms / 3_600_000, ms % 3_600_000 / 60_000),
+    }
+}
+
+/// `main @ 0123abcd` (repository, branch, commit as far as known).
+pub(super) fn git_line(run: &RunReport) -> Option<String> {
+    let commit = run
+        .git
+        .commit
+        .as_deref()
+        .map(|c| c.chars().take(12).collect::<String>());
+    match (&run.git.branch, commit) {
+        (Some(branch), Some(commit)) => Some(format!("{} @ {commit}", cut(branch, 60))),
+        (Some(branch), None) => Some(cut(branch, 60)),
+        (None, Some(commit)) => Some(commit),
+        (None, None) => None,
+    }
+}
+
+/// `1 call`, `1,024 calls`.
+pub(super) fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// At most `max` characters, with `…` when cut.
+pub(super) fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let head: String = text.chars().take(max.saturating_sub(1)).collect();
+        format!("{head}…")
+    }
+}
+
+// --- Markdown text ---
