@@ -16,7 +16,9 @@ use serde::Serialize;
 use crate::pricing::table::{AllowanceEntry, DATA_TRANSFER};
 use crate::profile::CallSink;
 use crate::proxy::{ProxyStats, Tunnel};
-use crate::record::{cost_label, exact, format_usd, micros, Call, OperationTally, PriceStatus};
+use crate::record::{
+    cost_label, exact, format_usd, micros, Call, OperationTally, PriceStatus, Unit,
+};
 
 /// Aggregates exchanges as they complete. Lock-free per key; the latency histogram is one short
 /// critical section per exchange.
@@ -180,9 +182,12 @@ impl Summary {
                     unpriced: tally.unpriced,
                     estimated: tally.estimated,
                     unpriced_reason: stats.unpriced_reason.clone(),
+                    // The units of the calls' own charges: data transfer out has its own
+                    // column here (`transfer_usd`), as in the text summary.
                     units: tally
                         .units
                         .iter()
+                        .filter(|(unit, _)| **unit != Unit::GbOut)
                         .map(|(unit, quantity)| (unit.to_string(), exact(*quantity)))
                         .collect(),
                     cost: tally.total(),
@@ -509,7 +514,7 @@ pub struct OperationRow {
     /// Why the first unpriced attempt had no price.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unpriced_reason: Option<String>,
-    /// Billed quantities by unit, summed over priced attempts.
+    /// Billed quantities of the calls' own charges by unit (data transfer is `transfer_usd`).
     pub units: BTreeMap<String, String>,
     #[serde(skip)]
     pub cost: Decimal,
@@ -769,7 +774,6 @@ mod tests {
     use crate::proxy::{
         BodyRecord, Exchange, Observer, Outcome, ResponseRecord, Transport, UpstreamFailure,
     };
-    use crate::record::Unit;
     use http::{HeaderMap, Method, StatusCode, Uri, Version};
     use std::sync::Arc;
     use std::time::SystemTime;
