@@ -1,5 +1,7 @@
 //! From one proxy exchange to one [`Call`]: identified, measured, priced.
 
+use rust_decimal::Decimal;
+
 use crate::aws::document::Documents;
 use crate::aws::extract::{self, RequestParts};
 use crate::aws::identify::{is_bucket_host, Identifier, Identity, Request};
@@ -8,7 +10,7 @@ use crate::aws::usage::{self, BodyView, Usage, UsageInput};
 use crate::pricing::{Cost, Pricer, PricingInput};
 use crate::proxy::{self, BodyRecord, Exchange, Outcome};
 use crate::record::{
-    is_throttling, Call, CallKind, ImpliedCost, PriceStatus, Unit, UpstreamFailure,
+    is_throttling, Call, CallKind, ImpliedCost, PageFacts, PriceStatus, Unit, UpstreamFailure,
 };
 
 fn body_view(record: &BodyRecord) -> BodyView<'_> {
@@ -26,24 +28,104 @@ pub fn call_from_exchange(
     pricer: &Pricer,
     exchange: &Exchange,
 ) -> Call {
-    let path = exchange.uri.path();
-    let query = exchange.uri.query();
-    let request_body = &exchange.request_body.captured;
     let identification = identifier.identify(&Request {
         method: &exchange.method,
         host: &exchange.host,
-        path,
-        query,
+        path: exchange.uri.path(),
+        query: exchange.uri.query(),
         headers: &exchange.request_headers,
-        body: request_body,
+        body: &exchange.request_body.captured,
     });
+    let name = name(identifier, exchange, &identification.identity);
+    let answer = answer(exchange);
+    let measured = measure(
+        identifier,
+        exchange,
+        &identification.identity,
+        answer.status,
+    );
+    let cost = match name.kind {
+        CallKind::NotAws => Cost {
+            status: PriceStatus::Unpriced {
+                reason: "not an AWS API call".into(),
+            },
+            lines: Vec::new(),
+            transfer: None,
+            implied: Vec::new(),
+            estimated: None,
+        },
+        _ => pricer.price(&PricingInput {
+            service: &name.service,
+            operation: &name.operation,
+            known: name.kind == CallKind::Operation,
+            region: identification.region.as_deref(),
+            status: answer.status,
+            error_code: answer.error_code.as_deref(),
+            throttled: is_throttling(answer.error_code.as_deref()),
+            usage: &measured.usage,
+        }),
+    };
+    let user_agent = extract::user_agent(&exchange.request_headers);
+    let attempt = extract::attempt(&exchange.request_headers);
+    Call {
+        seq: exchange.id,
+        client: exchange.client,
+        kind: name.kind,
+        service: name.service,
+        operation: name.operation,
+        region: identification.region,
+        host: exchange.host.clone(),
+        access_key: identification
+            .access_key_id
+            .as_deref()
+            .map(extract::access_key_fingerprint),
+        sdk: user_agent.sdk,
+        app_id: user_agent.app_id,
+        invocation_id: attempt.invocation_id,
+        attempt: attempt.attempt,
+        status: answer.status,
+        error_code: answer.error_code,
+        request_id: answer.request_id,
+        resource: name.resource,
+        started_at: exchange.started_at,
+        duration: exchange.duration,
+        bytes_sent: exchange.request_body.bytes,
+        bytes_received: exchange.response_body.bytes,
+        upstream_failure: upstream_failure(&exchange.outcome),
+        interrupted: matches!(exchange.outcome, Outcome::Interrupted { .. }),
+        price: cost.status.clone(),
+        cost: cost.own(),
+        transfer: cost.transfer(),
+        implied: implied_costs(&cost),
+        units: own_units(&cost),
+        gb_out: measured.usage.quantity(Unit::GbOut),
+        transfer_gb: cost.transfer.as_ref().map(|line| line.quantity),
+        estimated: cost.estimated,
+        fingerprint: measured.fingerprint,
+        page: measured.page,
+        page_size_max: measured.page_size_max,
+        loop_id: None,
+    }
+}
+
+/// What a call is called, and the resource it acts on.
+struct Name {
+    kind: CallKind,
+    service: String,
+    operation: String,
+    resource: Option<String>,
+}
+
+fn name(identifier: &Identifier<'_>, exchange: &Exchange, identity: &Identity) -> Name {
     let model = identifier.model();
-    let (kind, service, operation, resource) = match &identification.identity {
+    match identity {
         Identity::Operation {
             service, operation, ..
         } => {
             let service_model = model.service(*service);
             let operation_model = model.operation(*service, *operation);
+            let path = exchange.uri.path();
+            // A virtual-hosted bucket's requests are matched as path-style ones.
             let virtual_path;
             let path_style = match crate::aws::host::parse(&exchange.host) {
                 Some(host) if service_model.name == "s3" && is_bucket_host(&host) => {
@@ -57,9 +139,9 @@ pub fn call_from_exchange(
                     reference,
                     &RequestParts {
                         path: path_style,
-                        query,
+                        query: exchange.uri.query(),
                         headers: &exchange.request_headers,
-                        body: request_body,
+                        body: &exchange.request_body.captured,
                         uri_template: operation_model.uri,
                         form_body: service_model
                             .protocols
@@ -68,44 +150,59 @@ pub fn call_from_exchange(
                     },
                 )
             });
-            (
-                CallKind::Operation,
-                service_model.name.to_string(),
-                operation_model.name.to_string(),
+            Name {
+                kind: CallKind::Operation,
+                service: service_model.name.to_string(),
+                operation: operation_model.name.to_string(),
                 resource,
-            )
+            }
         }
         Identity::Unknown {
             service_guess,
             path_template,
-        } => (
-            CallKind::Unknown,
-            service_guess.clone().unwrap_or_else(|| "unknown".into()),
-            format!("unknown: {path_template}"),
-            None,
-        ),
-        Identity::NotAws => (
-            CallKind::NotAws,
-            "not-aws".into(),
-            format!("{} {}", exchange.method, exchange.host),
-            None,
-        ),
-    };
-    let user_agent = extract::user_agent(&exchange.request_headers);
-    let attempt = extract::attempt(&exchange.request_headers);
-    let (status, error_code, request_id) = match &exchange.response {
-        Some(response) => (
-            Some(response.status.as_u16()),
-            extract::error_code(
+        } => Name {
+            kind: CallKind::Unknown,
+            service: service_guess.clone().unwrap_or_else(|| "unknown".into()),
+            operation: format!("unknown: {path_template}"),
+            resource: None,
+        },
+        Identity::NotAws => Name {
+            kind: CallKind::NotAws,
+            service: "not-aws".into(),
+            operation: format!("{} {}", exchange.method, exchange.host),
+            resource: None,
+        },
+    }
+}
+
+/// What the response said, if one came.
+struct Answer {
+    status: Option<u16>,
+    error_code: Option<String>,
+    request_id: Option<String>,
+}
+
+fn answer(exchange: &Exchange) -> Answer {
+    match &exchange.response {
+        Some(response) => Answer {
+            status: Some(response.status.as_u16()),
+            error_code: extract::error_code(
                 response.status.as_u16(),
                 &response.headers,
                 &exchange.response_body.captured,
             ),
-            extract::request_id(&response.headers),
-        ),
-        None => (None, None, None),
-    };
-    let upstream_failure = match &exchange.outcome {
+            request_id: extract::request_id(&response.headers),
+        },
+        None => Answer {
+            status: None,
+            error_code: None,
+            request_id: None,
+        },
+    }
+}
+
+fn upstream_failure(outcome: &Outcome) -> Option<UpstreamFailure> {
+    match outcome {
         Outcome::UpstreamFailed { kind, .. } => Some(match kind {
             proxy::UpstreamFailure::Connect => UpstreamFailure::Connect,
             proxy::UpstreamFailure::Tls => UpstreamFailure::Tls,
@@ -113,139 +210,96 @@ pub fn call_from_exchange(
             proxy::UpstreamFailure::Protocol => UpstreamFailure::Protocol,
         }),
         _ => None,
+    }
+}
+
+/// Everything read from the bodies of a known operation.
+#[derive(Default)]
+struct Measured {
+    usage: Usage,
+    fingerprint: Option<String>,
+    page: Option<PageFacts>,
+    page_size_max: Option<u64>,
+}
+
+/// Usage, paginator facts and the parameter digest of a known operation: the bodies are parsed
+/// once, here, for all three.
+fn measure(
+    identifier: &Identifier<'_>,
+    exchange: &Exchange,
+    identity: &Identity,
+    status: Option<u16>,
+) -> Measured {
+    let Identity::Operation {
+        service, operation, ..
+    } = identity
+    else {
+        return Measured::default();
     };
-    // Everything read from the bodies of a known operation: usage, paginator facts, the
-    // parameter digest. The bodies are parsed once, here, for all three.
-    let operation_name: &str = &operation;
-    let (usage, fingerprint, page, page_size_max) = match &identification.identity {
-        Identity::Operation {
-            service, operation, ..
-        } => {
-            let service_model = model.service(*service);
-            let request_body = body_view(&exchange.request_body);
-            let response_body = body_view(&exchange.response_body);
-            let documents =
-                Documents::parse(&service_model.protocols, &request_body, &response_body);
-            let usage = usage::usage(&UsageInput {
-                service: service_model.name,
-                operation: operation_name,
-                protocols: &service_model.protocols,
-                host: &exchange.host,
-                path,
-                request_headers: &exchange.request_headers,
-                request_body,
-                status,
-                response_headers: exchange.response.as_ref().map(|r| &r.headers),
-                response_body,
-                documents: &documents,
-            });
-            let request = PageRequest {
-                protocols: &service_model.protocols,
-                path,
-                query,
-                headers: &exchange.request_headers,
-                body: request_body,
-                documents: &documents,
-            };
-            let paginator = service_model
-                .paginators
-                .get(model.operation(*service, *operation).name);
-            let page = paginator.map(|paginator| {
-                let response = exchange.response.as_ref().map(|r| PageResponse {
-                    status: r.status.as_u16(),
-                    body: response_body,
-                });
-                pages::page_facts(paginator, &request, response.as_ref())
-            });
-            (
-                usage,
-                Some(pages::request_fingerprint(&request)),
-                page,
-                paginator.and_then(|p| p.limit_max),
-            )
-        }
-        _ => (Usage::default(), None, None, None),
+    let model = identifier.model();
+    let service_model = model.service(*service);
+    let operation_model = model.operation(*service, *operation);
+    let path = exchange.uri.path();
+    let request_body = body_view(&exchange.request_body);
+    let response_body = body_view(&exchange.response_body);
+    let documents = Documents::parse(&service_model.protocols, &request_body, &response_body);
+    let usage = usage::usage(&UsageInput {
+        service: service_model.name,
+        operation: operation_model.name,
+        protocols: &service_model.protocols,
+        host: &exchange.host,
+        path,
+        request_headers: &exchange.request_headers,
+        request_body,
+        status,
+        response_headers: exchange.response.as_ref().map(|r| &r.headers),
+        response_body,
+        documents: &documents,
+    });
+    let request = PageRequest {
+        protocols: &service_model.protocols,
+        path,
+        query: exchange.uri.query(),
+        headers: &exchange.request_headers,
+        body: request_body,
+        documents: &documents,
     };
-    let cost = match kind {
-        CallKind::NotAws => Cost {
-            status: PriceStatus::Unpriced {
-                reason: "not an AWS API call".into(),
-            },
-            lines: Vec::new(),
-            transfer: None,
-            implied: Vec::new(),
-            estimated: None,
-        },
-        _ => pricer.price(&PricingInput {
-            service: &service,
-            operation: &operation,
-            known: kind == CallKind::Operation,
-            region: identification.region.as_deref(),
-            status,
-            error_code: error_code.as_deref(),
-            throttled: is_throttling(error_code.as_deref()),
-            usage: &usage,
-        }),
-    };
-    let mut units: Vec<(Unit, rust_decimal::Decimal)> = Vec::with_capacity(cost.lines.len());
+    let paginator = service_model.paginators.get(operation_model.name);
+    let page = paginator.map(|paginator| {
+        let response = exchange.response.as_ref().map(|r| PageResponse {
+            status: r.status.as_u16(),
+            body: response_body,
+        });
+        pages::page_facts(paginator, &request, response.as_ref())
+    });
+    Measured {
+        usage,
+        fingerprint: Some(pages::request_fingerprint(&request)),
+        page,
+        page_size_max: paginator.and_then(|p| p.limit_max),
+    }
+}
+
+/// The quantities the call's own charges were priced on, by unit.
+fn own_units(cost: &Cost) -> Vec<(Unit, Decimal)> {
+    let mut units: Vec<(Unit, Decimal)> = Vec::with_capacity(cost.lines.len());
     for line in &cost.lines {
         match units.iter_mut().find(|(unit, _)| *unit == line.unit) {
             Some(slot) => slot.1 += line.quantity,
             None => units.push((line.unit, line.quantity)),
         }
     }
-    let Cost {
-        status: price,
-        transfer,
-        implied,
-        estimated,
-        ..
-    } = &cost;
-    Call {
-        seq: exchange.id,
-        client: exchange.client,
-        kind,
-        service,
-        operation,
-        region: identification.region,
-        host: exchange.host.clone(),
-        access_key: identification
-            .access_key_id
-            .as_deref()
-            .map(extract::access_key_fingerprint),
-        sdk: user_agent.sdk,
-        app_id: user_agent.app_id,
-        invocation_id: attempt.invocation_id,
-        attempt: attempt.attempt,
-        status,
-        error_code,
-        request_id,
-        resource,
-        started_at: exchange.started_at,
-        duration: exchange.duration,
-        bytes_sent: exchange.request_body.bytes,
-        bytes_received: exchange.response_body.bytes,
-        upstream_failure,
-        interrupted: matches!(exchange.outcome, Outcome::Interrupted { .. }),
-        price: price.clone(),
-        cost: cost.own(),
-        transfer: cost.transfer(),
-        implied: implied
-            .iter()
-            .map(|line| ImpliedCost {
-                service: line.service.clone(),
-                entry: line.entry.clone(),
-                implied_by: line.implied_by,
-                amount: line.amount,
-            })
-            .collect(),
-        units,
-        gb_out: usage.quantity(Unit::GbOut),
-        transfer_gb: transfer.as_ref().map(|line| line.quantity),
-        estimated: estimated.clone(),
-        fingerprint,
-        page,
-        page_size_max,
-        loop_id: None,
-    }
+    units
+}
+
+fn implied_costs(cost: &Cost) -> Vec<ImpliedCost> {
+    cost.implied
+        .iter()
+        .map(|line| ImpliedCost {
+            service: line.service.clone(),
+            entry: line.entry.clone(),
+            implied_by: line.implied_by,
+            amount: line.amount,
+        })
+        .collect()
 }
