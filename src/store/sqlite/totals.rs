@@ -26,6 +26,21 @@ pub async fn write(
     book: &DigestBook,
     call_ids: &[i64],
 ) -> Result<DigestChanges, sqlx::Error> {
+    write_operations(totals, db, run_id).await?;
+    write_failures(totals, db, run_id).await?;
+    write_regions(totals, db, run_id).await?;
+    write_resources(totals, db, run_id).await?;
+    let changes = book.write(db, run_id, &totals.digests, call_ids).await?;
+    write_timeline(totals, db, run_id).await?;
+    Ok(changes)
+}
+
+/// Per operation: its tally, units and latency buckets.
+async fn write_operations(
+    totals: &Totals<'_>,
+    db: &mut SqliteConnection,
+    run_id: i64,
+) -> Result<(), sqlx::Error> {
     // Collected first: borrowed iterators across the awaits below would not be `Send`.
     let mut units: Vec<(&str, &str, Unit, Decimal)> = Vec::new();
     let mut latency: Vec<(&str, &str, u64, u64)> = Vec::new();
@@ -120,6 +135,15 @@ pub async fn write(
         "(run_id, service, operation, bucket_us) DO UPDATE SET calls = calls + excluded.calls",
     )
     .await?;
+    Ok(())
+}
+
+/// Failed calls by operation and outcome.
+async fn write_failures(
+    totals: &Totals<'_>,
+    db: &mut SqliteConnection,
+    run_id: i64,
+) -> Result<(), sqlx::Error> {
     upsert(
         db,
         "failure_totals (run_id, service, operation, status, error_code, throttled, calls, \
@@ -145,6 +169,15 @@ pub async fn write(
              first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)",
     )
     .await?;
+    Ok(())
+}
+
+/// Calls by service and region.
+async fn write_regions(
+    totals: &Totals<'_>,
+    db: &mut SqliteConnection,
+    run_id: i64,
+) -> Result<(), sqlx::Error> {
     upsert(
         db,
         "region_totals (run_id, service, region, calls, cost_usd)",
@@ -161,6 +194,15 @@ pub async fn write(
              cost_usd = dec_add(cost_usd, excluded.cost_usd)",
     )
     .await?;
+    Ok(())
+}
+
+/// First attempts and implied costs by operation and resource.
+async fn write_resources(
+    totals: &Totals<'_>,
+    db: &mut SqliteConnection,
+    run_id: i64,
+) -> Result<(), sqlx::Error> {
     upsert(
         db,
         "resource_totals (run_id, service, operation, resource, first_attempts, \
@@ -191,7 +233,15 @@ pub async fn write(
              implied_usd = dec_add(implied_usd, excluded.implied_usd)",
     )
     .await?;
-    let changes = book.write(db, run_id, &totals.digests, call_ids).await?;
+    Ok(())
+}
+
+/// Calls and cost per time slot, at every slot width.
+async fn write_timeline(
+    totals: &Totals<'_>,
+    db: &mut SqliteConnection,
+    run_id: i64,
+) -> Result<(), sqlx::Error> {
     upsert(
         db,
         "timeline_totals (run_id, width_us, slot, calls, cost_usd)",
@@ -208,7 +258,7 @@ pub async fn write(
              cost_usd = dec_add(cost_usd, excluded.cost_usd)",
     )
     .await?;
-    Ok(changes)
+    Ok(())
 }
 
 /// Digest groups (identical calls) of one run. Most calls are unique, and an upsert per call
