@@ -1,10 +1,13 @@
 //! Embeds every `pricing/*.toml` file in the binary: `src/pricing/table.rs` includes the list
-//! written here, so adding a file to `pricing/` needs no code change.
+//! written here, so adding a file to `pricing/` needs no code change. Also rebuilds the crate when
+//! a migration changes (`migrations/`, embedded by `sqlx::migrate!`).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
+    // sqlx::migrate! embeds the SQL: a changed migration must rebuild the crate.
+    println!("cargo::rerun-if-changed=migrations");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pricing");
     println!("cargo::rerun-if-changed={}", dir.display());
     let mut names: Vec<String> = std::fs::read_dir(&dir)

@@ -1,5 +1,5 @@
 //! The SQLite backend: one file, WAL, a batching writer's transactions, totals kept per run so
-//! that reports read a few rows per operation (`migrations/`, applied on open).
+//! that reports read a few rows per operation (`migrations/sqlite/`, applied on open).
 
 mod read;
 mod sqlfn;
@@ -24,7 +24,7 @@ use crate::record::{
 
 pub use totals::DigestBook;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// An open database.
 #[derive(Clone)]

@@ -1,5 +1,5 @@
 //! The totals the SQLite writer keeps per run, in the same transaction as each batch of calls
-//! (`migrations/0002_totals.sql`): a report reads a few rows per operation, outcome, resource,
+//! (`migrations/sqlite/0002_totals.sql`): a report reads a few rows per operation, outcome, resource,
 //! repeated digest and time slot instead of scanning every call. A batch is summed by
 //! [`crate::store::tally`], then merged into the tables with one upsert per table and chunk:
 //! counts add up, times take min/max, money adds with `dec_add` ([`super::sqlfn`]).

@@ -390,7 +390,7 @@ mod tests {
         std::fs::copy(
             concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/migrations/0001_runs_calls_loops.sql"
+                "/migrations/sqlite/0001_runs_calls_loops.sql"
             ),
             migrations.join("0001_runs_calls_loops.sql"),
         )
