@@ -41,6 +41,9 @@ pub struct OperationTally {
     /// Priced quantities, data transfer out in GB among them.
     pub units: BTreeMap<Unit, Decimal>,
     pub latency_us: Histogram<u64>,
+    /// The slowest call exactly (the histogram rounds up within its precision); 0 when the
+    /// calls' latencies came from stored buckets only.
+    pub latency_max_us: u64,
 }
 
 impl Default for OperationTally {
@@ -66,6 +69,7 @@ impl Default for OperationTally {
             last_us: i64::MIN,
             units: BTreeMap::new(),
             latency_us: latency_histogram(),
+            latency_max_us: 0,
         }
     }
 }
@@ -114,6 +118,7 @@ impl OperationTally {
         }
         let micros = u64::try_from(call.duration.as_micros()).unwrap_or(u64::MAX);
         self.latency_us.saturating_record(micros.max(1));
+        self.latency_max_us = self.latency_max_us.max(micros);
     }
 
     /// Adds another tally of the same operation (another batch, another run).
@@ -139,12 +144,20 @@ impl OperationTally {
         }
         // Same bounds and precision: adding cannot fail.
         let _ = self.latency_us.add(&other.latency_us);
+        self.latency_max_us = self.latency_max_us.max(other.latency_max_us);
     }
 
-    /// The latency percentile `quantile` in ms, when any call was measured.
+    /// The latency percentile `quantile` in ms, when any call was measured: never above the
+    /// slowest call (a histogram bucket's upper end can be).
     pub fn latency_ms(&self, quantile: f64) -> Option<f64> {
-        (!self.latency_us.is_empty())
-            .then(|| self.latency_us.value_at_quantile(quantile) as f64 / 1000.0)
+        (!self.latency_us.is_empty()).then(|| {
+            let value = self.latency_us.value_at_quantile(quantile);
+            let value = match self.latency_max_us {
+                0 => value,
+                max => value.min(max),
+            };
+            value as f64 / 1000.0
+        })
     }
 }
 

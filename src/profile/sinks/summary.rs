@@ -27,6 +27,8 @@ pub struct Summary {
     by_host: DashMap<(String, StatusKey), Counts>,
     tunnels: DashMap<String, Counts>,
     latency_us: Mutex<Histogram<u64>>,
+    /// The slowest call exactly: percentiles never show more.
+    latency_max_us: AtomicU64,
     interrupted: AtomicU64,
     implied: DashMap<(String, String, &'static str), (u64, Decimal)>,
     pricing: PricingInfo,
@@ -91,6 +93,7 @@ impl Summary {
             by_host: DashMap::new(),
             tunnels: DashMap::new(),
             // 1 µs to 1 hour at 3 significant figures: a few tens of KiB.
+            latency_max_us: AtomicU64::new(0),
             latency_us: Mutex::new(
                 Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds"),
             ),
@@ -147,12 +150,13 @@ impl Summary {
             .collect();
         tunnels.sort_by(|a, b| a.host.cmp(&b.host));
         let histogram = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
-        let ms = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1000.0;
+        let max_us = self.latency_max_us.load(Ordering::Relaxed);
+        let ms = |quantile: f64| histogram.value_at_quantile(quantile).min(max_us) as f64 / 1000.0;
         let latency_ms = (!histogram.is_empty()).then(|| Latency {
             p50: ms(0.50),
             p90: ms(0.90),
             p99: ms(0.99),
-            max: histogram.max() as f64 / 1000.0,
+            max: max_us as f64 / 1000.0,
         });
         let mut operations: Vec<OperationRow> = self
             .by_operation
@@ -376,6 +380,7 @@ impl CallSink for Summary {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .saturating_record(micros.max(1));
+        self.latency_max_us.fetch_max(micros, Ordering::Relaxed);
     }
 
     fn on_tunnel(&self, tunnel: &Tunnel) {
@@ -830,6 +835,24 @@ mod tests {
         let pricer = Arc::new(crate::pricing::Pricer::new(table, settings));
         let profiler = Profiler::new(pricer, vec![summary.clone() as Arc<dyn CallSink>]);
         (summary, profiler)
+    }
+
+    /// Issue 13: an operation's p99 above the run's maximum. Both come from the same
+    /// durations; neither may be shown above the slowest call.
+    #[test]
+    fn an_operations_percentiles_never_exceed_the_runs_slowest_call() {
+        let (summary, profiler) = profiled();
+        for millis in [8_003, 8_003, 7_990, 12, 15] {
+            profiler.on_exchange(&exchange("s3.amazonaws.com", Some(200), millis, 10, 100));
+        }
+        let report = summary.report(&ProxyStats::default(), Duration::from_secs(9));
+        let max = report.latency_ms.as_ref().unwrap().max;
+        assert_eq!(max, 8003.0);
+        for op in &report.operations {
+            assert!(op.p99_ms <= max, "{} p99 {} > max {max}", op.operation, op.p99_ms);
+            assert!(op.p50_ms <= op.p99_ms);
+        }
+        assert!(report.latency_ms.as_ref().unwrap().p99 <= max);
     }
 
     #[test]
