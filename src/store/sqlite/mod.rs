@@ -48,6 +48,10 @@ impl SqliteStore {
                 })?;
             }
         }
+        create_private(path).map_err(|e| StoreError::Open {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{shown}"))
             .map_err(|e| StoreError::Open {
                 path: shown.clone(),
@@ -287,6 +291,37 @@ impl RunStore for SqliteStore {
     }
 }
 
+/// The history names buckets, tables and queues: its file is the owner's alone (0600), and so
+/// are the `-wal` and `-shm` files SQLite creates beside it, which take the file's mode. A file
+/// an older tollgate created readable by others is narrowed.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            let metadata = std::fs::metadata(path)?;
+            let ours = metadata.uid() == nix::unistd::getuid().as_raw();
+            if ours && metadata.is_file() && metadata.permissions().mode() & 0o077 != 0 {
+                // Reading must still work where the mode cannot be changed (a read-only mount).
+                match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+                    Ok(()) => tracing::info!("{}: made private (mode 600)", path.display()),
+                    Err(error) => tracing::warn!(
+                        "{} can be read by others and its mode cannot be changed: {error}",
+                        path.display()
+                    ),
+                }
+            }
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// "file is not a database" and friends are corruption; everything else an open failure.
 fn classify(path: &str, error: sqlx::Error) -> StoreError {
     let message = error.to_string();
@@ -303,5 +338,47 @@ fn classify(path: &str, error: sqlx::Error) -> StoreError {
             path: path.to_string(),
             message,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Call;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    /// Issue 13: the database was created 0644, yet it names buckets, tables and queues.
+    #[tokio::test]
+    async fn the_database_and_its_wal_and_shm_are_private_to_their_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let path = state.join("tollgate.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let run = RunStore::begin_run(&store, &RunMeta::new("run")).await.unwrap();
+        let calls = vec![Call::sample("s3", "ListBuckets")];
+        let batch = Batch {
+            calls: &calls,
+            processes: &[None],
+            loops: &[],
+        };
+        RunStore::write_batch(&store, run, batch).await.unwrap();
+        assert_eq!(mode(&state), 0o700, "the state directory");
+        assert_eq!(mode(&path), 0o600, "the database");
+        let wal = state.join("tollgate.db-wal");
+        let shm = state.join("tollgate.db-shm");
+        assert!(wal.exists() && shm.exists(), "WAL mode keeps both while open");
+        assert_eq!(mode(&wal), 0o600, "the WAL");
+        assert_eq!(mode(&shm), 0o600, "the shared memory index");
+        store.close().await;
+
+        // One an older tollgate left readable by others is narrowed on open.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(mode(&path), 0o600);
+        store.close().await;
     }
 }
