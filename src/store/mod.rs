@@ -31,12 +31,36 @@ pub enum StoreError {
     Open { path: String, message: String },
     #[error("the database {path} is not usable: {message}; move it aside (tollgate starts a new one) or pass --db with another path")]
     Corrupt { path: String, message: String },
+    #[error("the database is damaged ({0}): move it aside (tollgate starts a new one) or pass --db with another path")]
+    Damaged(String),
+    /// The driver's message is the whole story: it is not repeated as a source.
     #[error("database error: {0}")]
-    Query(#[from] sqlx::Error),
+    Query(sqlx::Error),
     #[error(
         "no database at {path}: record a run first (`tollgate run -- CMD`), or pass --db PATH"
     )]
     Missing { path: String },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_corruption(&error) {
+            StoreError::Damaged(error.to_string())
+        } else {
+            StoreError::Query(error)
+        }
+    }
+}
+
+/// SQLITE_CORRUPT and SQLITE_NOTADB (and their extended codes).
+fn is_corruption(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(database) => database
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 11 | 26)),
+        _ => false,
+    }
 }
 
 /// One batch of a run's calls, in the order they completed, with the process that made each

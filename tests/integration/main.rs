@@ -3,6 +3,7 @@
 mod ca;
 mod common;
 mod conformance;
+mod corrupt;
 mod cost;
 mod e2e;
 mod exit_codes;

@@ -849,7 +849,12 @@ mod tests {
         let max = report.latency_ms.as_ref().unwrap().max;
         assert_eq!(max, 8003.0);
         for op in &report.operations {
-            assert!(op.p99_ms <= max, "{} p99 {} > max {max}", op.operation, op.p99_ms);
+            assert!(
+                op.p99_ms <= max,
+                "{} p99 {} > max {max}",
+                op.operation,
+                op.p99_ms
+            );
             assert!(op.p50_ms <= op.p99_ms);
         }
         assert!(report.latency_ms.as_ref().unwrap().p99 <= max);

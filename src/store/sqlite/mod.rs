@@ -52,6 +52,7 @@ impl SqliteStore {
             path: shown.clone(),
             message: e.to_string(),
         })?;
+        check_integrity(path).await?;
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{shown}"))
             .map_err(|e| StoreError::Open {
                 path: shown.clone(),
@@ -216,6 +217,14 @@ impl SqliteStore {
     }
 
     async fn close(&self) {
+        // The WAL's pages back into the file, so that the file alone is the whole history
+        // (copied, backed up, checked); best effort: a read-only or full disk keeps its WAL.
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await
+        {
+            tracing::debug!("no checkpoint at close: {error}");
+        }
         self.pool.close().await;
     }
 }
@@ -322,6 +331,65 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// A whole-file check up to this size (about 0.1 s here); past it, every table but the calls
+/// (the bulk of the file, read only by the CSV export, whose errors say the same) is checked.
+const FULL_CHECK_BYTES: u64 = 64 << 20;
+
+/// Refuses a damaged database before anything writes to it: SQLite's `quick_check` (page
+/// structure, records and row counts, not index contents), over a read-only connection.
+async fn check_integrity(path: &Path) -> Result<(), StoreError> {
+    use sqlx::{ConnectOptions as _, Connection as _};
+    let shown = path.display().to_string();
+    let length = match std::fs::metadata(path) {
+        Ok(metadata) => metadata.len(),
+        Err(_) => return Ok(()),
+    };
+    if length == 0 {
+        return Ok(());
+    }
+    let mut connection = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .map_err(|e| classify(&shown, e))?;
+    let checks: Vec<String> = if length <= FULL_CHECK_BYTES {
+        vec!["PRAGMA quick_check(1)".into()]
+    } else {
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name != 'calls'",
+        )
+        .fetch_all(&mut connection)
+        .await
+        .map_err(|e| classify(&shown, e))?;
+        tables
+            .iter()
+            .map(|table| format!("PRAGMA quick_check(\"{}\")", table.replace('"', "")))
+            // The calls table's right edge (where the writer appends) and its first rows.
+            .chain(["SELECT 'ok' FROM (SELECT max(id), min(id) FROM calls)".into()])
+            .collect()
+    };
+    for check in checks {
+        let verdict: Vec<String> = sqlx::query_scalar(&check)
+            .fetch_all(&mut connection)
+            .await
+            .map_err(|e| classify(&shown, e))?;
+        if verdict.first().map(String::as_str) != Some("ok") {
+            let _ = connection.close().await;
+            return Err(StoreError::Corrupt {
+                path: shown,
+                message: format!(
+                    "damaged ({})",
+                    verdict.first().map(String::as_str).unwrap_or("no answer")
+                ),
+            });
+        }
+    }
+    let _ = connection.close().await;
+    Ok(())
+}
+
 /// "file is not a database" and friends are corruption; everything else an open failure.
 fn classify(path: &str, error: sqlx::Error) -> StoreError {
     let message = error.to_string();
@@ -358,7 +426,9 @@ mod tests {
         let state = dir.path().join("state");
         let path = state.join("tollgate.db");
         let store = SqliteStore::open(&path).await.unwrap();
-        let run = RunStore::begin_run(&store, &RunMeta::new("run")).await.unwrap();
+        let run = RunStore::begin_run(&store, &RunMeta::new("run"))
+            .await
+            .unwrap();
         let calls = vec![Call::sample("s3", "ListBuckets")];
         let batch = Batch {
             calls: &calls,
@@ -370,7 +440,10 @@ mod tests {
         assert_eq!(mode(&path), 0o600, "the database");
         let wal = state.join("tollgate.db-wal");
         let shm = state.join("tollgate.db-shm");
-        assert!(wal.exists() && shm.exists(), "WAL mode keeps both while open");
+        assert!(
+            wal.exists() && shm.exists(),
+            "WAL mode keeps both while open"
+        );
         assert_eq!(mode(&wal), 0o600, "the WAL");
         assert_eq!(mode(&shm), 0o600, "the shared memory index");
         store.close().await;
@@ -380,5 +453,76 @@ mod tests {
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(mode(&path), 0o600);
         store.close().await;
+    }
+
+    /// A database of 3,000 calls, closed (so the WAL is checkpointed into the file).
+    async fn recorded_database(path: &Path) {
+        let store = SqliteStore::open(path).await.unwrap();
+        let run = RunStore::begin_run(&store, &RunMeta::new("run"))
+            .await
+            .unwrap();
+        let calls: Vec<Call> = (0..3_000)
+            .map(|n| Call {
+                resource: Some(format!("bucket-{n}")),
+                ..Call::sample("s3", "ListObjectsV2").at_us(n)
+            })
+            .collect();
+        let processes = vec![None; calls.len()];
+        let batch = Batch {
+            calls: &calls,
+            processes: &processes,
+            loops: &[],
+        };
+        RunStore::write_batch(&store, run, batch).await.unwrap();
+        store.close().await;
+    }
+
+    /// Issue 13: runs recorded into a damaged database without a word. It is refused on open,
+    /// with what to do, and nothing is written to it.
+    #[tokio::test]
+    async fn a_damaged_database_is_refused_on_open_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tollgate.db");
+        recorded_database(&path).await;
+        let mut bytes = std::fs::read(&path).unwrap();
+        let page_size = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
+        let pages = bytes.len() / page_size;
+        assert!(pages > 20, "{pages} pages");
+        // A page in the middle of the calls, overwritten.
+        let middle = pages / 2 * page_size;
+        bytes[middle..middle + page_size].fill(0xA5);
+        std::fs::write(&path, &bytes).unwrap();
+        let wal = dir.path().join("tollgate.db-wal");
+
+        let error = match SqliteStore::open(&path).await {
+            Ok(_) => panic!("a damaged database was opened"),
+            Err(error) => error,
+        };
+        assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains("move it aside"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "the file was written to"
+        );
+        // SQLite may open an empty WAL beside a WAL-mode file even to read it: nothing in it.
+        let logged = std::fs::read(&wal).unwrap_or_default();
+        assert!(
+            logged.is_empty(),
+            "{} bytes written to the WAL",
+            logged.len()
+        );
+    }
+
+    /// A sound database passes the check, large or small.
+    #[tokio::test]
+    async fn a_sound_database_passes_the_integrity_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tollgate.db");
+        recorded_database(&path).await;
+        check_integrity(&path).await.unwrap();
+        SqliteStore::open(&path).await.unwrap().close().await;
     }
 }
