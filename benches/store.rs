@@ -682,7 +682,7 @@ async fn report(db: &Path, recorded: Option<u64>) -> anyhow::Result<ReportFigure
             report.loops.len(),
             report.findings.len(),
             report.timeline.len(),
-            report.totals.total_usd
+            report.totals.total_usd.exact()
         );
     }
     if let Some(recorded) = recorded.filter(|r| *r != calls) {

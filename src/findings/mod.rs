@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::record::{
     FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup, RepeatGroup, ResourceGroup,
+    Usd,
 };
 use crate::store::{RunStore, StoreError};
 
@@ -36,8 +37,8 @@ pub struct Evidence {
     pub operation: String,
     pub resource: Option<String>,
     pub calls: u64,
-    /// The money these calls cost (exact decimal string).
-    pub cost_usd: String,
+    /// The money these calls cost.
+    pub cost_usd: Usd,
     pub first_at: Option<String>,
     pub last_at: Option<String>,
     /// A few example call times (RFC 3339).
@@ -47,17 +48,14 @@ pub struct Evidence {
 #[derive(Debug, Clone, Serialize)]
 pub struct Saving {
     pub calls: u64,
-    pub usd: String,
-    #[serde(skip)]
-    pub amount: Decimal,
+    pub usd: Usd,
 }
 
 impl Saving {
     pub fn new(calls: u64, amount: Decimal) -> Self {
         Self {
             calls,
-            usd: crate::pricing::exact(amount),
-            amount,
+            usd: Usd(amount),
         }
     }
 }
@@ -181,7 +179,7 @@ pub fn find(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
         .filter(|finding| !thresholds.ignored(finding))
         .collect();
     findings.sort_by(|a, b| {
-        let saving = |f: &Finding| f.saving.as_ref().map_or(Decimal::ZERO, |s| s.amount);
+        let saving = |f: &Finding| f.saving.as_ref().map_or(Usd::ZERO, |s| s.usd);
         saving(b)
             .cmp(&saving(a))
             .then_with(|| rules::rank(a.rule).cmp(&rules::rank(b.rule)))

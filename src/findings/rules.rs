@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 
 use super::{Evidence, Facts, Finding, Saving, Thresholds};
 use crate::aws::model::Model;
-use crate::pricing::{exact, format_usd};
-use crate::record::rfc3339;
+use crate::pricing::format_usd;
+use crate::record::{rfc3339, Usd};
 
 pub type Rule = fn(&Facts, &Thresholds) -> Vec<Finding>;
 
@@ -260,7 +260,7 @@ pub fn small_pages(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
                         operation: operation.clone(),
                         resource: resource.clone(),
                         calls: pages,
-                        cost_usd: exact(cost),
+                        cost_usd: Usd(cost),
                         first_at: Some(rfc3339(first)),
                         ..Evidence::default()
                     },
@@ -328,7 +328,7 @@ fn evidence_of(group: &crate::record::ResourceGroup) -> Evidence {
         operation: group.operation.clone(),
         resource: group.resource.clone(),
         calls: group.count,
-        cost_usd: exact(group.cost),
+        cost_usd: Usd(group.cost),
         first_at: Some(rfc3339(group.first_us)),
         last_at: Some(rfc3339(group.last_us)),
         examples: Vec::new(),
@@ -406,7 +406,7 @@ fn repeat_evidence(group: &crate::record::RepeatGroup) -> Evidence {
         operation: group.operation.clone(),
         resource: group.resource.clone(),
         calls: group.count,
-        cost_usd: exact(group.cost),
+        cost_usd: Usd(group.cost),
         first_at: Some(rfc3339(group.cadence.first_us)),
         last_at: Some(rfc3339(group.cadence.last_us)),
         examples: group.examples_us.iter().map(|t| rfc3339(*t)).collect(),
@@ -521,7 +521,7 @@ pub fn retries(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
                     operation: op.operation.clone(),
                     resource: None,
                     calls: op.retries,
-                    cost_usd: exact(billed),
+                    cost_usd: Usd(billed),
                     first_at: first.map(rfc3339),
                     last_at: last.map(rfc3339),
                     examples: Vec::new(),
@@ -566,7 +566,7 @@ pub fn paid_failures(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
                     operation: f.operation.clone(),
                     resource: None,
                     calls: f.priced,
-                    cost_usd: exact(f.cost),
+                    cost_usd: Usd(f.cost),
                     first_at: Some(rfc3339(f.first_us)),
                     last_at: Some(rfc3339(f.last_us)),
                     examples: Vec::new(),
@@ -601,7 +601,7 @@ pub fn implied_costs(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
                 operation: g.operation.clone(),
                 resource: g.resource.clone(),
                 calls: g.count,
-                cost_usd: exact(g.implied),
+                cost_usd: Usd(g.implied),
                 ..Evidence::default()
             },
             saving: Some(Saving::new(g.count, g.implied)),
@@ -634,7 +634,7 @@ pub fn cross_region(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
                 evidence: Evidence {
                     service: g.service.clone(),
                     calls: g.count,
-                    cost_usd: exact(g.cost),
+                    cost_usd: Usd(g.cost),
                     ..Evidence::default()
                 },
                 saving: None,
@@ -694,7 +694,7 @@ pub fn unpriced(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
                         .collect::<Vec<_>>()
                         .join(","),
                     calls,
-                    cost_usd: "0".into(),
+                    cost_usd: Usd::ZERO,
                     ..Evidence::default()
                 },
                 saving: None,
@@ -745,7 +745,7 @@ pub fn top_operations(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
                 service: op.service.clone(),
                 operation: op.operation.clone(),
                 calls: op.attempts,
-                cost_usd: exact(total(op)),
+                cost_usd: Usd(total(op)),
                 ..Evidence::default()
             },
             saving: None,
@@ -767,7 +767,7 @@ pub fn top_operations(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
                 service: op.service.clone(),
                 operation: op.operation.clone(),
                 calls: op.attempts,
-                cost_usd: exact(total(op)),
+                cost_usd: Usd(total(op)),
                 ..Evidence::default()
             },
             saving: None,
@@ -824,7 +824,7 @@ mod tests {
         );
         let saving = finding.saving.as_ref().unwrap();
         assert_eq!(saving.calls, 1_128);
-        assert_eq!(saving.amount, dec("0.00564"));
+        assert_eq!(saving.usd, Usd(dec("0.00564")));
         // Full pages are not a finding.
         let full = Facts {
             loops: vec![page_loop(1, 1000, 11, 10_500)],
@@ -863,13 +863,13 @@ mod tests {
             .unwrap();
         // 95 sends as batches of 10 = 10 calls: 85 fewer, 85 × $0.0000004.
         assert_eq!(sqs.saving.as_ref().unwrap().calls, 85);
-        assert_eq!(sqs.saving.as_ref().unwrap().amount, dec("0.000034"));
+        assert_eq!(sqs.saving.as_ref().unwrap().usd, Usd(dec("0.000034")));
         let ddb = findings
             .iter()
             .find(|f| f.evidence.service == "dynamodb")
             .unwrap();
         assert_eq!(ddb.saving.as_ref().unwrap().calls, 198);
-        assert!(ddb.saving.as_ref().unwrap().amount.is_zero());
+        assert!(ddb.saving.as_ref().unwrap().usd.is_zero());
         assert!(ddb.detail.contains("not money"), "{}", ddb.detail);
     }
 

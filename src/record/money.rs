@@ -1,6 +1,83 @@
 //! Money: exact decimals (USD), formatted at the last moment.
 
+use std::fmt;
+use std::iter::Sum;
+use std::ops::{Add, AddAssign};
+
 use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
+
+/// An amount of US dollars, exact. Reports and summaries carry it as it is and format it at the
+/// last moment: [`Display`](fmt::Display) shows it for people ([`format_usd`]: `$0.0004`),
+/// JSON holds the exact decimal string ([`exact`]: `"0.000400125"`), so sums made from the
+/// JSON are exact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Usd(pub Decimal);
+
+impl Usd {
+    pub const ZERO: Usd = Usd(Decimal::ZERO);
+
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// Every digit, no trailing zeros: what JSON and CSV hold.
+    pub fn exact(self) -> String {
+        exact(self.0)
+    }
+}
+
+impl From<Decimal> for Usd {
+    fn from(amount: Decimal) -> Self {
+        Usd(amount)
+    }
+}
+
+impl From<Usd> for Decimal {
+    fn from(amount: Usd) -> Self {
+        amount.0
+    }
+}
+
+impl Add for Usd {
+    type Output = Usd;
+
+    fn add(self, other: Usd) -> Usd {
+        Usd(self.0 + other.0)
+    }
+}
+
+impl AddAssign for Usd {
+    fn add_assign(&mut self, other: Usd) {
+        self.0 += other.0;
+    }
+}
+
+impl Sum for Usd {
+    fn sum<I: Iterator<Item = Usd>>(amounts: I) -> Usd {
+        Usd(amounts.map(|amount| amount.0).sum())
+    }
+}
+
+impl<'a> Sum<&'a Usd> for Usd {
+    fn sum<I: Iterator<Item = &'a Usd>>(amounts: I) -> Usd {
+        amounts.copied().sum()
+    }
+}
+
+/// For people: [`format_usd`].
+impl fmt::Display for Usd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&format_usd(self.0))
+    }
+}
+
+/// As the exact decimal string ([`exact`]), never a float.
+impl Serialize for Usd {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.exact())
+    }
+}
 
 /// An amount for people: `$0.0004`, `$12.50`; at most nine decimals (a nano-dollar).
 pub fn format_usd(amount: Decimal) -> String {
@@ -31,4 +108,39 @@ pub fn cost_label(amount: Decimal, billed: u64, unpriced: u64, estimated: u64) -
 /// JSON are exact.
 pub fn exact(amount: Decimal) -> String {
     amount.normalize().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usd(text: &str) -> Usd {
+        Usd(Decimal::from_str_exact(text).unwrap())
+    }
+
+    #[test]
+    fn shows_for_people_and_serialises_exactly() {
+        let amount = usd("0.000400125000");
+        assert_eq!(amount.to_string(), "$0.000400125");
+        assert_eq!(format!("{:>14}|", usd("12.5")), "        $12.50|");
+        assert_eq!(amount.exact(), "0.000400125");
+        assert_eq!(
+            serde_json::to_string(&[amount, Usd::ZERO]).unwrap(),
+            r#"["0.000400125","0"]"#
+        );
+    }
+
+    #[test]
+    fn adds_exactly_and_compares_by_value() {
+        let parts = [usd("0.1"), usd("0.2"), usd("0.000000001")];
+        let total: Usd = parts.iter().sum();
+        assert_eq!(total.exact(), "0.300000001");
+        assert_eq!(parts.into_iter().sum::<Usd>(), total);
+        let mut running = Usd::ZERO;
+        running += usd("0.10");
+        assert_eq!(running, usd("0.1"));
+        assert!(usd("0.00").is_zero() && !running.is_zero());
+        assert!(usd("0.2") > usd("0.10"));
+        assert_eq!(Usd::default(), Usd::ZERO);
+    }
 }

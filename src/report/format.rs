@@ -1,12 +1,10 @@
 //! Formatting shared by the table, Markdown and HTML reports: one helper per kind of value
 //! (money, durations, times, counts, loops, findings), applied at the last moment.
 
-use rust_decimal::Decimal;
-
 use super::{LoopReport, OperationReport, Report, RunReport};
 use crate::findings::rules::thousands;
 use crate::findings::Finding;
-use crate::pricing::{cost_label, format_usd};
+use crate::record::cost_label;
 
 /// Findings worth acting on, in the report's order (most saved first): the `top-*` ones only
 /// name the biggest operations, which the operations table already shows.
@@ -22,26 +20,26 @@ pub(super) fn actionable(report: &Report) -> Vec<&Finding> {
 /// when it has more than the calls' own charges.
 pub(super) fn breakdown(report: &Report) -> Vec<String> {
     let t = &report.totals;
-    if t.transfer_usd == "0" && t.implied_usd == "0" {
+    if t.transfer_usd.is_zero() && t.implied_usd.is_zero() {
         return Vec::new();
     }
     [
-        ("calls", &t.cost_usd),
-        ("data transfer out", &t.transfer_usd),
-        ("implied", &t.implied_usd),
+        ("calls", t.cost_usd),
+        ("data transfer out", t.transfer_usd),
+        ("implied", t.implied_usd),
     ]
     .into_iter()
-    .filter(|(_, amount)| amount.as_str() != "0")
-    .map(|(what, amount)| format!("{what} {}", dollars(amount)))
+    .filter(|(_, amount)| !amount.is_zero())
+    .map(|(what, amount)| format!("{what} {amount}"))
     .collect()
 }
 
 /// What acting on a finding saves: `save $0.0003 and 270 calls`, `270 fewer calls`, or nothing.
 pub(super) fn saving_text(finding: &Finding) -> Option<String> {
     match &finding.saving {
-        Some(saving) if !saving.amount.is_zero() => Some(format!(
+        Some(saving) if !saving.usd.is_zero() => Some(format!(
             "save {} and {}",
-            format_usd(saving.amount),
+            saving.usd,
             counted(saving.calls, "call", "calls")
         )),
         Some(saving) if saving.calls > 0 => Some(format!(
@@ -53,15 +51,10 @@ pub(super) fn saving_text(finding: &Finding) -> Option<String> {
     }
 }
 
-/// An exact decimal string as dollars for people (`$0.00`, `$0.0000125`).
-pub(super) fn dollars(text: &str) -> String {
-    format_usd(text.parse::<Decimal>().unwrap_or_default())
-}
-
 /// As the terminal table shows it: `unpriced`, `~$0.02` (estimated), `$0.02?` (partly unpriced).
 pub(super) fn cost_cell(row: &OperationReport) -> String {
     cost_label(
-        row.total,
+        row.total_usd.0,
         row.priced + row.free + row.not_billed,
         row.unpriced,
         row.estimated,

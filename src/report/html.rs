@@ -11,13 +11,13 @@ use rust_decimal::Decimal;
 use time::format_description::well_known::Rfc3339;
 
 use super::format::{
-    actionable, breakdown, cost_cell, counted, cut, dollars, duration, git_line, loop_end,
-    loop_name, milliseconds, page_size, pages_needed, people_time, saving_text,
+    actionable, breakdown, cost_cell, counted, cut, duration, git_line, loop_end, loop_name,
+    milliseconds, page_size, pages_needed, people_time, saving_text,
 };
 use super::{LoopReport, OperationReport, Report, RunReport, TimelineReport};
 use crate::findings::rules::thousands;
 use crate::findings::Finding;
-use crate::pricing::format_usd;
+use crate::record::Usd;
 
 /// Rows of each table at most; the rest is counted (the JSON report has them all).
 const MAX_TABLE_ROWS: usize = 1_000;
@@ -28,7 +28,7 @@ const CHART_WIDTH: f64 = 1000.0;
 
 pub fn render_html(report: &Report) -> String {
     let mut out = String::with_capacity(32 * 1024 + report.operations.len() * 400);
-    let total = dollars(&report.totals.total_usd);
+    let total = report.totals.total_usd.to_string();
     let subject = match report.runs.as_slice() {
         [] => "no runs".to_string(),
         [run] => format!("run {}", run.id),
@@ -179,7 +179,7 @@ fn totals(out: &mut String, report: &Report) {
         out,
         "wide",
         "Cost",
-        &dollars(&t.total_usd),
+        &t.total_usd.to_string(),
         &breakdown(report).join(" · "),
     );
     card(
@@ -231,17 +231,17 @@ fn totals(out: &mut String, report: &Report) {
             ),
         );
     }
-    let saved: Decimal = actionable(report)
+    let saved: Usd = actionable(report)
         .iter()
         .filter_map(|f| f.saving.as_ref())
-        .map(|s| s.amount)
+        .map(|s| s.usd)
         .sum();
     if !saved.is_zero() {
         card(
             out,
             "wide",
             "The findings save",
-            &format_usd(saved),
+            &saved.to_string(),
             "over the runs reported",
         );
     }
@@ -321,7 +321,7 @@ fn finding_item(out: &mut String, finding: &Finding) {
     let evidence = &finding.evidence;
     let mut facts = vec![
         counted(evidence.calls, "call", "calls"),
-        format!("costing {}", dollars(&evidence.cost_usd)),
+        format!("costing {}", evidence.cost_usd),
     ];
     match (&evidence.first_at, &evidence.last_at) {
         (Some(first), Some(last)) if first != last => {
@@ -350,10 +350,10 @@ fn projection(out: &mut String, report: &Report) {
         "<section id=\"projection\">\n<h2>Projection</h2>\n<p class=\"projection\">{} a run \
          × {} runs a day = <strong>{} a month</strong>; the findings would save \
          <strong>{} a month</strong>.</p>\n</section>",
-        esc(&dollars(&p.per_run_usd)),
+        esc(&p.per_run_usd.to_string()),
         esc(&p.runs_per_day),
-        esc(&dollars(&p.per_month_usd)),
-        esc(&dollars(&p.savings_per_month_usd))
+        esc(&p.per_month_usd.to_string()),
+        esc(&p.savings_per_month_usd.to_string())
     );
 }
 
@@ -381,11 +381,11 @@ fn cost_chart(report: &Report) -> Option<String> {
     let costly: Vec<&OperationReport> = report
         .operations
         .iter()
-        .filter(|op| op.total > Decimal::ZERO)
+        .filter(|op| op.total_usd > Usd::ZERO)
         .collect();
     let top = &costly[..costly.len().min(CHART_ROWS)];
-    let max = top.first()?.total.to_f64().unwrap_or(0.0);
-    let all: Decimal = report.operations.iter().map(|op| op.total).sum();
+    let max = top.first()?.total_usd.0.to_f64().unwrap_or(0.0);
+    let all: Usd = report.operations.iter().map(|op| op.total_usd).sum();
     let hint = if costly.len() > top.len() {
         format!(
             "the top {} of {} that cost anything",
@@ -408,13 +408,13 @@ fn cost_chart(report: &Report) -> Option<String> {
     );
     for (i, op) in top.iter().enumerate() {
         let y = i as f64 * row;
-        let value = op.total.to_f64().unwrap_or(0.0);
+        let value = op.total_usd.0.to_f64().unwrap_or(0.0);
         let width = if max > 0.0 {
             (value / max * bar_room).max(1.0)
         } else {
             1.0
         };
-        let share = share(op.total, all);
+        let share = share(op.total_usd, all);
         let name = format!("{} {}", op.service, op.operation);
         let label = format!("{} · {share}", cost_cell(op));
         let _ = writeln!(
@@ -424,7 +424,7 @@ fn cost_chart(report: &Report) -> Option<String> {
              <rect class=\"bar\" x=\"0\" y=\"{:.1}\" width=\"{:.1}\" height=\"12\" rx=\"2\" />\
              <text class=\"value\" x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
             esc(&name),
-            esc(&format_usd(op.total)),
+            esc(&op.total_usd.to_string()),
             esc(&counted(op.calls, "call", "calls")),
             y + 13.0,
             esc(&cut(&name, 90)),
@@ -469,11 +469,7 @@ fn timeline_chart(timeline: &[TimelineReport]) -> Option<String> {
         .max()
         .unwrap_or(0)
         .max(1);
-    let costs: Vec<Decimal> = points
-        .iter()
-        .map(|(_, p)| p.cost_usd.parse().unwrap_or_default())
-        .collect();
-    let total_cost: Decimal = costs.iter().copied().sum();
+    let total_cost: Usd = points.iter().map(|(_, p)| p.cost_usd).sum();
     let slot_w = plot_w / slots;
     let slice_text = if points.len() > 1 {
         format!("each bar: {}", duration((slice / 1000) as i64))
@@ -506,9 +502,9 @@ fn timeline_chart(timeline: &[TimelineReport]) -> Option<String> {
         base + 18.0,
         esc(&clock(&points[points.len() - 1].1.at))
     );
-    let mut cumulative = Decimal::ZERO;
+    let mut cumulative = Usd::ZERO;
     let mut line = vec![format!("{left:.1},{base:.1}")];
-    for ((at, point), cost) in points.iter().zip(&costs) {
+    for (at, point) in &points {
         let slot = ((at - first) / slice) as f64;
         let x = left + slot * slot_w;
         let h = point.calls as f64 / max_calls as f64 * plot_h;
@@ -522,11 +518,11 @@ fn timeline_chart(timeline: &[TimelineReport]) -> Option<String> {
             h,
             esc(&people_time(&point.at)),
             esc(&counted(point.calls, "call", "calls")),
-            esc(&format_usd(*cost))
+            esc(&point.cost_usd.to_string())
         );
-        cumulative += cost;
+        cumulative += point.cost_usd;
         if !total_cost.is_zero() {
-            let y = base - (cumulative / total_cost).to_f64().unwrap_or(0.0) * plot_h;
+            let y = base - (cumulative.0 / total_cost.0).to_f64().unwrap_or(0.0) * plot_h;
             line.push(format!("{:.1},{y:.1}", x + slot_w));
         }
     }
@@ -538,7 +534,7 @@ fn timeline_chart(timeline: &[TimelineReport]) -> Option<String> {
             line.join(" "),
             left + plot_w + 6.0,
             top + 10.0,
-            esc(&format_usd(total_cost))
+            esc(&total_cost.to_string())
         );
     }
     svg.push_str("</svg>\n<div class=\"legend\"><span><i class=\"swatch bar\"></i>calls</span>");
@@ -674,7 +670,7 @@ fn operations_table(out: &mut String, report: &Report) {
     if report.operations.is_empty() {
         return;
     }
-    let all: Decimal = report.operations.iter().map(|op| op.total).sum();
+    let all: Usd = report.operations.iter().map(|op| op.total_usd).sum();
     out.push_str(
         "<section id=\"operations\">\n<h2>Operations <span class=\"hint\">most expensive \
          first</span></h2>\n<div class=\"table-wrap\"><table>\n<thead><tr><th>Operation</th>\
@@ -703,7 +699,7 @@ fn operations_table(out: &mut String, report: &Report) {
                 &if op.priced + op.free + op.not_billed == 0 && op.unpriced > 0 {
                     "-".to_string()
                 } else {
-                    share(op.total, all)
+                    share(op.total_usd, all)
                 }
             ),
             esc(&milliseconds(op.p50_ms)),
@@ -730,12 +726,12 @@ fn operations_table(out: &mut String, report: &Report) {
 }
 
 fn cost_title(op: &OperationReport) -> String {
-    let mut parts = vec![format!("calls {}", dollars(&op.cost_usd))];
-    if op.transfer_usd != "0" {
-        parts.push(format!("data transfer out {}", dollars(&op.transfer_usd)));
+    let mut parts = vec![format!("calls {}", op.cost_usd)];
+    if !op.transfer_usd.is_zero() {
+        parts.push(format!("data transfer out {}", op.transfer_usd));
     }
-    if op.implied_usd != "0" {
-        parts.push(format!("implied {}", dollars(&op.implied_usd)));
+    if !op.implied_usd.is_zero() {
+        parts.push(format!("implied {}", op.implied_usd));
     }
     for (unit, quantity) in &op.units {
         parts.push(format!("{quantity} {unit}"));
@@ -791,7 +787,7 @@ fn loops_table(out: &mut String, report: &Report) {
             esc(&page_size(l)),
             loop_end(l),
             esc(&duration(l.duration_ms)),
-            esc(&dollars(&l.cost_usd))
+            esc(&l.cost_usd.to_string())
         );
     }
     out.push_str("</tbody></table></div>\n");
@@ -832,11 +828,11 @@ fn more(out: &mut String, total: usize, what: &str) {
 }
 
 /// `40%`, `0.3%`, `<0.1%` of `all`.
-fn share(part: Decimal, all: Decimal) -> String {
+fn share(part: Usd, all: Usd) -> String {
     if all.is_zero() {
         return "-".into();
     }
-    let percent = part * Decimal::ONE_HUNDRED / all;
+    let percent = part.0 * Decimal::ONE_HUNDRED / all.0;
     if percent.is_zero() {
         "0%".into()
     } else if percent < Decimal::new(1, 1) {
@@ -1020,7 +1016,7 @@ mod tests {
         let html = render_html(&sample());
         well_formed(&html);
         assert!(html.starts_with("<!DOCTYPE html>"));
-        let total = dollars(&sample().totals.total_usd);
+        let total = sample().totals.total_usd;
         assert!(
             html.contains(&format!("<title>{total} · tollgate report · run 7</title>")),
             "{html}"
@@ -1105,11 +1101,11 @@ mod tests {
 
     #[test]
     fn shares_and_sizes_read_well() {
-        let d = |s: &str| s.parse::<Decimal>().unwrap();
-        assert_eq!(share(d("1"), d("3")), "33%");
-        assert_eq!(share(d("1"), d("30")), "3.3%");
-        assert_eq!(share(d("1"), d("3000")), "<0.1%");
-        assert_eq!(share(d("0"), d("0")), "-");
+        let d = |dollars: i64| Usd(Decimal::from(dollars));
+        assert_eq!(share(d(1), d(3)), "33%");
+        assert_eq!(share(d(1), d(30)), "3.3%");
+        assert_eq!(share(d(1), d(3000)), "<0.1%");
+        assert_eq!(share(d(0), d(0)), "-");
         assert_eq!(bytes(999), "999 B");
         assert_eq!(bytes(40_000_000), "40.0 MB");
     }

@@ -6,12 +6,13 @@
 use std::fmt::Write as _;
 
 use super::format::{
-    actionable, breakdown, cost_cell, counted, cut, dollars, duration, git_line, loop_end,
-    loop_name, milliseconds, page_size, people_time, saving_text,
+    actionable, breakdown, cost_cell, counted, cut, duration, git_line, loop_end, loop_name,
+    milliseconds, page_size, people_time, saving_text,
 };
 use super::{LoopReport, OperationReport, Report, RunReport};
 use crate::findings::rules::thousands;
 use crate::findings::Finding;
+use crate::record::Usd;
 
 /// The whole document stays below this many bytes (GitHub comments hold 65,536 characters, and
 /// a character is at least a byte).
@@ -154,10 +155,10 @@ impl Parts {
                 tail,
                 "\n### Projection\n\n{} a run × {} runs a day = **{} a month**; the findings \
                  would save {} a month.\n",
-                usd(&projection.per_run_usd),
+                usd(projection.per_run_usd),
                 md(&projection.runs_per_day),
-                usd(&projection.per_month_usd),
-                usd(&projection.savings_per_month_usd)
+                usd(projection.per_month_usd),
+                usd(projection.savings_per_month_usd)
             );
         }
         let versions = match report.runs.first() {
@@ -232,7 +233,7 @@ fn more(out: &mut String, hidden: usize, what: &str) {
 }
 
 fn write_head(out: &mut String, report: &Report) {
-    let total = usd(&report.totals.total_usd);
+    let total = usd(report.totals.total_usd);
     match report.runs.as_slice() {
         [] => {
             let _ = writeln!(out, "## tollgate: no runs match");
@@ -393,12 +394,13 @@ fn loop_row(l: &LoopReport, with_run: bool) -> String {
         l.items.map_or("?".into(), |i| thousands(i.max(0) as u64)),
         page_size(l),
         loop_end(l),
-        usd(&l.cost_usd)
+        usd(l.cost_usd)
     )
 }
 
-fn usd(text: &str) -> String {
-    md(&dollars(text))
+/// Money for people, its `$` escaped.
+fn usd(amount: Usd) -> String {
+    md(&amount.to_string())
 }
 
 /// Text with Markdown's active characters escaped, on one line: names and messages are shown
@@ -574,7 +576,7 @@ pub(super) mod tests {
                 operation: "ListObjectsV2".into(),
                 resource: Some("exports".into()),
                 calls: 22,
-                cost_usd: "0.00011".into(),
+                cost_usd: Usd(dec("0.00011")),
                 first_at: Some(super::super::rfc3339(T0)),
                 last_at: Some(super::super::rfc3339(T0 + 2_000_000)),
                 examples: Vec::new(),
@@ -646,16 +648,16 @@ pub(super) mod tests {
             .map(|i| TimelineReport {
                 at: super::super::rfc3339(T0 + i * 7_000_000),
                 calls: [310, 250, 20, 180, 300, 103][i as usize],
-                cost_usd: ["0.00155", "0.00125", "0.0001", "0.0009", "0.0015", "0.0004"]
-                    [i as usize]
-                    .into(),
+                cost_usd: Usd(dec([
+                    "0.00155", "0.00125", "0.0001", "0.0009", "0.0015", "0.0004",
+                ][i as usize])),
             })
             .collect();
         report.projection = Some(Projection {
             runs_per_day: "24".into(),
-            per_run_usd: report.totals.total_usd.clone(),
-            per_month_usd: "7.2".into(),
-            savings_per_month_usd: "0.08352".into(),
+            per_run_usd: report.totals.total_usd,
+            per_month_usd: Usd(dec("7.2")),
+            savings_per_month_usd: Usd(dec("0.08352")),
         });
         report
     }

@@ -15,8 +15,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
 use crate::findings::{self, Facts, Finding, Thresholds};
-use crate::pricing::exact;
-use crate::record::{LoopRow, OperationTally, RunRow};
+use crate::record::{exact, LoopRow, OperationTally, RunRow, Usd};
 use crate::store::{RunStore, StoreError};
 
 pub use self::csv::{write_calls_csv, CsvError, CALLS_CSV_COLUMNS};
@@ -50,17 +49,17 @@ pub struct Report {
 pub struct TimelineReport {
     pub at: String,
     pub calls: u64,
-    pub cost_usd: String,
+    pub cost_usd: Usd,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Projection {
     pub runs_per_day: String,
     /// The cost of one run: the total over the runs reported, divided by their number.
-    pub per_run_usd: String,
-    pub per_month_usd: String,
+    pub per_run_usd: Usd,
+    pub per_month_usd: Usd,
     /// What the findings' savings come to per month.
-    pub savings_per_month_usd: String,
+    pub savings_per_month_usd: Usd,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,7 +101,7 @@ pub struct Ci {
     pub pr: Option<String>,
 }
 
-/// Money fields are exact decimal strings (USD).
+/// Money ([`Usd`]) is serialised as exact decimal strings.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
     /// Logical calls: attempts that were not retries.
@@ -113,10 +112,10 @@ pub struct Totals {
     pub throttled: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
-    pub cost_usd: String,
-    pub transfer_usd: String,
-    pub implied_usd: String,
-    pub total_usd: String,
+    pub cost_usd: Usd,
+    pub transfer_usd: Usd,
+    pub implied_usd: Usd,
+    pub total_usd: Usd,
     pub priced: u64,
     pub free: u64,
     pub not_billed: u64,
@@ -136,10 +135,10 @@ pub struct OperationReport {
     pub throttled: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
-    pub cost_usd: String,
-    pub transfer_usd: String,
-    pub implied_usd: String,
-    pub total_usd: String,
+    pub cost_usd: Usd,
+    pub transfer_usd: Usd,
+    pub implied_usd: Usd,
+    pub total_usd: Usd,
     pub units: BTreeMap<String, String>,
     pub priced: u64,
     pub free: u64,
@@ -148,8 +147,6 @@ pub struct OperationReport {
     pub estimated: u64,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
-    #[serde(skip)]
-    pub total: Decimal,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -172,7 +169,7 @@ pub struct LoopReport {
     pub resumed: bool,
     /// The same listing had been read from its start before, in the same run.
     pub relisting: bool,
-    pub cost_usd: String,
+    pub cost_usd: Usd,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -204,7 +201,7 @@ impl Report {
             .map(|point| TimelineReport {
                 at: rfc3339(point.at_us),
                 calls: point.calls,
-                cost_usd: exact(point.cost),
+                cost_usd: Usd(point.cost),
             })
             .collect();
         Ok(report)
@@ -213,21 +210,20 @@ impl Report {
     /// Projects the cost to a month of `runs_per_day` runs like these (30 days).
     pub fn project(&mut self, runs_per_day: Decimal) {
         let runs = Decimal::from(self.runs.len().max(1) as u64);
-        let total: Decimal = self.totals.total_usd.parse().unwrap_or_default();
-        let per_run = total / runs;
+        let per_run = self.totals.total_usd.0 / runs;
         let month = runs_per_day * Decimal::from(30);
-        let savings: Decimal = self
+        let savings: Usd = self
             .findings
             .iter()
             .filter_map(|f| f.saving.as_ref())
-            .map(|s| s.amount)
-            .sum::<Decimal>()
-            / runs;
+            .map(|s| s.usd)
+            .sum();
+        let savings = savings.0 / runs;
         self.projection = Some(Projection {
             runs_per_day: exact(runs_per_day),
-            per_run_usd: exact(per_run),
-            per_month_usd: exact(per_run * month),
-            savings_per_month_usd: exact(savings * month),
+            per_run_usd: Usd(per_run),
+            per_month_usd: Usd(per_run * month),
+            savings_per_month_usd: Usd(savings * month),
         });
     }
 
@@ -238,7 +234,6 @@ impl Report {
         loops: Vec<LoopRow>,
     ) -> Report {
         let mut totals = Totals::default();
-        let (mut cost, mut transfer, mut implied) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
         let mut rows: Vec<OperationReport> = operations
             .into_iter()
             .map(|op| {
@@ -253,10 +248,9 @@ impl Report {
                 totals.not_billed += op.not_billed;
                 totals.unpriced += op.unpriced;
                 totals.estimated += op.estimated;
-                cost += op.cost;
-                transfer += op.transfer;
-                implied += op.implied;
-                let total = op.total();
+                totals.cost_usd += Usd(op.cost);
+                totals.transfer_usd += Usd(op.transfer);
+                totals.implied_usd += Usd(op.implied);
                 OperationReport {
                     calls: op.calls(),
                     attempts: op.attempts,
@@ -265,10 +259,10 @@ impl Report {
                     throttled: op.throttled,
                     bytes_sent: op.bytes_sent,
                     bytes_received: op.bytes_received,
-                    cost_usd: exact(op.cost),
-                    transfer_usd: exact(op.transfer),
-                    implied_usd: exact(op.implied),
-                    total_usd: exact(total),
+                    cost_usd: Usd(op.cost),
+                    transfer_usd: Usd(op.transfer),
+                    implied_usd: Usd(op.implied),
+                    total_usd: Usd(op.total()),
                     units: op
                         .units
                         .iter()
@@ -281,7 +275,6 @@ impl Report {
                     estimated: op.estimated,
                     p50_ms: op.latency_ms(0.5),
                     p99_ms: op.latency_ms(0.99),
-                    total,
                     service: op.service,
                     operation: op.operation,
                 }
@@ -289,16 +282,13 @@ impl Report {
             .collect();
         // Most expensive first, then busiest, then by name: a stable order for diffs.
         rows.sort_by(|a, b| {
-            b.total
-                .cmp(&a.total)
+            b.total_usd
+                .cmp(&a.total_usd)
                 .then(b.attempts.cmp(&a.attempts))
                 .then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
         });
         totals.calls = totals.attempts - totals.retries;
-        totals.cost_usd = exact(cost);
-        totals.transfer_usd = exact(transfer);
-        totals.implied_usd = exact(implied);
-        totals.total_usd = exact(cost + transfer + implied);
+        totals.total_usd = totals.cost_usd + totals.transfer_usd + totals.implied_usd;
         totals.lost_calls = runs.iter().map(|r| r.lost_calls).sum();
 
         let mut loop_totals = LoopTotals::default();
@@ -325,7 +315,7 @@ impl Report {
                     complete: l.complete,
                     resumed: l.resumed,
                     relisting: l.relisting,
-                    cost_usd: exact(l.cost),
+                    cost_usd: Usd(l.cost),
                 }
             })
             .collect();
@@ -623,7 +613,7 @@ mod tests {
         report.timeline = vec![TimelineReport {
             at: rfc3339(1_790_000_000_000_000),
             calls: 3,
-            cost_usd: "0.00001".into(),
+            cost_usd: Usd(usd("0.00001")),
         }];
         report.project(Decimal::from(24));
         report
@@ -677,8 +667,8 @@ mod tests {
     fn totals_are_exact_and_calls_exclude_retries() {
         let report = sample();
         assert_eq!(report.totals.calls, 2);
-        assert_eq!(report.totals.total_usd, "0.0000100001");
-        assert_eq!(report.operations[0].total_usd, "0.0000100001");
+        assert_eq!(report.totals.total_usd.exact(), "0.0000100001");
+        assert_eq!(report.operations[0].total_usd.exact(), "0.0000100001");
         assert_eq!(report.loop_totals.pages, 2);
         let table = render_table(&report);
         assert!(

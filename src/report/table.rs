@@ -2,12 +2,9 @@
 
 use std::fmt::Write as _;
 
-use rust_decimal::Decimal;
-
 use super::format::{cost_cell, milliseconds};
 use super::Report;
 use crate::findings::rules::thousands;
-use crate::pricing::format_usd;
 
 fn n(count: u64, one: &str, many: &str) -> String {
     format!(
@@ -23,7 +20,6 @@ const WIDTH: usize = 100;
 
 pub fn render_table(report: &Report) -> String {
     let mut out = String::new();
-    let usd = |text: &str| format_usd(text.parse::<Decimal>().unwrap_or_default());
     match report.runs.as_slice() {
         [] => {
             let _ = writeln!(out, "No runs match.");
@@ -69,19 +65,17 @@ pub fn render_table(report: &Report) -> String {
     let totals = &report.totals;
     let mut cost_line = format!(
         "cost {} · {} ({}, {}, {})",
-        usd(&totals.total_usd),
+        totals.total_usd,
         n(totals.calls, "call", "calls"),
         n(totals.attempts, "attempt", "attempts"),
         n(totals.retries, "retry", "retries"),
         n(totals.errors, "error", "errors")
     );
-    if totals.transfer_usd != "0" || totals.implied_usd != "0" {
+    if !totals.transfer_usd.is_zero() || !totals.implied_usd.is_zero() {
         let _ = write!(
             cost_line,
             "\n  of which calls {}, data transfer out {}, implied {}",
-            usd(&totals.cost_usd),
-            usd(&totals.transfer_usd),
-            usd(&totals.implied_usd)
+            totals.cost_usd, totals.transfer_usd, totals.implied_usd
         );
     }
     let _ = writeln!(out, "{cost_line}");
@@ -186,7 +180,7 @@ pub fn render_table(report: &Report) -> String {
                 l.items.map_or("?".into(), |i| i.to_string()),
                 size,
                 end,
-                usd(&l.cost_usd)
+                l.cost_usd
             );
         }
         if loops.len() > MAX_ROWS / 2 {
@@ -202,9 +196,9 @@ pub fn render_table(report: &Report) -> String {
         let _ = writeln!(out, "\nfindings (most saved first):");
         for finding in actionable.iter().take(MAX_ROWS / 2) {
             let saving = match &finding.saving {
-                Some(saving) if !saving.amount.is_zero() => format!(
+                Some(saving) if !saving.usd.is_zero() => format!(
                     "  → save {} and {} calls",
-                    format_usd(saving.amount),
+                    saving.usd,
                     crate::findings::rules::thousands(saving.calls)
                 ),
                 Some(saving) if saving.calls > 0 => format!(
@@ -232,10 +226,10 @@ pub fn render_table(report: &Report) -> String {
     if let Some(projection) = &report.projection {
         let line = format!(
             "projected: {} a run × {} runs a day = {} a month; the findings would save {} a month",
-            usd(&projection.per_run_usd),
+            projection.per_run_usd,
             projection.runs_per_day,
-            usd(&projection.per_month_usd),
-            usd(&projection.savings_per_month_usd)
+            projection.per_month_usd,
+            projection.savings_per_month_usd
         );
         let _ = writeln!(out, "\n{}", wrap(&line, WIDTH, "  "));
     }

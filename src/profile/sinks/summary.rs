@@ -16,9 +16,7 @@ use serde::Serialize;
 use crate::pricing::table::{AllowanceEntry, DATA_TRANSFER};
 use crate::profile::CallSink;
 use crate::proxy::{ProxyStats, Tunnel};
-use crate::record::{
-    cost_label, exact, format_usd, micros, Call, OperationTally, PriceStatus, Unit,
-};
+use crate::record::{cost_label, exact, micros, Call, OperationTally, PriceStatus, Unit, Usd};
 
 /// Aggregates exchanges as they complete. Lock-free per key; the latency histogram is one short
 /// critical section per exchange.
@@ -177,9 +175,9 @@ impl Summary {
                     bytes_received: tally.bytes_received,
                     p50_ms: ms(0.5),
                     p99_ms: ms(0.99),
-                    cost_usd: exact(tally.cost),
-                    transfer_usd: exact(tally.transfer),
-                    implied_usd: exact(tally.implied),
+                    cost_usd: Usd(tally.cost),
+                    transfer_usd: Usd(tally.transfer),
+                    implied_usd: Usd(tally.implied),
                     priced: tally.priced,
                     free: tally.free,
                     not_billed: tally.not_billed,
@@ -194,14 +192,13 @@ impl Summary {
                         .filter(|(unit, _)| **unit != Unit::GbOut)
                         .map(|(unit, quantity)| (unit.to_string(), exact(*quantity)))
                         .collect(),
-                    cost: tally.total(),
                 }
             })
             .collect();
         // Most expensive first, then busiest.
         operations.sort_by(|a, b| {
-            b.cost
-                .cmp(&a.cost)
+            b.total()
+                .cmp(&a.total())
                 .then_with(|| b.attempts.cmp(&a.attempts))
                 .then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
         });
@@ -215,7 +212,7 @@ impl Summary {
                     operation: operation.clone(),
                     why: why.to_string(),
                     calls: *calls,
-                    cost_usd: exact(*cost),
+                    cost_usd: Usd(*cost),
                 }
             })
             .collect();
@@ -223,14 +220,14 @@ impl Summary {
             (&a.service, &a.operation, &a.why).cmp(&(&b.service, &b.operation, &b.why))
         });
         let sum = |f: fn(&OperationRow) -> u64| operations.iter().map(f).sum::<u64>();
-        let own: Decimal = self.by_operation.iter().map(|e| e.tally.cost).sum();
-        let transfer: Decimal = self.by_operation.iter().map(|e| e.tally.transfer).sum();
-        let implied_total: Decimal = self.by_operation.iter().map(|e| e.tally.implied).sum();
+        let own: Usd = operations.iter().map(|r| r.cost_usd).sum();
+        let transfer: Usd = operations.iter().map(|r| r.transfer_usd).sum();
+        let implied_total: Usd = operations.iter().map(|r| r.implied_usd).sum();
         let cost = CostSummary {
-            total_usd: exact(own + transfer + implied_total),
-            calls_usd: exact(own),
-            transfer_usd: exact(transfer),
-            implied_usd: exact(implied_total),
+            total_usd: own + transfer + implied_total,
+            calls_usd: own,
+            transfer_usd: transfer,
+            implied_usd: implied_total,
             priced: sum(|r| r.priced),
             free: sum(|r| r.free),
             not_billed: sum(|r| r.not_billed),
@@ -323,11 +320,11 @@ impl Summary {
                 unit: allowance.unit.to_string(),
                 free_per_month: exact(allowance.quantity),
                 used: exact(used),
-                absorbed_usd: exact(absorbed),
+                absorbed_usd: Usd(absorbed),
             });
         }
         Some(FreeAllowances {
-            absorbed_usd: exact(absorbed_total),
+            absorbed_usd: Usd(absorbed_total),
             allowances: rows,
         })
     }
@@ -404,7 +401,7 @@ impl CallSink for Summary {
 pub struct SummaryReport {
     /// Bumped whenever a field changes meaning or goes away (2: costs).
     pub version: u32,
-    /// What the calls cost, exactly (decimal strings).
+    /// What the calls cost, exactly.
     pub cost: CostSummary,
     /// Intercepted HTTP exchanges (every attempt, retries included).
     pub calls: u64,
@@ -429,17 +426,17 @@ pub struct SummaryReport {
     pub connections_cut_at_shutdown: u64,
 }
 
-/// Money as exact decimal strings (USD), so sums made from the JSON are exact.
+/// Money ([`Usd`]) is serialised as exact decimal strings, so sums made from the JSON are exact.
 #[derive(Debug, Clone, Serialize)]
 pub struct CostSummary {
     /// calls + transfer + implied.
-    pub total_usd: String,
+    pub total_usd: Usd,
     /// The calls' own request and usage charges.
-    pub calls_usd: String,
+    pub calls_usd: Usd,
     /// Data transfer out for response bytes.
-    pub transfer_usd: String,
+    pub transfer_usd: Usd,
     /// Charges the calls cause elsewhere (KMS behind SSE-KMS, CloudTrail data events).
-    pub implied_usd: String,
+    pub implied_usd: Usd,
     /// Attempts by how they were priced.
     pub priced: u64,
     pub free: u64,
@@ -459,7 +456,7 @@ pub struct CostSummary {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FreeAllowances {
-    pub absorbed_usd: String,
+    pub absorbed_usd: Usd,
     pub allowances: Vec<AllowanceRow>,
 }
 
@@ -469,7 +466,7 @@ pub struct AllowanceRow {
     pub unit: String,
     pub free_per_month: String,
     pub used: String,
-    pub absorbed_usd: String,
+    pub absorbed_usd: Usd,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -480,7 +477,7 @@ pub struct ImpliedRow {
     pub operation: String,
     pub why: String,
     pub calls: u64,
-    pub cost_usd: String,
+    pub cost_usd: Usd,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -508,9 +505,9 @@ pub struct OperationRow {
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// The attempts' own charges.
-    pub cost_usd: String,
-    pub transfer_usd: String,
-    pub implied_usd: String,
+    pub cost_usd: Usd,
+    pub transfer_usd: Usd,
+    pub implied_usd: Usd,
     pub priced: u64,
     pub free: u64,
     pub not_billed: u64,
@@ -521,8 +518,6 @@ pub struct OperationRow {
     pub unpriced_reason: Option<String>,
     /// Billed quantities of the calls' own charges by unit (data transfer is `transfer_usd`).
     pub units: BTreeMap<String, String>,
-    #[serde(skip)]
-    pub cost: Decimal,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -689,15 +684,14 @@ impl SummaryReport {
 impl CostSummary {
     /// `cost $0.0123 (calls $0.01, data transfer $0.0023) · 3 unpriced · 2 estimated`
     pub fn render_line(&self) -> String {
-        let usd = |text: &str| format_usd(text.parse().unwrap_or_default());
-        let mut parts = vec![format!("calls {}", usd(&self.calls_usd))];
-        if self.transfer_usd != "0" {
-            parts.push(format!("data transfer out {}", usd(&self.transfer_usd)));
+        let mut parts = vec![format!("calls {}", self.calls_usd)];
+        if !self.transfer_usd.is_zero() {
+            parts.push(format!("data transfer out {}", self.transfer_usd));
         }
-        if self.implied_usd != "0" {
-            parts.push(format!("implied {}", usd(&self.implied_usd)));
+        if !self.implied_usd.is_zero() {
+            parts.push(format!("implied {}", self.implied_usd));
         }
-        let mut line = format!("cost {} ({})", usd(&self.total_usd), parts.join(", "));
+        let mut line = format!("cost {} ({})", self.total_usd, parts.join(", "));
         if self.unpriced > 0 {
             line += &format!(
                 "; {} attempt{} unpriced (no price in the table, not $0)",
@@ -714,16 +708,13 @@ impl CostSummary {
         if let Some(free) = &self.free_allowances {
             line += &format!(
                 "\n  free allowances would absorb {} if this run were the month's only use",
-                usd(&free.absorbed_usd)
+                free.absorbed_usd
             );
         }
         for implied in &self.implied {
             line += &format!(
                 "\n  implied: {} × {} ({}) {}",
-                implied.calls,
-                implied.operation,
-                implied.why,
-                usd(&implied.cost_usd)
+                implied.calls, implied.operation, implied.why, implied.cost_usd
             );
         }
         line
@@ -731,14 +722,18 @@ impl CostSummary {
 }
 
 impl OperationRow {
+    /// Everything the attempts cost: their own charges, data transfer out and implied charges.
+    pub fn total(&self) -> Usd {
+        self.cost_usd + self.transfer_usd + self.implied_usd
+    }
+
+    /// The cost column: the attempts' own charges and their data transfer out.
     fn render_cost(&self) -> String {
         if self.service == "not-aws" {
             return "-".into();
         }
-        let amount: Decimal = self.cost_usd.parse::<Decimal>().unwrap_or_default()
-            + self.transfer_usd.parse::<Decimal>().unwrap_or_default();
         cost_label(
-            amount,
+            (self.cost_usd + self.transfer_usd).0,
             self.priced + self.free + self.not_billed,
             self.unpriced,
             self.estimated,
@@ -898,18 +893,13 @@ mod tests {
             .iter()
             .find(|row| row.operation == "ListBuckets")
             .unwrap();
-        assert_eq!(s3.cost_usd, "0.0005");
+        assert_eq!(s3.cost_usd.exact(), "0.0005");
         assert_eq!(s3.priced, 100);
         assert_eq!(s3.not_billed, 1);
         let transfer = Decimal::from(100 * 100) * Decimal::from_str_exact("0.09").unwrap()
             / Decimal::from(1u64 << 30);
         assert_eq!(
-            report
-                .cost
-                .transfer_usd
-                .parse::<Decimal>()
-                .unwrap()
-                .round_dp(20),
+            report.cost.transfer_usd.0.round_dp(20),
             transfer.round_dp(20)
         );
         let text = report.render_text();
@@ -948,13 +938,14 @@ mod tests {
         }
         let report = summary.report(&ProxyStats::default(), Duration::from_secs(1));
         assert_eq!(
-            report.cost.calls_usd, "0.0000016",
+            report.cost.calls_usd.exact(),
+            "0.0000016",
             "{:?}",
             report.operations
         );
         let free = report.cost.free_allowances.unwrap();
         // 3 of the 4 chunks are within the allowance: 3/4 of $0.0000016.
-        assert_eq!(free.absorbed_usd, "0.0000012");
+        assert_eq!(free.absorbed_usd.exact(), "0.0000012");
         assert_eq!(free.allowances[0].used, "4");
     }
 
