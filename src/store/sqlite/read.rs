@@ -143,6 +143,9 @@ impl SqliteStore {
             entry.estimated += n("estimated")?;
             entry.first_us = entry.first_us.min(row.try_get("first_us")?);
             entry.last_us = entry.last_us.max(row.try_get("last_us")?);
+            entry.latency_max_us = entry
+                .latency_max_us
+                .max(row.try_get::<i64, _>("latency_max_us")?.max(0) as u64);
         }
         let units = sqlx::query(&format!(
             "SELECT service, operation, unit, quantity FROM operation_units WHERE run_id IN ({ids})"

@@ -66,8 +66,8 @@ async fn write_operations(
         db,
         "operation_totals (run_id, service, operation, calls, retries, errors, throttled, \
              bytes_sent, bytes_received, cost_usd, transfer_usd, implied_usd, priced, free, \
-             not_billed, unpriced, estimated, first_us, last_us)",
-        19,
+             not_billed, unpriced, estimated, first_us, last_us, latency_max_us)",
+        20,
         totals.operations.iter(),
         |b, ((service, operation), t)| {
             b.push_bind(run_id)
@@ -88,7 +88,8 @@ async fn write_operations(
                 .push_bind(count(t.unpriced))
                 .push_bind(count(t.estimated))
                 .push_bind(t.first_us)
-                .push_bind(t.last_us);
+                .push_bind(t.last_us)
+                .push_bind(i64::try_from(t.latency_max_us).unwrap_or(i64::MAX));
         },
         "(run_id, service, operation) DO UPDATE SET calls = calls + excluded.calls, \
              retries = retries + excluded.retries, errors = errors + excluded.errors, \
@@ -101,7 +102,8 @@ async fn write_operations(
              priced = priced + excluded.priced, free = free + excluded.free, \
              not_billed = not_billed + excluded.not_billed, \
              unpriced = unpriced + excluded.unpriced, estimated = estimated + excluded.estimated, \
-             first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)",
+             first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us), \
+             latency_max_us = max(latency_max_us, excluded.latency_max_us)",
     )
     .await?;
     upsert(
