@@ -53,6 +53,7 @@ use tollgate::aws::signing;
 use tollgate::findings::{rules, Thresholds};
 use tollgate::pricing::{overlay, Pricer};
 use tollgate::procnet::client_process;
+use tollgate::profile::sinks::ledger::Ledger;
 use tollgate::profile::sinks::Recorder;
 use tollgate::profile::{call_from_exchange, CallSink, Profiler};
 use tollgate::proxy::{BodyRecord, Exchange, Outcome, ResponseRecord, Transport};
@@ -199,7 +200,9 @@ async fn bench(settings: &Settings) -> anyhow::Result<bool> {
         let load = Load::start();
         let path = dir.path().join("request-path.db");
         let (store, run) = open_run(&path, &pricing_version).await?;
-        let recorder = Recorder::start(store.clone(), run);
+        // With its ledger, as `tollgate run` records: its count is on the request path.
+        let ledger = Ledger::create(&dir.path().join("runs"), "request-path")?;
+        let recorder = Recorder::start(store.clone(), run, Some(ledger));
         let profiler = Profiler::new(pricer.clone(), vec![recorder.clone() as Arc<dyn CallSink>]);
         let mut calls = Calls::new(&pool, 1, settings.clients);
         let figures = request_path(&profiler, &mut calls).await;
@@ -241,7 +244,8 @@ async fn bench(settings: &Settings) -> anyhow::Result<bool> {
         }
         let load = Load::start();
         let (store, run) = open_run(&db, &pricing_version).await?;
-        let recorder = Recorder::start(store.clone(), run);
+        let ledger = Ledger::create(&dir.path().join("runs"), "sustained")?;
+        let recorder = Recorder::start(store.clone(), run, Some(ledger));
         let profiler = Profiler::new(pricer.clone(), vec![recorder.clone() as Arc<dyn CallSink>]);
         let mut calls = Calls::new(&pool, 2, settings.clients);
         let figures = sustained(&profiler, &recorder, &mut calls, settings.calls).await;

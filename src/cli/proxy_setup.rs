@@ -15,6 +15,7 @@ use crate::aws;
 use crate::ca::{CaPaths, LeafCertificates, LocalCa};
 use crate::home;
 use crate::pricing::{overlay, Pricer};
+use crate::profile::sinks::ledger::{self, Ledger};
 use crate::profile::sinks::{PricingInfo, Recorder, Summary};
 use crate::profile::{CallSink, Profiler};
 use crate::proxy::{BadPattern, HostMatcher, Observer, Observers, Proxy, ProxyConfig, Timeouts};
@@ -112,6 +113,9 @@ impl Recording {
                     lost_reason: outcome.lost_reason.clone(),
                 };
                 let ended = store.end_run(recorder.run_id(), &end).await;
+                if ended.is_ok() {
+                    recorder.close_ledger();
+                }
                 let mut line = format!(
                     "tollgate: recorded {} calls{} as run {} in {}",
                     outcome.recorded,
@@ -272,12 +276,24 @@ async fn start_recording(
     let opened = async {
         let store = store::open(args.db.as_deref()).await?;
         let meta = super::run_meta::current(kind, command, args.tags.clone(), pricing_version);
+        let ledgers = ledger_dir();
+        if let Some(dir) = &ledgers {
+            ledger::settle(store.as_ref(), dir).await;
+        }
         let run_id = store.begin_run(&meta).await?;
-        Ok::<_, store::StoreError>((store, run_id))
+        // Without its ledger a run is still recorded; only a kill's losses go uncounted.
+        let ledger = ledgers.and_then(|dir| match Ledger::create(&dir, &meta.uuid) {
+            Ok(ledger) => Some(ledger),
+            Err(error) => {
+                tracing::warn!("no ledger for this run in {}: {error}", dir.display());
+                None
+            }
+        });
+        Ok::<_, store::StoreError>((store, run_id, ledger))
     };
     match opened.await {
-        Ok((store, run_id)) => {
-            let recorder = Recorder::start(store.clone(), run_id);
+        Ok((store, run_id, ledger)) => {
+            let recorder = Recorder::start(store.clone(), run_id, ledger);
             Recording::On { store, recorder }
         }
         Err(error) => {
@@ -293,6 +309,11 @@ async fn start_recording(
 /// The hosts the proxy intercepts: every AWS API domain, and the `--intercept` globs.
 fn intercept_matcher(extra: &[String]) -> Result<HostMatcher, BadPattern> {
     HostMatcher::new(aws::host::intercept_globs(extra))
+}
+
+/// Where runs keep their ledgers: `runs/` in the state directory.
+pub(super) fn ledger_dir() -> Option<PathBuf> {
+    home::state_dir().ok().map(|dir| dir.join("runs"))
 }
 
 fn parse_upstream(url: &str) -> anyhow::Result<Uri> {

@@ -126,7 +126,12 @@ impl SelectArgs {
 
     /// Opens an existing database: a report never creates one.
     pub async fn open(&self) -> anyhow::Result<Arc<dyn RunStore>> {
-        Ok(store::open_existing(self.db.as_deref()).await?)
+        let store = store::open_existing(self.db.as_deref()).await?;
+        // Runs killed since: their unrecorded calls counted before anything is read.
+        if let Some(dir) = super::proxy_setup::ledger_dir() {
+            crate::profile::sinks::ledger::settle(store.as_ref(), &dir).await;
+        }
+        Ok(store)
     }
 }
 

@@ -20,7 +20,8 @@ const REPEATED_GROUPS: usize = 200;
 struct StoredRun {
     meta: RunMeta,
     state: &'static str,
-    end: Option<(i64, RunEnd)>,
+    ended_at_us: Option<i64>,
+    end: RunEnd,
     calls: Vec<(Call, Option<ClientProcess>)>,
     loops: Vec<Loop>,
 }
@@ -73,7 +74,8 @@ impl RunStore for MemoryStore {
             StoredRun {
                 meta: meta.clone(),
                 state: "running",
-                end: None,
+                ended_at_us: None,
+                end: RunEnd::default(),
                 calls: Vec::new(),
                 loops: Vec::new(),
             },
@@ -105,9 +107,33 @@ impl RunStore for MemoryStore {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(stored) = runs.get_mut(&run) {
             stored.state = "complete";
-            stored.end = Some((micros(std::time::SystemTime::now()), end.clone()));
+            stored.ended_at_us = Some(micros(std::time::SystemTime::now()));
+            stored.end = end.clone();
         }
         Ok(())
+    }
+
+    async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError> {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(run) = runs.values_mut().find(|run| run.meta.uuid == uuid) else {
+            return Ok(None);
+        };
+        match run.state {
+            "incomplete" => {}
+            "running" => return Ok(None),
+            _ => return Ok(Some(0)),
+        }
+        let missing = answered.saturating_sub(run.calls.len() as u64);
+        if missing > 0 {
+            run.end.lost = run.end.lost.max(missing);
+            run.end.lost_reason.get_or_insert_with(|| {
+                format!(
+                    "tollgate stopped before the run's end: {missing} of its {answered} \
+                     answered calls were not recorded"
+                )
+            });
+        }
+        Ok(Some(missing))
     }
 
     async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError> {
@@ -140,10 +166,7 @@ impl RunStore for MemoryStore {
                 .filter(|(id, _)| ids.is_none_or(|ids| ids.contains(id)))
                 .map(|(&id, run)| {
                     let meta = &run.meta;
-                    let (ended_at_us, end) = match &run.end {
-                        Some((at, end)) => (Some(*at), end.clone()),
-                        None => (None, RunEnd::default()),
-                    };
+                    let (ended_at_us, end) = (run.ended_at_us, run.end.clone());
                     RunRow {
                         id,
                         uuid: meta.uuid.clone(),

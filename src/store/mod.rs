@@ -89,6 +89,11 @@ pub trait RunStore: Send + Sync {
     /// Records the end of a run.
     async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError>;
 
+    /// A run that died (`incomplete`) had answered `answered` calls: the ones not recorded are
+    /// counted as lost, with why. `Some(missing)` once the run is settled (0 for a run that
+    /// ended), `None` while it is still running or when it is not in this store.
+    async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError>;
+
     /// Run ids matching the filter, newest first.
     async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError>;
 

@@ -871,3 +871,103 @@ fn a_killed_tollgate_leaves_an_incomplete_run_with_its_committed_calls() {
     assert_eq!(loops[0]["page_size"], 2, "{all}");
     assert_eq!(loops[0]["complete"], true, "{all}");
 }
+
+/// Calls in a tight loop, then "ready" at once: tollgate is killed while the last of them are
+/// still on their way to the database.
+const BURST_THEN_SLEEP: &str = r#"
+import json, os, sys, time, boto3
+ready = sys.argv[1]
+attempts = 0
+s3 = boto3.client("s3")
+def count(request, **kwargs):
+    global attempts
+    attempts += 1
+s3.meta.events.register("before-send", count)
+s3.create_bucket(Bucket="tollgate-burst")
+s3.put_object(Bucket="tollgate-burst", Key="k", Body=b"x")
+for _ in range(300):
+    s3.head_object(Bucket="tollgate-burst", Key="k")
+with open(ready + ".tmp", "w") as f:
+    json.dump({"pid": os.getpid(), "attempts": attempts}, f)
+os.rename(ready + ".tmp", ready)
+time.sleep(300)
+"#;
+
+/// Issue 13: `kill -9` lost the last answered calls silently (the run showed 0 lost calls). The
+/// run's ledger counts every answered call outside the process; the next tollgate counts the
+/// ones never recorded as lost, so recorded + lost is exactly what the workload was answered.
+#[test]
+fn kill_9_counts_the_answered_calls_it_did_not_record() {
+    let python = python();
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let scratch = scratch.path();
+    let moto = Moto::start(&python, scratch);
+    let db = scratch.join("db/t.db");
+    let ready = scratch.join("ready.json");
+    let stderr_path = scratch.join("burst.stderr");
+    let mut command = tollgate_record(
+        scratch,
+        &db,
+        &moto.url(),
+        &python,
+        [
+            OsStr::new("-c"),
+            OsStr::new(BURST_THEN_SLEEP),
+            ready.as_os_str(),
+        ],
+    );
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&stderr_path).expect("stderr file"));
+    let mut tollgate = command.spawn().expect("start tollgate run");
+    let mut tollgate_guard = KillOnDrop(Some(tollgate.id() as i32));
+    let mut workload_guard = KillOnDrop(None);
+    let describe = || {
+        format!(
+            "--- tollgate stderr ---\n{}\n{}",
+            std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+            moto.log_tail()
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !ready.exists() {
+        if let Some(status) = tollgate.try_wait().expect("poll tollgate") {
+            panic!(
+                "tollgate ended ({status}) before the workload\n{}",
+                describe()
+            );
+        }
+        assert!(Instant::now() < deadline, "no workload\n{}", describe());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // At once: the writer commits every 100 ms, so the last calls are not in the database yet.
+    tollgate.kill().expect("SIGKILL tollgate");
+    tollgate.wait().expect("reap tollgate");
+    tollgate_guard.0 = None;
+    let truth = read_json(&ready, &describe());
+    workload_guard.0 = Some(i64_field(&truth, "pid") as i32);
+    drop(workload_guard);
+    let answered = u64_field(&truth, "attempts");
+    assert_eq!(answered, 1 + 1 + 300, "{truth}");
+
+    let runs = runs_json(scratch, &db, "burst-runs");
+    let all = format!("runs: {runs:#}\nworkload: {truth}\n{}", describe());
+    let row = &runs.as_array().expect("runs is a list")[0];
+    assert_eq!(row["state"], "incomplete", "{all}");
+    let recorded = i64_field(row, "calls") as u64;
+    let lost = i64_field(row, "lost_calls") as u64;
+    assert_eq!(
+        recorded + lost,
+        answered,
+        "every answered call is recorded or counted\n{all}"
+    );
+    if lost > 0 {
+        let reason = row["lost_reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("were not recorded"), "{all}");
+    }
+    println!("killed at once: {recorded} recorded, {lost} counted as lost");
+    // The ledger is settled once: a second look changes nothing.
+    let again = runs_json(scratch, &db, "burst-runs-again");
+    assert_eq!(again[0]["lost_calls"], row["lost_calls"], "{again:#}");
+}

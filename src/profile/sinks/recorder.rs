@@ -15,6 +15,7 @@ use lru::LruCache;
 use tokio::sync::{mpsc, oneshot};
 
 use super::super::CallSink;
+use super::ledger::Ledger;
 use crate::procnet::client_processes;
 use crate::record::{Call, ClientProcess, Loop};
 use crate::store::{Batch, RunStore};
@@ -62,6 +63,8 @@ pub struct RecorderOutcome {
 /// The sink that records calls into a [`RunStore`].
 pub struct Recorder {
     tx: mpsc::Sender<Message>,
+    /// How many calls the recorder was handed, outside the process (see [`Ledger`]).
+    ledger: Option<Ledger>,
     loss: Arc<Loss>,
     recorded: Arc<AtomicU64>,
     loop_count: AtomicU64,
@@ -69,8 +72,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts the writer task for `run_id` (on the current tokio runtime).
-    pub fn start(store: Arc<dyn RunStore>, run_id: i64) -> Arc<Self> {
+    /// Starts the writer task for `run_id` (on the current tokio runtime), counting the calls
+    /// it is handed in `ledger`.
+    pub fn start(store: Arc<dyn RunStore>, run_id: i64, ledger: Option<Ledger>) -> Arc<Self> {
         let (tx, rx) = mpsc::channel(QUEUE_ROWS);
         let loss = Arc::new(Loss::default());
         let recorded = Arc::new(AtomicU64::new(0));
@@ -83,6 +87,7 @@ impl Recorder {
         ));
         Arc::new(Self {
             tx,
+            ledger,
             loss,
             recorded,
             loop_count: AtomicU64::new(0),
@@ -109,6 +114,13 @@ impl Recorder {
         }
     }
 
+    /// The run's end and its losses are recorded: its ledger can go.
+    pub fn close_ledger(&self) {
+        if let Some(ledger) = &self.ledger {
+            ledger.remove();
+        }
+    }
+
     fn send(&self, message: Message, rows: u64) {
         if let Err(error) = self.tx.try_send(message) {
             let reason = match error {
@@ -124,6 +136,9 @@ impl Recorder {
 
 impl CallSink for Recorder {
     fn on_call(&self, call: &Call) {
+        if let Some(ledger) = &self.ledger {
+            ledger.count();
+        }
         self.send(Message::Call(Box::new(call.clone())), 1);
     }
 

@@ -177,6 +177,40 @@ impl SqliteStore {
         Ok(())
     }
 
+    async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError> {
+        let run: Option<(i64, String, i64)> = sqlx::query_as(
+            "SELECT id, state, (SELECT coalesce(sum(t.calls), 0) FROM operation_totals t \
+             WHERE t.run_id = runs.id) FROM runs WHERE uuid = ?",
+        )
+        .bind(uuid)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((id, state, recorded)) = run else {
+            return Ok(None);
+        };
+        match state.as_str() {
+            "incomplete" => {}
+            "running" => return Ok(None),
+            _ => return Ok(Some(0)),
+        }
+        let missing = answered.saturating_sub(recorded.max(0) as u64);
+        if missing > 0 {
+            sqlx::query(
+                "UPDATE runs SET lost_calls = max(lost_calls, ?), \
+                 lost_reason = coalesce(lost_reason, ?) WHERE id = ?",
+            )
+            .bind(i64::try_from(missing).unwrap_or(i64::MAX))
+            .bind(format!(
+                "tollgate stopped before the run's end: {missing} of its {answered} answered \
+                 calls were not recorded"
+            ))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(Some(missing))
+    }
+
     /// Runs still `running` whose tollgate process is gone (on this host) died without an end.
     async fn mark_dead_runs_incomplete(&self) -> Result<(), StoreError> {
         let running: Vec<(i64, Option<String>, Option<i64>)> =
@@ -245,6 +279,10 @@ impl RunStore for SqliteStore {
 
     async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
         SqliteStore::end_run(self, run, end).await
+    }
+
+    async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError> {
+        SqliteStore::note_unrecorded(self, uuid, answered).await
     }
 
     async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError> {
