@@ -2,9 +2,9 @@
 //! filter. (The command's own codes through `tollgate run`, 126 and 127 are in `run.rs`.)
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use crate::common::{tollgate, TOLLGATE};
+use crate::common::{tollgate, tollgate_command};
 
 /// The write end of a pipe whose reader has already left: every write to it fails with EPIPE,
 /// as it does for `tollgate report | head -1` once `head` has its line.
@@ -24,13 +24,9 @@ fn tollgate_with(
     stdout: Option<Stdio>,
     stderr: Option<Stdio>,
 ) -> Output {
-    let mut command = Command::new(TOLLGATE);
+    let mut command = tollgate_command(home);
     command
         .args(args)
-        .env("TOLLGATE_HOME", home)
-        .env_remove("TOLLGATE_LOG")
-        .env_remove("RUST_LOG")
-        .env_remove("TOLLGATE_DB")
         .envs(env.iter().copied())
         .stdin(Stdio::null());
     if let Some(stdout) = stdout {

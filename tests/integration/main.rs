@@ -7,6 +7,7 @@ mod cost;
 mod e2e;
 mod exit_codes;
 mod findings;
+mod hermetic;
 mod html;
 mod layers;
 mod moto;
