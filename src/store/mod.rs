@@ -2,8 +2,8 @@
 //!
 //! Below the profile and above the record layer only: a store takes plain records
 //! ([`crate::record`]) and gives back the aggregates reports read. All SQL lives here. The
-//! SQLite backend is in [`sqlite`]; [`memory`] keeps everything in memory (tests, and the
-//! proof that the seam is real). Totals are summed by one engine, [`tally`], whatever the
+//! SQLite backend is in [`sqlite`]; [`memory`] keeps everything in memory (tests, the proof
+//! that the seam is real, and the report of a `run --no-record`). Totals are summed by one engine, [`tally`], whatever the
 //! backend. The history holds nothing secret: access keys only as fingerprints, no parameter
 //! values, no bodies.
 

@@ -4,6 +4,7 @@ mod ca;
 mod common;
 mod conformance;
 mod cost;
+mod db_flags;
 mod e2e;
 mod exit_codes;
 mod findings;
