@@ -64,8 +64,8 @@ pub struct ProxyArgs {
 /// Where calls are recorded.
 #[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
-    /// The SQLite database to record into (default: $TOLLGATE_DB, else tollgate.db in
-    /// $XDG_STATE_HOME/tollgate).
+    /// The SQLite database to record into, as PATH, sqlite://PATH or sqlite:PATH (default:
+    /// $TOLLGATE_DB, else tollgate.db in $XDG_STATE_HOME/tollgate).
     // TOLLGATE_DB is read by `database`, not by clap's `env`: clap would take an exported
     // database for a `--db` given, and refuse `--no-record` beside it.
     #[arg(long, value_name = "PATH")]
@@ -225,6 +225,13 @@ pub async fn start(
     command: Vec<String>,
     unrecorded: Unrecorded,
 ) -> anyhow::Result<Started> {
+    // A database tollgate cannot use at all (a URL of a kind it does not support) is an error
+    // before anything starts or is created; one that only fails to open is a warning, later.
+    if !args.record.no_record {
+        if let Some(value) = args.record.database() {
+            store::sqlite_file(&value)?;
+        }
+    }
     // Parse the AWS model off the start-up path: the child starts at once, and the first call
     // waits for the model only if it comes before the parse is done.
     std::thread::spawn(crate::aws::model::Model::embedded);
