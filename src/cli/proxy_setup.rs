@@ -21,7 +21,7 @@ use crate::profile::{CallSink, Profiler};
 use crate::proxy::{BadPattern, HostMatcher, Observer, Observers, Proxy, ProxyConfig, Timeouts};
 use crate::record::RunEnd;
 use crate::roots::Roots;
-use crate::store::{self, RunStore};
+use crate::store::{self, MemoryStore, RunStore};
 
 #[derive(Debug, Clone, Args)]
 pub struct ProxyArgs {
@@ -65,17 +65,42 @@ pub struct ProxyArgs {
 /// Where calls are recorded.
 #[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
-    /// The SQLite database to record into (default: tollgate.db in $XDG_STATE_HOME/tollgate).
-    #[arg(long, value_name = "PATH", env = "TOLLGATE_DB")]
+    /// The SQLite database to record into, as PATH, sqlite://PATH or sqlite:PATH (default:
+    /// $TOLLGATE_DB, else tollgate.db in $XDG_STATE_HOME/tollgate).
+    // TOLLGATE_DB is read by `database`, not by clap's `env`: clap would take an exported
+    // database for a `--db` given, and refuse `--no-record` beside it.
+    #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
 
-    /// Record nothing: only the summary.
+    /// Record nothing (TOLLGATE_DB is ignored): no database is opened or written.
     #[arg(long, conflicts_with = "db")]
     pub no_record: bool,
 
     /// Label the run (repeatable), e.g. --tag suite=integration --tag branch=main.
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
     pub tags: Vec<(String, String)>,
+}
+
+impl RecordArgs {
+    /// The database named by `--db`, else by TOLLGATE_DB (an empty one is unset); `None` for
+    /// the default one.
+    pub fn database(&self) -> Option<PathBuf> {
+        self.db.clone().or_else(|| {
+            std::env::var_os("TOLLGATE_DB")
+                .filter(|value| !value.is_empty())
+                .map(PathBuf::from)
+        })
+    }
+}
+
+/// What becomes of a run's calls under `--no-record`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrecorded {
+    /// Dropped once counted in the live summary.
+    Dropped,
+    /// Kept in memory until the process ends, for a report the user asked for (`run --report`
+    /// or `--report-file`); nothing is written.
+    KeptForReport,
 }
 
 fn parse_tag(text: &str) -> Result<(String, String), String> {
@@ -91,6 +116,11 @@ fn parse_tag(text: &str) -> Result<(String, String), String> {
 #[allow(clippy::large_enum_variant)]
 pub enum Recording {
     On {
+        store: Arc<dyn RunStore>,
+        recorder: Arc<Recorder>,
+    },
+    /// `--no-record` with a report asked for: the run is kept in memory for it.
+    InMemory {
         store: Arc<dyn RunStore>,
         recorder: Arc<Recorder>,
     },
@@ -140,6 +170,23 @@ impl Recording {
                 }
                 Some(line)
             }
+            Recording::InMemory { store, recorder } => {
+                let outcome = recorder.outcome();
+                let end = RunEnd {
+                    exit_code,
+                    lost: outcome.lost,
+                    lost_reason: outcome.lost_reason.clone(),
+                };
+                // In memory: the end cannot fail, and there is nothing to say where it is.
+                let _ = store.end_run(recorder.run_id(), &end).await;
+                (outcome.lost > 0).then(|| {
+                    format!(
+                        "tollgate: warning: {} calls are missing from the report: {}",
+                        outcome.lost,
+                        outcome.lost_reason.as_deref().unwrap_or("unknown")
+                    )
+                })
+            }
             Recording::Failed { reason } => Some(format!(
                 "tollgate: warning: {aws_calls} calls were not recorded: {reason}"
             )),
@@ -147,16 +194,18 @@ impl Recording {
         }
     }
 
-    /// The store and this run's id, when the run is being recorded.
+    /// The store and this run's id, when the run is being recorded (in memory too).
     pub fn store(&self) -> Option<(&dyn RunStore, i64)> {
         match self {
-            Recording::On { store, recorder } => Some((store.as_ref(), recorder.run_id())),
+            Recording::On { store, recorder } | Recording::InMemory { store, recorder } => {
+                Some((store.as_ref(), recorder.run_id()))
+            }
             _ => None,
         }
     }
 
     pub async fn close(&self) {
-        if let Recording::On { store, .. } = self {
+        if let Recording::On { store, .. } | Recording::InMemory { store, .. } = self {
             store.close().await;
         }
     }
@@ -171,13 +220,22 @@ pub struct Started {
 }
 
 /// Loads (or creates) the CA, writes the client bundle, and binds the proxy on `listen`.
-/// Starts the proxy for a run of `kind` (`run` or `serve`) of `command`.
+/// Starts the proxy for a run of `kind` (`run` or `serve`) of `command`; `unrecorded` says what
+/// becomes of its calls under `--no-record`.
 pub async fn start(
     args: &ProxyArgs,
     listen: SocketAddr,
     kind: &str,
     command: Vec<String>,
+    unrecorded: Unrecorded,
 ) -> anyhow::Result<Started> {
+    // A database tollgate cannot use at all (a URL of a kind it does not support) is an error
+    // before anything starts or is created; one that only fails to open is a warning, later.
+    if !args.record.no_record {
+        if let Some(value) = args.record.database() {
+            store::sqlite_file(&value)?;
+        }
+    }
     // Parse the AWS model off the start-up path: the child starts at once, and the first call
     // waits for the model only if it comes before the parse is done.
     std::thread::spawn(crate::aws::model::Model::embedded);
@@ -246,8 +304,9 @@ pub async fn start(
     )?;
     let summary = Arc::new(Summary::new(pricing_info.clone()).with_allowances(allowances));
     let mut sinks = vec![summary.clone() as Arc<dyn CallSink>];
-    let recording = start_recording(&args.record, kind, command, pricing_info.table).await;
-    if let Recording::On { recorder, .. } = &recording {
+    let recording =
+        start_recording(&args.record, unrecorded, kind, command, pricing_info.table).await;
+    if let Recording::On { recorder, .. } | Recording::InMemory { recorder, .. } = &recording {
         sinks.push(recorder.clone() as Arc<dyn CallSink>);
     }
     let profiler = Profiler::new(pricer, sinks);
@@ -266,16 +325,28 @@ pub async fn start(
 /// workload must run whether or not its calls can be recorded.
 async fn start_recording(
     args: &RecordArgs,
+    unrecorded: Unrecorded,
     kind: &str,
     command: Vec<String>,
     pricing_version: String,
 ) -> Recording {
+    let meta = super::run_meta::current(kind, command, args.tags.clone(), pricing_version);
     if args.no_record {
-        return Recording::Off;
+        if unrecorded == Unrecorded::Dropped {
+            return Recording::Off;
+        }
+        let store: Arc<dyn RunStore> = Arc::new(MemoryStore::described_as("none (--no-record)"));
+        return match store.begin_run(&meta).await {
+            Ok(run_id) => {
+                let recorder = Recorder::start(store.clone(), run_id, None);
+                Recording::InMemory { store, recorder }
+            }
+            // The memory store does not fail; were it to, the summary is still there.
+            Err(_) => Recording::Off,
+        };
     }
     let opened = async {
-        let store = store::open(args.db.as_deref()).await?;
-        let meta = super::run_meta::current(kind, command, args.tags.clone(), pricing_version);
+        let store = store::open(args.database().as_deref()).await?;
         let ledgers = ledger_dir();
         if let Some(dir) = &ledgers {
             ledger::settle(store.as_ref(), dir).await;

@@ -14,7 +14,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 use super::error::Exit;
-use super::proxy_setup::{self, ProxyArgs};
+use super::proxy_setup::{self, ProxyArgs, Unrecorded};
 use super::report::{FindingArgs, ReportFormat};
 use crate::profile::sinks::SummaryReport;
 
@@ -36,9 +36,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     summary_file: Option<PathBuf>,
 
-    /// Format of the report the run ends with (read back from the database).
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    report: ReportFormat,
+    /// Format of the report the run ends with, read back from the database (default: table).
+    /// With --no-record, asking for a report (--report or --report-file) keeps the run in memory
+    /// for it.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    report: Option<ReportFormat>,
 
     /// Write the report to FILE instead of stderr.
     #[arg(long, value_name = "FILE")]
@@ -69,11 +71,18 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let recorded_command = std::iter::once("tollgate".to_string())
         .chain(std::env::args().skip(1))
         .collect();
+    // A report asked for is made even when nothing is recorded: from the run kept in memory.
+    let report_asked = !args.quiet && (args.report.is_some() || args.report_file.is_some());
     let setup = proxy_setup::start(
         &args.proxy,
         "127.0.0.1:0".parse().expect("literal"),
         "run",
         recorded_command,
+        if report_asked {
+            Unrecorded::KeptForReport
+        } else {
+            Unrecorded::Dropped
+        },
     )
     .await?;
     let stats = setup.proxy.stats();
@@ -265,8 +274,8 @@ async fn write_report(
     run_id: i64,
 ) -> anyhow::Result<()> {
     let sources = args.proxy.pricing.sources()?;
-    let text =
-        super::report::render(store, &[run_id], args.report, &args.findings, &sources).await?;
+    let format = args.report.unwrap_or(ReportFormat::Table);
+    let text = super::report::render(store, &[run_id], format, &args.findings, &sources).await?;
     match &args.report_file {
         Some(path) => crate::home::write_output(path, text.as_bytes())
             .with_context(|| format!("cannot write the report to {}", path.display())),

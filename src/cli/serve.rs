@@ -58,7 +58,14 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let command = std::iter::once("tollgate".to_string())
         .chain(std::env::args().skip(1))
         .collect();
-    let setup = proxy_setup::start(&args.proxy, args.listen, "serve", command).await?;
+    let setup = proxy_setup::start(
+        &args.proxy,
+        args.listen,
+        "serve",
+        command,
+        proxy_setup::Unrecorded::Dropped,
+    )
+    .await?;
     let addr = setup.proxy.local_addr();
     let stats = setup.proxy.stats();
 

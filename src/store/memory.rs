@@ -1,5 +1,5 @@
 //! A store that keeps everything in memory: for tests of what reads the history (findings,
-//! reports), and the proof that the store seam is real. Its reads sum the stored calls with the
+//! reports), the proof that the store seam is real, and the report of a `run --no-record`. Its reads sum the stored calls with the
 //! same engine the SQLite writer uses ([`super::tally`]), at read time.
 
 use std::collections::BTreeMap;
@@ -30,11 +30,21 @@ struct StoredRun {
 #[derive(Default)]
 pub struct MemoryStore {
     runs: Mutex<BTreeMap<i64, StoredRun>>,
+    /// What [`RunStore::location`] says (`memory` when `None`).
+    location: Option<String>,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store whose [`RunStore::location`] is `location`, for the reports read from it.
+    pub fn described_as(location: impl Into<String>) -> Self {
+        Self {
+            location: Some(location.into()),
+            ..Self::default()
+        }
     }
 
     fn with_runs<T>(&self, f: impl FnOnce(&BTreeMap<i64, StoredRun>) -> T) -> T {
@@ -63,7 +73,7 @@ fn none_if_empty(text: &str) -> Option<String> {
 #[async_trait::async_trait]
 impl RunStore for MemoryStore {
     fn location(&self) -> String {
-        "memory".into()
+        self.location.clone().unwrap_or_else(|| "memory".into())
     }
 
     async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {

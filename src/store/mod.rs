@@ -2,8 +2,8 @@
 //!
 //! Below the profile and above the record layer only: a store takes plain records
 //! ([`crate::record`]) and gives back the aggregates reports read. All SQL lives here. The
-//! SQLite backend is in [`sqlite`]; [`memory`] keeps everything in memory (tests, and the
-//! proof that the seam is real). Totals are summed by one engine, [`tally`], whatever the
+//! SQLite backend is in [`sqlite`]; [`memory`] keeps everything in memory (tests, the proof
+//! that the seam is real, and the report of a `run --no-record`). Totals are summed by one engine, [`tally`], whatever the
 //! backend. The history holds nothing secret: access keys only as fingerprints, no parameter
 //! values, no bodies.
 
@@ -40,6 +40,8 @@ pub enum StoreError {
         "no database at {path}: record a run first (`tollgate run -- CMD`), or pass --db PATH"
     )]
     Missing { path: String },
+    #[error("cannot use the database {location}: {message}; tollgate records into SQLite: give a file as PATH, sqlite://PATH or sqlite:PATH")]
+    Unsupported { location: String, message: String },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -136,21 +138,21 @@ pub trait RunStore: Send + Sync {
     async fn close(&self);
 }
 
-/// Opens the history named by `--db`/`TOLLGATE_DB` (a path or `sqlite://` URL), else
-/// `tollgate.db` in the state directory.
+/// Opens the history named by `--db`/`TOLLGATE_DB` (see [`sqlite_file`]), else `tollgate.db` in
+/// the state directory.
 pub async fn open(explicit: Option<&Path>) -> Result<Arc<dyn RunStore>, StoreError> {
-    let path = resolve_path(explicit).map_err(|error| StoreError::Open {
-        path: "the state directory".into(),
-        message: error.to_string(),
-    })?;
+    let path = resolve_path(explicit)?;
     Ok(Arc::new(SqliteStore::open(&path).await?))
 }
 
 /// Opens an existing history for reading: a report never creates one.
 pub async fn open_existing(explicit: Option<&Path>) -> Result<Arc<dyn RunStore>, StoreError> {
-    let path = resolve_path(explicit).map_err(|error| StoreError::Open {
-        path: "the state directory".into(),
-        message: format!("{error}; pass --db PATH"),
+    let path = resolve_path(explicit).map_err(|error| match error {
+        StoreError::Open { path, message } => StoreError::Open {
+            path,
+            message: format!("{message}; pass --db PATH"),
+        },
+        other => other,
     })?;
     if !path.exists() {
         return Err(StoreError::Missing {
@@ -160,11 +162,117 @@ pub async fn open_existing(explicit: Option<&Path>) -> Result<Arc<dyn RunStore>,
     Ok(Arc::new(SqliteStore::open(&path).await?))
 }
 
-/// The database file for this invocation: `--db`/`TOLLGATE_DB`, else `tollgate.db` in the state
-/// directory.
-pub fn resolve_path(explicit: Option<&Path>) -> std::io::Result<PathBuf> {
+/// The database file for this invocation: the one `--db`/`TOLLGATE_DB` names ([`sqlite_file`]),
+/// else `tollgate.db` in the state directory.
+pub fn resolve_path(explicit: Option<&Path>) -> Result<PathBuf, StoreError> {
     match explicit {
-        Some(path) => Ok(path.to_path_buf()),
-        None => Ok(crate::home::state_dir()?.join("tollgate.db")),
+        Some(value) => sqlite_file(value),
+        None => crate::home::state_dir()
+            .map(|dir| dir.join("tollgate.db"))
+            .map_err(|error| StoreError::Open {
+                path: "the state directory".into(),
+                message: error.to_string(),
+            }),
+    }
+}
+
+/// The SQLite file a `--db`/`TOLLGATE_DB` value names: a path, `sqlite://PATH` or `sqlite:PATH`
+/// (`sqlite:///abs/path` is absolute, `sqlite://rel.db` relative). Any other `scheme://` is
+/// refused, and nothing is created: taken for a path, `postgres://host/db` would make a folder
+/// `postgres:` in the working directory and a SQLite file in it.
+pub fn sqlite_file(value: &Path) -> Result<PathBuf, StoreError> {
+    // A name that is not UTF-8 is no URL.
+    let Some(text) = value.to_str() else {
+        return Ok(value.to_path_buf());
+    };
+    let unsupported = |message: String| StoreError::Unsupported {
+        location: text.to_string(),
+        message,
+    };
+    let path = match url_scheme(text) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("sqlite") => &text[scheme.len() + 3..],
+        Some(scheme) => {
+            let planned = match scheme.to_ascii_lowercase().as_str() {
+                "postgres" | "postgresql" => " yet (a PostgreSQL backend is planned)",
+                _ => "",
+            };
+            return Err(unsupported(format!(
+                "{scheme}:// databases are not supported{planned}"
+            )));
+        }
+        None => match text.get(..7) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("sqlite:") => &text[7..],
+            _ => return Ok(value.to_path_buf()),
+        },
+    };
+    if path.is_empty() {
+        return Err(unsupported("it names no file".into()));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// The scheme of `scheme://...` (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`).
+fn url_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once("://")?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(value: &str) -> Result<String, String> {
+        sqlite_file(Path::new(value))
+            .map(|path| path.display().to_string())
+            .map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn database_values_name_a_sqlite_file() {
+        for (value, path) in [
+            ("tollgate.db", "tollgate.db"),
+            ("/var/lib/tollgate/t.db", "/var/lib/tollgate/t.db"),
+            ("sqlite:///var/lib/t.db", "/var/lib/t.db"),
+            ("sqlite://rel/t.db", "rel/t.db"),
+            ("sqlite:t.db", "t.db"),
+            ("sqlite:/abs/t.db", "/abs/t.db"),
+            ("SQLITE://t.db", "t.db"),
+            // Not URLs: no scheme before `://`.
+            ("backups/x://y.db", "backups/x://y.db"),
+            ("./postgres://x", "./postgres://x"),
+        ] {
+            assert_eq!(file(value).as_deref(), Ok(path), "{value}");
+        }
+    }
+
+    #[test]
+    fn other_urls_are_refused_naming_the_supported_forms() {
+        for value in [
+            "postgres://h/db",
+            "postgresql://u@h:5432/db",
+            "mysql://h/db",
+            "s3://b/k",
+        ] {
+            let error = file(value).unwrap_err();
+            assert!(error.contains(value), "{error}");
+            assert!(
+                error.contains("PATH, sqlite://PATH or sqlite:PATH"),
+                "{error}"
+            );
+        }
+        assert!(file("postgres://h/db")
+            .unwrap_err()
+            .contains("a PostgreSQL backend is planned"));
+        assert!(!file("mysql://h/db").unwrap_err().contains("PostgreSQL"));
+        for value in ["sqlite://", "sqlite:"] {
+            assert!(
+                file(value).unwrap_err().contains("names no file"),
+                "{value}"
+            );
+        }
     }
 }

@@ -10,7 +10,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use tollgate::ca::{CaPaths, LocalCa};
 
-use crate::common::{python, ring, tollgate};
+use crate::common::{hermetic_command, python, ring, tollgate, tollgate_command, TOLLGATE};
 
 /// A home directory tollgate creates itself (as it does for a new user), with a CA in it.
 struct Home {
@@ -126,7 +126,7 @@ try:
 except ssl.SSLCertVerificationError as error:
     print("rejected:", error.verify_message)
 "#;
-    let output = std::process::Command::new(python())
+    let output = hermetic_command(python())
         .args(["-c", script])
         .arg(ca_path)
         .arg(name)
@@ -242,9 +242,9 @@ fn intercepting_a_domain_the_ca_does_not_permit_is_refused_with_the_fix() {
 #[test]
 fn the_ca_is_created_on_first_use_in_the_xdg_data_directory() {
     let xdg = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(crate::common::TOLLGATE)
+    // No TOLLGATE_HOME: the XDG data directory.
+    let output = hermetic_command(TOLLGATE)
         .args(["ca", "path"])
-        .env_remove("TOLLGATE_HOME")
         .env("XDG_DATA_HOME", xdg.path())
         .output()
         .unwrap();
@@ -275,10 +275,9 @@ fn a_rotated_ca_leaves_the_bundle_even_when_the_old_bundle_is_the_system_store()
     let (code, _, stderr) = tollgate(home.path(), &["ca", "rotate"]);
     assert_eq!(code, Some(0), "{stderr}");
     let second = home.path().join("second.pem");
-    let output = std::process::Command::new(crate::common::TOLLGATE)
+    let output = tollgate_command(home.path())
         .args(["ca", "bundle", "-o"])
         .arg(&second)
-        .env("TOLLGATE_HOME", home.path())
         .env("SSL_CERT_FILE", &first)
         .output()
         .unwrap();

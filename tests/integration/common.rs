@@ -1,8 +1,11 @@
-//! Shared helpers: a real HTTPS origin with its own test CA, and a real `tollgate serve` process.
+//! Shared helpers: a real HTTPS origin with its own test CA, a real `tollgate serve` process, and
+//! the one place processes are started: [`hermetic_command`] and [`tollgate_command`] (a test
+//! must never see, nor write into, the setup of whoever runs it).
 
 #![allow(dead_code)] // each test module uses its own subset
 
 use std::convert::Infallible;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,6 +25,52 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
 pub const TOLLGATE: &str = env!("CARGO_BIN_EXE_tollgate");
+
+/// Whether an environment variable of whoever runs the tests could change what tollgate or a
+/// workload does, or where it writes: tollgate's own (`TOLLGATE_DB` would record the tests'
+/// runs into the user's database, `TOLLGATE_PRICING` would price them with the user's overlay),
+/// AWS's and boto's (a profile, credentials, a region), the log filter, and proxies.
+pub fn is_users_setting(name: &OsStr) -> bool {
+    let name = name.as_encoded_bytes().to_ascii_uppercase();
+    [&b"TOLLGATE_"[..], b"AWS_", b"BOTO_"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        || [
+            &b"RUST_LOG"[..],
+            b"HTTP_PROXY",
+            b"HTTPS_PROXY",
+            b"ALL_PROXY",
+            b"NO_PROXY",
+        ]
+        .contains(&name.as_slice())
+}
+
+/// Removes from `command`'s environment every variable of this process that
+/// [`is_users_setting`], whatever its case (`https_proxy` too).
+pub fn forget_users_settings(command: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        if is_users_setting(&name) {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// `program` in an environment without the user's settings ([`is_users_setting`]). Every
+/// process a test starts begins here; what a test sets on purpose, it sets afterwards.
+pub fn hermetic_command(program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new(program);
+    forget_users_settings(&mut command);
+    command
+}
+
+/// The tollgate binary in a hermetic environment ([`hermetic_command`]) with `home` as its
+/// TOLLGATE_HOME: its CA, and its database unless the test passes `--db`.
+pub fn tollgate_command(home: &Path) -> Command {
+    let mut command = hermetic_command(TOLLGATE);
+    command.env("TOLLGATE_HOME", home);
+    command
+}
 
 pub fn ring() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -253,12 +302,9 @@ impl Tollgate {
     }
 
     pub fn serve_in(home: tempfile::TempDir, args: &[&str]) -> Self {
-        let mut child = Command::new(TOLLGATE)
+        let mut child = tollgate_command(home.path())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
-            .env("TOLLGATE_HOME", home.path())
-            .env_remove("TOLLGATE_LOG")
-            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -370,11 +416,8 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
 
 /// Runs `tollgate ARGS` to completion with the given home; returns (exit code, stdout, stderr).
 pub fn tollgate(home: &Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let output = Command::new(TOLLGATE)
+    let output = tollgate_command(home)
         .args(args)
-        .env("TOLLGATE_HOME", home)
-        .env_remove("TOLLGATE_LOG")
-        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .output()
         .unwrap();

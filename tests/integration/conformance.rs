@@ -27,7 +27,7 @@ fn corpus() -> PathBuf {
     .iter()
     .any(|input| modified(input) > modified(&out));
     if !out.exists() || inputs_newer {
-        let status = std::process::Command::new(crate::common::python())
+        let status = crate::common::hermetic_command(crate::common::python())
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/generate_corpus.py"))
             .arg(&out)
             .status()

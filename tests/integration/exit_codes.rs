@@ -2,9 +2,9 @@
 //! filter. (The command's own codes through `tollgate run`, 126 and 127 are in `run.rs`.)
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use crate::common::{tollgate, TOLLGATE};
+use crate::common::{tollgate, tollgate_command};
 
 /// The write end of a pipe whose reader has already left: every write to it fails with EPIPE,
 /// as it does for `tollgate report | head -1` once `head` has its line.
@@ -24,13 +24,9 @@ fn tollgate_with(
     stdout: Option<Stdio>,
     stderr: Option<Stdio>,
 ) -> Output {
-    let mut command = Command::new(TOLLGATE);
+    let mut command = tollgate_command(home);
     command
         .args(args)
-        .env("TOLLGATE_HOME", home)
-        .env_remove("TOLLGATE_LOG")
-        .env_remove("RUST_LOG")
-        .env_remove("TOLLGATE_DB")
         .envs(env.iter().copied())
         .stdin(Stdio::null());
     if let Some(stdout) = stdout {
@@ -99,6 +95,54 @@ fn usage_errors_are_2_and_125_under_run() {
     );
     assert_eq!(code, Some(4), "{stderr}");
     assert_eq!(stdout, "--bogus -q\n");
+}
+
+/// Defect 21: a mistyped flag became the command: `tollgate run --endpoint -- true` ran
+/// `--endpoint` as a program (127) and recorded an empty run. Flags before `--` are tollgate's:
+/// an unknown one is a usage error (125), with clap's suggestion when one is near, the command
+/// does not run, and nothing is recorded.
+#[test]
+fn a_mistyped_flag_before_the_command_is_a_usage_error_and_records_no_run() {
+    let home = tempfile::tempdir().unwrap();
+    let marker = home.path().join("ran");
+    let marker = marker.to_str().unwrap();
+    for (flag, args) in [
+        (
+            "--endpoint",
+            &["run", "--endpoint", "--", "touch", marker][..],
+        ),
+        ("--endpoint", &["run", "--endpoint", "touch", marker]),
+        (
+            "--sumary",
+            &["run", "--sumary", "json", "--", "touch", marker],
+        ),
+        (
+            "--no-recrod",
+            &["run", "-q", "--no-recrod", "--", "touch", marker],
+        ),
+    ] {
+        let (code, _, stderr) = tollgate(home.path(), args);
+        assert_eq!(code, Some(125), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("error: unexpected argument '{flag}'")),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("cannot run"), "{args:?}: {stderr}");
+        assert!(!Path::new(marker).exists(), "{args:?} ran the command");
+    }
+    // Where a flag is near, clap names it.
+    for (args, near) in [
+        (&["run", "--sumary", "json", "--", "true"][..], "--summary"),
+        (&["run", "--no-recrod", "--", "true"], "--no-record"),
+    ] {
+        let (_, _, stderr) = tollgate(home.path(), args);
+        assert!(
+            stderr.contains(&format!("a similar argument exists: '{near}'")),
+            "{args:?}: {stderr}"
+        );
+    }
+    // No run was recorded: the database was never created.
+    assert!(!home.path().join("tollgate.db").exists());
 }
 
 #[test]

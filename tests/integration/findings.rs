@@ -20,7 +20,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,9 +36,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use crate::common::tollgate_command;
 use crate::moto::{
-    isolate_aws_env, python_with_moto as python, read_json, run_bounded, tollgate_record,
-    u64_field, Moto, MANIFEST_DIR, TOLLGATE,
+    python_with_moto as python, read_json, run_bounded, tollgate_record, u64_field, Moto,
+    MANIFEST_DIR,
 };
 
 /// How long the workload may take under tollgate (about 15 s; the test about 20 s).
@@ -291,18 +291,14 @@ async fn handle(
 
 /// `tollgate report --db DB --last --format json EXTRA...`, parsed.
 fn report_json(scratch: &Path, db: &Path, name: &str, extra: &[&str]) -> Value {
-    let mut command = Command::new(TOLLGATE);
+    let mut command = tollgate_command(&scratch.join("tollgate-home"));
     command
         .args(["report", "--last", "--format", "json"])
         .args(extra)
         .arg("--db")
-        .arg(db);
-    isolate_aws_env(&mut command, scratch);
-    // The working directory has no tollgate.toml: the default thresholds apply.
-    command
-        .current_dir(scratch)
-        .env("TOLLGATE_HOME", scratch.join("tollgate-home"))
-        .env_remove("TOLLGATE_DB");
+        .arg(db)
+        // The working directory has no tollgate.toml: the default thresholds apply.
+        .current_dir(scratch);
     let run = run_bounded(command, scratch, name, CLI_LIMIT);
     assert!(
         run.status.success(),

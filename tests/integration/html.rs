@@ -13,14 +13,12 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::moto::{
-    isolate_aws_env, python_with_moto as python, run_bounded, Moto, MANIFEST_DIR, TOLLGATE,
-};
+use crate::common::{hermetic_command, tollgate_command};
+use crate::moto::{python_with_moto as python, run_bounded, tollgate_record, Moto, MANIFEST_DIR};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -111,8 +109,8 @@ fn chromium() -> Option<PathBuf> {
 
 /// Headless Chromium, isolated: its own profile, no network (every host name fails to
 /// resolve), no background services, console messages on stderr.
-fn browser(chromium: &Path, scratch: &Path, profile: &str) -> Command {
-    let mut command = Command::new(chromium);
+fn browser(chromium: &Path, scratch: &Path, profile: &str) -> std::process::Command {
+    let mut command = hermetic_command(chromium);
     command
         .args([
             "--headless",
@@ -173,35 +171,17 @@ fn the_html_report_loads_in_chromium_without_console_errors_and_shows_the_total(
     std::fs::write(&script, WORKLOAD).unwrap();
 
     // Record the workload.
-    let mut record = Command::new(TOLLGATE);
-    record
-        .current_dir(MANIFEST_DIR)
-        .arg("run")
-        .arg("--db")
-        .arg(&db)
-        .args(["--upstream", &moto.url()])
-        .arg("--")
-        .arg(&python)
-        .arg(&script);
-    isolate_aws_env(&mut record, scratch);
-    record
-        .env("TOLLGATE_HOME", scratch.join("tollgate-home"))
-        .env_remove("TOLLGATE_DB")
-        .env_remove("TOLLGATE_LOG");
+    let record = tollgate_record(scratch, &db, &moto.url(), &python, [&script]);
     let run = run_bounded(record, scratch, "workload", RUN_LIMIT);
     let context = format!("{}\n{}", run.describe(), moto.log_tail());
     assert!(run.status.success(), "the workload failed\n{context}");
     assert!(run.stdout.contains("html_workload: ok"), "{context}");
 
     // The total, as the JSON report states it.
-    let mut json_report = Command::new(TOLLGATE);
+    let mut json_report = tollgate_command(&scratch.join("tollgate-home"));
     json_report
         .args(["report", "--format", "json", "--last", "--db"])
         .arg(&db);
-    isolate_aws_env(&mut json_report, scratch);
-    json_report
-        .env("TOLLGATE_HOME", scratch.join("tollgate-home"))
-        .env_remove("TOLLGATE_DB");
     let json = run_bounded(json_report, scratch, "report-json", CLI_LIMIT);
     assert!(json.status.success(), "{}", json.describe());
     let json: Value = serde_json::from_str(&json.stdout).expect("the JSON report");

@@ -4,7 +4,6 @@
 //! Circles between the files of one folder are warnings, errors with `--strict-files`.
 
 use std::path::Path;
-use std::process::Command;
 
 use tempfile::TempDir;
 
@@ -22,7 +21,7 @@ fn tree(files: &[(&str, &str)]) -> TempDir {
 /// Runs the check on `dir/src`: (exit code, stdout and stderr).
 fn check(dir: &TempDir, args: &[&str]) -> (i32, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/check-layers.sh");
-    let output = Command::new("bash")
+    let output = crate::common::hermetic_command("bash")
         .arg(script)
         .args(args)
         .arg(dir.path().join("src"))

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub(crate) const TOLLGATE: &str = env!("CARGO_BIN_EXE_tollgate");
+use crate::common::{hermetic_command, tollgate_command};
+
 pub(crate) const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 /// How long moto gets to start answering.
@@ -50,32 +51,21 @@ pub(crate) fn python_with_moto() -> PathBuf {
 pub(crate) fn moto_command(python: &Path) -> Command {
     let beside = python.parent().map(|dir| dir.join("moto_server"));
     match beside.filter(|path| path.is_file()) {
-        Some(moto_server) => Command::new(moto_server),
+        Some(moto_server) => hermetic_command(moto_server),
         None => {
-            let mut command = Command::new(python);
+            let mut command = hermetic_command(python);
             command.args(["-m", "moto.server"]);
             command
         }
     }
 }
 
-/// Leaves the child nothing of the machine's AWS or proxy setup, so that neither a developer's
-/// profile nor a proxy of their own can change what it does, and gives it dummy credentials.
-/// (`tollgate run` sets the proxy and CA bundle variables for its child itself.)
-pub(crate) fn isolate_aws_env(command: &mut Command, scratch: &Path) {
-    for (name, _) in std::env::vars_os() {
-        let Some(name) = name.to_str() else { continue };
-        let upper = name.to_ascii_uppercase();
-        if upper.starts_with("AWS_")
-            || upper.starts_with("BOTO_")
-            || matches!(
-                upper.as_str(),
-                "HTTPS_PROXY" | "HTTP_PROXY" | "ALL_PROXY" | "NO_PROXY"
-            )
-        {
-            command.env_remove(name);
-        }
-    }
+/// Gives a workload (or `tollgate run` of one) dummy credentials and a region, and no AWS
+/// configuration files. `command` comes from [`hermetic_command`] or [`tollgate_command`], which
+/// leave out the machine's AWS, proxy and tollgate setup: neither a developer's profile nor a
+/// proxy of their own can change what it does. (`tollgate run` sets the proxy and CA bundle
+/// variables for its child itself.)
+pub(crate) fn dummy_aws_env(command: &mut Command, scratch: &Path) {
     command
         .env("AWS_ACCESS_KEY_ID", "AKIDTOLLGATETEST")
         .env("AWS_SECRET_ACCESS_KEY", "tollgate-test-dummy-secret")
@@ -118,7 +108,7 @@ impl Moto {
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().expect("clone the log handle"))
                 .stderr(log_file);
-            isolate_aws_env(&mut command, scratch);
+            dummy_aws_env(&mut command, scratch);
             let child = command
                 .spawn()
                 .unwrap_or_else(|error| panic!("cannot start moto ({command:?}): {error}"));
@@ -266,7 +256,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut command = Command::new(TOLLGATE);
+    let mut command = tollgate_command(&scratch.join("tollgate-home"));
     command.current_dir(MANIFEST_DIR).arg("run");
     if let Some(upstream) = upstream {
         command.args(["--upstream", upstream]);
@@ -277,8 +267,7 @@ where
         .arg("--")
         .arg(program)
         .args(args);
-    isolate_aws_env(&mut command, scratch);
-    command.env("TOLLGATE_HOME", scratch.join("tollgate-home"));
+    dummy_aws_env(&mut command, scratch);
     command
 }
 
@@ -343,7 +332,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut command = Command::new(TOLLGATE);
+    let mut command = tollgate_command(&scratch.join("tollgate-home"));
     command
         .current_dir(MANIFEST_DIR)
         .arg("run")
@@ -353,10 +342,6 @@ where
         .arg("--")
         .arg(program)
         .args(args);
-    isolate_aws_env(&mut command, scratch);
-    command
-        .env("TOLLGATE_HOME", scratch.join("tollgate-home"))
-        .env_remove("TOLLGATE_DB")
-        .env_remove("TOLLGATE_LOG");
+    dummy_aws_env(&mut command, scratch);
     command
 }

@@ -13,11 +13,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::common::TOLLGATE;
+use crate::common::tollgate_command;
 
 /// `tollgate pricing check`'s exit code when the table or overlay has problems.
 const EXIT_PROBLEMS: i32 = 1;
@@ -119,14 +119,11 @@ impl Sandbox {
 
     /// Runs `tollgate ARGS` in `cwd`.
     fn run_in(&self, cwd: &Path, args: &[&str]) -> Run {
-        let output = Command::new(TOLLGATE)
+        let output = tollgate_command(&self.home())
             .args(args)
             .current_dir(cwd)
-            .env("TOLLGATE_HOME", self.home())
             .env("XDG_DATA_HOME", self.root.join("xdg"))
             .env("HOME", self.root.join("user"))
-            .env_remove("TOLLGATE_PRICING")
-            .env_remove("TOLLGATE_LOG")
             .stdin(Stdio::null())
             .output()
             .unwrap();

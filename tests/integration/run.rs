@@ -1,10 +1,10 @@
 //! `tollgate run`: the child's environment, exit codes and signals; `serve` and `env`.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::{python, tollgate, wait_timeout, Tollgate, TOLLGATE};
+use crate::common::{python, tollgate, tollgate_command, wait_timeout, Tollgate};
 
 #[test]
 fn the_childs_exit_code_passes_through() {
@@ -46,10 +46,9 @@ fn a_command_that_cannot_start_is_127_or_126_with_a_clear_error() {
 #[test]
 fn the_child_gets_the_proxy_and_bundle_and_keeps_no_proxy() {
     let home = tempfile::tempdir().unwrap();
-    let output = Command::new(TOLLGATE)
+    let output = tollgate_command(home.path())
         .args(["run", "-q", "--", "sh", "-c"])
         .arg("echo \"$HTTPS_PROXY|$https_proxy|$AWS_CA_BUNDLE|$SSL_CERT_FILE|$REQUESTS_CA_BUNDLE|$CURL_CA_BUNDLE|$NODE_EXTRA_CA_CERTS|$NO_PROXY\"")
-        .env("TOLLGATE_HOME", home.path())
         .env("NO_PROXY", "internal.example")
         .output()
         .unwrap();
@@ -76,12 +75,11 @@ fn run_python_until_ready(
 ) -> (tempfile::TempDir, std::process::Child) {
     use std::os::unix::process::CommandExt;
     let home = tempfile::tempdir().unwrap();
-    let mut command = Command::new(TOLLGATE);
+    let mut command = tollgate_command(home.path());
     command
         .args(["run", "-q", "--"])
         .arg(python())
         .args(["-c", script])
-        .env("TOLLGATE_HOME", home.path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
     if own_group {

@@ -20,15 +20,16 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::common::{hermetic_command, tollgate_command};
 use crate::moto::{
-    isolate_aws_env, python_with_moto as python, read_json, run_bounded, tollgate_record,
-    u64_field, Finished, Moto, MANIFEST_DIR, TOLLGATE,
+    python_with_moto as python, read_json, run_bounded, tollgate_record, u64_field, Finished, Moto,
+    MANIFEST_DIR,
 };
 
 /// How long one `tollgate run` of a workload may take before the test gives up on it.
@@ -38,12 +39,8 @@ const CLI_LIMIT: Duration = Duration::from_secs(30);
 
 /// `tollgate ARGS... --db DB` (runs, report): must succeed; returns its stdout.
 fn tollgate_cli(scratch: &Path, db: &Path, name: &str, args: &[&str]) -> String {
-    let mut command = Command::new(TOLLGATE);
+    let mut command = tollgate_command(&scratch.join("tollgate-home"));
     command.args(args).arg("--db").arg(db);
-    isolate_aws_env(&mut command, scratch);
-    command
-        .env("TOLLGATE_HOME", scratch.join("tollgate-home"))
-        .env_remove("TOLLGATE_DB");
     let run = run_bounded(command, scratch, name, CLI_LIMIT);
     assert!(
         run.status.success(),
@@ -649,7 +646,7 @@ impl Tmpfs {
             return None;
         }
         std::fs::create_dir_all(dir).expect("create the mount point");
-        let status = Command::new("mount")
+        let status = hermetic_command("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700")])
             .arg("tmpfs")
             .arg(dir)
@@ -667,7 +664,7 @@ impl Tmpfs {
 
 impl Tmpfs {
     fn resize(&self, size: &str) {
-        let status = Command::new("mount")
+        let status = hermetic_command("mount")
             .args(["-o", &format!("remount,size={size}")])
             .arg(&self.dir)
             .status()
@@ -678,13 +675,13 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let unmounted = Command::new("umount")
+        let unmounted = hermetic_command("umount")
             .arg(&self.dir)
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
         if !unmounted {
-            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+            let _ = hermetic_command("umount").arg("-l").arg(&self.dir).status();
         }
     }
 }
