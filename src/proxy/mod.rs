@@ -147,11 +147,18 @@ pub struct ProxyStats {
     /// Connections still open when the shutdown grace period ended: their in-flight exchanges,
     /// if any, were never reported.
     pub cut_at_shutdown: AtomicU64,
+    /// CONNECT tunnels to intercepted hosts that carried something other than TLS: refused, never
+    /// tunnelled blind.
+    pub refused_tunnels: AtomicU64,
 }
 
 impl ProxyStats {
     fn handshake_failed(&self) {
         self.handshake_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn tunnel_refused(&self) {
+        self.refused_tunnels.fetch_add(1, Ordering::Relaxed);
     }
 }
 

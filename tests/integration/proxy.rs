@@ -599,3 +599,96 @@ async fn an_upgrade_to_websocket_through_an_intercepted_host_works_both_ways() {
         "the handshake is an exchange: {stderr}"
     );
 }
+
+/// Opens a CONNECT tunnel to `authority` and reads the proxy's `200` head.
+fn open_tunnel(tollgate: &Tollgate, authority: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(tollgate.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+    stream
+}
+
+#[test]
+fn a_connect_to_an_intercepted_host_that_is_not_tls_is_refused_not_tunnelled() {
+    // The intercepted host (localhost, standing in for an AWS endpoint) listens: a blind tunnel
+    // would reach it. So does the --upstream: nothing may reach it either.
+    let real_host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = real_host.local_addr().unwrap().port();
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) =
+        crate::common::tollgate(home.path(), &["ca", "init", "--domain", "localhost"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let tollgate = Tollgate::serve_in(
+        home,
+        &[
+            "--intercept",
+            "localhost",
+            "--upstream",
+            &format!("http://{}", upstream.local_addr().unwrap()),
+        ],
+    );
+
+    // Plain HTTP inside the tunnel: an HTTP answer that says why, then the close.
+    let mut stream = open_tunnel(&tollgate, &format!("localhost:{port}"));
+    stream
+        .write_all(b"GET /secret-path?X-Amz-Signature=abc HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(read.is_ok(), "still open ({read:?}) after {answer:?}");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(answer.contains("TLS"), "{answer:?}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer:?}"
+    );
+
+    // Bytes that are neither TLS nor HTTP: just the close.
+    let mut stream = open_tunnel(&tollgate, &format!("localhost:{port}"));
+    stream.write_all(b"\x00\x01\x02 not a protocol").unwrap();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    assert!(read.is_ok(), "still open ({read:?})");
+    assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+
+    for (name, listener) in [
+        ("the intercepted host", &real_host),
+        ("--upstream", &upstream),
+    ] {
+        listener.set_nonblocking(true).unwrap();
+        assert!(listener.accept().is_err(), "{name} got a connection");
+    }
+    let (code, stderr) = tollgate.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    // One warning per refusal, naming the host and nothing of what the client sent; the summary
+    // counts them; nothing was tunnelled.
+    assert_eq!(
+        stderr.matches("WARN").count(),
+        2,
+        "one warning per refused tunnel: {stderr}"
+    );
+    assert!(
+        stderr.contains("host=localhost") && stderr.contains(&format!("port={port}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret-path"), "{stderr}");
+    assert!(!stderr.contains("X-Amz-Signature"), "{stderr}");
+    assert!(
+        stderr.contains("2 tunnels to intercepted hosts refused"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("tunnelled without decryption"), "{stderr}");
+}
