@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::StartHandshake;
 use tracing::Instrument;
 
-use super::forward::{self, error_response, ProxyBody};
+use super::forward::{self, client_error, error_response, ProxyBody};
 use super::observer::{Transport, Tunnel};
 use super::target::Target;
 use super::tunnel;
@@ -33,8 +33,7 @@ pub(crate) async fn handle(
     mut request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let Some((host, port)) = connect_target(request.uri()) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
+        return client_error(
             "bad-connect",
             format!(
                 "tollgate: CONNECT needs a host:port target, got '{}'\n",
@@ -439,10 +438,10 @@ async fn tunnel(
     }
 }
 
-/// Answers requests on the proxy's own port that are neither CONNECT nor absolute-form.
+/// Answers requests on the proxy's own port that are neither CONNECT nor absolute-form, and
+/// closes the connection.
 pub(crate) fn not_a_proxy_request(request: &Request<Incoming>) -> Response<ProxyBody> {
-    error_response(
-        StatusCode::BAD_REQUEST,
+    client_error(
         "not-a-proxy-request",
         format!(
             "tollgate is an HTTP proxy: send CONNECT host:port or an absolute http:// URL \

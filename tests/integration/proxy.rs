@@ -692,3 +692,78 @@ fn a_connect_to_an_intercepted_host_that_is_not_tls_is_refused_not_tunnelled() {
     );
     assert!(!stderr.contains("tunnelled without decryption"), "{stderr}");
 }
+
+/// Sends raw bytes to the proxy port and reads until the proxy closes the connection; panics if
+/// it is still open after 5 s (the header timeout is 60 s, so only a close ends the read).
+fn raw_exchange_until_closed(tollgate: &Tollgate, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(tollgate.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let read = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    assert!(
+        read.is_ok(),
+        "the proxy left the connection open ({read:?}) after {response:?}"
+    );
+    response
+}
+
+#[test]
+fn a_400_for_get_slash_closes_the_connection() {
+    let tollgate = Tollgate::serve(&[]);
+    let response = raw_exchange_until_closed(&tollgate, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(response.starts_with("HTTP/1.1 400"), "{response:?}");
+    assert!(
+        response.to_ascii_lowercase().contains("connection: close"),
+        "{response:?}"
+    );
+}
+
+#[test]
+fn a_400_for_a_malformed_connect_closes_the_connection() {
+    let tollgate = Tollgate::serve(&[]);
+    let response = raw_exchange_until_closed(
+        &tollgate,
+        b"CONNECT s3.amazonaws.com HTTP/1.1\r\nHost: s3.amazonaws.com\r\n\r\n",
+    );
+    assert!(response.starts_with("HTTP/1.1 400"), "{response:?}");
+    assert!(response.contains("host:port"), "{response:?}");
+    assert!(
+        response.to_ascii_lowercase().contains("connection: close"),
+        "{response:?}"
+    );
+}
+
+#[test]
+fn a_502_for_a_host_not_intercepted_does_not_claim_it_was_sent_upstream() {
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let tollgate = Tollgate::serve(&[
+        "--upstream",
+        &format!("http://{}", upstream.local_addr().unwrap()),
+    ]);
+    let response = raw_exchange_until_closed(
+        &tollgate,
+        format!(
+            "GET http://127.0.0.1:{closed_port}/page HTTP/1.1\r\nHost: 127.0.0.1:{closed_port}\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(response.starts_with("HTTP/1.1 502"), "{response:?}");
+    // The host is not intercepted: tollgate tried it directly, and says so.
+    assert!(!response.contains("sent to --upstream"), "{response:?}");
+    assert!(response.contains("not intercepted"), "{response:?}");
+    assert!(
+        response.contains(&format!("127.0.0.1:{closed_port}")),
+        "{response:?}"
+    );
+    upstream.set_nonblocking(true).unwrap();
+    assert!(upstream.accept().is_err(), "the upstream got a connection");
+}
