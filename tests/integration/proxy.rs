@@ -767,3 +767,40 @@ fn a_502_for_a_host_not_intercepted_does_not_claim_it_was_sent_upstream() {
     upstream.set_nonblocking(true).unwrap();
     assert!(upstream.accept().is_err(), "the upstream got a connection");
 }
+
+/// The longest an AWS API keeps a caller waiting for a response head by its own limits: Bedrock's
+/// inference timeout (60 min; Lambda's synchronous Invoke is 15 min, an SQS long poll 20 s).
+const LONGEST_AWS_WAIT_SECS: u64 = 60 * 60;
+
+#[test]
+fn the_default_upstream_timeout_outlasts_every_aws_wait_and_is_the_documented_one() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, help, stderr) = crate::common::tollgate(home.path(), &["serve", "--help"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let flag = help
+        .find("--upstream-timeout <SECS>")
+        .unwrap_or_else(|| panic!("no --upstream-timeout in {help}"));
+    let shown: u64 = help[flag..]
+        .split_once("[default: ")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .and_then(|(value, _)| value.parse().ok())
+        .unwrap_or_else(|| panic!("no default for --upstream-timeout in {help}"));
+
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let documented: u64 = readme
+        .split_once("`--upstream-timeout` (")
+        .and_then(|(_, rest)| rest.split_once(" s"))
+        .and_then(|(value, _)| value.parse().ok())
+        .expect("README gives --upstream-timeout's default as `--upstream-timeout` (N s");
+
+    assert_eq!(shown, documented, "--help and README disagree");
+    assert!(
+        help[flag..].contains(&format!("The default, {shown} ")),
+        "the flag's own explanation names another default: {help}"
+    );
+    assert!(
+        shown > LONGEST_AWS_WAIT_SECS,
+        "a {shown} s default cuts calls AWS would still answer (up to {LONGEST_AWS_WAIT_SECS} s)"
+    );
+}
