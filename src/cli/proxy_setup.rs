@@ -23,6 +23,10 @@ use crate::record::RunEnd;
 use crate::roots::Roots;
 use crate::store::{self, MemoryStore, RunStore};
 
+/// `--upstream-timeout`'s default: why it is what it is, is in that flag's doc (and README's
+/// "What it does when things go wrong").
+pub const DEFAULT_UPSTREAM_TIMEOUT_SECS: u64 = 61 * 60;
+
 #[derive(Debug, Clone, Args)]
 pub struct ProxyArgs {
     /// Also intercept hosts matching GLOB (e.g. localhost.localstack.cloud or *.emulator.test).
@@ -39,8 +43,18 @@ pub struct ProxyArgs {
     #[arg(long = "upstream-ca", value_name = "FILE")]
     pub upstream_ca: Vec<PathBuf>,
 
-    /// Seconds to wait for an upstream's response head before answering 504.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    /// Seconds to wait for an upstream's response head, counted from the end of the upload,
+    /// before answering 504.
+    ///
+    /// The default, 3660 (61 minutes), is meant never to make tollgate the one that gives up. It
+    /// is longer than anything AWS itself keeps a caller waiting for a response head (Bedrock
+    /// inference: up to 60 minutes; Lambda's synchronous Invoke: 15; an SQS long poll: 20 s), so
+    /// AWS answers, or fails with its own error, first. It is longer than every SDK's default
+    /// read timeout (botocore and the AWS CLI: 60 s; Java: 30 s in v2, 50 s in v1), so the SDK
+    /// times out first and retries as it would without tollgate, and a timeout raised for a slow
+    /// call is still honoured. Some SDKs have no read timeout by default (JavaScript v3, Go v2,
+    /// Rust): for them this only ends a wait for an upstream that will never answer.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_UPSTREAM_TIMEOUT_SECS)]
     pub upstream_timeout: u64,
 
     /// Seconds a client has to send a request's headers; also how long an idle client connection is kept.

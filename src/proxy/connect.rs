@@ -1,10 +1,11 @@
 //! `CONNECT host:port`: decide from the authority and the TLS ClientHello whether to intercept,
-//! then either terminate TLS and serve HTTP, or tunnel the bytes untouched.
+//! then either terminate TLS and serve HTTP, or tunnel the bytes untouched. A tunnel to an
+//! intercepted host that does not start with TLS is refused: it is never tunnelled blind.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use http::{Request, Response, StatusCode};
@@ -13,12 +14,12 @@ use hyper::service::service_fn;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use rustls::server::{Accepted, Acceptor};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::StartHandshake;
 use tracing::Instrument;
 
-use super::forward::{self, error_response, ProxyBody};
+use super::forward::{self, client_error, error_response, ProxyBody};
 use super::observer::{Transport, Tunnel};
 use super::target::Target;
 use super::tunnel;
@@ -32,8 +33,7 @@ pub(crate) async fn handle(
     mut request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let Some((host, port)) = connect_target(request.uri()) else {
-        return error_response(
-            StatusCode::BAD_REQUEST,
+        return client_error(
             "bad-connect",
             format!(
                 "tollgate: CONNECT needs a host:port target, got '{}'\n",
@@ -146,7 +146,12 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
     let (accepted, consumed) = match hello {
         Ok(Ok(ClientHello::Tls { accepted, consumed })) => (accepted, consumed),
         Ok(Ok(ClientHello::NotTls { consumed })) => {
-            // Not TLS: nothing to intercept. Pass it on as it came.
+            // An intercepted host is reached only through a decrypted, observed connection:
+            // never blind (with --upstream nothing may reach it at all).
+            if shared.config.intercept.matches(&target.host) {
+                return refuse_plain_tunnel(&shared, &target, client_io, consumed).await;
+            }
+            // Not TLS to a host that is not intercepted (an address): pass it on as it came.
             tracing::debug!("not TLS: tunnelling");
             return tunnel_after_peek(shared, target, client_io, consumed, started).await;
         }
@@ -311,6 +316,101 @@ pub(crate) async fn read_client_hello<R: AsyncRead + Unpin>(
     }
 }
 
+/// How long a refused tunnel's client gets to send the first word of its request line (the
+/// method of an HTTP request), once its first byte has come.
+const FIRST_WORD_WAIT: Duration = Duration::from_secs(2);
+/// How much of what the client still sends is read and dropped after the refusal, so that closing
+/// does not reset the connection before the client has read the answer.
+const DRAIN_LIMIT: u64 = 64 * 1024;
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
+
+/// A CONNECT to an intercepted host whose first bytes are not a TLS ClientHello: tollgate cannot
+/// decrypt it, and tunnelling it would reach the real host unobserved (or, with `--upstream`, at
+/// all). Refused: an HTTP request gets a `400` saying why (the client already had its `200` for
+/// the CONNECT), anything else just the close. Counted, and logged once with the host; never
+/// with what the client sent.
+async fn refuse_plain_tunnel<IO>(
+    shared: &Shared,
+    target: &Target,
+    mut client_io: IO,
+    mut consumed: Vec<u8>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    shared.stats.tunnel_refused();
+    tracing::warn!(
+        host = %target.host,
+        port = target.port,
+        "refused a CONNECT tunnel to an intercepted host: the client sent something other than \
+         TLS, which tollgate can neither decrypt nor let through unobserved"
+    );
+    let _ = tokio::time::timeout(
+        FIRST_WORD_WAIT,
+        read_first_word(&mut client_io, &mut consumed),
+    )
+    .await;
+    if looks_like_http(&consumed) {
+        let answer = refusal_answer(target, shared.config.upstream.is_some());
+        if let Err(error) = client_io.write_all(&answer).await {
+            tracing::debug!(%error, "cannot send the refusal");
+        }
+    }
+    let _ = client_io.shutdown().await;
+    let mut rest = (&mut client_io).take(DRAIN_LIMIT);
+    let _ = tokio::time::timeout(
+        DRAIN_WAIT,
+        tokio::io::copy(&mut rest, &mut tokio::io::sink()),
+    )
+    .await;
+}
+
+/// The longest HTTP method tollgate takes for one: longer words are not HTTP.
+const MAX_METHOD: usize = 20;
+
+/// Reads until `consumed` holds a space or more than a method's worth of bytes, or the client
+/// stops sending.
+async fn read_first_word<R: AsyncRead + Unpin>(
+    io: &mut R,
+    consumed: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let mut chunk = [0u8; 64];
+    while !consumed.contains(&b' ') && consumed.len() <= MAX_METHOD {
+        let read = io.read(&mut chunk).await?;
+        if read == 0 {
+            break;
+        }
+        consumed.extend_from_slice(&chunk[..read]);
+    }
+    Ok(())
+}
+
+/// Whether the first bytes of a connection look like an HTTP/1 request line: a method (an
+/// upper-case token) and a space.
+fn looks_like_http(first: &[u8]) -> bool {
+    let method = first.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    (1..=MAX_METHOD).contains(&method) && first.get(method) == Some(&b' ')
+}
+
+/// The whole HTTP/1.1 answer to plain HTTP sent through a CONNECT tunnel to an intercepted host.
+fn refusal_answer(target: &Target, upstream: bool) -> Vec<u8> {
+    let body = format!(
+        "tollgate: refused: this CONNECT tunnel to {host}:{port}, an intercepted host, carried \
+         plain HTTP instead of TLS. tollgate decrypts and observes an intercepted host's traffic \
+         and never tunnels it blind, so nothing was sent to {host}{upstream}. Use https://, or \
+         send http:// requests to the proxy as absolute URLs (HTTP_PROXY) rather than through \
+         CONNECT.\n",
+        host = target.host,
+        port = target.port,
+        upstream = if upstream { " or to --upstream" } else { "" },
+    );
+    let head = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         x-tollgate-error: not-tls\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    [head.into_bytes(), body.into_bytes()].concat()
+}
+
 async fn tunnel_after_peek(
     shared: Arc<Shared>,
     target: Target,
@@ -338,10 +438,10 @@ async fn tunnel(
     }
 }
 
-/// Answers requests on the proxy's own port that are neither CONNECT nor absolute-form.
+/// Answers requests on the proxy's own port that are neither CONNECT nor absolute-form, and
+/// closes the connection.
 pub(crate) fn not_a_proxy_request(request: &Request<Incoming>) -> Response<ProxyBody> {
-    error_response(
-        StatusCode::BAD_REQUEST,
+    client_error(
         "not-a-proxy-request",
         format!(
             "tollgate is an HTTP proxy: send CONNECT host:port or an absolute http:// URL \
@@ -484,6 +584,51 @@ mod tests {
             ClientHello::NotTls { consumed } => assert_eq!(consumed, b"G"),
             ClientHello::Tls { .. } => panic!("plain text taken for TLS"),
         }
+    }
+
+    #[test]
+    fn http_request_lines_are_told_from_other_bytes() {
+        assert!(looks_like_http(b"GET / HTTP/1.1\r\n"));
+        assert!(looks_like_http(b"PROPFIND /x"));
+        assert!(looks_like_http(b"POST "));
+        assert!(!looks_like_http(b"G"));
+        assert!(!looks_like_http(b"GET"));
+        assert!(!looks_like_http(b"get / HTTP/1.1"));
+        assert!(!looks_like_http(b" GET /"));
+        assert!(!looks_like_http(b"\x00\x01\x02 garbage"));
+        assert!(!looks_like_http(b"SSH-2.0-OpenSSH_9.6\r\n"));
+        assert!(!looks_like_http(&[b'A'; 40]));
+    }
+
+    #[tokio::test]
+    async fn the_first_word_is_read_and_kept_after_the_peeked_byte() {
+        let mut reader = &b"ET /path HTTP/1.1\r\n\r\n"[..];
+        let mut consumed = b"G".to_vec();
+        read_first_word(&mut reader, &mut consumed).await.unwrap();
+        assert!(consumed.starts_with(b"GET "));
+        let mut endless = tokio::io::repeat(b'A');
+        let mut consumed = b"A".to_vec();
+        read_first_word(&mut endless, &mut consumed).await.unwrap();
+        assert!(consumed.len() > MAX_METHOD && !looks_like_http(&consumed));
+    }
+
+    #[test]
+    fn the_refusal_is_one_whole_closing_http_answer() {
+        let target = Target {
+            client: "127.0.0.1:9".parse().unwrap(),
+            transport: Transport::Https,
+            host: "sqs.us-east-1.amazonaws.com".into(),
+            port: 443,
+        };
+        let answer = String::from_utf8(refusal_answer(&target, true)).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request\r\n"));
+        assert!(head.contains("\r\nconnection: close"));
+        assert!(head.contains(&format!("content-length: {}\r\n", body.len())));
+        assert!(body.contains("sqs.us-east-1.amazonaws.com:443"));
+        assert!(body.contains("or to --upstream"));
+        let answer = String::from_utf8(refusal_answer(&target, false)).unwrap();
+        assert!(!answer.contains("--upstream"));
     }
 
     #[tokio::test]

@@ -137,7 +137,7 @@ async fn observe(
             Ok(Response::from_parts(parts, Either::Left(body)))
         }
         Err(failure) => {
-            let response = failure.response(&shared, &target);
+            let response = failure.response(&shared, &target, true);
             recorder.record_status(response.status());
             tracing::debug!(
                 kind = failure.kind.as_str(),
@@ -214,7 +214,10 @@ pub(crate) async fn forward_passthrough(
             let body = Either::Left(TapBody::new(body, None));
             (Response::from_parts(parts, body), None)
         }
-        Err(failure) => (failure.response(&shared, &target), Some(failure.message)),
+        Err(failure) => (
+            failure.response(&shared, &target, false),
+            Some(failure.message),
+        ),
     };
     shared.observers.tunnel(&Tunnel {
         client: target.client,
@@ -284,18 +287,24 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    fn response(&self, shared: &Shared, target: &Target) -> Response<ProxyBody> {
+    /// The answer for the client, saying where the request went: to `--upstream` only when it
+    /// was intercepted and there is one; a host that is not intercepted is always tried itself.
+    fn response(&self, shared: &Shared, target: &Target, intercepted: bool) -> Response<ProxyBody> {
         let status = match self.kind {
             UpstreamFailure::Timeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
         };
-        let via = if shared.config.upstream.is_some() {
-            format!(" (sent to --upstream {})", self.upstream)
-        } else {
-            String::new()
+        let upstream = shared.config.upstream.is_some();
+        let route = match (intercepted, upstream) {
+            (true, true) => format!(", redirected to --upstream {},", self.upstream),
+            (true, false) => String::new(),
+            (false, true) => {
+                " (not intercepted: tollgate tried the host itself, not --upstream)".to_string()
+            }
+            (false, false) => " (not intercepted: tollgate tried the host itself)".to_string(),
         };
         let text = format!(
-            "tollgate: the request to {}{via} failed ({}): {}\n",
+            "tollgate: the request to {}{route} failed ({}): {}\n",
             target.authority(),
             self.kind.as_str(),
             self.message
@@ -419,6 +428,17 @@ pub(crate) fn error_response(
     response
 }
 
+/// A `400` of the proxy's own, for a request it cannot make sense of: it closes the connection
+/// (`connection: close`), since what the client sends next on it cannot be trusted to be a new
+/// request.
+pub(crate) fn client_error(reason: &'static str, text: String) -> Response<ProxyBody> {
+    let mut response = error_response(StatusCode::BAD_REQUEST, reason, text);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -484,6 +504,14 @@ mod tests {
             redirected,
             "http://127.0.0.1:5000/bucket/key?list-type=2&prefix=a%2Fb"
         );
+    }
+
+    #[test]
+    fn the_proxys_own_400s_close_the_connection() {
+        let response = client_error("bad-connect", "tollgate: no\n".into());
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+        assert_eq!(response.headers()["x-tollgate-error"], "bad-connect");
     }
 
     #[test]

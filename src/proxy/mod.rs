@@ -81,7 +81,9 @@ pub struct Timeouts {
     pub tls_handshake: Duration,
     /// To open a TCP connection upstream.
     pub upstream_connect: Duration,
-    /// For the upstream's response head, once the request is sent.
+    /// For the upstream's response head, once the request is sent. Long: the proxy should not be
+    /// the one to give up on a response its client still waits for (tollgate's CLI sets it from
+    /// `--upstream-timeout`, whose doc says why its default is what it is).
     pub upstream_response: Duration,
     /// For in-flight exchanges to finish once shutdown begins.
     pub shutdown_grace: Duration,
@@ -93,8 +95,7 @@ impl Default for Timeouts {
             client_header: Duration::from_secs(60),
             tls_handshake: Duration::from_secs(10),
             upstream_connect: Duration::from_secs(10),
-            // SQS long polls wait 20 s, S3 CopyObject on large objects can take minutes.
-            upstream_response: Duration::from_secs(300),
+            upstream_response: Duration::from_secs(61 * 60),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -147,11 +148,18 @@ pub struct ProxyStats {
     /// Connections still open when the shutdown grace period ended: their in-flight exchanges,
     /// if any, were never reported.
     pub cut_at_shutdown: AtomicU64,
+    /// CONNECT tunnels to intercepted hosts that carried something other than TLS: refused, never
+    /// tunnelled blind.
+    pub refused_tunnels: AtomicU64,
 }
 
 impl ProxyStats {
     fn handshake_failed(&self) {
         self.handshake_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn tunnel_refused(&self) {
+        self.refused_tunnels.fetch_add(1, Ordering::Relaxed);
     }
 }
 

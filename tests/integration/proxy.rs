@@ -599,3 +599,208 @@ async fn an_upgrade_to_websocket_through_an_intercepted_host_works_both_ways() {
         "the handshake is an exchange: {stderr}"
     );
 }
+
+/// Opens a CONNECT tunnel to `authority` and reads the proxy's `200` head.
+fn open_tunnel(tollgate: &Tollgate, authority: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(tollgate.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+    stream
+}
+
+#[test]
+fn a_connect_to_an_intercepted_host_that_is_not_tls_is_refused_not_tunnelled() {
+    // The intercepted host (localhost, standing in for an AWS endpoint) listens: a blind tunnel
+    // would reach it. So does the --upstream: nothing may reach it either.
+    let real_host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = real_host.local_addr().unwrap().port();
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) =
+        crate::common::tollgate(home.path(), &["ca", "init", "--domain", "localhost"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let tollgate = Tollgate::serve_in(
+        home,
+        &[
+            "--intercept",
+            "localhost",
+            "--upstream",
+            &format!("http://{}", upstream.local_addr().unwrap()),
+        ],
+    );
+
+    // Plain HTTP inside the tunnel: an HTTP answer that says why, then the close.
+    let mut stream = open_tunnel(&tollgate, &format!("localhost:{port}"));
+    stream
+        .write_all(b"GET /secret-path?X-Amz-Signature=abc HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(read.is_ok(), "still open ({read:?}) after {answer:?}");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(answer.contains("TLS"), "{answer:?}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer:?}"
+    );
+
+    // Bytes that are neither TLS nor HTTP: just the close.
+    let mut stream = open_tunnel(&tollgate, &format!("localhost:{port}"));
+    stream.write_all(b"\x00\x01\x02 not a protocol").unwrap();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    assert!(read.is_ok(), "still open ({read:?})");
+    assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+
+    for (name, listener) in [
+        ("the intercepted host", &real_host),
+        ("--upstream", &upstream),
+    ] {
+        listener.set_nonblocking(true).unwrap();
+        assert!(listener.accept().is_err(), "{name} got a connection");
+    }
+    let (code, stderr) = tollgate.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    // One warning per refusal, naming the host and nothing of what the client sent; the summary
+    // counts them; nothing was tunnelled.
+    assert_eq!(
+        stderr.matches("WARN").count(),
+        2,
+        "one warning per refused tunnel: {stderr}"
+    );
+    assert!(
+        stderr.contains("host=localhost") && stderr.contains(&format!("port={port}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret-path"), "{stderr}");
+    assert!(!stderr.contains("X-Amz-Signature"), "{stderr}");
+    assert!(
+        stderr.contains("2 tunnels to intercepted hosts refused"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("tunnelled without decryption"), "{stderr}");
+}
+
+/// Sends raw bytes to the proxy port and reads until the proxy closes the connection; panics if
+/// it is still open after 5 s (the header timeout is 60 s, so only a close ends the read).
+fn raw_exchange_until_closed(tollgate: &Tollgate, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(tollgate.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    let read = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    assert!(
+        read.is_ok(),
+        "the proxy left the connection open ({read:?}) after {response:?}"
+    );
+    response
+}
+
+#[test]
+fn a_400_for_get_slash_closes_the_connection() {
+    let tollgate = Tollgate::serve(&[]);
+    let response = raw_exchange_until_closed(&tollgate, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(response.starts_with("HTTP/1.1 400"), "{response:?}");
+    assert!(
+        response.to_ascii_lowercase().contains("connection: close"),
+        "{response:?}"
+    );
+}
+
+#[test]
+fn a_400_for_a_malformed_connect_closes_the_connection() {
+    let tollgate = Tollgate::serve(&[]);
+    let response = raw_exchange_until_closed(
+        &tollgate,
+        b"CONNECT s3.amazonaws.com HTTP/1.1\r\nHost: s3.amazonaws.com\r\n\r\n",
+    );
+    assert!(response.starts_with("HTTP/1.1 400"), "{response:?}");
+    assert!(response.contains("host:port"), "{response:?}");
+    assert!(
+        response.to_ascii_lowercase().contains("connection: close"),
+        "{response:?}"
+    );
+}
+
+#[test]
+fn a_502_for_a_host_not_intercepted_does_not_claim_it_was_sent_upstream() {
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let tollgate = Tollgate::serve(&[
+        "--upstream",
+        &format!("http://{}", upstream.local_addr().unwrap()),
+    ]);
+    let response = raw_exchange_until_closed(
+        &tollgate,
+        format!(
+            "GET http://127.0.0.1:{closed_port}/page HTTP/1.1\r\nHost: 127.0.0.1:{closed_port}\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    assert!(response.starts_with("HTTP/1.1 502"), "{response:?}");
+    // The host is not intercepted: tollgate tried it directly, and says so.
+    assert!(!response.contains("sent to --upstream"), "{response:?}");
+    assert!(response.contains("not intercepted"), "{response:?}");
+    assert!(
+        response.contains(&format!("127.0.0.1:{closed_port}")),
+        "{response:?}"
+    );
+    upstream.set_nonblocking(true).unwrap();
+    assert!(upstream.accept().is_err(), "the upstream got a connection");
+}
+
+/// The longest an AWS API keeps a caller waiting for a response head by its own limits: Bedrock's
+/// inference timeout (60 min; Lambda's synchronous Invoke is 15 min, an SQS long poll 20 s).
+const LONGEST_AWS_WAIT_SECS: u64 = 60 * 60;
+
+#[test]
+fn the_default_upstream_timeout_outlasts_every_aws_wait_and_is_the_documented_one() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, help, stderr) = crate::common::tollgate(home.path(), &["serve", "--help"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let flag = help
+        .find("--upstream-timeout <SECS>")
+        .unwrap_or_else(|| panic!("no --upstream-timeout in {help}"));
+    let shown: u64 = help[flag..]
+        .split_once("[default: ")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .and_then(|(value, _)| value.parse().ok())
+        .unwrap_or_else(|| panic!("no default for --upstream-timeout in {help}"));
+
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let documented: u64 = readme
+        .split_once("`--upstream-timeout` (")
+        .and_then(|(_, rest)| rest.split_once(" s"))
+        .and_then(|(value, _)| value.parse().ok())
+        .expect("README gives --upstream-timeout's default as `--upstream-timeout` (N s");
+
+    assert_eq!(shown, documented, "--help and README disagree");
+    assert!(
+        help[flag..].contains(&format!("The default, {shown} ")),
+        "the flag's own explanation names another default: {help}"
+    );
+    assert!(
+        shown > LONGEST_AWS_WAIT_SECS,
+        "a {shown} s default cuts calls AWS would still answer (up to {LONGEST_AWS_WAIT_SECS} s)"
+    );
+}

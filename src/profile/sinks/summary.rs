@@ -251,6 +251,7 @@ impl Summary {
             interrupted: self.interrupted.load(Ordering::Relaxed),
             client_handshake_failures: proxy.handshake_failures.load(Ordering::Relaxed),
             connections_cut_at_shutdown: proxy.cut_at_shutdown.load(Ordering::Relaxed),
+            refused_tunnels: proxy.refused_tunnels.load(Ordering::Relaxed),
         }
     }
 }
@@ -424,6 +425,9 @@ pub struct SummaryReport {
     /// Connections still open when the shutdown grace period ended; calls in flight on them are
     /// missing from this report.
     pub connections_cut_at_shutdown: u64,
+    /// CONNECT tunnels to intercepted hosts refused because the client sent something other than
+    /// TLS through them (nothing of it reached the host; the log names each host).
+    pub refused_tunnels: u64,
 }
 
 /// Money ([`Usd`]) is serialised as exact decimal strings, so sums made from the JSON are exact.
@@ -667,6 +671,18 @@ impl SummaryReport {
                 if self.connections_cut_at_shutdown == 1 { "" } else { "s" }
             );
         }
+        if self.refused_tunnels > 0 {
+            let _ = writeln!(
+                out,
+                "  warning: {} refused: the client sent something other than TLS, which tollgate \
+                 neither decrypts nor lets through unobserved (the log names the hosts)",
+                if self.refused_tunnels == 1 {
+                    "1 tunnel to an intercepted host".to_string()
+                } else {
+                    format!("{} tunnels to intercepted hosts", self.refused_tunnels)
+                }
+            );
+        }
         if self.client_handshake_failures > 0 {
             let _ =
                 writeln!(
@@ -906,6 +922,29 @@ mod tests {
         assert!(text.contains("102 AWS calls"), "{text}");
         assert!(text.contains("cost $0.0005008"), "{text}");
         assert!(text.contains("pypi.org:443  1 connection, 12 B"), "{text}");
+    }
+
+    #[test]
+    fn refused_tunnels_are_in_the_json_and_shown_only_when_there_are_some() {
+        let summary = Summary::default();
+        let stats = ProxyStats::default();
+        let report = summary.report(&stats, Duration::from_secs(1));
+        assert_eq!(serde_json::to_value(&report).unwrap()["refused_tunnels"], 0);
+        assert!(!report.render_text().contains("refused"));
+        stats.refused_tunnels.store(1, Ordering::Relaxed);
+        let text = summary.report(&stats, Duration::from_secs(1)).render_text();
+        assert!(
+            text.contains("1 tunnel to an intercepted host refused"),
+            "{text}"
+        );
+        stats.refused_tunnels.store(3, Ordering::Relaxed);
+        let report = summary.report(&stats, Duration::from_secs(1));
+        assert_eq!(serde_json::to_value(&report).unwrap()["refused_tunnels"], 3);
+        let text = report.render_text();
+        assert!(
+            text.contains("3 tunnels to intercepted hosts refused"),
+            "{text}"
+        );
     }
 
     #[test]
