@@ -31,6 +31,8 @@ pub enum StoreError {
     Open { path: String, message: String },
     #[error("the database {path} is not usable: {message}; move it aside (tollgate starts a new one) or pass --db with another path")]
     Corrupt { path: String, message: String },
+    #[error("the database {path} was written by a newer tollgate (its schema has migration {version}, which this tollgate {} does not know): upgrade tollgate, or pass --db with another path", env!("CARGO_PKG_VERSION"))]
+    Newer { path: String, version: i64 },
     #[error("the database is damaged ({0}): move it aside (tollgate starts a new one) or pass --db with another path")]
     Damaged(String),
     /// The driver's message is the whole story: it is not repeated as a source.

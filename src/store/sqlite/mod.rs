@@ -89,6 +89,11 @@ impl SqliteStore {
             .map_err(|e| classify(&shown, e))?;
         MIGRATOR.run(&pool).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(e) => classify(&shown, e),
+            // Not damage: a newer tollgate wrote it, and this one must not guess at its schema.
+            sqlx::migrate::MigrateError::VersionMissing(version) => StoreError::Newer {
+                path: shown.clone(),
+                version,
+            },
             other => StoreError::Corrupt {
                 path: shown.clone(),
                 message: other.to_string(),
@@ -562,5 +567,34 @@ mod tests {
         recorded_database(&path).await;
         check_integrity(&path).await.unwrap();
         SqliteStore::open(&path).await.unwrap().close().await;
+    }
+
+    /// A database a newer tollgate migrated further is refused as newer, not as damaged.
+    #[tokio::test]
+    async fn a_database_from_a_newer_tollgate_is_refused_as_newer_not_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tollgate.db");
+        SqliteStore::open(&path).await.unwrap().close().await;
+        {
+            let options = SqliteConnectOptions::new().filename(&path);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            sqlx::query(
+                "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+                 execution_time) VALUES (9999, 'from the future', 1, x'00', 0)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let error = match SqliteStore::open(&path).await {
+            Ok(_) => panic!("opened a database of a newer schema"),
+            Err(error) => error,
+        };
+        assert!(
+            matches!(error, StoreError::Newer { version: 9999, .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("upgrade tollgate"), "{error}");
     }
 }
