@@ -175,6 +175,28 @@ impl OperationRow {
 impl Summary {
     /// A point-in-time view, with the proxy's own counters.
     pub fn report(&self, proxy: &ProxyStats, wall_time: Duration) -> SummaryReport {
+        let hosts = self.host_rows();
+        let operations = self.operation_rows();
+        let cost = self.cost_summary(&operations);
+        SummaryReport {
+            version: 2,
+            cost,
+            operations,
+            calls: hosts.iter().map(|row| row.calls).sum(),
+            bytes_sent: hosts.iter().map(|row| row.bytes_sent).sum(),
+            bytes_received: hosts.iter().map(|row| row.bytes_received).sum(),
+            wall_time_ms: wall_time.as_millis() as u64,
+            latency_ms: self.latency(),
+            hosts,
+            tunnels: self.tunnel_rows(),
+            interrupted: self.interrupted.load(Ordering::Relaxed),
+            client_handshake_failures: proxy.handshake_failures.load(Ordering::Relaxed),
+            connections_cut_at_shutdown: proxy.cut_at_shutdown.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Calls and bytes by host and status, the busiest host first.
+    fn host_rows(&self) -> Vec<HostRow> {
         let mut hosts: Vec<HostRow> = self
             .by_host
             .iter()
@@ -200,6 +222,11 @@ impl Summary {
                 .then_with(|| a.host.cmp(&b.host))
                 .then_with(|| a.status.cmp(&b.status))
         });
+        hosts
+    }
+
+    /// Connections and bytes by tunnelled host, by name.
+    fn tunnel_rows(&self) -> Vec<TunnelRow> {
         let mut tunnels: Vec<TunnelRow> = self
             .tunnels
             .iter()
@@ -212,15 +239,25 @@ impl Summary {
             })
             .collect();
         tunnels.sort_by(|a, b| a.host.cmp(&b.host));
+        tunnels
+    }
+
+    /// Percentiles of every call's duration, never above the slowest call; `None` before the
+    /// first call.
+    fn latency(&self) -> Option<Latency> {
         let histogram = self.latency_us.lock().unwrap_or_else(|p| p.into_inner());
         let max_us = self.latency_max_us.load(Ordering::Relaxed);
         let ms = |quantile: f64| histogram.value_at_quantile(quantile).min(max_us) as f64 / 1000.0;
-        let latency_ms = (!histogram.is_empty()).then(|| Latency {
+        (!histogram.is_empty()).then(|| Latency {
             p50: ms(0.50),
             p90: ms(0.90),
             p99: ms(0.99),
             max: max_us as f64 / 1000.0,
-        });
+        })
+    }
+
+    /// Calls, bytes, latency and cost by service and operation, the most expensive first.
+    fn operation_rows(&self) -> Vec<OperationRow> {
         let mut operations: Vec<OperationRow> = self
             .by_operation
             .iter()
@@ -267,6 +304,11 @@ impl Summary {
                 .then_with(|| b.attempts.cmp(&a.attempts))
                 .then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
         });
+        operations
+    }
+
+    /// Charges the calls cause elsewhere, by service, price entry and cause.
+    fn implied_rows(&self) -> Vec<ImpliedRow> {
         let mut implied: Vec<ImpliedRow> = self
             .implied
             .iter()
@@ -284,11 +326,17 @@ impl Summary {
         implied.sort_by(|a, b| {
             (&a.service, &a.operation, &a.why).cmp(&(&b.service, &b.operation, &b.why))
         });
+        implied
+    }
+
+    /// The operations' costs added up, with the implied charges, the prices they come from and
+    /// what the free allowances would absorb.
+    fn cost_summary(&self, operations: &[OperationRow]) -> CostSummary {
         let sum = |f: fn(&OperationRow) -> u64| operations.iter().map(f).sum::<u64>();
         let own: Usd = operations.iter().map(|r| r.cost_usd).sum();
         let transfer: Usd = operations.iter().map(|r| r.transfer_usd).sum();
         let implied_total: Usd = operations.iter().map(|r| r.implied_usd).sum();
-        let cost = CostSummary {
+        CostSummary {
             total_usd: own + transfer + implied_total,
             calls_usd: own,
             transfer_usd: transfer,
@@ -298,24 +346,9 @@ impl Summary {
             not_billed: sum(|r| r.not_billed),
             unpriced: sum(|r| r.unpriced),
             estimated: sum(|r| r.estimated),
-            implied,
+            implied: self.implied_rows(),
             pricing: self.pricing.clone(),
             free_allowances: self.free_allowances(),
-        };
-        SummaryReport {
-            version: 2,
-            cost,
-            operations,
-            calls: hosts.iter().map(|row| row.calls).sum(),
-            bytes_sent: hosts.iter().map(|row| row.bytes_sent).sum(),
-            bytes_received: hosts.iter().map(|row| row.bytes_received).sum(),
-            wall_time_ms: wall_time.as_millis() as u64,
-            latency_ms,
-            hosts,
-            tunnels,
-            interrupted: self.interrupted.load(Ordering::Relaxed),
-            client_handshake_failures: proxy.handshake_failures.load(Ordering::Relaxed),
-            connections_cut_at_shutdown: proxy.cut_at_shutdown.load(Ordering::Relaxed),
         }
     }
 }

@@ -20,6 +20,22 @@ impl SummaryReport {
             human_bytes(self.bytes_received),
         );
         let _ = writeln!(out, "  {}", self.cost.render_line());
+        self.render_operations(&mut out);
+        self.render_hosts(&mut out);
+        if let Some(latency) = &self.latency_ms {
+            let _ = writeln!(
+                out,
+                "  latency  p50 {:.1} ms   p90 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
+                latency.p50, latency.p90, latency.p99, latency.max
+            );
+        }
+        self.render_tunnels(&mut out);
+        self.render_notes(&mut out);
+        out
+    }
+
+    /// One line per operation: calls, retries, errors, cost and latency.
+    fn render_operations(&self, out: &mut String) {
         if !self.operations.is_empty() {
             let width = self
                 .operations
@@ -54,6 +70,10 @@ impl SummaryReport {
                 );
             }
         }
+    }
+
+    /// One line per host and status: calls and bytes each way.
+    fn render_hosts(&self, out: &mut String) {
         if !self.hosts.is_empty() {
             let width = self
                 .hosts
@@ -79,13 +99,10 @@ impl SummaryReport {
                 );
             }
         }
-        if let Some(latency) = &self.latency_ms {
-            let _ = writeln!(
-                out,
-                "  latency  p50 {:.1} ms   p90 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
-                latency.p50, latency.p90, latency.p99, latency.max
-            );
-        }
+    }
+
+    /// The hosts tunnelled without decryption: connections, bytes and failures.
+    fn render_tunnels(&self, out: &mut String) {
         if !self.tunnels.is_empty() {
             let mut by_host: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
             for row in &self.tunnels {
@@ -109,6 +126,10 @@ impl SummaryReport {
                 );
             }
         }
+    }
+
+    /// Responses cut short, connections cut at shutdown, and failed client handshakes.
+    fn render_notes(&self, out: &mut String) {
         if self.interrupted > 0 {
             let _ = writeln!(
                 out,
@@ -137,7 +158,6 @@ impl SummaryReport {
                 if self.client_handshake_failures == 1 { "" } else { "s" }
             );
         }
-        out
     }
 }
 
