@@ -10,7 +10,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::aws::model::Model;
-use crate::pricing::table::{OperationPattern, PriceEntry, PriceTable, BASE_REGION};
+use crate::pricing::overlay::Settings;
+use crate::pricing::table::{FreeEntry, OperationPattern, PriceEntry, PriceTable, BASE_REGION};
 use crate::pricing::{check, import, overlay, Sources};
 
 #[derive(Debug, Subcommand)]
@@ -138,91 +139,79 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
             shown.push(shown_price(entry, &args.region));
         }
         for entry in service.free.iter().filter(|e| names(&e.operations)) {
-            shown.push(ShownEntry {
-                id: &entry.id,
-                service: &entry.service,
-                operations: entry.operations.iter().map(|p| p.to_string()).collect(),
-                when: entry
-                    .when
-                    .iter()
-                    .map(|c| format!("{}={}", c.dimension.as_str(), c.values.join("|")))
-                    .collect(),
-                unit: "free".into(),
-                usd: None,
-                region: &args.region,
-                estimated: false,
-                reason: Some(&entry.reason),
-                source: &entry.source,
-                as_of: &entry.as_of,
-                origin: entry.origin.to_string(),
-            });
+            shown.push(shown_free(entry, &args.region));
         }
     }
     match args.format {
         ShowFormat::Json => super::print(&(serde_json::to_string_pretty(&shown)? + "\n"))?,
-        ShowFormat::Text => {
-            let mut out = String::new();
-            if !settings.discount_percent.is_zero() {
-                writeln!(
-                    out,
-                    "Discount: {}% off every price below (overlay).",
-                    settings.discount_percent
-                )?;
-            }
-            let mut last_service = "";
-            for entry in &shown {
-                if entry.service != last_service {
-                    writeln!(out, "\n{}", entry.service)?;
-                    last_service = entry.service;
-                    if let Some(errors) =
-                        table.service(entry.service).and_then(|s| s.errors.as_ref())
-                    {
-                        writeln!(
-                            out,
-                            "  failed attempts billed: {}{} ({}, {})",
-                            errors.billed,
-                            if errors.except.is_empty() {
-                                String::new()
-                            } else {
-                                format!(" except {}", errors.except.join(", "))
-                            },
-                            errors.source,
-                            errors.as_of
-                        )?;
-                    }
-                }
-                let price = match &entry.usd {
-                    Some(usd) => format!(
-                        "${usd} per {}{}",
-                        entry.unit,
-                        if entry.estimated {
-                            format!(" (no {} price: us-east-1's)", entry.region)
-                        } else {
-                            String::new()
-                        }
-                    ),
-                    None => format!("free: {}", entry.reason.unwrap_or("")),
-                };
-                let when = if entry.when.is_empty() {
-                    String::new()
-                } else {
-                    format!(" when {}", entry.when.join(", "))
-                };
-                writeln!(out, "  {}  {}{when}", entry.id, price)?;
-                writeln!(out, "      operations: {}", entry.operations.join(", "))?;
-                writeln!(
-                    out,
-                    "      source: {} (as of {}, {})",
-                    entry.source, entry.as_of, entry.origin
-                )?;
-            }
-            if shown.is_empty() {
-                writeln!(out, "No entries match; such calls are shown as unpriced.")?;
-            }
-            super::print(out.trim_start())?;
-        }
+        ShowFormat::Text => super::print(render_shown(&table, &settings, &shown)?.trim_start())?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The entries shown as text, by service, with the discount and each service's billed failures.
+fn render_shown(
+    table: &PriceTable,
+    settings: &Settings,
+    shown: &[ShownEntry],
+) -> anyhow::Result<String> {
+    let mut out = String::new();
+    if !settings.discount_percent.is_zero() {
+        writeln!(
+            out,
+            "Discount: {}% off every price below (overlay).",
+            settings.discount_percent
+        )?;
+    }
+    let mut last_service = "";
+    for entry in shown {
+        if entry.service != last_service {
+            writeln!(out, "\n{}", entry.service)?;
+            last_service = entry.service;
+            if let Some(errors) = table.service(entry.service).and_then(|s| s.errors.as_ref()) {
+                writeln!(
+                    out,
+                    "  failed attempts billed: {}{} ({}, {})",
+                    errors.billed,
+                    if errors.except.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" except {}", errors.except.join(", "))
+                    },
+                    errors.source,
+                    errors.as_of
+                )?;
+            }
+        }
+        let price = match &entry.usd {
+            Some(usd) => format!(
+                "${usd} per {}{}",
+                entry.unit,
+                if entry.estimated {
+                    format!(" (no {} price: us-east-1's)", entry.region)
+                } else {
+                    String::new()
+                }
+            ),
+            None => format!("free: {}", entry.reason.unwrap_or("")),
+        };
+        let when = if entry.when.is_empty() {
+            String::new()
+        } else {
+            format!(" when {}", entry.when.join(", "))
+        };
+        writeln!(out, "  {}  {}{when}", entry.id, price)?;
+        writeln!(out, "      operations: {}", entry.operations.join(", "))?;
+        writeln!(
+            out,
+            "      source: {} (as of {}, {})",
+            entry.source, entry.as_of, entry.origin
+        )?;
+    }
+    if shown.is_empty() {
+        writeln!(out, "No entries match; such calls are shown as unpriced.")?;
+    }
+    Ok(out)
 }
 
 fn shown_price<'a>(entry: &'a PriceEntry, region: &'a str) -> ShownEntry<'a> {
@@ -256,6 +245,27 @@ fn shown_price<'a>(entry: &'a PriceEntry, region: &'a str) -> ShownEntry<'a> {
         source,
         as_of,
         origin,
+    }
+}
+
+fn shown_free<'a>(entry: &'a FreeEntry, region: &'a str) -> ShownEntry<'a> {
+    ShownEntry {
+        id: &entry.id,
+        service: &entry.service,
+        operations: entry.operations.iter().map(|p| p.to_string()).collect(),
+        when: entry
+            .when
+            .iter()
+            .map(|c| format!("{}={}", c.dimension.as_str(), c.values.join("|")))
+            .collect(),
+        unit: "free".into(),
+        usd: None,
+        region,
+        estimated: false,
+        reason: Some(&entry.reason),
+        source: &entry.source,
+        as_of: &entry.as_of,
+        origin: entry.origin.to_string(),
     }
 }
 

@@ -188,3 +188,46 @@ pub fn find(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
     });
     findings
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silenced_findings_are_not_reported() {
+        let facts = Facts {
+            operations: vec![OperationTally {
+                service: "sns".into(),
+                operation: "ListTopics".into(),
+                attempts: 3,
+                unpriced: 3,
+                ..OperationTally::default()
+            }],
+            ..Facts::default()
+        };
+        let mut thresholds = Thresholds::default();
+        assert!(find(&facts, &thresholds)
+            .iter()
+            .any(|f| f.id == "unpriced:sns"));
+        thresholds.ignore = vec!["unpriced:sns".into(), "top-calls".into()];
+        let left = find(&facts, &thresholds);
+        assert!(
+            left.iter()
+                .all(|f| f.rule != "unpriced" && f.rule != "top-calls"),
+            "{left:#?}"
+        );
+    }
+
+    #[test]
+    fn thresholds_come_from_the_findings_table() {
+        let table: toml::Table =
+            toml::from_str("ignore = [\"polling\"]\nrepeated_min = 3").unwrap();
+        let thresholds = Thresholds::from_table(Some(&table)).unwrap();
+        assert_eq!(thresholds.repeated_min, 3);
+        assert_eq!(thresholds.fan_out_min, Thresholds::default().fan_out_min);
+        let bad: toml::Table = toml::from_str("repeat_min = 3").unwrap();
+        assert!(Thresholds::from_table(Some(&bad))
+            .unwrap_err()
+            .contains("repeat_min"));
+    }
+}

@@ -159,6 +159,13 @@ pub fn import(table: &PriceTable, paths: &[&Path]) -> Result<ImportReport, Impor
             }
         }
     }
+    settle(found, &mut report);
+    Ok(report)
+}
+
+/// One price per entry and region: the candidates' price when they agree (dated today when the
+/// offer has no publication date), a conflict when they do not.
+fn settle(found: BTreeMap<(String, String), Vec<Candidate>>, report: &mut ImportReport) {
     for ((id, region), mut candidates) in found {
         candidates.sort_by_key(|c| c.0);
         candidates.dedup_by(|a, b| a.0 == b.0);
@@ -184,7 +191,6 @@ pub fn import(table: &PriceTable, paths: &[&Path]) -> Result<ImportReport, Impor
             as_of,
         });
     }
-    Ok(report)
 }
 
 /// `EUW1-Requests-Tier1`, `us-east-1-KMS-Requests` and `Requests-Tier1` are all the usage type

@@ -168,69 +168,7 @@ pub fn apply(
     };
     let no_groups = BTreeMap::new();
     for overlay in config.pricing.price {
-        let id = overlay.id.clone();
-        if let Some(existing) = table.price_by_id(&id).cloned() {
-            let spec = PriceSpec {
-                id: id.clone(),
-                operations: overlay
-                    .operations
-                    .unwrap_or_else(|| existing.operations.iter().map(|p| p.to_string()).collect()),
-                when: overlay.when.unwrap_or_else(|| {
-                    existing
-                        .when
-                        .iter()
-                        .map(|c| {
-                            (
-                                c.dimension.as_str().to_string(),
-                                OneOrMany::Many(c.values.clone()),
-                            )
-                        })
-                        .collect()
-                }),
-                unit: overlay.unit.unwrap_or_else(|| existing.unit.to_string()),
-                usd: overlay.usd,
-                regions: overlay.regions,
-                source: overlay.source,
-                as_of: overlay.as_of,
-                note: overlay.note.or(existing.note.clone()),
-                pricelist: overlay.pricelist.or(existing.pricelist.clone()),
-            };
-            let service = overlay.service.unwrap_or(existing.service.clone());
-            if service != existing.service {
-                return Err(invalid(format!(
-                    "entry `{id}` belongs to service `{}`, not `{service}`",
-                    existing.service
-                )));
-            }
-            let mut compiled = compile_price(&file, &service, &no_groups, spec, &origin)?;
-            // Regional prices (imported ones too) stay unless the override gives its own.
-            for (region, price) in existing.regions {
-                compiled.regions.entry(region).or_insert(price);
-            }
-            *table.price_by_id_mut(&id).expect("entry found above") = compiled;
-        } else {
-            let (Some(service), Some(operations), Some(unit)) =
-                (overlay.service, overlay.operations, overlay.unit)
-            else {
-                return Err(invalid(format!(
-                    "entry `{id}` is not in the built-in table, so it needs `service`, `operations` and `unit`"
-                )));
-            };
-            let spec = PriceSpec {
-                id,
-                operations,
-                when: overlay.when.unwrap_or_default(),
-                unit,
-                usd: overlay.usd,
-                regions: overlay.regions,
-                source: overlay.source,
-                as_of: overlay.as_of,
-                note: overlay.note,
-                pricelist: overlay.pricelist,
-            };
-            let compiled = compile_price(&file, &service, &no_groups, spec, &origin)?;
-            table.service_mut(&service).prices.push(compiled);
-        }
+        apply_price(table, &file, &no_groups, overlay, &origin)?;
     }
     for overlay in config.pricing.free {
         let spec = FreeSpec {
@@ -255,6 +193,85 @@ pub fn apply(
         free_allowances: config.pricing.free_allowances,
         account: config.account,
     })
+}
+
+/// One `[[pricing.price]]`: overrides the built-in entry of its id (keeping what it does not
+/// give, and the regional prices it does not replace), or adds a new one.
+fn apply_price(
+    table: &mut PriceTable,
+    file: &str,
+    no_groups: &BTreeMap<String, Vec<String>>,
+    overlay: OverlayPrice,
+    origin: &Origin,
+) -> Result<(), TableError> {
+    let invalid = |message: String| TableError::Invalid {
+        file: file.to_string(),
+        message,
+    };
+    let id = overlay.id.clone();
+    if let Some(existing) = table.price_by_id(&id).cloned() {
+        let spec = PriceSpec {
+            id: id.clone(),
+            operations: overlay
+                .operations
+                .unwrap_or_else(|| existing.operations.iter().map(|p| p.to_string()).collect()),
+            when: overlay.when.unwrap_or_else(|| {
+                existing
+                    .when
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.dimension.as_str().to_string(),
+                            OneOrMany::Many(c.values.clone()),
+                        )
+                    })
+                    .collect()
+            }),
+            unit: overlay.unit.unwrap_or_else(|| existing.unit.to_string()),
+            usd: overlay.usd,
+            regions: overlay.regions,
+            source: overlay.source,
+            as_of: overlay.as_of,
+            note: overlay.note.or(existing.note.clone()),
+            pricelist: overlay.pricelist.or(existing.pricelist.clone()),
+        };
+        let service = overlay.service.unwrap_or(existing.service.clone());
+        if service != existing.service {
+            return Err(invalid(format!(
+                "entry `{id}` belongs to service `{}`, not `{service}`",
+                existing.service
+            )));
+        }
+        let mut compiled = compile_price(file, &service, no_groups, spec, origin)?;
+        // Regional prices (imported ones too) stay unless the override gives its own.
+        for (region, price) in existing.regions {
+            compiled.regions.entry(region).or_insert(price);
+        }
+        *table.price_by_id_mut(&id).expect("entry found above") = compiled;
+    } else {
+        let (Some(service), Some(operations), Some(unit)) =
+            (overlay.service, overlay.operations, overlay.unit)
+        else {
+            return Err(invalid(format!(
+                "entry `{id}` is not in the built-in table, so it needs `service`, `operations` and `unit`"
+            )));
+        };
+        let spec = PriceSpec {
+            id,
+            operations,
+            when: overlay.when.unwrap_or_default(),
+            unit,
+            usd: overlay.usd,
+            regions: overlay.regions,
+            source: overlay.source,
+            as_of: overlay.as_of,
+            note: overlay.note,
+            pricelist: overlay.pricelist,
+        };
+        let compiled = compile_price(file, &service, no_groups, spec, origin)?;
+        table.service_mut(&service).prices.push(compiled);
+    }
+    Ok(())
 }
 
 pub(crate) fn apply_regional(

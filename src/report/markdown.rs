@@ -92,36 +92,14 @@ impl Parts {
             .map(|f| finding_item(f))
             .collect();
 
-        let mut operations_head = String::new();
-        let mut operations_legend = String::new();
         let operations: Vec<String> = report
             .operations
             .iter()
             .take(MAX_OPERATIONS)
             .map(operation_row)
             .collect();
-        if !report.operations.is_empty() {
-            operations_head.push_str(
-                "\n### Operations\n\n\
-                 | Operation | Calls | Retries | Errors | Cost | p50 | p99 |\n\
-                 |:--|--:|--:|--:|--:|--:|--:|\n",
-            );
-            let shown = &report.operations[..operations.len()];
-            let estimated = shown.iter().any(|op| op.estimated > 0);
-            let unpriced = shown.iter().any(|op| op.unpriced > 0);
-            if estimated || unpriced {
-                let mut marks = Vec::new();
-                if estimated {
-                    marks.push("~ estimated");
-                }
-                if unpriced {
-                    marks.push("? some attempts unpriced (unknown, not \\$0)");
-                }
-                operations_legend = format!("\n<sub>{}</sub>\n", marks.join(" · "));
-            }
-        }
+        let operations_legend = operations_legend(&report.operations[..operations.len()]);
 
-        let mut loops_head = String::new();
         let mut by_pages: Vec<&LoopReport> = report.loops.iter().collect();
         by_pages.sort_by(|a, b| b.pages.cmp(&a.pages).then(a.loop_id.cmp(&b.loop_id)));
         let many_runs = report.runs.len() > 1;
@@ -130,65 +108,19 @@ impl Parts {
             .take(MAX_LOOPS)
             .map(|l| loop_row(l, many_runs))
             .collect();
-        if !report.loops.is_empty() {
-            let lt = &report.loop_totals;
-            let _ = write!(
-                loops_head,
-                "\n### Paginator loops\n\n{}, {}, {}, {} stopped early\n\n",
-                counted(lt.loops, "loop", "loops"),
-                counted(lt.pages, "page", "pages"),
-                counted(lt.relistings, "re-listing", "re-listings"),
-                thousands(lt.stopped_early)
-            );
-            loops_head.push_str(if many_runs {
-                "| Loop | Run | Pages | Items | Page size | End | Cost |\n\
-                 |:--|--:|--:|--:|--:|:--|--:|\n"
-            } else {
-                "| Loop | Pages | Items | Page size | End | Cost |\n\
-                 |:--|--:|--:|--:|:--|--:|\n"
-            });
-        }
-
-        let mut tail = String::new();
-        if let Some(projection) = &report.projection {
-            let _ = write!(
-                tail,
-                "\n### Projection\n\n{} a run × {} runs a day = **{} a month**; the findings \
-                 would save {} a month.\n",
-                usd(projection.per_run_usd),
-                md(&projection.runs_per_day),
-                usd(projection.per_month_usd),
-                usd(projection.savings_per_month_usd)
-            );
-        }
-        let versions = match report.runs.first() {
-            Some(run) => format!(
-                "tollgate {} · prices {} · {} · ",
-                md(&run.tollgate_version),
-                md(&cut(&run.pricing_version, MAX_NAME)),
-                md(&cut(&run.model_version, MAX_NAME))
-            ),
-            None => String::new(),
-        };
-        let _ = write!(
-            tail,
-            "\n<sub>{versions}database {} · generated {}</sub>\n",
-            md(&cut(&report.database, MAX_TEXT)),
-            md(&report.generated_at)
-        );
 
         Parts {
             head,
             findings_total: actionable.len(),
             findings,
-            operations_head,
+            operations_head: operations_head(report),
             operations_total: report.operations.len(),
             operations,
             operations_legend,
-            loops_head,
+            loops_head: loops_head(report, many_runs),
             loops_total: report.loops.len(),
             loops,
-            tail,
+            tail: tail(report),
         }
     }
 
@@ -221,6 +153,93 @@ impl Parts {
     }
 }
 
+/// The operations table's heading and header row; empty without operations.
+fn operations_head(report: &Report) -> String {
+    let mut operations_head = String::new();
+    if !report.operations.is_empty() {
+        operations_head.push_str(
+            "\n### Operations\n\n\
+             | Operation | Calls | Retries | Errors | Cost | p50 | p99 |\n\
+             |:--|--:|--:|--:|--:|--:|--:|\n",
+        );
+    }
+    operations_head
+}
+
+/// What the marks in the cost column of the rows `shown` mean; empty without marks.
+fn operations_legend(shown: &[OperationReport]) -> String {
+    let mut operations_legend = String::new();
+    let estimated = shown.iter().any(|op| op.estimated > 0);
+    let unpriced = shown.iter().any(|op| op.unpriced > 0);
+    if estimated || unpriced {
+        let mut marks = Vec::new();
+        if estimated {
+            marks.push("~ estimated");
+        }
+        if unpriced {
+            marks.push("? some attempts unpriced (unknown, not \\$0)");
+        }
+        operations_legend = format!("\n<sub>{}</sub>\n", marks.join(" · "));
+    }
+    operations_legend
+}
+
+/// The loops table's heading, totals and header row; empty without loops.
+fn loops_head(report: &Report, many_runs: bool) -> String {
+    let mut loops_head = String::new();
+    if !report.loops.is_empty() {
+        let lt = &report.loop_totals;
+        let _ = write!(
+            loops_head,
+            "\n### Paginator loops\n\n{}, {}, {}, {} stopped early\n\n",
+            counted(lt.loops, "loop", "loops"),
+            counted(lt.pages, "page", "pages"),
+            counted(lt.relistings, "re-listing", "re-listings"),
+            thousands(lt.stopped_early)
+        );
+        loops_head.push_str(if many_runs {
+            "| Loop | Run | Pages | Items | Page size | End | Cost |\n\
+             |:--|--:|--:|--:|--:|:--|--:|\n"
+        } else {
+            "| Loop | Pages | Items | Page size | End | Cost |\n\
+             |:--|--:|--:|--:|:--|--:|\n"
+        });
+    }
+    loops_head
+}
+
+/// The projection, if any, and the versions, database and time the report comes from.
+fn tail(report: &Report) -> String {
+    let mut tail = String::new();
+    if let Some(projection) = &report.projection {
+        let _ = write!(
+            tail,
+            "\n### Projection\n\n{} a run × {} runs a day = **{} a month**; the findings \
+             would save {} a month.\n",
+            usd(projection.per_run_usd),
+            md(&projection.runs_per_day),
+            usd(projection.per_month_usd),
+            usd(projection.savings_per_month_usd)
+        );
+    }
+    let versions = match report.runs.first() {
+        Some(run) => format!(
+            "tollgate {} · prices {} · {} · ",
+            md(&run.tollgate_version),
+            md(&cut(&run.pricing_version, MAX_NAME)),
+            md(&cut(&run.model_version, MAX_NAME))
+        ),
+        None => String::new(),
+    };
+    let _ = write!(
+        tail,
+        "\n<sub>{versions}database {} · generated {}</sub>\n",
+        md(&cut(&report.database, MAX_TEXT)),
+        md(&report.generated_at)
+    );
+    tail
+}
+
 /// After a list or a table, a paragraph of its own: `…and 12 more loops (see the JSON report)`.
 fn more(out: &mut String, hidden: usize, what: &str) {
     if hidden > 0 {
@@ -233,6 +252,16 @@ fn more(out: &mut String, hidden: usize, what: &str) {
 }
 
 fn write_head(out: &mut String, report: &Report) {
+    write_title(out, report);
+    if report.runs.is_empty() {
+        return;
+    }
+    write_totals(out, report);
+    write_warnings(out, report);
+}
+
+/// The heading with the total, and the run (or runs) reported.
+fn write_title(out: &mut String, report: &Report) {
     let total = usd(report.totals.total_usd);
     match report.runs.as_slice() {
         [] => {
@@ -264,9 +293,10 @@ fn write_head(out: &mut String, report: &Report) {
             );
         }
     }
-    if report.runs.is_empty() {
-        return;
-    }
+}
+
+/// The calls, attempts, retries, errors and throttled, and what the cost is made of.
+fn write_totals(out: &mut String, report: &Report) {
     let t = &report.totals;
     let mut line = format!(
         "\n**{}** ({}, {}, {}, {} throttled)",
@@ -281,6 +311,11 @@ fn write_head(out: &mut String, report: &Report) {
         let _ = write!(line, " · {}", md(&parts.join(", ")));
     }
     let _ = writeln!(out, "{line}");
+}
+
+/// Unpriced attempts, calls not recorded and runs that ended unrecorded, as one alert.
+fn write_warnings(out: &mut String, report: &Report) {
+    let t = &report.totals;
     let mut warnings = Vec::new();
     if t.unpriced > 0 {
         warnings.push(format!(

@@ -237,47 +237,8 @@ impl Report {
         let mut rows: Vec<OperationReport> = operations
             .into_iter()
             .map(|op| {
-                totals.attempts += op.attempts;
-                totals.retries += op.retries;
-                totals.errors += op.errors;
-                totals.throttled += op.throttled;
-                totals.bytes_sent += op.bytes_sent;
-                totals.bytes_received += op.bytes_received;
-                totals.priced += op.priced;
-                totals.free += op.free;
-                totals.not_billed += op.not_billed;
-                totals.unpriced += op.unpriced;
-                totals.estimated += op.estimated;
-                totals.cost_usd += Usd(op.cost);
-                totals.transfer_usd += Usd(op.transfer);
-                totals.implied_usd += Usd(op.implied);
-                OperationReport {
-                    calls: op.calls(),
-                    attempts: op.attempts,
-                    retries: op.retries,
-                    errors: op.errors,
-                    throttled: op.throttled,
-                    bytes_sent: op.bytes_sent,
-                    bytes_received: op.bytes_received,
-                    cost_usd: Usd(op.cost),
-                    transfer_usd: Usd(op.transfer),
-                    implied_usd: Usd(op.implied),
-                    total_usd: Usd(op.total()),
-                    units: op
-                        .units
-                        .iter()
-                        .map(|(unit, quantity)| (unit.to_string(), exact(*quantity)))
-                        .collect(),
-                    priced: op.priced,
-                    free: op.free,
-                    not_billed: op.not_billed,
-                    unpriced: op.unpriced,
-                    estimated: op.estimated,
-                    p50_ms: op.latency_ms(0.5),
-                    p99_ms: op.latency_ms(0.99),
-                    service: op.service,
-                    operation: op.operation,
-                }
+                totals.add(&op);
+                OperationReport::from_tally(op)
             })
             .collect();
         // Most expensive first, then busiest, then by name: a stable order for diffs.
@@ -295,63 +256,11 @@ impl Report {
         let loops: Vec<LoopReport> = loops
             .into_iter()
             .map(|l| {
-                loop_totals.loops += 1;
-                loop_totals.pages += l.pages as u64;
-                loop_totals.relistings += u64::from(l.relisting);
-                loop_totals.stopped_early += u64::from(!l.complete);
-                LoopReport {
-                    run_id: l.run_id,
-                    loop_id: l.loop_id,
-                    service: l.service,
-                    operation: l.operation,
-                    resource: l.resource,
-                    started_at: rfc3339(l.started_at_us),
-                    duration_ms: (l.ended_at_us - l.started_at_us) / 1000,
-                    pages: l.pages,
-                    attempts: l.attempts,
-                    items: l.items,
-                    page_size: l.page_size,
-                    page_size_max: l.page_size_max,
-                    complete: l.complete,
-                    resumed: l.resumed,
-                    relisting: l.relisting,
-                    cost_usd: Usd(l.cost),
-                }
+                loop_totals.add(&l);
+                LoopReport::from_row(l)
             })
             .collect();
-        let runs = runs
-            .into_iter()
-            .map(|r| RunReport {
-                id: r.id,
-                uuid: r.uuid,
-                kind: r.kind,
-                state: r.state,
-                started_at: rfc3339(r.started_at_us),
-                ended_at: r.ended_at_us.map(rfc3339),
-                duration_ms: r.ended_at_us.map(|end| (end - r.started_at_us) / 1000),
-                exit_code: r.exit_code,
-                command: r.command,
-                cwd: r.cwd,
-                git: Git {
-                    repo: r.git_repo,
-                    branch: r.git_branch,
-                    commit: r.git_commit,
-                },
-                ci: Ci {
-                    provider: r.ci_provider,
-                    job: r.ci_job,
-                    git_ref: r.ci_ref,
-                    pr: r.ci_pr,
-                },
-                tags: r.tags,
-                calls_recorded: r.calls,
-                lost_calls: r.lost_calls,
-                lost_reason: r.lost_reason,
-                tollgate_version: r.tollgate_version,
-                pricing_version: r.pricing_version,
-                model_version: r.model_version,
-            })
-            .collect();
+        let runs = runs.into_iter().map(RunReport::from_row).collect();
         Report {
             version: REPORT_VERSION,
             generated_at: time::OffsetDateTime::now_utc()
@@ -366,6 +275,125 @@ impl Report {
             findings: Vec::new(),
             timeline: Vec::new(),
             projection: None,
+        }
+    }
+}
+
+impl Totals {
+    /// Adds one operation's tally; `calls`, `total_usd` and `lost_calls` are set once all are in.
+    fn add(&mut self, op: &OperationTally) {
+        self.attempts += op.attempts;
+        self.retries += op.retries;
+        self.errors += op.errors;
+        self.throttled += op.throttled;
+        self.bytes_sent += op.bytes_sent;
+        self.bytes_received += op.bytes_received;
+        self.priced += op.priced;
+        self.free += op.free;
+        self.not_billed += op.not_billed;
+        self.unpriced += op.unpriced;
+        self.estimated += op.estimated;
+        self.cost_usd += Usd(op.cost);
+        self.transfer_usd += Usd(op.transfer);
+        self.implied_usd += Usd(op.implied);
+    }
+}
+
+impl OperationReport {
+    fn from_tally(op: OperationTally) -> Self {
+        OperationReport {
+            calls: op.calls(),
+            attempts: op.attempts,
+            retries: op.retries,
+            errors: op.errors,
+            throttled: op.throttled,
+            bytes_sent: op.bytes_sent,
+            bytes_received: op.bytes_received,
+            cost_usd: Usd(op.cost),
+            transfer_usd: Usd(op.transfer),
+            implied_usd: Usd(op.implied),
+            total_usd: Usd(op.total()),
+            units: op
+                .units
+                .iter()
+                .map(|(unit, quantity)| (unit.to_string(), exact(*quantity)))
+                .collect(),
+            priced: op.priced,
+            free: op.free,
+            not_billed: op.not_billed,
+            unpriced: op.unpriced,
+            estimated: op.estimated,
+            p50_ms: op.latency_ms(0.5),
+            p99_ms: op.latency_ms(0.99),
+            service: op.service,
+            operation: op.operation,
+        }
+    }
+}
+
+impl LoopTotals {
+    fn add(&mut self, l: &LoopRow) {
+        self.loops += 1;
+        self.pages += l.pages as u64;
+        self.relistings += u64::from(l.relisting);
+        self.stopped_early += u64::from(!l.complete);
+    }
+}
+
+impl LoopReport {
+    fn from_row(l: LoopRow) -> Self {
+        LoopReport {
+            run_id: l.run_id,
+            loop_id: l.loop_id,
+            service: l.service,
+            operation: l.operation,
+            resource: l.resource,
+            started_at: rfc3339(l.started_at_us),
+            duration_ms: (l.ended_at_us - l.started_at_us) / 1000,
+            pages: l.pages,
+            attempts: l.attempts,
+            items: l.items,
+            page_size: l.page_size,
+            page_size_max: l.page_size_max,
+            complete: l.complete,
+            resumed: l.resumed,
+            relisting: l.relisting,
+            cost_usd: Usd(l.cost),
+        }
+    }
+}
+
+impl RunReport {
+    fn from_row(r: RunRow) -> Self {
+        RunReport {
+            id: r.id,
+            uuid: r.uuid,
+            kind: r.kind,
+            state: r.state,
+            started_at: rfc3339(r.started_at_us),
+            ended_at: r.ended_at_us.map(rfc3339),
+            duration_ms: r.ended_at_us.map(|end| (end - r.started_at_us) / 1000),
+            exit_code: r.exit_code,
+            command: r.command,
+            cwd: r.cwd,
+            git: Git {
+                repo: r.git_repo,
+                branch: r.git_branch,
+                commit: r.git_commit,
+            },
+            ci: Ci {
+                provider: r.ci_provider,
+                job: r.ci_job,
+                git_ref: r.ci_ref,
+                pr: r.ci_pr,
+            },
+            tags: r.tags,
+            calls_recorded: r.calls,
+            lost_calls: r.lost_calls,
+            lost_reason: r.lost_reason,
+            tollgate_version: r.tollgate_version,
+            pricing_version: r.pricing_version,
+            model_version: r.model_version,
         }
     }
 }

@@ -20,10 +20,25 @@ const WIDTH: usize = 100;
 
 pub fn render_table(report: &Report) -> String {
     let mut out = String::new();
+    heading(&mut out, report);
+    if report.runs.is_empty() {
+        return out;
+    }
+    totals(&mut out, report);
+    warnings(&mut out, report);
+    operations(&mut out, report);
+    loops(&mut out, report);
+    findings(&mut out, report);
+    projection(&mut out, report);
+    let _ = writeln!(out, "\ndatabase: {}", report.database);
+    out
+}
+
+/// The runs reported: one run's command and start, or how many runs from when to when.
+fn heading(out: &mut String, report: &Report) {
     match report.runs.as_slice() {
         [] => {
             let _ = writeln!(out, "No runs match.");
-            return out;
         }
         [run] => {
             let command = if run.command.is_empty() {
@@ -62,6 +77,10 @@ pub fn render_table(report: &Report) -> String {
             );
         }
     }
+}
+
+/// The cost and the calls, and how many attempts have no price.
+fn totals(out: &mut String, report: &Report) {
     let totals = &report.totals;
     let mut cost_line = format!(
         "cost {} · {} ({}, {}, {})",
@@ -86,6 +105,11 @@ pub fn render_table(report: &Report) -> String {
             totals.unpriced
         );
     }
+}
+
+/// Calls that were not recorded, and runs that ended without recording their end.
+fn warnings(out: &mut String, report: &Report) {
+    let totals = &report.totals;
     if totals.lost_calls > 0 {
         let reasons: Vec<&str> = report
             .runs
@@ -106,7 +130,10 @@ pub fn render_table(report: &Report) -> String {
             run.id
         );
     }
+}
 
+/// The most expensive operations, at most `MAX_ROWS`.
+fn operations(out: &mut String, report: &Report) {
     if !report.operations.is_empty() {
         let _ = writeln!(out);
         let name_width = WIDTH - 2 - (8 + 8 + 7 + 14 + 10 + 10) - 6;
@@ -136,7 +163,10 @@ pub fn render_table(report: &Report) -> String {
             );
         }
     }
+}
 
+/// The paginator loops with the most pages, at most half of `MAX_ROWS`.
+fn loops(out: &mut String, report: &Report) {
     if !report.loops.is_empty() {
         let lt = &report.loop_totals;
         let _ = writeln!(
@@ -187,6 +217,10 @@ pub fn render_table(report: &Report) -> String {
             let _ = writeln!(out, "  … {} more loops", loops.len() - MAX_ROWS / 2);
         }
     }
+}
+
+/// The findings that say what to change (not the top-* ones), most saved first.
+fn findings(out: &mut String, report: &Report) {
     let actionable: Vec<_> = report
         .findings
         .iter()
@@ -223,6 +257,10 @@ pub fn render_table(report: &Report) -> String {
             );
         }
     }
+}
+
+/// With `--runs-per-day`: the cost per month, and what the findings would save.
+fn projection(out: &mut String, report: &Report) {
     if let Some(projection) = &report.projection {
         let line = format!(
             "projected: {} a run × {} runs a day = {} a month; the findings would save {} a month",
@@ -233,8 +271,6 @@ pub fn render_table(report: &Report) -> String {
         );
         let _ = writeln!(out, "\n{}", wrap(&line, WIDTH, "  "));
     }
-    let _ = writeln!(out, "\ndatabase: {}", report.database);
-    out
 }
 
 /// Wraps `text` at word boundaries to `width` columns, continuing lines with `indent`.

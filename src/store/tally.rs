@@ -151,37 +151,68 @@ impl<'a> Totals<'a> {
             .add(row, at);
 
         if aws && failed {
-            let key = (
-                op,
-                row.status.map_or(0, i64::from),
-                row.error_code.as_deref().unwrap_or(""),
-                throttled,
-            );
-            let failure = self.failures.entry(key).or_insert(FailureTotals {
-                calls: 0,
-                priced: 0,
-                cost: Decimal::ZERO,
-                first_us: at,
-                last_us: at,
-            });
-            failure.calls += 1;
-            if row.price == PriceStatus::Priced {
-                failure.priced += 1;
-                failure.cost += row.cost;
-            }
-            failure.first_us = failure.first_us.min(at);
-            failure.last_us = failure.last_us.max(at);
+            self.add_failure(op, row, at, throttled);
         }
 
         if row.kind == CallKind::Operation {
-            let region = self
-                .regions
-                .entry((&row.service, row.region.as_deref().unwrap_or("")))
-                .or_default();
-            region.0 += 1;
-            region.1 += row.cost + row.transfer;
+            self.add_region(row);
         }
 
+        self.add_resource(op, row, at, money, first_attempt, implied);
+
+        if let Some(fingerprint) = row.fingerprint.as_deref() {
+            if row.kind == CallKind::Operation && first_attempt {
+                self.add_digest(index, row, fingerprint, at, money);
+            }
+        }
+
+        self.add_timeline(at, money);
+    }
+
+    /// A failed AWS call, by operation, status, error code and whether it was throttled.
+    fn add_failure(&mut self, op: Op<'a>, row: &'a Call, at: i64, throttled: bool) {
+        let key = (
+            op,
+            row.status.map_or(0, i64::from),
+            row.error_code.as_deref().unwrap_or(""),
+            throttled,
+        );
+        let failure = self.failures.entry(key).or_insert(FailureTotals {
+            calls: 0,
+            priced: 0,
+            cost: Decimal::ZERO,
+            first_us: at,
+            last_us: at,
+        });
+        failure.calls += 1;
+        if row.price == PriceStatus::Priced {
+            failure.priced += 1;
+            failure.cost += row.cost;
+        }
+        failure.first_us = failure.first_us.min(at);
+        failure.last_us = failure.last_us.max(at);
+    }
+
+    /// An identified call, by service and region.
+    fn add_region(&mut self, row: &'a Call) {
+        let region = self
+            .regions
+            .entry((&row.service, row.region.as_deref().unwrap_or("")))
+            .or_default();
+        region.0 += 1;
+        region.1 += row.cost + row.transfer;
+    }
+
+    /// First attempts and implied costs, by operation and resource.
+    fn add_resource(
+        &mut self,
+        op: Op<'a>,
+        row: &'a Call,
+        at: i64,
+        money: Decimal,
+        first_attempt: bool,
+        implied: Decimal,
+    ) {
         let resource = self
             .resources
             .entry((op, row.resource.as_deref().unwrap_or("")))
@@ -200,37 +231,46 @@ impl<'a> Totals<'a> {
             resource.implied_calls += 1;
             resource.implied += implied;
         }
+    }
 
-        if let Some(fingerprint) = row.fingerprint.as_deref() {
-            if row.kind == CallKind::Operation && first_attempt {
-                let key = digest_key(&row.service, &row.operation, fingerprint);
-                match self.digests.get_mut(&key) {
-                    Some(digest) => {
-                        digest.cadence.push(at);
-                        digest.cost += money;
-                        if digest.examples.len() < EXAMPLES {
-                            digest.examples.push(at);
-                        }
-                    }
-                    None => {
-                        self.digests.insert(
-                            key,
-                            DigestTotals {
-                                first_row: index,
-                                service: &row.service,
-                                operation: &row.operation,
-                                fingerprint,
-                                resource: row.resource.as_deref(),
-                                cost: money,
-                                cadence: Cadence::new(at),
-                                examples: vec![at],
-                            },
-                        );
-                    }
+    /// A first attempt with a parameter digest: the group of identical calls it joins.
+    fn add_digest(
+        &mut self,
+        index: usize,
+        row: &'a Call,
+        fingerprint: &'a str,
+        at: i64,
+        money: Decimal,
+    ) {
+        let key = digest_key(&row.service, &row.operation, fingerprint);
+        match self.digests.get_mut(&key) {
+            Some(digest) => {
+                digest.cadence.push(at);
+                digest.cost += money;
+                if digest.examples.len() < EXAMPLES {
+                    digest.examples.push(at);
                 }
             }
+            None => {
+                self.digests.insert(
+                    key,
+                    DigestTotals {
+                        first_row: index,
+                        service: &row.service,
+                        operation: &row.operation,
+                        fingerprint,
+                        resource: row.resource.as_deref(),
+                        cost: money,
+                        cadence: Cadence::new(at),
+                        examples: vec![at],
+                    },
+                );
+            }
         }
+    }
 
+    /// Calls and money per slice of time, at every width.
+    fn add_timeline(&mut self, at: i64, money: Decimal) {
         for width in TIMELINE_WIDTHS_US {
             let slot = self
                 .timeline

@@ -1,0 +1,122 @@
+//! The rules. Each takes the facts and thresholds and returns its findings; each is tested on
+//! its own, beside it. One file per family: `paging.rs` (small pages), `batching.rs` (fan-out,
+//! a head per listed key), `repeats.rs` (repeated calls, polling), `failures.rs` (retries, paid
+//! failures) and `cost.rs` (implied costs, cross-Region calls, unpriced calls, the top
+//! operations). This file has the order they run and rank in, and the helpers they share.
+
+mod batching;
+mod cost;
+mod failures;
+mod paging;
+mod repeats;
+
+use super::{Evidence, Facts, Finding, Thresholds};
+use crate::record::{rfc3339, Usd};
+
+pub use batching::{fan_out, head_per_listed_key, Batchable, BATCHABLE, PER_KEY_AFTER_LISTING};
+pub use cost::{cross_region, implied_costs, top_operations, unpriced};
+pub use failures::{paid_failures, retries};
+pub use paging::small_pages;
+pub use repeats::{polling, repeated_calls};
+
+pub type Rule = fn(&Facts, &Thresholds) -> Vec<Finding>;
+
+/// In the order they are shown when savings tie.
+pub const ALL: &[Rule] = &[
+    small_pages,
+    fan_out,
+    head_per_listed_key,
+    repeated_calls,
+    polling,
+    retries,
+    paid_failures,
+    implied_costs,
+    cross_region,
+    unpriced,
+    top_operations,
+];
+
+pub fn rank(rule: &str) -> usize {
+    const ORDER: &[&str] = &[
+        "small-pages",
+        "fan-out",
+        "head-per-key",
+        "repeated-calls",
+        "polling",
+        "retries",
+        "paid-failures",
+        "implied-costs",
+        "cross-region",
+        "unpriced",
+        "top-cost",
+        "top-calls",
+    ];
+    ORDER.iter().position(|r| *r == rule).unwrap_or(ORDER.len())
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// `1,260`
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn on(resource: &Option<String>) -> String {
+    resource
+        .as_deref()
+        .map(|r| format!(" on {r}"))
+        .unwrap_or_default()
+}
+
+fn id(rule: &str, service: &str, operation: &str, resource: &Option<String>) -> String {
+    match resource {
+        Some(resource) => format!("{rule}:{service}:{operation}:{resource}"),
+        None => format!("{rule}:{service}:{operation}"),
+    }
+}
+
+fn evidence_of(group: &crate::record::ResourceGroup) -> Evidence {
+    Evidence {
+        service: group.service.clone(),
+        operation: group.operation.clone(),
+        resource: group.resource.clone(),
+        calls: group.count,
+        cost_usd: Usd(group.cost),
+        first_at: Some(rfc3339(group.first_us)),
+        last_at: Some(rfc3339(group.last_us)),
+        examples: Vec::new(),
+    }
+}
+
+fn repeat_evidence(group: &crate::record::RepeatGroup) -> Evidence {
+    Evidence {
+        service: group.service.clone(),
+        operation: group.operation.clone(),
+        resource: group.resource.clone(),
+        calls: group.count,
+        cost_usd: Usd(group.cost),
+        first_at: Some(rfc3339(group.cadence.first_us)),
+        last_at: Some(rfc3339(group.cadence.last_us)),
+        examples: group.examples_us.iter().map(|t| rfc3339(*t)).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    pub(super) fn dec(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+}

@@ -1,0 +1,147 @@
+//! Paging: loops that ask for pages far below the maximum.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+
+use super::{id, on, plural, thousands};
+use crate::aws::model::Model;
+use crate::findings::{Evidence, Facts, Finding, Saving, Thresholds};
+use crate::record::{rfc3339, Usd};
+
+/// The paginator's limit key, for advice in the API's own words (`MaxKeys`).
+fn limit_key(service: &str, operation: &str) -> String {
+    let model = Model::embedded();
+    model
+        .service_named(service)
+        .and_then(|index| model.service(index).paginators.get(operation))
+        .and_then(|p| p.limit_key)
+        .unwrap_or("page size")
+        .to_string()
+}
+
+/// Loops that ask for pages far below the maximum.
+pub fn small_pages(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
+    // Per operation, resource and page size: loops, pages, items, cost.
+    type Key = (String, String, Option<String>, i64, i64);
+    let mut groups: BTreeMap<Key, (u64, u64, u64, Decimal, i64, bool)> = BTreeMap::new();
+    for l in &facts.loops {
+        let (Some(size), Some(max)) = (l.page_size, l.page_size_max) else {
+            continue;
+        };
+        if size <= 0 || (size as f64) > (max as f64) * thresholds.small_page_ratio {
+            continue;
+        }
+        let entry = groups
+            .entry((
+                l.service.clone(),
+                l.operation.clone(),
+                l.resource.clone(),
+                size,
+                max,
+            ))
+            .or_insert((0, 0, 0, Decimal::ZERO, l.started_at_us, true));
+        entry.0 += 1;
+        entry.1 += l.pages as u64;
+        entry.3 += l.cost;
+        match l.items {
+            // Pages needed at the maximum page size, each loop on its own.
+            Some(items) => entry.2 += (items as u64).div_ceil(max as u64).max(1),
+            None => entry.5 = false,
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(_, (_, pages, needed, _, _, known))| *known && pages > needed)
+        .map(
+            |(
+                (service, operation, resource, size, max),
+                (loops, pages, needed, cost, first, _),
+            )| {
+                let key = limit_key(&service, &operation);
+                let saved = pages - needed;
+                let per_page = cost / Decimal::from(pages.max(1));
+                Finding {
+                    rule: "small-pages",
+                    id: id("small-pages", &service, &operation, &resource),
+                    title: format!(
+                        "{operation}{}: {key}={size} over {}, {}; {key}={max} would need {}",
+                        on(&resource),
+                        plural(loops, "loop", "loops"),
+                        plural(pages, "request", "requests"),
+                        thousands(needed)
+                    ),
+                    detail: format!(
+                    "Each page is a billed request. Ask for {max} per page (the maximum) and the \
+                     same listings take {} fewer requests.",
+                    thousands(saved)
+                ),
+                    evidence: Evidence {
+                        service: service.clone(),
+                        operation: operation.clone(),
+                        resource: resource.clone(),
+                        calls: pages,
+                        cost_usd: Usd(cost),
+                        first_at: Some(rfc3339(first)),
+                        ..Evidence::default()
+                    },
+                    saving: Some(Saving::new(saved, per_page * Decimal::from(saved))),
+                }
+            },
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::dec;
+    use super::*;
+    use crate::record::LoopRow;
+
+    fn page_loop(id: i64, size: i64, pages: i64, items: i64) -> LoopRow {
+        LoopRow {
+            run_id: 1,
+            loop_id: id,
+            service: "s3".into(),
+            operation: "ListObjectsV2".into(),
+            resource: Some("logs".into()),
+            started_at_us: 0,
+            ended_at_us: 1,
+            pages,
+            attempts: pages,
+            items: Some(items),
+            page_size: Some(size),
+            page_size_max: Some(1000),
+            complete: true,
+            resumed: false,
+            relisting: false,
+            cost: dec("0.000005") * Decimal::from(pages),
+        }
+    }
+
+    #[test]
+    fn small_pages_counts_the_requests_a_full_page_would_save() {
+        // The issue's example: MaxKeys=100 over 12 loops of 10,500 keys = 1,260 requests; at
+        // 1,000 a page each loop needs 11, 132 in all.
+        let facts = Facts {
+            loops: (0..12).map(|i| page_loop(i, 100, 105, 10_500)).collect(),
+            ..Facts::default()
+        };
+        let findings = small_pages(&facts, &Thresholds::default());
+        assert_eq!(findings.len(), 1);
+        let finding = &findings[0];
+        assert_eq!(
+            finding.title,
+            "ListObjectsV2 on logs: MaxKeys=100 over 12 loops, 1,260 requests; MaxKeys=1000 would need 132"
+        );
+        let saving = finding.saving.as_ref().unwrap();
+        assert_eq!(saving.calls, 1_128);
+        assert_eq!(saving.usd, Usd(dec("0.00564")));
+        // Full pages are not a finding.
+        let full = Facts {
+            loops: vec![page_loop(1, 1000, 11, 10_500)],
+            ..Facts::default()
+        };
+        assert!(small_pages(&full, &Thresholds::default()).is_empty());
+    }
+}
