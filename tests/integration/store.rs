@@ -765,25 +765,25 @@ impl Drop for KillOnDrop {
     }
 }
 
-#[test]
-fn a_killed_tollgate_leaves_an_incomplete_run_with_its_committed_calls() {
-    let python = python();
-    let scratch = tempfile::tempdir().expect("a temporary directory");
-    let scratch = scratch.path();
-    let moto = Moto::start(&python, scratch);
-    let db = scratch.join("db/t.db");
+/// Records `script` (a Python program that writes its truth as JSON to the path it is given,
+/// then sleeps) into `db`, and SIGKILLs tollgate `settle` after the workload is ready, then the
+/// workload. Returns the workload's truth and tollgate's stderr with moto's log.
+fn kill_when_ready(
+    scratch: &Path,
+    db: &Path,
+    moto: &Moto,
+    python: &Path,
+    script: &str,
+    settle: Duration,
+) -> (Value, String) {
     let ready = scratch.join("ready.json");
     let stderr_path = scratch.join("killed.stderr");
     let mut command = tollgate_record(
         scratch,
-        &db,
+        db,
         &moto.url(),
-        &python,
-        [
-            OsStr::new("-c"),
-            OsStr::new(CALLS_THEN_SLEEP),
-            ready.as_os_str(),
-        ],
+        python,
+        [OsStr::new("-c"), OsStr::new(script), ready.as_os_str()],
     );
     command
         .stdin(Stdio::null())
@@ -799,8 +799,7 @@ fn a_killed_tollgate_leaves_an_incomplete_run_with_its_committed_calls() {
             moto.log_tail()
         )
     };
-
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(90);
     while !ready.exists() {
         if let Some(status) = tollgate.try_wait().expect("poll tollgate") {
             panic!(
@@ -813,23 +812,41 @@ fn a_killed_tollgate_leaves_an_incomplete_run_with_its_committed_calls() {
             "the workload did not get ready\n{}",
             describe()
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(2));
     }
-    let truth = read_json(&ready, &describe());
-    workload_guard.0 = Some(i64_field(&truth, "pid") as i32);
-    // The writer commits every 100 ms: a second is ample for every call to be committed.
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(settle);
     tollgate.kill().expect("SIGKILL tollgate");
     let status = tollgate.wait().expect("reap tollgate");
     tollgate_guard.0 = None;
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{}", describe());
+    let truth = read_json(&ready, &describe());
     // The workload, in a process group of its own, sleeps on: end it.
+    workload_guard.0 = Some(i64_field(&truth, "pid") as i32);
     drop(workload_guard);
+    (truth, describe())
+}
+
+#[test]
+fn a_killed_tollgate_leaves_an_incomplete_run_with_its_committed_calls() {
+    let python = python();
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let scratch = scratch.path();
+    let moto = Moto::start(&python, scratch);
+    let db = scratch.join("db/t.db");
+    // The writer commits every 100 ms: a second and a half is ample for every call to be in.
+    let (truth, describe) = kill_when_ready(
+        scratch,
+        &db,
+        &moto,
+        &python,
+        CALLS_THEN_SLEEP,
+        Duration::from_millis(1500),
+    );
 
     let expected = counts(&truth["attempts"]);
     let total: u64 = expected.values().sum();
     assert_eq!(total, 1 + 5 + 3 + 20, "{truth}");
-    let context = format!("workload: {truth}\n{}", describe());
+    let context = format!("workload: {truth}\n{describe}");
 
     let runs = runs_json(scratch, &db, "killed-runs");
     let all = format!("runs: {runs:#}\n{context}");
@@ -900,56 +917,20 @@ fn kill_9_counts_the_answered_calls_it_did_not_record() {
     let scratch = scratch.path();
     let moto = Moto::start(&python, scratch);
     let db = scratch.join("db/t.db");
-    let ready = scratch.join("ready.json");
-    let stderr_path = scratch.join("burst.stderr");
-    let mut command = tollgate_record(
+    // At once: the writer commits every 100 ms, so the last calls are not in the database yet.
+    let (truth, describe) = kill_when_ready(
         scratch,
         &db,
-        &moto.url(),
+        &moto,
         &python,
-        [
-            OsStr::new("-c"),
-            OsStr::new(BURST_THEN_SLEEP),
-            ready.as_os_str(),
-        ],
+        BURST_THEN_SLEEP,
+        Duration::ZERO,
     );
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(File::create(&stderr_path).expect("stderr file"));
-    let mut tollgate = command.spawn().expect("start tollgate run");
-    let mut tollgate_guard = KillOnDrop(Some(tollgate.id() as i32));
-    let mut workload_guard = KillOnDrop(None);
-    let describe = || {
-        format!(
-            "--- tollgate stderr ---\n{}\n{}",
-            std::fs::read_to_string(&stderr_path).unwrap_or_default(),
-            moto.log_tail()
-        )
-    };
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !ready.exists() {
-        if let Some(status) = tollgate.try_wait().expect("poll tollgate") {
-            panic!(
-                "tollgate ended ({status}) before the workload\n{}",
-                describe()
-            );
-        }
-        assert!(Instant::now() < deadline, "no workload\n{}", describe());
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    // At once: the writer commits every 100 ms, so the last calls are not in the database yet.
-    tollgate.kill().expect("SIGKILL tollgate");
-    tollgate.wait().expect("reap tollgate");
-    tollgate_guard.0 = None;
-    let truth = read_json(&ready, &describe());
-    workload_guard.0 = Some(i64_field(&truth, "pid") as i32);
-    drop(workload_guard);
     let answered = u64_field(&truth, "attempts");
     assert_eq!(answered, 1 + 1 + 300, "{truth}");
 
     let runs = runs_json(scratch, &db, "burst-runs");
-    let all = format!("runs: {runs:#}\nworkload: {truth}\n{}", describe());
+    let all = format!("runs: {runs:#}\nworkload: {truth}\n{describe}");
     let row = &runs.as_array().expect("runs is a list")[0];
     assert_eq!(row["state"], "incomplete", "{all}");
     let recorded = i64_field(row, "calls") as u64;
