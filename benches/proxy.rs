@@ -819,7 +819,7 @@ impl Tollgate {
     fn start(origin_port: u16, origin_ca: &Path, home: &Path) -> anyhow::Result<Self> {
         let binary = PathBuf::from(env!("CARGO_BIN_EXE_tollgate"));
         let spawned = Instant::now();
-        let mut child = Command::new(&binary)
+        let mut child = common::hermetic(&mut Command::new(&binary))
             .args(["serve", "--listen", "127.0.0.1:0", "--quiet", "--upstream"])
             .arg(format!("https://127.0.0.1:{origin_port}"))
             .arg("--upstream-ca")

@@ -765,11 +765,10 @@ fn binary_report(db: &Path) -> Result<BinaryRun, String> {
             break;
         }
         let started = Instant::now();
-        let run = Command::new(&binary)
+        let run = common::hermetic(&mut Command::new(&binary))
             .args(["report", "--db"])
             .arg(db)
             .args(["--format", "json"])
-            .env_remove("TOLLGATE_DB")
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;

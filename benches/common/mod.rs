@@ -45,3 +45,24 @@ pub fn verdict(pass: bool) -> &'static str {
         "MISS"
     }
 }
+
+/// `command` without the caller's tollgate, AWS, log and proxy settings: a bench records into
+/// its own files, never the database of the person running it.
+pub fn hermetic(command: &mut std::process::Command) -> &mut std::process::Command {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let upper = name.to_ascii_uppercase();
+        let proxy = matches!(
+            upper.as_str(),
+            "HTTP_PROXY" | "HTTPS_PROXY" | "ALL_PROXY" | "NO_PROXY"
+        );
+        if upper.starts_with("TOLLGATE_")
+            || upper.starts_with("AWS_")
+            || upper == "RUST_LOG"
+            || proxy
+        {
+            command.env_remove(name);
+        }
+    }
+    command
+}
