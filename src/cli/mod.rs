@@ -74,7 +74,8 @@ enum Command {
     /// Manage tollgate's local certificate authority.
     #[command(subcommand)]
     Ca(ca::CaCommand),
-    /// What recorded runs cost: operations, loops, totals (table or JSON).
+    /// What recorded runs cost: operations, loops, findings, totals (table, JSON, Markdown,
+    /// HTML, or every call as CSV).
     Report(report::ReportArgs),
     /// List the runs in the database.
     Runs(runs::RunsArgs),

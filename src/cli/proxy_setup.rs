@@ -161,10 +161,13 @@ impl Recording {
                     recorder.close_ledger();
                 }
                 let mut line = format!(
-                    "tollgate: recorded {} calls{} as run {} in {}",
-                    outcome.recorded,
+                    "tollgate: recorded {}{} as run {} in {}",
+                    counted(outcome.recorded, "call", "calls"),
                     if outcome.loops > 0 {
-                        format!(" and {} paginator loops", outcome.loops)
+                        format!(
+                            " and {}",
+                            counted(outcome.loops, "paginator loop", "paginator loops")
+                        )
                     } else {
                         String::new()
                     },
@@ -394,6 +397,11 @@ async fn start_recording(
 /// The hosts the proxy intercepts: every AWS API domain, and the `--intercept` globs.
 fn intercept_matcher(extra: &[String]) -> Result<HostMatcher, BadPattern> {
     HostMatcher::new(aws::host::intercept_globs(extra))
+}
+
+/// `1 call`, `2 calls`.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Where runs keep their ledgers: `runs/` in the state directory.

@@ -79,7 +79,8 @@ pub struct SelectArgs {
     #[arg(long, value_name = "ID", conflicts_with_all = ["last", "since", "tags"])]
     pub run: Option<i64>,
 
-    /// The most recent run (the default).
+    /// The most recent run (what `report` shows when no run is selected; `runs` lists the
+    /// newest 20 instead).
     #[arg(long)]
     pub last: bool,
 

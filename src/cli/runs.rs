@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::report::SelectArgs;
+use crate::record::cost_label;
 use crate::report::short_time;
 
 #[derive(Debug, Args)]
@@ -41,23 +42,24 @@ pub async fn execute(args: RunsArgs) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>5}  {:<19}  {:<10}  {:>7}  {:>5}  command",
-        "run", "started", "state", "calls", "exit"
+        "{:>5}  {:<19}  {:<10}  {:>7}  {:>14}  {:>5}  command",
+        "run", "started", "state", "calls", "cost", "exit"
     );
     for run in &runs {
         let mut state = run.state.clone();
         if run.lost_calls > 0 {
             state.push('!');
         }
-        let mut command = run.command.join(" ");
-        command.truncate(60);
+        // Cut on a character, not a byte: command lines need not be ASCII.
+        let command: String = run.command.join(" ").chars().take(60).collect();
         let _ = writeln!(
             out,
-            "{:>5}  {:<19}  {:<10}  {:>7}  {:>5}  {}",
+            "{:>5}  {:<19}  {:<10}  {:>7}  {:>14}  {:>5}  {}",
             run.id,
             short_time(run.started_at_us),
             state,
             run.calls,
+            cost_label(run.cost_usd.0, run.billed, run.unpriced, run.estimated),
             run.exit_code.map_or("-".into(), |c| c.to_string()),
             command
         );

@@ -178,20 +178,75 @@ pub fn find(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
         .flat_map(|rule| rule(facts, thresholds))
         .filter(|finding| !thresholds.ignored(finding))
         .collect();
+    rank(&mut findings);
+    findings
+}
+
+/// Most money saved first; at equal money (often none: DynamoDB and deletes bill per item),
+/// most calls saved; then the most calls seen, the rule's place, and the id, for a stable order.
+pub fn rank(findings: &mut [Finding]) {
+    let money = |f: &Finding| f.saving.as_ref().map_or(Usd::ZERO, |s| s.usd);
+    let calls = |f: &Finding| f.saving.as_ref().map_or(0, |s| s.calls);
     findings.sort_by(|a, b| {
-        let saving = |f: &Finding| f.saving.as_ref().map_or(Usd::ZERO, |s| s.usd);
-        saving(b)
-            .cmp(&saving(a))
-            .then_with(|| rules::rank(a.rule).cmp(&rules::rank(b.rule)))
+        money(b)
+            .cmp(&money(a))
+            .then(calls(b).cmp(&calls(a)))
             .then(b.evidence.calls.cmp(&a.evidence.calls))
+            .then_with(|| rules::rank(a.rule).cmp(&rules::rank(b.rule)))
             .then_with(|| a.id.cmp(&b.id))
     });
-    findings
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn finding(rule: &'static str, saved_usd: &str, saved_calls: u64, calls: u64) -> Finding {
+        Finding {
+            rule,
+            id: format!("{rule}:{saved_usd}:{saved_calls}"),
+            title: String::new(),
+            detail: String::new(),
+            evidence: Evidence {
+                calls,
+                ..Evidence::default()
+            },
+            saving: Some(Saving::new(saved_calls, saved_usd.parse().unwrap())),
+        }
+    }
+
+    /// Issue 13: a smaller saving was listed above a larger one (ties went to the rule's place
+    /// before the calls saved).
+    #[test]
+    fn findings_rank_by_saving_then_by_calls_saved() {
+        let mut findings = vec![
+            finding("small-pages", "0", 3, 4),
+            finding("fan-out", "0", 30, 31),
+            finding("repeated-calls", "0.0000004", 1, 2),
+            finding("retries", "0.00002", 2, 2),
+            finding("fan-out", "0", 299, 300),
+            Finding {
+                saving: None,
+                ..finding("unpriced", "0", 0, 1_000)
+            },
+        ];
+        rank(&mut findings);
+        let order: Vec<(&str, u64)> = findings
+            .iter()
+            .map(|f| (f.rule, f.saving.as_ref().map_or(0, |s| s.calls)))
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                ("retries", 2),
+                ("repeated-calls", 1),
+                ("fan-out", 299),
+                ("fan-out", 30),
+                ("small-pages", 3),
+                ("unpriced", 0),
+            ]
+        );
+    }
 
     #[test]
     fn silenced_findings_are_not_reported() {

@@ -44,6 +44,12 @@ pub struct RunRow {
     pub lost_calls: i64,
     pub lost_reason: Option<String>,
     pub calls: i64,
+    /// All the run's money (own charges, transfer, implied), and how many of its attempts were
+    /// billed (priced, free or not billed), unpriced, and estimated: what `cost_label` needs.
+    pub cost_usd: super::money::Usd,
+    pub billed: u64,
+    pub unpriced: u64,
+    pub estimated: u64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

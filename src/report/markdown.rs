@@ -539,6 +539,10 @@ pub(super) mod tests {
             lost_calls: 0,
             lost_reason: None,
             calls: 1_163,
+            cost_usd: crate::record::Usd::ZERO,
+            billed: 0,
+            unpriced: 0,
+            estimated: 0,
         }
     }
 

@@ -594,6 +594,10 @@ mod tests {
             lost_calls: 2,
             lost_reason: Some("database error: disk full".into()),
             calls: 3,
+            cost_usd: crate::record::Usd::ZERO,
+            billed: 0,
+            unpriced: 0,
+            estimated: 0,
         };
         let mut histogram = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 2).unwrap();
         histogram.record(1500).unwrap();

@@ -221,11 +221,7 @@ fn loops(out: &mut String, report: &Report) {
 
 /// The findings that say what to change (not the top-* ones), most saved first.
 fn findings(out: &mut String, report: &Report) {
-    let actionable: Vec<_> = report
-        .findings
-        .iter()
-        .filter(|f| !f.rule.starts_with("top-"))
-        .collect();
+    let actionable = super::format::actionable(report);
     if !actionable.is_empty() {
         let _ = writeln!(out, "\nfindings (most saved first):");
         for finding in actionable.iter().take(MAX_ROWS / 2) {

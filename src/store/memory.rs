@@ -11,7 +11,7 @@ use super::tally::{Slicing, Totals};
 use super::{micros, Batch, RunStore, StoreError};
 use crate::record::{
     Call, ClientProcess, FailureGroup, ImpliedGroup, Loop, LoopRow, OperationTally, RegionGroup,
-    RepeatGroup, ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint,
+    RepeatGroup, ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint, Usd,
 };
 
 /// The largest repeated groups a read returns (as the SQLite store).
@@ -177,6 +177,9 @@ impl RunStore for MemoryStore {
                 .map(|(&id, run)| {
                     let meta = &run.meta;
                     let (ended_at_us, end) = (run.ended_at_us, run.end.clone());
+                    let count = |keep: fn(&Call) -> bool| {
+                        run.calls.iter().filter(|(call, _)| keep(call)).count() as u64
+                    };
                     RunRow {
                         id,
                         uuid: meta.uuid.clone(),
@@ -201,6 +204,18 @@ impl RunStore for MemoryStore {
                         lost_calls: i64::try_from(end.lost).unwrap_or(i64::MAX),
                         lost_reason: end.lost_reason,
                         calls: run.calls.len() as i64,
+                        cost_usd: run
+                            .calls
+                            .iter()
+                            .map(|(call, _)| Usd(call.all_money()))
+                            .sum(),
+                        billed: count(|call| {
+                            !matches!(call.price, crate::record::PriceStatus::Unpriced { .. })
+                        }),
+                        unpriced: count(|call| {
+                            matches!(call.price, crate::record::PriceStatus::Unpriced { .. })
+                        }),
+                        estimated: count(|call| call.estimated.is_some()),
                     }
                 })
                 .collect();

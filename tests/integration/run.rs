@@ -171,3 +171,27 @@ fn a_signal_to_tollgates_whole_process_group_reaches_the_command_once() {
     // 41: the command saw exactly one SIGTERM.
     assert_eq!(wait_timeout(&mut child, Duration::from_secs(20)), Some(41));
 }
+
+/// Issue 13: `tollgate --help` said reports were "table or JSON", and `runs --help` that
+/// `--last` was its default.
+#[test]
+fn help_texts_say_what_the_commands_do_today() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, help, _) = tollgate(home.path(), &["--help"]);
+    assert_eq!(code, Some(0));
+    let report_line = help
+        .lines()
+        .find(|line| line.trim_start().starts_with("report"))
+        .unwrap_or_default();
+    assert!(!help.contains("table or JSON"), "{help}");
+    for format in ["JSON", "Markdown", "HTML", "CSV"] {
+        assert!(
+            help.contains(format),
+            "{format} missing from:\n{report_line}\n{help}"
+        );
+    }
+    let (code, runs_help, _) = tollgate(home.path(), &["runs", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(!runs_help.contains("(the default)"), "{runs_help}");
+    assert!(runs_help.contains("newest 20"), "{runs_help}");
+}

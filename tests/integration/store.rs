@@ -248,6 +248,24 @@ fn the_report_has_the_exact_calls_and_loops_the_workload_made() {
     assert_eq!(i64_field(&runs[0], "lost_calls"), 0, "{runs:#?}");
     assert_eq!(runs[0]["exit_code"], 0, "{runs:#?}");
     assert_eq!(runs[0]["id"], run_row["id"], "{runs:#?}");
+    // Issue 13: `runs` showed no cost. Its cost is the report's total, to the digit, and the
+    // table shows it as the report's table does.
+    assert_eq!(
+        runs[0]["cost_usd"], report["totals"]["total_usd"],
+        "{runs:#?}"
+    );
+    let total: rust_decimal::Decimal = report["totals"]["total_usd"]
+        .as_str()
+        .expect("total_usd is text")
+        .parse()
+        .expect("a decimal");
+    let table = tollgate_cli(scratch, &db, "loops-runs-table", &["runs"]);
+    let header = table.lines().next().unwrap_or_default();
+    assert!(header.contains("cost"), "{table}");
+    assert!(
+        table.contains(&tollgate::record::format_usd(total)),
+        "the run's cost {total} is not in\n{table}"
+    );
 }
 
 // --- 2. Secrets never stored ---

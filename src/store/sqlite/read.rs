@@ -13,7 +13,7 @@ use sqlx::Row;
 use super::SqliteStore;
 use crate::record::{
     Cadence, FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup, RepeatGroup,
-    ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint, Unit,
+    ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint, Unit, Usd,
 };
 use crate::store::tally::Slicing;
 use crate::store::StoreError;
@@ -75,6 +75,24 @@ impl SqliteStore {
                     .fetch_all(self.pool())
                     .await?;
             let command: Option<String> = row.try_get("command")?;
+            // Summed here, exactly: SQLite would sum the decimal text as floating point.
+            let totals = sqlx::query(
+                "SELECT cost_usd, transfer_usd, implied_usd, priced, free, not_billed, unpriced, \
+                 estimated FROM operation_totals WHERE run_id = ?",
+            )
+            .bind(id)
+            .fetch_all(self.pool())
+            .await?;
+            let (mut cost, mut billed, mut unpriced, mut estimated) = (Decimal::ZERO, 0, 0, 0);
+            for total in &totals {
+                let n = |column: &str| -> Result<u64, sqlx::Error> {
+                    Ok(total.try_get::<i64, _>(column)?.max(0) as u64)
+                };
+                cost += money(total, &["cost_usd", "transfer_usd", "implied_usd"])?;
+                billed += n("priced")? + n("free")? + n("not_billed")?;
+                unpriced += n("unpriced")?;
+                estimated += n("estimated")?;
+            }
             runs.push(RunRow {
                 id,
                 uuid: row.try_get("uuid")?,
@@ -101,6 +119,10 @@ impl SqliteStore {
                 lost_calls: row.try_get("lost_calls")?,
                 lost_reason: row.try_get("lost_reason")?,
                 calls: row.try_get("calls")?,
+                cost_usd: Usd(cost),
+                billed,
+                unpriced,
+                estimated,
             });
         }
         Ok(runs)
