@@ -64,6 +64,50 @@ impl UpstreamFailure {
     }
 }
 
+/// How a call ended, in one word for every format: the HTTP status's class, or why no status
+/// came (the proxy answered 502/504 itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StatusClass {
+    /// 1xx-3xx.
+    Ok,
+    ClientError,
+    ServerError,
+    ConnectError,
+    TlsError,
+    Timeout,
+    ProtocolError,
+    /// No response and no recorded reason.
+    NoResponse,
+}
+
+impl StatusClass {
+    pub fn of(status: Option<u16>, failure: Option<UpstreamFailure>) -> Self {
+        match (status, failure) {
+            (Some(status), _) if status >= 500 => Self::ServerError,
+            (Some(status), _) if status >= 400 => Self::ClientError,
+            (Some(_), _) => Self::Ok,
+            (None, Some(UpstreamFailure::Connect)) => Self::ConnectError,
+            (None, Some(UpstreamFailure::Tls)) => Self::TlsError,
+            (None, Some(UpstreamFailure::Timeout)) => Self::Timeout,
+            (None, Some(UpstreamFailure::Protocol)) => Self::ProtocolError,
+            (None, None) => Self::NoResponse,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::ClientError => "client_error",
+            Self::ServerError => "server_error",
+            Self::ConnectError => "connect_error",
+            Self::TlsError => "tls_error",
+            Self::Timeout => "timeout",
+            Self::ProtocolError => "protocol_error",
+            Self::NoResponse => "no_response",
+        }
+    }
+}
+
 /// Whether and how a call is priced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
@@ -177,6 +221,10 @@ impl Call {
         is_error(self.status, self.error_code.as_deref())
     }
 
+    pub fn status_class(&self) -> StatusClass {
+        StatusClass::of(self.status, self.upstream_failure)
+    }
+
     /// Throttling, by the error codes AWS services use for it.
     pub fn is_throttled(&self) -> bool {
         is_throttling(self.error_code.as_deref())
@@ -279,5 +327,27 @@ impl Call {
     pub fn at_us(mut self, at_us: i64) -> Call {
         self.started_at = SystemTime::UNIX_EPOCH + Duration::from_micros(at_us.max(0) as u64);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_has_a_status_class() {
+        let class = |status, failure| StatusClass::of(status, failure).as_str();
+        assert_eq!(class(Some(200), None), "ok");
+        assert_eq!(class(Some(304), None), "ok");
+        assert_eq!(class(Some(404), None), "client_error");
+        assert_eq!(class(Some(503), None), "server_error");
+        assert_eq!(class(None, Some(UpstreamFailure::Connect)), "connect_error");
+        assert_eq!(class(None, Some(UpstreamFailure::Tls)), "tls_error");
+        assert_eq!(class(None, Some(UpstreamFailure::Timeout)), "timeout");
+        assert_eq!(
+            class(None, Some(UpstreamFailure::Protocol)),
+            "protocol_error"
+        );
+        assert_eq!(class(None, None), "no_response");
     }
 }

@@ -229,6 +229,8 @@ pub struct StoredCall {
     pub region: Option<String>,
     pub resource: Option<String>,
     pub status: Option<u16>,
+    /// Why no status came, when the proxy answered itself.
+    pub upstream_failure: Option<super::UpstreamFailure>,
     pub error_code: Option<String>,
     pub throttled: bool,
     pub attempt: Option<u32>,

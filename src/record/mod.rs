@@ -15,7 +15,7 @@ mod unit;
 
 pub use call::{
     is_error, is_retry, is_throttling, Call, CallKind, ClientProcess, ImpliedCost, PriceStatus,
-    UpstreamFailure,
+    StatusClass, UpstreamFailure,
 };
 pub use history::{
     Cadence, FailureGroup, ImpliedGroup, LoopRow, RegionGroup, RepeatGroup, ResourceGroup,

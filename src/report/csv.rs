@@ -4,11 +4,11 @@
 
 use futures_util::TryStreamExt as _;
 
-use crate::record::{exact, rfc3339};
+use crate::record::{exact, rfc3339, StatusClass};
 use crate::store::{RunStore, StoreError};
 
 /// The header row, in order.
-pub const CALLS_CSV_COLUMNS: [&str; 23] = [
+pub const CALLS_CSV_COLUMNS: [&str; 24] = [
     "run_id",
     "started_at",
     "service",
@@ -16,6 +16,7 @@ pub const CALLS_CSV_COLUMNS: [&str; 23] = [
     "region",
     "resource",
     "status",
+    "status_class",
     "error_code",
     "throttled",
     "attempt",
@@ -63,7 +64,7 @@ pub async fn write_calls_csv(
     while let Some(call) = calls.try_next().await? {
         let number = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
         let text = |t: &Option<String>| defuse(t.clone().unwrap_or_default());
-        let record: [String; 23] = [
+        let record: [String; 24] = [
             call.run_id.to_string(),
             rfc3339(call.started_at_us),
             defuse(call.service),
@@ -71,6 +72,9 @@ pub async fn write_calls_csv(
             text(&call.region),
             text(&call.resource),
             number(call.status.map(u64::from)),
+            StatusClass::of(call.status, call.upstream_failure)
+                .as_str()
+                .to_string(),
             text(&call.error_code),
             call.throttled.to_string(),
             number(call.attempt.map(u64::from)),
@@ -115,7 +119,7 @@ fn latency_ms(us: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Call, ClientProcess, RunMeta};
+    use crate::record::{Call, ClientProcess, RunMeta, UpstreamFailure};
     use crate::store::{Batch, MemoryStore};
 
     #[test]
@@ -206,6 +210,7 @@ mod tests {
         assert_eq!(field(1, "client_command"), command, "{text}");
         assert_eq!(field(1, "run_id"), run.to_string());
         assert_eq!(field(1, "status"), "503");
+        assert_eq!(field(1, "status_class"), "server_error");
         assert_eq!(field(1, "error_code"), "SlowDown");
         assert_eq!(field(1, "throttled"), "true");
         assert_eq!(field(1, "attempt"), "2");
@@ -223,12 +228,37 @@ mod tests {
         assert_eq!(field(1, "client_pid"), "4242");
         assert_eq!(field(1, "region"), "eu-west-1");
 
+        // Issue 13: a call the upstream never answered had an empty status and error code in
+        // the CSV; its class says what happened.
+        let unreached = Call {
+            status: None,
+            upstream_failure: Some(UpstreamFailure::Timeout),
+            ..Call::sample("sqs", "ReceiveMessage").at_us(1_790_000_002_000_000)
+        };
+        let batch = Batch {
+            calls: std::slice::from_ref(&unreached),
+            processes: &[None],
+            loops: &[],
+        };
+        store.write_batch(other, batch).await.unwrap();
+        let mut out = Vec::new();
+        write_calls_csv(&store, &[other], &mut out).await.unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(text.as_bytes())
+            .records()
+            .map(Result::unwrap)
+            .collect();
+        let column = |name: &str| CALLS_CSV_COLUMNS.iter().position(|c| *c == name).unwrap();
+        let last = rows.last().unwrap();
+        assert_eq!(&last[column("status")], "", "{text}");
+        assert_eq!(&last[column("status_class")], "timeout", "{text}");
+
         // Both runs, the older first; none: just the header.
         let mut out = Vec::new();
         let written = write_calls_csv(&store, &[other, run], &mut out)
             .await
             .unwrap();
-        assert_eq!(written, 3);
+        assert_eq!(written, 4);
         let mut out = Vec::new();
         assert_eq!(write_calls_csv(&store, &[], &mut out).await.unwrap(), 0);
         assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1);

@@ -417,6 +417,7 @@ fn stored_call(run_id: i64, call: &Call, process: Option<&ClientProcess>) -> Sto
         region: call.region.clone(),
         resource: call.resource.clone(),
         status: call.status,
+        upstream_failure: call.upstream_failure,
         error_code: call.error_code.clone(),
         throttled: call.is_throttled(),
         attempt: call.attempt,

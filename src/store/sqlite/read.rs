@@ -13,7 +13,7 @@ use sqlx::Row;
 use super::SqliteStore;
 use crate::record::{
     Cadence, FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup, RepeatGroup,
-    ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint, Unit, Usd,
+    ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint, Unit, UpstreamFailure, Usd,
 };
 use crate::store::tally::Slicing;
 use crate::store::StoreError;
@@ -543,7 +543,7 @@ impl SqliteStore {
             if !runs.is_empty() {
                 let sql = format!(
                     "SELECT run_id, started_at_us, duration_us, service, operation, region, \
-                     resource, status, error_code, throttled, attempt, bytes_sent, bytes_received, \
+                     resource, status, upstream_failure, error_code, throttled, attempt, bytes_sent, bytes_received, \
                      price_status, cost_usd, transfer_usd, implied_usd, estimated, loop_id, sdk, \
                      app_id, client_pid, client_command \
                      FROM calls WHERE run_id IN ({}) ORDER BY run_id, started_at_us, id",
@@ -573,6 +573,10 @@ fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<StoredCall, sqlx::Error>
         status: row
             .try_get::<Option<i64>, _>("status")?
             .and_then(|s| u16::try_from(s).ok()),
+        upstream_failure: row
+            .try_get::<Option<String>, _>("upstream_failure")?
+            .as_deref()
+            .and_then(UpstreamFailure::parse),
         error_code: row.try_get("error_code")?,
         throttled: row.try_get("throttled")?,
         attempt: row
