@@ -90,8 +90,14 @@ impl LoopTracker {
         }
     }
 
-    /// Places a paginated call in its loop and returns the loop's id.
-    pub fn on_page(&self, call: &Call, page: &PageFacts, page_size_max: Option<u64>) -> u64 {
+    /// Places a paginated call in its loop and returns the loop's id; `None` for a first page
+    /// that failed (no page came, so no listing began: its retry, if any, starts the loop).
+    pub fn on_page(
+        &self,
+        call: &Call,
+        page: &PageFacts,
+        page_size_max: Option<u64>,
+    ) -> Option<u64> {
         let key = listing_key(call, &page.listing);
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = &mut *state;
@@ -117,6 +123,7 @@ impl LoopTracker {
         });
         let id = match position {
             Some(index) => state.open.get(&key).expect("found above")[index].record.id,
+            None if page.continues_from.is_empty() && page.answer.is_none() => return None,
             None => {
                 let id = state.next_id;
                 state.next_id += 1;
@@ -164,10 +171,10 @@ impl LoopTracker {
             state.invocations.put(invocation_key(invocation), (key, id));
         }
         let Some(loops) = state.open.get_mut(&key) else {
-            return id;
+            return Some(id);
         };
         let Some(index) = loops.iter().position(|l| l.record.id == id) else {
-            return id;
+            return Some(id);
         };
         let open = &mut loops[index];
         let record = &mut open.record;
@@ -198,7 +205,7 @@ impl LoopTracker {
                 open.expecting = (!answer.unreadable).then(|| answer.next.clone());
             }
         }
-        id
+        Some(id)
     }
 
     /// Loops finished since the last call.
@@ -237,5 +244,56 @@ fn evict_oldest(state: &mut State) {
                 state.open.remove(&key);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::PageAnswer;
+
+    fn page(continues_from: &[&str], answer: Option<&[&str]>) -> PageFacts {
+        PageFacts {
+            continues_from: continues_from.iter().map(|t| t.to_string()).collect(),
+            listing: "bucket=b".into(),
+            page_size: None,
+            answer: answer.map(|next| PageAnswer {
+                next: next.iter().map(|t| t.to_string()).collect(),
+                items: Some(3),
+                unreadable: false,
+            }),
+        }
+    }
+
+    fn attempt(n: u32, status: u16) -> Call {
+        Call {
+            attempt: Some(n),
+            status: Some(status),
+            invocation_id: Some("inv-1".into()),
+            ..Call::sample("s3", "ListBuckets")
+        }
+    }
+
+    /// Issue 13: a failed first page was counted as a paginator loop (52 failed ListBuckets
+    /// became 52 loops). No page came, so no listing began; its successful retry begins one.
+    #[test]
+    fn a_failed_first_page_is_not_a_loop_and_its_retry_starts_one() {
+        let tracker = LoopTracker::default();
+        let failed = tracker.on_page(&attempt(1, 503), &page(&[], None), None);
+        assert_eq!(failed, None);
+        assert!(tracker.take_all().is_empty());
+
+        let retried = tracker.on_page(&attempt(2, 200), &page(&[], Some(&[])), None);
+        assert!(retried.is_some());
+        let loops = tracker.take_all();
+        assert_eq!(loops.len(), 1);
+        assert_eq!((loops[0].pages, loops[0].attempts), (1, 1));
+        assert!(loops[0].complete);
+        assert!(!loops[0].relisting, "the failed page listed nothing");
+
+        // A failed later page stays in its loop (it is retried there).
+        let first = tracker.on_page(&attempt(1, 200), &page(&[], Some(&["t1"])), None);
+        let second = tracker.on_page(&attempt(1, 500), &page(&["t1"], None), None);
+        assert_eq!(first, second);
     }
 }

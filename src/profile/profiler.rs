@@ -49,7 +49,7 @@ impl Profiler {
     /// Hands a call to every sink, then the loops its page finished.
     pub fn deliver(&self, mut call: Call) {
         if let Some(page) = &call.page {
-            call.loop_id = Some(self.loops.on_page(&call, page, call.page_size_max));
+            call.loop_id = self.loops.on_page(&call, page, call.page_size_max);
         }
         tracing::debug!(
             service = %call.service,
