@@ -402,6 +402,47 @@ as_of = "2026-01-01"
         }
     }
 
+    /// Issue 13: DynamoDB's table management calls were shown as unpriced (and raised a
+    /// "calls with no price" finding); AWS bills none of them per request. Calls that start
+    /// billed work stay unpriced.
+    #[test]
+    fn dynamodb_control_plane_calls_are_free_with_a_source() {
+        let (table, settings) = table_with("");
+        let pricer = Pricer::new(table.clone(), settings);
+        let usage = Usage::default();
+        let price = |operation: &str| {
+            pricer.price(&PricingInput {
+                service: "dynamodb",
+                ..input(operation, &usage)
+            })
+        };
+        for operation in ["CreateTable", "DescribeTable", "ListTables", "DeleteTable"] {
+            let cost = price(operation);
+            assert!(
+                matches!(cost.status, PriceStatus::Free { .. }),
+                "{operation}: {:?}",
+                cost.status
+            );
+            assert_eq!(cost.own(), Decimal::ZERO);
+        }
+        for operation in ["CreateBackup", "ImportTable", "ExportTableToPointInTime"] {
+            assert!(
+                matches!(price(operation).status, PriceStatus::Unpriced { .. }),
+                "{operation}"
+            );
+        }
+        let entry = table
+            .service("dynamodb")
+            .expect("dynamodb is priced")
+            .free
+            .iter()
+            .find(|entry| entry.id.as_ref() == "dynamodb/free/control-plane")
+            .expect("the control-plane entry");
+        assert!(entry
+            .source
+            .starts_with("https://aws.amazon.com/dynamodb/pricing"));
+    }
+
     #[test]
     fn a_million_calls_sum_exactly_to_the_nano_dollar() {
         let (table, settings) = table_with(TEST_PRICES);

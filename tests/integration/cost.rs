@@ -110,8 +110,10 @@ fn billing(call: &Value) -> Billing {
             unit: "write-request-unit",
             usd: price::DYNAMODB_WRU,
         },
-        // Control plane: no per-request SKU (pricing/dynamodb.toml leaves it unpriced on purpose).
-        ("dynamodb", "CreateTable" | "DescribeTable" | "DeleteTable") => Billing::Unpriced,
+        // Control plane: "DynamoDB charges for reading, writing, and storing data ... along with
+        // any optional features", not per table-management request (issue 13: these were shown as
+        // unpriced; pricing/dynamodb.toml `dynamodb/free/control-plane`).
+        ("dynamodb", "CreateTable" | "DescribeTable" | "DeleteTable") => Billing::Free,
         // Every SQS action is a request, per 64 KB chunk of its payload; the queue is standard.
         ("sqs", _) => Billing::Priced {
             unit: "chunk-64kb",
