@@ -18,11 +18,28 @@ fi
 
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        sudo=(sudo)
-    else
+    if ! command -v sudo >/dev/null 2>&1; then
         echo "install-test-deps: not root and no sudo: cannot install chromium" >&2
+        echo "(install it so that /usr/bin/chromium exists, or set TOLLGATE_SKIP_BROWSER_TESTS=1)" >&2
         exit 1
+    fi
+    sudo=(sudo)
+    # Outside CI, root is the user's to give: ask, and never without a terminal to ask at.
+    if [ "${CI:-}" != "true" ]; then
+        if [ ! -t 0 ]; then
+            echo "install-test-deps: the HTML report test needs Debian's chromium, installed with" >&2
+            echo "  sudo apt-get install chromium fonts-dejavu-core" >&2
+            echo "run that, or set TOLLGATE_SKIP_BROWSER_TESTS=1 to skip that one test" >&2
+            exit 1
+        fi
+        read -r -p "The HTML report test needs Debian's chromium: install it now with sudo apt-get? [y/N] " answer
+        case "$answer" in
+            y | Y | yes) ;;
+            *)
+                echo "not installed; set TOLLGATE_SKIP_BROWSER_TESTS=1 to skip the browser test" >&2
+                exit 1
+                ;;
+        esac
     fi
 fi
 

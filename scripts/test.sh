@@ -13,9 +13,12 @@ export TOLLGATE_TEST_PYTHON="$PWD/.venv/bin/python"
 # The AWS SDK for Rust workload (a crate of its own, so normal builds never compile the SDK).
 TOLLGATE_RUST_SDK_TEST_BIN="$(scripts/build-rust-sdk-test.sh)"
 export TOLLGATE_RUST_SDK_TEST_BIN
-rm -f target/tmp/conformance-summary.txt
+# Where cargo puts its files (CARGO_TARGET_DIR or the workspace's own target/).
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+    "$TOLLGATE_TEST_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+rm -f "$TARGET_DIR/tmp/conformance-summary.txt"
 cargo test "$@"
 # The identification figure against botocore's own requests (tests/integration/conformance.rs).
-if [ -f target/tmp/conformance-summary.txt ]; then
-    cat target/tmp/conformance-summary.txt
+if [ -f "$TARGET_DIR/tmp/conformance-summary.txt" ]; then
+    cat "$TARGET_DIR/tmp/conformance-summary.txt"
 fi
