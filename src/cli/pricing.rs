@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use crate::aws::model::Model;
 use crate::pricing::overlay::Settings;
-use crate::pricing::table::{FreeEntry, OperationPattern, PriceEntry, PriceTable, BASE_REGION};
+use crate::pricing::table::{
+    Condition, FreeEntry, OperationPattern, PriceEntry, PriceTable, BASE_REGION,
+};
 use crate::pricing::{check, import, overlay, Sources};
 
 #[derive(Debug, Subcommand)]
@@ -231,12 +233,8 @@ fn shown_price<'a>(entry: &'a PriceEntry, region: &'a str) -> ShownEntry<'a> {
     ShownEntry {
         id: &entry.id,
         service: &entry.service,
-        operations: entry.operations.iter().map(|p| p.to_string()).collect(),
-        when: entry
-            .when
-            .iter()
-            .map(|c| format!("{}={}", c.dimension.as_str(), c.values.join("|")))
-            .collect(),
+        operations: shown_operations(&entry.operations),
+        when: shown_conditions(&entry.when),
         unit: entry.unit.to_string(),
         usd: Some(usd.normalize().to_string()),
         region,
@@ -248,16 +246,25 @@ fn shown_price<'a>(entry: &'a PriceEntry, region: &'a str) -> ShownEntry<'a> {
     }
 }
 
+/// An entry's operation patterns as the table writes them.
+fn shown_operations(patterns: &[OperationPattern]) -> Vec<String> {
+    patterns.iter().map(|p| p.to_string()).collect()
+}
+
+/// An entry's `when` conditions: `dimension=value|value`.
+fn shown_conditions(conditions: &[Condition]) -> Vec<String> {
+    conditions
+        .iter()
+        .map(|c| format!("{}={}", c.dimension.as_str(), c.values.join("|")))
+        .collect()
+}
+
 fn shown_free<'a>(entry: &'a FreeEntry, region: &'a str) -> ShownEntry<'a> {
     ShownEntry {
         id: &entry.id,
         service: &entry.service,
-        operations: entry.operations.iter().map(|p| p.to_string()).collect(),
-        when: entry
-            .when
-            .iter()
-            .map(|c| format!("{}={}", c.dimension.as_str(), c.values.join("|")))
-            .collect(),
+        operations: shown_operations(&entry.operations),
+        when: shown_conditions(&entry.when),
         unit: "free".into(),
         usd: None,
         region,
