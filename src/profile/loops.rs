@@ -155,6 +155,8 @@ impl LoopTracker {
                         resumed: !first_page,
                         relisting,
                         cost: Decimal::ZERO,
+                        transfer: Decimal::ZERO,
+                        implied: Decimal::ZERO,
                     },
                     expecting: None,
                     items_known: true,
@@ -179,8 +181,11 @@ impl LoopTracker {
         let open = &mut loops[index];
         let record = &mut open.record;
         record.attempts += 1;
-        // The requests' own cost: the listing's bytes cost the same at any page size.
+        // Kept apart so that a saving from bigger pages counts only the requests: the listing's
+        // bytes cost the same at any page size.
         record.cost += call.cost;
+        record.transfer += call.transfer;
+        record.implied += call.implied_total();
         record.ended_at = call.started_at + call.duration;
         if let Some(answer) = &page.answer {
             record.pages += 1;

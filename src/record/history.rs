@@ -69,7 +69,25 @@ pub struct LoopRow {
     pub complete: bool,
     pub resumed: bool,
     pub relisting: bool,
+    /// The pages' own charge (requests), data transfer and implied costs, as a [`Loop`]'s.
+    ///
+    /// [`Loop`]: super::Loop
     pub cost: Decimal,
+    pub transfer: Decimal,
+    pub implied: Decimal,
+}
+
+impl LoopRow {
+    /// A listing of a paginated operation that took one page, from its start, and was told
+    /// there was no more: a single call, not a paginator loop.
+    pub fn is_single_page(&self) -> bool {
+        self.pages <= 1 && self.complete && !self.resumed
+    }
+
+    /// Everything the loop's calls cost: the same definition as an operation's cost.
+    pub fn total(&self) -> Decimal {
+        self.cost + self.transfer + self.implied
+    }
 }
 
 /// Calls with the same parameters (operation and parameter digest), repeated.
@@ -79,12 +97,25 @@ pub struct RepeatGroup {
     pub operation: String,
     pub resource: Option<String>,
     pub fingerprint: String,
+    /// The calls, over every run read.
     pub count: u64,
+    /// The runs they were made in.
+    pub runs: u64,
+    /// The most made in one run. A repeat is a repeat within a run (one client's lifetime):
+    /// one call in each of seven nightly runs is not a repeated call.
+    pub most_in_a_run: u64,
     pub cost: Decimal,
     /// When the calls were made, and how regularly.
     pub cadence: Cadence,
     /// The first calls' start times (µs), at most 3.
     pub examples_us: Vec<i64>,
+}
+
+impl RepeatGroup {
+    /// The calls a cache within each run would remove: all but the first of each run.
+    pub fn repeats(&self) -> u64 {
+        self.count.saturating_sub(self.runs)
+    }
 }
 
 /// Calls of one operation on one resource.

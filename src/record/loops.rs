@@ -30,6 +30,17 @@ pub struct Loop {
     pub resumed: bool,
     /// The same listing was read from its start before in this run.
     pub relisting: bool,
-    /// The pages' own cost (requests), without data transfer.
+    /// The pages' own charge (requests, every attempt).
     pub cost: Decimal,
+    /// Data transfer out of the pages' answers.
+    pub transfer: Decimal,
+    /// Costs the pages imply elsewhere (KMS for SSE-KMS objects, ...).
+    pub implied: Decimal,
+}
+
+impl Loop {
+    /// Everything the loop's calls cost: the same definition as an operation's cost.
+    pub fn total(&self) -> Decimal {
+        self.cost + self.transfer + self.implied
+    }
 }

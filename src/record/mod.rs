@@ -22,7 +22,7 @@ pub use history::{
     RunFilter, RunRow, StoredCall, TimelinePoint,
 };
 pub use loops::Loop;
-pub use money::{cost_label, exact, format_usd, Usd};
+pub use money::{cost_label, exact, format_usd, published, Usd, PUBLISHED_DECIMALS};
 pub use page::{PageAnswer, PageFacts};
 pub use run::{CiFacts, GitFacts, RunEnd, RunMeta};
 pub use tally::{latency_histogram, OperationTally};

@@ -5,12 +5,12 @@ use std::iter::Sum;
 use std::ops::{Add, AddAssign};
 
 use rust_decimal::Decimal;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An amount of US dollars, exact. Reports and summaries carry it as it is and format it at the
 /// last moment: [`Display`](fmt::Display) shows it for people ([`format_usd`]: `$0.0004`),
-/// JSON holds the exact decimal string ([`exact`]: `"0.000400125"`), so sums made from the
-/// JSON are exact.
+/// JSON and CSV hold it as a decimal string to [`PUBLISHED_DECIMALS`] places ([`published`]:
+/// `"0.000400125"`), never a float.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Usd(pub Decimal);
 
@@ -21,9 +21,14 @@ impl Usd {
         self.0.is_zero()
     }
 
-    /// Every digit, no trailing zeros: what JSON and CSV hold.
+    /// Every digit, no trailing zeros: what the store holds.
     pub fn exact(self) -> String {
         exact(self.0)
+    }
+
+    /// To [`PUBLISHED_DECIMALS`] places: what JSON and CSV hold.
+    pub fn published(self) -> String {
+        published(self.0)
     }
 }
 
@@ -72,10 +77,21 @@ impl fmt::Display for Usd {
     }
 }
 
-/// As the exact decimal string ([`exact`]), never a float.
+/// As a decimal string to [`PUBLISHED_DECIMALS`] places ([`published`]), never a float.
 impl Serialize for Usd {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.exact())
+        serializer.serialize_str(&self.published())
+    }
+}
+
+/// From a decimal string (what [`Serialize`] writes); a number is refused, so money read back
+/// from a file never went through a float.
+impl<'de> Deserialize<'de> for Usd {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Decimal::from_str_exact(&text).map(Usd).map_err(|error| {
+            serde::de::Error::custom(format!("{text:?} is not an amount: {error}"))
+        })
     }
 }
 
@@ -104,10 +120,20 @@ pub fn cost_label(amount: Decimal, billed: u64, unpriced: u64, estimated: u64) -
     )
 }
 
-/// The amount as an exact decimal string for JSON: every digit kept, so sums computed from the
-/// JSON are exact.
+/// The amount as an exact decimal string: every digit kept (what the store writes).
 pub fn exact(amount: Decimal) -> String {
     amount.normalize().to_string()
+}
+
+/// Decimal places of money in JSON and CSV: a pico-dollar. The price table states prices to at
+/// most nine places (a nano-dollar a request), so every request's price is kept whole; amounts
+/// billed by the byte (data transfer: a GB is 2^30 bytes) run to 28 places, of which the last 16
+/// say nothing. Sums are made exactly, then rounded once.
+pub const PUBLISHED_DECIMALS: u32 = 12;
+
+/// The amount to [`PUBLISHED_DECIMALS`] places (half to even), no trailing zeros.
+pub fn published(amount: Decimal) -> String {
+    amount.round_dp(PUBLISHED_DECIMALS).normalize().to_string()
 }
 
 #[cfg(test)]
@@ -116,6 +142,25 @@ mod tests {
 
     fn usd(text: &str) -> Usd {
         Usd(Decimal::from_str_exact(text).unwrap())
+    }
+
+    /// Issue 13 (#18): JSON money came with 28 decimals (a byte's share of a GB's transfer
+    /// price); it is published to a pico-dollar, every request price kept whole.
+    #[test]
+    fn json_money_is_published_to_a_pico_dollar() {
+        // 1,000 bytes out at $0.09 a GB.
+        let transfer = Decimal::from(1_000) * Decimal::from_str_exact("0.09").unwrap()
+            / Decimal::from(1u64 << 30);
+        assert!(exact(transfer).len() > 25, "{}", exact(transfer));
+        assert_eq!(
+            serde_json::to_string(&Usd(transfer)).unwrap(),
+            r#""0.000000083819""#
+        );
+        // The smallest price in the table stays whole.
+        assert_eq!(usd("0.000000014").published(), "0.000000014");
+        // A sum is made exactly, then rounded once.
+        let sum: Usd = (0..1_000).map(|_| Usd(transfer)).sum();
+        assert_eq!(sum.published(), "0.000083819032");
     }
 
     #[test]

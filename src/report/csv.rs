@@ -1,10 +1,11 @@
 //! The calls of the selected runs as CSV, one row per recorded attempt, for spreadsheets and
 //! scripts. Rows stream from the database to the writer: memory stays bounded however many
-//! calls there are. Money columns are exact decimal strings (USD).
+//! calls there are. Money columns are decimal strings (USD) to a pico-dollar
+//! (`record::PUBLISHED_DECIMALS`), as in the JSON report.
 
 use futures_util::TryStreamExt as _;
 
-use crate::record::{exact, rfc3339, StatusClass};
+use crate::record::{published, rfc3339, StatusClass};
 use crate::store::{RunStore, StoreError};
 
 /// The header row, in order.
@@ -82,9 +83,9 @@ pub async fn write_calls_csv(
             call.bytes_sent.to_string(),
             call.bytes_received.to_string(),
             defuse(call.price_status),
-            exact(call.cost),
-            exact(call.transfer),
-            exact(call.implied),
+            published(call.cost),
+            published(call.transfer),
+            published(call.implied),
             text(&call.estimated),
             number(call.loop_id),
             text(&call.sdk),

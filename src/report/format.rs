@@ -1,7 +1,7 @@
 //! Formatting shared by the table, Markdown and HTML reports: one helper per kind of value
 //! (money, durations, times, counts, loops, findings), applied at the last moment.
 
-use super::{LoopReport, OperationReport, Report, RunReport};
+use super::{LoopReport, LoopTotals, OperationReport, Report, RunReport};
 use crate::findings::rules::thousands;
 use crate::findings::Finding;
 use crate::record::cost_label;
@@ -87,6 +87,33 @@ pub(super) fn pages_needed(l: &LoopReport) -> Option<i64> {
         _ => None,
     }
 }
+
+/// `2 paginator loops, 11 pages; 52 single-page listings; 0 re-listings, 0 stopped early`.
+pub(super) fn loop_summary(lt: &LoopTotals) -> String {
+    let mut summary = format!(
+        "{}, {}",
+        counted(lt.loops, "paginator loop", "paginator loops"),
+        counted(lt.pages, "page", "pages")
+    );
+    if lt.single_pages > 0 {
+        summary.push_str("; ");
+        summary.push_str(&counted(
+            lt.single_pages,
+            "single-page listing",
+            "single-page listings",
+        ));
+    }
+    summary.push_str(&format!(
+        "; {}, {} stopped early",
+        counted(lt.relistings, "re-listing", "re-listings"),
+        thousands(lt.stopped_early)
+    ));
+    summary
+}
+
+/// What a loop's cost column holds: one definition with the operations'.
+pub(super) const LOOP_COST_LEGEND: &str =
+    "a loop's cost counts its requests, data transfer and implied costs, as an operation's does";
 
 pub(super) fn loop_end(l: &LoopReport) -> &'static str {
     if l.relisting {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::format::{
     actionable, breakdown, cost_cell, counted, cut, duration, git_line, loop_end, loop_name,
-    milliseconds, page_size, people_time, saving_text,
+    loop_summary, milliseconds, page_size, people_time, saving_text, LOOP_COST_LEGEND,
 };
 use super::{LoopReport, OperationReport, Report, RunReport};
 use crate::findings::rules::thousands;
@@ -188,14 +188,11 @@ fn operations_legend(shown: &[OperationReport]) -> String {
 fn loops_head(report: &Report, many_runs: bool) -> String {
     let mut loops_head = String::new();
     if !report.loops.is_empty() {
-        let lt = &report.loop_totals;
         let _ = write!(
             loops_head,
-            "\n### Paginator loops\n\n{}, {}, {}, {} stopped early\n\n",
-            counted(lt.loops, "loop", "loops"),
-            counted(lt.pages, "page", "pages"),
-            counted(lt.relistings, "re-listing", "re-listings"),
-            thousands(lt.stopped_early)
+            "\n### Paginator loops\n\n{}\n\n<sub>{}</sub>\n\n",
+            loop_summary(&report.loop_totals),
+            LOOP_COST_LEGEND
         );
         loops_head.push_str(if many_runs {
             "| Loop | Run | Pages | Items | Page size | End | Cost |\n\
@@ -429,7 +426,7 @@ fn loop_row(l: &LoopReport, with_run: bool) -> String {
         l.items.map_or("?".into(), |i| thousands(i.max(0) as u64)),
         page_size(l),
         loop_end(l),
-        usd(l.cost_usd)
+        usd(l.total_usd)
     )
 }
 
@@ -595,6 +592,8 @@ pub(super) mod tests {
             resumed: false,
             relisting: loop_id == 2,
             cost: dec("0.000005") * Decimal::from(pages),
+            transfer: Decimal::ZERO,
+            implied: Decimal::ZERO,
         }
     }
 

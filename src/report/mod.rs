@@ -169,12 +169,27 @@ pub struct LoopReport {
     pub resumed: bool,
     /// The same listing had been read from its start before, in the same run.
     pub relisting: bool,
+    /// One page that said there was no more: listed only when it is a re-listing.
+    pub single_page: bool,
+    /// The pages' own charge: their requests, every attempt.
     pub cost_usd: Usd,
+    pub transfer_usd: Usd,
+    pub implied_usd: Usd,
+    /// Everything the loop's calls cost, defined as an operation's `total_usd`.
+    pub total_usd: Usd,
 }
 
+/// Listings of paginated operations. A listing whose one page said there was no more is a
+/// single-page listing, not a paginator loop: it is counted here, and listed among the loops only
+/// when it re-read a listing.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LoopTotals {
+    /// Every listing: paginator loops and single pages.
+    pub listings: u64,
+    /// Listings that paged: more than one page, or a page that said more remained.
     pub loops: u64,
+    pub single_pages: u64,
+    /// The pages of every listing.
     pub pages: u64,
     pub relistings: u64,
     pub stopped_early: u64,
@@ -255,9 +270,9 @@ impl Report {
         let mut loop_totals = LoopTotals::default();
         let loops: Vec<LoopReport> = loops
             .into_iter()
-            .map(|l| {
+            .filter_map(|l| {
                 loop_totals.add(&l);
-                LoopReport::from_row(l)
+                (!l.is_single_page() || l.relisting).then(|| LoopReport::from_row(l))
             })
             .collect();
         let runs = runs.into_iter().map(RunReport::from_row).collect();
@@ -333,7 +348,12 @@ impl OperationReport {
 
 impl LoopTotals {
     fn add(&mut self, l: &LoopRow) {
-        self.loops += 1;
+        self.listings += 1;
+        if l.is_single_page() {
+            self.single_pages += 1;
+        } else {
+            self.loops += 1;
+        }
         self.pages += l.pages as u64;
         self.relistings += u64::from(l.relisting);
         self.stopped_early += u64::from(!l.complete);
@@ -342,6 +362,8 @@ impl LoopTotals {
 
 impl LoopReport {
     fn from_row(l: LoopRow) -> Self {
+        let total = l.total();
+        let single_page = l.is_single_page();
         LoopReport {
             run_id: l.run_id,
             loop_id: l.loop_id,
@@ -358,7 +380,11 @@ impl LoopReport {
             complete: l.complete,
             resumed: l.resumed,
             relisting: l.relisting,
+            single_page,
             cost_usd: Usd(l.cost),
+            transfer_usd: Usd(l.transfer),
+            implied_usd: Usd(l.implied),
+            total_usd: Usd(total),
         }
     }
 }
@@ -500,6 +526,8 @@ mod tests {
             resumed: false,
             relisting: false,
             cost: usd("0.000015"),
+            transfer: usd("0.0000003"),
+            implied: Decimal::ZERO,
         };
         (vec![first, second], vec![listing])
     }
@@ -569,8 +597,8 @@ mod tests {
         }
     }
 
-    fn sample() -> Report {
-        let run = RunRow {
+    fn sample_runs() -> Vec<RunRow> {
+        vec![RunRow {
             id: 7,
             uuid: "0123456789abcdef0123456789abcdef".into(),
             kind: "run".into(),
@@ -598,7 +626,11 @@ mod tests {
             billed: 0,
             unpriced: 0,
             estimated: 0,
-        };
+        }]
+    }
+
+    fn sample() -> Report {
+        let run = sample_runs().remove(0);
         let mut histogram = hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 2).unwrap();
         histogram.record(1500).unwrap();
         let operation = OperationTally {
@@ -633,6 +665,8 @@ mod tests {
             resumed: false,
             relisting: false,
             cost: Decimal::from_str("0.00001").unwrap(),
+            transfer: Decimal::from_str("0.000000002").unwrap(),
+            implied: Decimal::ZERO,
         };
         let mut report =
             Report::assemble("t.db".into(), vec![run], vec![operation], vec![page_loop]);
@@ -670,6 +704,8 @@ mod tests {
                 resumed: false,
                 relisting: i > 0,
                 cost: Decimal::from_str("0.000055").unwrap(),
+                transfer: Decimal::ZERO,
+                implied: Decimal::ZERO,
             })
             .collect()
     }
@@ -693,6 +729,87 @@ mod tests {
         let mut broken = report.clone();
         broken["totals"]["total_usd"] = serde_json::json!(0.1);
         assert!(!validator.is_valid(&broken));
+    }
+
+    fn listing(loop_id: i64, pages: i64, complete: bool, relisting: bool) -> LoopRow {
+        LoopRow {
+            run_id: 7,
+            loop_id,
+            service: "s3".into(),
+            operation: if pages > 1 {
+                "ListObjectsV2"
+            } else {
+                "ListBuckets"
+            }
+            .into(),
+            resource: None,
+            started_at_us: 1_790_000_000_000_000 + loop_id,
+            ended_at_us: 1_790_000_000_100_000 + loop_id,
+            pages,
+            attempts: pages,
+            items: Some(pages * 10),
+            page_size: None,
+            page_size_max: Some(1000),
+            complete,
+            resumed: false,
+            relisting,
+            cost: Decimal::from_str("0.000005").unwrap() * Decimal::from(pages),
+            transfer: Decimal::from_str("0.0000001").unwrap() * Decimal::from(pages),
+            implied: Decimal::ZERO,
+        }
+    }
+
+    /// Issue 13 (#6): 52 ListBuckets calls, each one page that said there was no more, were
+    /// counted as 52 paginator loops. They are single-page listings: counted as such, and listed
+    /// among the loops only when one re-reads a listing.
+    #[test]
+    fn single_page_listings_are_not_paginator_loops() {
+        let mut loops: Vec<LoopRow> = (1..=52).map(|id| listing(id, 1, true, id == 52)).collect();
+        loops.push(listing(53, 10, true, false));
+        // One page that said more remained, and the client stopped: a loop stopped early.
+        loops.push(listing(54, 1, false, false));
+        let runs = sample_runs();
+        let report = Report::assemble("t.db".into(), runs, Vec::new(), loops);
+        let lt = &report.loop_totals;
+        assert_eq!(
+            (lt.listings, lt.loops, lt.single_pages, lt.pages),
+            (54, 2, 52, 63)
+        );
+        let listed: Vec<i64> = report.loops.iter().map(|l| l.loop_id).collect();
+        assert_eq!(listed, vec![52, 53, 54], "paged loops and the re-listing");
+        let table = render_table(&report);
+        assert!(
+            table.contains(
+                "loops: 2 paginator loops, 63 pages; 52 single-page listings; 1 re-listing, \
+                 1 stopped early"
+            ),
+            "{table}"
+        );
+        let markdown = super::markdown::render_markdown(&report);
+        assert!(markdown.contains("52 single-page listings"), "{markdown}");
+    }
+
+    /// Issue 13 (#10): a loop's cost left out data transfer while its operation's included it.
+    /// One definition: a loop costs what its calls cost, as an operation does.
+    #[test]
+    fn a_loops_cost_is_defined_as_an_operations_cost() {
+        let report = Report::assemble(
+            "t.db".into(),
+            sample_runs(),
+            Vec::new(),
+            vec![listing(1, 10, true, false)],
+        );
+        let l = &report.loops[0];
+        assert_eq!(l.cost_usd.exact(), "0.00005");
+        assert_eq!(l.transfer_usd.exact(), "0.000001");
+        assert_eq!(l.total_usd.exact(), "0.000051");
+        let table = render_table(&report);
+        let row = table
+            .lines()
+            .find(|line| line.contains("ListObjectsV2"))
+            .expect("the loop's row");
+        assert!(row.trim_end().ends_with("$0.000051"), "{table}");
+        assert!(table.contains(super::format::LOOP_COST_LEGEND), "{table}");
     }
 
     #[test]

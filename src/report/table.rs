@@ -2,17 +2,8 @@
 
 use std::fmt::Write as _;
 
-use super::format::{cost_cell, milliseconds};
+use super::format::{cost_cell, counted as n, loop_summary, milliseconds, LOOP_COST_LEGEND};
 use super::Report;
-use crate::findings::rules::thousands;
-
-fn n(count: u64, one: &str, many: &str) -> String {
-    format!(
-        "{} {}",
-        thousands(count),
-        if count == 1 { one } else { many }
-    )
-}
 
 /// Rows of each table shown; the rest is counted.
 const MAX_ROWS: usize = 20;
@@ -167,16 +158,11 @@ fn operations(out: &mut String, report: &Report) {
 
 /// The paginator loops with the most pages, at most half of `MAX_ROWS`.
 fn loops(out: &mut String, report: &Report) {
+    let lt = &report.loop_totals;
+    if lt.listings > 0 {
+        let _ = writeln!(out, "\nloops: {}", loop_summary(lt));
+    }
     if !report.loops.is_empty() {
-        let lt = &report.loop_totals;
-        let _ = writeln!(
-            out,
-            "\nloops: {}, {}, {}, {} stopped early",
-            n(lt.loops, "paginator loop", "paginator loops"),
-            n(lt.pages, "page", "pages"),
-            n(lt.relistings, "re-listing", "re-listings"),
-            thousands(lt.stopped_early)
-        );
         let mut loops: Vec<_> = report.loops.iter().collect();
         loops.sort_by(|a, b| b.pages.cmp(&a.pages).then(a.loop_id.cmp(&b.loop_id)));
         let name_width = WIDTH - 2 - (7 + 9 + 12 + 10 + 12) - 5;
@@ -195,13 +181,7 @@ fn loops(out: &mut String, report: &Report) {
                 (Some(size), None) => size.to_string(),
                 (None, _) => "default".into(),
             };
-            let end = if l.relisting {
-                "re-listing"
-            } else if l.complete {
-                "complete"
-            } else {
-                "stopped"
-            };
+            let end = super::format::loop_end(l);
             let _ = writeln!(
                 out,
                 "  {:<name_width$} {:>7} {:>9} {:>12} {:>10} {:>12}",
@@ -210,12 +190,13 @@ fn loops(out: &mut String, report: &Report) {
                 l.items.map_or("?".into(), |i| i.to_string()),
                 size,
                 end,
-                l.cost_usd
+                l.total_usd
             );
         }
         if loops.len() > MAX_ROWS / 2 {
             let _ = writeln!(out, "  … {} more loops", loops.len() - MAX_ROWS / 2);
         }
+        let _ = writeln!(out, "  ({LOOP_COST_LEGEND})");
     }
 }
 

@@ -252,6 +252,8 @@ impl RunStore for MemoryStore {
                     resumed: l.resumed,
                     relisting: l.relisting,
                     cost: l.cost,
+                    transfer: l.transfer,
+                    implied: l.implied,
                 }));
             }
             rows
@@ -259,32 +261,56 @@ impl RunStore for MemoryStore {
     }
 
     async fn repeated_calls(&self, runs: &[i64], min: u64) -> Result<Vec<RepeatGroup>, StoreError> {
-        Ok(self.totals_of(runs, |totals| {
-            let mut groups: Vec<(i64, RepeatGroup)> = totals
-                .digests
-                .iter()
-                .filter(|(_, d)| d.cadence.calls >= min)
-                .map(|(&digest, d)| {
-                    let mut examples_us = d.examples.clone();
-                    examples_us.sort_unstable();
-                    examples_us.truncate(3);
+        // Each run on its own (a repeat is a repeat within a run), then merged by digest in the
+        // order of the groups' first calls, as the SQLite store merges its per-run rows.
+        let mut per_run: Vec<(i64, RepeatGroup)> = self.with_runs(|stored| {
+            let mut rows = Vec::new();
+            for &id in stored.keys().filter(|id| runs.contains(id)) {
+                let totals = Totals::of(Self::calls_of(stored, std::slice::from_ref(&id)));
+                rows.extend(totals.digests.iter().map(|(&digest, d)| {
                     let group = RepeatGroup {
                         service: d.service.into(),
                         operation: d.operation.into(),
                         resource: d.resource.map(str::to_string),
                         fingerprint: d.fingerprint.into(),
                         count: d.cadence.calls,
+                        runs: 1,
+                        most_in_a_run: d.cadence.calls,
                         cost: d.cost,
                         cadence: d.cadence,
-                        examples_us,
+                        examples_us: d.examples.clone(),
                     };
                     (digest, group)
-                })
-                .collect();
-            groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
-            groups.truncate(REPEATED_GROUPS);
-            groups.into_iter().map(|(_, group)| group).collect()
-        }))
+                }));
+            }
+            rows
+        });
+        per_run.sort_by_key(|(digest, group)| (*digest, group.cadence.first_us));
+        let mut groups: Vec<(i64, RepeatGroup)> = Vec::new();
+        for (digest, group) in per_run {
+            match groups.last_mut() {
+                Some((last, merged)) if *last == digest => {
+                    merged.cadence.merge(&group.cadence);
+                    merged.count += group.count;
+                    merged.cost += group.cost;
+                    merged.runs += 1;
+                    merged.most_in_a_run = merged.most_in_a_run.max(group.count);
+                    merged.examples_us.extend(group.examples_us);
+                }
+                _ => groups.push((digest, group)),
+            }
+        }
+        groups.retain(|(_, group)| group.most_in_a_run >= min);
+        groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
+        groups.truncate(REPEATED_GROUPS);
+        Ok(groups
+            .into_iter()
+            .map(|(_, mut group)| {
+                group.examples_us.sort_unstable();
+                group.examples_us.truncate(3);
+                group
+            })
+            .collect())
     }
 
     async fn calls_by_resource(

@@ -195,9 +195,10 @@ fn transfer_of(bytes: u64) -> Decimal {
     Decimal::from(bytes) * dec(price::DATA_TRANSFER_OUT_PER_GB) / Decimal::from(1u64 << 30)
 }
 
-/// What the decimal arithmetic of a per-call transfer sum may differ by.
+/// What a published transfer amount may differ by from the exact transfer of the summed bytes:
+/// JSON money is rounded to a pico-dollar (`record::PUBLISHED_DECIMALS`).
 fn transfer_tolerance() -> Decimal {
-    Decimal::new(1, 15)
+    Decimal::new(1, 12)
 }
 
 #[test]

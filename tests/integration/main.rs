@@ -15,6 +15,7 @@ mod layers;
 mod moto;
 mod pricing_cli;
 mod proxy;
+mod relisting;
 mod run;
 mod rust_sdk;
 mod store;

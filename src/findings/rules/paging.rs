@@ -20,11 +20,25 @@ fn limit_key(service: &str, operation: &str) -> String {
         .to_string()
 }
 
+/// The small-page loops of one operation, resource and page size.
+struct SmallPages {
+    loops: u64,
+    pages: u64,
+    /// Pages needed at the maximum page size, each loop on its own.
+    needed: u64,
+    /// The requests' own charge: the only part bigger pages save.
+    requests: Decimal,
+    /// Everything the loops cost (requests, transfer, implied), as the loops table shows it.
+    total: Decimal,
+    first_at_us: i64,
+    /// Every loop's items were counted.
+    known: bool,
+}
+
 /// Loops that ask for pages far below the maximum.
 pub fn small_pages(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
-    // Per operation, resource and page size: loops, pages, items, cost.
     type Key = (String, String, Option<String>, i64, i64);
-    let mut groups: BTreeMap<Key, (u64, u64, u64, Decimal, i64, bool)> = BTreeMap::new();
+    let mut groups: BTreeMap<Key, SmallPages> = BTreeMap::new();
     for l in &facts.loops {
         let (Some(size), Some(max)) = (l.page_size, l.page_size_max) else {
             continue;
@@ -32,7 +46,7 @@ pub fn small_pages(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
         if size <= 0 || (size as f64) > (max as f64) * thresholds.small_page_ratio {
             continue;
         }
-        let entry = groups
+        let group = groups
             .entry((
                 l.service.clone(),
                 l.operation.clone(),
@@ -40,55 +54,59 @@ pub fn small_pages(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
                 size,
                 max,
             ))
-            .or_insert((0, 0, 0, Decimal::ZERO, l.started_at_us, true));
-        entry.0 += 1;
-        entry.1 += l.pages as u64;
-        entry.3 += l.cost;
+            .or_insert(SmallPages {
+                loops: 0,
+                pages: 0,
+                needed: 0,
+                requests: Decimal::ZERO,
+                total: Decimal::ZERO,
+                first_at_us: l.started_at_us,
+                known: true,
+            });
+        group.loops += 1;
+        group.pages += l.pages as u64;
+        group.requests += l.cost;
+        group.total += l.total();
         match l.items {
-            // Pages needed at the maximum page size, each loop on its own.
-            Some(items) => entry.2 += (items as u64).div_ceil(max as u64).max(1),
-            None => entry.5 = false,
+            Some(items) => group.needed += (items as u64).div_ceil(max as u64).max(1),
+            None => group.known = false,
         }
     }
     groups
         .into_iter()
-        .filter(|(_, (_, pages, needed, _, _, known))| *known && pages > needed)
-        .map(
-            |(
-                (service, operation, resource, size, max),
-                (loops, pages, needed, cost, first, _),
-            )| {
-                let key = limit_key(&service, &operation);
-                let saved = pages - needed;
-                let per_page = cost / Decimal::from(pages.max(1));
-                Finding {
-                    rule: "small-pages",
-                    id: id("small-pages", &service, &operation, &resource),
-                    title: format!(
-                        "{operation}{}: {key}={size} over {}, {}; {key}={max} would need {}",
-                        on(&resource),
-                        plural(loops, "loop", "loops"),
-                        plural(pages, "request", "requests"),
-                        thousands(needed)
-                    ),
-                    detail: format!(
+        .filter(|(_, group)| group.known && group.pages > group.needed)
+        .map(|((service, operation, resource, size, max), group)| {
+            let key = limit_key(&service, &operation);
+            let saved = group.pages - group.needed;
+            // The listing's bytes cost the same at any page size: only requests are saved.
+            let per_page = group.requests / Decimal::from(group.pages.max(1));
+            Finding {
+                rule: "small-pages",
+                id: id("small-pages", &service, &operation, &resource),
+                title: format!(
+                    "{operation}{}: {key}={size} over {}, {}; {key}={max} would need {}",
+                    on(&resource),
+                    plural(group.loops, "loop", "loops"),
+                    plural(group.pages, "request", "requests"),
+                    thousands(group.needed)
+                ),
+                detail: format!(
                     "Each page is a billed request. Ask for {max} per page (the maximum) and the \
                      same listings take {} fewer requests.",
                     thousands(saved)
                 ),
-                    evidence: Evidence {
-                        service: service.clone(),
-                        operation: operation.clone(),
-                        resource: resource.clone(),
-                        calls: pages,
-                        cost_usd: Usd(cost),
-                        first_at: Some(rfc3339(first)),
-                        ..Evidence::default()
-                    },
-                    saving: Some(Saving::new(saved, per_page * Decimal::from(saved))),
-                }
-            },
-        )
+                evidence: Evidence {
+                    service: service.clone(),
+                    operation: operation.clone(),
+                    resource: resource.clone(),
+                    calls: group.pages,
+                    cost_usd: Usd(group.total),
+                    first_at: Some(rfc3339(group.first_at_us)),
+                    ..Evidence::default()
+                },
+                saving: Some(Saving::new(saved, per_page * Decimal::from(saved))),
+            }
+        })
         .collect()
 }
 
@@ -116,6 +134,9 @@ mod tests {
             resumed: false,
             relisting: false,
             cost: dec("0.000005") * Decimal::from(pages),
+            // The answers' bytes: the same at any page size, so never part of the saving.
+            transfer: dec("0.000001") * Decimal::from(pages),
+            implied: Decimal::ZERO,
         }
     }
 
@@ -136,7 +157,10 @@ mod tests {
         );
         let saving = finding.saving.as_ref().unwrap();
         assert_eq!(saving.calls, 1_128);
+        // Issue 13 (#10): the requests a full page saves, never the answers' transfer.
         assert_eq!(saving.usd, Usd(dec("0.00564")));
+        // What the listings cost, as the loops table shows it: requests and transfer.
+        assert_eq!(finding.evidence.cost_usd, Usd(dec("0.00756")));
         // Full pages are not a finding.
         let full = Facts {
             loops: vec![page_loop(1, 1000, 11, 10_500)],

@@ -13,7 +13,7 @@ fn is_read(operation: &str) -> bool {
 }
 
 fn is_polling(group: &crate::record::RepeatGroup, thresholds: &Thresholds) -> bool {
-    group.count >= thresholds.polling_min
+    group.most_in_a_run >= thresholds.polling_min
         && is_read(&group.operation)
         && group.cadence.regularity().is_some_and(|(mean_us, cv)| {
             cv <= thresholds.polling_regularity
@@ -21,14 +21,24 @@ fn is_polling(group: &crate::record::RepeatGroup, thresholds: &Thresholds) -> bo
         })
 }
 
-/// The same call, same parameters, again and again: a cache candidate.
+/// ` in 3 runs`, when the calls came from more than one.
+fn in_runs(runs: u64) -> String {
+    if runs > 1 {
+        format!(" in {} runs", thousands(runs))
+    } else {
+        String::new()
+    }
+}
+
+/// The same call, same parameters, again and again within a run: a cache candidate.
 pub fn repeated_calls(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
     facts
         .repeated
         .iter()
-        .filter(|g| g.count >= thresholds.repeated_min && !is_polling(g, thresholds))
+        .filter(|g| g.most_in_a_run >= thresholds.repeated_min && !is_polling(g, thresholds))
         .map(|group| {
-            let saved = group.count - 1;
+            // The first call of each run stays: a cache lives as long as its run.
+            let saved = group.repeats();
             let usd = group.cost * Decimal::from(saved) / Decimal::from(group.count);
             Finding {
                 rule: "repeated-calls",
@@ -39,10 +49,11 @@ pub fn repeated_calls(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
                     &group.resource,
                 ),
                 title: format!(
-                    "{} identical {} calls{}",
+                    "{} identical {} calls{}{}",
                     thousands(group.count),
                     group.operation,
-                    on(&group.resource)
+                    on(&group.resource),
+                    in_runs(group.runs)
                 ),
                 detail: format!(
                     "The same parameters every time: cache the answer and make the call once \
@@ -97,6 +108,8 @@ mod tests {
             resource: Some("t".into()),
             fingerprint: "f".into(),
             count: times_us.len() as u64,
+            runs: 1,
+            most_in_a_run: times_us.len() as u64,
             cost: Decimal::ZERO,
             cadence: Cadence::of(&times_us).expect("calls"),
             examples_us: times_us.iter().take(3).copied().collect(),

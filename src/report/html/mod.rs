@@ -215,18 +215,23 @@ fn totals(out: &mut String, report: &Report) {
     card(out, "", "Priced", &thousands(t.priced), &pricing.join(", "));
     if report.loop_totals.loops > 0 {
         let lt = &report.loop_totals;
-        card(
-            out,
-            "",
-            "Paginator loops",
-            &thousands(lt.loops),
-            &format!(
-                "{}, {}, {} stopped early",
-                counted(lt.pages, "page", "pages"),
-                counted(lt.relistings, "re-listing", "re-listings"),
-                thousands(lt.stopped_early)
-            ),
-        );
+        let mut detail = counted(lt.pages, "page", "pages");
+        if lt.single_pages > 0 {
+            detail.push_str(&format!(
+                " (and {})",
+                counted(
+                    lt.single_pages,
+                    "single-page listing",
+                    "single-page listings"
+                )
+            ));
+        }
+        detail.push_str(&format!(
+            ", {}, {} stopped early",
+            counted(lt.relistings, "re-listing", "re-listings"),
+            thousands(lt.stopped_early)
+        ));
+        card(out, "", "Paginator loops", &thousands(lt.loops), &detail);
     }
     let saved: Usd = actionable(report)
         .iter()

@@ -8,8 +8,8 @@ use crate::findings::rules::thousands;
 use crate::findings::Finding;
 use crate::record::Usd;
 use crate::report::format::{
-    actionable, cost_cell, counted, cut, duration, loop_end, milliseconds, page_size, pages_needed,
-    people_time, saving_text,
+    actionable, cost_cell, counted, cut, duration, loop_end, loop_summary, milliseconds, page_size,
+    pages_needed, people_time, saving_text, LOOP_COST_LEGEND,
 };
 use crate::report::{LoopReport, OperationReport, Report};
 
@@ -173,11 +173,9 @@ pub(super) fn loops_table(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "<section id=\"loops\">\n<h2>Paginator loops <span class=\"hint\">most pages \
-         first</span></h2>\n<p>{}, {}, {}, {} stopped early.</p>",
-        esc(&counted(lt.loops, "loop", "loops")),
-        esc(&counted(lt.pages, "page", "pages")),
-        esc(&counted(lt.relistings, "re-listing", "re-listings")),
-        thousands(lt.stopped_early)
+         first</span></h2>\n<p>{}.</p>\n<p class=\"hint\">{}.</p>",
+        esc(&loop_summary(lt)),
+        esc(LOOP_COST_LEGEND)
     );
     out.push_str("<div class=\"table-wrap\"><table>\n<thead><tr>");
     if many_runs {
@@ -210,7 +208,7 @@ pub(super) fn loops_table(out: &mut String, report: &Report) {
             esc(&page_size(l)),
             loop_end(l),
             esc(&duration(l.duration_ms)),
-            esc(&l.cost_usd.to_string())
+            esc(&l.total_usd.to_string())
         );
     }
     out.push_str("</tbody></table></div>\n");

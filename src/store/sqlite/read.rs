@@ -218,7 +218,6 @@ impl SqliteStore {
         .await?;
         let mut loops = Vec::with_capacity(rows.len());
         for row in rows {
-            let cost: String = row.try_get("cost_usd")?;
             loops.push(LoopRow {
                 run_id: row.try_get("run_id")?,
                 loop_id: row.try_get("loop_id")?,
@@ -235,7 +234,9 @@ impl SqliteStore {
                 complete: row.try_get("complete")?,
                 resumed: row.try_get("resumed")?,
                 relisting: row.try_get("relisting")?,
-                cost: Decimal::from_str(&cost).unwrap_or_default(),
+                cost: money(&row, &["cost_usd"])?,
+                transfer: money(&row, &["transfer_usd"])?,
+                implied: money(&row, &["implied_usd"])?,
             });
         }
         Ok(loops)
@@ -247,7 +248,11 @@ fn money(row: &sqlx::sqlite::SqliteRow, columns: &[&str]) -> Result<Decimal, sql
     let mut sum = Decimal::ZERO;
     for column in columns {
         let text: String = row.try_get(*column)?;
-        sum += Decimal::from_str(&text).unwrap_or_default();
+        // A damaged amount is an error, never a silent $0.
+        sum += Decimal::from_str(&text).map_err(|error| sqlx::Error::ColumnDecode {
+            index: (*column).to_string(),
+            source: Box::new(error),
+        })?;
     }
     Ok(sum)
 }
@@ -268,8 +273,8 @@ fn none_if_empty(text: String) -> Option<String> {
 }
 
 impl SqliteStore {
-    /// Identical calls (same operation and parameter digest) made at least `min` times over the
-    /// runs: the 200 largest groups.
+    /// Identical calls (same operation and parameter digest) made at least `min` times in one
+    /// run, with their calls in the other runs: the 200 largest groups.
     pub(super) async fn repeated_calls(
         &self,
         runs: &[i64],
@@ -283,7 +288,7 @@ impl SqliteStore {
         let rows = sqlx::query(&format!(
             "WITH groups AS ( \
                  SELECT digest, sum(calls) AS n FROM digest_totals WHERE run_id IN ({ids}) \
-                 GROUP BY digest HAVING sum(calls) >= ? ORDER BY n DESC, digest LIMIT 200) \
+                 GROUP BY digest HAVING max(calls) >= ? ORDER BY n DESC, digest LIMIT 200) \
              SELECT d.*, g.n FROM digest_totals d JOIN groups g USING (digest) \
              WHERE d.run_id IN ({ids}) ORDER BY g.n DESC, d.digest, d.first_us"
         ))
@@ -308,6 +313,8 @@ impl SqliteStore {
                 Some((last, group)) if *last == digest => {
                     group.cadence.merge(&cadence);
                     group.cost += cost;
+                    group.runs += 1;
+                    group.most_in_a_run = group.most_in_a_run.max(cadence.calls);
                     group.examples_us.extend(examples);
                 }
                 _ => out.push((
@@ -318,6 +325,8 @@ impl SqliteStore {
                         resource: row.try_get("resource")?,
                         fingerprint: row.try_get("fingerprint")?,
                         count: row.try_get::<i64, _>("n")?.max(0) as u64,
+                        runs: 1,
+                        most_in_a_run: cadence.calls,
                         cost,
                         cadence,
                         examples_us: examples.collect(),
