@@ -29,6 +29,7 @@ record     *
 pricing    store profile report findings cli proxy
 findings   report cli proxy profile
 report     cli proxy profile
+gate       cli proxy profile
 ca         aws profile store report pricing findings cli
 '
 # ---------------------------------------------------------------------------------------------

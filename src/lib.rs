@@ -23,6 +23,7 @@ pub mod aws;
 pub mod ca;
 pub mod cli;
 pub mod findings;
+pub mod gate;
 pub mod home;
 pub mod pricing;
 pub mod procnet;

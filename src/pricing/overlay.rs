@@ -32,6 +32,9 @@ pub struct ConfigFile {
     /// Thresholds and silenced findings: read by `crate::findings`, opaque here.
     #[serde(default)]
     pub findings: Option<toml::Table>,
+    /// The CI gate's thresholds: read by `crate::gate`, opaque here.
+    #[serde(default)]
+    pub gate: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]

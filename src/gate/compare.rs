@@ -1,0 +1,354 @@
+//! The comparison: a run (or runs) against a baseline, per run, judged by a [`Policy`].
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::baseline::{Baseline, FindingFigures, OperationFigures};
+use super::policy::Policy;
+use crate::record::Usd;
+
+/// What the gate decided. Ordered: the worst of several is the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+/// Calls and money per run, before and after.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// Calls per run (an average when the baseline or the gated selection has several runs).
+    pub calls_before: Decimal,
+    pub calls_after: Decimal,
+    pub usd_before: Usd,
+    pub usd_after: Usd,
+    /// `usd_after - usd_before`, a month at the policy's runs a day.
+    pub usd_per_month: Usd,
+    /// Percent change of the cost (`None` from $0), and of the calls (`None` from 0).
+    pub cost_percent: Option<Decimal>,
+    pub calls_percent: Option<Decimal>,
+}
+
+impl Change {
+    fn new(
+        calls_before: Decimal,
+        calls_after: Decimal,
+        usd_before: Decimal,
+        usd_after: Decimal,
+        policy: &Policy,
+    ) -> Self {
+        let percent = |before: Decimal, after: Decimal| {
+            (!before.is_zero())
+                .then(|| ((after - before) * Decimal::from(100) / before).round_dp(1))
+        };
+        Change {
+            cost_percent: percent(usd_before, usd_after),
+            calls_percent: percent(calls_before, calls_after),
+            usd_per_month: Usd(policy.per_month(usd_after - usd_before)),
+            calls_before,
+            calls_after,
+            usd_before: Usd(usd_before),
+            usd_after: Usd(usd_after),
+        }
+    }
+
+    pub fn extra_calls(&self) -> Decimal {
+        self.calls_after - self.calls_before
+    }
+
+    pub fn extra_usd(&self) -> Decimal {
+        self.usd_after.0 - self.usd_before.0
+    }
+
+    /// The verdict for growth past `warn`/`fail` percent and past the noise floors; a figure
+    /// that starts from zero crosses any percentage.
+    fn judge(&self, warn: Decimal, fail: Decimal, policy: &Policy) -> Verdict {
+        let crosses = |percent: Option<Decimal>, grew: bool, threshold: Decimal| {
+            grew && percent.is_none_or(|p| p >= threshold)
+        };
+        let calls_matter = self.extra_calls() >= Decimal::from(policy.min_calls);
+        let money_matters =
+            self.usd_per_month.0 >= policy.min_usd_per_month && self.extra_usd() > Decimal::ZERO;
+        let level = |threshold: Decimal| {
+            (calls_matter && crosses(self.calls_percent, true, threshold))
+                || (money_matters && crosses(self.cost_percent, true, threshold))
+        };
+        if level(fail) {
+            Verdict::Fail
+        } else if level(warn) {
+            Verdict::Warn
+        } else {
+            Verdict::Pass
+        }
+    }
+}
+
+/// One operation's change.
+#[derive(Debug, Clone, Serialize)]
+pub struct OperationChange {
+    pub service: String,
+    pub operation: String,
+    pub verdict: Verdict,
+    /// Not in the baseline, or gone from the run.
+    pub new: bool,
+    pub gone: bool,
+    #[serde(flatten)]
+    pub change: Change,
+    /// The finding of the run that explains the change, when there is one (its title).
+    pub explained_by: Option<String>,
+}
+
+/// A finding the baseline did not have.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewFinding {
+    pub verdict: Verdict,
+    pub key: String,
+    pub rule: String,
+    pub id: String,
+    pub title: String,
+    /// What acting on it would save, per run.
+    pub saving_calls: Decimal,
+    pub saving_usd: Usd,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    /// One line: the verdict and the biggest regression (or improvement); filled by
+    /// [`super::evaluate`].
+    pub headline: String,
+    pub totals: Change,
+    /// Every operation that changed, biggest cost change (up) first.
+    pub operations: Vec<OperationChange>,
+    pub new_findings: Vec<NewFinding>,
+    /// Findings of the baseline that the run no longer has.
+    pub resolved_findings: Vec<String>,
+    /// How the baseline's prices were made comparable, when its price table differs.
+    pub repriced: Option<String>,
+    pub runs_before: u64,
+    pub runs_after: u64,
+    pub policy: Policy,
+}
+
+/// An operation in the baseline and in the run, when it is there.
+type Pair<'a> = (Option<&'a OperationFigures>, Option<&'a OperationFigures>);
+
+/// Compares `after` (the gated run or runs) with `before` (the baseline), per run.
+pub fn compare(before: &Baseline, after: &Baseline, policy: &Policy) -> Outcome {
+    let per_run_before = |n: u64| Decimal::from(n) / Decimal::from(before.runs.max(1));
+    let per_run_after = |n: u64| Decimal::from(n) / Decimal::from(after.runs.max(1));
+    let usd_before = |usd: Usd| before.per_run(usd.0);
+    let usd_after = |usd: Usd| after.per_run(usd.0);
+
+    let key = |op: &OperationFigures| (op.service.clone(), op.operation.clone());
+    let mut pairs: BTreeMap<(String, String), Pair<'_>> = BTreeMap::new();
+    for op in &before.operations {
+        pairs.entry(key(op)).or_default().0 = Some(op);
+    }
+    for op in &after.operations {
+        pairs.entry(key(op)).or_default().1 = Some(op);
+    }
+
+    let explanations = |service: &str, operation: &str| -> Option<String> {
+        after
+            .findings
+            .iter()
+            .find(|f| f.key.ends_with(&format!(":{service}:{operation}")))
+            .map(|f| f.title.clone())
+    };
+
+    // Totals without the ignored operations.
+    let (mut calls_b, mut calls_a, mut usd_b, mut usd_a) =
+        (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    let mut operations = Vec::new();
+    for ((service, operation), (b, a)) in &pairs {
+        if policy.ignores(service, operation) {
+            continue;
+        }
+        let cb = b.map_or(Decimal::ZERO, |op| per_run_before(op.calls));
+        let ca = a.map_or(Decimal::ZERO, |op| per_run_after(op.calls));
+        let ub = b.map_or(Decimal::ZERO, |op| usd_before(op.total_usd));
+        let ua = a.map_or(Decimal::ZERO, |op| usd_after(op.total_usd));
+        calls_b += cb;
+        calls_a += ca;
+        usd_b += ub;
+        usd_a += ua;
+        let change = Change::new(cb, ca, ub, ua, policy);
+        if change.calls_before == change.calls_after && change.usd_before == change.usd_after {
+            continue;
+        }
+        let new = b.is_none();
+        let mut verdict = change.judge(
+            policy.operation_warn_percent,
+            policy.operation_fail_percent,
+            policy,
+        );
+        if new && policy.fail_on_new_operation {
+            verdict = Verdict::Fail;
+        }
+        operations.push(OperationChange {
+            service: service.clone(),
+            operation: operation.clone(),
+            verdict,
+            new,
+            gone: a.is_none(),
+            explained_by: (change.extra_calls() > Decimal::ZERO)
+                .then(|| explanations(service, operation))
+                .flatten(),
+            change,
+        });
+    }
+    // Worst first, then the biggest cost change up, then the most extra calls.
+    operations.sort_by(|x, y| {
+        y.verdict
+            .cmp(&x.verdict)
+            .then(y.change.extra_usd().cmp(&x.change.extra_usd()))
+            .then(y.change.extra_calls().cmp(&x.change.extra_calls()))
+            .then_with(|| (&x.service, &x.operation).cmp(&(&y.service, &y.operation)))
+    });
+
+    let totals = Change::new(calls_b, calls_a, usd_b, usd_a, policy);
+    let mut verdict = totals.judge(policy.warn_percent, policy.fail_percent, policy);
+
+    let known: Vec<&str> = before.findings.iter().map(|f| f.key.as_str()).collect();
+    let new_findings: Vec<NewFinding> = after
+        .findings
+        .iter()
+        .filter(|f| !known.contains(&f.key.as_str()) && !ignored_finding(f, policy))
+        .map(|f| {
+            let saving_calls = per_run_after(f.saving_calls);
+            let saving_usd = usd_after(f.saving_usd);
+            let matters = saving_calls >= Decimal::from(policy.min_calls)
+                || policy.per_month(saving_usd) >= policy.min_usd_per_month;
+            NewFinding {
+                verdict: if matters && policy.fail_on_new_finding {
+                    Verdict::Fail
+                } else {
+                    Verdict::Warn
+                },
+                key: f.key.clone(),
+                rule: f.rule.clone(),
+                id: f.id.clone(),
+                title: f.title.clone(),
+                saving_calls,
+                saving_usd: Usd(saving_usd),
+            }
+        })
+        .collect();
+    let after_keys: Vec<&str> = after.findings.iter().map(|f| f.key.as_str()).collect();
+    let resolved_findings = before
+        .findings
+        .iter()
+        .filter(|f| !after_keys.contains(&f.key.as_str()))
+        .map(|f| f.title.clone())
+        .collect();
+
+    verdict = operations
+        .iter()
+        .map(|op| op.verdict)
+        .chain(new_findings.iter().map(|f| f.verdict))
+        .fold(verdict, Verdict::max);
+
+    Outcome {
+        verdict,
+        headline: String::new(),
+        totals,
+        operations,
+        new_findings,
+        resolved_findings,
+        repriced: None,
+        runs_before: before.runs,
+        runs_after: after.runs,
+        policy: policy.clone(),
+    }
+}
+
+fn ignored_finding(finding: &FindingFigures, policy: &Policy) -> bool {
+    let mut parts = finding.key.splitn(3, ':');
+    let (_, service, operation) = (parts.next(), parts.next(), parts.next());
+    match (service, operation) {
+        (Some(service), Some(operation)) => policy.ignores(service, operation),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::tests::{baseline, op, suite, usd};
+
+    #[test]
+    fn the_same_suite_passes_and_a_head_per_key_fails_naming_the_operation() {
+        let policy = Policy::default();
+        let before = baseline(1, suite(0, 40));
+        assert_eq!(
+            compare(&before, &baseline(1, suite(0, 40)), &policy).verdict,
+            Verdict::Pass
+        );
+
+        let outcome = compare(&before, &baseline(1, suite(250, 40)), &policy);
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        let worst = &outcome.operations[0];
+        assert_eq!(
+            (worst.service.as_str(), worst.operation.as_str()),
+            ("s3", "HeadObject")
+        );
+        assert!(worst.new);
+        assert_eq!(worst.change.calls_after, Decimal::from(250));
+        assert_eq!(worst.change.usd_after, usd("0.0001"));
+        // $0.0001 a run, 24 runs a day, 30 days.
+        assert_eq!(worst.change.usd_per_month, usd("0.072"));
+    }
+
+    #[test]
+    fn a_few_percent_of_noise_passes_by_default_and_per_run_figures_average_runs() {
+        let policy = Policy::default();
+        let before = baseline(
+            2,
+            suite(0, 40)
+                .into_iter()
+                .map(|mut op| {
+                    op.calls *= 2;
+                    op.total_usd = Usd(op.total_usd.0 * Decimal::from(2));
+                    op
+                })
+                .collect(),
+        );
+        // 3 % more GetItems (free here) and 3 % more PutObjects per run.
+        let mut noisy = suite(0, 41);
+        noisy[0] = op("s3", "PutObject", 258, "0.00129");
+        let outcome = compare(&before, &baseline(1, noisy), &policy);
+        assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:#?}");
+        assert_eq!(outcome.totals.calls_before, Decimal::from(300));
+    }
+
+    #[test]
+    fn a_cheaper_run_passes_and_ignored_operations_are_left_out() {
+        let policy = Policy {
+            ignore: vec!["s3:HeadObject".into()],
+            ..Policy::default()
+        };
+        let before = baseline(1, suite(250, 40));
+        let outcome = compare(&before, &baseline(1, suite(0, 40)), &policy);
+        assert_eq!(outcome.verdict, Verdict::Pass);
+        assert!(outcome.operations.is_empty(), "{outcome:#?}");
+        let outcome = compare(&before, &baseline(1, suite(0, 20)), &Policy::default());
+        assert_eq!(outcome.verdict, Verdict::Pass);
+        assert!(outcome.totals.extra_usd() < Decimal::ZERO);
+    }
+}
