@@ -3,7 +3,7 @@
 //! | code  | meaning |
 //! |-------|---------|
 //! | 0     | success |
-//! | 1     | the job was done and a check's verdict is negative: `tollgate pricing check` found problems in the price table (and, to come, a CI gate over budget) |
+//! | 1     | the job was done and a check's verdict is negative: `tollgate pricing check` found problems in the price table; `tollgate gate` found API cost grown past a fail threshold |
 //! | 2     | tollgate could not do its job: a usage error, bad configuration, an unreadable or corrupt database, an unknown run, an I/O error |
 //! | 125   | `tollgate run`: tollgate itself failed before or around the command (usage errors included) |
 //! | 126   | `tollgate run`: the command was found but could not be executed |

@@ -9,10 +9,12 @@ macro_rules! say {
     }};
 }
 
+mod baseline;
 mod ca;
 mod client_env;
 mod env;
 pub mod error;
+mod gate;
 pub(crate) mod pricing;
 mod proxy_setup;
 mod report;
@@ -82,6 +84,11 @@ enum Command {
     /// The price table: show prices and their sources, check the table, import regional prices.
     #[command(subcommand)]
     Pricing(pricing::PricingCommand),
+    /// Save what a run cost, per run, as a baseline file to commit (for `tollgate gate`).
+    #[command(subcommand)]
+    Baseline(baseline::BaselineCommand),
+    /// Compare a run with a baseline; exit 1 when API cost grew past the thresholds (CI).
+    Gate(gate::GateArgs),
 }
 
 /// Parses the arguments, runs the subcommand, and turns the result into an exit code (see
@@ -113,6 +120,8 @@ pub fn main() -> ExitCode {
             Command::Pricing(command) => pricing::execute(command),
             Command::Report(args) => report::execute(args).await,
             Command::Runs(args) => runs::execute(args).await,
+            Command::Baseline(command) => baseline::execute(command).await,
+            Command::Gate(args) => gate::execute(args).await,
         }
     });
     // Tunnels still open after the grace period must not hold the process.

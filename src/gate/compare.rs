@@ -164,11 +164,15 @@ pub fn compare(before: &Baseline, after: &Baseline, policy: &Policy) -> Outcome 
         pairs.entry(key(op)).or_default().1 = Some(op);
     }
 
+    // The run's finding on the operation that would save the most: the `top-*` ones only say
+    // the operation is expensive, which the change itself shows.
     let explanations = |service: &str, operation: &str| -> Option<String> {
         after
             .findings
             .iter()
-            .find(|f| f.key.ends_with(&format!(":{service}:{operation}")))
+            .filter(|f| !f.rule.starts_with("top-"))
+            .filter(|f| f.key.ends_with(&format!(":{service}:{operation}")))
+            .max_by_key(|f| (f.saving_usd, f.saving_calls))
             .map(|f| f.title.clone())
     };
 
@@ -189,7 +193,11 @@ pub fn compare(before: &Baseline, after: &Baseline, policy: &Policy) -> Outcome 
         usd_b += ub;
         usd_a += ua;
         let change = Change::new(cb, ca, ub, ua, policy);
-        if change.calls_before == change.calls_after && change.usd_before == change.usd_after {
+        // The same calls for a cost within 1 % (a response a few bytes longer): unchanged.
+        let same_cost = change
+            .cost_percent
+            .map_or(change.usd_after.is_zero(), |p| p.abs() < Decimal::ONE);
+        if change.calls_before == change.calls_after && same_cost {
             continue;
         }
         let new = b.is_none();

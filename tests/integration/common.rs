@@ -29,10 +29,12 @@ pub const TOLLGATE: &str = env!("CARGO_BIN_EXE_tollgate");
 /// Whether an environment variable of whoever runs the tests could change what tollgate or a
 /// workload does, or where it writes: tollgate's own (`TOLLGATE_DB` would record the tests'
 /// runs into the user's database, `TOLLGATE_PRICING` would price them with the user's overlay),
-/// AWS's and boto's (a profile, credentials, a region), the log filter, and proxies.
+/// AWS's and boto's (a profile, credentials, a region), GitHub Actions' (`tollgate gate` writes
+/// to `$GITHUB_STEP_SUMMARY`; the CI facts of a run come from `GITHUB_*`), the log filter, and
+/// proxies.
 pub fn is_users_setting(name: &OsStr) -> bool {
     let name = name.as_encoded_bytes().to_ascii_uppercase();
-    [&b"TOLLGATE_"[..], b"AWS_", b"BOTO_"]
+    [&b"TOLLGATE_"[..], b"AWS_", b"BOTO_", b"GITHUB_"]
         .iter()
         .any(|prefix| name.starts_with(prefix))
         || [
