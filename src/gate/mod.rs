@@ -155,6 +155,58 @@ pub(crate) mod tests {
         ops
     }
 
+    /// A price cut between the baseline and today is not taken for a change in the code: AWS
+    /// halved DynamoDB's on-demand prices in November 2024 ($0.25 to $0.125 per million reads).
+    #[test]
+    fn a_baseline_from_another_price_table_is_repriced_from_its_units() {
+        let table = PriceTable::built_in().unwrap();
+        let mut old = baseline(
+            1,
+            vec![
+                op("dynamodb", "GetItem", 1000, "0.00025"),
+                op("s3", "HeadObject", 500, "0.0002"),
+            ],
+        );
+        old.operations[0]
+            .units
+            .insert("read-request-unit".into(), "1000".into());
+        old.operations[1]
+            .units
+            .insert("request".into(), "500".into());
+        old.versions.pricing = "an older table".into();
+        let said = reprice(&mut old, &table).expect("re-priced");
+        assert_eq!(
+            old.operations[0].cost_usd,
+            usd("0.000125"),
+            "1,000 reads today"
+        );
+        assert_eq!(old.operations[0].total_usd, usd("0.000125"));
+        // S3's request prices depend on the storage class, which the units do not keep.
+        assert_eq!(old.operations[1].cost_usd, usd("0.0002"));
+        assert!(
+            said.contains("1 operation(s) re-priced from their units, 1 kept"),
+            "{said}"
+        );
+        let now = baseline(
+            1,
+            vec![
+                op("dynamodb", "GetItem", 1000, "0.000125"),
+                op("s3", "HeadObject", 500, "0.0002"),
+            ],
+        );
+        assert_eq!(
+            evaluate(&old, &now, &Policy::default()).verdict,
+            Verdict::Pass
+        );
+        assert!(evaluate(&old, &now, &Policy::default())
+            .operations
+            .is_empty());
+
+        // The same table: nothing to do.
+        old.versions.pricing = table.version.clone();
+        assert!(reprice(&mut old, &table).is_none());
+    }
+
     #[test]
     fn the_headline_leads_with_the_verdict_and_the_biggest_regression() {
         let policy = Policy::default();
