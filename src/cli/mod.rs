@@ -22,6 +22,7 @@ mod run;
 mod run_meta;
 mod runs;
 mod serve;
+mod weekly;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -89,6 +90,8 @@ enum Command {
     Baseline(baseline::BaselineCommand),
     /// Compare a run with a baseline; exit 1 when API cost grew past the thresholds (CI).
     Gate(gate::GateArgs),
+    /// What the recorded runs spent, week by week: what moved, and what is out of line.
+    Weekly(weekly::WeeklyArgs),
 }
 
 /// Parses the arguments, runs the subcommand, and turns the result into an exit code (see
@@ -122,6 +125,7 @@ pub fn main() -> ExitCode {
             Command::Runs(args) => runs::execute(args).await,
             Command::Baseline(command) => baseline::execute(command).await,
             Command::Gate(args) => gate::execute(args).await,
+            Command::Weekly(args) => weekly::execute(args).await,
         }
     });
     // Tunnels still open after the grace period must not hold the process.

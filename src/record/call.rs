@@ -281,7 +281,8 @@ pub fn is_throttling(code: Option<&str>) -> bool {
     code.is_some_and(|code| THROTTLING.contains(&code))
 }
 
-#[cfg(test)]
+/// For tests and benches, inside the crate and out (integration tests write histories through
+/// the store's own write path with these).
 impl Call {
     /// A priced, successful first attempt of `service`/`operation`, for tests to adjust.
     pub fn sample(service: &str, operation: &str) -> Call {

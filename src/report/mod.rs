@@ -7,6 +7,7 @@ mod format;
 mod html;
 mod markdown;
 mod table;
+pub mod weekly;
 
 use std::collections::BTreeMap;
 

@@ -20,3 +20,4 @@ mod relisting;
 mod run;
 mod rust_sdk;
 mod store;
+mod weekly;

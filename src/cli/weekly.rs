@@ -1,0 +1,158 @@
+//! `tollgate weekly`: what the recorded runs spent on AWS API calls, week by week, what moved,
+//! and what is out of line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use clap::{Args, ValueEnum};
+use rust_decimal::Decimal;
+use time::{OffsetDateTime, UtcOffset};
+
+use super::pricing::SourceArgs;
+use super::report::FindingArgs;
+use crate::record::Usd;
+use crate::report::weekly::{
+    self, parse_iso_week, render_weekly_markdown, render_weekly_table, AnomalyRule, GroupBy,
+    WeeklyOptions,
+};
+use crate::store;
+
+#[derive(Debug, Args)]
+pub struct WeeklyArgs {
+    /// How many weeks, ending with --week (weeks without runs are shown empty).
+    #[arg(long, default_value_t = 8)]
+    pub weeks: usize,
+
+    /// The last week shown, as an ISO week (2026-W49); default: last week (the latest whole
+    /// week).
+    #[arg(long, value_name = "YYYY-Www")]
+    pub week: Option<String>,
+
+    /// Groups: service, operation, tag:KEY, branch, repo or command.
+    #[arg(long, value_name = "GROUP", default_value = "service")]
+    pub by: String,
+
+    /// The team's time zone as an offset from UTC (+02:00, -05:00): weeks start on its Monday.
+    #[arg(long, value_name = "OFFSET", default_value = "+00:00")]
+    pub tz: String,
+
+    #[arg(long, value_enum, default_value_t = WeeklyFormat::Table)]
+    pub format: WeeklyFormat,
+
+    /// Write the report here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Only runs carrying this tag (repeatable: all must match).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+
+    /// The SQLite database, as PATH, sqlite://PATH or sqlite:PATH (default: tollgate.db in
+    /// $XDG_STATE_HOME/tollgate).
+    #[arg(long, value_name = "PATH", env = "TOLLGATE_DB")]
+    pub db: Option<PathBuf>,
+
+    /// An anomaly must be at least this many dollars from the group's median week.
+    #[arg(long, value_name = "USD", default_value = "1")]
+    pub anomaly_min_usd: Decimal,
+
+    /// ...and farther than this many (scaled) median absolute deviations.
+    #[arg(long, value_name = "K", default_value = "3")]
+    pub anomaly_k: Decimal,
+
+    #[command(flatten)]
+    pub findings: FindingArgs,
+
+    #[command(flatten)]
+    pub pricing: SourceArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WeeklyFormat {
+    Table,
+    Markdown,
+    /// Versioned (schemas/weekly-v1.schema.json).
+    Json,
+}
+
+pub async fn execute(args: WeeklyArgs) -> anyhow::Result<ExitCode> {
+    let by = GroupBy::parse(&args.by).map_err(anyhow::Error::msg)?;
+    let offset = parse_offset(&args.tz)?;
+    let last_week_day = match &args.week {
+        Some(week) => parse_iso_week(week).map_err(anyhow::Error::msg)?,
+        None => OffsetDateTime::now_utc().to_offset(offset).date() - time::Duration::weeks(1),
+    };
+    if args.weeks == 0 || args.weeks > 520 {
+        bail!("--weeks {}: give 1 to 520", args.weeks);
+    }
+    let tags = args
+        .tags
+        .iter()
+        .map(|tag| match tag.split_once('=') {
+            Some((key, value)) => Ok((key.to_string(), value.to_string())),
+            None => bail!("--tag {tag}: use KEY=VALUE"),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let options = WeeklyOptions {
+        last_week_day,
+        weeks: args.weeks,
+        by,
+        offset,
+        tags,
+        anomaly: AnomalyRule {
+            k: args.anomaly_k,
+            min_usd: Usd(args.anomaly_min_usd),
+            ..AnomalyRule::default()
+        },
+        movers: 5,
+    };
+    let thresholds = args.findings.thresholds(&args.pricing.sources()?)?;
+    let store = store::open_existing(args.db.as_deref()).await?;
+    let report = weekly::build(store.as_ref(), &options, &thresholds).await?;
+    store.close().await;
+    let text = match args.format {
+        WeeklyFormat::Table => render_weekly_table(&report),
+        WeeklyFormat::Markdown => render_weekly_markdown(&report),
+        WeeklyFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+    };
+    match &args.output {
+        Some(path) => crate::home::write_output(path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => super::print(&text)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `+02:00`, `-0530`, `Z`, `UTC`.
+fn parse_offset(text: &str) -> anyhow::Result<UtcOffset> {
+    if matches!(text, "Z" | "UTC" | "utc") {
+        return Ok(UtcOffset::UTC);
+    }
+    let bad = || anyhow::anyhow!("--tz {text}: give an offset from UTC such as +02:00 or -05:00");
+    let (sign, rest) = match text.split_at_checked(1) {
+        Some(("+", rest)) => (1, rest),
+        Some(("-", rest)) => (-1, rest),
+        _ => return Err(bad()),
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let hours: i8 = digits[..2].parse().map_err(|_| bad())?;
+    let minutes: i8 = digits[2..].parse().map_err(|_| bad())?;
+    UtcOffset::from_hms(sign * hours, sign * minutes, 0).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_parse_and_nonsense_is_refused() {
+        assert_eq!(parse_offset("+02:00").unwrap().whole_hours(), 2);
+        assert_eq!(parse_offset("-0530").unwrap().whole_minutes(), -330);
+        assert_eq!(parse_offset("UTC").unwrap(), UtcOffset::UTC);
+        assert!(parse_offset("Europe/Berlin").is_err());
+    }
+}

@@ -1,0 +1,709 @@
+//! The weekly report: what the recorded runs spent on AWS API calls, week by week (ISO weeks),
+//! what moved and why. Every week of the window is there, empty or not; each has its totals,
+//! its groups (by service, operation, tag, branch, repository or command), the change from the
+//! week before (absolute, percent, and per run, so that "CI ran twice as often" is told apart
+//! from "each run got dearer"), the top movers, the operations that appeared or disappeared, the
+//! findings new that week, a month projected at its rate, and the groups whose cost is far
+//! outside their own recent weeks (anomalies: median ± k·MAD, above a dollar floor).
+//!
+//! Reads the store through its trait only. JSON: `schemas/weekly-v1.schema.json`.
+
+mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use time::{Date, Duration, OffsetDateTime, UtcOffset, Weekday};
+
+pub use render::{render_weekly_markdown, render_weekly_table};
+
+use crate::findings::{self, Facts, Thresholds};
+use crate::record::{OperationTally, RunRow, Usd};
+use crate::store::{RunStore, StoreError};
+
+/// The JSON's version (`schemas/weekly-v1.schema.json`).
+pub const WEEKLY_VERSION: u32 = 1;
+
+/// What the groups are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupBy {
+    Service,
+    Operation,
+    Tag(String),
+    Branch,
+    Repo,
+    Command,
+}
+
+impl GroupBy {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Ok(match text {
+            "service" => Self::Service,
+            "operation" => Self::Operation,
+            "branch" => Self::Branch,
+            "repo" => Self::Repo,
+            "command" => Self::Command,
+            _ => match text.strip_prefix("tag:") {
+                Some(key) if !key.is_empty() => Self::Tag(key.to_string()),
+                _ => {
+                    return Err(format!(
+                        "--by {text}: use service, operation, tag:KEY, branch, repo or command"
+                    ))
+                }
+            },
+        })
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Self::Service => "service".into(),
+            Self::Operation => "operation".into(),
+            Self::Tag(key) => format!("tag:{key}"),
+            Self::Branch => "branch".into(),
+            Self::Repo => "repo".into(),
+            Self::Command => "command".into(),
+        }
+    }
+
+    /// Groups of runs (by run attributes); `None` for the groups made of operations.
+    fn run_key(&self, run: &RunRow) -> Option<String> {
+        let none = || "(none)".to_string();
+        Some(match self {
+            Self::Service | Self::Operation => return None,
+            Self::Tag(key) => run.tags.get(key).cloned().unwrap_or_else(none),
+            Self::Branch => run.git_branch.clone().unwrap_or_else(none),
+            Self::Repo => run.git_repo.clone().unwrap_or_else(none),
+            Self::Command => {
+                let command = run.command.join(" ");
+                if command.is_empty() {
+                    none()
+                } else {
+                    command
+                }
+            }
+        })
+    }
+}
+
+/// The anomaly rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnomalyRule {
+    /// How many earlier weeks a group's week is compared with (at least 3 must have runs).
+    pub history_weeks: usize,
+    /// Flagged when farther than k × MAD (scaled to a standard deviation: × 1.4826) from the
+    /// median of those weeks...
+    pub k: Decimal,
+    /// ...and farther than this many dollars.
+    pub min_usd: Usd,
+}
+
+impl Default for AnomalyRule {
+    fn default() -> Self {
+        Self {
+            history_weeks: 6,
+            k: Decimal::from(3),
+            min_usd: Usd(Decimal::ONE),
+        }
+    }
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct WeeklyOptions {
+    /// The last week shown (any day of it, in `offset`).
+    pub last_week_day: Date,
+    pub weeks: usize,
+    pub by: GroupBy,
+    /// The team's time zone, as an offset from UTC: weeks start on its Monday midnight.
+    pub offset: UtcOffset,
+    /// Runs that carry every one of these tags.
+    pub tags: Vec<(String, String)>,
+    pub anomaly: AnomalyRule,
+    /// Movers listed each way.
+    pub movers: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WeeklyReport {
+    pub version: u32,
+    pub generated_at: String,
+    pub database: String,
+    pub by: String,
+    /// `+00:00` unless `--tz` said otherwise.
+    pub utc_offset: String,
+    pub anomaly_rule: AnomalyRule,
+    /// Oldest first.
+    pub weeks: Vec<Week>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Week {
+    /// ISO 8601 week: `2026-W49`.
+    pub week: String,
+    /// Monday 00:00 in the report's offset (RFC 3339), and the next Monday.
+    pub start: String,
+    pub end: String,
+    pub runs: u64,
+    pub calls: u64,
+    pub errors: u64,
+    pub retries: u64,
+    /// Everything the calls cost: own charges, data transfer, implied costs.
+    pub cost_usd: Usd,
+    /// `None` without runs.
+    pub cost_per_run_usd: Option<Usd>,
+    /// This week's cost at this week's rate over a 30-day month.
+    pub projected_month_usd: Usd,
+    /// Most expensive first.
+    pub groups: Vec<GroupWeek>,
+    /// From the week before (none for the first week shown).
+    pub change: Option<WeekChange>,
+    pub movers_up: Vec<Mover>,
+    pub movers_down: Vec<Mover>,
+    /// `service Operation` called this week and not the week before, and the reverse.
+    pub appeared: Vec<String>,
+    pub disappeared: Vec<String>,
+    /// Findings this week whose rule, service and operation the week before did not have.
+    pub new_findings: Vec<NewFinding>,
+    pub anomalies: Vec<Anomaly>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupWeek {
+    pub key: String,
+    /// For groups of runs: the runs; for service and operation groups: the runs that called it.
+    pub runs: u64,
+    pub calls: u64,
+    pub errors: u64,
+    pub cost_usd: Usd,
+    pub cost_per_run_usd: Option<Usd>,
+    /// Its cost is an anomaly (see `anomalies`).
+    pub anomaly: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WeekChange {
+    pub runs: i64,
+    pub calls: i64,
+    /// `None` from 0.
+    pub calls_percent: Option<Decimal>,
+    pub cost_usd: Usd,
+    pub cost_percent: Option<Decimal>,
+    /// The cost per run's change in percent: next to `runs`, says whether the suite ran more
+    /// often or got dearer per run.
+    pub cost_per_run_percent: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Mover {
+    pub key: String,
+    pub calls_before: u64,
+    pub calls_after: u64,
+    pub cost_before_usd: Usd,
+    pub cost_after_usd: Usd,
+    pub change_usd: Usd,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NewFinding {
+    pub rule: String,
+    pub id: String,
+    pub title: String,
+    pub saving_calls: u64,
+    pub saving_usd: Usd,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Anomaly {
+    pub key: String,
+    pub cost_usd: Usd,
+    /// Of the group's earlier weeks.
+    pub median_usd: Usd,
+    pub mad_usd: Usd,
+    pub history_weeks: usize,
+    /// `up` or `down`.
+    pub direction: &'static str,
+}
+
+/// One week's groups before they are compared.
+#[derive(Debug, Clone, Default)]
+struct Figures {
+    runs: u64,
+    calls: u64,
+    errors: u64,
+    cost: Decimal,
+}
+
+fn percent(before: Decimal, after: Decimal) -> Option<Decimal> {
+    (!before.is_zero()).then(|| ((after - before) * Decimal::from(100) / before).round_dp(1))
+}
+
+/// Monday of the ISO week that holds `day`.
+pub fn monday_of(day: Date) -> Date {
+    day - Duration::days(i64::from(day.weekday().number_days_from_monday()))
+}
+
+/// `2026-W49`.
+pub fn iso_week_name(monday: Date) -> String {
+    let (year, week, _) = monday.to_iso_week_date();
+    format!("{year}-W{week:02}")
+}
+
+/// `2026-W49` → its Monday.
+pub fn parse_iso_week(text: &str) -> Result<Date, String> {
+    let bad = || format!("--week {text}: expected an ISO week such as 2026-W49");
+    let (year, week) = text.split_once("-W").ok_or_else(bad)?;
+    let year: i32 = year.parse().map_err(|_| bad())?;
+    let week: u8 = week.parse().map_err(|_| bad())?;
+    Date::from_iso_week_date(year, week, Weekday::Monday).map_err(|_| bad())
+}
+
+fn micros_at(day: Date, offset: UtcOffset) -> i64 {
+    let at = day.midnight().assume_offset(offset);
+    (at.unix_timestamp_nanos() / 1000) as i64
+}
+
+fn rfc3339_at(day: Date, offset: UtcOffset) -> String {
+    day.midnight()
+        .assume_offset(offset)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Calls are attempts that were not retries.
+fn add_tally(figures: &mut Figures, op: &OperationTally) {
+    figures.calls += op.attempts - op.retries;
+    figures.errors += op.errors;
+    figures.cost += op.total();
+}
+
+/// Builds the report.
+pub async fn build(
+    store: &dyn RunStore,
+    options: &WeeklyOptions,
+    thresholds: &Thresholds,
+) -> Result<WeeklyReport, StoreError> {
+    let last_monday = monday_of(options.last_week_day);
+    let weeks = options.weeks.max(1);
+    let first_monday = last_monday - Duration::weeks(weeks as i64 - 1);
+    let window_start = micros_at(first_monday, options.offset);
+    let window_end = micros_at(last_monday + Duration::weeks(1), options.offset);
+    // The runs of the window; the anomaly rule also looks at the weeks before it.
+    let history_monday = first_monday - Duration::weeks(options.anomaly.history_weeks as i64);
+    let history_start = micros_at(history_monday, options.offset);
+    let filter = crate::record::RunFilter {
+        run: None,
+        last: false,
+        since_us: Some(history_start),
+        tags: options.tags.clone(),
+    };
+    let ids = store.select_runs(&filter).await?;
+    let runs = store.runs(Some(&ids), i64::MAX).await?;
+    let runs: Vec<RunRow> = runs
+        .into_iter()
+        .filter(|r| r.started_at_us >= history_start && r.started_at_us < window_end)
+        .collect();
+
+    // Every week, history first: (monday, its runs).
+    let all_weeks = weeks + options.anomaly.history_weeks;
+    let mut week_runs: Vec<(Date, Vec<&RunRow>)> = (0..all_weeks)
+        .map(|i| (history_monday + Duration::weeks(i as i64), Vec::new()))
+        .collect();
+    for run in &runs {
+        let index = ((run.started_at_us - history_start) / (7 * 86_400_000_000)) as usize;
+        // A week is 7 × 24 h in a fixed offset, so the division is exact.
+        if let Some((_, list)) = week_runs.get_mut(index) {
+            list.push(run);
+        }
+    }
+
+    // Per week: totals, groups, operations (for appeared/disappeared) and findings.
+    struct Raw {
+        monday: Date,
+        total: Figures,
+        retries: u64,
+        groups: BTreeMap<String, Figures>,
+        operations: BTreeSet<String>,
+        findings: Vec<NewFinding>,
+    }
+    let mut raw: Vec<Raw> = Vec::with_capacity(all_weeks);
+    for (index, (monday, list)) in week_runs.iter().enumerate() {
+        let ids: Vec<i64> = list.iter().map(|r| r.id).collect();
+        let shown = index >= options.anomaly.history_weeks;
+        let tallies = if ids.is_empty() {
+            Vec::new()
+        } else {
+            store.operations(&ids).await?
+        };
+        let mut total = Figures {
+            runs: ids.len() as u64,
+            ..Figures::default()
+        };
+        let mut retries = 0;
+        let mut operations = BTreeSet::new();
+        for op in &tallies {
+            add_tally(&mut total, op);
+            retries += op.retries;
+            operations.insert(format!("{} {}", op.service, op.operation));
+        }
+        let mut groups: BTreeMap<String, Figures> = BTreeMap::new();
+        match options.by {
+            GroupBy::Service | GroupBy::Operation => {
+                // The runs that called each: one query per run would be N queries; the
+                // operation tallies per run are cheap, so ask per run only for run counts.
+                let mut runs_of: BTreeMap<String, u64> = BTreeMap::new();
+                if shown && !ids.is_empty() {
+                    for id in &ids {
+                        let mut seen = BTreeSet::new();
+                        for op in store.operations(&[*id]).await? {
+                            let key = group_key(&options.by, &op);
+                            if seen.insert(key.clone()) {
+                                *runs_of.entry(key).or_default() += 1;
+                            }
+                        }
+                    }
+                }
+                for op in &tallies {
+                    let key = group_key(&options.by, op);
+                    let group = groups.entry(key.clone()).or_default();
+                    add_tally(group, op);
+                    group.runs = runs_of.get(&key).copied().unwrap_or(0);
+                }
+            }
+            _ => {
+                let mut by_key: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+                for run in list {
+                    let key = options.by.run_key(run).expect("a run attribute");
+                    by_key.entry(key).or_default().push(run.id);
+                }
+                for (key, ids) in by_key {
+                    let mut group = Figures {
+                        runs: ids.len() as u64,
+                        ..Figures::default()
+                    };
+                    for op in store.operations(&ids).await? {
+                        add_tally(&mut group, &op);
+                    }
+                    groups.insert(key, group);
+                }
+            }
+        }
+        let findings = if shown && !ids.is_empty() {
+            let facts = Facts::gather(store, &ids, thresholds).await?;
+            findings::find(&facts, thresholds)
+                .into_iter()
+                .filter(|f| !f.rule.starts_with("top-"))
+                .map(|f| {
+                    let (calls, usd) = f
+                        .saving
+                        .as_ref()
+                        .map_or((0, Usd::ZERO), |s| (s.calls, s.usd));
+                    NewFinding {
+                        rule: f.rule.to_string(),
+                        id: f.id.clone(),
+                        title: f.title.clone(),
+                        saving_calls: calls,
+                        saving_usd: usd,
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        raw.push(Raw {
+            monday: *monday,
+            total,
+            retries,
+            groups,
+            operations,
+            findings,
+        });
+    }
+
+    let mut out = Vec::with_capacity(weeks);
+    for index in options.anomaly.history_weeks..all_weeks {
+        let this = &raw[index];
+        let previous = &raw[index - 1];
+        let per_run = |f: &Figures| (f.runs > 0).then(|| Usd(f.cost / Decimal::from(f.runs)));
+        let anomalies = anomalies_of(&raw[..=index], index, &options.anomaly, |r| &r.groups);
+        let mut groups: Vec<GroupWeek> = this
+            .groups
+            .iter()
+            .map(|(key, f)| GroupWeek {
+                key: key.clone(),
+                runs: f.runs,
+                calls: f.calls,
+                errors: f.errors,
+                cost_usd: Usd(f.cost),
+                cost_per_run_usd: per_run(f),
+                anomaly: anomalies.iter().any(|a| &a.key == key),
+            })
+            .collect();
+        groups.sort_by(|a, b| b.cost_usd.cmp(&a.cost_usd).then(a.key.cmp(&b.key)));
+        let shown_first = index == options.anomaly.history_weeks;
+        let change = (!shown_first).then(|| {
+            let (b, a) = (&previous.total, &this.total);
+            let per_run_before = (b.runs > 0).then(|| b.cost / Decimal::from(b.runs));
+            let per_run_after = (a.runs > 0).then(|| a.cost / Decimal::from(a.runs));
+            WeekChange {
+                runs: a.runs as i64 - b.runs as i64,
+                calls: a.calls as i64 - b.calls as i64,
+                calls_percent: percent(Decimal::from(b.calls), Decimal::from(a.calls)),
+                cost_usd: Usd(a.cost - b.cost),
+                cost_percent: percent(b.cost, a.cost),
+                cost_per_run_percent: match (per_run_before, per_run_after) {
+                    (Some(before), Some(after)) => percent(before, after),
+                    _ => None,
+                },
+            }
+        });
+        let mut movers: Vec<Mover> = this
+            .groups
+            .keys()
+            .chain(previous.groups.keys())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|key| {
+                let b = previous.groups.get(key).cloned().unwrap_or_default();
+                let a = this.groups.get(key).cloned().unwrap_or_default();
+                Mover {
+                    key: key.clone(),
+                    calls_before: b.calls,
+                    calls_after: a.calls,
+                    cost_before_usd: Usd(b.cost),
+                    cost_after_usd: Usd(a.cost),
+                    change_usd: Usd(a.cost - b.cost),
+                }
+            })
+            .filter(|m| !m.change_usd.is_zero())
+            .collect();
+        movers.sort_by(|a, b| b.change_usd.cmp(&a.change_usd).then(a.key.cmp(&b.key)));
+        let movers_up: Vec<Mover> = movers
+            .iter()
+            .filter(|m| m.change_usd > Usd::ZERO)
+            .take(options.movers)
+            .cloned()
+            .collect();
+        let movers_down: Vec<Mover> = movers
+            .iter()
+            .rev()
+            .filter(|m| m.change_usd < Usd::ZERO)
+            .take(options.movers)
+            .cloned()
+            .collect();
+        // A week without runs says nothing about which operations the code calls.
+        let (appeared, disappeared) =
+            if shown_first || this.total.runs == 0 || previous.total.runs == 0 {
+                (Vec::new(), Vec::new())
+            } else {
+                (
+                    this.operations
+                        .difference(&previous.operations)
+                        .cloned()
+                        .collect(),
+                    previous
+                        .operations
+                        .difference(&this.operations)
+                        .cloned()
+                        .collect(),
+                )
+            };
+        let key_of = |f: &NewFinding| {
+            let mut parts = f.id.splitn(4, ':');
+            format!(
+                "{}:{}:{}",
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default()
+            )
+        };
+        let before: BTreeSet<String> = previous.findings.iter().map(key_of).collect();
+        let new_findings = if shown_first {
+            Vec::new()
+        } else {
+            this.findings
+                .iter()
+                .filter(|f| !before.contains(&key_of(f)))
+                .cloned()
+                .collect()
+        };
+        out.push(Week {
+            week: iso_week_name(this.monday),
+            start: rfc3339_at(this.monday, options.offset),
+            end: rfc3339_at(this.monday + Duration::weeks(1), options.offset),
+            runs: this.total.runs,
+            calls: this.total.calls,
+            errors: this.total.errors,
+            retries: this.retries,
+            cost_usd: Usd(this.total.cost),
+            cost_per_run_usd: per_run(&this.total),
+            projected_month_usd: Usd(this.total.cost * Decimal::from(30) / Decimal::from(7)),
+            groups,
+            change,
+            movers_up,
+            movers_down,
+            appeared,
+            disappeared,
+            new_findings,
+            anomalies,
+        });
+    }
+    let _ = window_start;
+    Ok(WeeklyReport {
+        version: WEEKLY_VERSION,
+        generated_at: OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        database: store.location(),
+        by: options.by.name(),
+        utc_offset: offset_text(options.offset),
+        anomaly_rule: options.anomaly.clone(),
+        weeks: out,
+    })
+}
+
+/// `+02:00`.
+fn offset_text(offset: UtcOffset) -> String {
+    let (hours, minutes, _) = offset.as_hms();
+    let sign = if offset.is_negative() { '-' } else { '+' };
+    format!(
+        "{sign}{:02}:{:02}",
+        hours.unsigned_abs(),
+        minutes.unsigned_abs()
+    )
+}
+
+fn group_key(by: &GroupBy, op: &OperationTally) -> String {
+    match by {
+        GroupBy::Service => op.service.clone(),
+        _ => format!("{} {}", op.service, op.operation),
+    }
+}
+
+/// The median of sorted values.
+fn median(sorted: &[Decimal]) -> Decimal {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / Decimal::from(2)
+    }
+}
+
+/// The groups of week `index` whose cost is farther than k × 1.4826 × MAD from the median of
+/// their previous `history_weeks` weeks (weeks without runs left out; at least 3 needed), and
+/// farther than the dollar floor. A group with no cost in a week with runs counts as $0 there.
+fn anomalies_of<T>(
+    weeks: &[T],
+    index: usize,
+    rule: &AnomalyRule,
+    groups_of: impl Fn(&T) -> &BTreeMap<String, Figures>,
+) -> Vec<Anomaly> {
+    let this = groups_of(&weeks[index]);
+    let start = index.saturating_sub(rule.history_weeks);
+    let history: Vec<&BTreeMap<String, Figures>> = weeks[start..index]
+        .iter()
+        .map(&groups_of)
+        .filter(|groups| !groups.is_empty())
+        .collect();
+    if history.len() < 3 {
+        return Vec::new();
+    }
+    let keys: BTreeSet<&String> = this
+        .keys()
+        .chain(history.iter().flat_map(|g| g.keys()))
+        .collect();
+    let scale = Decimal::new(14826, 4);
+    let mut out = Vec::new();
+    for key in keys {
+        let cost = this.get(key).map_or(Decimal::ZERO, |f| f.cost);
+        let mut past: Vec<Decimal> = history
+            .iter()
+            .map(|g| g.get(key).map_or(Decimal::ZERO, |f| f.cost))
+            .collect();
+        past.sort();
+        let m = median(&past);
+        let mut deviations: Vec<Decimal> = past.iter().map(|x| (*x - m).abs()).collect();
+        deviations.sort();
+        let mad = median(&deviations);
+        let distance = (cost - m).abs();
+        if distance > rule.k * scale * mad && distance >= rule.min_usd.0 {
+            out.push(Anomaly {
+                key: key.clone(),
+                cost_usd: Usd(cost),
+                median_usd: Usd(m),
+                mad_usd: Usd(mad),
+                history_weeks: past.len(),
+                direction: if cost > m { "up" } else { "down" },
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        let d = |x: &Anomaly| (x.cost_usd.0 - x.median_usd.0).abs();
+        d(b).cmp(&d(a)).then(a.key.cmp(&b.key))
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(cost: i64) -> BTreeMap<String, Figures> {
+        [(
+            "s3 GetObject".to_string(),
+            Figures {
+                runs: 1,
+                calls: 1,
+                errors: 0,
+                cost: Decimal::from(cost),
+            },
+        )]
+        .into()
+    }
+
+    #[test]
+    fn a_week_far_outside_its_own_history_is_an_anomaly_and_noise_is_not() {
+        let rule = AnomalyRule::default();
+        let weeks = vec![
+            figures(10),
+            figures(11),
+            figures(9),
+            figures(10),
+            figures(30),
+        ];
+        let found = anomalies_of(&weeks, 4, &rule, |w| w);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].direction, "up");
+        assert_eq!(found[0].median_usd, Usd(Decimal::from(10)));
+        let calm = vec![
+            figures(10),
+            figures(11),
+            figures(9),
+            figures(10),
+            figures(11),
+        ];
+        assert!(anomalies_of(&calm, 4, &rule, |w| w).is_empty());
+        // Below the dollar floor: not worth a flag however far.
+        let cents = AnomalyRule {
+            min_usd: Usd(Decimal::from(100)),
+            ..AnomalyRule::default()
+        };
+        assert!(anomalies_of(&weeks, 4, &cents, |w| w).is_empty());
+        // Too little history.
+        assert!(anomalies_of(&weeks[2..], 2, &rule, |w| w).is_empty());
+    }
+
+    #[test]
+    fn iso_weeks_name_and_parse() {
+        let monday = parse_iso_week("2026-W49").unwrap();
+        assert_eq!(monday.to_string(), "2026-11-30");
+        assert_eq!(iso_week_name(monday), "2026-W49");
+        let thursday = Date::from_calendar_date(2026, time::Month::December, 3).unwrap();
+        assert_eq!(monday_of(thursday), monday);
+        // The ISO year differs from the calendar year at its edges.
+        let new_year = Date::from_calendar_date(2027, time::Month::January, 1).unwrap();
+        assert_eq!(iso_week_name(monday_of(new_year)), "2026-W53");
+        assert!(parse_iso_week("2026-49").is_err());
+    }
+}
