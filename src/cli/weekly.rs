@@ -13,8 +13,8 @@ use super::pricing::SourceArgs;
 use super::report::FindingArgs;
 use crate::record::Usd;
 use crate::report::weekly::{
-    self, parse_iso_week, render_weekly_markdown, render_weekly_table, AnomalyRule, GroupBy,
-    WeeklyOptions,
+    self, parse_iso_week, render_weekly_html, render_weekly_markdown, render_weekly_table,
+    AnomalyRule, GroupBy, WeeklyOptions,
 };
 use crate::store;
 
@@ -74,6 +74,8 @@ pub enum WeeklyFormat {
     Markdown,
     /// Versioned (schemas/weekly-v1.schema.json).
     Json,
+    /// One self-contained page with charts, for a browser or print.
+    Html,
 }
 
 pub async fn execute(args: WeeklyArgs) -> anyhow::Result<ExitCode> {
@@ -115,6 +117,7 @@ pub async fn execute(args: WeeklyArgs) -> anyhow::Result<ExitCode> {
         WeeklyFormat::Table => render_weekly_table(&report),
         WeeklyFormat::Markdown => render_weekly_markdown(&report),
         WeeklyFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        WeeklyFormat::Html => render_weekly_html(&report),
     };
     match &args.output {
         Some(path) => crate::home::write_output(path, text.as_bytes())

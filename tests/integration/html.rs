@@ -23,7 +23,7 @@ use crate::moto::{python_with_moto as python, run_bounded, tollgate_record, Moto
 const CHROMIUM: &str = "/usr/bin/chromium";
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 const CLI_LIMIT: Duration = Duration::from_secs(30);
-const BROWSER_LIMIT: Duration = Duration::from_secs(90);
+pub(crate) const BROWSER_LIMIT: Duration = Duration::from_secs(90);
 /// The screenshot's size, in CSS pixels (and PNG pixels: the scale factor is forced to 1).
 const WINDOW: (u32, u32) = (1280, 2000);
 
@@ -83,7 +83,7 @@ print("html_workload: ok")
 "#;
 
 /// Chromium, or `None` when the browser tests are to be skipped (said loudly).
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     if std::env::var("TOLLGATE_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
         // Straight to stderr, past the test harness's capture: a skip must be seen.
         let _ = writeln!(
@@ -109,7 +109,7 @@ fn chromium() -> Option<PathBuf> {
 
 /// Headless Chromium, isolated: its own profile, no network (every host name fails to
 /// resolve), no background services, console messages on stderr.
-fn browser(chromium: &Path, scratch: &Path, profile: &str) -> std::process::Command {
+pub(crate) fn browser(chromium: &Path, scratch: &Path, profile: &str) -> std::process::Command {
     let mut command = hermetic_command(chromium);
     command
         .args([
@@ -141,7 +141,7 @@ fn browser(chromium: &Path, scratch: &Path, profile: &str) -> std::process::Comm
 }
 
 /// The console messages Chromium logged (`...:INFO:CONSOLE:12] "message", source: ...`).
-fn console_messages(stderr: &str) -> Vec<&str> {
+pub(crate) fn console_messages(stderr: &str) -> Vec<&str> {
     stderr
         .lines()
         .filter(|line| line.contains(":CONSOLE") || line.contains("Uncaught"))
@@ -149,7 +149,7 @@ fn console_messages(stderr: &str) -> Vec<&str> {
 }
 
 /// Width and height from a PNG's IHDR chunk.
-fn png_size(png: &[u8]) -> Option<(u32, u32)> {
+pub(crate) fn png_size(png: &[u8]) -> Option<(u32, u32)> {
     if png.len() < 24 || &png[..8] != b"\x89PNG\r\n\x1a\n" || &png[12..16] != b"IHDR" {
         return None;
     }

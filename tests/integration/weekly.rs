@@ -14,6 +14,7 @@ use tollgate::record::{Call, RunEnd, RunMeta};
 use tollgate::store::{self, Batch};
 
 use crate::common::tollgate_command;
+use crate::html::{browser, chromium, console_messages, png_size, BROWSER_LIMIT};
 use crate::moto::run_bounded;
 
 /// Monday 2026-09-28 00:00 UTC, the start of 2026-W40.
@@ -229,4 +230,71 @@ fn the_weekly_report_matches_an_independent_computation_of_ten_weeks() {
         want,
         "{all}"
     );
+
+    // The same weeks as one HTML page, in a real headless Chromium.
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let page = scratch.join("weekly.html");
+    let mut command = tollgate_command(&scratch.join("tollgate-home"));
+    command
+        .args(["weekly", "--week", "2026-W49", "--weeks", "8", "--format", "html"])
+        .args(["--anomaly-min-usd", "0.0005", "-o"])
+        .arg(&page)
+        .arg("--db")
+        .arg(&db)
+        .current_dir(scratch);
+    let run = run_bounded(command, scratch, "weekly-html", Duration::from_secs(60));
+    assert!(run.status.success(), "{}", run.describe());
+    let url = format!("file://{}", page.display());
+    let mut load = browser(&chromium, scratch, "profile-weekly");
+    load.arg("--dump-dom").arg(&url);
+    let loaded = run_bounded(load, scratch, "weekly-dom", BROWSER_LIMIT);
+    assert!(loaded.status.success(), "{}", loaded.describe());
+    let console = console_messages(&loaded.stderr);
+    assert!(console.is_empty(), "the page logged:\n{}", console.join("\n"));
+    let dom = &loaded.stdout;
+    let chart = |id: &str| -> &str {
+        let start = dom
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no chart {id}\n{dom}"));
+        let end = dom[start..].find("</figure>").expect("the chart ends") + start;
+        &dom[start..end]
+    };
+    // Stacked cost: one segment per service with a cost, per week with runs (7 weeks, 2 services).
+    assert_eq!(chart("chart-cost-by-service").matches("data-week=").count(), 14, "{dom}");
+    for (shown, name) in names.iter().enumerate() {
+        let s3 = format!("data-week=\"{name}\" data-service=\"s3\" data-usd=\"");
+        let segment = chart("chart-cost-by-service").find(&s3);
+        match expected[shown + 2].by_service.get("s3") {
+            Some(cost) => {
+                let at = segment.unwrap_or_else(|| panic!("no s3 segment for {name}")) + s3.len();
+                let drawn = &chart("chart-cost-by-service")[at..];
+                let drawn = &drawn[..drawn.find('"').unwrap()];
+                assert_eq!(dec(drawn), *cost, "{name}");
+            }
+            None => assert!(segment.is_none(), "{name} had no runs"),
+        }
+    }
+    // Calls: a point per week (8) for each of the three operations.
+    assert_eq!(chart("chart-calls").matches("<circle").count(), 24, "{dom}");
+    // Cost per run: a point per week with runs.
+    assert_eq!(chart("chart-per-run").matches("<circle").count(), 7, "{dom}");
+    assert!(chart("chart-movers").contains("data-key=\"s3\""), "{dom}");
+    for outside in ["src=", "<link", "url(", "@import", "<script"] {
+        assert!(!dom.contains(outside), "{outside} in the page");
+    }
+    // A screenshot, kept as the test's artifact.
+    let png = Path::new(env!("CARGO_TARGET_TMPDIR")).join("weekly-report.png");
+    let _ = std::fs::remove_file(&png);
+    let mut shoot = browser(&chromium, scratch, "profile-weekly-shot");
+    shoot
+        .arg(format!("--screenshot={}", png.display()))
+        .arg("--window-size=1100,1800")
+        .arg(&url);
+    let shot = run_bounded(shoot, scratch, "weekly-shot", BROWSER_LIMIT);
+    assert!(shot.status.success(), "{}", shot.describe());
+    let bytes = std::fs::read(&png).expect("the screenshot");
+    assert_eq!(png_size(&bytes), Some((1100, 1800)));
+    assert!(bytes.len() > 30_000, "a blank page? {} bytes", bytes.len());
 }

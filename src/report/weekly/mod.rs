@@ -8,6 +8,7 @@
 //!
 //! Reads the store through its trait only. JSON: `schemas/weekly-v1.schema.json`.
 
+mod html;
 mod render;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +17,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use time::{Date, Duration, OffsetDateTime, UtcOffset, Weekday};
 
+pub use html::render_weekly_html;
 pub use render::{render_weekly_markdown, render_weekly_table};
 
 use crate::findings::{self, Facts, Thresholds};
@@ -156,6 +158,10 @@ pub struct Week {
     pub projected_month_usd: Usd,
     /// Most expensive first.
     pub groups: Vec<GroupWeek>,
+    /// Cost by service and calls by operation (`service Operation`), whatever `by` is: what
+    /// the HTML's charts draw.
+    pub service_cost_usd: BTreeMap<String, Usd>,
+    pub operation_calls: BTreeMap<String, u64>,
     /// From the week before (none for the first week shown).
     pub change: Option<WeekChange>,
     pub movers_up: Vec<Mover>,
@@ -324,6 +330,8 @@ pub async fn build(
         retries: u64,
         groups: BTreeMap<String, Figures>,
         operations: BTreeSet<String>,
+        service_cost: BTreeMap<String, Usd>,
+        operation_calls: BTreeMap<String, u64>,
         findings: Vec<NewFinding>,
     }
     let mut raw: Vec<Raw> = Vec::with_capacity(all_weeks);
@@ -341,10 +349,15 @@ pub async fn build(
         };
         let mut retries = 0;
         let mut operations = BTreeSet::new();
+        let mut service_cost: BTreeMap<String, Usd> = BTreeMap::new();
+        let mut operation_calls: BTreeMap<String, u64> = BTreeMap::new();
         for op in &tallies {
             add_tally(&mut total, op);
             retries += op.retries;
-            operations.insert(format!("{} {}", op.service, op.operation));
+            let name = format!("{} {}", op.service, op.operation);
+            *operation_calls.entry(name.clone()).or_default() += op.attempts - op.retries;
+            operations.insert(name);
+            *service_cost.entry(op.service.clone()).or_default() += Usd(op.total());
         }
         let mut groups: BTreeMap<String, Figures> = BTreeMap::new();
         match options.by {
@@ -416,6 +429,8 @@ pub async fn build(
             retries,
             groups,
             operations,
+            service_cost,
+            operation_calls,
             findings,
         });
     }
@@ -539,6 +554,8 @@ pub async fn build(
             cost_per_run_usd: per_run(&this.total),
             projected_month_usd: Usd(this.total.cost * Decimal::from(30) / Decimal::from(7)),
             groups,
+            service_cost_usd: this.service_cost.clone(),
+            operation_calls: this.operation_calls.clone(),
             change,
             movers_up,
             movers_down,
