@@ -23,7 +23,7 @@ pub struct RunArgs {
     #[command(flatten)]
     proxy: ProxyArgs,
 
-    /// Print no summary.
+    /// Print no summary or report (a --summary-file or --report-file is still written).
     #[arg(short, long)]
     quiet: bool,
 
@@ -72,7 +72,8 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         .chain(std::env::args().skip(1))
         .collect();
     // A report asked for is made even when nothing is recorded: from the run kept in memory.
-    let report_asked = !args.quiet && (args.report.is_some() || args.report_file.is_some());
+    // --quiet silences the terminal, not a file asked for by name.
+    let report_asked = args.report_file.is_some() || (!args.quiet && args.report.is_some());
     let setup = proxy_setup::start(
         &args.proxy,
         "127.0.0.1:0".parse().expect("literal"),
@@ -139,14 +140,18 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let explicit_summary =
         args.summary_file.is_some() || matches!(args.summary, SummaryFormat::Json);
     let recorded_run = setup.recording.store();
-    if !args.quiet && (explicit_summary || recorded_run.is_none()) {
+    let summary_wanted = args.summary_file.is_some()
+        || (!args.quiet && (explicit_summary || recorded_run.is_none()));
+    if summary_wanted {
         if let Err(error) = write_summary(&report, args.summary, args.summary_file.as_ref()) {
             say!("tollgate: warning: {error:#}");
         }
     }
-    if let (Some((store, run_id)), false) = (recorded_run, args.quiet) {
-        if let Err(error) = write_report(&args, store, run_id).await {
-            say!("tollgate: warning: no report: {error:#}");
+    if let Some((store, run_id)) = recorded_run {
+        if args.report_file.is_some() || !args.quiet {
+            if let Err(error) = write_report(&args, store, run_id).await {
+                say!("tollgate: warning: no report: {error:#}");
+            }
         }
     }
     if let Some(line) = recorded {

@@ -122,6 +122,44 @@ async fn no_record_with_a_report_file_writes_the_report_from_the_run_kept_in_mem
     assert!(!stderr.contains("recorded"), "{stderr}");
 }
 
+/// `run --quiet --report-file F` wrote no file: --quiet silences the terminal, not files asked
+/// for by name.
+#[test]
+fn quiet_still_writes_the_report_and_summary_files_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let db = dir.path().join("t.db");
+    let report = dir.path().join("report.md");
+    let summary = dir.path().join("summary.json");
+    let args = [
+        "run",
+        "--quiet",
+        "--db",
+        db.to_str().unwrap(),
+        "--report",
+        "markdown",
+        "--report-file",
+        report.to_str().unwrap(),
+        "--summary",
+        "json",
+        "--summary-file",
+        summary.to_str().unwrap(),
+        "--",
+        "true",
+    ];
+    let run = tollgate_in(&home, dir.path(), &[], &args);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "quiet: {stderr}");
+    let markdown = std::fs::read_to_string(&report)
+        .unwrap_or_else(|error| panic!("no report at {}: {error}", report.display()));
+    assert!(markdown.contains("tollgate"), "{markdown}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("the summary file"))
+            .expect("JSON");
+    assert!(json.is_object(), "{json}");
+}
+
 /// Defect 20: `--db postgres://host/db` was taken for a path: a folder `postgres:` appeared in
 /// the working directory, with a SQLite file in it. A URL of a kind tollgate does not support is
 /// refused, naming the supported ones, before anything is created or run.

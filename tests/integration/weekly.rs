@@ -238,7 +238,9 @@ fn the_weekly_report_matches_an_independent_computation_of_ten_weeks() {
     let page = scratch.join("weekly.html");
     let mut command = tollgate_command(&scratch.join("tollgate-home"));
     command
-        .args(["weekly", "--week", "2026-W49", "--weeks", "8", "--format", "html"])
+        .args([
+            "weekly", "--week", "2026-W49", "--weeks", "8", "--format", "html",
+        ])
         .args(["--anomaly-min-usd", "0.0005", "-o"])
         .arg(&page)
         .arg("--db")
@@ -252,7 +254,11 @@ fn the_weekly_report_matches_an_independent_computation_of_ten_weeks() {
     let loaded = run_bounded(load, scratch, "weekly-dom", BROWSER_LIMIT);
     assert!(loaded.status.success(), "{}", loaded.describe());
     let console = console_messages(&loaded.stderr);
-    assert!(console.is_empty(), "the page logged:\n{}", console.join("\n"));
+    assert!(
+        console.is_empty(),
+        "the page logged:\n{}",
+        console.join("\n")
+    );
     let dom = &loaded.stdout;
     let chart = |id: &str| -> &str {
         let start = dom
@@ -262,7 +268,11 @@ fn the_weekly_report_matches_an_independent_computation_of_ten_weeks() {
         &dom[start..end]
     };
     // Stacked cost: one segment per service with a cost, per week with runs (7 weeks, 2 services).
-    assert_eq!(chart("chart-cost-by-service").matches("data-week=").count(), 14, "{dom}");
+    assert_eq!(
+        chart("chart-cost-by-service").matches("data-week=").count(),
+        14,
+        "{dom}"
+    );
     for (shown, name) in names.iter().enumerate() {
         let s3 = format!("data-week=\"{name}\" data-service=\"s3\" data-usd=\"");
         let segment = chart("chart-cost-by-service").find(&s3);
@@ -279,7 +289,11 @@ fn the_weekly_report_matches_an_independent_computation_of_ten_weeks() {
     // Calls: a point per week (8) for each of the three operations.
     assert_eq!(chart("chart-calls").matches("<circle").count(), 24, "{dom}");
     // Cost per run: a point per week with runs.
-    assert_eq!(chart("chart-per-run").matches("<circle").count(), 7, "{dom}");
+    assert_eq!(
+        chart("chart-per-run").matches("<circle").count(),
+        7,
+        "{dom}"
+    );
     assert!(chart("chart-movers").contains("data-key=\"s3\""), "{dom}");
     for outside in ["src=", "<link", "url(", "@import", "<script"] {
         assert!(!dom.contains(outside), "{outside} in the page");
