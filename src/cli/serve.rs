@@ -55,6 +55,10 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let started = Instant::now();
+    // Before the exports are printed: a supervisor that reads them and stops tollgate at once
+    // must reach these handlers (and the run's end), not the default action that kills it.
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     let command = std::iter::once("tollgate".to_string())
         .chain(std::env::args().skip(1))
         .collect();
@@ -82,10 +86,9 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // The proxy serves on when nobody reads the exports.
     let _ = super::print(&setup.client_env.shell_exports());
 
-    let mut terminate = signal(SignalKind::terminate())?;
     let shutdown = async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
         eprintln!("tollgate: shutting down");
