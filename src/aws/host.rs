@@ -17,10 +17,15 @@ pub struct AwsHost<'a> {
     pub partition_suffix: &'a str,
 }
 
+/// Every AWS partition's API domains: the hosts tollgate intercepts, and the names its CA may
+/// issue for (given to the CA by the command line: the CA knows nothing of AWS).
+pub const API_DOMAINS: &[&str] = &["amazonaws.com", "amazonaws.com.cn", "api.aws"];
+
+/// [`API_DOMAINS`] with their dot, longest first (checked by a test).
 const SUFFIXES: &[&str] = &[".amazonaws.com.cn", ".amazonaws.com", ".api.aws"];
 
-/// Every AWS partition's API domains as host globs (`*.domain` is any name below `domain`): the
-/// hosts tollgate intercepts whatever else it is told to.
+/// [`API_DOMAINS`] as host globs (`*.domain` is any name below `domain`): the hosts tollgate
+/// intercepts whatever else it is told to (checked by a test).
 pub const INTERCEPT_GLOBS: &[&str] = &["*.amazonaws.com", "*.amazonaws.com.cn", "*.api.aws"];
 
 /// [`INTERCEPT_GLOBS`] followed by `extra` (`--intercept`): the hosts to give the proxy.
@@ -138,6 +143,16 @@ pub fn is_region(label: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The three lists of the AWS domains say the same.
+    #[test]
+    fn the_suffixes_and_globs_are_the_api_domains() {
+        let mut suffixes: Vec<String> = API_DOMAINS.iter().map(|d| format!(".{d}")).collect();
+        suffixes.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        assert_eq!(SUFFIXES, suffixes);
+        let globs: Vec<String> = API_DOMAINS.iter().map(|d| format!("*.{d}")).collect();
+        assert_eq!(INTERCEPT_GLOBS, globs);
+    }
 
     #[test]
     fn the_intercept_globs_are_the_domains_parse_knows() {

@@ -82,7 +82,9 @@ mod tests {
     #[test]
     fn caches_per_host_within_bound() {
         let dir = tempfile::tempdir().unwrap();
-        let ca = Arc::new(LocalCa::create(&CaPaths::new(dir.path()), &[]).unwrap());
+        let ca = Arc::new(
+            LocalCa::create(&CaPaths::new(dir.path()), &["amazonaws.com".to_string()]).unwrap(),
+        );
         let leaves = LeafCertificates::new(ca, 2, vec![b"http/1.1".to_vec()]).unwrap();
         let first = leaves.server_config("s3.amazonaws.com").unwrap();
         let again = leaves.server_config("S3.amazonaws.com.").unwrap();

@@ -24,9 +24,6 @@ use time::{Duration, OffsetDateTime};
 
 use crate::home;
 
-/// Domains every tollgate CA may issue for: the AWS partitions' API domains.
-pub const DEFAULT_PERMITTED_DOMAINS: &[&str] = &["amazonaws.com", "amazonaws.com.cn", "api.aws"];
-
 /// The subject organisation of every tollgate CA: how bundles recognise (and drop) old ones.
 pub const CA_ORGANIZATION: &str = "tollgate";
 
@@ -64,6 +61,8 @@ pub enum CaError {
         "'{0}' is not a domain a CA can be constrained to (use a DNS name such as example.test)"
     )]
     BadDomain(String),
+    #[error("a CA constrained to no domain could impersonate any site; name at least one")]
+    NoDomains,
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
 }
@@ -114,15 +113,13 @@ impl std::fmt::Debug for LocalCa {
 }
 
 impl LocalCa {
-    /// Loads the CA in `paths`, creating it first if there is none. Returns whether it was created.
-    pub fn load_or_create(
-        paths: &CaPaths,
-        extra_domains: &[String],
-    ) -> Result<(Self, bool), CaError> {
+    /// Loads the CA in `paths`, creating it first if there is none, permitted to issue for
+    /// `domains` (and the names below them). Returns whether it was created.
+    pub fn load_or_create(paths: &CaPaths, domains: &[String]) -> Result<(Self, bool), CaError> {
         if paths.exists() {
             Ok((Self::load(paths)?, false))
         } else {
-            Ok((Self::create(paths, extra_domains)?, true))
+            Ok((Self::create(paths, domains)?, true))
         }
     }
 
@@ -169,17 +166,17 @@ impl LocalCa {
         })
     }
 
-    /// Creates a new CA, replacing any existing one.
-    pub fn create(paths: &CaPaths, extra_domains: &[String]) -> Result<Self, CaError> {
-        let mut domains: Vec<String> = DEFAULT_PERMITTED_DOMAINS
-            .iter()
-            .map(|domain| domain.to_string())
-            .collect();
-        for domain in extra_domains {
+    /// Creates a new CA permitted to issue for `domains`, replacing any existing one.
+    pub fn create(paths: &CaPaths, permitted: &[String]) -> Result<Self, CaError> {
+        let mut domains: Vec<String> = Vec::new();
+        for domain in permitted {
             let domain = normalize_domain(domain)?;
             if !domains.contains(&domain) {
                 domains.push(domain);
             }
+        }
+        if domains.is_empty() {
+            return Err(CaError::NoDomains);
         }
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let now = OffsetDateTime::now_utc();
@@ -415,26 +412,30 @@ impl ParsedCa {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The AWS API domains, as the command line gives them to a new CA.
+    fn aws() -> Vec<String> {
+        ["amazonaws.com", "amazonaws.com.cn", "api.aws"]
+            .map(String::from)
+            .into()
+    }
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn create_then_load_round_trips_with_private_modes() {
         let dir = tempfile::tempdir().unwrap();
         let paths = CaPaths::new(dir.path().join("home"));
-        let (ca, created) =
-            LocalCa::load_or_create(&paths, &["localhost.localstack.cloud".into()]).unwrap();
+        let domains: Vec<String> = ["amazonaws.com", "localhost.localstack.cloud"]
+            .map(String::from)
+            .into();
+        let (ca, created) = LocalCa::load_or_create(&paths, &domains).unwrap();
         assert!(created);
         let dir_mode = fs::metadata(&paths.dir).unwrap().permissions().mode() & 0o777;
         let key_mode = fs::metadata(paths.key()).unwrap().permissions().mode() & 0o777;
         assert_eq!((dir_mode, key_mode), (0o700, 0o600));
         assert_eq!(
             ca.permitted_domains(),
-            [
-                "amazonaws.com",
-                "amazonaws.com.cn",
-                "api.aws",
-                "localhost.localstack.cloud"
-            ]
+            ["amazonaws.com", "localhost.localstack.cloud"]
         );
         let (again, created) = LocalCa::load_or_create(&paths, &[]).unwrap();
         assert!(!created);
@@ -445,7 +446,7 @@ mod tests {
     fn refuses_a_key_others_can_read() {
         let dir = tempfile::tempdir().unwrap();
         let paths = CaPaths::new(dir.path());
-        LocalCa::create(&paths, &[]).unwrap();
+        LocalCa::create(&paths, &aws()).unwrap();
         fs::set_permissions(paths.key(), fs::Permissions::from_mode(0o644)).unwrap();
         let err = LocalCa::load(&paths).unwrap_err();
         assert!(
@@ -458,7 +459,7 @@ mod tests {
     #[test]
     fn permits_only_constrained_domains() {
         let dir = tempfile::tempdir().unwrap();
-        let ca = LocalCa::create(&CaPaths::new(dir.path()), &[]).unwrap();
+        let ca = LocalCa::create(&CaPaths::new(dir.path()), &aws()).unwrap();
         assert!(ca.permits("s3.us-east-1.amazonaws.com"));
         assert!(ca.permits("bedrock-runtime.us-west-2.api.aws"));
         assert!(ca.permits("sts.cn-north-1.amazonaws.com.cn"));
@@ -480,8 +481,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = CaPaths::new(dir.path().join("one"));
         let second = CaPaths::new(dir.path().join("two"));
-        LocalCa::create(&first, &[]).unwrap();
-        LocalCa::create(&second, &[]).unwrap();
+        LocalCa::create(&first, &aws()).unwrap();
+        LocalCa::create(&second, &aws()).unwrap();
         fs::copy(second.key(), first.key()).unwrap();
         let err = LocalCa::load(&first).unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");

@@ -40,7 +40,7 @@ pub fn execute(command: CaCommand) -> anyhow::Result<ExitCode> {
     let paths = CaPaths::new(home::data_dir().context("cannot find tollgate's data directory")?);
     match command {
         CaCommand::Init { domains } => {
-            let (ca, created) = LocalCa::load_or_create(&paths, &domains)?;
+            let (ca, created) = LocalCa::load_or_create(&paths, &ca_domains(&domains))?;
             if !created && !domains.iter().all(|domain| ca.permits(domain)) {
                 anyhow::bail!(
                     "a CA already exists and does not permit every --domain given; \
@@ -60,11 +60,11 @@ pub fn execute(command: CaCommand) -> anyhow::Result<ExitCode> {
         }
         CaCommand::Show => super::print(&describe(&LocalCa::load(&paths)?))?,
         CaCommand::Path => {
-            LocalCa::load_or_create(&paths, &[])?;
+            LocalCa::load_or_create(&paths, &ca_domains(&[]))?;
             super::print(&format!("{}\n", paths.cert().display()))?;
         }
         CaCommand::Bundle { output } => {
-            let (ca, _) = LocalCa::load_or_create(&paths, &[])?;
+            let (ca, _) = LocalCa::load_or_create(&paths, &ca_domains(&[]))?;
             let bundle = Roots::system().bundle_with(ca.cert_pem());
             match output {
                 Some(path) => home::write_output(&path, bundle.as_bytes())
@@ -73,17 +73,25 @@ pub fn execute(command: CaCommand) -> anyhow::Result<ExitCode> {
             }
         }
         CaCommand::Rotate { domains } => {
-            let mut all: Vec<String> = match LocalCa::load(&paths) {
-                Ok(old) => old.permitted_domains().to_vec(),
-                Err(_) => Vec::new(),
-            };
-            all.extend(domains);
+            let mut all = ca_domains(&domains);
+            if let Ok(old) = LocalCa::load(&paths) {
+                all.extend(old.permitted_domains().iter().cloned());
+            }
             let ca = LocalCa::create(&paths, &all)?;
             eprintln!("tollgate: new CA in {}; clients trusting the old one must trust the new bundle (`tollgate ca bundle`)", paths.dir.display());
             super::print(&describe(&ca))?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a new CA may issue for: the AWS API domains (the CA knows nothing of AWS), then `extra`.
+pub(crate) fn ca_domains(extra: &[String]) -> Vec<String> {
+    crate::aws::host::API_DOMAINS
+        .iter()
+        .map(|domain| domain.to_string())
+        .chain(extra.iter().cloned())
+        .collect()
 }
 
 fn describe(ca: &LocalCa) -> String {

@@ -277,7 +277,7 @@ pub async fn start(
     let pricer = Arc::new(Pricer::new(table, settings));
     let home = home::data_dir().context("cannot find tollgate's data directory")?;
     let paths = CaPaths::new(&home);
-    let (ca, created) = LocalCa::load_or_create(&paths, &[])?;
+    let (ca, created) = LocalCa::load_or_create(&paths, &super::ca::ca_domains(&[]))?;
     if created {
         tracing::info!(path = %paths.cert().display(), "created the tollgate CA");
     }
