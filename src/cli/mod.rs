@@ -13,6 +13,7 @@ mod ca;
 mod client_env;
 mod env;
 pub mod error;
+mod model;
 pub(crate) mod pricing;
 mod proxy_setup;
 mod report;
@@ -82,6 +83,9 @@ enum Command {
     /// The price table: show prices and their sources, check the table, import regional prices.
     #[command(subcommand)]
     Pricing(pricing::PricingCommand),
+    /// The AWS model that identifies calls: build it from your botocore, show which is in use.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
 }
 
 /// Parses the arguments, runs the subcommand, and turns the result into an exit code (see
@@ -94,6 +98,10 @@ pub fn main() -> ExitCode {
     let under_run = matches!(cli.command, Command::Run(_));
     survive_file_size_limits();
     init_tracing(cli.verbose);
+    // A model built by `tollgate model update` is used while it is newer than the bundled one.
+    if let Ok(path) = model::installed_model_path() {
+        crate::aws::model::Model::consider_installed(path);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -113,6 +121,7 @@ pub fn main() -> ExitCode {
             Command::Pricing(command) => pricing::execute(command),
             Command::Report(args) => report::execute(args).await,
             Command::Runs(args) => runs::execute(args).await,
+            Command::Model(command) => model::execute(command),
         }
     });
     // Tunnels still open after the grace period must not hold the process.

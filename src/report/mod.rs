@@ -145,6 +145,9 @@ pub struct OperationReport {
     pub not_billed: u64,
     pub unpriced: u64,
     pub estimated: u64,
+    /// Attempts to an operation the AWS model in use did not have: named from the request
+    /// (`X-Amz-Target`, `Action=`, the RPCv2 CBOR path), unpriced, no paginator.
+    pub not_in_model: u64,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
 }
@@ -323,6 +326,7 @@ impl OperationReport {
             not_billed: op.not_billed,
             unpriced: op.unpriced,
             estimated: op.estimated,
+            not_in_model: op.not_in_model,
             p50_ms: op.latency_ms(0.5),
             p99_ms: op.latency_ms(0.99),
             service: op.service,

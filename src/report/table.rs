@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::format::{cost_cell, milliseconds};
+use super::format::{cost_cell, milliseconds, not_in_model_note, operation_name};
 use super::Report;
 use crate::findings::rules::thousands;
 
@@ -31,7 +31,18 @@ pub fn render_table(report: &Report) -> String {
     findings(&mut out, report);
     projection(&mut out, report);
     let _ = writeln!(out, "\ndatabase: {}", report.database);
+    let _ = writeln!(out, "identified with the AWS model of {}", models(report));
     out
+}
+
+/// The AWS models that identified the runs' calls (`botocore 1.44.8`), each named once.
+fn models(report: &Report) -> String {
+    let models: std::collections::BTreeSet<&str> = report
+        .runs
+        .iter()
+        .map(|run| run.model_version.as_str())
+        .collect();
+    models.into_iter().collect::<Vec<_>>().join(", ")
 }
 
 /// The runs reported: one run's command and start, or how many runs from when to when.
@@ -105,6 +116,9 @@ fn totals(out: &mut String, report: &Report) {
             totals.unpriced
         );
     }
+    if let Some(note) = not_in_model_note(report) {
+        let _ = writeln!(out, "{note}");
+    }
 }
 
 /// Calls that were not recorded, and runs that ended without recording their end.
@@ -146,7 +160,7 @@ fn operations(out: &mut String, report: &Report) {
             let _ = writeln!(
                 out,
                 "  {:<name_width$} {:>8} {:>8} {:>7} {:>14} {:>10} {:>10}",
-                truncate(&format!("{} {}", row.service, row.operation), name_width),
+                truncate(&operation_name(row), name_width),
                 row.calls,
                 row.retries,
                 row.errors,
