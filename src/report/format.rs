@@ -83,14 +83,19 @@ pub(super) fn not_in_model_note(report: &Report) -> Option<String> {
             .runs
             .iter()
             .map(|run| run.model_version.as_str())
+            .filter(|model| !model.is_empty())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
+        let models = if models.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", models.join(", "))
+        };
         format!(
-            "{} to operations not in the AWS model ({}): named from the request, unpriced; \
+            "{} to operations not in the AWS model{models}: named from the request, unpriced; \
              `tollgate model update` builds the model from your botocore",
             counted(attempts, "attempt", "attempts"),
-            models.join(", ")
         )
     })
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::format::{cost_cell, milliseconds, not_in_model_note, operation_name};
+use super::format::{cost_cell, milliseconds, not_in_model_note, operation_name, NOT_IN_MODEL};
 use super::Report;
 use crate::findings::rules::thousands;
 
@@ -117,7 +117,8 @@ fn totals(out: &mut String, report: &Report) {
         );
     }
     if let Some(note) = not_in_model_note(report) {
-        let _ = writeln!(out, "{note}");
+        // Two lines, within the table's width.
+        let _ = writeln!(out, "{}", note.replacen("; ", ";\n  ", 1));
     }
 }
 
@@ -160,7 +161,7 @@ fn operations(out: &mut String, report: &Report) {
             let _ = writeln!(
                 out,
                 "  {:<name_width$} {:>8} {:>8} {:>7} {:>14} {:>10} {:>10}",
-                truncate(&operation_name(row), name_width),
+                operation_cell(row, name_width),
                 row.calls,
                 row.retries,
                 row.errors,
@@ -298,6 +299,18 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
         }
     }
     lines.join(&format!("\n{indent}"))
+}
+
+/// The operation's name cut to `width`, keeping its `(not in model)` mark whole.
+fn operation_cell(row: &super::OperationReport, width: usize) -> String {
+    let name = operation_name(row);
+    let mark = format!(" ({NOT_IN_MODEL})");
+    match name.strip_suffix(&mark) {
+        Some(bare) if name.chars().count() > width => {
+            format!("{}{mark}", truncate(bare, width - mark.chars().count()))
+        }
+        _ => truncate(&name, width),
+    }
 }
 
 fn truncate(text: &str, width: usize) -> String {
