@@ -234,10 +234,11 @@ impl<'m> Identifier<'m> {
                 service.signing_name == scope.service
                     || signing_aliases(scope.service).contains(&service.name)
             }) && wire.host.is_none_or(|host| {
-                service.endpoint_prefix == host.endpoint_prefix
-                    || service
-                        .endpoint_prefix
-                        .ends_with(&format!(".{}", host.endpoint_prefix))
+                // `ingest.timestream` is the endpoint of `timestream` with a leading label.
+                service
+                    .endpoint_prefix
+                    .strip_suffix(host.endpoint_prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
             })
         };
         if let Some(&index) = wire.candidates.iter().find(agreed) {
