@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# Creates .venv with the pinned packages of requirements-test.txt (boto3, moto[server]).
-# Re-installs only when requirements-test.txt changes.
+# Creates .venv with the pinned packages of requirements-test.txt (boto3, moto[server]), and
+# .venv-newer-botocore with the newer botocore of requirements-newer-botocore.txt (the
+# conformance replay of a botocore newer than the bundled model). Re-installs only when a
+# requirements file changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x .venv/bin/python ]; then
-    echo "creating .venv for the Python test packages" >&2
-    python3 -m venv .venv
-fi
-stamp=.venv/.requirements-test.txt
-if ! cmp -s requirements-test.txt "$stamp"; then
-    echo "installing requirements-test.txt into .venv" >&2
-    .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
-    cp requirements-test.txt "$stamp"
-fi
+# venv_with DIR REQUIREMENTS: DIR holds exactly what REQUIREMENTS pins.
+venv_with() {
+    local dir=$1 requirements=$2
+    if [ ! -x "$dir/bin/python" ]; then
+        echo "creating $dir for $requirements" >&2
+        python3 -m venv "$dir"
+    fi
+    local stamp="$dir/.$(basename "$requirements")"
+    if ! cmp -s "$requirements" "$stamp"; then
+        echo "installing $requirements into $dir" >&2
+        "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+        cp "$requirements" "$stamp"
+    fi
+}
+
+venv_with .venv requirements-test.txt
+venv_with .venv-newer-botocore requirements-newer-botocore.txt

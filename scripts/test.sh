@@ -10,15 +10,20 @@ scripts/python-env.sh
 # Debian's chromium, for the HTML report test (installed only if missing).
 scripts/install-test-deps.sh
 export TOLLGATE_TEST_PYTHON="$PWD/.venv/bin/python"
+# A botocore newer than the bundled model, for the conformance replay of newer requests.
+export TOLLGATE_TEST_NEWER_BOTOCORE_PYTHON="$PWD/.venv-newer-botocore/bin/python"
 # The AWS SDK for Rust workload (a crate of its own, so normal builds never compile the SDK).
 TOLLGATE_RUST_SDK_TEST_BIN="$(scripts/build-rust-sdk-test.sh)"
 export TOLLGATE_RUST_SDK_TEST_BIN
 # Where cargo puts its files (CARGO_TARGET_DIR or the workspace's own target/).
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     "$TOLLGATE_TEST_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-rm -f "$TARGET_DIR/tmp/conformance-summary.txt"
+rm -f "$TARGET_DIR"/tmp/conformance-*summary.txt
 cargo test "$@"
-# The identification figure against botocore's own requests (tests/integration/conformance.rs).
-if [ -f "$TARGET_DIR/tmp/conformance-summary.txt" ]; then
-    cat "$TARGET_DIR/tmp/conformance-summary.txt"
-fi
+# The identification figures against botocore's own requests (tests/integration/conformance.rs):
+# the pinned botocore, and a newer one with the bundled model and after `tollgate model update`.
+for summary in conformance-summary.txt conformance-newer-summary.txt; do
+    if [ -f "$TARGET_DIR/tmp/$summary" ]; then
+        cat "$TARGET_DIR/tmp/$summary"
+    fi
+done

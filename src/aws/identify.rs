@@ -54,8 +54,18 @@ pub enum Identity {
         operation: OperationIndex,
         protocol: Protocol,
     },
-    /// An AWS request whose operation is not in the model (or not recognisable): kept with the
-    /// best guess at its service, never dropped.
+    /// An operation the model does not have, named by the request itself: the JSON protocol's
+    /// `X-Amz-Target`, the query protocol's `Action=`, or the RPCv2 CBOR path. AWS ships new
+    /// operations every week, so a client's SDK is often newer than the model.
+    NotInModel {
+        /// The model's name for the service when the wire points at one it knows (a new
+        /// operation of `ec2`), else the name the wire gives (endpoint prefix, signing name).
+        service: String,
+        operation: String,
+        protocol: Protocol,
+    },
+    /// An AWS request whose operation is not in the model and not named on the wire (REST
+    /// protocols put it only in the method and path): kept with its service, never dropped.
     Unknown {
         /// The model's service if one matched the signature or host, else the signing name.
         service_guess: Option<String>,
@@ -74,6 +84,9 @@ pub struct Identification {
     pub region: Option<String>,
     /// The access key id from the signature (callers fingerprint it; never store it).
     pub access_key_id: Option<String>,
+    /// Signed in the query string: a presigned URL (SigV4 `X-Amz-Credential`, or SigV2
+    /// `AWSAccessKeyId`/`Signature`/`Expires`), fetched by whatever was handed the URL.
+    pub presigned: bool,
 }
 
 /// Identifies requests against a model.
@@ -103,43 +116,146 @@ impl<'m> Identifier<'m> {
                     .as_ref()
                     .and_then(|(value, sigv4a)| sigv4::from_query_credential(value, *sigv4a))
             });
+        let sigv2_key = if scope.is_none() {
+            sigv2_query_access_key(request.query)
+        } else {
+            None
+        };
         let aws_host = host::parse(request.host);
         let region = scope
             .and_then(|scope| scope.region)
-            .or(aws_host.as_ref().and_then(|host| host.region))
+            .or(aws_host.as_ref().and_then(host_region))
             .map(str::to_string);
-        let access_key_id = scope.map(|scope| scope.access_key_id.to_string());
+        let access_key_id = scope
+            .map(|scope| scope.access_key_id.to_string())
+            .or(sigv2_key);
+        let presigned = presigned.is_some() || access_key_id.is_some() && scope.is_none();
 
         if scope.is_none() && aws_host.is_none() {
             return Identification {
                 identity: Identity::NotAws,
                 region,
                 access_key_id,
+                presigned,
             };
         }
         let candidates = self.candidates(scope.as_ref(), aws_host.as_ref());
-        let identity = self
+        let identified = self
             .by_json_target(request, &candidates)
             .or_else(|| self.by_rpc_v2_path(request))
             .or_else(|| self.by_query_action(request, &candidates))
-            .or_else(|| self.by_rest_route(request, &candidates, aws_host.as_ref()))
-            .unwrap_or_else(|| Identity::Unknown {
-                service_guess: candidates
-                    .first()
-                    .map(|&index| self.model.service(index).name.to_string())
-                    .or_else(|| scope.map(|scope| scope.service.to_string()))
-                    .or_else(|| {
-                        aws_host
-                            .as_ref()
-                            .map(|host| host.endpoint_prefix.to_string())
-                    }),
-                path_template: path_template(self.model, request.method, request.path),
-            });
+            .or_else(|| self.by_rest_route(request, &candidates, aws_host.as_ref()));
+        let identity = identified.unwrap_or_else(|| {
+            let wire = WireService {
+                candidates: &candidates,
+                scope: scope.as_ref(),
+                host: aws_host.as_ref(),
+            };
+            self.named_on_the_wire(request, &wire)
+                .unwrap_or_else(|| Identity::Unknown {
+                    service_guess: self.service_name(&wire),
+                    path_template: path_template(self.model, request.method, request.path),
+                })
+        });
         Identification {
             identity,
             region,
             access_key_id,
+            presigned,
         }
+    }
+
+    /// The operation a request names itself, when the model has no such operation: the
+    /// `X-Amz-Target`, the RPCv2 CBOR path, or the query protocol's `Action`. Only reached when
+    /// the model could not identify the request, so it costs nothing on known calls.
+    fn named_on_the_wire(&self, request: &Request<'_>, wire: &WireService<'_>) -> Option<Identity> {
+        let not_in_model = |services: &[ServiceIndex], operation: &str, protocol| {
+            let service = wire
+                .candidates
+                .iter()
+                .find(|s| services.contains(s))
+                .or(services.first())
+                .map(|&index| self.model.service(index).name.to_string())
+                .or_else(|| self.service_name(wire))?;
+            Some(Identity::NotInModel {
+                service,
+                operation: operation.to_string(),
+                protocol,
+            })
+        };
+        if let Some(target) = request
+            .headers
+            .get("x-amz-target")
+            .and_then(|value| value.to_str().ok())
+        {
+            let (prefix, operation) = target.rsplit_once('.')?;
+            return is_operation_name(operation)
+                .then(|| {
+                    not_in_model(
+                        self.model.by_target_prefix(prefix),
+                        operation,
+                        Protocol::Json,
+                    )
+                })
+                .flatten();
+        }
+        if let Some((service, operation)) = rpc_v2_path(request) {
+            return is_operation_name(operation)
+                .then(|| {
+                    not_in_model(
+                        self.model.by_target_prefix(service),
+                        operation,
+                        Protocol::RpcV2Cbor,
+                    )
+                })
+                .flatten();
+        }
+        let (action, _) = query_action(request)?;
+        if !is_operation_name(action) {
+            return None;
+        }
+        let speaks_query: Vec<ServiceIndex> = wire
+            .candidates
+            .iter()
+            .copied()
+            .filter(|&service| speaks_query(self.model.service(service)))
+            .collect();
+        not_in_model(&speaks_query, action, Protocol::Query)
+    }
+
+    /// The service a request is for, by what its signature and host say: a service of the
+    /// model they agree on; else the endpoint the host names (a new service's own endpoint
+    /// prefix, which botocore names it by); else the signing name.
+    fn service_name(&self, wire: &WireService<'_>) -> Option<String> {
+        let model = self.model;
+        let agreed = |index: &&ServiceIndex| {
+            let service = model.service(**index);
+            wire.scope.is_none_or(|scope| {
+                service.signing_name == scope.service
+                    || signing_aliases(scope.service).contains(&service.name)
+            }) && wire.host.is_none_or(|host| {
+                // `ingest.timestream` is the endpoint of `timestream` with a leading label.
+                service
+                    .endpoint_prefix
+                    .strip_suffix(host.endpoint_prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
+            })
+        };
+        if let Some(&index) = wire.candidates.iter().find(agreed) {
+            return Some(model.service(index).name.to_string());
+        }
+        if let Some(host) = wire.host {
+            return Some(
+                match model.by_endpoint_prefix(host.endpoint_prefix).first() {
+                    Some(&index) => model.service(index).name.to_string(),
+                    None => host.endpoint_prefix.to_string(),
+                },
+            );
+        }
+        wire.candidates
+            .first()
+            .map(|&index| model.service(index).name.to_string())
+            .or_else(|| wire.scope.map(|scope| scope.service.to_string()))
     }
 
     /// Services the signature and host point at, best first: both agree, then the signing name,
@@ -216,17 +332,7 @@ impl<'m> Identifier<'m> {
     }
 
     fn by_rpc_v2_path(&self, request: &Request<'_>) -> Option<Identity> {
-        // The header is part of the protocol: without it, `/service/.../operation/...` is just a
-        // REST path that happens to look the same.
-        let rpc_v2 = request
-            .headers
-            .get("smithy-protocol")
-            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"rpc-v2-cbor"));
-        if request.method != Method::POST || !rpc_v2 {
-            return None;
-        }
-        let rest = request.path.strip_prefix("/service/")?;
-        let (service_name, operation) = rest.split_once("/operation/")?;
+        let (service_name, operation) = rpc_v2_path(request)?;
         self.model
             .by_target_prefix(service_name)
             .iter()
@@ -246,31 +352,11 @@ impl<'m> Identifier<'m> {
         request: &Request<'_>,
         candidates: &[ServiceIndex],
     ) -> Option<Identity> {
-        let is_form = request
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-        let action = is_form
-            .then(|| std::str::from_utf8(request.body).ok())
-            .flatten()
-            .and_then(|body| form_value(body, "Action"))
-            .or_else(|| request.query.and_then(|query| form_value(query, "Action")))?;
-        let version = form_value(std::str::from_utf8(request.body).unwrap_or(""), "Version")
-            .or_else(|| request.query.and_then(|query| form_value(query, "Version")));
+        let (action, version) = query_action(request)?;
         let query_services: Vec<ServiceIndex> = candidates
             .iter()
             .copied()
-            .filter(|&service| {
-                // A JSON service that is `awsQueryCompatible` (SQS) used to speak query, and older
-                // SDKs still send it that way.
-                let model = self.model.service(service);
-                model.aws_query_compatible
-                    || model
-                        .protocols
-                        .iter()
-                        .any(|protocol| *protocol == "query" || *protocol == "ec2")
-            })
+            .filter(|&service| speaks_query(self.model.service(service)))
             .collect();
         // The API version tells apart services behind one endpoint (ELB 2012 vs ELBv2 2015).
         let same_version = query_services
@@ -325,6 +411,85 @@ impl<'m> Identifier<'m> {
     }
 }
 
+/// What a request says of its service, for naming one the model may not have.
+struct WireService<'w> {
+    /// The model's services, best first (see [`Identifier::candidates`]).
+    candidates: &'w [ServiceIndex],
+    scope: Option<&'w CredentialScope<'w>>,
+    host: Option<&'w AwsHost<'w>>,
+}
+
+/// `POST /service/<Service>/operation/<Operation>` with `smithy-protocol: rpc-v2-cbor`: the
+/// service's target prefix and the operation.
+fn rpc_v2_path<'r>(request: &Request<'r>) -> Option<(&'r str, &'r str)> {
+    // The header is part of the protocol: without it, `/service/.../operation/...` is just a
+    // REST path that happens to look the same.
+    let rpc_v2 = request
+        .headers
+        .get("smithy-protocol")
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"rpc-v2-cbor"));
+    if request.method != Method::POST || !rpc_v2 {
+        return None;
+    }
+    let rest = request.path.strip_prefix("/service/")?;
+    rest.split_once("/operation/")
+}
+
+/// The query protocol's `Action` and `Version`, from a form body or the query string.
+fn query_action<'r>(request: &Request<'r>) -> Option<(&'r str, Option<&'r str>)> {
+    let is_form = request
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    let body = std::str::from_utf8(request.body).ok();
+    let action = is_form
+        .then_some(body)
+        .flatten()
+        .and_then(|body| form_value(body, "Action"))
+        .or_else(|| request.query.and_then(|query| form_value(query, "Action")))?;
+    let version = form_value(body.unwrap_or(""), "Version")
+        .or_else(|| request.query.and_then(|query| form_value(query, "Version")));
+    Some((action, version))
+}
+
+/// Services that take the query protocol: query and EC2 ones, and JSON services that are
+/// `awsQueryCompatible` (SQS), which used to speak it and older SDKs still send it that way.
+fn speaks_query(service: &super::model::ServiceModel) -> bool {
+    service.aws_query_compatible
+        || service
+            .protocols
+            .iter()
+            .any(|protocol| *protocol == "query" || *protocol == "ec2")
+}
+
+/// Whether `name` can be an AWS operation name (`GetItem`, `DescribeInstances`): what the wire
+/// says is kept only if it looks like one.
+fn is_operation_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    name.len() <= 128
+        && bytes.next().is_some_and(|b| b.is_ascii_uppercase())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The region a host names; for a global endpoint without one (`s3.amazonaws.com`,
+/// `iam.amazonaws.com`), the region that serves it: us-east-1 (cn-north-1 in China). Not for a
+/// bucket on S3's legacy global endpoint (`bucket.s3.amazonaws.com`): DNS sends those to the
+/// bucket's own region, which the request does not say.
+fn host_region<'h>(host: &AwsHost<'h>) -> Option<&'h str> {
+    if host.region.is_some() {
+        return host.region;
+    }
+    if !host.leading.is_empty() && is_bucket_host(host) {
+        return None;
+    }
+    match host.partition_suffix {
+        "amazonaws.com" => Some("us-east-1"),
+        "amazonaws.com.cn" => Some("cn-north-1"),
+        _ => None,
+    }
+}
+
 /// Whether the labels in front of an S3 host name a bucket (or access point), rather than an
 /// operation's host prefix (`{RequestRoute}.s3-object-lambda`) or an account (`s3-control`).
 pub fn is_bucket_host(host: &AwsHost<'_>) -> bool {
@@ -354,6 +519,14 @@ fn presigned_credential(query: Option<&str>) -> Option<(String, bool)> {
     let credential = form_value(query, "X-Amz-Credential")?;
     let sigv4a = form_value(query, "X-Amz-Algorithm") == Some("AWS4-ECDSA-P256-SHA256");
     Some((percent_decode(credential), sigv4a))
+}
+
+/// The access key id of a SigV2 query-string signature (`AWSAccessKeyId=…&Signature=…&Expires=…`,
+/// S3's legacy presigned URLs), percent-decoded.
+fn sigv2_query_access_key(query: Option<&str>) -> Option<String> {
+    let query = query?;
+    let key = form_value(query, "AWSAccessKeyId")?;
+    (form_value(query, "Signature").is_some() && !key.is_empty()).then(|| percent_decode(key))
 }
 
 /// `GET /2015-03-31/functions/{}/configuration`: keeps the segments that are literal text in some
@@ -709,21 +882,117 @@ mod tests {
     #[test]
     fn unknown_operations_are_kept_with_a_guess_and_other_traffic_is_not_aws() {
         let unknown = identify(
-            Method::POST,
-            "dynamodb.us-east-1.amazonaws.com",
-            "/",
-            &[("x-amz-target", "DynamoDB_20120810.NoSuchOperation")],
-            b"{}",
+            Method::GET,
+            "lambda.us-east-1.amazonaws.com",
+            "/2099-01-01/gadgets/g-1",
+            &[],
+            b"",
         );
         assert_eq!(
             unknown.identity,
             Identity::Unknown {
-                service_guess: Some("dynamodb".into()),
-                path_template: "POST /".into()
+                service_guess: Some("lambda".into()),
+                path_template: "GET /2099-01-01/{}/{}".into()
             }
         );
         let other = identify(Method::GET, "pypi.org", "/simple/boto3/", &[], b"");
         assert_eq!(other.identity, Identity::NotAws);
+    }
+
+    fn not_in_model(identification: &Identification) -> (&str, &str, Protocol) {
+        match &identification.identity {
+            Identity::NotInModel {
+                service,
+                operation,
+                protocol,
+            } => (service, operation, *protocol),
+            other => panic!("not named from the wire: {other:?}"),
+        }
+    }
+
+    /// Issue 13 (accuracy): operations newer than the model were recorded as unknown; the wire
+    /// names them (JSON target, query action, RPCv2 CBOR path), with the service the model
+    /// knows or, for a new service, the one its endpoint names.
+    #[test]
+    fn operations_the_model_lacks_are_named_from_the_wire() {
+        let json = identify_signed(
+            Some(("dynamodb", "us-east-1")),
+            Method::POST,
+            "dynamodb.us-east-1.amazonaws.com",
+            "/",
+            &[("x-amz-target", "DynamoDB_20120810.ScanEverythingFaster")],
+            b"{}",
+        );
+        assert_eq!(
+            not_in_model(&json),
+            ("dynamodb", "ScanEverythingFaster", Protocol::Json)
+        );
+        assert_eq!(json.region.as_deref(), Some("us-east-1"));
+        let query = identify_signed(
+            Some(("ec2", "eu-west-1")),
+            Method::POST,
+            "ec2.eu-west-1.amazonaws.com",
+            "/",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"Action=CreateVirtualEdgeNetworkGateway&Version=2016-11-15",
+        );
+        assert_eq!(
+            not_in_model(&query),
+            ("ec2", "CreateVirtualEdgeNetworkGateway", Protocol::Query)
+        );
+        // A new service: neither its target prefix nor its endpoint is in the model.
+        let cbor = identify_signed(
+            Some(("assurance", "us-east-1")),
+            Method::POST,
+            "assurance.us-east-1.api.aws",
+            "/service/Assurance/operation/AcceptInvitation",
+            &[("smithy-protocol", "rpc-v2-cbor")],
+            b"\xa0",
+        );
+        assert_eq!(
+            not_in_model(&cbor),
+            ("assurance", "AcceptInvitation", Protocol::RpcV2Cbor)
+        );
+        // Signed for an existing service's signing name, at an endpoint of its own: the
+        // endpoint names the new service (botocore's elb-proxy signs as elasticloadbalancing).
+        let proxy = identify_signed(
+            Some(("elasticloadbalancing", "us-east-1")),
+            Method::POST,
+            "elb-proxy.us-east-1.api.aws",
+            "/service/ELBProxy/operation/DescribeProxies",
+            &[("smithy-protocol", "rpc-v2-cbor")],
+            b"\xa0",
+        );
+        assert_eq!(
+            not_in_model(&proxy),
+            ("elb-proxy", "DescribeProxies", Protocol::RpcV2Cbor)
+        );
+        // A REST call does not name its operation: unknown, but under its own service.
+        let rest = identify_signed(
+            Some(("amplifygen3", "us-east-1")),
+            Method::GET,
+            "amplifygen3.us-east-1.api.aws",
+            "/apps",
+            &[],
+            b"",
+        );
+        assert!(
+            matches!(&rest.identity, Identity::Unknown { service_guess, .. }
+                if service_guess.as_deref() == Some("amplifygen3")),
+            "{rest:?}"
+        );
+        // What is not an operation name is not taken for one.
+        let junk = identify(
+            Method::POST,
+            "dynamodb.us-east-1.amazonaws.com",
+            "/",
+            &[("x-amz-target", "DynamoDB_20120810.<script>")],
+            b"{}",
+        );
+        assert!(
+            matches!(junk.identity, Identity::Unknown { .. }),
+            "{junk:?}"
+        );
     }
 
     #[test]
@@ -737,6 +1006,62 @@ mod tests {
         );
         assert_eq!(names(&presigned), ("s3".into(), "GetObject".into()));
         assert_eq!(presigned.region.as_deref(), Some("eu-west-2"));
+        assert!(presigned.presigned);
+        assert_eq!(presigned.access_key_id.as_deref(), Some("AKID"));
+    }
+
+    /// Issue 13, defect 12: a presigned SigV2 GetObject (`AWSAccessKeyId`, `Signature`,
+    /// `Expires` in the query, as botocore makes with signature_version='s3') had no region and
+    /// no access key: the legacy global endpoint is us-east-1's, and the query names the key.
+    #[test]
+    fn presigned_sigv2_get_object_has_region_and_key() {
+        let query =
+            "AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Signature=fB1oZ%2F0A8%3D&Expires=1796604171";
+        let path_style = identify(
+            Method::GET,
+            "s3.amazonaws.com",
+            &format!("/my-bucket/a/b.txt?{query}"),
+            &[],
+            b"",
+        );
+        assert_eq!(names(&path_style), ("s3".into(), "GetObject".into()));
+        assert_eq!(path_style.region.as_deref(), Some("us-east-1"));
+        assert_eq!(
+            path_style.access_key_id.as_deref(),
+            Some("AKIAIOSFODNN7EXAMPLE")
+        );
+        assert!(path_style.presigned);
+        let regional = identify(
+            Method::GET,
+            "my-bucket.s3.eu-west-1.amazonaws.com",
+            &format!("/a/b.txt?{query}"),
+            &[],
+            b"",
+        );
+        assert_eq!(names(&regional), ("s3".into(), "GetObject".into()));
+        assert_eq!(regional.region.as_deref(), Some("eu-west-1"));
+        // A bucket on the legacy global endpoint is served from its own region, which the
+        // request does not name: unknown, not us-east-1.
+        let virtual_global = identify(
+            Method::GET,
+            "my-bucket.s3.amazonaws.com",
+            &format!("/a/b.txt?{query}"),
+            &[],
+            b"",
+        );
+        assert_eq!(names(&virtual_global), ("s3".into(), "GetObject".into()));
+        assert_eq!(virtual_global.region, None);
+        assert!(virtual_global.presigned);
+        // Other global endpoints are us-east-1's (cn-north-1's in China).
+        let iam = identify(
+            Method::POST,
+            "iam.amazonaws.com",
+            "/",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"Action=ListUsers&Version=2010-05-08",
+        );
+        assert_eq!(iam.region.as_deref(), Some("us-east-1"));
+        assert!(!iam.presigned);
     }
 
     #[test]

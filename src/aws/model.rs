@@ -2,6 +2,7 @@
 //! binary, and the lookup tables identification needs, built once.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -14,6 +15,52 @@ const MODEL_JSON: &str = include_str!("../../models/aws-model.json");
 #[derive(Debug, thiserror::Error)]
 #[error("the embedded AWS model is damaged ({0}); regenerate it with models/generate.py")]
 pub struct ModelError(#[from] serde_json::Error);
+
+/// A model file (`tollgate model update`'s) that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not an AWS model that tollgate can read ({reason}); run `tollgate model update` again")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+/// The model format this tollgate reads (`format` in the file, written by models/generate.py).
+pub const MODEL_FORMAT: u32 = 1;
+
+/// Where the model in use came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// Compiled into this binary.
+    Bundled,
+    /// Built from the user's botocore by `tollgate model update`, newer than the bundled one.
+    Installed(PathBuf),
+}
+
+/// The model identification uses: the bundled one, or an installed one that is newer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelChoice {
+    pub source: ModelSource,
+    pub botocore_version: String,
+}
+
+impl ModelChoice {
+    /// How runs record it: `botocore 1.44.8`, or `botocore 1.44.18 (tollgate model update)`.
+    pub fn describe(&self) -> String {
+        match self.source {
+            ModelSource::Bundled => format!("botocore {}", self.botocore_version),
+            ModelSource::Installed(_) => {
+                format!("botocore {} (tollgate model update)", self.botocore_version)
+            }
+        }
+    }
+}
+
+/// The installed model file to weigh against the bundled one (set once at start-up).
+static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
 
 // Strings borrow from the embedded JSON: loading allocates only the vectors and maps, which keeps
 // it within its 20 ms budget. The generator writes no escapes, so every string can be borrowed.
@@ -145,11 +192,110 @@ impl Model {
 
     /// The botocore version the embedded model was generated from, without parsing it.
     pub fn embedded_botocore_version() -> &'static str {
-        MODEL_JSON
-            .split_once("\"botocore_version\":\"")
-            .and_then(|(_, rest)| rest.split_once('"'))
-            .map(|(version, _)| version)
-            .unwrap_or("unknown")
+        head_version(MODEL_JSON).unwrap_or("unknown")
+    }
+
+    /// Names the model file `tollgate model update` installs, to be used instead of the bundled
+    /// model when it is newer. Call once, before the model is first used; later calls are
+    /// ignored.
+    pub fn consider_installed(path: PathBuf) {
+        let _ = INSTALLED.set(path);
+    }
+
+    /// Which model identification uses, decided once from the files' heads (without parsing
+    /// the models): an installed model newer than the bundled one, else the bundled one.
+    pub fn choice() -> &'static ModelChoice {
+        static CHOICE: OnceLock<ModelChoice> = OnceLock::new();
+        CHOICE.get_or_init(|| {
+            let bundled = ModelChoice {
+                source: ModelSource::Bundled,
+                botocore_version: Self::embedded_botocore_version().to_string(),
+            };
+            let Some(path) = INSTALLED.get() else {
+                return bundled;
+            };
+            match Self::file_botocore_version(path) {
+                Ok(Some(version))
+                    if compare_versions(&version, &bundled.botocore_version).is_gt() =>
+                {
+                    ModelChoice {
+                        source: ModelSource::Installed(path.clone()),
+                        botocore_version: version,
+                    }
+                }
+                Ok(_) => bundled,
+                Err(error) => {
+                    tracing::warn!("{error}; using the bundled AWS model");
+                    bundled
+                }
+            }
+        })
+    }
+
+    /// The model identification uses ([`Model::choice`]), parsed on first use. An installed
+    /// model that fails to load (damaged since it was installed) gives way to the bundled one,
+    /// with a warning.
+    pub fn in_use() -> &'static Model {
+        static MODEL: OnceLock<&'static Model> = OnceLock::new();
+        MODEL.get_or_init(|| match &Self::choice().source {
+            ModelSource::Bundled => Self::embedded(),
+            ModelSource::Installed(path) => match Self::load_file(path) {
+                Ok(model) => Box::leak(Box::new(model)),
+                Err(error) => {
+                    tracing::warn!("{error}; using the bundled AWS model");
+                    Self::embedded()
+                }
+            },
+        })
+    }
+
+    /// Reads a model file written by models/generate.py. The text is kept for the life of the
+    /// process (the model borrows its strings from it, as the embedded one does).
+    pub fn load_file(path: &Path) -> Result<Model, ModelFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ModelFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text: &'static str = Box::leak(text.into_boxed_str());
+        Self::parse_checked(text).map_err(|reason| ModelFileError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Parses a model, refusing a format this tollgate does not read.
+    pub fn parse_checked(json: &'static str) -> Result<Model, String> {
+        let format = head_format(json).ok_or("no model format in its first line")?;
+        if format != MODEL_FORMAT {
+            return Err(format!(
+                "model format {format}, this tollgate reads format {MODEL_FORMAT}"
+            ));
+        }
+        Self::parse(json).map_err(|error| error.0.to_string())
+    }
+
+    /// The botocore version a model file was generated from, read from its first line only;
+    /// `None` when the file does not exist.
+    pub fn file_botocore_version(path: &Path) -> Result<Option<String>, ModelFileError> {
+        use std::io::Read;
+        let mut head = Vec::with_capacity(256);
+        match std::fs::File::open(path) {
+            Ok(file) => file.take(256).read_to_end(&mut head),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => Err(error),
+        }
+        .map_err(|source| ModelFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let head = String::from_utf8_lossy(&head);
+        match (head_version(&head), head_format(&head)) {
+            (Some(version), Some(MODEL_FORMAT)) => Ok(Some(version.to_string())),
+            _ => Err(ModelFileError::Invalid {
+                path: path.to_path_buf(),
+                reason: format!("its first line is not a format-{MODEL_FORMAT} model's"),
+            }),
+        }
     }
 
     pub fn parse(json: &'static str) -> Result<Self, ModelError> {
@@ -294,9 +440,84 @@ impl Model {
     }
 }
 
+/// The `botocore_version` of a model's first line (the generator writes the head first).
+fn head_version(json: &str) -> Option<&str> {
+    let head = json.get(..json.len().min(256)).unwrap_or(json);
+    head.split_once("\"botocore_version\":\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(version, _)| version)
+}
+
+/// The `format` of a model's first line.
+fn head_format(json: &str) -> Option<u32> {
+    let head = json.get(..json.len().min(256)).unwrap_or(json);
+    let (_, rest) = head.split_once("\"format\":")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Orders botocore versions (`1.44.8` < `1.44.18`) by their numeric parts; a part that is not a
+/// number (`1.44.0rc1`) counts as its leading digits.
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |version: &str| -> Vec<u64> {
+        version
+            .split('.')
+            .map(|part| {
+                let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().unwrap_or(0)
+            })
+            .collect()
+    };
+    parts(a).cmp(&parts(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn botocore_versions_compare_by_number() {
+        use std::cmp::Ordering::*;
+        assert_eq!(compare_versions("1.44.18", "1.44.8"), Greater);
+        assert_eq!(compare_versions("1.44.8", "1.44.8"), Equal);
+        assert_eq!(compare_versions("1.9.0", "1.10.0"), Less);
+        assert_eq!(compare_versions("2.0", "1.99.99"), Greater);
+    }
+
+    #[test]
+    fn a_model_file_is_read_by_its_head_and_a_foreign_format_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("aws-model.json");
+        assert_eq!(Model::file_botocore_version(&path).unwrap(), None);
+        std::fs::write(
+            &path,
+            MODEL_JSON.replacen(Model::embedded_botocore_version(), "1.99.0", 1),
+        )
+        .unwrap();
+        assert_eq!(
+            Model::file_botocore_version(&path).unwrap().as_deref(),
+            Some("1.99.0")
+        );
+        let loaded = Model::load_file(&path).unwrap();
+        assert_eq!(loaded.botocore_version, "1.99.0");
+        assert_eq!(
+            loaded.operation_count(),
+            Model::embedded().operation_count()
+        );
+        std::fs::write(
+            &path,
+            MODEL_JSON.replacen("\"format\":1", "\"format\":2", 1),
+        )
+        .unwrap();
+        assert!(Model::file_botocore_version(&path).is_err());
+        let error = Model::load_file(&path)
+            .err()
+            .expect("format 2 refused")
+            .to_string();
+        assert!(error.contains("format 2"), "{error}");
+        std::fs::write(&path, "not json").unwrap();
+        assert!(Model::load_file(&path).is_err());
+    }
 
     #[test]
     fn the_embedded_model_loads_with_its_indexes() {

@@ -15,6 +15,7 @@ mod client_env;
 mod env;
 pub mod error;
 mod gate;
+mod model;
 pub(crate) mod pricing;
 mod proxy_setup;
 mod report;
@@ -92,6 +93,9 @@ enum Command {
     Gate(gate::GateArgs),
     /// What the recorded runs spent, week by week: what moved, and what is out of line.
     Weekly(weekly::WeeklyArgs),
+    /// The AWS model that identifies calls: build it from your botocore, show which is in use.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
 }
 
 /// Parses the arguments, runs the subcommand, and turns the result into an exit code (see
@@ -104,6 +108,10 @@ pub fn main() -> ExitCode {
     let under_run = matches!(cli.command, Command::Run(_));
     survive_file_size_limits();
     init_tracing(cli.verbose);
+    // A model built by `tollgate model update` is used while it is newer than the bundled one.
+    if let Ok(path) = model::installed_model_path() {
+        crate::aws::model::Model::consider_installed(path);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -126,6 +134,7 @@ pub fn main() -> ExitCode {
             Command::Baseline(command) => baseline::execute(command).await,
             Command::Gate(args) => gate::execute(args).await,
             Command::Weekly(args) => weekly::execute(args).await,
+            Command::Model(command) => model::execute(command),
         }
     });
     // Tunnels still open after the grace period must not hold the process.

@@ -114,7 +114,7 @@ fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(service) = service_filter {
         if table.service(service).is_none() {
-            let known = Model::embedded().service_named(service).is_some();
+            let known = Model::in_use().service_named(service).is_some();
             if known {
                 super::print(&format!(
                     "{service}: no prices in the table; its calls are shown as unpriced.\n"

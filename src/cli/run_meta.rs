@@ -34,10 +34,7 @@ pub fn current(
         tags,
         tollgate_version: env!("CARGO_PKG_VERSION").to_string(),
         pricing_version,
-        model_version: format!(
-            "botocore {}",
-            crate::aws::model::Model::embedded_botocore_version()
-        ),
+        model_version: crate::aws::model::Model::choice().describe(),
         hostname: crate::procnet::hostname(),
         ..RunMeta::new(kind)
     }

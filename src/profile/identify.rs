@@ -66,7 +66,12 @@ pub fn call_from_exchange(
         }),
     };
     let user_agent = extract::user_agent(&exchange.request_headers);
-    let attempt = extract::attempt(&exchange.request_headers);
+    let mut attempt = extract::attempt(&exchange.request_headers);
+    // A presigned URL is fetched by whatever was handed it (curl, a browser), with no SDK retry
+    // header: each fetch is a first attempt.
+    if identification.presigned && attempt.attempt.is_none() {
+        attempt.attempt = Some(1);
+    }
     Call {
         seq: exchange.id,
         client: exchange.client,
@@ -157,6 +162,14 @@ fn name(identifier: &Identifier<'_>, exchange: &Exchange, identity: &Identity) -
                 resource,
             }
         }
+        Identity::NotInModel {
+            service, operation, ..
+        } => Name {
+            kind: CallKind::NotInModel,
+            service: service.clone(),
+            operation: operation.clone(),
+            resource: None,
+        },
         Identity::Unknown {
             service_guess,
             path_template,

@@ -85,7 +85,7 @@ impl Observer for Profiler {
     fn on_exchange(&self, exchange: &Exchange) {
         // The model is looked up here, not at start-up: its parse (a few ms) runs in the
         // background and must not hold up the command being profiled.
-        let identifier = Identifier::new(Model::embedded());
+        let identifier = Identifier::new(Model::in_use());
         self.deliver(call_from_exchange(&identifier, &self.pricer, exchange));
     }
 

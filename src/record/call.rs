@@ -15,7 +15,12 @@ use super::unit::Unit;
 pub enum CallKind {
     /// A known operation of a known service.
     Operation,
-    /// An AWS request the model does not know; `operation` holds its path template.
+    /// An operation the AWS model does not have, named by the request itself (`X-Amz-Target`,
+    /// `Action=`, the RPCv2 CBOR path): real service and operation names, but unpriced and
+    /// without a paginator.
+    NotInModel,
+    /// An AWS request the model does not know and that does not name its operation (REST);
+    /// `operation` holds its path template.
     Unknown,
     /// Not an AWS API call.
     NotAws,
@@ -26,15 +31,29 @@ impl CallKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Operation => "operation",
+            Self::NotInModel => "not-in-model",
             Self::Unknown => "unknown",
             Self::NotAws => "not-aws",
         }
     }
 
+    /// How reports label it beside the operation's name, if at all.
+    pub fn label(self) -> Option<&'static str> {
+        match self {
+            Self::NotInModel => Some("not in model"),
+            _ => None,
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Operation, Self::Unknown, Self::NotAws]
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
+        [
+            Self::Operation,
+            Self::NotInModel,
+            Self::Unknown,
+            Self::NotAws,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
     }
 }
 

@@ -255,6 +255,7 @@ pub struct StoredCall {
     pub run_id: i64,
     pub started_at_us: i64,
     pub duration_us: i64,
+    pub kind: super::CallKind,
     pub service: String,
     pub operation: String,
     pub region: Option<String>,

@@ -49,6 +49,9 @@ pub struct OperationTally {
     pub not_billed: u64,
     pub unpriced: u64,
     pub estimated: u64,
+    /// Attempts of an operation the AWS model did not have, named by the request itself
+    /// ([`crate::record::CallKind::NotInModel`]).
+    pub not_in_model: u64,
     /// The first and last call's start (µs since the epoch).
     pub first_us: i64,
     pub last_us: i64,
@@ -79,6 +82,7 @@ impl Default for OperationTally {
             not_billed: 0,
             unpriced: 0,
             estimated: 0,
+            not_in_model: 0,
             first_us: i64::MAX,
             last_us: i64::MIN,
             units: BTreeMap::new(),
@@ -125,6 +129,7 @@ impl OperationTally {
             PriceStatus::Unpriced { .. } => self.unpriced += 1,
         }
         self.estimated += u64::from(call.estimated.is_some());
+        self.not_in_model += u64::from(call.kind == super::CallKind::NotInModel);
         self.first_us = self.first_us.min(at_us);
         self.last_us = self.last_us.max(at_us);
         for (unit, quantity) in call.recorded_units() {
@@ -152,6 +157,7 @@ impl OperationTally {
         self.not_billed += other.not_billed;
         self.unpriced += other.unpriced;
         self.estimated += other.estimated;
+        self.not_in_model += other.not_in_model;
         self.first_us = self.first_us.min(other.first_us);
         self.last_us = self.last_us.max(other.last_us);
         for (unit, quantity) in &other.units {

@@ -5,11 +5,11 @@
 
 use futures_util::TryStreamExt as _;
 
-use crate::record::{published, rfc3339, StatusClass};
+use crate::record::{published, rfc3339, CallKind, StatusClass};
 use crate::store::{RunStore, StoreError};
 
 /// The header row, in order.
-pub const CALLS_CSV_COLUMNS: [&str; 24] = [
+pub const CALLS_CSV_COLUMNS: [&str; 25] = [
     "run_id",
     "started_at",
     "service",
@@ -34,7 +34,13 @@ pub const CALLS_CSV_COLUMNS: [&str; 24] = [
     "app_id",
     "client_pid",
     "client_command",
+    "kind",
 ];
+
+/// What a column holds when the call's value could not be known (a presigned URL's client that
+/// was gone before it could be looked up, an attempt no SDK header numbered, a region that
+/// neither signature nor host names): said, not left empty.
+pub const UNKNOWN: &str = "unknown";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CsvError {
@@ -51,8 +57,11 @@ impl From<csv::Error> for CsvError {
 }
 
 /// Writes the calls of `runs` (oldest run first, each in the order its calls started) with a
-/// header row; returns the number of calls written. Empty fields are unknown;
-/// `estimated` says why a cost is an estimate, empty when it is not one.
+/// header row; returns the number of calls written. The region, attempt and client of an AWS
+/// call that could not be known are `unknown`; other empty fields are none (no error code, no
+/// loop); `estimated` says why a cost is an estimate, empty when it is not one. `kind` is
+/// `operation`, `not-in-model` (named from the request, newer than the AWS model), `unknown`
+/// or `not-aws`.
 pub async fn write_calls_csv(
     store: &dyn RunStore,
     runs: &[i64],
@@ -65,12 +74,21 @@ pub async fn write_calls_csv(
     while let Some(call) = calls.try_next().await? {
         let number = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
         let text = |t: &Option<String>| defuse(t.clone().unwrap_or_default());
-        let record: [String; 24] = [
+        // Facts every AWS call has, even when this one's could not be known.
+        let aws = call.kind != CallKind::NotAws;
+        let known = |value: String| {
+            if value.is_empty() && aws {
+                UNKNOWN.to_string()
+            } else {
+                value
+            }
+        };
+        let record: [String; 25] = [
             call.run_id.to_string(),
             rfc3339(call.started_at_us),
             defuse(call.service),
             defuse(call.operation),
-            text(&call.region),
+            known(text(&call.region)),
             text(&call.resource),
             number(call.status.map(u64::from)),
             StatusClass::of(call.status, call.upstream_failure)
@@ -78,7 +96,7 @@ pub async fn write_calls_csv(
                 .to_string(),
             text(&call.error_code),
             call.throttled.to_string(),
-            number(call.attempt.map(u64::from)),
+            known(number(call.attempt.map(u64::from))),
             latency_ms(call.duration_us),
             call.bytes_sent.to_string(),
             call.bytes_received.to_string(),
@@ -90,8 +108,9 @@ pub async fn write_calls_csv(
             number(call.loop_id),
             text(&call.sdk),
             text(&call.app_id),
-            number(call.client_pid.map(u64::from)),
-            text(&call.client_command),
+            known(number(call.client_pid.map(u64::from))),
+            known(text(&call.client_command)),
+            call.kind.as_str().to_string(),
         ];
         writer.write_record(&record)?;
         written += 1;

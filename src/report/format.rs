@@ -61,6 +61,45 @@ pub(super) fn cost_cell(row: &OperationReport) -> String {
     )
 }
 
+/// The operation's name as every format shows it: `ec2 CreateVirtualEdgeNetworkGateway (not in
+/// model)` for an operation newer than the AWS model that identified it (named from the
+/// request; unpriced, no paginator).
+pub(super) fn operation_name(row: &OperationReport) -> String {
+    if row.not_in_model > 0 {
+        format!("{} {} ({NOT_IN_MODEL})", row.service, row.operation)
+    } else {
+        format!("{} {}", row.service, row.operation)
+    }
+}
+
+/// The mark of an operation that the AWS model in use does not have.
+pub(super) const NOT_IN_MODEL: &str = "not in model";
+
+/// The sentence that explains [`NOT_IN_MODEL`], when any operation shown carries it.
+pub(super) fn not_in_model_note(report: &Report) -> Option<String> {
+    let attempts: u64 = report.operations.iter().map(|op| op.not_in_model).sum();
+    (attempts > 0).then(|| {
+        let models: Vec<&str> = report
+            .runs
+            .iter()
+            .map(|run| run.model_version.as_str())
+            .filter(|model| !model.is_empty())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let models = if models.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", models.join(", "))
+        };
+        format!(
+            "{} to operations not in the AWS model{models}: named from the request, unpriced; \
+             `tollgate model update` builds the model from your botocore",
+            counted(attempts, "attempt", "attempts"),
+        )
+    })
+}
+
 pub(super) fn milliseconds(value: Option<f64>) -> String {
     value.map_or("-".into(), |v| format!("{v:.1} ms"))
 }

@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 
 use super::format::{
     actionable, breakdown, cost_cell, counted, cut, duration, git_line, loop_end, loop_name,
-    loop_summary, milliseconds, page_size, people_time, saving_text, LOOP_COST_LEGEND,
+    loop_summary, milliseconds, operation_name, page_size, people_time, saving_text,
+    LOOP_COST_LEGEND,
 };
 use super::{LoopReport, OperationReport, Report, RunReport};
 use crate::findings::rules::thousands;
@@ -178,6 +179,12 @@ fn operations_legend(shown: &[OperationReport]) -> String {
         }
         if unpriced {
             marks.push("? some attempts unpriced (unknown, not \\$0)");
+        }
+        if shown.iter().any(|op| op.not_in_model > 0) {
+            marks.push(
+                "not in model: newer than the AWS model that identified the run, named from \
+                 the request (`tollgate model update` builds the model from your botocore)",
+            );
         }
         operations_legend = format!("\n<sub>{}</sub>\n", marks.join(" · "));
     }
@@ -400,10 +407,7 @@ fn finding_item(finding: &Finding) -> String {
 fn operation_row(row: &OperationReport) -> String {
     format!(
         "| {} | {} | {} | {} | {} | {} | {} |\n",
-        md(&cut(
-            &format!("{} {}", row.service, row.operation),
-            MAX_NAME
-        )),
+        md(&cut(&operation_name(row), MAX_NAME)),
         thousands(row.calls),
         thousands(row.retries),
         thousands(row.errors),

@@ -146,6 +146,9 @@ pub struct OperationReport {
     pub not_billed: u64,
     pub unpriced: u64,
     pub estimated: u64,
+    /// Attempts to an operation the AWS model in use did not have: named from the request
+    /// (`X-Amz-Target`, `Action=`, the RPCv2 CBOR path), unpriced, no paginator.
+    pub not_in_model: u64,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
 }
@@ -339,6 +342,7 @@ impl OperationReport {
             not_billed: op.not_billed,
             unpriced: op.unpriced,
             estimated: op.estimated,
+            not_in_model: op.not_in_model,
             p50_ms: op.latency_ms(0.5),
             p99_ms: op.latency_ms(0.99),
             service: op.service,
@@ -503,6 +507,13 @@ mod tests {
             ..Call::sample("s3", "x").at_us(T0 + 7_000_000)
         });
         second.push(Call {
+            kind: CallKind::NotInModel,
+            price: PriceStatus::Unpriced {
+                reason: "operation not in the AWS model".into(),
+            },
+            ..Call::sample("ec2", "CreateVirtualEdgeNetworkGateway").at_us(T0 + 7_200_000)
+        });
+        second.push(Call {
             kind: CallKind::NotAws,
             price: PriceStatus::Unpriced {
                 reason: "not an AWS API call".into(),
@@ -596,6 +607,50 @@ mod tests {
         for rule in ["repeated-calls", "fan-out", "small-pages", "implied-costs"] {
             assert!(rules.contains(&rule), "{rule} missing from {rules:?}");
         }
+        // Issue 13: an operation newer than the model is kept under its real name, marked.
+        let newer = from_memory["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|op| op["operation"] == "CreateVirtualEdgeNetworkGateway")
+            .expect("the not-in-model call's operation");
+        assert_eq!(newer["service"], "ec2");
+        assert_eq!(newer["not_in_model"], 1);
+        assert_eq!(newer["unpriced"], 1);
+        let mut report = Report::build(&memory, &[run], &Thresholds::default())
+            .await
+            .unwrap();
+        report.database = "db".into();
+        let table = render_table(&report);
+        assert!(
+            table.contains("ec2 CreateVirtualEd… (not in model)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("1 attempt to operations not in the AWS model"),
+            "{table}"
+        );
+        assert!(
+            table.lines().all(|line| line.chars().count() <= 100),
+            "{table}"
+        );
+        let marked = "ec2 CreateVirtualEdgeNetworkGateway (not in model)";
+        assert!(render_markdown(&report).contains(marked));
+        let html = render_html(&report);
+        assert!(
+            html.contains("CreateVirtualEdgeNetworkGateway <span class=\"muted\""),
+            "{html}"
+        );
+        assert!(html.contains("(not in model)"));
+        let mut csv = Vec::new();
+        write_calls_csv(&memory, &[run], &mut csv).await.unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(
+            csv.lines()
+                .any(|line| line.contains("CreateVirtualEdgeNetworkGateway")
+                    && line.ends_with(",not-in-model")),
+            "{csv}"
+        );
     }
 
     fn sample_runs() -> Vec<RunRow> {

@@ -2,7 +2,10 @@
 
 use std::fmt::Write as _;
 
-use super::format::{cost_cell, counted as n, loop_summary, milliseconds, LOOP_COST_LEGEND};
+use super::format::{
+    cost_cell, counted as n, loop_summary, milliseconds, not_in_model_note, operation_name,
+    LOOP_COST_LEGEND, NOT_IN_MODEL,
+};
 use super::Report;
 
 /// Rows of each table shown; the rest is counted.
@@ -22,7 +25,18 @@ pub fn render_table(report: &Report) -> String {
     findings(&mut out, report);
     projection(&mut out, report);
     let _ = writeln!(out, "\ndatabase: {}", report.database);
+    let _ = writeln!(out, "identified with the AWS model of {}", models(report));
     out
+}
+
+/// The AWS models that identified the runs' calls (`botocore 1.44.8`), each named once.
+fn models(report: &Report) -> String {
+    let models: std::collections::BTreeSet<&str> = report
+        .runs
+        .iter()
+        .map(|run| run.model_version.as_str())
+        .collect();
+    models.into_iter().collect::<Vec<_>>().join(", ")
 }
 
 /// The runs reported: one run's command and start, or how many runs from when to when.
@@ -96,6 +110,10 @@ fn totals(out: &mut String, report: &Report) {
             totals.unpriced
         );
     }
+    if let Some(note) = not_in_model_note(report) {
+        // Two lines, within the table's width.
+        let _ = writeln!(out, "{}", note.replacen("; ", ";\n  ", 1));
+    }
 }
 
 /// Calls that were not recorded, and runs that ended without recording their end.
@@ -137,7 +155,7 @@ fn operations(out: &mut String, report: &Report) {
             let _ = writeln!(
                 out,
                 "  {:<name_width$} {:>8} {:>8} {:>7} {:>14} {:>10} {:>10}",
-                truncate(&format!("{} {}", row.service, row.operation), name_width),
+                operation_cell(row, name_width),
                 row.calls,
                 row.retries,
                 row.errors,
@@ -265,6 +283,18 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
         }
     }
     lines.join(&format!("\n{indent}"))
+}
+
+/// The operation's name cut to `width`, keeping its `(not in model)` mark whole.
+fn operation_cell(row: &super::OperationReport, width: usize) -> String {
+    let name = operation_name(row);
+    let mark = format!(" ({NOT_IN_MODEL})");
+    match name.strip_suffix(&mark) {
+        Some(bare) if name.chars().count() > width => {
+            format!("{}{mark}", truncate(bare, width - mark.chars().count()))
+        }
+        _ => truncate(&name, width),
+    }
 }
 
 fn truncate(text: &str, width: usize) -> String {

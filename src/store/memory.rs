@@ -438,6 +438,7 @@ fn stored_call(run_id: i64, call: &Call, process: Option<&ClientProcess>) -> Sto
         run_id,
         started_at_us: micros(call.started_at),
         duration_us: super::duration_micros(call.duration),
+        kind: call.kind,
         service: call.service.clone(),
         operation: call.operation.clone(),
         region: call.region.clone(),

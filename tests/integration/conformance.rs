@@ -111,12 +111,31 @@ fn wire_identical(model: &Model, expected: (&str, &str), got: (&str, &str)) -> b
     }
 }
 
-#[test]
-fn botocore_requests_for_every_operation_are_identified() {
-    let model = Model::embedded();
+/// One botocore request as the corpus holds it.
+struct Corpus {
+    path: PathBuf,
+}
+
+/// A replay's outcome: how many requests, and the ones not identified as botocore's operation
+/// (expected service, expected operation, what was identified: `service operation`, with the
+/// operation `(unknown)` for an unknown call and `(not in model) NAME` for one named from the
+/// wire).
+struct Replay {
+    total: usize,
+    misses: Vec<(String, String, String)>,
+    /// Requests identified as an operation the model lacks, named from the wire.
+    not_in_model: usize,
+    /// Of those, the ones whose operation name is not botocore's (`expected -> named`).
+    misnamed: Vec<String>,
+}
+
+/// Identifies every request of the corpus with `model`.
+fn replay(model: &Model, corpus: &Corpus) -> Replay {
     let identifier = Identifier::new(model);
-    let file = std::fs::File::open(corpus()).unwrap();
+    let file = std::fs::File::open(&corpus.path).unwrap();
     let mut total = 0usize;
+    let mut not_in_model = 0usize;
+    let mut misnamed = Vec::new();
     let mut misses: Vec<(String, String, String)> = Vec::new();
     for line in std::io::BufReader::new(file).lines() {
         let line = line.unwrap();
@@ -154,6 +173,17 @@ fn botocore_requests_for_every_operation_are_identified() {
                 model.service(s).name.to_string(),
                 model.operation(s, o).name.to_string(),
             ),
+            Identity::NotInModel {
+                service: named_service,
+                operation: named,
+                ..
+            } => {
+                not_in_model += 1;
+                if named != operation {
+                    misnamed.push(format!("{service} {operation} -> {named_service} {named}"));
+                }
+                (named_service, named)
+            }
             Identity::Unknown { service_guess, .. } => {
                 (service_guess.unwrap_or_default(), "(unknown)".into())
             }
@@ -163,6 +193,30 @@ fn botocore_requests_for_every_operation_are_identified() {
             misses.push((service, operation, format!("{} {}", got.0, got.1)));
         }
     }
+    Replay {
+        total,
+        misses,
+        not_in_model,
+        misnamed,
+    }
+}
+
+/// How many misses the model itself proves to be wire-identical to the operation reported.
+fn wire_identical_misses(model: &Model, misses: &[(String, String, String)]) -> usize {
+    misses
+        .iter()
+        .filter(|(service, operation, got)| {
+            let mut got = got.split(' ');
+            let got = (got.next().unwrap(), got.next().unwrap_or(""));
+            wire_identical(model, (service, operation), got)
+        })
+        .count()
+}
+
+#[test]
+fn botocore_requests_for_every_operation_are_identified() {
+    let model = Model::embedded();
+    let Replay { total, misses, .. } = replay(model, &Corpus { path: corpus() });
     assert_eq!(
         total,
         model.operation_count(),
@@ -171,14 +225,7 @@ fn botocore_requests_for_every_operation_are_identified() {
         model.operation_count()
     );
     let identified = total - misses.len();
-    let identical = misses
-        .iter()
-        .filter(|(service, operation, got)| {
-            let mut got = got.split(' ');
-            let got = (got.next().unwrap(), got.next().unwrap_or(""));
-            wire_identical(model, (service, operation), got)
-        })
-        .count();
+    let identical = wire_identical_misses(model, &misses);
     let rate = identified as f64 / total as f64 * 100.0;
     let distinguishable = identified as f64 / (total - identical) as f64 * 100.0;
     let figure = format!(
@@ -235,5 +282,232 @@ fn botocore_requests_for_every_operation_are_identified() {
     assert!(
         distinguishable >= 99.5,
         "only {distinguishable:.2}% of distinguishable operations identified"
+    );
+}
+
+/// The Python of a botocore newer than the bundled model's (requirements-newer-botocore.txt;
+/// scripts/python-env.sh installs it, scripts/test.sh points TOLLGATE_TEST_NEWER_BOTOCORE_PYTHON
+/// at it).
+fn newer_botocore_python() -> PathBuf {
+    let python = std::env::var_os("TOLLGATE_TEST_NEWER_BOTOCORE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-newer-botocore/bin/python")
+        });
+    assert!(
+        python.exists(),
+        "no newer botocore at {}: run scripts/python-env.sh (scripts/test.sh does)",
+        python.display()
+    );
+    python
+}
+
+/// The botocore `python` imports: its version, and the directory that holds it.
+fn botocore_of(python: &Path) -> (String, PathBuf) {
+    let output = crate::common::hermetic_command(python)
+        .args([
+            "-c",
+            "import botocore, os; print(botocore.__version__); \
+             print(os.path.dirname(os.path.dirname(botocore.__file__)))",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let mut lines = stdout.lines();
+    (
+        lines.next().unwrap().to_string(),
+        PathBuf::from(lines.next().unwrap()),
+    )
+}
+
+/// A corpus of the newer botocore's requests, one per operation it knows (generated once per
+/// target directory and botocore version).
+fn newer_corpus(python: &Path, version: &str) -> Corpus {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("conformance-corpus-botocore-{version}.jsonl"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/generate_corpus.py");
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if !out.exists() || modified(&script) > modified(&out) {
+        // `--model ''`: every operation botocore itself knows, not the bundled model's list.
+        let status = crate::common::hermetic_command(python)
+            .arg(&script)
+            .arg(&out)
+            .args(["--model", ""])
+            .status()
+            .unwrap();
+        assert!(status.success(), "generate_corpus.py failed");
+    }
+    Corpus { path: out }
+}
+
+/// Issue 13 (accuracy): requests from a botocore newer than the bundled model, replayed with the
+/// bundled model alone (operations it lacks are named from the wire: `X-Amz-Target`, `Action=`,
+/// the RPCv2 CBOR path) and with the model `tollgate model update` builds from that botocore.
+#[test]
+fn a_newer_botocore_is_named_from_the_wire_and_identified_after_model_update() {
+    let python = newer_botocore_python();
+    let (version, site_packages) = botocore_of(&python);
+    let bundled = Model::embedded();
+    assert!(
+        tollgate::aws::model::compare_versions(&version, bundled.botocore_version).is_gt(),
+        "botocore {version} is not newer than the bundled model's {}",
+        bundled.botocore_version
+    );
+    let corpus = newer_corpus(&python, &version);
+
+    // The bundled model alone.
+    let before = replay(bundled, &corpus);
+    let in_bundled = |service: &str, operation: &str| {
+        bundled
+            .service_named(service)
+            .and_then(|s| bundled.operation_named(s, operation))
+            .is_some()
+    };
+    let lacking: usize = {
+        let text = std::fs::read_to_string(&corpus.path).unwrap();
+        text.lines()
+            .filter(|line| {
+                let record: serde_json::Value = serde_json::from_str(line).unwrap();
+                !in_bundled(
+                    record["service"].as_str().unwrap(),
+                    record["operation"].as_str().unwrap(),
+                )
+            })
+            .count()
+    };
+    // Misses of operations the bundled model lacks: REST calls, whose operation is not on the
+    // wire (unknown, under the service their endpoint names), and services the wire names
+    // otherwise than botocore does.
+    let mut unnamed_rest = 0usize;
+    let mut other_misses: Vec<String> = Vec::new();
+    for (service, operation, got) in &before.misses {
+        if in_bundled(service, operation) {
+            continue;
+        }
+        if got.ends_with(" (unknown)") {
+            unnamed_rest += 1;
+        } else {
+            other_misses.push(format!("{service} {operation} -> {got}"));
+        }
+    }
+    let known_but_missed: Vec<&(String, String, String)> = before
+        .misses
+        .iter()
+        .filter(|(service, operation, _)| in_bundled(service, operation))
+        .collect();
+    let identical_before = wire_identical_misses(
+        bundled,
+        &known_but_missed
+            .iter()
+            .map(|m| (*m).clone())
+            .collect::<Vec<_>>(),
+    );
+    let identified_before = before.total - before.misses.len();
+    let rate_before = identified_before as f64 / before.total as f64 * 100.0;
+    let distinguishable_before =
+        identified_before as f64 / (before.total - identical_before) as f64 * 100.0;
+
+    // `tollgate model update --from-botocore` into a fresh data directory, then that model.
+    let home = tempfile::tempdir().unwrap();
+    let path_with_newer = std::env::join_paths(
+        std::iter::once(python.parent().unwrap().to_path_buf()).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )),
+    )
+    .unwrap();
+    let status = |home: &Path| {
+        let output = crate::common::tollgate_command(home)
+            .args(["model", "status"])
+            .env("PATH", &path_with_newer)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        (
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (shown, warned) = status(home.path());
+    assert!(
+        shown.contains(&format!(
+            "in use:          botocore {}",
+            bundled.botocore_version
+        )),
+        "{shown}"
+    );
+    assert!(
+        warned.contains(&format!(
+            "your botocore {version} is newer than the model in use"
+        )),
+        "{shown}\n{warned}"
+    );
+    let update = crate::common::tollgate_command(home.path())
+        .args(["model", "update", "--from-botocore"])
+        .arg(&site_packages)
+        .output()
+        .unwrap();
+    assert!(update.status.success(), "{update:?}");
+    let (shown, warned) = status(home.path());
+    assert!(
+        shown.contains(&format!(
+            "in use:          botocore {version} (the installed model)"
+        )),
+        "{shown}"
+    );
+    assert!(!warned.contains("newer than the model in use"), "{warned}");
+    let updated = Model::load_file(&home.path().join("models/aws-model.json")).unwrap();
+    assert_eq!(updated.botocore_version, version);
+    let after = replay(&updated, &corpus);
+    let identified_after = after.total - after.misses.len();
+    let identical_after = wire_identical_misses(&updated, &after.misses);
+    let rate_after = identified_after as f64 / after.total as f64 * 100.0;
+    let distinguishable_after =
+        identified_after as f64 / (after.total - identical_after) as f64 * 100.0;
+
+    let figure = format!(
+        "conformance with botocore {version} (newer than the bundled {bundled_version}): \
+         {total} operations, {lacking} of them not in the bundled model.\n  \
+         bundled model alone: {identified_before} identified exactly ({rate_before:.2}%; \
+         {distinguishable_before:.2}% of the distinguishable), {named} of them named from the \
+         wire; {unnamed_rest} REST operations not in the model recorded as unknown (the wire \
+         does not name them), {wrong} other misses\n  \
+         after `tollgate model update`: {identified_after} identified exactly ({rate_after:.2}%; \
+         {distinguishable_after:.2}% of the {distinguishable} distinguishable)",
+        bundled_version = bundled.botocore_version,
+        total = before.total,
+        named = before.not_in_model,
+        wrong = other_misses.len(),
+        distinguishable = after.total - identical_after,
+    );
+    println!("{figure}");
+    let _ = std::fs::write(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance-newer-summary.txt"),
+        format!("{figure}\n"),
+    );
+    assert!(
+        distinguishable_after >= 99.9,
+        "after model update only {distinguishable_after:.2}%: {:?}",
+        &after.misses[..after.misses.len().min(20)]
+    );
+    // What the wire names is the operation botocore sent, every time.
+    assert!(
+        before.misnamed.is_empty(),
+        "operations named from the wire wrongly:\n{}",
+        before.misnamed.join("\n")
+    );
+    // Of the operations the bundled model lacks, all but REST ones (and a handful the wire
+    // names otherwise: an SDK-local endpoint, a new S3 sub-resource that routes as an older
+    // operation) are named exactly.
+    assert!(
+        before.not_in_model + unnamed_rest + other_misses.len() >= lacking,
+        "{} named, {unnamed_rest} REST, {} other, of {lacking}",
+        before.not_in_model,
+        other_misses.len()
+    );
+    assert!(
+        other_misses.len() * 50 <= lacking,
+        "operations the bundled model lacks, misidentified:\n{}",
+        other_misses.join("\n")
     );
 }

@@ -301,3 +301,116 @@ fn child_exit_codes_pass_through() {
     let run = run_bounded(command, scratch, "sigterm", RUN_LIMIT);
     assert_eq!(run.status.code(), Some(128 + 15), "{}", run.describe());
 }
+
+/// Makes a bucket and an object, then fetches it through presigned URLs as a user would hand them
+/// out: SigV2 (`signature_version='s3'`) path-style on the legacy global endpoint and
+/// virtual-hosted, and SigV4, each in a separate short-lived process (as curl or a browser
+/// would), plus one SigV2 fetch from this process. Prints the URLs' hosts, in order.
+const PRESIGNED_FETCHES: &str = r#"
+import subprocess, sys, urllib.request
+import boto3
+from botocore.config import Config
+
+s3 = boto3.client("s3", region_name="us-east-1")
+s3.create_bucket(Bucket="tollgate-presigned")
+s3.put_object(Bucket="tollgate-presigned", Key="report.csv", Body=b"a,b\n1,2\n")
+
+def presign(signature_version, addressing_style):
+    client = boto3.client("s3", region_name="us-east-1", config=Config(
+        signature_version=signature_version, s3={"addressing_style": addressing_style}))
+    return client.generate_presigned_url(
+        "get_object", Params={"Bucket": "tollgate-presigned", "Key": "report.csv"}, ExpiresIn=600)
+
+urls = [presign("s3", "path"), presign("s3", "virtual"), presign("s3v4", "virtual")]
+fetch = "import sys, urllib.request; assert urllib.request.urlopen(sys.argv[1]).read() == b'a,b\\n1,2\\n'"
+for url in urls:
+    subprocess.run([sys.executable, "-c", fetch, url], check=True)
+assert urllib.request.urlopen(urls[0]).read() == b"a,b\n1,2\n"
+for url in urls:
+    print(url.split("?")[0])
+"#;
+
+/// Issue 13, defect 12: a presigned SigV2 GetObject was recorded with an empty region, attempt
+/// and client pid. What the request tells (the region of the endpoint, the first attempt of a
+/// URL fetch) is filled; what it cannot (a bucket on the legacy global endpoint is served from
+/// its own region; the client of a connection closed before it could be looked up, as a URL
+/// fetch's is) says `unknown`, never empty.
+#[test]
+fn presigned_get_object_is_recorded_with_region_attempt_and_client() {
+    let python = python();
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let scratch = scratch.path();
+    let moto = Moto::start(&python, scratch);
+    let summary_path = scratch.join("summary.json");
+    let command = tollgate_run(
+        scratch,
+        Some(&moto.url()),
+        &summary_path,
+        &python,
+        ["-c", PRESIGNED_FETCHES],
+    );
+    let run = run_bounded(command, scratch, "presigned", RUN_LIMIT);
+    let context = format!("{}\n{}", run.describe(), moto.log_tail());
+    assert!(run.status.success(), "{context}");
+    let hosts: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        hosts,
+        [
+            "https://s3.amazonaws.com/tollgate-presigned/report.csv",
+            "https://tollgate-presigned.s3.amazonaws.com/report.csv",
+            "https://tollgate-presigned.s3.amazonaws.com/report.csv",
+        ],
+        "{context}"
+    );
+
+    let report = crate::common::tollgate_command(&scratch.join("tollgate-home"))
+        .args(["report", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{report:?}");
+    let csv = String::from_utf8(report.stdout).unwrap();
+    let all = format!("{csv}\n{context}");
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    // The fields read here hold no commas.
+    let gets: Vec<Vec<&str>> = lines
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .filter(|row| row[column("operation")] == "GetObject")
+        .collect();
+    assert_eq!(gets.len(), 4, "{all}");
+    let regions: Vec<&str> = gets.iter().map(|row| row[column("region")]).collect();
+    // In the order fetched: SigV2 path-style on s3.amazonaws.com (us-east-1's), SigV2 on the
+    // bucket's global name (its region is not in the request), SigV4 (its scope names it), and
+    // SigV2 path-style again.
+    assert_eq!(
+        regions,
+        ["us-east-1", "unknown", "us-east-1", "us-east-1"],
+        "{all}"
+    );
+    for row in &gets {
+        assert_eq!(row[column("service")], "s3", "{all}");
+        assert_eq!(row[column("status")], "200", "{all}");
+        assert_eq!(row[column("attempt")], "1", "{all}");
+        assert_eq!(row[column("kind")], "operation", "{all}");
+        for field in ["client_pid", "client_command"] {
+            assert!(!row[column(field)].is_empty(), "{field} empty: {all}");
+        }
+        let pid = row[column("client_pid")];
+        assert!(
+            pid == "unknown" || pid.parse::<u32>().is_ok(),
+            "client_pid {pid}: {all}"
+        );
+    }
+    // The workload's own process made the first calls over a connection it kept open: found.
+    let calls: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .collect();
+    let create = calls
+        .iter()
+        .find(|row| row[column("operation")] == "CreateBucket")
+        .unwrap();
+    assert!(create[column("client_pid")].parse::<u32>().is_ok(), "{all}");
+}

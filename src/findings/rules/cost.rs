@@ -97,6 +97,7 @@ pub fn unpriced(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
             });
             let calls: u64 = ops.iter().map(|op| op.unpriced).sum();
             let unknown = ops.iter().any(|op| op.operation.starts_with("unknown"));
+            let not_in_model = ops.iter().any(|op| op.not_in_model > 0);
             let names: Vec<String> = ops
                 .iter()
                 .map(|op| format!("{} ({})", op.operation, thousands(op.unpriced)))
@@ -113,10 +114,13 @@ pub fn unpriced(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
                 detail: format!(
                     "Their cost is unknown, not $0{}: add prices to tollgate.toml \
                      ([[pricing.price]]) if they are billed.",
-                    if unknown {
-                        "; some are not in the AWS model at all"
-                    } else {
-                        ""
+                    match (not_in_model, unknown) {
+                        (true, _) => {
+                            "; some are operations newer than the AWS model in use: \
+                             `tollgate model update` builds the model from your botocore"
+                        }
+                        (false, true) => "; some are not in the AWS model at all",
+                        (false, false) => "",
                     }
                 ),
                 evidence: Evidence {

@@ -11,7 +11,7 @@ use crate::record::{rfc3339, Usd};
 
 /// The paginator's limit key, for advice in the API's own words (`MaxKeys`).
 fn limit_key(service: &str, operation: &str) -> String {
-    let model = Model::embedded();
+    let model = Model::in_use();
     model
         .service_named(service)
         .and_then(|index| model.service(index).paginators.get(operation))

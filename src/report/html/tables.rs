@@ -105,13 +105,22 @@ pub(super) fn operations_table(out: &mut String, report: &Report) {
     for op in report.operations.iter().take(MAX_TABLE_ROWS) {
         let _ = writeln!(
             out,
-            "<tr><td><span class=\"muted\">{}</span> {}</td><td class=\"num\">{}</td>\
+            "<tr><td><span class=\"muted\">{}</span> {}{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\" title=\"{}\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td></tr>",
             esc(&op.service),
             esc(&op.operation),
+            if op.not_in_model > 0 {
+                format!(
+                    " <span class=\"muted\" title=\"newer than the AWS model in use: named from \
+                     the request, unpriced\">({})</span>",
+                    super::super::format::NOT_IN_MODEL
+                )
+            } else {
+                String::new()
+            },
             thousands(op.calls),
             thousands(op.retries),
             thousands(op.errors),

@@ -12,8 +12,9 @@ use sqlx::Row;
 
 use super::SqliteStore;
 use crate::record::{
-    Cadence, FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup, RepeatGroup,
-    ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint, Unit, UpstreamFailure, Usd,
+    Cadence, CallKind, FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup,
+    RepeatGroup, ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint, Unit,
+    UpstreamFailure, Usd,
 };
 use crate::store::tally::Slicing;
 use crate::store::StoreError;
@@ -163,6 +164,7 @@ impl SqliteStore {
             entry.not_billed += n("not_billed")?;
             entry.unpriced += n("unpriced")?;
             entry.estimated += n("estimated")?;
+            entry.not_in_model += n("not_in_model")?;
             entry.first_us = entry.first_us.min(row.try_get("first_us")?);
             entry.last_us = entry.last_us.max(row.try_get("last_us")?);
             entry.latency_max_us = entry
@@ -551,7 +553,7 @@ impl SqliteStore {
         Box::pin(async_stream::try_stream! {
             if !runs.is_empty() {
                 let sql = format!(
-                    "SELECT run_id, started_at_us, duration_us, service, operation, region, \
+                    "SELECT run_id, started_at_us, duration_us, kind, service, operation, region, \
                      resource, status, upstream_failure, error_code, throttled, attempt, bytes_sent, bytes_received, \
                      price_status, cost_usd, transfer_usd, implied_usd, estimated, loop_id, sdk, \
                      app_id, client_pid, client_command \
@@ -575,6 +577,7 @@ fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<StoredCall, sqlx::Error>
         run_id: row.try_get("run_id")?,
         started_at_us: row.try_get("started_at_us")?,
         duration_us: row.try_get("duration_us")?,
+        kind: CallKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(CallKind::NotAws),
         service: row.try_get("service")?,
         operation: row.try_get("operation")?,
         region: row.try_get("region")?,

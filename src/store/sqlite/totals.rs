@@ -66,8 +66,8 @@ async fn write_operations(
         db,
         "operation_totals (run_id, service, operation, calls, retries, errors, throttled, \
              bytes_sent, bytes_received, cost_usd, transfer_usd, implied_usd, priced, free, \
-             not_billed, unpriced, estimated, first_us, last_us, latency_max_us)",
-        20,
+             not_billed, unpriced, estimated, first_us, last_us, latency_max_us, not_in_model)",
+        21,
         totals.operations.iter(),
         |b, ((service, operation), t)| {
             b.push_bind(run_id)
@@ -89,7 +89,8 @@ async fn write_operations(
                 .push_bind(count(t.estimated))
                 .push_bind(t.first_us)
                 .push_bind(t.last_us)
-                .push_bind(i64::try_from(t.latency_max_us).unwrap_or(i64::MAX));
+                .push_bind(i64::try_from(t.latency_max_us).unwrap_or(i64::MAX))
+                .push_bind(count(t.not_in_model));
         },
         "(run_id, service, operation) DO UPDATE SET calls = calls + excluded.calls, \
              retries = retries + excluded.retries, errors = errors + excluded.errors, \
@@ -103,7 +104,8 @@ async fn write_operations(
              not_billed = not_billed + excluded.not_billed, \
              unpriced = unpriced + excluded.unpriced, estimated = estimated + excluded.estimated, \
              first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us), \
-             latency_max_us = max(latency_max_us, excluded.latency_max_us)",
+             latency_max_us = max(latency_max_us, excluded.latency_max_us), \
+             not_in_model = not_in_model + excluded.not_in_model",
     )
     .await?;
     upsert(

@@ -135,6 +135,8 @@ pub struct OperationRow {
     /// Why the first unpriced attempt had no price.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unpriced_reason: Option<String>,
+    /// Attempts to an operation the AWS model did not have, named from the request.
+    pub not_in_model: u64,
     /// Billed quantities of the calls' own charges by unit (data transfer is `transfer_usd`).
     pub units: BTreeMap<String, String>,
 }
@@ -290,6 +292,7 @@ impl Summary {
                     unpriced: tally.unpriced,
                     estimated: tally.estimated,
                     unpriced_reason: stats.unpriced_reason.clone(),
+                    not_in_model: tally.not_in_model,
                     // The units of the calls' own charges: data transfer out has its own
                     // column here (`transfer_usd`), as in the text summary.
                     units: tally

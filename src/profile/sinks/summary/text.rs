@@ -40,7 +40,7 @@ impl SummaryReport {
             let width = self
                 .operations
                 .iter()
-                .map(|row| row.service.len() + row.operation.len() + 1)
+                .map(|row| row.service.len() + row.operation.len() + 1 + mark(row).len())
                 .max()
                 .unwrap_or(9)
                 .clamp(9, 60);
@@ -50,7 +50,7 @@ impl SummaryReport {
                 "operation", "calls", "retries", "errors", "cost", "p50", "p99"
             );
             for row in &self.operations {
-                let name = format!("{} {}", row.service, row.operation);
+                let name = format!("{} {}{}", row.service, row.operation, mark(row));
                 let _ = writeln!(
                     out,
                     "  {:<width$}  {:>7}  {:>7}  {:>6}  {:>14}  {:>6.1} ms  {:>6.1} ms",
@@ -229,6 +229,15 @@ impl OperationRow {
 }
 
 /// Keeps the end of `text` (the distinctive part of a host or operation) within `width` chars.
+/// ` (not in model)` after an operation newer than the AWS model (named from the request).
+fn mark(row: &super::report::OperationRow) -> &'static str {
+    if row.not_in_model > 0 {
+        " (not in model)"
+    } else {
+        ""
+    }
+}
+
 fn truncate(text: &str, width: usize) -> String {
     let chars = text.chars().count();
     if chars <= width {
