@@ -8,6 +8,7 @@ pub mod extract;
 pub mod host;
 pub mod identify;
 pub mod model;
+pub mod page_count;
 pub mod pages;
 pub mod router;
 pub mod signing;
@@ -132,6 +133,7 @@ pub mod fuzzing {
                     Some(&PageResponse {
                         status: 200,
                         body: view,
+                        streamed: None,
                     }),
                 );
                 std::hint::black_box(facts);

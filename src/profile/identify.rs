@@ -10,8 +10,11 @@ use crate::aws::usage::{self, BodyView, Usage, UsageInput};
 use crate::pricing::{Cost, Pricer, PricingInput};
 use crate::proxy::{self, BodyRecord, Exchange, Outcome};
 use crate::record::{
-    is_throttling, Call, CallKind, ImpliedCost, PageFacts, PriceStatus, Unit, UpstreamFailure,
+    is_throttling, Call, CallKind, ImpliedCost, PageAnswer, PageFacts, PriceStatus, Unit,
+    UpstreamFailure,
 };
+
+use super::tap;
 
 fn body_view(record: &BodyRecord) -> BodyView<'_> {
     BodyView {
@@ -28,21 +31,34 @@ pub fn call_from_exchange(
     pricer: &Pricer,
     exchange: &Exchange,
 ) -> Call {
-    let identification = identifier.identify(&Request {
-        method: &exchange.method,
-        host: &exchange.host,
-        path: exchange.uri.path(),
-        query: exchange.uri.query(),
-        headers: &exchange.request_headers,
-        body: &exchange.request_body.captured,
-    });
+    let tap = tap::of(exchange);
+    // Identified when the response began, where the profiler could.
+    let identified;
+    let identification = match tap {
+        Some(tap) => &tap.identification,
+        None => {
+            identified = identifier.identify(&Request {
+                method: &exchange.method,
+                host: &exchange.host,
+                path: exchange.uri.path(),
+                query: exchange.uri.query(),
+                headers: &exchange.request_headers,
+                body: &exchange.request_body.captured,
+            });
+            &identified
+        }
+    };
     let name = name(identifier, exchange, &identification.identity);
     let answer = answer(exchange);
+    let streamed = tap
+        .and_then(|tap| tap.page.as_ref())
+        .map(|page| page.answer(exchange.outcome == Outcome::Complete));
     let measured = measure(
         identifier,
         exchange,
         &identification.identity,
         answer.status,
+        streamed,
     );
     let cost = match name.kind {
         CallKind::NotAws => Cost {
@@ -73,7 +89,7 @@ pub fn call_from_exchange(
         kind: name.kind,
         service: name.service,
         operation: name.operation,
-        region: identification.region,
+        region: identification.region.clone(),
         host: exchange.host.clone(),
         access_key: identification
             .access_key_id
@@ -223,12 +239,13 @@ struct Measured {
 }
 
 /// Usage, paginator facts and the parameter digest of a known operation: the bodies are parsed
-/// once, here, for all three.
+/// once, here, for all three. `streamed`: what the page counter read of the whole response.
 fn measure(
     identifier: &Identifier<'_>,
     exchange: &Exchange,
     identity: &Identity,
     status: Option<u16>,
+    streamed: Option<PageAnswer>,
 ) -> Measured {
     let Identity::Operation {
         service, operation, ..
@@ -269,6 +286,7 @@ fn measure(
         let response = exchange.response.as_ref().map(|r| PageResponse {
             status: r.status.as_u16(),
             body: response_body,
+            streamed,
         });
         pages::page_facts(paginator, &request, response.as_ref())
     });

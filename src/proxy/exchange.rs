@@ -18,8 +18,8 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::observer::{
-    BodyRecord, Exchange, Observers, Outcome, ResponseRecord, Transport, UpstreamFailure,
-    TAIL_CAPTURE,
+    BodyRecord, BodyTap, Exchange, Observers, Outcome, ResponseRecord, ResponseStart, Transport,
+    UpstreamFailure, TAIL_CAPTURE,
 };
 
 /// The request as it arrived, before any body.
@@ -47,8 +47,11 @@ pub(crate) struct ExchangeRecorder {
 struct State {
     head: Option<RequestHead>,
     request_body: BodyRecord,
+    /// The request body has ended (and `request_body` is its record).
+    request_done: bool,
     response: Option<ResponseRecord>,
     response_body: BodyRecord,
+    response_tap: Option<Box<dyn BodyTap>>,
     outcome: Option<Outcome>,
     /// Set when the client's request body broke off (it went away mid-upload).
     request_error: Option<String>,
@@ -72,8 +75,10 @@ impl ExchangeRecorder {
             state: Mutex::new(State {
                 head: Some(head),
                 request_body: BodyRecord::default(),
+                request_done: false,
                 response: None,
                 response_body: BodyRecord::default(),
+                response_tap: None,
                 outcome: None,
                 request_error: None,
                 response_head_at: None,
@@ -94,11 +99,26 @@ impl ExchangeRecorder {
         self.span.record("status", status.as_u16());
     }
 
-    pub fn response_head(&self, response: ResponseRecord) {
+    /// The response head came: records it, and returns the tap an observer wants the
+    /// response body read through, if any.
+    pub fn response_head(&self, response: ResponseRecord) -> Option<Box<dyn BodyTap>> {
         self.record_status(response.status);
         let mut state = self.state();
-        state.response = Some(response);
         state.response_head_at = Some(Instant::now());
+        let tap = state.head.as_ref().and_then(|head| {
+            self.observers.response_tap(&ResponseStart {
+                id: head.id,
+                client: head.client,
+                host: &head.host,
+                method: &head.method,
+                uri: &head.uri,
+                request_headers: &head.headers,
+                request_body: state.request_done.then_some(&state.request_body),
+                response: &response,
+            })
+        });
+        state.response = Some(response);
+        tap
     }
 
     /// The upstream exchange failed. If the client's own upload broke off first, that is what
@@ -114,11 +134,18 @@ impl ExchangeRecorder {
         state.ended_at = Some(Instant::now());
     }
 
-    fn body_done(&self, side: Side, record: BodyRecord, error: Option<String>) {
+    fn body_done(
+        &self,
+        side: Side,
+        record: BodyRecord,
+        error: Option<String>,
+        body_tap: Option<Box<dyn BodyTap>>,
+    ) {
         let mut state = self.state();
         match side {
             Side::Request => {
                 state.request_body = record;
+                state.request_done = true;
                 state.request_error = error;
             }
             Side::Response => {
@@ -133,6 +160,7 @@ impl ExchangeRecorder {
                     });
                 }
                 state.response_body = record;
+                state.response_tap = body_tap;
                 state.ended_at = Some(Instant::now());
             }
         }
@@ -162,6 +190,7 @@ impl Drop for ExchangeRecorder {
             request_body: std::mem::take(&mut state.request_body),
             response: state.response.take(),
             response_body: std::mem::take(&mut state.response_body),
+            response_tap: state.response_tap.take(),
             outcome: state.outcome.take().unwrap_or(Outcome::Interrupted {
                 message: "the exchange was abandoned before a response".into(),
             }),
@@ -230,6 +259,8 @@ pub(crate) struct Tap {
     /// (reference-counted slices of the chunks, not copies).
     tail: VecDeque<Bytes>,
     tail_bytes: usize,
+    /// An observer's reader of the whole body, fed every chunk.
+    body_tap: Option<Box<dyn BodyTap>>,
     complete: bool,
     error: Option<String>,
 }
@@ -245,13 +276,26 @@ impl Tap {
             truncated: false,
             tail: VecDeque::new(),
             tail_bytes: 0,
+            body_tap: None,
             complete: false,
             error: None,
         }
     }
 
+    /// Feeds every chunk of the body to `body_tap` (if it wants them), and hands it back with
+    /// the body's record.
+    pub fn with_body_tap(mut self, body_tap: Option<Box<dyn BodyTap>>) -> Self {
+        self.body_tap = body_tap;
+        self
+    }
+
     fn data(&mut self, data: &Bytes) {
         self.bytes += data.len() as u64;
+        if let Some(body_tap) = &mut self.body_tap {
+            if body_tap.wants_chunks() {
+                body_tap.feed(data);
+            }
+        }
         let room = self.capture_limit - self.captured.len();
         if data.len() > room {
             self.truncated = true;
@@ -298,7 +342,7 @@ impl Drop for Tap {
             complete: self.complete,
         };
         self.recorder
-            .body_done(self.side, record, self.error.take());
+            .body_done(self.side, record, self.error.take(), self.body_tap.take());
     }
 }
 
@@ -308,6 +352,14 @@ impl<B: Body> TapBody<B> {
         // polls it, and hyper may never poll it at all.
         if let Some(tap) = tap.as_mut() {
             tap.complete = inner.is_end_stream();
+        }
+        // An empty request is over before it is sent: said now, so that the response head finds
+        // it ended (and observers can read the whole request then).
+        if tap
+            .as_ref()
+            .is_some_and(|tap| tap.complete && tap.side == Side::Request)
+        {
+            tap = None;
         }
         Self {
             inner,

@@ -4,7 +4,7 @@
 use super::{LoopReport, OperationReport, Report, RunReport};
 use crate::findings::rules::thousands;
 use crate::findings::Finding;
-use crate::record::cost_label;
+use crate::record::{cost_label, describe_items_unknown};
 
 /// Findings worth acting on, in the report's order (most saved first): the `top-*` ones only
 /// name the biggest operations, which the operations table already shows.
@@ -85,6 +85,54 @@ pub(super) fn pages_needed(l: &LoopReport) -> Option<i64> {
     match (l.items, l.page_size_max) {
         (Some(items), Some(max)) if max > 0 => Some(((items.max(0) + max - 1) / max).max(1)),
         _ => None,
+    }
+}
+
+/// Why loops' items are unknown, numbered in the order the loops shown first give them: the
+/// items cell says `?1`, and a note under the table says what 1 is.
+pub(super) struct ItemsNotes {
+    codes: Vec<String>,
+}
+
+impl ItemsNotes {
+    pub fn of<'a>(loops: impl IntoIterator<Item = &'a LoopReport>) -> Self {
+        let mut codes: Vec<String> = Vec::new();
+        for l in loops {
+            if let (None, Some(code)) = (l.items, &l.items_unknown) {
+                if !codes.contains(code) {
+                    codes.push(code.clone());
+                }
+            }
+        }
+        Self { codes }
+    }
+
+    /// The items cell: the count (as `count` writes it), `?N` with the reason's number, or `?`
+    /// when no reason was recorded (runs recorded before reasons were).
+    pub fn cell(&self, l: &LoopReport, count: impl Fn(u64) -> String) -> String {
+        match (l.items, &l.items_unknown) {
+            (Some(items), _) => count(items.max(0) as u64),
+            (None, Some(code)) => match self.codes.iter().position(|c| c == code) {
+                Some(index) => format!("?{}", index + 1),
+                None => "?".into(),
+            },
+            (None, None) => "?".into(),
+        }
+    }
+
+    /// `?1 items unknown: a page's body was cut short (...)`, one per reason.
+    pub fn lines(&self) -> Vec<String> {
+        self.codes
+            .iter()
+            .enumerate()
+            .map(|(index, code)| {
+                format!(
+                    "?{} items unknown: {}",
+                    index + 1,
+                    describe_items_unknown(code)
+                )
+            })
+            .collect()
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::format::{cost_cell, milliseconds};
+use super::format::{cost_cell, milliseconds, ItemsNotes};
 use super::Report;
 use crate::findings::rules::thousands;
 
@@ -185,6 +185,7 @@ fn loops(out: &mut String, report: &Report) {
             "  {:<name_width$} {:>7} {:>9} {:>12} {:>10} {:>12}",
             "loop", "pages", "items", "page size", "end", "cost"
         );
+        let notes = ItemsNotes::of(loops.iter().take(MAX_ROWS / 2).copied());
         for l in loops.iter().take(MAX_ROWS / 2) {
             let name = match &l.resource {
                 Some(resource) => format!("{} {} {resource}", l.service, l.operation),
@@ -207,7 +208,7 @@ fn loops(out: &mut String, report: &Report) {
                 "  {:<name_width$} {:>7} {:>9} {:>12} {:>10} {:>12}",
                 truncate(&name, name_width),
                 l.pages,
-                l.items.map_or("?".into(), |i| i.to_string()),
+                notes.cell(l, |i| i.to_string()),
                 size,
                 end,
                 l.cost_usd
@@ -215,6 +216,9 @@ fn loops(out: &mut String, report: &Report) {
         }
         if loops.len() > MAX_ROWS / 2 {
             let _ = writeln!(out, "  … {} more loops", loops.len() - MAX_ROWS / 2);
+        }
+        for line in notes.lines() {
+            let _ = writeln!(out, "  {}", wrap(&line, WIDTH - 4, "    "));
         }
     }
 }

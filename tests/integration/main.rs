@@ -13,6 +13,7 @@ mod hermetic;
 mod html;
 mod layers;
 mod moto;
+mod page_count;
 mod pricing_cli;
 mod proxy;
 mod run;
