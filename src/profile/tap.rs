@@ -79,3 +79,40 @@ pub(super) fn of(exchange: &Exchange) -> Option<&CallTap> {
         .as_any()
         .downcast_ref::<CallTap>()
 }
+
+#[cfg(test)]
+mod tests {
+    use http::{HeaderMap, Method, StatusCode, Uri, Version};
+
+    use super::*;
+    use crate::proxy::{BodyRecord, ResponseRecord};
+
+    fn ok() -> ResponseRecord {
+        ResponseRecord {
+            status: StatusCode::OK,
+            version: Version::HTTP_11,
+            headers: HeaderMap::new(),
+        }
+    }
+
+    #[test]
+    fn only_pages_are_read_and_a_request_still_on_its_way_is_identified_later() {
+        let uri: Uri = "/bucket/key.txt".parse().unwrap();
+        let headers = HeaderMap::new();
+        let request_body = BodyRecord::default();
+        let response = ok();
+        let start = |request_body| ResponseStart {
+            id: 1,
+            client: "127.0.0.1:1".parse().unwrap(),
+            host: "s3.amazonaws.com",
+            method: &Method::GET,
+            uri: &uri,
+            request_headers: &headers,
+            request_body,
+            response: &response,
+        };
+        let get_object = call_tap(&start(Some(&request_body))).unwrap();
+        assert!(!get_object.wants_chunks(), "GetObject has no paginator");
+        assert!(call_tap(&start(None)).is_none());
+    }
+}

@@ -426,7 +426,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::observer::{Observer, Tunnel};
+    use crate::proxy::observer::{Observer, ResponseStart, Tunnel};
     use http_body_util::{BodyExt, Full, StreamBody};
     use std::sync::Mutex as StdMutex;
     use tracing::Span;
@@ -505,6 +505,90 @@ mod tests {
         let mut short = Tap::new(recorder, Side::Response, 4);
         short.data(&Bytes::from_static(b"abcdefgh"));
         assert_eq!(&short.take_tail()[..], b"efgh");
+    }
+
+    /// Reads every chunk of the body, and what the request looked like when the response began.
+    #[derive(Default)]
+    struct Counting {
+        chunks: Vec<usize>,
+        request_body_ended: bool,
+    }
+
+    impl BodyTap for Counting {
+        fn feed(&mut self, chunk: &[u8]) {
+            self.chunks.push(chunk.len());
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    /// What came back on an exchange: the chunks the tap saw, whether the request had ended
+    /// when the response began, the body's length and its captured head.
+    type Tapped = (Vec<usize>, bool, u64, Bytes);
+
+    /// Hands out a [`Counting`] tap, and keeps what came back on each exchange.
+    #[derive(Default)]
+    struct Tapping(StdMutex<Vec<Tapped>>);
+
+    impl Observer for Tapping {
+        fn response_tap(&self, start: &ResponseStart<'_>) -> Option<Box<dyn BodyTap>> {
+            Some(Box::new(Counting {
+                chunks: Vec::new(),
+                request_body_ended: start.request_body.is_some(),
+            }))
+        }
+        fn on_exchange(&self, exchange: &Exchange) {
+            let tap = exchange
+                .response_tap
+                .as_deref()
+                .and_then(|tap| tap.as_any().downcast_ref::<Counting>())
+                .expect("the tap comes back on the exchange");
+            self.0.lock().unwrap().push((
+                tap.chunks.clone(),
+                tap.request_body_ended,
+                exchange.response_body.bytes,
+                exchange.response_body.captured.clone(),
+            ));
+        }
+    }
+
+    /// Issue 13: the body capture (here 4 bytes) must not limit what an observer reads of the
+    /// body: its tap sees every chunk, and comes back with the exchange.
+    #[tokio::test]
+    async fn a_body_tap_reads_every_chunk_past_the_capture() {
+        let tapping = Arc::new(Tapping::default());
+        let recorder =
+            ExchangeRecorder::new(Observers::new(vec![tapping.clone()]), Span::none(), head());
+        // A GET: its empty request body is over before it is sent.
+        let request = TapBody::new(
+            Full::new(Bytes::new()),
+            Some(Tap::new(recorder.clone(), Side::Request, 4)),
+        );
+        let body_tap = recorder.response_head(ResponseRecord {
+            status: http::StatusCode::OK,
+            version: Version::HTTP_11,
+            headers: HeaderMap::new(),
+        });
+        let chunks = ["hello ", "world", "! and more"]
+            .map(|chunk| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(chunk))));
+        let response = TapBody::new(
+            StreamBody::new(futures_util::stream::iter(chunks)),
+            Some(Tap::new(recorder, Side::Response, 4).with_body_tap(body_tap)),
+        );
+        let bytes = response.collect().await.unwrap().to_bytes();
+        assert_eq!(bytes, "hello world! and more", "the body passes untouched");
+        drop(request);
+        let seen = tapping.0.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        let (chunks, request_body_ended, bytes, captured) = &seen[0];
+        assert_eq!(chunks, &[6, 5, 10]);
+        assert!(
+            request_body_ended,
+            "the response began after the empty request"
+        );
+        assert_eq!(*bytes, 21);
+        assert_eq!(captured, "hell");
     }
 
     #[tokio::test]

@@ -113,6 +113,12 @@ impl CborReader {
         while at < chunk.len() {
             match self.state {
                 State::Head => {
+                    if matcher.skipping() && !matcher.capturing() {
+                        at = self.pass_scalars(chunk, at);
+                        if at == chunk.len() {
+                            break;
+                        }
+                    }
                     let byte = chunk[at];
                     at += 1;
                     let major = byte >> 5;
@@ -173,6 +179,13 @@ impl CborReader {
                     };
                     if need == 0 {
                         self.argument(major, u64::from(info), chunk, &mut mark, at, matcher);
+                    } else if let Some(bytes) = chunk.get(at..at + usize::from(need)) {
+                        // The whole argument is in this chunk (nearly always).
+                        let value = bytes
+                            .iter()
+                            .fold(0u64, |value, &byte| value << 8 | u64::from(byte));
+                        at += usize::from(need);
+                        self.argument(major, value, chunk, &mut mark, at, matcher);
                     } else {
                         self.state = State::Argument {
                             major,
@@ -226,6 +239,67 @@ impl CborReader {
         if matcher.capturing() && mark < chunk.len() {
             matcher.capture(&chunk[mark..]);
         }
+    }
+
+    /// In an array no path follows, passes over a run of scalars (numbers, simple values,
+    /// strings, tags) whole in this chunk, without reporting each to the matcher: a metric's
+    /// thousands of values cost a few instructions each. Stops before the array's last item
+    /// (which ends the array, and is read the usual way) and before anything else. Returns where
+    /// it stopped.
+    fn pass_scalars(&mut self, chunk: &[u8], mut at: usize) -> usize {
+        let Some(frame) = self.frames.last_mut() else {
+            return at;
+        };
+        if frame.container != Container::Array {
+            return at;
+        }
+        while let Some(&byte) = chunk.get(at) {
+            let need = match byte & 0x1f {
+                0..=23 => 0,
+                24 => 1,
+                25 => 2,
+                26 => 4,
+                27 => 8,
+                _ => return at,
+            };
+            let mut end = at + 1 + need;
+            let Some(argument) = chunk.get(at + 1..end) else {
+                return at;
+            };
+            match byte >> 5 {
+                // A tag: the item it tags follows.
+                6 => {
+                    at = end;
+                    continue;
+                }
+                0 | 1 | 7 => {}
+                2 | 3 => {
+                    let length = if need == 0 {
+                        u64::from(byte & 0x1f)
+                    } else {
+                        argument
+                            .iter()
+                            .fold(0, |value, &b| value << 8 | u64::from(b))
+                    };
+                    match usize::try_from(length)
+                        .ok()
+                        .and_then(|l| end.checked_add(l))
+                    {
+                        Some(string_end) if string_end <= chunk.len() => end = string_end,
+                        _ => return at,
+                    }
+                }
+                _ => return at,
+            }
+            if frame.left != INDEFINITE {
+                if frame.left <= 1 {
+                    return at;
+                }
+                frame.left -= 1;
+            }
+            at = end;
+        }
+        at
     }
 
     fn fail(&mut self, failure: Failure) {

@@ -133,6 +133,20 @@ impl JsonReader {
                         _ => return self.fail(Failure::Syntax),
                     }
                 }
+                State::InName { escape: 0 } => {
+                    // The plain run of the name at once.
+                    let rest = &chunk[at..];
+                    let end = rest
+                        .iter()
+                        .position(|&byte| byte == b'"' || byte == b'\\')
+                        .unwrap_or(rest.len());
+                    self.name.extend(&rest[..end]);
+                    at += end;
+                    if end < rest.len() {
+                        at += 1;
+                        self.name_byte(rest[end], 0);
+                    }
+                }
                 State::InName { escape } => {
                     at += 1;
                     self.name_byte(byte, escape);
@@ -166,11 +180,14 @@ impl JsonReader {
                     }
                 }
                 State::Literal => {
-                    if is_literal(byte) {
-                        at += 1;
-                    } else {
-                        // The delimiter is read again after the value.
-                        self.end_value(chunk, &mut mark, at, matcher);
+                    let rest = &chunk[at..];
+                    match rest.iter().position(|&byte| !is_literal(byte)) {
+                        Some(end) => {
+                            at += end;
+                            // The delimiter is read again after the value.
+                            self.end_value(chunk, &mut mark, at, matcher);
+                        }
+                        None => at = chunk.len(),
                     }
                 }
                 State::After => {

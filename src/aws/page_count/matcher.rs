@@ -151,6 +151,12 @@ impl<'m> Matcher<'m> {
         }
     }
 
+    /// Whether the innermost open node is one no path follows (nor any node inside it).
+    #[inline]
+    pub fn skipping(&self) -> bool {
+        self.skip > 0
+    }
+
     /// A node opens. Returns true when a kept value starts at it (the reader then captures from
     /// the node's first byte).
     #[inline]

@@ -67,7 +67,7 @@ impl XmlReader {
             match self.state {
                 State::Text => {
                     let rest = &chunk[at..];
-                    match memchr(b'<', rest) {
+                    match find(b'<', rest) {
                         Some(offset) => {
                             if matcher.capturing() {
                                 matcher.capture(&rest[..offset]);
@@ -98,20 +98,29 @@ impl XmlReader {
                     at += 1;
                 }
                 State::StartName => {
-                    let byte = chunk[at];
-                    match byte {
-                        b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n' => {
-                            self.state = State::Attributes {
-                                quote: 0,
-                                slash: false,
-                            };
-                            continue;
+                    let rest = &chunk[at..];
+                    let end = rest
+                        .iter()
+                        .position(|&byte| {
+                            matches!(byte, b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n')
+                        })
+                        .unwrap_or(rest.len());
+                    let name = &rest[..end];
+                    // A namespace prefix: the local name follows its colon.
+                    match name.iter().rposition(|&byte| byte == b':') {
+                        Some(colon) => {
+                            self.name.clear();
+                            self.name.extend(&name[colon + 1..]);
                         }
-                        // A namespace prefix: the local name follows.
-                        b':' => self.name.clear(),
-                        _ => self.name.push(byte),
+                        None => self.name.extend(name),
                     }
-                    at += 1;
+                    at += end;
+                    if end < rest.len() {
+                        self.state = State::Attributes {
+                            quote: 0,
+                            slash: false,
+                        };
+                    }
                 }
                 State::Attributes { quote, slash } => {
                     let byte = chunk[at];
@@ -152,7 +161,7 @@ impl XmlReader {
                         }
                     }
                 }
-                State::EndTag => match memchr(b'>', &chunk[at..]) {
+                State::EndTag => match find(b'>', &chunk[at..]) {
                     Some(offset) => {
                         at += offset + 1;
                         self.state = State::Text;
@@ -270,5 +279,16 @@ impl XmlReader {
                 _ => matcher.capture(&[byte]),
             }
         }
+    }
+}
+
+/// The first `needle` in `haystack`. Most runs between tags are short (a size, a date, an end
+/// tag's name): a plain loop over the first bytes costs less there than memchr's set-up.
+#[inline]
+fn find(needle: u8, haystack: &[u8]) -> Option<usize> {
+    let head = haystack.len().min(32);
+    match haystack[..head].iter().position(|&byte| byte == needle) {
+        Some(offset) => Some(offset),
+        None => memchr(needle, &haystack[head..]).map(|offset| offset + head),
     }
 }
