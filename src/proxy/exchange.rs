@@ -1,9 +1,11 @@
 //! Following one exchange while its bodies stream, and reporting it when both are done.
 //!
 //! The request and response bodies are wrapped in [`TapBody`], which passes frames through
-//! untouched (so backpressure is the client's and upstream's own), counts bytes, and copies the
-//! first bytes when an observer wants them. Each tap and the forwarding code hold an
-//! `Arc<ExchangeRecorder>`; when the last one lets go, the recorder reports the exchange.
+//! untouched (so backpressure is the client's and upstream's own), counts bytes, copies the
+//! first bytes when an observer wants them, and hands each response chunk to the [`BodyTap`] an
+//! observer asked for when the response head came (which reads the whole body, whatever the
+//! copy keeps). Each tap and the forwarding code hold an `Arc<ExchangeRecorder>`; when the last
+//! one lets go, the recorder reports the exchange.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
