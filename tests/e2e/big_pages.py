@@ -1,6 +1,6 @@
 """Listing pages far larger than tollgate's body capture (64 KiB), for tollgate's integration
 tests (tests/integration/page_count.rs). Issue 13: a full 1,000-key S3 ListObjectsV2 page is
-about 250 KB, and its items were always shown as unknown.
+250 KB or more (400 KB here), and its items were always shown as unknown.
 
     big_pages.py fill ENDPOINT OUT.json     straight to moto (not through tollgate): a bucket of
                                             OBJECTS objects with long keys (about 400 bytes each
@@ -20,8 +20,8 @@ expects another token), then the second and third pages by the re-listing's own 
 DynamoDB Scan paginator with Limit=400 (pages of 400, 400 and 200 items, each far over 64 KiB).
 
 Each page's size in bytes and its items are counted here (botocore's `after-call` event gives
-the raw body), and written as JSON to OUT.json with the tokens' order. Exits non-zero if
-anything the workload checks goes wrong.
+the raw body) and written as JSON to OUT.json. Exits non-zero if anything the workload checks
+goes wrong.
 """
 
 import json
