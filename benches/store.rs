@@ -1031,6 +1031,7 @@ impl<'p> Calls<'p> {
                         vec![token(listing.page + 1)]
                     },
                     items: Some(if last { 1 + rng.below(1000) } else { 1000 }),
+                    items_unknown: None,
                     unreadable: false,
                 });
                 listing.page += 1;
@@ -1325,6 +1326,7 @@ impl Spec {
                 .expect("origin form"),
             version: Version::HTTP_11,
             request_headers: parts.headers,
+            response_tap: None,
             request_body: BodyRecord {
                 bytes: body.len() as u64,
                 captured: Bytes::from(body),

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod host;
 pub mod identify;
 pub mod model;
+pub mod page_count;
 pub mod pages;
 pub mod router;
 pub mod signing;
@@ -57,6 +58,46 @@ pub mod fuzzing {
             body: body.as_bytes(),
         });
         std::hint::black_box(identification);
+    }
+
+    /// Streams an arbitrary response body through a page counter (`page_count`). The first
+    /// byte picks the operation (and so the syntax: XML with and without a query wrapper, JSON,
+    /// CBOR), the second how the rest is cut into chunks; the answer must not depend on the cuts.
+    pub fn page_count(data: &[u8]) {
+        use super::page_count::PageCounter;
+        const CASES: &[(&str, &str)] = &[
+            ("s3", "ListObjectsV2"),
+            ("s3", "ListObjects"),
+            ("ec2", "DescribeInstances"),
+            ("iam", "ListUsers"),
+            ("cloudfront", "ListDistributions"),
+            ("dynamodb", "Scan"),
+            ("kinesis", "DescribeStream"),
+            ("cloudwatch", "GetMetricData"),
+        ];
+        let [selector, cuts, body @ ..] = data else {
+            return;
+        };
+        let (service, operation) = CASES[usize::from(*selector) % CASES.len()];
+        let model = Model::embedded();
+        let Some(index) = model.service_named(service) else {
+            return;
+        };
+        let service_model = model.service(index);
+        let Some(paginator) = service_model.paginators.get(operation) else {
+            return;
+        };
+        let read = |chunk_size: usize| {
+            let mut counter =
+                PageCounter::new(paginator, &service_model.protocols, operation, None);
+            for chunk in body.chunks(chunk_size.max(1)) {
+                counter.feed(chunk);
+            }
+            (counter.answer(true), counter.answer(false))
+        };
+        let whole = read(body.len());
+        let cut = read(usize::from(*cuts) % 17 + 1);
+        assert_eq!(whole, cut, "the answer depends on where the body was cut");
     }
 
     /// Reads an arbitrary response body the way usage and paginator-loop extraction do. The
@@ -132,6 +173,7 @@ pub mod fuzzing {
                     Some(&PageResponse {
                         status: 200,
                         body: view,
+                        streamed: None,
                     }),
                 );
                 std::hint::black_box(facts);

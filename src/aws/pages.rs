@@ -27,9 +27,13 @@ pub struct PageRequest<'a> {
 pub struct PageResponse<'a> {
     pub status: u16,
     pub body: BodyView<'a>,
+    /// What a [`PageCounter`](super::page_count::PageCounter) read of the whole body as it
+    /// streamed; `None` when the body was not streamed through one, and then the answer is
+    /// read from the captured head (and tail) of the body.
+    pub streamed: Option<PageAnswer>,
 }
 
-pub use crate::record::{PageAnswer, PageFacts};
+pub use crate::record::{ItemsUnknown, PageAnswer, PageFacts};
 
 pub fn page_facts(
     paginator: &Paginator,
@@ -86,7 +90,10 @@ pub fn page_facts(
 
     let answer = response
         .filter(|r| (200..300).contains(&r.status))
-        .map(|r| read_answer(paginator, syntax, &r.body, request.documents));
+        .map(|r| match &r.streamed {
+            Some(streamed) => streamed.clone(),
+            None => read_answer(paginator, syntax, &r.body, request.documents),
+        });
     PageFacts {
         continues_from,
         listing,
@@ -199,9 +206,17 @@ fn read_answer(
                 .find_map(|path| count_list(d, path, xml))
         })
     };
+    let items_unknown = items.is_none().then_some(if body.truncated {
+        ItemsUnknown::BeyondCapture
+    } else if doc.is_none() {
+        ItemsUnknown::Unparseable
+    } else {
+        ItemsUnknown::NoList
+    });
     PageAnswer {
         next,
         items,
+        items_unknown,
         unreadable,
     }
 }
@@ -333,6 +348,7 @@ mod tests {
             Some(&PageResponse {
                 status: 200,
                 body: BodyView::whole(response),
+                streamed: None,
             }),
         )
     }
@@ -483,10 +499,12 @@ mod tests {
             Some(&PageResponse {
                 status: 200,
                 body: cut,
+                streamed: None,
             }),
         );
         let answer = facts.answer.unwrap();
         assert_eq!(answer.next, ["n&2"]);
         assert_eq!(answer.items, None);
+        assert_eq!(answer.items_unknown, Some(ItemsUnknown::BeyondCapture));
     }
 }

@@ -10,8 +10,11 @@ use crate::aws::usage::{self, BodyView, Usage, UsageInput};
 use crate::pricing::{Cost, Pricer, PricingInput};
 use crate::proxy::{self, BodyRecord, Exchange, Outcome};
 use crate::record::{
-    is_throttling, Call, CallKind, ImpliedCost, PageFacts, PriceStatus, Unit, UpstreamFailure,
+    is_throttling, Call, CallKind, ImpliedCost, PageAnswer, PageFacts, PriceStatus, Unit,
+    UpstreamFailure,
 };
+
+use super::tap;
 
 fn body_view(record: &BodyRecord) -> BodyView<'_> {
     BodyView {
@@ -28,21 +31,34 @@ pub fn call_from_exchange(
     pricer: &Pricer,
     exchange: &Exchange,
 ) -> Call {
-    let identification = identifier.identify(&Request {
-        method: &exchange.method,
-        host: &exchange.host,
-        path: exchange.uri.path(),
-        query: exchange.uri.query(),
-        headers: &exchange.request_headers,
-        body: &exchange.request_body.captured,
-    });
+    let tap = tap::of(exchange);
+    // Identified when the response began, where the profiler could.
+    let identified;
+    let identification = match tap {
+        Some(tap) => &tap.identification,
+        None => {
+            identified = identifier.identify(&Request {
+                method: &exchange.method,
+                host: &exchange.host,
+                path: exchange.uri.path(),
+                query: exchange.uri.query(),
+                headers: &exchange.request_headers,
+                body: &exchange.request_body.captured,
+            });
+            &identified
+        }
+    };
     let name = name(identifier, exchange, &identification.identity);
     let answer = answer(exchange);
+    let streamed = tap
+        .and_then(|tap| tap.page.as_ref())
+        .map(|page| page.answer(exchange.outcome == Outcome::Complete));
     let measured = measure(
         identifier,
         exchange,
         &identification.identity,
         answer.status,
+        streamed,
     );
     let cost = match name.kind {
         CallKind::NotAws => Cost {
@@ -78,7 +94,7 @@ pub fn call_from_exchange(
         kind: name.kind,
         service: name.service,
         operation: name.operation,
-        region: identification.region,
+        region: identification.region.clone(),
         host: exchange.host.clone(),
         access_key: identification
             .access_key_id
@@ -236,12 +252,13 @@ struct Measured {
 }
 
 /// Usage, paginator facts and the parameter digest of a known operation: the bodies are parsed
-/// once, here, for all three.
+/// once, here, for all three. `streamed`: what the page counter read of the whole response.
 fn measure(
     identifier: &Identifier<'_>,
     exchange: &Exchange,
     identity: &Identity,
     status: Option<u16>,
+    streamed: Option<PageAnswer>,
 ) -> Measured {
     let Identity::Operation {
         service, operation, ..
@@ -282,6 +299,7 @@ fn measure(
         let response = exchange.response.as_ref().map(|r| PageResponse {
             status: r.status.as_u16(),
             body: response_body,
+            streamed,
         });
         pages::page_facts(paginator, &request, response.as_ref())
     });
@@ -315,4 +333,125 @@ fn implied_costs(cost: &Cost) -> Vec<ImpliedCost> {
             amount: line.amount,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    use bytes::Bytes;
+    use http::{HeaderMap, Method, StatusCode, Uri, Version};
+
+    use super::*;
+    use crate::aws::model::Model;
+    use crate::pricing::Pricer;
+    use crate::proxy::{BodyTap, ResponseRecord, ResponseStart, Transport};
+    use crate::record::ItemsUnknown;
+
+    const CAPTURE: usize = 64 * 1024;
+
+    fn page(keys: usize) -> Vec<u8> {
+        let mut body = String::from("<ListBucketResult><IsTruncated>true</IsTruncated>");
+        for index in 0..keys {
+            body.push_str(&format!(
+                "<Contents><Key>logs/{index:06}/{}</Key><Size>1</Size></Contents>",
+                "k".repeat(200)
+            ));
+        }
+        body.push_str("<NextContinuationToken>t2</NextContinuationToken></ListBucketResult>");
+        body.into_bytes()
+    }
+
+    fn ok() -> ResponseRecord {
+        ResponseRecord {
+            status: StatusCode::OK,
+            version: Version::HTTP_11,
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// The exchange as the proxy reports it: the body's first 64 KiB and last 16 KiB kept.
+    fn exchange(uri: &str, body: &[u8], tap: Option<Box<dyn BodyTap>>) -> Exchange {
+        Exchange {
+            id: 1,
+            client: "127.0.0.1:1".parse().unwrap(),
+            transport: Transport::Https,
+            host: "s3.amazonaws.com".into(),
+            port: 443,
+            method: Method::GET,
+            uri: uri.parse().unwrap(),
+            version: Version::HTTP_11,
+            request_headers: HeaderMap::new(),
+            request_body: BodyRecord {
+                complete: true,
+                ..Default::default()
+            },
+            response: Some(ok()),
+            response_tap: tap,
+            response_body: BodyRecord {
+                bytes: body.len() as u64,
+                captured: Bytes::copy_from_slice(&body[..CAPTURE]),
+                truncated: true,
+                tail: Bytes::copy_from_slice(&body[body.len() - 16 * 1024..]),
+                complete: true,
+            },
+            outcome: Outcome::Complete,
+            started_at: SystemTime::now(),
+            time_to_response_head: None,
+            duration: Duration::from_millis(5),
+        }
+    }
+
+    #[test]
+    fn a_page_past_the_capture_is_counted_whole_and_identified_once() {
+        let (table, settings) = crate::pricing::overlay::load(&Default::default()).unwrap();
+        let pricer = Arc::new(Pricer::new(table, settings));
+        let identifier = Identifier::new(Model::embedded());
+        let body = page(1000);
+        assert!(body.len() > 3 * CAPTURE, "{}", body.len());
+        let uri: Uri = "/bucket?list-type=2&max-keys=1000".parse().unwrap();
+        let headers = HeaderMap::new();
+        let request_body = BodyRecord {
+            complete: true,
+            ..Default::default()
+        };
+        let mut tap = tap::call_tap(&ResponseStart {
+            id: 1,
+            client: "127.0.0.1:1".parse().unwrap(),
+            host: "s3.amazonaws.com",
+            method: &Method::GET,
+            uri: &uri,
+            request_headers: &headers,
+            request_body: Some(&request_body),
+            response: &ok(),
+        })
+        .expect("a tap once the request has ended");
+        assert!(tap.wants_chunks(), "a page of a paginated operation");
+        for chunk in body.chunks(16 * 1024) {
+            tap.feed(chunk);
+        }
+
+        // Identified when the response began, not again: the exchange's own target (here
+        // changed behind the tap's back) is not read a second time.
+        let call = call_from_exchange(&identifier, &pricer, &exchange("/", &body, Some(tap)));
+        assert_eq!(call.operation, "ListObjectsV2");
+        let answer = call.page.unwrap().answer.unwrap();
+        assert_eq!((answer.items, answer.items_unknown), (Some(1000), None));
+        assert_eq!(answer.next, ["t2"]);
+
+        // Without the tap, only the kept head and tail are read: the token (in the tail), but
+        // no count, and why.
+        let call = call_from_exchange(
+            &identifier,
+            &pricer,
+            &exchange("/bucket?list-type=2&max-keys=1000", &body, None),
+        );
+        let answer = call.page.unwrap().answer.unwrap();
+        assert_eq!(
+            (answer.items, answer.items_unknown),
+            (None, Some(ItemsUnknown::BeyondCapture))
+        );
+        assert_eq!(answer.next, ["t2"]);
+    }
 }

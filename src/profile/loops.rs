@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use lru::LruCache;
 use rust_decimal::Decimal;
 
-use crate::record::{Call, Loop as LoopRecord, PageFacts};
+use crate::record::{Call, ItemsUnknown, Loop as LoopRecord, PageFacts};
 
 /// Who pages: the same credentials from the same SDK and app, for the same listing; kept as a
 /// 64-bit hash. The tracker remembers 100,000 listings and 10,000 invocations: as strings they
@@ -149,6 +149,7 @@ impl LoopTracker {
                         pages: 0,
                         attempts: 0,
                         items: Some(0),
+                        items_unknown: None,
                         page_size: page.page_size,
                         page_size_max,
                         complete: false,
@@ -193,9 +194,15 @@ impl LoopTracker {
                 Some(items) if open.items_known => {
                     record.items = Some(record.items.unwrap_or(0) + items);
                 }
-                _ => {
+                Some(_) => {}
+                None => {
                     open.items_known = false;
                     record.items = None;
+                    // The first page that could not be counted says why.
+                    if record.items_unknown.is_none() {
+                        record.items_unknown =
+                            Some(answer.items_unknown.unwrap_or(ItemsUnknown::Unparseable));
+                    }
                 }
             }
             if answer.next.is_empty() && !answer.unreadable {
@@ -265,6 +272,7 @@ mod tests {
             answer: answer.map(|next| PageAnswer {
                 next: next.iter().map(|t| t.to_string()).collect(),
                 items: Some(3),
+                items_unknown: None,
                 unreadable: false,
             }),
         }

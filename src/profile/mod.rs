@@ -8,6 +8,7 @@ mod identify;
 mod loops;
 mod profiler;
 pub mod sinks;
+mod tap;
 
 pub use identify::call_from_exchange;
 pub use loops::LoopTracker;

@@ -10,7 +10,7 @@ use super::loops::LoopTracker;
 use crate::aws::identify::Identifier;
 use crate::aws::model::Model;
 use crate::pricing::Pricer;
-use crate::proxy::{Exchange, Observer, Tunnel};
+use crate::proxy::{BodyTap, Exchange, Observer, ResponseStart, Tunnel};
 use crate::record::{Call, Loop};
 
 /// Receives every priced call, as a plain record. Called on the proxy's tasks: count, or hand
@@ -80,6 +80,12 @@ impl Observer for Profiler {
     /// both (item sizes, token counts).
     fn wants_bodies(&self) -> bool {
         true
+    }
+
+    /// Identifies the request when its answer begins, and for a page of a listing, counts its
+    /// items and reads its next token as the body streams.
+    fn response_tap(&self, start: &ResponseStart<'_>) -> Option<Box<dyn BodyTap>> {
+        super::tap::call_tap(start)
     }
 
     fn on_exchange(&self, exchange: &Exchange) {

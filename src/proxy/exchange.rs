@@ -1,9 +1,11 @@
 //! Following one exchange while its bodies stream, and reporting it when both are done.
 //!
 //! The request and response bodies are wrapped in [`TapBody`], which passes frames through
-//! untouched (so backpressure is the client's and upstream's own), counts bytes, and copies the
-//! first bytes when an observer wants them. Each tap and the forwarding code hold an
-//! `Arc<ExchangeRecorder>`; when the last one lets go, the recorder reports the exchange.
+//! untouched (so backpressure is the client's and upstream's own), counts bytes, copies the
+//! first bytes when an observer wants them, and hands each response chunk to the [`BodyTap`] an
+//! observer asked for when the response head came (which reads the whole body, whatever the
+//! copy keeps). Each tap and the forwarding code hold an `Arc<ExchangeRecorder>`; when the last
+//! one lets go, the recorder reports the exchange.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -18,8 +20,8 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::observer::{
-    BodyRecord, Exchange, Observers, Outcome, ResponseRecord, Transport, UpstreamFailure,
-    TAIL_CAPTURE,
+    BodyRecord, BodyTap, Exchange, Observers, Outcome, ResponseRecord, ResponseStart, Transport,
+    UpstreamFailure, TAIL_CAPTURE,
 };
 
 /// The request as it arrived, before any body.
@@ -47,8 +49,11 @@ pub(crate) struct ExchangeRecorder {
 struct State {
     head: Option<RequestHead>,
     request_body: BodyRecord,
+    /// The request body has ended (and `request_body` is its record).
+    request_done: bool,
     response: Option<ResponseRecord>,
     response_body: BodyRecord,
+    response_tap: Option<Box<dyn BodyTap>>,
     outcome: Option<Outcome>,
     /// Set when the client's request body broke off (it went away mid-upload).
     request_error: Option<String>,
@@ -72,8 +77,10 @@ impl ExchangeRecorder {
             state: Mutex::new(State {
                 head: Some(head),
                 request_body: BodyRecord::default(),
+                request_done: false,
                 response: None,
                 response_body: BodyRecord::default(),
+                response_tap: None,
                 outcome: None,
                 request_error: None,
                 response_head_at: None,
@@ -94,11 +101,26 @@ impl ExchangeRecorder {
         self.span.record("status", status.as_u16());
     }
 
-    pub fn response_head(&self, response: ResponseRecord) {
+    /// The response head came: records it, and returns the tap an observer wants the
+    /// response body read through, if any.
+    pub fn response_head(&self, response: ResponseRecord) -> Option<Box<dyn BodyTap>> {
         self.record_status(response.status);
         let mut state = self.state();
-        state.response = Some(response);
         state.response_head_at = Some(Instant::now());
+        let tap = state.head.as_ref().and_then(|head| {
+            self.observers.response_tap(&ResponseStart {
+                id: head.id,
+                client: head.client,
+                host: &head.host,
+                method: &head.method,
+                uri: &head.uri,
+                request_headers: &head.headers,
+                request_body: state.request_done.then_some(&state.request_body),
+                response: &response,
+            })
+        });
+        state.response = Some(response);
+        tap
     }
 
     /// The upstream exchange failed. If the client's own upload broke off first, that is what
@@ -114,11 +136,18 @@ impl ExchangeRecorder {
         state.ended_at = Some(Instant::now());
     }
 
-    fn body_done(&self, side: Side, record: BodyRecord, error: Option<String>) {
+    fn body_done(
+        &self,
+        side: Side,
+        record: BodyRecord,
+        error: Option<String>,
+        body_tap: Option<Box<dyn BodyTap>>,
+    ) {
         let mut state = self.state();
         match side {
             Side::Request => {
                 state.request_body = record;
+                state.request_done = true;
                 state.request_error = error;
             }
             Side::Response => {
@@ -133,6 +162,7 @@ impl ExchangeRecorder {
                     });
                 }
                 state.response_body = record;
+                state.response_tap = body_tap;
                 state.ended_at = Some(Instant::now());
             }
         }
@@ -162,6 +192,7 @@ impl Drop for ExchangeRecorder {
             request_body: std::mem::take(&mut state.request_body),
             response: state.response.take(),
             response_body: std::mem::take(&mut state.response_body),
+            response_tap: state.response_tap.take(),
             outcome: state.outcome.take().unwrap_or(Outcome::Interrupted {
                 message: "the exchange was abandoned before a response".into(),
             }),
@@ -230,6 +261,8 @@ pub(crate) struct Tap {
     /// (reference-counted slices of the chunks, not copies).
     tail: VecDeque<Bytes>,
     tail_bytes: usize,
+    /// An observer's reader of the whole body, fed every chunk.
+    body_tap: Option<Box<dyn BodyTap>>,
     complete: bool,
     error: Option<String>,
 }
@@ -245,13 +278,26 @@ impl Tap {
             truncated: false,
             tail: VecDeque::new(),
             tail_bytes: 0,
+            body_tap: None,
             complete: false,
             error: None,
         }
     }
 
+    /// Feeds every chunk of the body to `body_tap` (if it wants them), and hands it back with
+    /// the body's record.
+    pub fn with_body_tap(mut self, body_tap: Option<Box<dyn BodyTap>>) -> Self {
+        self.body_tap = body_tap;
+        self
+    }
+
     fn data(&mut self, data: &Bytes) {
         self.bytes += data.len() as u64;
+        if let Some(body_tap) = &mut self.body_tap {
+            if body_tap.wants_chunks() {
+                body_tap.feed(data);
+            }
+        }
         let room = self.capture_limit - self.captured.len();
         if data.len() > room {
             self.truncated = true;
@@ -298,7 +344,7 @@ impl Drop for Tap {
             complete: self.complete,
         };
         self.recorder
-            .body_done(self.side, record, self.error.take());
+            .body_done(self.side, record, self.error.take(), self.body_tap.take());
     }
 }
 
@@ -308,6 +354,14 @@ impl<B: Body> TapBody<B> {
         // polls it, and hyper may never poll it at all.
         if let Some(tap) = tap.as_mut() {
             tap.complete = inner.is_end_stream();
+        }
+        // An empty request is over before it is sent: said now, so that the response head finds
+        // it ended (and observers can read the whole request then).
+        if tap
+            .as_ref()
+            .is_some_and(|tap| tap.complete && tap.side == Side::Request)
+        {
+            tap = None;
         }
         Self {
             inner,
@@ -374,7 +428,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::observer::{Observer, Tunnel};
+    use crate::proxy::observer::{Observer, ResponseStart, Tunnel};
     use http_body_util::{BodyExt, Full, StreamBody};
     use std::sync::Mutex as StdMutex;
     use tracing::Span;
@@ -453,6 +507,90 @@ mod tests {
         let mut short = Tap::new(recorder, Side::Response, 4);
         short.data(&Bytes::from_static(b"abcdefgh"));
         assert_eq!(&short.take_tail()[..], b"efgh");
+    }
+
+    /// Reads every chunk of the body, and what the request looked like when the response began.
+    #[derive(Default)]
+    struct Counting {
+        chunks: Vec<usize>,
+        request_body_ended: bool,
+    }
+
+    impl BodyTap for Counting {
+        fn feed(&mut self, chunk: &[u8]) {
+            self.chunks.push(chunk.len());
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    /// What came back on an exchange: the chunks the tap saw, whether the request had ended
+    /// when the response began, the body's length and its captured head.
+    type Tapped = (Vec<usize>, bool, u64, Bytes);
+
+    /// Hands out a [`Counting`] tap, and keeps what came back on each exchange.
+    #[derive(Default)]
+    struct Tapping(StdMutex<Vec<Tapped>>);
+
+    impl Observer for Tapping {
+        fn response_tap(&self, start: &ResponseStart<'_>) -> Option<Box<dyn BodyTap>> {
+            Some(Box::new(Counting {
+                chunks: Vec::new(),
+                request_body_ended: start.request_body.is_some(),
+            }))
+        }
+        fn on_exchange(&self, exchange: &Exchange) {
+            let tap = exchange
+                .response_tap
+                .as_deref()
+                .and_then(|tap| tap.as_any().downcast_ref::<Counting>())
+                .expect("the tap comes back on the exchange");
+            self.0.lock().unwrap().push((
+                tap.chunks.clone(),
+                tap.request_body_ended,
+                exchange.response_body.bytes,
+                exchange.response_body.captured.clone(),
+            ));
+        }
+    }
+
+    /// Issue 13: the body capture (here 4 bytes) must not limit what an observer reads of the
+    /// body: its tap sees every chunk, and comes back with the exchange.
+    #[tokio::test]
+    async fn a_body_tap_reads_every_chunk_past_the_capture() {
+        let tapping = Arc::new(Tapping::default());
+        let recorder =
+            ExchangeRecorder::new(Observers::new(vec![tapping.clone()]), Span::none(), head());
+        // A GET: its empty request body is over before it is sent.
+        let request = TapBody::new(
+            Full::new(Bytes::new()),
+            Some(Tap::new(recorder.clone(), Side::Request, 4)),
+        );
+        let body_tap = recorder.response_head(ResponseRecord {
+            status: http::StatusCode::OK,
+            version: Version::HTTP_11,
+            headers: HeaderMap::new(),
+        });
+        let chunks = ["hello ", "world", "! and more"]
+            .map(|chunk| Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(chunk))));
+        let response = TapBody::new(
+            StreamBody::new(futures_util::stream::iter(chunks)),
+            Some(Tap::new(recorder, Side::Response, 4).with_body_tap(body_tap)),
+        );
+        let bytes = response.collect().await.unwrap().to_bytes();
+        assert_eq!(bytes, "hello world! and more", "the body passes untouched");
+        drop(request);
+        let seen = tapping.0.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        let (chunks, request_body_ended, bytes, captured) = &seen[0];
+        assert_eq!(chunks, &[6, 5, 10]);
+        assert!(
+            request_body_ended,
+            "the response began after the empty request"
+        );
+        assert_eq!(*bytes, 21);
+        assert_eq!(captured, "hell");
     }
 
     #[tokio::test]

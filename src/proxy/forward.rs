@@ -127,13 +127,14 @@ async fn observe(
                     .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
                 parts.headers.insert(header::UPGRADE, protocol);
             }
-            recorder.response_head(ResponseRecord {
+            let body_tap = recorder.response_head(ResponseRecord {
                 status: parts.status,
                 version: parts.version,
                 headers: parts.headers.clone(),
             });
             tracing::debug!(upstream_version = ?parts.version, "response");
-            let body = TapBody::new(body, Some(Tap::new(recorder, Side::Response, capture)));
+            let tap = Tap::new(recorder, Side::Response, capture).with_body_tap(body_tap);
+            let body = TapBody::new(body, Some(tap));
             Ok(Response::from_parts(parts, Either::Left(body)))
         }
         Err(failure) => {

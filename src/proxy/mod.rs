@@ -20,8 +20,8 @@ mod tunnel;
 
 pub use intercept::{BadPattern, HostMatcher};
 pub use observer::{
-    BodyRecord, Exchange, Observer, Observers, Outcome, ResponseRecord, Transport, Tunnel,
-    UpstreamFailure, TAIL_CAPTURE,
+    BodyRecord, BodyTap, Exchange, Observer, Observers, Outcome, ResponseRecord, ResponseStart,
+    Transport, Tunnel, UpstreamFailure, TAIL_CAPTURE,
 };
 
 use std::convert::Infallible;

@@ -21,6 +21,14 @@ pub trait Observer: Send + Sync + 'static {
         false
     }
 
+    /// Called once per exchange when its response head arrives, before its body: may hand
+    /// back a [`BodyTap`] to read the whole response body as it streams (whatever
+    /// `--body-capture` keeps), which then comes back on [`Exchange::response_tap`]. Runs on
+    /// the way to the client, so it must be cheap.
+    fn response_tap(&self, _start: &ResponseStart<'_>) -> Option<Box<dyn BodyTap>> {
+        None
+    }
+
     /// Called once per exchange, when both bodies have finished (or been abandoned).
     fn on_exchange(&self, exchange: &Exchange);
 
@@ -31,6 +39,43 @@ pub trait Observer: Send + Sync + 'static {
     fn flush(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+}
+
+/// Reads a response body as it streams past: fed every chunk, in order, as the proxy passes it
+/// on (never delaying or copying it). What it learns is the observer's own: the proxy only
+/// carries the tap to [`Exchange::response_tap`].
+pub trait BodyTap: Send + 'static {
+    /// The next bytes of the body.
+    fn feed(&mut self, chunk: &[u8]);
+
+    /// Whether to be fed at all: a tap may only carry what its observer learned from the head.
+    fn wants_chunks(&self) -> bool {
+        true
+    }
+
+    /// For the observer that made it, to find its own type again.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+impl std::fmt::Debug for dyn BodyTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A tap may hold what it read of the request (credentials included): never printed.
+        f.write_str("BodyTap")
+    }
+}
+
+/// An exchange as it stands when its response head arrives.
+pub struct ResponseStart<'a> {
+    pub id: u64,
+    pub client: SocketAddr,
+    pub host: &'a str,
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub request_headers: &'a HeaderMap,
+    /// The request body, once it has ended; `None` while it is still on its way (an upstream
+    /// may answer before it has read the whole request).
+    pub request_body: Option<&'a BodyRecord>,
+    pub response: &'a ResponseRecord,
 }
 
 /// How the client reached the intercepted host.
@@ -61,6 +106,9 @@ pub struct Exchange {
     /// `None` when no response came from upstream (see `outcome`).
     pub response: Option<ResponseRecord>,
     pub response_body: BodyRecord,
+    /// The tap an observer asked for when the response head came, after the whole body went
+    /// through it.
+    pub response_tap: Option<Box<dyn BodyTap>>,
     pub outcome: Outcome,
     pub started_at: SystemTime,
     /// From the request's arrival to the response head from upstream.
@@ -160,6 +208,13 @@ impl Observers {
 
     pub fn wants_bodies(&self) -> bool {
         self.wants_bodies
+    }
+
+    /// The first tap an observer asks for.
+    pub fn response_tap(&self, start: &ResponseStart<'_>) -> Option<Box<dyn BodyTap>> {
+        self.observers
+            .iter()
+            .find_map(|observer| observer.response_tap(start))
     }
 
     pub fn exchange(&self, exchange: &Exchange) {

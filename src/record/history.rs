@@ -64,6 +64,8 @@ pub struct LoopRow {
     pub pages: i64,
     pub attempts: i64,
     pub items: Option<i64>,
+    /// Why `items` is null: an [`ItemsUnknown`](super::ItemsUnknown) code.
+    pub items_unknown: Option<String>,
     pub page_size: Option<i64>,
     pub page_size_max: Option<i64>,
     pub complete: bool,

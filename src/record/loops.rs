@@ -4,6 +4,8 @@ use std::time::SystemTime;
 
 use rust_decimal::Decimal;
 
+use super::page::ItemsUnknown;
+
 /// A finished (or abandoned) loop.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loop {
@@ -22,6 +24,8 @@ pub struct Loop {
     pub attempts: u64,
     /// Items over all pages, where every page could be counted.
     pub items: Option<u64>,
+    /// Why `items` is `None`: the first page whose items could not be counted.
+    pub items_unknown: Option<ItemsUnknown>,
     pub page_size: Option<u64>,
     pub page_size_max: Option<u64>,
     /// The last page said there was no more.

@@ -4,7 +4,7 @@
 use super::{LoopReport, LoopTotals, OperationReport, Report, RunReport};
 use crate::findings::rules::thousands;
 use crate::findings::Finding;
-use crate::record::cost_label;
+use crate::record::{cost_label, describe_items_unknown};
 
 /// Findings worth acting on, in the report's order (most saved first): the `top-*` ones only
 /// name the biggest operations, which the operations table already shows.
@@ -153,6 +153,54 @@ pub(super) fn loop_summary(lt: &LoopTotals) -> String {
 /// What a loop's cost column holds: one definition with the operations'.
 pub(super) const LOOP_COST_LEGEND: &str =
     "a loop's cost counts its requests, data transfer and implied costs, as an operation's does";
+
+/// Why loops' items are unknown, numbered in the order the loops shown first give them: the
+/// items cell says `?1`, and a note under the table says what 1 is.
+pub(super) struct ItemsNotes {
+    codes: Vec<String>,
+}
+
+impl ItemsNotes {
+    pub fn of<'a>(loops: impl IntoIterator<Item = &'a LoopReport>) -> Self {
+        let mut codes: Vec<String> = Vec::new();
+        for l in loops {
+            if let (None, Some(code)) = (l.items, &l.items_unknown) {
+                if !codes.contains(code) {
+                    codes.push(code.clone());
+                }
+            }
+        }
+        Self { codes }
+    }
+
+    /// The items cell: the count (as `count` writes it), `?N` with the reason's number, or `?`
+    /// when no reason was recorded (runs recorded before reasons were).
+    pub fn cell(&self, l: &LoopReport, count: impl Fn(u64) -> String) -> String {
+        match (l.items, &l.items_unknown) {
+            (Some(items), _) => count(items.max(0) as u64),
+            (None, Some(code)) => match self.codes.iter().position(|c| c == code) {
+                Some(index) => format!("?{}", index + 1),
+                None => "?".into(),
+            },
+            (None, None) => "?".into(),
+        }
+    }
+
+    /// `?1 items unknown: a page's body was cut short (...)`, one per reason.
+    pub fn lines(&self) -> Vec<String> {
+        self.codes
+            .iter()
+            .enumerate()
+            .map(|(index, code)| {
+                format!(
+                    "?{} items unknown: {}",
+                    index + 1,
+                    describe_items_unknown(code)
+                )
+            })
+            .collect()
+    }
+}
 
 pub(super) fn loop_end(l: &LoopReport) -> &'static str {
     if l.relisting {

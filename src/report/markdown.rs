@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::format::{
     actionable, breakdown, cost_cell, counted, cut, duration, git_line, loop_end, loop_name,
-    loop_summary, milliseconds, operation_name, page_size, people_time, saving_text,
+    loop_summary, milliseconds, operation_name, page_size, people_time, saving_text, ItemsNotes,
     LOOP_COST_LEGEND,
 };
 use super::{LoopReport, OperationReport, Report, RunReport};
@@ -79,6 +79,8 @@ struct Parts {
     loops_head: String,
     loops_total: usize,
     loops: Vec<String>,
+    /// Why items are unknown, where they are.
+    loops_legend: String,
     tail: String,
 }
 
@@ -104,11 +106,16 @@ impl Parts {
         let mut by_pages: Vec<&LoopReport> = report.loops.iter().collect();
         by_pages.sort_by(|a, b| b.pages.cmp(&a.pages).then(a.loop_id.cmp(&b.loop_id)));
         let many_runs = report.runs.len() > 1;
+        let notes = ItemsNotes::of(by_pages.iter().take(MAX_LOOPS).copied());
         let loops = by_pages
             .iter()
             .take(MAX_LOOPS)
-            .map(|l| loop_row(l, many_runs))
+            .map(|l| loop_row(l, many_runs, &notes))
             .collect();
+        let loops_legend = match notes.lines() {
+            lines if lines.is_empty() => String::new(),
+            lines => format!("\n<sub>{}</sub>\n", md(&lines.join(" · "))),
+        };
 
         Parts {
             head,
@@ -121,6 +128,7 @@ impl Parts {
             loops_head: loops_head(report, many_runs),
             loops_total: report.loops.len(),
             loops,
+            loops_legend,
             tail: tail(report),
         }
     }
@@ -148,6 +156,7 @@ impl Parts {
                 out.push_str(row);
             }
             more(&mut out, self.loops_total - loops, "loops");
+            out.push_str(&self.loops_legend);
         }
         out.push_str(&self.tail);
         out
@@ -417,7 +426,7 @@ fn operation_row(row: &OperationReport) -> String {
     )
 }
 
-fn loop_row(l: &LoopReport, with_run: bool) -> String {
+fn loop_row(l: &LoopReport, with_run: bool, notes: &ItemsNotes) -> String {
     let run = if with_run {
         format!(" {} |", l.run_id)
     } else {
@@ -427,7 +436,7 @@ fn loop_row(l: &LoopReport, with_run: bool) -> String {
         "| {} |{run} {} | {} | {} | {} | {} |\n",
         md(&cut(&loop_name(l), MAX_NAME)),
         thousands(l.pages.max(0) as u64),
-        l.items.map_or("?".into(), |i| thousands(i.max(0) as u64)),
+        notes.cell(l, thousands),
         page_size(l),
         loop_end(l),
         usd(l.total_usd)
@@ -590,6 +599,7 @@ pub(super) mod tests {
             pages,
             attempts: pages,
             items: Some(pages * 100 - 50),
+            items_unknown: None,
             page_size: Some(100),
             page_size_max: Some(1000),
             complete: true,

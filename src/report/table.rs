@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::format::{
     cost_cell, counted as n, loop_summary, milliseconds, not_in_model_note, operation_name,
-    LOOP_COST_LEGEND, NOT_IN_MODEL,
+    ItemsNotes, LOOP_COST_LEGEND, NOT_IN_MODEL,
 };
 use super::Report;
 
@@ -189,6 +189,7 @@ fn loops(out: &mut String, report: &Report) {
             "  {:<name_width$} {:>7} {:>9} {:>12} {:>10} {:>12}",
             "loop", "pages", "items", "page size", "end", "cost"
         );
+        let notes = ItemsNotes::of(loops.iter().take(MAX_ROWS / 2).copied());
         for l in loops.iter().take(MAX_ROWS / 2) {
             let name = match &l.resource {
                 Some(resource) => format!("{} {} {resource}", l.service, l.operation),
@@ -205,7 +206,7 @@ fn loops(out: &mut String, report: &Report) {
                 "  {:<name_width$} {:>7} {:>9} {:>12} {:>10} {:>12}",
                 truncate(&name, name_width),
                 l.pages,
-                l.items.map_or("?".into(), |i| i.to_string()),
+                notes.cell(l, |i| i.to_string()),
                 size,
                 end,
                 l.total_usd
@@ -213,6 +214,9 @@ fn loops(out: &mut String, report: &Report) {
         }
         if loops.len() > MAX_ROWS / 2 {
             let _ = writeln!(out, "  … {} more loops", loops.len() - MAX_ROWS / 2);
+        }
+        for line in notes.lines() {
+            let _ = writeln!(out, "  {}", wrap(&line, WIDTH - 4, "    "));
         }
         let _ = writeln!(out, "  ({LOOP_COST_LEGEND})");
     }

@@ -246,6 +246,7 @@ impl RunStore for MemoryStore {
                     pages: l.pages as i64,
                     attempts: l.attempts as i64,
                     items: l.items.map(|i| i as i64),
+                    items_unknown: l.items_unknown.map(|reason| reason.code().to_string()),
                     page_size: l.page_size.map(|i| i as i64),
                     page_size_max: l.page_size_max.map(|i| i as i64),
                     complete: l.complete,

@@ -14,6 +14,7 @@ mod hermetic;
 mod html;
 mod layers;
 mod moto;
+mod page_count;
 mod pricing_cli;
 mod proxy;
 mod relisting;

@@ -128,6 +128,7 @@ mod tests {
             pages,
             attempts: pages,
             items: Some(items),
+            items_unknown: None,
             page_size: Some(size),
             page_size_max: Some(1000),
             complete: true,

@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{esc, share};
 use crate::findings::rules::thousands;
-use crate::record::Usd;
+use crate::record::{describe_items_unknown, Usd};
 use crate::report::format::{
     cost_cell, counted, cut, duration, loop_end, loop_name, page_size, pages_needed, people_time,
 };
@@ -271,7 +271,11 @@ fn loops_chart(report: &Report) -> Option<String> {
              {overlay}<text class=\"value\" x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
             esc(&name),
             esc(&counted(pages as u64, "page", "pages")),
-            esc(&l.items.map_or("?".into(), |i| thousands(i.max(0) as u64))),
+            esc(&match (l.items, &l.items_unknown) {
+                (Some(items), _) => thousands(items.max(0) as u64),
+                (None, Some(code)) => format!("? ({})", describe_items_unknown(code)),
+                (None, None) => "?".into(),
+            }),
             esc(&page_size(l)),
             loop_end(l),
             y + 13.0,

@@ -9,7 +9,7 @@ use crate::findings::Finding;
 use crate::record::Usd;
 use crate::report::format::{
     actionable, cost_cell, counted, cut, duration, loop_end, loop_summary, milliseconds, page_size,
-    pages_needed, people_time, saving_text, LOOP_COST_LEGEND,
+    pages_needed, people_time, saving_text, ItemsNotes, LOOP_COST_LEGEND,
 };
 use crate::report::{LoopReport, OperationReport, Report};
 
@@ -196,6 +196,7 @@ pub(super) fn loops_table(out: &mut String, report: &Report) {
          <th class=\"num\">Page size</th><th>End</th><th class=\"num\">Took</th>\
          <th class=\"num\">Cost</th></tr></thead>\n<tbody>\n",
     );
+    let notes = ItemsNotes::of(loops.iter().take(MAX_TABLE_ROWS).copied());
     for l in loops.iter().take(MAX_TABLE_ROWS) {
         out.push_str("<tr>");
         if many_runs {
@@ -213,7 +214,7 @@ pub(super) fn loops_table(out: &mut String, report: &Report) {
             esc(l.resource.as_deref().unwrap_or("")),
             thousands(l.pages.max(0) as u64),
             pages_needed(l).map_or("?".into(), |n| thousands(n as u64)),
-            l.items.map_or("?".into(), |i| thousands(i.max(0) as u64)),
+            esc(&notes.cell(l, thousands)),
             esc(&page_size(l)),
             loop_end(l),
             esc(&duration(l.duration_ms)),
@@ -222,6 +223,9 @@ pub(super) fn loops_table(out: &mut String, report: &Report) {
     }
     out.push_str("</tbody></table></div>\n");
     more(out, report.loops.len(), "loops");
+    for line in notes.lines() {
+        let _ = writeln!(out, "<p class=\"hint\">{}</p>", esc(&line));
+    }
     out.push_str("</section>\n");
 }
 

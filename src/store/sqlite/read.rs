@@ -231,6 +231,7 @@ impl SqliteStore {
                 pages: row.try_get("pages")?,
                 attempts: row.try_get("attempts")?,
                 items: row.try_get("items")?,
+                items_unknown: row.try_get("items_unknown")?,
                 page_size: row.try_get("page_size")?,
                 page_size_max: row.try_get("page_size_max")?,
                 complete: row.try_get("complete")?,

@@ -169,12 +169,13 @@ async fn write_in_transaction(
     }
     let totals = totals.unwrap_or_else(|| Totals::of(calls));
     let changes = totals::write(&totals, &mut tx, run_id, digests, &call_ids).await?;
-    // One statement per 1,000 loops (20 values each), not one per loop.
+    // One statement per 1,000 loops (21 values each), not one per loop.
     for chunk in loops.chunks(1_000) {
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT OR REPLACE INTO loops (run_id, loop_id, service, operation, resource, \
-             access_key, listing, started_at_us, ended_at_us, pages, attempts, items, page_size, \
-             page_size_max, complete, resumed, relisting, cost_usd, transfer_usd, implied_usd) ",
+             access_key, listing, started_at_us, ended_at_us, pages, attempts, items, \
+             items_unknown, page_size, page_size_max, complete, resumed, relisting, cost_usd, \
+             transfer_usd, implied_usd) ",
         );
         insert.push_values(chunk, |mut b, record| {
             b.push_bind(run_id)
@@ -189,6 +190,7 @@ async fn write_in_transaction(
                 .push_bind(record.pages as i64)
                 .push_bind(record.attempts as i64)
                 .push_bind(record.items.map(|i| i as i64))
+                .push_bind(record.items_unknown.map(|reason| reason.code()))
                 .push_bind(record.page_size.map(|i| i as i64))
                 .push_bind(record.page_size_max.map(|i| i as i64))
                 .push_bind(record.complete)

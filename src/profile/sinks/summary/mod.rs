@@ -251,6 +251,7 @@ mod tests {
                 version: Version::HTTP_11,
                 headers: HeaderMap::new(),
             }),
+            response_tap: None,
             response_body: BodyRecord {
                 bytes: received,
                 complete: true,
