@@ -214,7 +214,10 @@ fn the_gate_fails_a_suite_whose_api_cost_grew_and_passes_one_that_did_not() {
     )
     .expect("the schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("a valid schema");
-    let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}\n{json:#}");
     let op = json["operations"]
         .as_array()

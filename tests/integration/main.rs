@@ -10,6 +10,7 @@ mod db_flags;
 mod e2e;
 mod exit_codes;
 mod findings;
+mod gate;
 mod hermetic;
 mod html;
 mod layers;
