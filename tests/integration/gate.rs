@@ -249,7 +249,7 @@ fn the_gate_fails_a_suite_whose_api_cost_grew_and_passes_one_that_did_not() {
     assert!(
         small_gate
             .stdout
-            .contains(&format!("| fail | s3 ListObjectsV2 | 2 | 10 | \\$0.00")),
+            .contains("| fail | s3 ListObjectsV2 | 2 | 10 | \\$0.00"),
         "ListObjectsV2 2 → 10 calls (+${extra} a run)\n{}",
         small_gate.stdout
     );
