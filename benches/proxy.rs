@@ -36,11 +36,6 @@
 mod common;
 use common::{machine, machine_busy_seconds, verdict};
 
-/// tollgate's allocator (src/main.rs), so that the proxy floor child, which is this binary, is
-/// measured with it too.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::io::{BufRead, BufReader, Read};
