@@ -320,6 +320,7 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
         "{size_label} download and upload, through tollgate"
     ));
     let tollgate = &targets.last().expect("tollgate is a target").client;
+    let rss_before_streams = proc_status_kib(recording.pid, "VmRSS");
     // Reset the high-water mark so that the peak is the streams' own.
     let hwm_reset = std::fs::write(format!("/proc/{}/clear_refs", recording.pid), "5").is_ok();
     let sampling = Arc::new(AtomicBool::new(true));
@@ -551,7 +552,9 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
         kib_label(rss_after_small),
     );
     println!(
-        "  tollgate RSS while streaming: VmHWM {} ({}); sampled VmRSS peak {}; after {}",
+        "  tollgate RSS: {} before the streams (what the small-response rounds left); while \
+         streaming VmHWM {} ({}); sampled VmRSS peak {}; after {}",
+        kib_label(rss_before_streams),
         kib_label(hwm_streams),
         if hwm_reset {
             "reset before the streams"
