@@ -173,6 +173,7 @@ async fn write_loop(
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut clients: LruCache<SocketAddr, Option<ClientProcess>> =
         LruCache::new(NonZeroUsize::new(4096).expect("non-zero"));
+    let mut trimmer = Trimmer::new();
 
     loop {
         if rx.recv_many(&mut batch, BATCH_ROWS).await == 0 {
@@ -254,6 +255,38 @@ async fn write_loop(
         }
         for ack in acks {
             let _ = ack.send(());
+        }
+        drop((calls, processes, loops));
+        trimmer.after_batch();
+    }
+}
+
+/// Hands memory the allocator keeps free back to the system, at most once a second, after a
+/// batch. Batches of thousands of calls, and the proxy's per-request buffers on two or more
+/// threads, leave glibc's arenas holding free pages that count in the RSS (about 64 MiB after
+/// 100,000 calls in the proxy bench, where 64 MiB is the target while streaming 1 GiB).
+struct Trimmer {
+    last: std::time::Instant,
+}
+
+impl Trimmer {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    fn new() -> Self {
+        Self {
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn after_batch(&mut self) {
+        if self.last.elapsed() < Self::EVERY {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only returns free memory to the system; it has no preconditions.
+        unsafe {
+            libc::malloc_trim(0);
         }
     }
 }
