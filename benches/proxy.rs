@@ -294,6 +294,9 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
         }
     }
     let rss_after_small = proc_status_kib(recording.pid, "VmHWM");
+    let baseline_rss_after_small = baseline
+        .as_ref()
+        .and_then(|baseline| proc_status_kib(baseline.pid, "VmHWM"));
 
     // Streaming, direct then through the recording tollgate, which has the small phases' calls
     // behind it.
@@ -551,6 +554,12 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
         kib_label(rss_at_start),
         kib_label(rss_after_small),
     );
+    if baseline.is_some() {
+        println!(
+            "  baseline tollgate's peak RSS after the same rounds: {}",
+            kib_label(baseline_rss_after_small)
+        );
+    }
     println!(
         "  tollgate RSS: {} before the streams (what the small-response rounds left); while \
          streaming VmHWM {} ({}); sampled VmRSS peak {}; after {}",
