@@ -1,16 +1,37 @@
-//! Direct vs through-tollgate, in one run: `cargo bench --bench proxy [-- --quick]`.
+//! tollgate against direct access and against nginx, in one run: `cargo bench --bench proxy
+//! [-- --quick]`.
 //!
-//! An in-process HTTPS origin (hyper + tokio-rustls, HTTP/1.1 only) answers every path with a
-//! small S3 ListObjectsV2 body, and `/big?bytes=N` with a streamed body of N bytes. tollgate runs
-//! as a separate process (`tollgate serve --upstream https://127.0.0.1:<origin>`), so its CPU time
-//! and memory can be read from /proc. The same closed-loop load (16 tasks, one reqwest client with
-//! 16 keep-alive connections) is run once against the origin directly and once through tollgate,
-//! then one large download is streamed each way.
+//! An in-process HTTPS origin (hyper + tokio-rustls, HTTP/1.1 only) answers every GET with a
+//! small S3 ListObjectsV2 body, `/big?bytes=N` with a streamed body of N bytes, and a PUT by
+//! reading its body to the end. The servers under test are separate processes, so that their CPU
+//! time and memory can be read from /proc:
+//!
+//! * `direct`: the client talks to the origin itself;
+//! * `nginx`: nginx from the Debian package (`apt-get install nginx-light`), one worker,
+//!   terminating TLS and forwarding to the origin over TLS with upstream keep-alive: what a lean
+//!   TLS-terminating forwarder costs on this machine (skipped, and said so, when `nginx` is not
+//!   installed; `NGINX=/path/to/nginx` picks a binary);
+//! * `proxy floor`: tollgate's proxy library alone with an observer that does nothing (this bench
+//!   re-run as a child with `--bare-proxy-child`): CONNECT, TLS both ways, HTTP both ways, the
+//!   upstream pool, the exchange tap; what identification, pricing and recording add is the rest;
+//! * `tollgate --no-record`: `tollgate serve --upstream` identifying and pricing every call;
+//! * `tollgate`: the same recording every call into SQLite, which is what the targets are for;
+//! * `baseline`, only when `TOLLGATE_BENCH_BASELINE=/path/to/an/older/tollgate` is set: that
+//!   binary, recording, measured in the same rounds, for before/after figures from one sitting.
+//!
+//! Every target gets the same closed-loop load from one load generator (16 tasks over one
+//! reqwest client with 16 keep-alive connections, HTTP/1.1, requests shaped like boto3's signed
+//! ListObjectsV2), in interleaved rounds so that a change in the machine's load falls on all of
+//! them alike. Then 1 GiB is streamed down and up, directly and through the recording tollgate,
+//! sampling tollgate's memory.
 //!
 //! Targets are reported as PASS or MISS; the process exits non-zero only when the setup fails.
-//! Client, origin and proxy share the machine's cores, so other load skews the figures: the
-//! report says how much CPU other processes took during each phase. tollgate inherits the
-//! environment, so `TOKIO_WORKER_THREADS` sizes both this process's runtime and tollgate's.
+//! Client and origin run in this process and share the machine's cores with the server under
+//! test, so other load skews the figures: the report says how much CPU other processes took.
+//! The CPU per request of each server is its own CPU time (user and system) over the requests
+//! it served, read from /proc; it does not depend on how busy the machine was as much as the
+//! rates do. tollgate inherits the environment, so `TOKIO_WORKER_THREADS` sizes both this
+//! process's runtime and tollgate's.
 
 mod common;
 use common::{machine, machine_busy_seconds, verdict};
@@ -30,8 +51,8 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
-use http::{header, Request, Response, StatusCode};
-use http_body_util::{Either, Full, StreamBody};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Either, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -51,22 +72,30 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// The host the proxied client names: on tollgate's default intercept list.
 const AWS_HOST: &str = "s3.us-east-1.amazonaws.com";
 const SMALL_PATH: &str = "/bench-bucket?list-type=2&max-keys=2";
+const UPLOAD_PATH: &str = "/bench-bucket/upload.bin";
 /// Per small request; the load loop stops issuing at the end of a phase, so a phase overruns by
 /// at most this much.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-const TARGET_THROUGHPUT_RATIO: f64 = 0.50;
-const TARGET_ADDED_P50_MS: f64 = 0.50;
+/// Throughput through the recording tollgate over nginx's, same origin, same load.
+const TARGET_NGINX_RATIO: f64 = 0.80;
+/// The recording tollgate's p50 less the direct p50.
+const TARGET_ADDED_P50_MS: f64 = 0.30;
+/// The recording tollgate's own CPU time per small request.
+const TARGET_CPU_PER_REQUEST_US: f64 = 35.0;
 const TARGET_PEAK_RSS_MIB: f64 = 64.0;
+/// An older tollgate binary to measure beside this one.
+const BASELINE_VAR: &str = "TOLLGATE_BENCH_BASELINE";
 /// Above this share of the machine used by other processes during a phase, the run is flagged.
 const NOISY_SHARE: f64 = 0.10;
 
 struct Settings {
     quick: bool,
+    rounds: u32,
     warmup: Duration,
     phase: Duration,
-    download_bytes: u64,
-    download_limit: Duration,
+    stream_bytes: u64,
+    stream_limit: Duration,
 }
 
 impl Settings {
@@ -76,24 +105,30 @@ impl Settings {
         if quick {
             Self {
                 quick,
-                warmup: Duration::from_secs(1),
-                phase: Duration::from_secs(3),
-                download_bytes: 256 << 20,
-                download_limit: Duration::from_secs(60),
+                rounds: 1,
+                warmup: Duration::from_millis(500),
+                phase: Duration::from_secs(2),
+                stream_bytes: 256 << 20,
+                stream_limit: Duration::from_secs(60),
             }
         } else {
             Self {
                 quick,
+                rounds: 3,
                 warmup: Duration::from_secs(1),
-                phase: Duration::from_secs(10),
-                download_bytes: GIB,
-                download_limit: Duration::from_secs(180),
+                phase: Duration::from_secs(4),
+                stream_bytes: GIB,
+                stream_limit: Duration::from_secs(180),
             }
         }
     }
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--bare-proxy-child") {
+        return bare::child(&args[at + 1..]);
+    }
     let settings = Settings::from_args();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -116,236 +151,396 @@ fn main() -> ExitCode {
     }
 }
 
+/// One server the load is pointed at.
+struct Target {
+    label: &'static str,
+    client: reqwest::Client,
+    url: String,
+    /// The processes whose CPU is the server's (none for direct).
+    pids: Vec<u32>,
+    load: Option<Load>,
+}
+
 async fn bench(settings: &Settings) -> anyhow::Result<()> {
     let started = Instant::now();
     let (cpu_model, cores) = machine();
 
-    // The origin, its CA on disk for --upstream-ca.
     let origin = Origin::start().await?;
     let files = tempfile::tempdir().context("cannot make a temporary directory")?;
     let origin_ca_path = files.path().join("origin-ca.pem");
     std::fs::write(&origin_ca_path, &origin.ca_pem)?;
-
-    // tollgate, in a TOLLGATE_HOME of its own.
-    let home = tempfile::tempdir().context("cannot make a temporary TOLLGATE_HOME")?;
     let origin_port = origin.addr.port();
-    let home_path = home.path().to_path_buf();
-    let ca_path = origin_ca_path.clone();
-    let mut proxy =
-        tokio::task::spawn_blocking(move || Tollgate::start(origin_port, &ca_path, &home_path))
-            .await??;
-    progress(format!(
-        "tollgate pid {} listening on 127.0.0.1:{}, origin on {}",
-        proxy.pid, proxy.port, origin.addr
-    ));
-    let rss_at_start = proc_status_kib(proxy.pid, "VmRSS");
 
-    let direct = client(origin.ca_pem.as_bytes(), None)?;
-    let proxied = client(
-        &proxy.ca_pem,
-        Some(&format!("http://127.0.0.1:{}", proxy.port)),
-    )?;
-    let direct_base = format!("https://{}", origin.addr);
-    let proxied_base = format!("https://{AWS_HOST}");
-
-    // One checked request each way, on a new connection: a broken setup fails here.
-    let preflights = async {
-        let direct_first = preflight(&direct, &direct_base, &origin, "direct").await?;
-        let proxied_first = preflight(&proxied, &proxied_base, &origin, "through tollgate").await?;
-        anyhow::Ok((direct_first, proxied_first))
-    }
-    .await;
-    let (direct_first, proxied_first) = match preflights {
-        Ok(times) => times,
+    // The servers under test, each in a home of its own.
+    let homes = tempfile::tempdir().context("cannot make a temporary TOLLGATE_HOME")?;
+    let spawn = |label: &'static str, mode: Mode| {
+        let home = homes.path().join(label);
+        let ca = origin_ca_path.clone();
+        tokio::task::spawn_blocking(move || Server::start(mode, origin_port, &ca, &home))
+    };
+    let mut recording = spawn("recording", Mode::Recording).await??;
+    let mut unrecorded = spawn("no-record", Mode::NoRecord).await??;
+    let mut floor = spawn("floor", Mode::Floor).await??;
+    let mut baseline = match std::env::var_os(BASELINE_VAR) {
+        Some(_) => Some(spawn("baseline", Mode::Baseline).await??),
+        None => None,
+    };
+    let nginx = match Nginx::start(files.path(), &origin) {
+        Ok(nginx) => Some(nginx),
         Err(error) => {
-            proxy.stop();
-            bail!("{error:#}\n{}", proxy.stderr_text());
+            progress(format!("no nginx comparison: {error:#}"));
+            None
         }
     };
+    progress(format!(
+        "tollgate pid {} on port {}, tollgate --no-record pid {}, proxy floor pid {}, nginx {}, \
+         origin on {}",
+        recording.pid,
+        recording.port,
+        unrecorded.pid,
+        floor.pid,
+        nginx
+            .as_ref()
+            .map(|n| format!("pids {:?} on port {}", n.pids(), n.port))
+            .unwrap_or_else(|| "not running".into()),
+        origin.addr
+    ));
+    let rss_at_start = proc_status_kib(recording.pid, "VmRSS");
+
+    let direct = client(origin.ca_pem.as_bytes(), None)?;
+    let proxied = |server: &Server| {
+        client(
+            &server.ca_pem,
+            Some(&format!("http://127.0.0.1:{}", server.port)),
+        )
+    };
+    let direct_base = format!("https://{}", origin.addr);
+    let aws_base = format!("https://{AWS_HOST}");
+
+    // One checked request to each, on a new connection: a broken setup fails here.
+    let mut targets = vec![Target {
+        label: "direct",
+        client: direct.clone(),
+        url: direct_base.clone(),
+        pids: Vec::new(),
+        load: None,
+    }];
+    if let Some(nginx) = &nginx {
+        targets.push(Target {
+            label: "nginx, 1 worker",
+            client: direct.clone(),
+            url: format!("https://127.0.0.1:{}", nginx.port),
+            pids: nginx.pids(),
+            load: None,
+        });
+    }
+    let mut servers = vec![
+        ("proxy floor (no-op observer)", &floor),
+        ("tollgate --no-record", &unrecorded),
+    ];
+    if let Some(baseline) = &baseline {
+        servers.push(("baseline tollgate (recording)", baseline));
+    }
+    // Last: the figures the targets are for.
+    servers.push(("tollgate (recording)", &recording));
+    for (label, server) in servers {
+        targets.push(Target {
+            label,
+            client: proxied(server)?,
+            url: aws_base.clone(),
+            pids: vec![server.pid],
+            load: None,
+        });
+    }
+    let mut first_request = Vec::new();
+    for target in &targets {
+        match preflight(&target.client, &target.url, &origin, target.label).await {
+            Ok(time) => first_request.push((target.label, time)),
+            Err(error) => {
+                let stderr = [&recording, &unrecorded, &floor]
+                    .iter()
+                    .map(|server| server.stderr_text())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                recording.stop();
+                unrecorded.stop();
+                floor.stop();
+                bail!("{error:#}\n{stderr}");
+            }
+        }
+    }
     let upstream_host = origin
         .state
         .preflight_hosts
         .lock()
         .unwrap()
-        .get(1)
+        .last()
         .cloned()
         .unwrap_or_default();
 
-    // Small responses, direct then proxied.
-    let conns0 = origin.state.connections.load(Ordering::Relaxed);
-    progress(format!(
-        "small responses, direct: {} s warm-up + {} s",
-        settings.warmup.as_secs(),
-        settings.phase.as_secs()
-    ));
-    let small_direct = load(
-        &direct,
-        &format!("{direct_base}{SMALL_PATH}"),
-        settings,
-        proxy.pid,
-    )
-    .await?;
-    let conns1 = origin.state.connections.load(Ordering::Relaxed);
-    progress(format!(
-        "small responses, through tollgate: {} s warm-up + {} s",
-        settings.warmup.as_secs(),
-        settings.phase.as_secs()
-    ));
-    let small_proxied = load(
-        &proxied,
-        &format!("{proxied_base}{SMALL_PATH}"),
-        settings,
-        proxy.pid,
-    )
-    .await?;
-    let conns2 = origin.state.connections.load(Ordering::Relaxed);
-    if small_proxied.completed == 0 {
-        proxy.stop();
-        bail!(
-            "no request through tollgate succeeded: {}\n{}",
-            small_proxied.first_error.as_deref().unwrap_or("?"),
-            proxy.stderr_text()
-        );
+    // Small responses: every target in turn, round after round.
+    for round in 1..=settings.rounds {
+        for target in &mut targets {
+            progress(format!(
+                "small responses, round {round}/{}: {}",
+                settings.rounds, target.label
+            ));
+            let url = format!("{}{SMALL_PATH}", target.url);
+            let load = load(&target.client, &url, settings, &target.pids).await?;
+            match &mut target.load {
+                Some(total) => total.merge(load)?,
+                None => target.load = Some(load),
+            }
+        }
     }
-    let rss_after_small = proc_status_kib(proxy.pid, "VmHWM");
+    let rss_after_small = proc_status_kib(recording.pid, "VmHWM");
+    let baseline_rss_after_small = baseline
+        .as_ref()
+        .and_then(|baseline| proc_status_kib(baseline.pid, "VmHWM"));
 
-    // The large download, direct then proxied.
-    let size_label = size_label(settings.download_bytes);
-    let big_path = format!("/big?bytes={}", settings.download_bytes);
-    progress(format!("{size_label} download, direct"));
-    let big_direct = download(
+    // Streaming, direct then through the recording tollgate, which has the small phases' calls
+    // behind it.
+    let size_label = size_label(settings.stream_bytes);
+    let big_path = format!("/big?bytes={}", settings.stream_bytes);
+    progress(format!("{size_label} download and upload, direct"));
+    let down_direct = stream(
         &direct,
+        Direction::Down,
         &format!("{direct_base}{big_path}"),
         settings,
-        proxy.pid,
+        recording.pid,
     )
     .await;
-    progress(format!("{size_label} download, through tollgate"));
-    // Reset the proxy's high-water mark so that the peak is the download's own.
-    let hwm_reset = std::fs::write(format!("/proc/{}/clear_refs", proxy.pid), "5").is_ok();
+    let up_direct = stream(
+        &direct,
+        Direction::Up,
+        &format!("{direct_base}{UPLOAD_PATH}"),
+        settings,
+        recording.pid,
+    )
+    .await;
+    progress(format!(
+        "{size_label} download and upload, through tollgate"
+    ));
+    let tollgate = &targets.last().expect("tollgate is a target").client;
+    let rss_before_streams = proc_status_kib(recording.pid, "VmRSS");
+    // Reset the high-water mark so that the peak is the streams' own.
+    let hwm_reset = std::fs::write(format!("/proc/{}/clear_refs", recording.pid), "5").is_ok();
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = tokio::spawn({
         let sampling = sampling.clone();
-        let pid = proxy.pid;
+        let pid = recording.pid;
         async move {
             let mut peak = 0u64;
             while sampling.load(Ordering::Relaxed) {
                 if let Some(rss) = proc_status_kib(pid, "VmRSS") {
                     peak = peak.max(rss);
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             peak
         }
     });
-    let big_proxied = download(
-        &proxied,
-        &format!("{proxied_base}{big_path}"),
+    let down_proxied = stream(
+        tollgate,
+        Direction::Down,
+        &format!("{aws_base}{big_path}"),
         settings,
-        proxy.pid,
+        recording.pid,
+    )
+    .await;
+    let up_proxied = stream(
+        tollgate,
+        Direction::Up,
+        &format!("{aws_base}{UPLOAD_PATH}"),
+        settings,
+        recording.pid,
     )
     .await;
     sampling.store(false, Ordering::Relaxed);
     let sampled_peak_kib = sampler.await.unwrap_or(0);
-    let hwm_big = proc_status_kib(proxy.pid, "VmHWM");
-    let rss_now = proc_status_kib(proxy.pid, "VmRSS");
+    let hwm_streams = proc_status_kib(recording.pid, "VmHWM");
+    let rss_now = proc_status_kib(recording.pid, "VmRSS");
 
-    // Stop tollgate with the clients' idle keep-alive connections still open, as in real use.
+    // Stop the servers with the clients' idle keep-alive connections still open, as in real use.
     let stop_started = Instant::now();
-    let stopped = tokio::task::block_in_place(|| proxy.stop());
+    let stopped = tokio::task::block_in_place(|| recording.stop());
     let stop_time = stop_started.elapsed();
-    drop(direct);
-    drop(proxied);
+    unrecorded.stop();
+    floor.stop();
+    if let Some(baseline) = &mut baseline {
+        baseline.stop();
+    }
+    drop(nginx);
 
     // The report.
     let mode = if settings.quick {
         format!(
-            " (quick: {} s phases, {size_label} download)",
+            " (quick: {} round of {} s per target, {size_label} streams)",
+            settings.rounds,
             settings.phase.as_secs()
         )
     } else {
-        String::new()
+        format!(
+            "; {} interleaved rounds of {} s per target",
+            settings.rounds,
+            settings.phase.as_secs()
+        )
     };
     println!();
     println!("tollgate proxy bench on {cpu_model}, {cores} cores{mode}");
-    let heading = format!(
-        "small responses ({} B body), {CONCURRENCY} connections:",
+    println!(
+        "small responses ({} B ListObjectsV2 body, boto3-like signed GET), {CONCURRENCY} \
+         keep-alive connections, one reqwest load generator for all:",
         origin.state.small.len()
     );
-    println!("{heading}  {:>8} {}", "direct", small_direct.line());
     println!(
-        "{:width$}  {:>8} {}",
-        "",
-        "tollgate",
-        small_proxied.line(),
-        width = heading.len()
+        "  {:<30} {:>9} {:>8} {:>8} {:>10} {:>16}",
+        "", "req/s", "p50 ms", "p99 ms", "vs direct", "server CPU/req"
     );
-    let throughput_ratio = small_proxied.rate() / small_direct.rate();
-    let added_p50 = small_proxied.p50_ms() - small_direct.p50_ms();
-    println!(
-        "ratio: throughput {throughput_ratio:.2} (target >= {TARGET_THROUGHPUT_RATIO:.2}) {}; \
-         added p50 {added_p50:.2} ms (target <= {TARGET_ADDED_P50_MS:.2}) {}",
-        verdict(throughput_ratio >= TARGET_THROUGHPUT_RATIO),
-        verdict(added_p50 <= TARGET_ADDED_P50_MS),
-    );
-    match small_proxied.cpu.proxy {
-        Some(cpu) => println!(
-            "proxy CPU per request: {:.0} us ({:.2} s CPU over {} requests, {:.0}% of one core)",
-            cpu * 1e6 / small_proxied.completed as f64,
-            cpu,
-            small_proxied.completed,
-            cpu * 100.0 / small_proxied.window.as_secs_f64()
-        ),
-        None => println!(
-            "proxy CPU per request: unavailable (cannot read /proc/{}/stat)",
-            proxy.pid
-        ),
+    let loads: Vec<(&str, &Load, bool)> = targets
+        .iter()
+        .filter_map(|t| Some((t.label, t.load.as_ref()?, !t.pids.is_empty())))
+        .collect();
+    let direct_load = loads[0].1;
+    for (label, load, has_server) in &loads {
+        println!(
+            "  {label:<30} {:>9.0} {:>8.2} {:>8.2} {:>10} {:>16}",
+            load.rate(),
+            load.p50_ms(),
+            load.quantile_ms(0.99),
+            format!("{:.2}x", load.rate() / direct_load.rate()),
+            if *has_server {
+                per_request(load.cpu.server, load.completed)
+            } else {
+                "-".into()
+            }
+        );
     }
-    let switches = small_proxied
+    let recorded = loads.last().expect("tollgate was measured").1;
+    let nginx_load = loads
+        .iter()
+        .find(|(label, _, _)| label.starts_with("nginx"))
+        .map(|(_, load, _)| *load);
+    let added_p50 = recorded.p50_ms() - direct_load.p50_ms();
+    let cpu_us = recorded
         .cpu
-        .proxy_switches
-        .map(|n| format!("{:.2}", n as f64 / small_proxied.completed as f64))
-        .unwrap_or_else(|| "n/a".into());
+        .server
+        .map(|cpu| cpu * 1e6 / recorded.completed.max(1) as f64);
+    print!("targets, tollgate recording: ");
+    match nginx_load {
+        Some(nginx_load) => {
+            let ratio = recorded.rate() / nginx_load.rate();
+            print!(
+                "throughput {ratio:.2}x nginx's (target >= {TARGET_NGINX_RATIO:.2}) {}; ",
+                verdict(ratio >= TARGET_NGINX_RATIO)
+            );
+        }
+        None => print!("throughput vs nginx n/a (nginx not installed); "),
+    }
+    println!(
+        "added p50 {added_p50:.2} ms (target <= {TARGET_ADDED_P50_MS:.2}) {}; CPU per request {} \
+         (target <= {TARGET_CPU_PER_REQUEST_US:.0} us) {}",
+        verdict(added_p50 <= TARGET_ADDED_P50_MS),
+        cpu_us
+            .map(|us| format!("{us:.1} us"))
+            .unwrap_or_else(|| "n/a".into()),
+        verdict(cpu_us.is_some_and(|us| us <= TARGET_CPU_PER_REQUEST_US)),
+    );
+    let cpu_of = |wanted: &str| {
+        loads
+            .iter()
+            .find(|(label, _, _)| label.starts_with(wanted))
+            .and_then(|(_, load, _)| Some(load.cpu.server? * 1e6 / load.completed.max(1) as f64))
+    };
+    if let (Some(floor), Some(unrecorded), Some(recording)) = (
+        cpu_of("proxy floor"),
+        cpu_of("tollgate --no-record"),
+        cpu_of("tollgate (recording)"),
+    ) {
+        println!(
+            "tollgate's CPU per request: {floor:.1} us proxy floor (TLS and HTTP both ways, the \
+             pool, the tap) + {:.1} us identification and pricing + {:.1} us recording",
+            unrecorded - floor,
+            recording - unrecorded,
+        );
+    }
+    if let (Some(baseline), Some(recording)) = (cpu_of("baseline"), cpu_of("tollgate (recording)"))
+    {
+        let rate = |wanted: &str| {
+            loads
+                .iter()
+                .find(|(label, _, _)| label.starts_with(wanted))
+                .map(|(_, load, _)| load.rate())
+        };
+        println!(
+            "against the baseline ({}): CPU per request {recording:.1} us vs {baseline:.1} us \
+             ({:.2}x); throughput {:.2}x",
+            std::env::var(BASELINE_VAR).unwrap_or_default(),
+            recording / baseline,
+            rate("tollgate (recording)").unwrap_or(0.0) / rate("baseline").unwrap_or(f64::NAN),
+        );
+    }
     let peak_kib = if hwm_reset {
-        hwm_big.unwrap_or(0).max(sampled_peak_kib)
+        hwm_streams.unwrap_or(0).max(sampled_peak_kib)
     } else {
-        hwm_big.unwrap_or(0)
+        hwm_streams.unwrap_or(0)
     };
     let peak_mib = peak_kib as f64 / 1024.0;
-    let download_ratio = match (big_direct.gib_per_s(), big_proxied.gib_per_s()) {
-        (Some(direct), Some(proxied)) => format!("ratio {:.2}", proxied / direct),
-        _ => "ratio n/a".into(),
-    };
+    for (label, direct, proxied) in [
+        ("download", &down_direct, &down_proxied),
+        ("upload", &up_direct, &up_proxied),
+    ] {
+        let ratio = match (direct.gib_per_s(), proxied.gib_per_s()) {
+            (Some(direct), Some(proxied)) => format!("ratio {:.2}", proxied / direct),
+            _ => "ratio n/a".into(),
+        };
+        println!(
+            "{size_label} {label}: direct {}, tollgate {} ({ratio}); tollgate CPU {}",
+            direct.describe(),
+            proxied.describe(),
+            proxied
+                .cpu
+                .server
+                .filter(|_| proxied.bytes > 0)
+                .map(|cpu| format!("{:.2} s per GiB", cpu * GIB as f64 / proxied.bytes as f64))
+                .unwrap_or_else(|| "n/a".into()),
+        );
+    }
     println!(
-        "{size_label} download: direct {}, tollgate {} ({download_ratio}); \
-         proxy peak RSS {peak_mib:.1} MiB (target <= {TARGET_PEAK_RSS_MIB:.0}) {}",
-        big_direct.describe(),
-        big_proxied.describe(),
+        "tollgate peak RSS while streaming {size_label} down and up: {peak_mib:.1} MiB \
+         (target <= {TARGET_PEAK_RSS_MIB:.0}) {}",
         verdict(peak_kib > 0 && peak_mib <= TARGET_PEAK_RSS_MIB),
     );
 
     println!("details:");
-    for (label, run) in [("direct:  ", &small_direct), ("tollgate:", &small_proxied)] {
+    for (label, load, _) in &loads {
         println!(
-            "  small, {label} {} ok, {} errors{}; p90/p99.9/max {:.2}/{:.2}/{:.2} ms; \
-             client+origin CPU {}",
-            run.completed,
-            run.errors,
-            first_error(&run.first_error),
-            run.quantile_ms(0.90),
-            run.quantile_ms(0.999),
-            run.latency_us.max() as f64 / 1000.0,
-            per_request(run.cpu.bench, run.completed),
+            "  {label}: {} ok, {} errors{}; p90/p99.9/max {:.2}/{:.2}/{:.2} ms; \
+             client+origin CPU {}; server context switches per request {}",
+            load.completed,
+            load.errors,
+            first_error(&load.first_error),
+            load.quantile_ms(0.90),
+            load.quantile_ms(0.999),
+            load.latency_us.max() as f64 / 1000.0,
+            per_request(load.cpu.bench, load.completed),
+            load.cpu
+                .switches
+                .map(|n| format!("{:.2}", n as f64 / load.completed.max(1) as f64))
+                .unwrap_or_else(|| "n/a".into()),
         );
     }
     println!(
-        "  first request on a new connection: direct {:.2} ms, tollgate {:.2} ms \
-         (CONNECT, TLS to tollgate with a freshly minted leaf, TLS upstream)",
-        direct_first.as_secs_f64() * 1000.0,
-        proxied_first.as_secs_f64() * 1000.0,
+        "  first request on a new connection: {}",
+        first_request
+            .iter()
+            .map(|(label, time)| format!("{label} {:.2} ms", time.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
-        "  Host header at the origin for the proxied request: {upstream_host:?}{}",
+        "  Host header at the origin for the last proxied preflight: {upstream_host:?}{}",
         if upstream_host == AWS_HOST {
             " (kept)"
         } else {
@@ -353,58 +548,43 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
         }
     );
     println!(
-        "  origin TLS connections accepted: direct phase {}, tollgate phase {} \
-         (the latter from tollgate's upstream pool)",
-        conns1 - conns0,
-        conns2 - conns1
+        "  tollgate start-up (spawn to its exports, CA created): {:.0} ms; idle VmRSS then {}; \
+         peak after the small-response rounds {}",
+        recording.startup.as_secs_f64() * 1000.0,
+        kib_label(rss_at_start),
+        kib_label(rss_after_small),
     );
-    println!(
-        "  tollgate start-up (spawn to its exports, CA created): {:.0} ms; idle VmRSS then {}",
-        proxy.startup.as_secs_f64() * 1000.0,
-        kib_label(rss_at_start)
-    );
-    println!("  proxy context switches per request: {switches}");
-    println!(
-        "  proxy VmRSS over the measured tollgate window: {} at the start, {} at the end",
-        kib_label(small_proxied.cpu.proxy_rss_kib.0),
-        kib_label(small_proxied.cpu.proxy_rss_kib.1),
-    );
-    println!(
-        "  proxy CPU while idle (direct phase): {}",
-        small_direct
-            .cpu
-            .proxy
-            .map(|cpu| format!("{cpu:.2} s"))
-            .unwrap_or_else(|| "n/a".into())
-    );
-    if let (Some(cpu), true) = (big_proxied.cpu.proxy, big_proxied.bytes > 0) {
+    if baseline.is_some() {
         println!(
-            "  proxy CPU for the proxied download: {cpu:.2} s ({:.2} s per GiB); \
-             client+origin CPU: direct {}, tollgate {}",
-            cpu * GIB as f64 / big_proxied.bytes as f64,
-            big_direct.bench_cpu_per_gib(),
-            big_proxied.bench_cpu_per_gib(),
+            "  baseline tollgate's peak RSS after the same rounds: {}",
+            kib_label(baseline_rss_after_small)
         );
     }
     println!(
-        "  proxy RSS: peak after small-response load {}; download peak {} ({}); \
-         sampled VmRSS peak {}; after download {}",
-        kib_label(rss_after_small),
-        kib_label(hwm_big),
+        "  tollgate RSS: {} before the streams (what the small-response rounds left); while \
+         streaming VmHWM {} ({}); sampled VmRSS peak {}; after {}",
+        kib_label(rss_before_streams),
+        kib_label(hwm_streams),
         if hwm_reset {
-            "VmHWM reset before the download"
+            "reset before the streams"
         } else {
-            "VmHWM could not be reset: lifetime peak"
+            "could not be reset: lifetime peak"
         },
         kib_label(Some(sampled_peak_kib)),
         kib_label(rss_now),
     );
-    let phases = [
-        ("small direct", small_direct.cpu.other_share(cores)),
-        ("small tollgate", small_proxied.cpu.other_share(cores)),
-        ("download direct", big_direct.cpu.other_share(cores)),
-        ("download tollgate", big_proxied.cpu.other_share(cores)),
-    ];
+    let mut phases: Vec<(String, Option<f64>)> = loads
+        .iter()
+        .map(|(label, load, _)| (label.to_string(), load.cpu.other_share(cores)))
+        .collect();
+    for (label, run) in [
+        ("download direct", &down_direct),
+        ("download tollgate", &down_proxied),
+        ("upload direct", &up_direct),
+        ("upload tollgate", &up_proxied),
+    ] {
+        phases.push((label.to_string(), run.cpu.other_share(cores)));
+    }
     println!(
         "  other processes' CPU, share of the machine: {}",
         phases
@@ -422,7 +602,7 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
     {
         println!(
             "  WARNING: other processes used more than {:.0}% of the machine during a phase; \
-             the figures above are noisy",
+             the rates above are noisy (CPU per request much less so)",
             NOISY_SHARE * 100.0
         );
     }
@@ -430,7 +610,7 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
         "  tollgate stopped {:.0} ms after SIGTERM: {stopped}",
         stop_time.as_secs_f64() * 1000.0
     );
-    let stderr = proxy.stderr_lines();
+    let stderr = recording.stderr_lines();
     if !stderr.is_empty() {
         println!("  tollgate stderr ({} lines):", stderr.len());
         for line in stderr.iter().take(20) {
@@ -461,7 +641,7 @@ fn first_error(error: &Option<String>) -> String {
 
 fn per_request(cpu: Option<f64>, requests: u64) -> String {
     match cpu {
-        Some(cpu) if requests > 0 => format!("{:.0} us per request", cpu * 1e6 / requests as f64),
+        Some(cpu) if requests > 0 => format!("{:.1} us", cpu * 1e6 / requests as f64),
         _ => "n/a".into(),
     }
 }
@@ -512,6 +692,11 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     (ticks > 0).then(|| (utime + stime) as f64 / ticks as f64)
 }
 
+/// The summed CPU seconds of several processes; `None` if any cannot be read.
+fn cpu_seconds_of(pids: &[u32]) -> Option<f64> {
+    pids.iter().map(|&pid| cpu_seconds(pid)).sum()
+}
+
 /// Context switches, voluntary and not, summed over every thread of a process.
 fn context_switches(pid: u32) -> Option<u64> {
     let mut total = 0;
@@ -529,24 +714,22 @@ fn context_switches(pid: u32) -> Option<u64> {
     Some(total)
 }
 
-/// CPU counters at one instant: tollgate's, this process's (client and origin), the machine's.
-#[derive(Clone, Copy)]
+/// CPU counters at one instant: the server's, this process's (client and origin), the machine's.
+#[derive(Clone)]
 struct CpuSnapshot {
     at: Instant,
-    proxy: Option<f64>,
-    proxy_switches: Option<u64>,
-    proxy_rss_kib: Option<u64>,
+    server: Option<f64>,
+    switches: Option<u64>,
     bench: Option<f64>,
     machine: Option<f64>,
 }
 
 impl CpuSnapshot {
-    fn take(proxy_pid: u32) -> Self {
+    fn take(pids: &[u32]) -> Self {
         Self {
             at: Instant::now(),
-            proxy: cpu_seconds(proxy_pid),
-            proxy_switches: context_switches(proxy_pid),
-            proxy_rss_kib: proc_status_kib(proxy_pid, "VmRSS"),
+            server: cpu_seconds_of(pids),
+            switches: pids.iter().map(|&pid| context_switches(pid)).sum(),
             bench: cpu_seconds(std::process::id()),
             machine: machine_busy_seconds(),
         }
@@ -556,36 +739,42 @@ impl CpuSnapshot {
         let delta = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
         CpuUsage {
             wall: later.at - self.at,
-            proxy: delta(self.proxy, later.proxy),
-            proxy_switches: self
-                .proxy_switches
-                .zip(later.proxy_switches)
+            server: delta(self.server, later.server),
+            switches: self
+                .switches
+                .zip(later.switches)
                 .map(|(a, b)| b.saturating_sub(a)),
-            proxy_rss_kib: (self.proxy_rss_kib, later.proxy_rss_kib),
             bench: delta(self.bench, later.bench),
             machine: delta(self.machine, later.machine),
         }
     }
 }
 
-/// CPU seconds used between two snapshots.
+/// CPU seconds used between two snapshots (summed over rounds).
 #[derive(Clone, Copy)]
 struct CpuUsage {
     wall: Duration,
-    proxy: Option<f64>,
-    proxy_switches: Option<u64>,
-    /// tollgate's VmRSS at the start and at the end.
-    proxy_rss_kib: (Option<u64>, Option<u64>),
+    server: Option<f64>,
+    switches: Option<u64>,
     bench: Option<f64>,
     machine: Option<f64>,
 }
 
 impl CpuUsage {
-    /// The share of the machine used by processes other than tollgate and this bench.
+    /// The share of the machine used by processes other than the server and this bench.
     fn other_share(&self, cores: usize) -> Option<f64> {
-        let others = self.machine? - self.proxy? - self.bench?;
+        let others = self.machine? - self.server.unwrap_or(0.0) - self.bench?;
         let capacity = self.wall.as_secs_f64() * cores as f64;
         (capacity > 0.0).then(|| (others / capacity).max(0.0))
+    }
+
+    fn add(&mut self, other: &CpuUsage) {
+        let sum = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a + b);
+        self.wall += other.wall;
+        self.server = sum(self.server, other.server);
+        self.switches = self.switches.zip(other.switches).map(|(a, b)| a + b);
+        self.bench = sum(self.bench, other.bench);
+        self.machine = sum(self.machine, other.machine);
     }
 }
 
@@ -603,13 +792,32 @@ fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     })
 }
 
+/// The processes whose parent is `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = &stat[stat.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------------
 // The origin.
 
 struct OriginState {
     small: Bytes,
     chunk: Bytes,
-    connections: AtomicU64,
     requests: AtomicU64,
     /// Host headers of `/preflight` requests, in arrival order.
     preflight_hosts: Mutex<Vec<String>>,
@@ -618,6 +826,9 @@ struct OriginState {
 struct Origin {
     addr: SocketAddr,
     ca_pem: String,
+    /// The origin's own certificate and key, PEM, for nginx to present too.
+    leaf_pem: String,
+    key_pem: String,
     state: Arc<OriginState>,
     accept_task: tokio::task::JoinHandle<()>,
 }
@@ -627,13 +838,13 @@ type OriginBody =
 
 impl Origin {
     async fn start() -> anyhow::Result<Self> {
-        let (ca_pem, leaf, key) = origin_certificates()?;
+        let certificates = origin_certificates()?;
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(vec![leaf], key)?;
+        .with_single_cert(vec![certificates.leaf], certificates.key)?;
         // HTTP/1.1 only, so both legs are the same protocol.
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = TlsAcceptor::from(Arc::new(config));
@@ -643,14 +854,15 @@ impl Origin {
         let state = Arc::new(OriginState {
             small: Bytes::from(list_objects_xml()),
             chunk: Bytes::from(chunk),
-            connections: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             preflight_hosts: Mutex::new(Vec::new()),
         });
         let accept_task = tokio::spawn(serve_origin(listener, acceptor, state.clone()));
         Ok(Self {
             addr,
-            ca_pem,
+            ca_pem: certificates.ca_pem,
+            leaf_pem: certificates.leaf_pem,
+            key_pem: certificates.key_pem,
             state,
             accept_task,
         })
@@ -661,9 +873,16 @@ impl Origin {
     }
 }
 
+struct OriginCertificates {
+    ca_pem: String,
+    leaf: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+    leaf_pem: String,
+    key_pem: String,
+}
+
 /// A test CA, and a leaf for `localhost` and 127.0.0.1 signed by it.
-fn origin_certificates() -> anyhow::Result<(String, CertificateDer<'static>, PrivateKeyDer<'static>)>
-{
+fn origin_certificates() -> anyhow::Result<OriginCertificates> {
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -685,11 +904,16 @@ fn origin_certificates() -> anyhow::Result<(String, CertificateDer<'static>, Pri
         .push(DnType::CommonName, "localhost");
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let leaf = leaf_params.signed_by(&leaf_key, &issuer)?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    Ok((ca_cert.pem(), leaf.der().clone(), key))
+    Ok(OriginCertificates {
+        ca_pem: ca_cert.pem(),
+        leaf_pem: leaf.pem(),
+        key_pem: leaf_key.serialize_pem(),
+        leaf: leaf.der().clone(),
+        key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+    })
 }
 
-/// About 600 bytes of ListObjectsV2 response.
+/// About 700 bytes of ListObjectsV2 response.
 fn list_objects_xml() -> String {
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -729,7 +953,6 @@ async fn serve_origin(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<O
             }
         };
         let _ = stream.set_nodelay(true);
-        state.connections.fetch_add(1, Ordering::Relaxed);
         let acceptor = acceptor.clone();
         let state = state.clone();
         tokio::spawn(async move {
@@ -739,8 +962,8 @@ async fn serve_origin(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<O
                 return;
             };
             let service = service_fn(move |request: Request<Incoming>| {
-                let response = respond(&state, &request);
-                async move { Ok::<_, Infallible>(response) }
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(respond(&state, request).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -751,7 +974,7 @@ async fn serve_origin(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<O
     }
 }
 
-fn respond(state: &OriginState, request: &Request<Incoming>) -> Response<OriginBody> {
+async fn respond(state: &OriginState, request: Request<Incoming>) -> Response<OriginBody> {
     let id = state.requests.fetch_add(1, Ordering::Relaxed);
     let builder = Response::builder()
         .status(StatusCode::OK)
@@ -761,7 +984,7 @@ fn respond(state: &OriginState, request: &Request<Incoming>) -> Response<OriginB
             "vlR7PnpV2Ce81l0PRw6jlUpck7Jo5ZsQjryTjKlc5aLWGVHPZLj5NeC6qMa0emYBDXOo6QBU0Wo=",
         )
         .header(header::SERVER, "AmazonS3");
-    let path = request.uri().path();
+    let path = request.uri().path().to_string();
     if path == "/preflight" {
         let host = request
             .headers()
@@ -771,7 +994,21 @@ fn respond(state: &OriginState, request: &Request<Incoming>) -> Response<OriginB
             .to_string();
         state.preflight_hosts.lock().unwrap().push(host);
     }
-    let response = if path == "/big" {
+    let response = if request.method() == Method::PUT {
+        // Read the upload to its end, a frame at a time, and say how much came.
+        let mut body = request.into_body();
+        let mut bytes = 0u64;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => bytes += frame.data_ref().map_or(0, |data| data.len() as u64),
+                Err(_) => break,
+            }
+        }
+        builder
+            .header("x-bench-received", bytes)
+            .header(header::ETAG, "\"9b2cf535f27731c974343645a3985328\"")
+            .body(Either::Left(Full::new(Bytes::new())))
+    } else if path == "/big" {
         let size = request
             .uri()
             .query()
@@ -801,13 +1038,152 @@ fn respond(state: &OriginState, request: &Request<Incoming>) -> Response<OriginB
 }
 
 // ---------------------------------------------------------------------------------------------
-// tollgate, as a child process.
+// nginx, as a child process.
 
-struct Tollgate {
+struct Nginx {
+    child: Child,
+    port: u16,
+}
+
+impl Nginx {
+    /// nginx with one worker, presenting the origin's certificate on a port of its own and
+    /// forwarding every request to the origin over TLS, verified, with kept-alive upstream
+    /// connections and the Host header the client sent (as tollgate does).
+    fn start(dir: &Path, origin: &Origin) -> anyhow::Result<Self> {
+        let binary = std::env::var_os("NGINX")
+            .map(PathBuf::from)
+            .or_else(|| {
+                ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+                    .iter()
+                    .map(PathBuf::from)
+                    .find(|path| path.exists())
+            })
+            .context("nginx is not installed (Debian: apt-get install nginx-light)")?;
+        let prefix = dir.join("nginx");
+        std::fs::create_dir_all(prefix.join("logs"))?;
+        std::fs::write(prefix.join("leaf.pem"), &origin.leaf_pem)?;
+        std::fs::write(prefix.join("leaf.key"), &origin.key_pem)?;
+        std::fs::write(prefix.join("origin-ca.pem"), &origin.ca_pem)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let p = prefix.display();
+        let config = format!(
+            "worker_processes 1;\n\
+             daemon off;\n\
+             pid {p}/nginx.pid;\n\
+             error_log {p}/logs/error.log warn;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n\
+               access_log off;\n\
+               client_body_temp_path {p}/client_body;\n\
+               proxy_temp_path {p}/proxy;\n\
+               fastcgi_temp_path {p}/fastcgi;\n\
+               uwsgi_temp_path {p}/uwsgi;\n\
+               scgi_temp_path {p}/scgi;\n\
+               keepalive_requests 1000000;\n\
+               upstream origin {{ server {origin}; keepalive 32; }}\n\
+               server {{\n\
+                 listen 127.0.0.1:{port} ssl;\n\
+                 ssl_certificate {p}/leaf.pem;\n\
+                 ssl_certificate_key {p}/leaf.key;\n\
+                 location / {{\n\
+                   proxy_pass https://origin;\n\
+                   proxy_http_version 1.1;\n\
+                   proxy_set_header Connection \"\";\n\
+                   proxy_set_header Host {AWS_HOST};\n\
+                   proxy_ssl_verify on;\n\
+                   proxy_ssl_name localhost;\n\
+                   proxy_ssl_trusted_certificate {p}/origin-ca.pem;\n\
+                   proxy_ssl_session_reuse on;\n\
+                 }}\n\
+               }}\n\
+             }}\n",
+            origin = origin.addr,
+        );
+        let config_path = prefix.join("nginx.conf");
+        std::fs::write(&config_path, config)?;
+        let mut child = Command::new(&binary)
+            .arg("-p")
+            .arg(&prefix)
+            .arg("-e")
+            .arg(prefix.join("logs/error.log"))
+            .arg("-c")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = pipe.read_to_string(&mut stderr);
+                }
+                bail!("nginx exited at start ({status}): {}", stderr.trim());
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && !children_of(child.id()).is_empty()
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("nginx did not listen on port {port} within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Self { child, port })
+    }
+
+    /// The master and its workers.
+    fn pids(&self) -> Vec<u32> {
+        let mut pids = vec![self.child.id()];
+        pids.extend(children_of(self.child.id()));
+        pids
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory-safety preconditions; the pid is our own unreaped child.
+        // SIGQUIT: nginx's graceful stop, which ends its workers too.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGQUIT) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tollgate, and the proxy floor, as child processes.
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `tollgate serve`, recording into a database in its own home.
+    Recording,
+    /// `tollgate serve --no-record`: identification and pricing, no database.
+    NoRecord,
+    /// This bench as `--bare-proxy-child`: the proxy library with a no-op observer.
+    Floor,
+    /// Another tollgate binary (`TOLLGATE_BENCH_BASELINE`), recording.
+    Baseline,
+}
+
+struct Server {
     child: Child,
     pid: u32,
     port: u16,
-    /// `<TOLLGATE_HOME>/ca.pem`.
+    /// `<home>/ca.pem`.
     ca_pem: Vec<u8>,
     stderr: Arc<Mutex<Vec<String>>>,
     stopped: Option<String>,
@@ -815,15 +1191,40 @@ struct Tollgate {
     startup: Duration,
 }
 
-impl Tollgate {
-    fn start(origin_port: u16, origin_ca: &Path, home: &Path) -> anyhow::Result<Self> {
-        let binary = PathBuf::from(env!("CARGO_BIN_EXE_tollgate"));
+impl Server {
+    fn start(mode: Mode, origin_port: u16, origin_ca: &Path, home: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(home)?;
+        let upstream = format!("https://127.0.0.1:{origin_port}");
+        let (binary, mut command) = match mode {
+            Mode::Floor => {
+                let binary = std::env::current_exe()?;
+                let mut command = Command::new(&binary);
+                command
+                    .arg("--bare-proxy-child")
+                    .arg(&upstream)
+                    .arg(origin_ca)
+                    .arg(home);
+                (binary, command)
+            }
+            Mode::Recording | Mode::NoRecord | Mode::Baseline => {
+                let binary = match std::env::var_os(BASELINE_VAR) {
+                    Some(path) if mode == Mode::Baseline => PathBuf::from(path),
+                    _ => PathBuf::from(env!("CARGO_BIN_EXE_tollgate")),
+                };
+                let mut command = Command::new(&binary);
+                command
+                    .args(["serve", "--listen", "127.0.0.1:0", "--quiet", "--upstream"])
+                    .arg(&upstream)
+                    .arg("--upstream-ca")
+                    .arg(origin_ca);
+                if mode == Mode::NoRecord {
+                    command.arg("--no-record");
+                }
+                (binary, command)
+            }
+        };
         let spawned = Instant::now();
-        let mut child = common::hermetic(&mut Command::new(&binary))
-            .args(["serve", "--listen", "127.0.0.1:0", "--quiet", "--upstream"])
-            .arg(format!("https://127.0.0.1:{origin_port}"))
-            .arg("--upstream-ca")
-            .arg(origin_ca)
+        let mut child = common::hermetic(&mut command)
             .env("TOLLGATE_HOME", home)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -866,7 +1267,7 @@ impl Tollgate {
             }
         });
 
-        let mut tollgate = Self {
+        let mut server = Self {
             child,
             pid,
             port: 0,
@@ -877,26 +1278,27 @@ impl Tollgate {
         };
         match port_rx.recv_timeout(Duration::from_secs(30)) {
             Ok(port) => {
-                tollgate.port = port;
-                tollgate.startup = spawned.elapsed();
+                server.port = port;
+                server.startup = spawned.elapsed();
             }
             Err(_) => {
-                let status = tollgate.stop();
+                let status = server.stop();
                 bail!(
-                    "tollgate printed no `export HTTPS_PROXY=` line within 30 s ({status})\n{}",
-                    tollgate.stderr_text()
+                    "{} printed no `export HTTPS_PROXY=` line within 30 s ({status})\n{}",
+                    binary.display(),
+                    server.stderr_text()
                 );
             }
         }
         let ca_path = home.join("ca.pem");
         match std::fs::read(&ca_path) {
-            Ok(pem) => tollgate.ca_pem = pem,
+            Ok(pem) => server.ca_pem = pem,
             Err(error) => {
-                tollgate.stop();
-                bail!("cannot read tollgate's CA {}: {error}", ca_path.display());
+                server.stop();
+                bail!("cannot read the proxy's CA {}: {error}", ca_path.display());
             }
         }
-        Ok(tollgate)
+        Ok(server)
     }
 
     /// SIGTERM, then up to 20 s for a clean exit, then SIGKILL. Returns how it ended.
@@ -943,14 +1345,14 @@ impl Tollgate {
     fn stderr_text(&self) -> String {
         let lines = self.stderr_lines();
         if lines.is_empty() {
-            "tollgate wrote nothing on stderr".into()
+            "the proxy wrote nothing on stderr".into()
         } else {
-            format!("tollgate's stderr:\n  {}", lines.join("\n  "))
+            format!("the proxy's stderr:\n  {}", lines.join("\n  "))
         }
     }
 }
 
-impl Drop for Tollgate {
+impl Drop for Server {
     fn drop(&mut self) {
         if self.stopped.is_none() {
             let _ = self.child.kill();
@@ -968,6 +1370,83 @@ fn proxy_port(line: &str) -> Option<u16> {
     value.rsplit(':').next()?.parse().ok()
 }
 
+/// The proxy floor: tollgate's proxy with an observer that does nothing, in a process of its own.
+mod bare {
+    use std::process::ExitCode;
+    use std::sync::Arc;
+
+    use anyhow::Context;
+    use tollgate::ca::{CaPaths, LeafCertificates, LocalCa};
+    use tollgate::proxy::{Exchange, HostMatcher, Observer, Observers, Proxy, ProxyConfig};
+
+    /// Sees every exchange and does nothing with it, and asks for no body copies.
+    struct Nothing;
+
+    impl Observer for Nothing {
+        fn on_exchange(&self, _exchange: &Exchange) {}
+    }
+
+    /// `--bare-proxy-child UPSTREAM ORIGIN_CA HOME`: serves until SIGTERM.
+    pub fn child(args: &[String]) -> ExitCode {
+        let [upstream, origin_ca, home] = args else {
+            eprintln!("--bare-proxy-child UPSTREAM ORIGIN_CA HOME");
+            return ExitCode::FAILURE;
+        };
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                eprintln!("proxy floor: cannot start tokio: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let result = runtime.block_on(async {
+            let paths = CaPaths::new(home);
+            let (ca, _) = LocalCa::load_or_create(&paths, &[])?;
+            let leaves = LeafCertificates::new(
+                Arc::new(ca),
+                1024,
+                vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            )?;
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add_parsable_certificates(tollgate::roots::read_pem_certs(
+                std::path::Path::new(origin_ca),
+            )?);
+            let mut config = ProxyConfig::new(
+                "127.0.0.1:0".parse()?,
+                HostMatcher::new(["*.amazonaws.com"])?,
+                Arc::new(roots),
+            );
+            config.upstream = Some(upstream.parse().context("upstream URL")?);
+            let proxy = Proxy::bind(
+                config,
+                Arc::new(leaves),
+                Observers::new(vec![Arc::new(Nothing) as Arc<dyn Observer>]),
+            )
+            .await?;
+            println!("export HTTPS_PROXY=http://{}", proxy.local_addr());
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            proxy
+                .serve(async move {
+                    terminate.recv().await;
+                })
+                .await;
+            anyhow::Ok(())
+        });
+        runtime.shutdown_background();
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("proxy floor: {error:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Clients and load.
 
@@ -978,12 +1457,44 @@ fn client(root_pem: &[u8], proxy: Option<&str>) -> anyhow::Result<reqwest::Clien
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(10))
         .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(root_pem)?);
+        .add_root_certificate(reqwest::Certificate::from_pem(root_pem)?)
+        .default_headers(boto3_headers());
     let builder = match proxy {
         Some(url) => builder.proxy(reqwest::Proxy::https(url)?),
         None => builder.no_proxy(),
     };
     Ok(builder.build()?)
+}
+
+/// What boto3 sends with a ListObjectsV2 besides Host: a SigV4 signature (not checked by the
+/// origin; the access key is AWS's documented example), the SDK's user agent and its retry
+/// headers. Identification reads these, so a bench without them would flatter it.
+fn boto3_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        (
+            "user-agent",
+            "Boto3/1.40.0 md/Botocore#1.40.0 ua/2.1 os/linux#6.1.0 md/arch#x86_64 \
+             lang/python#3.11.2 md/pyimpl#CPython m/Z,b cfg/retry-mode#legacy Botocore/1.40.0",
+        ),
+        ("accept-encoding", "identity"),
+        ("x-amz-date", "20261126T091403Z"),
+        (
+            "x-amz-content-sha256",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ),
+        ("amz-sdk-invocation-id", "2b7c9e4a-5f1d-4c3b-9a8e-7d6f5e4c3b2a"),
+        ("amz-sdk-request", "attempt=1; max=5"),
+        (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261126/us-east-1/s3/aws4_request, \
+             SignedHeaders=amz-sdk-invocation-id;amz-sdk-request;host;x-amz-content-sha256;\
+             x-amz-date, Signature=0c5b7a0a4ac5f5c5d1b6a6f8e6a7e3d0b2d6f9a1c8e4b7d2a5f3c9e1b8d4a6f2",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
 }
 
 /// One request to `/preflight`, checked, so that a broken setup fails loudly before any figure.
@@ -1002,7 +1513,7 @@ async fn preflight(
         .send()
         .await
         .map_err(|error| anyhow::anyhow!("{}", error_chain(&error)))
-        .with_context(|| format!("the first request {label} failed"))?;
+        .with_context(|| format!("the first request to {label} failed"))?;
     let status = response.status();
     let request_id = response.headers().contains_key("x-amz-request-id");
     let body = response.bytes().await?;
@@ -1013,7 +1524,7 @@ async fn preflight(
         || origin.state.requests.load(Ordering::Relaxed) == before
     {
         bail!(
-            "the first request {label} got {status} (x-amz-request-id {}): {}",
+            "the first request to {label} got {status} (x-amz-request-id {}): {}",
             if request_id { "present" } else { "missing" },
             String::from_utf8_lossy(&body[..body.len().min(300)])
         );
@@ -1052,7 +1563,7 @@ struct Load {
     first_error: Option<String>,
     window: Duration,
     latency_us: Histogram<u64>,
-    /// Over the measured window.
+    /// Over the measured windows.
     cpu: CpuUsage,
 }
 
@@ -1069,13 +1580,17 @@ impl Load {
         self.quantile_ms(0.50)
     }
 
-    fn line(&self) -> String {
-        format!(
-            "{:>5.0} req/s  p50 {:.2} ms  p99 {:.2} ms",
-            self.rate(),
-            self.p50_ms(),
-            self.quantile_ms(0.99)
-        )
+    /// Adds another round's figures to these.
+    fn merge(&mut self, other: Load) -> anyhow::Result<()> {
+        self.completed += other.completed;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.window += other.window;
+        self.latency_us.add(&other.latency_us)?;
+        self.cpu.add(&other.cpu);
+        Ok(())
     }
 }
 
@@ -1092,7 +1607,7 @@ async fn load(
     client: &reqwest::Client,
     url: &str,
     settings: &Settings,
-    proxy_pid: u32,
+    server_pids: &[u32],
 ) -> anyhow::Result<Load> {
     let start = Instant::now();
     let measure_from = start + settings.warmup;
@@ -1136,9 +1651,9 @@ async fn load(
     }
 
     tokio::time::sleep_until(measure_from.into()).await;
-    let cpu_start = CpuSnapshot::take(proxy_pid);
+    let cpu_start = CpuSnapshot::take(server_pids);
     tokio::time::sleep_until(until.into()).await;
-    let cpu = cpu_start.until(CpuSnapshot::take(proxy_pid));
+    let cpu = cpu_start.until(CpuSnapshot::take(server_pids));
 
     let mut total = Load {
         completed: 0,
@@ -1168,14 +1683,20 @@ async fn load(
     Ok(total)
 }
 
-struct Download {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Down,
+    Up,
+}
+
+struct Streamed {
     bytes: u64,
     elapsed: Duration,
     error: Option<String>,
     cpu: CpuUsage,
 }
 
-impl Download {
+impl Streamed {
     fn gib_per_s(&self) -> Option<f64> {
         self.error
             .is_none()
@@ -1193,32 +1714,44 @@ impl Download {
             (None, None) => "n/a".into(),
         }
     }
-
-    fn bench_cpu_per_gib(&self) -> String {
-        match self.cpu.bench {
-            Some(cpu) if self.bytes > 0 => {
-                format!("{:.2} s per GiB", cpu * GIB as f64 / self.bytes as f64)
-            }
-            _ => "n/a".into(),
-        }
-    }
 }
 
-/// Streams one response, counting its bytes chunk by chunk, never holding more than one chunk.
-async fn download(
+/// Streams one body down (a GET read chunk by chunk) or up (a PUT of 64 KiB chunks made as they
+/// are sent, with its Content-Length, as an SDK uploads a file), never holding more than a chunk.
+async fn stream(
     client: &reqwest::Client,
+    direction: Direction,
     url: &str,
     settings: &Settings,
-    proxy_pid: u32,
-) -> Download {
-    let expected = settings.download_bytes;
-    let limit = settings.download_limit;
-    let cpu_start = CpuSnapshot::take(proxy_pid);
+    server_pid: u32,
+) -> Streamed {
+    let expected = settings.stream_bytes;
+    let limit = settings.stream_limit;
+    let cpu_start = CpuSnapshot::take(&[server_pid]);
     let started = cpu_start.at;
-    let mut bytes = 0u64;
+    let counted = Arc::new(AtomicU64::new(0));
     let result = tokio::time::timeout(limit + Duration::from_secs(1), async {
-        let mut response = client
-            .get(url)
+        let request = match direction {
+            Direction::Down => client.get(url),
+            Direction::Up => {
+                let chunk = Bytes::from(vec![0x5a; CHUNK]);
+                let whole = expected / CHUNK as u64;
+                let tail = (expected % CHUNK as u64) as usize;
+                let last = (tail > 0).then(|| chunk.slice(..tail));
+                let sent = counted.clone();
+                let chunks =
+                    futures_util::stream::iter((0..whole).map(move |_| chunk.clone()).chain(last))
+                        .map(move |data| {
+                            sent.fetch_add(data.len() as u64, Ordering::Relaxed);
+                            Ok::<_, Infallible>(data)
+                        });
+                client
+                    .put(url)
+                    .header(header::CONTENT_LENGTH, expected)
+                    .body(reqwest::Body::wrap_stream(chunks))
+            }
+        };
+        let mut response = request
             .timeout(limit)
             .send()
             .await
@@ -1226,25 +1759,41 @@ async fn download(
         if response.status() != StatusCode::OK {
             return Err(format!("status {}", response.status()));
         }
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|error| error_chain(&error))?
-        {
-            bytes += chunk.len() as u64;
+        match direction {
+            Direction::Down => {
+                while let Some(chunk) = response
+                    .chunk()
+                    .await
+                    .map_err(|error| error_chain(&error))?
+                {
+                    counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
+            }
+            Direction::Up => {
+                let received = response
+                    .headers()
+                    .get("x-bench-received")
+                    .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+                if received != Some(expected) {
+                    return Err(format!(
+                        "the origin received {received:?} bytes, expected {expected}"
+                    ));
+                }
+            }
         }
         Ok(())
     })
     .await;
     let elapsed = started.elapsed();
-    let cpu = cpu_start.until(CpuSnapshot::take(proxy_pid));
+    let cpu = cpu_start.until(CpuSnapshot::take(&[server_pid]));
+    let bytes = counted.load(Ordering::Relaxed);
     let error = match result {
         Ok(Ok(())) if bytes == expected => None,
         Ok(Ok(())) => Some(format!("got {bytes} bytes, expected {expected}")),
         Ok(Err(error)) => Some(error),
         Err(_) => Some(format!("not done within {limit:?}")),
     };
-    Download {
+    Streamed {
         bytes,
         elapsed,
         error,

@@ -146,14 +146,14 @@ pub fn cbor_to_json(value: ciborium::Value) -> Value {
 /// XML to JSON: the root element's content as an object; an element with children becomes an
 /// object, one with only text a string; repeated names become arrays. Attributes are ignored.
 pub fn xml_to_json(body: &[u8]) -> Option<Value> {
+    // Read in place: events borrow from `body` (no copy of each event into a buffer).
     let mut reader = Reader::from_reader(body);
     reader.config_mut().trim_text(true);
     // Open elements: name, children so far, text so far.
     let mut stack: Vec<(String, Map<String, Value>, String)> = Vec::new();
     let mut root: Option<Value> = None;
-    let mut buf = Vec::new();
     loop {
-        match reader.read_event_into(&mut buf) {
+        match reader.read_event() {
             Ok(Event::Start(start)) => {
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
                 stack.push((name, Map::new(), String::new()));
@@ -193,7 +193,6 @@ pub fn xml_to_json(body: &[u8]) -> Option<Value> {
             Ok(Event::Eof) | Err(_) => break,
             Ok(_) => {}
         }
-        buf.clear();
     }
     // A truncated body: close what is still open, keeping what was read.
     while let Some((name, children, text)) = stack.pop() {
@@ -215,14 +214,17 @@ fn close(children: Map<String, Value>, text: String) -> Value {
 }
 
 fn insert(map: &mut Map<String, Value>, name: String, value: Value) {
-    match map.get_mut(&name) {
-        Some(Value::Array(items)) => items.push(value),
-        Some(existing) => {
-            let first = existing.take();
-            *existing = Value::Array(vec![first, value]);
-        }
-        None => {
-            map.insert(name, value);
+    use serde_json::map::Entry;
+    match map.entry(name) {
+        Entry::Occupied(mut existing) => match existing.get_mut() {
+            Value::Array(items) => items.push(value),
+            existing => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, value]);
+            }
+        },
+        Entry::Vacant(slot) => {
+            slot.insert(value);
         }
     }
 }
@@ -250,6 +252,41 @@ mod tests {
         assert_eq!(value["IsTruncated"], json!("true"));
         assert_eq!(value["Contents"][1]["Key"], json!("b&c"));
         assert_eq!(value["NextContinuationToken"], json!("tok"));
+    }
+
+    /// What the parse gave when it copied each event into a buffer, for the constructs AWS's XML
+    /// uses: a declaration, namespaces, attributes, empty elements, entities, CDATA, comments,
+    /// whitespace between elements, and a repeated element with an empty one among them.
+    #[test]
+    fn xml_read_in_place_gives_the_same_objects() {
+        let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<DescribeThingsResponse xmlns="urn:x"><!-- a comment -->
+  <requestId>r-1</requestId>
+  <thingSet>
+    <item id="1"><name>a &lt;b&gt; &amp; c</name><tags/></item>
+    <item><name><![CDATA[x<y]]></name></item>
+    <item/>
+  </thingSet>
+  <s3:Key xmlns:s3="urn:s3">k</s3:Key>
+  <nextToken>n&#x41;</nextToken>
+</DescribeThingsResponse>"#;
+        let value = xml_to_json(xml).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "requestId": "r-1",
+                "thingSet": {"item": [
+                    {"name": "a <b> & c", "tags": ""},
+                    {"name": "x<y"},
+                    ""
+                ]},
+                "Key": "k",
+                "nextToken": "nA"
+            })
+        );
+        assert_eq!(xml_to_json(b"<Empty/>"), Some(json!({})));
+        assert_eq!(xml_to_json(b"<a>"), Some(json!("")));
+        assert_eq!(xml_to_json(b"   "), None);
     }
 
     #[test]

@@ -10,11 +10,34 @@ use super::wire::{form_value, percent_decode};
 
 /// A short, stable, non-reversible name for an access key id: its type prefix (`AKIA` long-term,
 /// `ASIA` temporary) and 8 hex digits of its SHA-256.
+///
+/// A client signs every call with the same key or two, so each thread remembers the last key it
+/// named (the key id, never a secret) and its name, instead of hashing it again on every call.
 pub fn access_key_fingerprint(access_key_id: &str) -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<(String, String)> =
+            const { std::cell::RefCell::new((String::new(), String::new())) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != access_key_id || last.1.is_empty() {
+            let fingerprint = fingerprint_of(access_key_id);
+            *last = (access_key_id.to_string(), fingerprint);
+        }
+        last.1.clone()
+    })
+}
+
+fn fingerprint_of(access_key_id: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(access_key_id.as_bytes());
-    let prefix: String = access_key_id.chars().take(4).collect();
-    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}-{hex}")
+    let mut name: String = access_key_id.chars().take(4).collect();
+    name.push('-');
+    for byte in &digest[..4] {
+        name.push(char::from(HEX[usize::from(byte >> 4)]));
+        name.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    name
 }
 
 /// The SDK and application that sent a request, from `x-amz-user-agent` or `User-Agent`.
@@ -281,6 +304,29 @@ mod tests {
         assert!(print.starts_with("AKIA-") && print.len() == 13, "{print}");
         assert!(!print.contains("IOSFODNN7"));
         assert_ne!(print, access_key_fingerprint("AKIAIOSFODNN7EXAMPLF"));
+    }
+
+    /// The name stored with every call: the same as it has always been computed (type prefix,
+    /// 8 hex digits of the SHA-256), whichever keys a thread saw before.
+    #[test]
+    fn fingerprints_are_what_they_were_whatever_came_before() {
+        let reference = |key: &str| {
+            let digest = Sha256::digest(key.as_bytes());
+            let prefix: String = key.chars().take(4).collect();
+            let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+            format!("{prefix}-{hex}")
+        };
+        for key in [
+            "AKIAIOSFODNN7EXAMPLE",
+            "AKIAIOSFODNN7EXAMPLE",
+            "ASIAY34FZKBOKMUTVV7A",
+            "AKIAIOSFODNN7EXAMPLE",
+            "",
+            "AK",
+            "ASIAY34FZKBOKMUTVV7A",
+        ] {
+            assert_eq!(access_key_fingerprint(key), reference(key), "{key:?}");
+        }
     }
 
     #[test]

@@ -110,6 +110,10 @@ pub fn request_fingerprint(request: &PageRequest<'_>) -> String {
 }
 
 /// Path, query and body parameters except the tokens, hashed.
+///
+/// On every recorded call (twice for a page), so it borrows rather than copies: the pairs are
+/// sorted as slices and hashed piece by piece, which feeds the hasher the same bytes as joining
+/// them would.
 fn fingerprint(
     request: &PageRequest<'_>,
     doc: Option<&Value>,
@@ -118,42 +122,62 @@ fn fingerprint(
 ) -> String {
     let mut hasher = Sha256::new();
     hasher.update(request.path.as_bytes());
-    let pairs = |text: &str| -> Vec<String> {
-        let mut pairs: Vec<String> = text
+    let hash_pairs = |hasher: &mut Sha256, text: &str| {
+        let mut pairs: Vec<&str> = text
             .split('&')
             .filter(|pair| !pair.is_empty())
             .filter(|pair| {
-                let key = percent_decode(pair.split('=').next().unwrap_or(""));
-                !tokens.contains(&key.as_str())
+                tokens.is_empty() || {
+                    let key = percent_decode(pair.split('=').next().unwrap_or(""));
+                    !tokens.contains(&key.as_str())
+                }
             })
-            .map(str::to_string)
             .collect();
-        pairs.sort();
-        pairs
+        pairs.sort_unstable();
+        for (index, pair) in pairs.iter().enumerate() {
+            if index > 0 {
+                hasher.update(b"&");
+            }
+            hasher.update(pair.as_bytes());
+        }
     };
     if let Some(query) = request.query {
         hasher.update(b"?");
-        hasher.update(pairs(query).join("&").as_bytes());
+        hash_pairs(&mut hasher, query);
     }
     hasher.update(b"\n");
     if form {
         if let Ok(body) = std::str::from_utf8(request.body.head) {
-            hasher.update(pairs(body).join("&").as_bytes());
+            hash_pairs(&mut hasher, body);
         }
     } else if let Some(Value::Object(members)) = doc {
-        let mut members = members.clone();
-        for token in tokens {
-            members.remove(*token);
+        if tokens.iter().any(|token| members.contains_key(*token)) {
+            let mut members = members.clone();
+            for token in tokens {
+                members.remove(*token);
+            }
+            hasher.update(Value::Object(members).to_string().as_bytes());
+        } else {
+            // The same text as `Value::Object(members).to_string()`, without the copy.
+            hasher.update(
+                serde_json::to_string(members)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
         }
-        hasher.update(Value::Object(members).to_string().as_bytes());
     } else {
         hasher.update(request.body.head);
     }
-    hasher.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(16);
+    for byte in &digest[..8] {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    hex
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn read_answer(
     paginator: &Paginator,
@@ -351,6 +375,116 @@ mod tests {
                 streamed: None,
             }),
         )
+    }
+
+    /// Digests are stored and compared across runs (re-listing, repeated calls), so they must
+    /// stay what they were: path, `?`, the sorted non-token pairs joined by `&`, a newline, then
+    /// the body (sorted pairs for forms, JSON members less the tokens, else the bytes).
+    #[test]
+    fn fingerprints_hash_what_they_always_hashed() {
+        let reference =
+            |path: &str, query: Option<&str>, body: &[u8], form: bool, tokens: &[&str]| {
+                let pairs = |text: &str| -> String {
+                    let mut pairs: Vec<String> = text
+                        .split('&')
+                        .filter(|pair| !pair.is_empty())
+                        .filter(|pair| {
+                            let key = percent_decode(pair.split('=').next().unwrap_or(""));
+                            !tokens.contains(&key.as_str())
+                        })
+                        .map(str::to_string)
+                        .collect();
+                    pairs.sort();
+                    pairs.join("&")
+                };
+                let mut hasher = Sha256::new();
+                hasher.update(path.as_bytes());
+                if let Some(query) = query {
+                    hasher.update(b"?");
+                    hasher.update(pairs(query).as_bytes());
+                }
+                hasher.update(b"\n");
+                let doc = document::parse(Syntax::Json, body);
+                if form {
+                    hasher.update(pairs(std::str::from_utf8(body).unwrap()).as_bytes());
+                } else if let Some(Value::Object(members)) = &doc {
+                    let mut members = members.clone();
+                    for token in tokens {
+                        members.remove(*token);
+                    }
+                    hasher.update(Value::Object(members).to_string().as_bytes());
+                } else {
+                    hasher.update(body);
+                }
+                hasher.finalize()[..8]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            };
+        let headers = HeaderMap::new();
+        // Path, query, body, whether the body is a form, the token names.
+        type Case<'a> = (&'a str, Option<&'a str>, &'a [u8], bool, &'a [&'a str]);
+        let cases: [Case; 8] = [
+            (
+                "/b",
+                Some("prefix=a%2Fb&list-type=2&max-keys=5"),
+                b"",
+                false,
+                &[],
+            ),
+            (
+                "/b",
+                Some("list-type=2&continuation-token=t1&x=&&y"),
+                b"",
+                false,
+                &["continuation-token"],
+            ),
+            ("/b", Some("a=1&a=0&b"), b"", false, &["nothing"]),
+            (
+                "/",
+                None,
+                b"Version=1&Action=DescribeInstances&NextToken=n1&MaxResults=5",
+                true,
+                &["NextToken"],
+            ),
+            (
+                "/",
+                None,
+                br#"{"TableName":"t","ExclusiveStartKey":{"pk":{"S":"b"}},"Limit":2}"#,
+                false,
+                &["ExclusiveStartKey"],
+            ),
+            (
+                "/",
+                None,
+                br#"{"TableName":"t","Limit":2}"#,
+                false,
+                &["ExclusiveStartKey"],
+            ),
+            ("/", None, br#"{"b":[1,2.5,"x"],"a":null}"#, false, &[]),
+            ("/k", None, b"\x00not json", false, &[]),
+        ];
+        for (path, query, body, form, tokens) in cases {
+            let documents = Documents::parse(
+                if form { &["query"] } else { &["json"] },
+                &BodyView::whole(body),
+                &BodyView::whole(b""),
+            );
+            let request = PageRequest {
+                protocols: if form { &["query"] } else { &["json"] },
+                path,
+                query,
+                headers: &headers,
+                body: BodyView::whole(body),
+                documents: &documents,
+            };
+            assert_eq!(
+                fingerprint(&request, documents.request(), form, tokens),
+                reference(path, query, body, form, tokens),
+                "{path} {query:?} {}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The price table: the files in `pricing/` (compiled in), regional prices imported from the AWS
 //! Price List, and the user's overlay, merged into one lookup structure.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -635,10 +635,17 @@ impl PriceTable {
         let Some(table) = self.services.get(service) else {
             return Vec::new();
         };
-        let mut chosen: HashMap<Unit, &PriceEntry> = HashMap::new();
+        // The first entry for each unit wins. A few units at most: a list, not a hash map
+        // (this runs on every priced call).
+        let mut chosen: Vec<&PriceEntry> = Vec::new();
+        let mut choose = |entry: &'t PriceEntry| {
+            if !chosen.iter().any(|e| e.unit == entry.unit) {
+                chosen.push(entry);
+            }
+        };
         for entry in &table.prices {
             if entry.operations.iter().any(|p| p.names(operation)) && entry.when_matches(value_of) {
-                chosen.entry(entry.unit).or_insert(entry);
+                choose(entry);
             }
         }
         let explicitly_free = table.free.iter().any(|entry| {
@@ -653,13 +660,12 @@ impl PriceTable {
                 if entry.operations.contains(&OperationPattern::Rest)
                     && entry.when_matches(value_of)
                 {
-                    chosen.entry(entry.unit).or_insert(entry);
+                    choose(entry);
                 }
             }
         }
-        let mut entries: Vec<&PriceEntry> = chosen.into_values().collect();
-        entries.sort_by_key(|e| e.unit);
-        entries
+        chosen.sort_by_key(|e| e.unit);
+        chosen
     }
 
     /// The free entry that names this operation, if any (explicitly, or through `*`).

@@ -25,6 +25,11 @@ const BATCH_ROWS: usize = 4096;
 const BATCH_WAIT: Duration = Duration::from_millis(100);
 /// Calls waiting for the writer; past this they are dropped and counted.
 const QUEUE_ROWS: usize = 65_536;
+/// How often the writer looks at the queue while it gathers a batch. Waiting on the queue instead
+/// woke the writer task for nearly every call (1,134 wake-ups for 2,000 calls under callgrind),
+/// each a task, and often a thread, woken on the proxy's cores; at this tick the queue holds at
+/// most 10 ms of calls, far below its bound at any rate the proxy reaches.
+const GATHER_TICK: Duration = Duration::from_millis(10);
 
 enum Message {
     Call(Box<Call>),
@@ -168,18 +173,38 @@ async fn write_loop(
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut clients: LruCache<SocketAddr, Option<ClientProcess>> =
         LruCache::new(NonZeroUsize::new(4096).expect("non-zero"));
+    let mut trimmer = Trimmer::new();
 
     loop {
         if rx.recv_many(&mut batch, BATCH_ROWS).await == 0 {
             break;
         }
         let deadline = tokio::time::Instant::now() + BATCH_WAIT;
-        while batch.len() < BATCH_ROWS && !matches!(batch.last(), Some(Message::Flush(_))) {
-            let room = BATCH_ROWS - batch.len();
-            match tokio::time::timeout_at(deadline, rx.recv_many(&mut batch, room)).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+        let mut flush = batch
+            .iter()
+            .any(|message| matches!(message, Message::Flush(_)));
+        // Gather until the batch is full, a flush is asked for, the queue closes or the deadline
+        // passes, taking what has come every tick rather than waking for each call.
+        loop {
+            let mut closed = false;
+            while batch.len() < BATCH_ROWS && !flush {
+                match rx.try_recv() {
+                    Ok(message) => {
+                        flush = matches!(message, Message::Flush(_));
+                        batch.push(message);
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
             }
+            let now = tokio::time::Instant::now();
+            if batch.len() >= BATCH_ROWS || flush || closed || now >= deadline {
+                break;
+            }
+            tokio::time::sleep_until(deadline.min(now + GATHER_TICK)).await;
         }
         let mut calls = Vec::new();
         let mut loops = Vec::new();
@@ -230,6 +255,38 @@ async fn write_loop(
         }
         for ack in acks {
             let _ = ack.send(());
+        }
+        drop((calls, processes, loops));
+        trimmer.after_batch();
+    }
+}
+
+/// Hands memory the allocator keeps free back to the system, at most once a second, after a
+/// batch. Batches of thousands of calls, and the proxy's per-request buffers on two or more
+/// threads, leave glibc's arenas holding free pages that count in the RSS (about 64 MiB after
+/// 100,000 calls in the proxy bench, where 64 MiB is the target while streaming 1 GiB).
+struct Trimmer {
+    last: std::time::Instant,
+}
+
+impl Trimmer {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    fn new() -> Self {
+        Self {
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn after_batch(&mut self) {
+        if self.last.elapsed() < Self::EVERY {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only returns free memory to the system; it has no preconditions.
+        unsafe {
+            libc::malloc_trim(0);
         }
     }
 }

@@ -601,7 +601,7 @@ async fn upsert<'r, T: 'r>(
         // "WHERE true" is not needed after VALUES; ON CONFLICT follows directly.
         insert.push(" ON CONFLICT ");
         insert.push(on_conflict);
-        // Row counts vary batch to batch: not kept prepared (see `ROWS_PER_INSERT` in writer).
+        // Row counts vary batch to batch: not kept prepared (see `INSERT_ROWS` in write.rs).
         insert.build().persistent(false).execute(&mut *db).await?;
     }
     Ok(())

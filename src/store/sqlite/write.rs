@@ -11,11 +11,27 @@ use crate::record::{exact, Call, ClientProcess, Loop};
 use crate::store::tally::Totals;
 use crate::store::{duration_micros, micros, Batch, StoreError};
 
-/// Calls per insert statement (SQLite binds at most 32,766 variables per statement). Only
-/// statements of exactly this many rows stay prepared in sqlx's cache: a 500-row statement's
-/// program is large, and caching one per distinct row count (a batch's last chunk, time-cut
-/// batches) held over 100 MB in a busy proxy.
-const ROWS_PER_INSERT: usize = 500;
+/// The row counts of the multi-row inserts, largest first (SQLite binds at most 32,766 variables
+/// per statement: 500 calls of 31 values fit). A batch is cut greedily into chunks of these sizes
+/// (1,300 calls: 500 + 500 + 256 + 32 + 8 + 4), so every statement is one of these ten, each kept
+/// prepared in sqlx's cache. Preparing a statement for each batch's own row count (parsing and
+/// compiling hundreds of `(?, ?, ...)` rows) cost as much as inserting the rows; caching one per
+/// distinct row count instead held over 100 MB in a busy proxy. These ten hold about twice what
+/// the largest one does.
+const INSERT_ROWS: [usize; 10] = [500, 256, 128, 64, 32, 16, 8, 4, 2, 1];
+
+/// `rows` cut into consecutive chunks whose lengths are on [`INSERT_ROWS`], largest first.
+fn ladder_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let size = INSERT_ROWS
+            .iter()
+            .copied()
+            .find(|&size| size <= rows.len())?;
+        let (chunk, rest) = rows.split_at(size);
+        rows = rest;
+        Some(chunk)
+    })
+}
 
 impl SqliteStore {
     /// Writes a batch in one transaction. The run's digest book (see [`DigestBook`]) takes the
@@ -136,17 +152,15 @@ async fn write_in_transaction(
     use sqlx::Connection as _;
     let mut tx = connection.begin().await?;
     let mut call_ids = Vec::with_capacity(calls.len());
-    let mut chunks = calls
-        .chunks(ROWS_PER_INSERT)
-        .zip(processes.chunks(ROWS_PER_INSERT));
+    let mut chunks = ladder_chunks(calls).zip(ladder_chunks(processes));
     let mut next = chunks
         .next()
         .map(|(rows, processes)| insert_calls(run_id, rows, processes));
     let mut totals = None;
     while let Some(mut insert) = next.take() {
         let rows = insert.rows;
-        // Only full chunks keep their prepared statement (see `ROWS_PER_INSERT`).
-        let query = insert.query.build().persistent(rows == ROWS_PER_INSERT);
+        // Every chunk's row count is on the ladder, so its statement stays prepared.
+        let query = insert.query.build().persistent(true);
         let mut execution = std::pin::pin!(query.execute(&mut *tx));
         // Started, SQLite inserts this chunk on its own thread while this task builds the next
         // chunk (and, during the last one, sums the batch's totals): binding is as much work
@@ -169,8 +183,9 @@ async fn write_in_transaction(
     }
     let totals = totals.unwrap_or_else(|| Totals::of(calls));
     let changes = totals::write(&totals, &mut tx, run_id, digests, &call_ids).await?;
-    // One statement per 1,000 loops (21 values each), not one per loop.
-    for chunk in loops.chunks(1_000) {
+    // One statement per chunk of loops (21 values each), not one per loop; chunked as the calls
+    // are, so that these statements stay prepared too.
+    for chunk in ladder_chunks(loops) {
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT OR REPLACE INTO loops (run_id, loop_id, service, operation, resource, \
              access_key, listing, started_at_us, ended_at_us, pages, attempts, items, \
@@ -200,7 +215,7 @@ async fn write_in_transaction(
                 .push_bind(exact(record.transfer))
                 .push_bind(exact(record.implied));
         });
-        insert.build().persistent(false).execute(&mut *tx).await?;
+        insert.build().persistent(true).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(changes)
@@ -285,6 +300,79 @@ mod tests {
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    #[test]
+    fn ladder_chunks_cover_every_row_in_order_in_ladder_sizes() {
+        for rows in [0usize, 1, 3, 499, 500, 777, 1300, 4096] {
+            let input: Vec<usize> = (0..rows).collect();
+            let chunks: Vec<&[usize]> = ladder_chunks(&input).collect();
+            assert!(
+                chunks.iter().all(|c| INSERT_ROWS.contains(&c.len())),
+                "{rows}"
+            );
+            assert_eq!(chunks.concat(), input, "{rows}");
+            // Greedy, largest first: never two chunks that one ladder size would hold.
+            assert!(chunks.windows(2).all(|w| w[0].len() >= w[1].len()));
+            assert!(chunks
+                .windows(2)
+                .all(|w| w[0].len() == 500 || w[0].len() > w[1].len()));
+        }
+    }
+
+    /// 777 calls = 500 + 256 + 16 + 4 + 1 rows in five statements: every call is stored, in
+    /// order, with ids that follow one another, and the repeated groups (five, spread over all
+    /// the chunks) are counted from the right ids.
+    #[tokio::test]
+    async fn a_batch_cut_into_ladder_chunks_records_every_call_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let run = RunStore::begin_run(&store, &RunMeta::new("run"))
+            .await
+            .unwrap();
+        let calls: Vec<Call> = (0..777)
+            .map(|i| Call {
+                seq: i,
+                ..call(&format!("g{}", i % 5), 1_000 + i as i64 * 10, "0.001")
+            })
+            .collect();
+        let processes = vec![None; calls.len()];
+        let mut book = DigestBook::default();
+        let changes = write_batch(
+            &store,
+            run,
+            Batch {
+                calls: &calls,
+                processes: &processes,
+                loops: &[],
+            },
+            &book,
+        )
+        .await
+        .unwrap();
+        book.apply(changes);
+        let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, seq FROM calls ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 777);
+        for (index, (id, seq)) in rows.iter().enumerate() {
+            assert_eq!(*seq, index as i64);
+            assert_eq!(*id, rows[0].0 + index as i64);
+        }
+        let groups = store.repeated_calls(&[run], 2).await.unwrap();
+        assert_eq!(groups.len(), 5);
+        for group in &groups {
+            let residue: i64 = group.fingerprint[1..].parse().unwrap();
+            let count = (0..777).filter(|i| i % 5 == residue).count() as u64;
+            assert_eq!(group.count, count, "{}", group.fingerprint);
+            let first: Vec<i64> = (0..777i64)
+                .filter(|i| i % 5 == residue)
+                .take(3)
+                .map(|i| 1_000 + i * 10)
+                .collect();
+            assert_eq!(group.examples_us, first, "{}", group.fingerprint);
+        }
     }
 
     #[tokio::test]
