@@ -240,3 +240,53 @@ async fn baseline_run(
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{RunEnd, RunMeta};
+    use crate::store::MemoryStore;
+
+    async fn run(store: &MemoryStore, branch: &str, command: &str, tags: &[(&str, &str)]) -> i64 {
+        let mut meta = RunMeta::new("run");
+        meta.git.branch = Some(branch.into());
+        meta.command = command.split(' ').map(String::from).collect();
+        meta.tags = tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let id = store.begin_run(&meta).await.unwrap();
+        store.end_run(id, &RunEnd::default()).await.unwrap();
+        id
+    }
+
+    /// `--baseline-from-db --branch main`: the newest other complete run of main with the gated
+    /// run's command, or with the `--tag`s given.
+    #[tokio::test]
+    async fn the_baseline_from_the_database_is_the_newest_run_of_the_branch_with_the_same_command()
+    {
+        let store = MemoryStore::new();
+        let older = run(&store, "main", "pytest -q", &[("suite", "unit")]).await;
+        let newest = run(&store, "main", "pytest -q", &[("suite", "unit")]).await;
+        let _other_command = run(&store, "main", "pytest -q tests/slow", &[]).await;
+        let _other_branch = run(&store, "feature", "pytest -q", &[]).await;
+        let gated = run(&store, "feature", "pytest -q", &[]).await;
+        assert!(older < newest);
+        assert_eq!(
+            baseline_run(&store, &[gated], "main", &[]).await.unwrap(),
+            newest
+        );
+        let tagged = run(&store, "main", "make test", &[("suite", "unit")]).await;
+        let by_tag = baseline_run(&store, &[gated], "main", &["suite=unit".into()]).await;
+        assert_eq!(by_tag.unwrap(), tagged);
+        let error = baseline_run(&store, &[gated], "release", &[])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("no earlier complete run of branch release"),
+            "{error}"
+        );
+        assert!(error.contains("--baseline FILE"), "{error}");
+    }
+}
