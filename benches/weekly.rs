@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use time::{Date, Month, UtcOffset};
 use tollgate::findings::Thresholds;
 use tollgate::record::{Call, RunEnd, RunMeta};
-use tollgate::report::weekly::{self, AnomalyRule, GroupBy, WeeklyOptions};
+use tollgate::report::weekly::{self, AnomalyRule, GroupBy, WeekZone, WeeklyOptions};
 use tollgate::store::{Batch, RunStore, SqliteStore};
 
 const WEEKS: usize = 8;
@@ -113,7 +113,7 @@ async fn bench(total: usize) -> anyhow::Result<()> {
             last_week_day: first_monday + time::Duration::weeks(WEEKS as i64 - 1),
             weeks: WEEKS,
             by: by.clone(),
-            offset: UtcOffset::UTC,
+            zone: WeekZone::Offset(UtcOffset::UTC),
             tags: Vec::new(),
             anomaly: AnomalyRule::default(),
             movers: 5,

@@ -7,14 +7,13 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
-use time::{OffsetDateTime, UtcOffset};
 
 use super::pricing::SourceArgs;
 use super::report::FindingArgs;
 use crate::record::Usd;
 use crate::report::weekly::{
     self, parse_iso_week, render_weekly_html, render_weekly_markdown, render_weekly_table,
-    AnomalyRule, GroupBy, WeeklyOptions,
+    AnomalyRule, GroupBy, WeekZone, WeeklyOptions,
 };
 use crate::store;
 
@@ -33,8 +32,9 @@ pub struct WeeklyArgs {
     #[arg(long, value_name = "GROUP", default_value = "service")]
     pub by: String,
 
-    /// The team's time zone as an offset from UTC (+02:00, -05:00): weeks start on its Monday.
-    #[arg(long, value_name = "OFFSET", default_value = "+00:00")]
+    /// The team's time zone, by name (Europe/Berlin) or as an offset from UTC (+02:00): weeks
+    /// start on its Monday midnight.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
     pub tz: String,
 
     #[arg(long, value_enum, default_value_t = WeeklyFormat::Table)]
@@ -80,10 +80,10 @@ pub enum WeeklyFormat {
 
 pub async fn execute(args: WeeklyArgs) -> anyhow::Result<ExitCode> {
     let by = GroupBy::parse(&args.by).map_err(anyhow::Error::msg)?;
-    let offset = parse_offset(&args.tz)?;
+    let zone = WeekZone::parse(&args.tz).map_err(anyhow::Error::msg)?;
     let last_week_day = match &args.week {
         Some(week) => parse_iso_week(week).map_err(anyhow::Error::msg)?,
-        None => OffsetDateTime::now_utc().to_offset(offset).date() - time::Duration::weeks(1),
+        None => zone.today() - time::Duration::weeks(1),
     };
     if args.weeks == 0 || args.weeks > 520 {
         bail!("--weeks {}: give 1 to 520", args.weeks);
@@ -100,7 +100,7 @@ pub async fn execute(args: WeeklyArgs) -> anyhow::Result<ExitCode> {
         last_week_day,
         weeks: args.weeks,
         by,
-        offset,
+        zone,
         tags,
         anomaly: AnomalyRule {
             k: args.anomaly_k,
@@ -125,37 +125,4 @@ pub async fn execute(args: WeeklyArgs) -> anyhow::Result<ExitCode> {
         None => super::print(&text)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `+02:00`, `-0530`, `Z`, `UTC`.
-fn parse_offset(text: &str) -> anyhow::Result<UtcOffset> {
-    if matches!(text, "Z" | "UTC" | "utc") {
-        return Ok(UtcOffset::UTC);
-    }
-    let bad = || anyhow::anyhow!("--tz {text}: give an offset from UTC such as +02:00 or -05:00");
-    let (sign, rest) = match text.split_at_checked(1) {
-        Some(("+", rest)) => (1, rest),
-        Some(("-", rest)) => (-1, rest),
-        _ => return Err(bad()),
-    };
-    let digits: String = rest.chars().filter(|c| *c != ':').collect();
-    if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let hours: i8 = digits[..2].parse().map_err(|_| bad())?;
-    let minutes: i8 = digits[2..].parse().map_err(|_| bad())?;
-    UtcOffset::from_hms(sign * hours, sign * minutes, 0).map_err(|_| bad())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn offsets_parse_and_nonsense_is_refused() {
-        assert_eq!(parse_offset("+02:00").unwrap().whole_hours(), 2);
-        assert_eq!(parse_offset("-0530").unwrap().whole_minutes(), -330);
-        assert_eq!(parse_offset("UTC").unwrap(), UtcOffset::UTC);
-        assert!(parse_offset("Europe/Berlin").is_err());
-    }
 }

@@ -69,11 +69,11 @@ pub fn render_weekly_html(report: &WeeklyReport) -> String {
          style-src 'unsafe-inline'\" />\n<title>AWS API cost, {} · tollgate weekly</title>\n\
          <style>{STYLE}</style>\n</head>\n<body>\n<div class=\"page\">\n\
          <h1>AWS API cost, week by week</h1>\n<p class=\"muted\">{} · by {} · weeks start \
-         Monday 00:00 UTC{} · {}</p>\n",
+         Monday 00:00 ({}) · {}</p>\n",
         esc(&range),
         esc(&range),
         esc(&report.by),
-        esc(&report.utc_offset),
+        esc(&report.time_zone),
         esc(&report.database)
     );
     weeks_table(&mut out, report);

@@ -113,12 +113,12 @@ impl Default for AnomalyRule {
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct WeeklyOptions {
-    /// The last week shown (any day of it, in `offset`).
+    /// The last week shown (any day of it, in `zone`).
     pub last_week_day: Date,
     pub weeks: usize,
     pub by: GroupBy,
-    /// The team's time zone, as an offset from UTC: weeks start on its Monday midnight.
-    pub offset: UtcOffset,
+    /// The team's time zone: weeks start on its Monday midnight.
+    pub zone: WeekZone,
     /// Runs that carry every one of these tags.
     pub tags: Vec<(String, String)>,
     pub anomaly: AnomalyRule,
@@ -132,8 +132,9 @@ pub struct WeeklyReport {
     pub generated_at: String,
     pub database: String,
     pub by: String,
-    /// `+00:00` unless `--tz` said otherwise.
-    pub utc_offset: String,
+    /// Where weeks start on Monday 00:00: an offset from UTC (`+00:00` unless `--tz` said
+    /// otherwise) or a zone name (`Europe/Berlin`).
+    pub time_zone: String,
     pub anomaly_rule: AnomalyRule,
     /// Oldest first.
     pub weeks: Vec<Week>,
@@ -143,7 +144,7 @@ pub struct WeeklyReport {
 pub struct Week {
     /// ISO 8601 week: `2026-W49`.
     pub week: String,
-    /// Monday 00:00 in the report's offset (RFC 3339), and the next Monday.
+    /// Monday 00:00 in the report's time zone, and the next Monday (RFC 3339, UTC).
     pub start: String,
     pub end: String,
     pub runs: u64,
@@ -231,6 +232,84 @@ pub struct Anomaly {
     pub direction: &'static str,
 }
 
+/// Where weeks start: a fixed offset from UTC, or a named zone whose offset changes (with daylight
+/// saving a week is 167 or 169 hours there).
+#[derive(Debug, Clone)]
+pub enum WeekZone {
+    Offset(UtcOffset),
+    Named(jiff::tz::TimeZone),
+}
+
+impl WeekZone {
+    /// `+02:00`, `-0530`, `Z`, `UTC`, or a zone name such as `Europe/Berlin`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if matches!(text, "Z" | "UTC" | "utc") {
+            return Ok(Self::Offset(UtcOffset::UTC));
+        }
+        if let Some(offset) = parse_offset(text) {
+            return Ok(Self::Offset(offset));
+        }
+        jiff::tz::TimeZone::get(text).map(Self::Named).map_err(|_| {
+            format!(
+                "--tz {text}: give a time zone name (Europe/Berlin, America/New_York) or an offset \
+                 from UTC (+02:00, -05:00)"
+            )
+        })
+    }
+
+    /// As the report names it: the offset, or the zone's name.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Offset(offset) => offset_text(*offset),
+            Self::Named(zone) => zone.iana_name().unwrap_or("local").to_string(),
+        }
+    }
+
+    /// Midnight starting `day` here, in µs since the epoch.
+    fn micros_at(&self, day: Date) -> i64 {
+        match self {
+            Self::Offset(offset) => {
+                let at = day.midnight().assume_offset(*offset);
+                (at.unix_timestamp_nanos() / 1000) as i64
+            }
+            Self::Named(zone) => {
+                jiff::civil::date(day.year() as i16, day.month() as i8, day.day() as i8)
+                    .to_zoned(zone.clone())
+                    .map_or(0, |zoned| zoned.timestamp().as_microsecond())
+            }
+        }
+    }
+
+    /// Today's date here.
+    pub fn today(&self) -> Date {
+        let now = OffsetDateTime::now_utc();
+        match self {
+            Self::Offset(offset) => now.to_offset(*offset).date(),
+            Self::Named(zone) => {
+                let seconds = zone.to_offset(jiff::Timestamp::now()).seconds();
+                UtcOffset::from_whole_seconds(seconds)
+                    .map_or(now.date(), |offset| now.to_offset(offset).date())
+            }
+        }
+    }
+}
+
+/// `+02:00`, `-0530` as an offset.
+fn parse_offset(text: &str) -> Option<UtcOffset> {
+    let (sign, rest) = match text.split_at_checked(1)? {
+        ("+", rest) => (1, rest),
+        ("-", rest) => (-1, rest),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i8 = digits[..2].parse().ok()?;
+    let minutes: i8 = digits[2..].parse().ok()?;
+    UtcOffset::from_hms(sign * hours, sign * minutes, 0).ok()
+}
+
 /// One week's groups before they are compared.
 #[derive(Debug, Clone, Default)]
 struct Figures {
@@ -264,16 +343,9 @@ pub fn parse_iso_week(text: &str) -> Result<Date, String> {
     Date::from_iso_week_date(year, week, Weekday::Monday).map_err(|_| bad())
 }
 
-fn micros_at(day: Date, offset: UtcOffset) -> i64 {
-    let at = day.midnight().assume_offset(offset);
-    (at.unix_timestamp_nanos() / 1000) as i64
-}
-
-fn rfc3339_at(day: Date, offset: UtcOffset) -> String {
-    day.midnight()
-        .assume_offset(offset)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+/// An instant (µs since the epoch) in RFC 3339, UTC.
+fn rfc3339_us(at_us: i64) -> String {
+    crate::record::rfc3339(at_us)
 }
 
 /// Calls are attempts that were not retries.
@@ -292,11 +364,10 @@ pub async fn build(
     let last_monday = monday_of(options.last_week_day);
     let weeks = options.weeks.max(1);
     let first_monday = last_monday - Duration::weeks(weeks as i64 - 1);
-    let window_start = micros_at(first_monday, options.offset);
-    let window_end = micros_at(last_monday + Duration::weeks(1), options.offset);
+    let window_end = options.zone.micros_at(last_monday + Duration::weeks(1));
     // The runs of the window; the anomaly rule also looks at the weeks before it.
     let history_monday = first_monday - Duration::weeks(options.anomaly.history_weeks as i64);
-    let history_start = micros_at(history_monday, options.offset);
+    let history_start = options.zone.micros_at(history_monday);
     let filter = crate::record::RunFilter {
         run: None,
         last: false,
@@ -315,10 +386,14 @@ pub async fn build(
     let mut week_runs: Vec<(Date, Vec<&RunRow>)> = (0..all_weeks)
         .map(|i| (history_monday + Duration::weeks(i as i64), Vec::new()))
         .collect();
+    // Each week's start: in a zone with daylight saving not every week is 7 × 24 h.
+    let starts: Vec<i64> = week_runs
+        .iter()
+        .map(|(monday, _)| options.zone.micros_at(*monday))
+        .collect();
     for run in &runs {
-        let index = ((run.started_at_us - history_start) / (7 * 86_400_000_000)) as usize;
-        // A week is 7 × 24 h in a fixed offset, so the division is exact.
-        if let Some((_, list)) = week_runs.get_mut(index) {
+        let index = starts.partition_point(|start| *start <= run.started_at_us);
+        if let Some((_, list)) = index.checked_sub(1).and_then(|i| week_runs.get_mut(i)) {
             list.push(run);
         }
     }
@@ -544,8 +619,8 @@ pub async fn build(
         };
         out.push(Week {
             week: iso_week_name(this.monday),
-            start: rfc3339_at(this.monday, options.offset),
-            end: rfc3339_at(this.monday + Duration::weeks(1), options.offset),
+            start: rfc3339_us(options.zone.micros_at(this.monday)),
+            end: rfc3339_us(options.zone.micros_at(this.monday + Duration::weeks(1))),
             runs: this.total.runs,
             calls: this.total.calls,
             errors: this.total.errors,
@@ -565,7 +640,6 @@ pub async fn build(
             anomalies,
         });
     }
-    let _ = window_start;
     Ok(WeeklyReport {
         version: WEEKLY_VERSION,
         generated_at: OffsetDateTime::now_utc()
@@ -573,7 +647,7 @@ pub async fn build(
             .unwrap_or_default(),
         database: store.location(),
         by: options.by.name(),
-        utc_offset: offset_text(options.offset),
+        time_zone: options.zone.name(),
         anomaly_rule: options.anomaly.clone(),
         weeks: out,
     })
@@ -709,6 +783,68 @@ mod tests {
         assert!(anomalies_of(&weeks, 4, &cents, |w| w).is_empty());
         // Too little history.
         assert!(anomalies_of(&weeks[2..], 2, &rule, |w| w).is_empty());
+    }
+
+    /// With daylight saving a week is not 7 × 24 h: a run late on the Sunday the clocks go
+    /// back belongs to the week that is ending, which a fixed offset would get wrong.
+    #[tokio::test]
+    async fn weeks_follow_a_named_zone_across_a_daylight_saving_change() {
+        use crate::record::{Call, RunEnd, RunMeta};
+        use crate::store::{Batch, MemoryStore};
+
+        let berlin = WeekZone::parse("Europe/Berlin").unwrap();
+        assert_eq!(berlin.name(), "Europe/Berlin");
+        let w43 = parse_iso_week("2026-W43").unwrap();
+        let w44 = parse_iso_week("2026-W44").unwrap();
+        // Mon 19 Oct 00:00 CEST and Mon 26 Oct 00:00 CET: 169 hours apart.
+        assert_eq!(
+            berlin.micros_at(w44) - berlin.micros_at(w43),
+            169 * 3_600_000_000
+        );
+        assert!(WeekZone::parse("Mars/Olympus_Mons").is_err());
+        assert_eq!(WeekZone::parse("+02:00").unwrap().name(), "+02:00");
+
+        // Sunday 25 Oct, 23:30 in Berlin (CET, 22:30 UTC): still week 43 there.
+        let at_us = berlin.micros_at(w44) - 30 * 60_000_000;
+        let store = MemoryStore::new();
+        let mut meta = RunMeta::new("run");
+        meta.started_at =
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(at_us as u64);
+        let id = store.begin_run(&meta).await.unwrap();
+        let calls = vec![Call::sample("s3", "GetObject").at_us(at_us)];
+        let processes = vec![None];
+        let batch = Batch {
+            calls: &calls,
+            processes: &processes,
+            loops: &[],
+        };
+        store.write_batch(id, batch).await.unwrap();
+        store.end_run(id, &RunEnd::default()).await.unwrap();
+        let options = |zone| WeeklyOptions {
+            last_week_day: w44,
+            weeks: 2,
+            by: GroupBy::Service,
+            zone,
+            tags: Vec::new(),
+            anomaly: AnomalyRule::default(),
+            movers: 5,
+        };
+        let thresholds = Thresholds::default();
+        let report = build(&store, &options(berlin), &thresholds).await.unwrap();
+        let runs: Vec<(String, u64)> = report
+            .weeks
+            .iter()
+            .map(|w| (w.week.clone(), w.runs))
+            .collect();
+        assert_eq!(
+            runs,
+            [("2026-W43".to_string(), 1), ("2026-W44".to_string(), 0)]
+        );
+        assert_eq!(report.weeks[1].start, "2026-10-25T23:00:00Z");
+        // A fixed +02:00 (Berlin's summer offset) puts it on Monday, in week 44.
+        let summer = WeekZone::parse("+02:00").unwrap();
+        let report = build(&store, &options(summer), &thresholds).await.unwrap();
+        assert_eq!(report.weeks[1].runs, 1);
     }
 
     #[test]

@@ -55,9 +55,9 @@ pub fn render_weekly_table(report: &WeeklyReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "weekly API cost by {} (UTC{}), {} weeks",
+        "weekly API cost by {} (weeks from Monday 00:00 {}), {} weeks",
         report.by,
-        report.utc_offset,
+        report.time_zone,
         report.weeks.len()
     );
     let _ = writeln!(
@@ -170,8 +170,8 @@ pub fn render_weekly_markdown(report: &WeeklyReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "### AWS API cost, week by week (by {}, UTC{})\n",
-        report.by, report.utc_offset
+        "### AWS API cost, week by week (by {}, weeks from Monday 00:00 {})\n",
+        report.by, report.time_zone
     );
     out.push_str(
         "| Week | Runs | Calls | Errors | Cost | Per run | Change | |\n\
