@@ -166,7 +166,8 @@ impl Recording {
                     if outcome.loops > 0 {
                         format!(
                             " and {}",
-                            counted(outcome.loops, "paginator loop", "paginator loops")
+                            // Single pages included: the report tells loops from them.
+                            counted(outcome.loops, "listing", "listings")
                         )
                     } else {
                         String::new()
