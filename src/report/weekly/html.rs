@@ -165,6 +165,16 @@ fn axis(out: &mut String, weeks: &[Week], max_label: &str) {
     }
 }
 
+/// A line through `points` in `colour`.
+fn polyline(svg: &mut String, points: impl Iterator<Item = (f64, f64)>, colour: &str) {
+    let path: Vec<String> = points.map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+    let _ = write!(
+        svg,
+        "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" />",
+        path.join(" ")
+    );
+}
+
 /// Cost per week, stacked by service.
 fn cost_by_service(report: &WeeklyReport) -> Option<String> {
     let weeks = &report.weeks;
@@ -295,15 +305,7 @@ fn calls_of_top_operations(report: &WeeklyReport) -> Option<String> {
                 )
             })
             .collect();
-        let path: Vec<String> = points
-            .iter()
-            .map(|(x, y, _, _)| format!("{x:.1},{y:.1}"))
-            .collect();
-        let _ = write!(
-            svg,
-            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" />",
-            path.join(" ")
-        );
+        polyline(&mut svg, points.iter().map(|(x, y, _, _)| (*x, *y)), colour);
         for (x, y, calls, week) in points {
             let _ = write!(
                 svg,
@@ -398,15 +400,10 @@ fn cost_per_run(report: &WeeklyReport) -> Option<String> {
                 .map(|u| (x_of(i, weeks.len()), HEIGHT - BOTTOM - f(u.0) * scale, w, u))
         })
         .collect();
-    let path: Vec<String> = points
-        .iter()
-        .map(|(x, y, _, _)| format!("{x:.1},{y:.1}"))
-        .collect();
-    let _ = write!(
-        svg,
-        "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\" />",
-        path.join(" "),
-        PALETTE[0]
+    polyline(
+        &mut svg,
+        points.iter().map(|(x, y, _, _)| (*x, *y)),
+        PALETTE[0],
     );
     for (x, y, week, usd) in points {
         let _ = write!(

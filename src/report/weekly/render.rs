@@ -113,29 +113,20 @@ fn detail(out: &mut String, week: &Week, markdown: bool) {
         esc(&week.cost_usd.to_string()),
         esc(&week.projected_month_usd.to_string())
     );
-    for m in &week.movers_up {
-        let _ = writeln!(
-            out,
-            "{bullet}up: {} {} → {} ({}), calls {} → {}",
-            esc(&m.key),
-            esc(&m.cost_before_usd.to_string()),
-            esc(&m.cost_after_usd.to_string()),
-            esc(&signed_usd(m.change_usd)),
-            thousands(m.calls_before),
-            thousands(m.calls_after)
-        );
-    }
-    for m in &week.movers_down {
-        let _ = writeln!(
-            out,
-            "{bullet}down: {} {} → {} ({}), calls {} → {}",
-            esc(&m.key),
-            esc(&m.cost_before_usd.to_string()),
-            esc(&m.cost_after_usd.to_string()),
-            esc(&signed_usd(m.change_usd)),
-            thousands(m.calls_before),
-            thousands(m.calls_after)
-        );
+    let movers = [("up", &week.movers_up), ("down", &week.movers_down)];
+    for (direction, list) in movers {
+        for m in list {
+            let _ = writeln!(
+                out,
+                "{bullet}{direction}: {} {} → {} ({}), calls {} → {}",
+                esc(&m.key),
+                esc(&m.cost_before_usd.to_string()),
+                esc(&m.cost_after_usd.to_string()),
+                esc(&signed_usd(m.change_usd)),
+                thousands(m.calls_before),
+                thousands(m.calls_after)
+            );
+        }
     }
     for op in &week.appeared {
         let _ = writeln!(out, "{bullet}new operation: {}", esc(op));
