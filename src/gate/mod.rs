@@ -49,6 +49,7 @@ pub fn reprice(baseline: &mut Baseline, table: &PriceTable) -> Option<String> {
     for op in &mut baseline.operations {
         let mut cost = Decimal::ZERO;
         let mut all_priced = true;
+        let entries = table.prices_for(&op.service, &op.operation, &|_| None);
         for (unit, quantity) in &op.units {
             let (Ok(unit), Ok(quantity)) = (Unit::from_str(unit), Decimal::from_str(quantity))
             else {
@@ -59,7 +60,6 @@ pub fn reprice(baseline: &mut Baseline, table: &PriceTable) -> Option<String> {
             if unit == Unit::GbOut {
                 continue;
             }
-            let entries = table.prices_for(&op.service, &op.operation, &|_| None);
             match entries
                 .iter()
                 .find(|entry| entry.unit == unit && entry.when.is_empty())

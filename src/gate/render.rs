@@ -22,11 +22,7 @@ fn calls(n: Decimal) -> String {
 }
 
 fn signed_usd(amount: Decimal) -> String {
-    if amount < Decimal::ZERO {
-        format!("-{}", Usd(-amount))
-    } else {
-        format!("+{}", Usd(amount))
-    }
+    Usd(amount).signed()
 }
 
 fn signed_calls(n: Decimal) -> String {

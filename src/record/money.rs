@@ -26,6 +26,15 @@ impl Usd {
         exact(self.0)
     }
 
+    /// For people, with its sign: `+$0.0002`, `-$1.20`.
+    pub fn signed(self) -> String {
+        if self.0 < Decimal::ZERO {
+            format!("-{}", Usd(-self.0))
+        } else {
+            format!("+{self}")
+        }
+    }
+
     /// To [`PUBLISHED_DECIMALS`] places: what JSON and CSV hold.
     pub fn published(self) -> String {
         published(self.0)

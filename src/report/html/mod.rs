@@ -379,8 +379,8 @@ fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// Text as HTML: safe in element content and in quoted attributes.
-fn esc(text: &str) -> String {
+/// Text as HTML: safe in element content and in quoted attributes (the weekly page's too).
+pub(super) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {

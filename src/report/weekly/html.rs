@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use super::{Week, WeeklyReport};
 use crate::findings::rules::thousands;
 use crate::record::Usd;
+use crate::report::html::esc;
 
 /// Okabe & Ito's colour-blind-safe palette.
 const PALETTE: [&str; 8] = [
@@ -42,13 +43,6 @@ svg { width: 100%; height: auto; } svg text { font-size: 12px; fill: #1f2328; }
 .swatch { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -1px; }
 @media print { .page { max-width: none; } figure { break-inside: avoid; } }
 "#;
-
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 fn f(amount: Decimal) -> f64 {
     amount.to_f64().unwrap_or(0.0)

@@ -16,14 +16,6 @@ fn signed_percent(p: Option<Decimal>) -> String {
     }
 }
 
-fn signed_usd(amount: Usd) -> String {
-    if amount.0 < Decimal::ZERO {
-        format!("-{}", Usd(-amount.0))
-    } else {
-        format!("+{amount}")
-    }
-}
-
 fn signed(n: i64) -> String {
     if n > 0 {
         format!("+{}", thousands(n as u64))
@@ -41,7 +33,7 @@ fn change_text(week: &Week) -> String {
         Some(c) => format!(
             "cost {} ({}), calls {} ({}), runs {}, cost per run {}",
             signed_percent(c.cost_percent),
-            signed_usd(c.cost_usd),
+            Usd::signed(c.cost_usd),
             signed_percent(c.calls_percent),
             signed(c.calls),
             signed(c.runs),
@@ -122,7 +114,7 @@ fn detail(out: &mut String, week: &Week, markdown: bool) {
                 esc(&m.key),
                 esc(&m.cost_before_usd.to_string()),
                 esc(&m.cost_after_usd.to_string()),
-                esc(&signed_usd(m.change_usd)),
+                esc(&Usd::signed(m.change_usd)),
                 thousands(m.calls_before),
                 thousands(m.calls_after)
             );
