@@ -1,11 +1,13 @@
 //! The page counter's cost (issue 13): what streaming a listing page's whole body through the
 //! push parser adds, per MB of body and per page.
 //!
-//! `cargo bench --bench page_count` (`-- --once [SERVICE]` feeds each large page twice, for
-//! `valgrind --tool=callgrind --toggle-collect='*page_count::count*'`). For each syntax, a large page fed in 16 KiB chunks (as the
+//! `cargo bench --bench page_count`. For each syntax, a large page fed in 16 KiB chunks (as the
 //! proxy passes them on) and a small page fed whole; each figure is the median of 15 rounds. For
 //! comparison, what the capture's own parse into a document (the first 64 KiB, which every page
 //! gets anyway) costs.
+//!
+//! `-- --once [SERVICE]` feeds each large page twice and each small one 1,001 times, untimed, for
+//! an instruction count: `valgrind --tool=callgrind --toggle-collect='*page_count::count*'`.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -183,7 +185,8 @@ fn main() {
             "{service} {operation}"
         );
         if once {
-            // For an instruction count: each large page once more, nothing else timed.
+            // For an instruction count: each large page once more, and the small page 1,000
+            // times (a page's fixed cost); nothing timed.
             black_box(count(
                 paginator,
                 &protocols,
@@ -191,7 +194,20 @@ fn main() {
                 black_box(large),
                 CHUNK,
             ));
-            println!("  {service} {operation}: {} bytes", large.len());
+            for _ in 0..1000 {
+                black_box(count(
+                    paginator,
+                    &protocols,
+                    operation,
+                    black_box(small),
+                    small.len(),
+                ));
+            }
+            println!(
+                "  {service} {operation}: {} bytes twice, {} bytes 1,000 times",
+                large.len(),
+                small.len()
+            );
             continue;
         }
         // Enough pages per round for a stable time.

@@ -15,7 +15,7 @@ use crate::proxy::{BodyTap, Exchange, ResponseStart};
 pub(super) struct CallTap {
     pub identification: Identification,
     /// For a successful answer of a paginated operation.
-    pub page: Option<PageCounter<'static>>,
+    pub page: Option<PageCounter>,
 }
 
 impl BodyTap for CallTap {

@@ -43,7 +43,7 @@ pub(super) enum Failure {
 pub(super) struct JsonReader {
     state: State,
     /// One bit per open container: set for an array.
-    arrays: Vec<u64>,
+    arrays: [u64; MAX_DEPTH / 64],
     depth: usize,
     name: NameBuffer,
     /// The `\uXXXX` escape being read in a member name.
@@ -55,7 +55,7 @@ impl JsonReader {
     pub fn new() -> Self {
         Self {
             state: State::Value,
-            arrays: vec![0; MAX_DEPTH / 64],
+            arrays: [0; MAX_DEPTH / 64],
             depth: 0,
             name: NameBuffer::default(),
             code: 0,

@@ -9,7 +9,7 @@ pub const MAX_VALUE_BYTES: usize = 16 * 1024;
 
 /// Paths a matcher follows at most (results, token alternatives and the more-results flag):
 /// botocore's paginators have under ten.
-const MAX_TARGETS: usize = 64;
+pub(super) const MAX_TARGETS: usize = 64;
 
 /// One step of a path from the document's root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,13 +86,13 @@ struct Capture {
 }
 
 pub(super) struct Matcher<'m> {
-    targets: Vec<Target<'m>>,
+    targets: &'m [Target<'m>],
     /// Steps each target skips: 1 where an XML root element is the path's first member (a REST
     /// payload structure, such as CloudFront's `<DistributionList>`), else 0.
     skip_first: Vec<u8>,
     /// The query protocol wraps an answer's members in `<OperationResult>`: a transparent
     /// element directly under the root.
-    wrapper: Option<String>,
+    wrapper: Option<&'m str>,
     xml: bool,
     frames: Vec<Frame>,
     /// Open nodes above the top frame that no path follows.
@@ -107,15 +107,16 @@ pub(super) struct Matcher<'m> {
 }
 
 impl<'m> Matcher<'m> {
-    /// `results` result keys and `slots` kept values, addressed by the targets' roles.
+    /// `results` result keys and `slots` kept values, addressed by the targets' roles (at most
+    /// [`MAX_TARGETS`] targets).
     pub fn new(
-        mut targets: Vec<Target<'m>>,
+        targets: &'m [Target<'m>],
         results: usize,
         slots: usize,
         xml: bool,
-        wrapper: Option<String>,
+        wrapper: Option<&'m str>,
     ) -> Self {
-        targets.truncate(MAX_TARGETS);
+        let targets = &targets[..targets.len().min(MAX_TARGETS)];
         Self {
             skip_first: vec![0; targets.len()],
             targets,
@@ -173,7 +174,7 @@ impl<'m> Matcher<'m> {
             }
             return self.enter_root(edge);
         };
-        if let (Edge::Name(name), Some(wrapper)) = (edge, &self.wrapper) {
+        if let (Edge::Name(name), Some(wrapper)) = (edge, self.wrapper) {
             if self.frames.len() == 1 && name == wrapper.as_bytes() {
                 self.frames.push(parent);
                 return false;

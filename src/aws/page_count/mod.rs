@@ -10,11 +10,14 @@ mod matcher;
 mod name;
 mod xml;
 
+use std::sync::{OnceLock, PoisonError, RwLock};
+
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use self::cbor::CborReader;
 use self::json::JsonReader;
-use self::matcher::{Matcher, Role, Slot, Step, Target};
+use self::matcher::{Matcher, Role, Slot, Step, Target, MAX_TARGETS};
 use self::xml::XmlReader;
 use super::document::{canonical, cbor_to_json, syntax, Syntax};
 use super::model::{Paginator, PathSegment};
@@ -23,13 +26,10 @@ use crate::record::{ItemsUnknown, PageAnswer};
 pub use self::matcher::MAX_VALUE_BYTES;
 
 /// Reads one response body of a paginated operation, chunk by chunk.
-pub struct PageCounter<'m> {
+pub struct PageCounter {
+    plan: &'static Plan,
     reader: Reader,
-    matcher: Matcher<'m>,
-    /// Per output token, the slots of its alternatives, in order of preference.
-    outputs: Vec<Vec<usize>>,
-    more: Option<usize>,
-    results: usize,
+    matcher: Matcher<'static>,
     /// The body came with a `Content-Encoding`: not read.
     compressed: bool,
 }
@@ -42,15 +42,22 @@ enum Reader {
     CborOrJson,
 }
 
-impl<'m> PageCounter<'m> {
-    /// For a response of `operation` (which `paginator` pages) from a service speaking
-    /// `protocols` (most preferred first), sent with `content_encoding`.
-    pub fn new(
-        paginator: &'m Paginator,
-        protocols: &[&str],
-        operation: &str,
-        content_encoding: Option<&str>,
-    ) -> Self {
+/// What a paginator's paths compile to: made once per paginator, on its first page, and kept
+/// for the process (the model is).
+struct Plan {
+    targets: Vec<Target<'static>>,
+    /// Per output token, the slots of its alternatives, in order of preference.
+    outputs: Vec<Vec<usize>>,
+    more: Option<usize>,
+    results: usize,
+    slots: usize,
+    syntax: Syntax,
+    /// The query protocol's `<OperationResult>`.
+    wrapper: Option<String>,
+}
+
+impl Plan {
+    fn compile(paginator: &'static Paginator, protocols: &[&str], operation: &str) -> Self {
         let syntax = syntax(protocols);
         let xml = syntax == Syntax::Xml;
         let mut targets = Vec::new();
@@ -77,7 +84,7 @@ impl<'m> PageCounter<'m> {
             });
         }
         let mut slots = 0;
-        let mut keep = |path: &'m [PathSegment], targets: &mut Vec<Target<'m>>| {
+        let mut keep = |path: &'static [PathSegment], targets: &mut Vec<Target<'static>>| {
             let slot = slots;
             slots += 1;
             targets.push(Target {
@@ -105,8 +112,52 @@ impl<'m> PageCounter<'m> {
             .as_deref()
             .filter(|path| !path.is_empty())
             .map(|path| keep(path, &mut targets));
-        let wrapper = (protocols.first() == Some(&"query")).then(|| format!("{operation}Result"));
-        let reader = match syntax {
+        targets.truncate(MAX_TARGETS);
+        Self {
+            targets,
+            outputs,
+            more,
+            results: paginator.wire.result.len(),
+            slots,
+            syntax,
+            wrapper: (protocols.first() == Some(&"query")).then(|| format!("{operation}Result")),
+        }
+    }
+
+    /// The plan of `paginator`, compiled on its first use. Paginators live in the model, for the
+    /// whole process, so their address names them; the plans (a few hundred bytes each, one per
+    /// paginator used) live as long.
+    fn of(paginator: &'static Paginator, protocols: &[&str], operation: &str) -> &'static Plan {
+        static PLANS: OnceLock<RwLock<FxHashMap<usize, &'static Plan>>> = OnceLock::new();
+        let plans = PLANS.get_or_init(Default::default);
+        let key = std::ptr::from_ref(paginator) as usize;
+        if let Some(plan) = plans
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return plan;
+        }
+        let compiled = Plan::compile(paginator, protocols, operation);
+        plans
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_insert_with(|| Box::leak(Box::new(compiled)))
+    }
+}
+
+impl PageCounter {
+    /// For a response of `operation` (which `paginator` pages) from a service speaking
+    /// `protocols` (most preferred first), sent with `content_encoding`.
+    pub fn new(
+        paginator: &'static Paginator,
+        protocols: &[&str],
+        operation: &str,
+        content_encoding: Option<&str>,
+    ) -> Self {
+        let plan = Plan::of(paginator, protocols, operation);
+        let reader = match plan.syntax {
             Syntax::Xml => Reader::Xml(XmlReader::new()),
             Syntax::Json => Reader::Json(JsonReader::new()),
             Syntax::Cbor => Reader::CborOrJson,
@@ -115,11 +166,15 @@ impl<'m> PageCounter<'m> {
             !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity")
         });
         Self {
+            plan,
             reader,
-            matcher: Matcher::new(targets, paginator.wire.result.len(), slots, xml, wrapper),
-            outputs,
-            more,
-            results: paginator.wire.result.len(),
+            matcher: Matcher::new(
+                &plan.targets,
+                plan.results,
+                plan.slots,
+                plan.syntax == Syntax::Xml,
+                plan.wrapper.as_deref(),
+            ),
             compressed,
         }
     }
@@ -181,12 +236,12 @@ impl<'m> PageCounter<'m> {
         let unknown = self.unknown(complete);
         let items = match unknown {
             Some(_) => None,
-            None => (0..self.results).find_map(|result| self.matcher.count(result)),
+            None => (0..self.plan.results).find_map(|result| self.matcher.count(result)),
         };
         let items_unknown = unknown.or_else(|| items.is_none().then_some(ItemsUnknown::NoList));
         let mut next = Vec::new();
         let mut unreadable = false;
-        for alternatives in &self.outputs {
+        for alternatives in &self.plan.outputs {
             let found = alternatives
                 .iter()
                 .find_map(|&slot| match self.matcher.slot(slot) {
@@ -204,10 +259,13 @@ impl<'m> PageCounter<'m> {
                 None => {}
             }
         }
-        let more = self.more.and_then(|slot| match self.matcher.slot(slot) {
-            Slot::Kept(bytes) => self.decode(bytes),
-            _ => None,
-        });
+        let more = self
+            .plan
+            .more
+            .and_then(|slot| match self.matcher.slot(slot) {
+                Slot::Kept(bytes) => self.decode(bytes),
+                _ => None,
+            });
         // As botocore reads it: anything but true says there is no more.
         if more.is_some_and(|more| more != "true") {
             next.clear();
@@ -233,15 +291,52 @@ impl<'m> PageCounter<'m> {
                         .unwrap_or_else(|_| text.to_string()),
                 )
             }
-            Reader::Json(_) => serde_json::from_slice::<Value>(bytes)
-                .ok()
-                .map(|value| canonical(&value)),
-            Reader::Cbor(_) => ciborium::de::from_reader::<ciborium::Value, _>(bytes)
-                .ok()
-                .map(|value| canonical(&cbor_to_json(value))),
+            Reader::Json(_) => plain_json_string(bytes).map(str::to_string).or_else(|| {
+                serde_json::from_slice::<Value>(bytes)
+                    .ok()
+                    .map(|value| canonical(&value))
+            }),
+            Reader::Cbor(_) => plain_cbor_text(bytes).map(str::to_string).or_else(|| {
+                ciborium::de::from_reader::<ciborium::Value, _>(bytes)
+                    .ok()
+                    .map(|value| canonical(&cbor_to_json(value)))
+            }),
             Reader::CborOrJson => None,
         }
     }
+}
+
+/// A JSON string without escapes (as most tokens are): its text, without a parse.
+fn plain_json_string(bytes: &[u8]) -> Option<&str> {
+    let inner = bytes.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if inner
+        .iter()
+        .any(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)
+    {
+        return None;
+    }
+    std::str::from_utf8(inner).ok()
+}
+
+/// A CBOR text string of definite length (as most tokens are): its text, without a parse.
+fn plain_cbor_text(bytes: &[u8]) -> Option<&str> {
+    let (&head, rest) = bytes.split_first()?;
+    if head >> 5 != 3 {
+        return None;
+    }
+    let (length, text) = match head & 0x1f {
+        short @ 0..=23 => (usize::from(short), rest),
+        24 => (usize::from(*rest.first()?), rest.get(1..)?),
+        25 => (
+            usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)),
+            rest.get(2..)?,
+        ),
+        _ => return None,
+    };
+    if text.len() != length {
+        return None;
+    }
+    std::str::from_utf8(text).ok()
 }
 
 /// A path's steps: an XML list's items are elements of their own inside the list's (unless

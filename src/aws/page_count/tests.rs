@@ -17,7 +17,7 @@ fn paginator(service: &str, operation: &str) -> (&'static Paginator, Vec<&'stati
     )
 }
 
-fn counter(service: &str, operation: &str) -> PageCounter<'static> {
+fn counter(service: &str, operation: &str) -> PageCounter {
     let (paginator, protocols) = paginator(service, operation);
     PageCounter::new(paginator, &protocols, operation, None)
 }
