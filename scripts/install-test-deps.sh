@@ -1,38 +1,50 @@
 #!/usr/bin/env bash
 # System packages the tests need beyond the Rust toolchain and Python (see scripts/test.sh):
 # Debian's `chromium`, for the HTML report test (tests/integration/html.rs), which opens the
-# report in headless Chromium. Installs only what is missing; run as root (CI), or with sudo.
+# report in headless Chromium, and `postgresql`, for the shared-store tests. Installs only what
+# is missing; run as root (CI), or with sudo.
 # Without a browser, TOLLGATE_SKIP_BROWSER_TESTS=1 skips that test instead (loudly).
 set -euo pipefail
 
+# What is missing, as Debian packages.
+missing=()
 if [ -x /usr/bin/chromium ]; then
     echo "chromium: present ($(/usr/bin/chromium --version 2>/dev/null || echo 'version unknown'))" >&2
+else
+    missing+=(chromium fonts-dejavu-core)
+fi
+# PostgreSQL's server, for the shared-store tests (tests/integration/postgres.rs), which make a
+# throwaway cluster with initdb/pg_ctl in a temporary directory.
+if compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || command -v pg_ctl >/dev/null 2>&1; then
+    echo "postgresql: present" >&2
+else
+    missing+=(postgresql)
+fi
+if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-test-deps: no apt-get here; install Chromium so that /usr/bin/chromium exists," >&2
-    echo "or set TOLLGATE_SKIP_BROWSER_TESTS=1 to skip the browser test" >&2
+    echo "install-test-deps: no apt-get here; install ${missing[*]} (Chromium as /usr/bin/chromium," >&2
+    echo "PostgreSQL's server binaries), or set TOLLGATE_SKIP_BROWSER_TESTS=1 to skip the browser test" >&2
     exit 1
 fi
 
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then
     if ! command -v sudo >/dev/null 2>&1; then
-        echo "install-test-deps: not root and no sudo: cannot install chromium" >&2
-        echo "(install it so that /usr/bin/chromium exists, or set TOLLGATE_SKIP_BROWSER_TESTS=1)" >&2
+        echo "install-test-deps: not root and no sudo: cannot install ${missing[*]}" >&2
         exit 1
     fi
     sudo=(sudo)
     # Outside CI, root is the user's to give: ask, and never without a terminal to ask at.
     if [ "${CI:-}" != "true" ]; then
         if [ ! -t 0 ]; then
-            echo "install-test-deps: the HTML report test needs Debian's chromium, installed with" >&2
-            echo "  sudo apt-get install chromium fonts-dejavu-core" >&2
-            echo "run that, or set TOLLGATE_SKIP_BROWSER_TESTS=1 to skip that one test" >&2
+            echo "install-test-deps: the tests need Debian's ${missing[*]}, installed with" >&2
+            echo "  sudo apt-get install ${missing[*]}" >&2
             exit 1
         fi
-        read -r -p "The HTML report test needs Debian's chromium: install it now with sudo apt-get? [y/N] " answer
+        read -r -p "The tests need Debian's ${missing[*]}: install now with sudo apt-get? [y/N] " answer
         case "$answer" in
             y | Y | yes) ;;
             *)
@@ -43,9 +55,9 @@ if [ "$(id -u)" -ne 0 ]; then
     fi
 fi
 
-echo "installing chromium (apt-get)" >&2
+echo "installing ${missing[*]} (apt-get)" >&2
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    chromium fonts-dejavu-core ca-certificates >/dev/null
-/usr/bin/chromium --version >&2
+    "${missing[@]}" ca-certificates >/dev/null
+if [ -x /usr/bin/chromium ]; then /usr/bin/chromium --version >&2; fi

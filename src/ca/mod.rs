@@ -115,7 +115,36 @@ impl std::fmt::Debug for LocalCa {
 impl LocalCa {
     /// Loads the CA in `paths`, creating it first if there is none, permitted to issue for
     /// `domains` (and the names below them). Returns whether it was created.
+    ///
+    /// Processes starting together (parallel CI jobs on one machine, each a first `tollgate
+    /// run`) create one CA between them: creation holds an exclusive lock on a file in the CA's
+    /// directory, and whoever gets it second loads what the first made. Without it each made its
+    /// own, and the clients of all but the last trusted a bundle that no longer matched.
     pub fn load_or_create(paths: &CaPaths, domains: &[String]) -> Result<(Self, bool), CaError> {
+        if paths.exists() {
+            return Ok((Self::load(paths)?, false));
+        }
+        let io = |action: &'static str, path: PathBuf| {
+            move |source: std::io::Error| CaError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        home::ensure_private_dir(&paths.dir).map_err(io("create", paths.dir.clone()))?;
+        let lock_path = paths.dir.join("create.lock");
+        let lock_file = {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .mode(0o600)
+                .open(&lock_path)
+                .map_err(io("open", lock_path.clone()))?
+        };
+        let _held = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, errno)| io("lock", lock_path.clone())(errno.into()))?;
         if paths.exists() {
             Ok((Self::load(paths)?, false))
         } else {
@@ -420,6 +449,32 @@ mod tests {
             .into()
     }
     use std::os::unix::fs::PermissionsExt;
+
+    /// Found by eight concurrent first runs into one PostgreSQL: each made its own CA, and the
+    /// clients of all but the last one failed the TLS handshake.
+    #[test]
+    fn processes_starting_together_share_one_new_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = CaPaths::new(dir.path().join("home"));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+        let made: Vec<(String, bool)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..8)
+                .map(|_| {
+                    let barrier = barrier.clone();
+                    let paths = &paths;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        let (ca, created) = LocalCa::load_or_create(paths, &aws()).unwrap();
+                        (ca.cert_pem().to_string(), created)
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        });
+        assert_eq!(made.iter().filter(|(_, created)| *created).count(), 1);
+        let on_disk = LocalCa::load(&paths).unwrap();
+        assert!(made.iter().all(|(pem, _)| pem == on_disk.cert_pem()));
+    }
 
     #[test]
     fn create_then_load_round_trips_with_private_modes() {

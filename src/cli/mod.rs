@@ -18,6 +18,7 @@ mod gate;
 mod model;
 pub(crate) mod pricing;
 mod proxy_setup;
+mod push;
 mod report;
 mod run;
 mod run_meta;
@@ -91,6 +92,8 @@ enum Command {
     Baseline(baseline::BaselineCommand),
     /// Compare a run with a baseline; exit 1 when API cost grew past the thresholds (CI).
     Gate(gate::GateArgs),
+    /// Copy the runs of a local SQLite history that a shared PostgreSQL history lacks.
+    Push(push::PushArgs),
     /// What the recorded runs spent, week by week: what moved, and what is out of line.
     Weekly(weekly::WeeklyArgs),
     /// The AWS model that identifies calls: build it from your botocore, show which is in use.
@@ -134,6 +137,7 @@ pub fn main() -> ExitCode {
             Command::Baseline(command) => baseline::execute(command).await,
             Command::Gate(args) => gate::execute(args).await,
             Command::Weekly(args) => weekly::execute(args).await,
+            Command::Push(args) => push::execute(args).await,
             Command::Model(command) => model::execute(command),
         }
     });

@@ -79,8 +79,9 @@ pub struct ProxyArgs {
 /// Where calls are recorded.
 #[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
-    /// The SQLite database to record into, as PATH, sqlite://PATH or sqlite:PATH (default:
-    /// $TOLLGATE_DB, else tollgate.db in $XDG_STATE_HOME/tollgate).
+    /// The history to record into: a SQLite file as PATH, sqlite://PATH or sqlite:PATH, or a
+    /// shared PostgreSQL database as postgres://USER@HOST/DB (default: $TOLLGATE_DB, else
+    /// tollgate.db in $XDG_STATE_HOME/tollgate).
     // TOLLGATE_DB is read by `database`, not by clap's `env`: clap would take an exported
     // database for a `--db` given, and refuse `--no-record` beside it.
     #[arg(long, value_name = "PATH")]
@@ -251,7 +252,7 @@ pub async fn start(
     // before anything starts or is created; one that only fails to open is a warning, later.
     if !args.record.no_record {
         if let Some(value) = args.record.database() {
-            store::sqlite_file(&value)?;
+            store::location_of(&value)?;
         }
     }
     // Parse the AWS model off the start-up path: the child starts at once, and the first call

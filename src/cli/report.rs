@@ -70,7 +70,8 @@ impl FindingArgs {
 /// Which database and runs.
 #[derive(Debug, Clone, Args)]
 pub struct SelectArgs {
-    /// The SQLite database, as PATH, sqlite://PATH or sqlite:PATH (default: tollgate.db in
+    /// The history: a SQLite file as PATH, sqlite://PATH or sqlite:PATH, or a shared
+    /// PostgreSQL database as postgres://USER@HOST/DB (default: tollgate.db in
     /// $XDG_STATE_HOME/tollgate).
     #[arg(long, value_name = "PATH", env = "TOLLGATE_DB")]
     pub db: Option<PathBuf>,

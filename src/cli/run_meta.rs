@@ -61,6 +61,15 @@ pub fn redact_command(args: &[String]) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
     let mut hide_next = false;
     for arg in args {
+        // A database URL's password (`--db postgres://writer:pw@host/db`), with or without
+        // `--db=`.
+        let arg = &match arg.split_once('=') {
+            Some((name, url)) if url.contains("://") => {
+                format!("{name}={}", crate::store::postgres::redact(url))
+            }
+            _ if arg.contains("://") => crate::store::postgres::redact(arg),
+            _ => arg.clone(),
+        };
         if hide_next {
             out.push("***".to_string());
             hide_next = false;
@@ -263,7 +272,10 @@ mod tests {
                 "hunter2",
                 "--token=abc",
                 "AWS_SECRET_ACCESS_KEY=x",
-                "file"
+                "file",
+                "--db",
+                "postgres://writer:pw-1@db/t",
+                "--db=postgresql://w:pw-2@db/t?sslmode=require",
             ])),
             args(&[
                 "deploy",
@@ -271,7 +283,10 @@ mod tests {
                 "***",
                 "--token=***",
                 "AWS_SECRET_ACCESS_KEY=***",
-                "file"
+                "file",
+                "--db",
+                "postgres://writer:***@db/t",
+                "--db=postgresql://w:***@db/t?sslmode=require",
             ])
         );
     }

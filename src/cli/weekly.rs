@@ -48,7 +48,8 @@ pub struct WeeklyArgs {
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
 
-    /// The SQLite database, as PATH, sqlite://PATH or sqlite:PATH (default: tollgate.db in
+    /// The history: a SQLite file as PATH, sqlite://PATH or sqlite:PATH, or a shared
+    /// PostgreSQL database as postgres://USER@HOST/DB (default: tollgate.db in
     /// $XDG_STATE_HOME/tollgate).
     #[arg(long, value_name = "PATH", env = "TOLLGATE_DB")]
     pub db: Option<PathBuf>,

@@ -352,7 +352,7 @@ fn write_warnings(out: &mut String, report: &Report) {
     let incomplete: Vec<String> = report
         .runs
         .iter()
-        .filter(|r| r.state == "incomplete")
+        .filter(|r| r.state == "incomplete" && r.ended_at.is_none())
         .map(|r| r.id.to_string())
         .collect();
     if !incomplete.is_empty() {

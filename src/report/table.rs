@@ -132,7 +132,11 @@ fn warnings(out: &mut String, report: &Report) {
             reasons.join("; ")
         );
     }
-    for run in report.runs.iter().filter(|r| r.state == "incomplete") {
+    for run in report
+        .runs
+        .iter()
+        .filter(|r| r.state == "incomplete" && r.ended_at.is_none())
+    {
         let _ = writeln!(
             out,
             "warning: run {} ended without tollgate recording its end (killed?): its calls up to then are here",

@@ -8,6 +8,9 @@
 //! values, no bodies.
 
 pub mod memory;
+pub mod postgres;
+pub mod push;
+pub mod sql;
 pub mod sqlite;
 pub mod tally;
 
@@ -23,6 +26,7 @@ use crate::record::{
 
 pub use crate::record::{duration_micros, from_micros, micros};
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,11 +42,13 @@ pub enum StoreError {
     /// The driver's message is the whole story: it is not repeated as a source.
     #[error("database error: {0}")]
     Query(sqlx::Error),
+    #[error("the database server cannot be reached ({0})")]
+    Unreachable(String),
     #[error(
         "no database at {path}: record a run first (`tollgate run -- CMD`), or pass --db PATH"
     )]
     Missing { path: String },
-    #[error("cannot use the database {location}: {message}; tollgate records into SQLite: give a file as PATH, sqlite://PATH or sqlite:PATH")]
+    #[error("cannot use the database {location}: {message}; give a SQLite file as PATH, sqlite://PATH or sqlite:PATH, or a PostgreSQL database as postgres://USER@HOST/DB")]
     Unsupported { location: String, message: String },
 }
 
@@ -50,6 +56,8 @@ impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         if is_corruption(&error) {
             StoreError::Damaged(error.to_string())
+        } else if matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) {
+            StoreError::Unreachable(error.to_string())
         } else {
             StoreError::Query(error)
         }
@@ -140,37 +148,74 @@ pub trait RunStore: Send + Sync {
     async fn close(&self);
 }
 
-/// Opens the history named by `--db`/`TOLLGATE_DB` (see [`sqlite_file`]), else `tollgate.db` in
-/// the state directory.
-pub async fn open(explicit: Option<&Path>) -> Result<Arc<dyn RunStore>, StoreError> {
-    let path = resolve_path(explicit)?;
-    Ok(Arc::new(SqliteStore::open(&path).await?))
+/// A run's state once it ended: `incomplete` when calls it made were not recorded (the store
+/// failed or the queue overflowed), so that a gate or a weekly report never takes it for whole.
+pub fn ended_state(end: &RunEnd) -> &'static str {
+    if end.lost > 0 {
+        "incomplete"
+    } else {
+        "complete"
+    }
 }
 
-/// Opens an existing history for reading: a report never creates one.
+/// Where the history is: a SQLite file, or a PostgreSQL database shared by many machines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+    /// The connection URL, password included: never shown (see [`Location::shown`]).
+    Postgres(String),
+}
+
+impl Location {
+    /// For people: a path, or the URL without its password.
+    pub fn shown(&self) -> String {
+        match self {
+            Location::Sqlite(path) => path.display().to_string(),
+            Location::Postgres(url) => postgres::redact(url),
+        }
+    }
+}
+
+/// Opens the history named by `--db`/`TOLLGATE_DB` (see [`location_of`]), else `tollgate.db`
+/// in the state directory.
+pub async fn open(explicit: Option<&Path>) -> Result<Arc<dyn RunStore>, StoreError> {
+    open_at(&resolve(explicit)?).await
+}
+
+/// Opens (creating or migrating) the history at `location`.
+pub async fn open_at(location: &Location) -> Result<Arc<dyn RunStore>, StoreError> {
+    Ok(match location {
+        Location::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
+        Location::Postgres(url) => Arc::new(PostgresStore::open(url).await?),
+    })
+}
+
+/// Opens an existing history for reading: a report never creates a SQLite file.
 pub async fn open_existing(explicit: Option<&Path>) -> Result<Arc<dyn RunStore>, StoreError> {
-    let path = resolve_path(explicit).map_err(|error| match error {
+    let location = resolve(explicit).map_err(|error| match error {
         StoreError::Open { path, message } => StoreError::Open {
             path,
             message: format!("{message}; pass --db PATH"),
         },
         other => other,
     })?;
-    if !path.exists() {
-        return Err(StoreError::Missing {
-            path: path.display().to_string(),
-        });
+    if let Location::Sqlite(path) = &location {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.display().to_string(),
+            });
+        }
     }
-    Ok(Arc::new(SqliteStore::open(&path).await?))
+    open_at(&location).await
 }
 
-/// The database file for this invocation: the one `--db`/`TOLLGATE_DB` names ([`sqlite_file`]),
+/// The history for this invocation: the one `--db`/`TOLLGATE_DB` names ([`location_of`]),
 /// else `tollgate.db` in the state directory.
-pub fn resolve_path(explicit: Option<&Path>) -> Result<PathBuf, StoreError> {
+pub fn resolve(explicit: Option<&Path>) -> Result<Location, StoreError> {
     match explicit {
-        Some(value) => sqlite_file(value),
+        Some(value) => location_of(value),
         None => crate::home::state_dir()
-            .map(|dir| dir.join("tollgate.db"))
+            .map(|dir| Location::Sqlite(dir.join("tollgate.db")))
             .map_err(|error| StoreError::Open {
                 path: "the state directory".into(),
                 message: error.to_string(),
@@ -178,39 +223,39 @@ pub fn resolve_path(explicit: Option<&Path>) -> Result<PathBuf, StoreError> {
     }
 }
 
-/// The SQLite file a `--db`/`TOLLGATE_DB` value names: a path, `sqlite://PATH` or `sqlite:PATH`
+/// The history a `--db`/`TOLLGATE_DB` value names: `postgres://…` or `postgresql://…` a
+/// PostgreSQL database; a path, `sqlite://PATH` or `sqlite:PATH` a SQLite file
 /// (`sqlite:///abs/path` is absolute, `sqlite://rel.db` relative). Any other `scheme://` is
-/// refused, and nothing is created: taken for a path, `postgres://host/db` would make a folder
-/// `postgres:` in the working directory and a SQLite file in it.
-pub fn sqlite_file(value: &Path) -> Result<PathBuf, StoreError> {
+/// refused, and nothing is created: taken for a path, `mysql://host/db` would make a folder
+/// `mysql:` in the working directory and a SQLite file in it.
+pub fn location_of(value: &Path) -> Result<Location, StoreError> {
     // A name that is not UTF-8 is no URL.
     let Some(text) = value.to_str() else {
-        return Ok(value.to_path_buf());
+        return Ok(Location::Sqlite(value.to_path_buf()));
     };
     let unsupported = |message: String| StoreError::Unsupported {
-        location: text.to_string(),
+        location: postgres::redact(text),
         message,
     };
     let path = match url_scheme(text) {
         Some(scheme) if scheme.eq_ignore_ascii_case("sqlite") => &text[scheme.len() + 3..],
+        Some(_) if postgres::is_postgres_url(text) => {
+            return Ok(Location::Postgres(text.to_string()))
+        }
         Some(scheme) => {
-            let planned = match scheme.to_ascii_lowercase().as_str() {
-                "postgres" | "postgresql" => " yet (a PostgreSQL backend is planned)",
-                _ => "",
-            };
             return Err(unsupported(format!(
-                "{scheme}:// databases are not supported{planned}"
+                "{scheme}:// databases are not supported"
             )));
         }
         None => match text.get(..7) {
             Some(prefix) if prefix.eq_ignore_ascii_case("sqlite:") => &text[7..],
-            _ => return Ok(value.to_path_buf()),
+            _ => return Ok(Location::Sqlite(value.to_path_buf())),
         },
     };
     if path.is_empty() {
         return Err(unsupported("it names no file".into()));
     }
-    Ok(PathBuf::from(path))
+    Ok(Location::Sqlite(PathBuf::from(path)))
 }
 
 /// The scheme of `scheme://...` (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`).
@@ -228,9 +273,11 @@ mod tests {
     use super::*;
 
     fn file(value: &str) -> Result<String, String> {
-        sqlite_file(Path::new(value))
-            .map(|path| path.display().to_string())
-            .map_err(|error| error.to_string())
+        match location_of(Path::new(value)) {
+            Ok(Location::Sqlite(path)) => Ok(path.display().to_string()),
+            Ok(other) => Err(format!("not a file: {other:?}")),
+            Err(error) => Err(error.to_string()),
+        }
     }
 
     #[test]
@@ -252,24 +299,35 @@ mod tests {
     }
 
     #[test]
-    fn other_urls_are_refused_naming_the_supported_forms() {
+    fn postgres_urls_name_a_postgres_database() {
         for value in [
             "postgres://h/db",
             "postgresql://u@h:5432/db",
-            "mysql://h/db",
-            "s3://b/k",
+            "POSTGRES://h/db",
         ] {
+            assert_eq!(
+                location_of(Path::new(value)).unwrap(),
+                Location::Postgres(value.to_string())
+            );
+        }
+        let location = location_of(Path::new("postgres://w:pw@h/db")).unwrap();
+        assert_eq!(location.shown(), "postgres://w:***@h/db");
+    }
+
+    #[test]
+    fn other_urls_are_refused_naming_the_supported_forms() {
+        for value in ["mysql://h/db", "s3://b/k"] {
             let error = file(value).unwrap_err();
             assert!(error.contains(value), "{error}");
             assert!(
-                error.contains("PATH, sqlite://PATH or sqlite:PATH"),
+                error.contains("PATH, sqlite://PATH or sqlite:PATH")
+                    && error.contains("postgres://USER@HOST/DB"),
                 "{error}"
             );
         }
-        assert!(file("postgres://h/db")
-            .unwrap_err()
-            .contains("a PostgreSQL backend is planned"));
-        assert!(!file("mysql://h/db").unwrap_err().contains("PostgreSQL"));
+        // A password in a refused URL is not repeated.
+        let error = file("mysql://u:hunter22@h/db").unwrap_err();
+        assert!(!error.contains("hunter22"), "{error}");
         for value in ["sqlite://", "sqlite:"] {
             assert!(
                 file(value).unwrap_err().contains("names no file"),

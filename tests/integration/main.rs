@@ -16,6 +16,7 @@ mod html;
 mod layers;
 mod moto;
 mod page_count;
+mod postgres;
 mod pricing_cli;
 mod proxy;
 mod relisting;

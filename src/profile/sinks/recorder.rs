@@ -250,7 +250,7 @@ async fn write_loop(
                 recorded.fetch_add(calls.len() as u64, Ordering::Relaxed);
             }
             Err(error) => {
-                loss.add(calls.len() as u64, || format!("database error: {error}"));
+                loss.add(calls.len() as u64, || error.to_string());
             }
         }
         for ack in acks {

@@ -283,7 +283,11 @@ fn warnings(out: &mut String, report: &Report) {
             reasons.join("; ")
         ));
     }
-    for run in report.runs.iter().filter(|r| r.state == "incomplete") {
+    for run in report
+        .runs
+        .iter()
+        .filter(|r| r.state == "incomplete" && r.ended_at.is_none())
+    {
         warnings.push(format!(
             "Run {} ended without tollgate recording its end (killed?): its calls up to then \
              are here.",

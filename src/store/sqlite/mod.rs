@@ -1,7 +1,7 @@
 //! The SQLite backend: one file, WAL, a batching writer's transactions, totals kept per run so
 //! that reports read a few rows per operation (`migrations/sqlite/`, applied on open).
 
-mod read;
+mod fetch;
 mod sqlfn;
 mod totals;
 mod write;
@@ -16,6 +16,7 @@ use futures_util::stream::BoxStream;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+use super::sql::read;
 use super::{micros, Batch, RunStore, StoreError};
 use crate::record::{
     FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup, RepeatGroup, ResourceGroup,
@@ -169,9 +170,10 @@ impl SqliteStore {
     async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
         self.digest_books.lock().await.remove(&run);
         sqlx::query(
-            "UPDATE runs SET state = 'complete', ended_at_us = ?, exit_code = ?, lost_calls = ?, \
+            "UPDATE runs SET state = ?, ended_at_us = ?, exit_code = ?, lost_calls = ?, \
              lost_reason = ? WHERE id = ?",
         )
+        .bind(super::ended_state(end))
         .bind(micros(SystemTime::now()))
         .bind(end.exit_code)
         .bind(i64::try_from(end.lost).unwrap_or(i64::MAX))
@@ -291,23 +293,23 @@ impl RunStore for SqliteStore {
     }
 
     async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError> {
-        SqliteStore::select_runs(self, filter).await
+        read::select_runs(self, filter).await
     }
 
     async fn runs(&self, ids: Option<&[i64]>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
-        SqliteStore::runs(self, ids, limit).await
+        read::runs(self, ids, limit).await
     }
 
     async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationTally>, StoreError> {
-        SqliteStore::operations(self, runs).await
+        read::operations(self, runs).await
     }
 
     async fn loops(&self, runs: &[i64]) -> Result<Vec<LoopRow>, StoreError> {
-        SqliteStore::loops(self, runs).await
+        read::loops(self, runs).await
     }
 
     async fn repeated_calls(&self, runs: &[i64], min: u64) -> Result<Vec<RepeatGroup>, StoreError> {
-        SqliteStore::repeated_calls(self, runs, min).await
+        read::repeated_calls(self, runs, min).await
     }
 
     async fn calls_by_resource(
@@ -315,27 +317,27 @@ impl RunStore for SqliteStore {
         runs: &[i64],
         operations: &[(&str, &str)],
     ) -> Result<Vec<ResourceGroup>, StoreError> {
-        SqliteStore::calls_by_resource(self, runs, operations).await
+        read::calls_by_resource(self, runs, operations).await
     }
 
     async fn failures(&self, runs: &[i64]) -> Result<Vec<FailureGroup>, StoreError> {
-        SqliteStore::failures(self, runs).await
+        read::failures(self, runs).await
     }
 
     async fn regions(&self, runs: &[i64]) -> Result<Vec<RegionGroup>, StoreError> {
-        SqliteStore::regions(self, runs).await
+        read::regions(self, runs).await
     }
 
     async fn implied(&self, runs: &[i64]) -> Result<Vec<ImpliedGroup>, StoreError> {
-        SqliteStore::implied(self, runs).await
+        read::implied(self, runs).await
     }
 
     async fn timeline(&self, runs: &[i64], slices: i64) -> Result<Vec<TimelinePoint>, StoreError> {
-        SqliteStore::timeline(self, runs, slices).await
+        read::timeline(self, runs, slices).await
     }
 
     fn calls<'a>(&'a self, runs: &'a [i64]) -> BoxStream<'a, Result<StoredCall, StoreError>> {
-        SqliteStore::calls(self, runs)
+        read::calls(self, runs)
     }
 
     async fn close(&self) {

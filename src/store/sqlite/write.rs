@@ -1,13 +1,12 @@
 //! Writing a batch: the calls in multi-row inserts, their totals and the finished loops, in one
 //! transaction.
 
-use std::collections::BTreeMap;
-
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::totals::{self, DigestBook, DigestChanges};
 use super::SqliteStore;
 use crate::record::{exact, Call, ClientProcess, Loop};
+use crate::store::sql::units_json;
 use crate::store::tally::Totals;
 use crate::store::{duration_micros, micros, Batch, StoreError};
 
@@ -43,18 +42,6 @@ impl SqliteStore {
         book.apply(changes);
         Ok(())
     }
-}
-
-/// The units as stored: a JSON object of exact decimal strings, in unit order.
-fn units_json(call: &Call) -> Option<String> {
-    let units: BTreeMap<&str, String> = call
-        .recorded_units()
-        .map(|(unit, quantity)| (unit.as_str(), exact(quantity)))
-        .collect();
-    if units.is_empty() {
-        return None;
-    }
-    serde_json::to_string(&units).ok()
 }
 
 /// One multi-row insert of calls, built and ready to run.

@@ -1,0 +1,557 @@
+//! Writing a batch into PostgreSQL: the calls, their totals and the finished loops in one
+//! transaction, each table in one statement whatever the batch's size: the rows go as one array
+//! per column (`INSERT … SELECT … FROM UNNEST($1::bigint[], …)`), so every statement is
+//! prepared once and a 4,096-call batch is a handful of round trips.
+//!
+//! The totals are summed by the shared engine ([`crate::store::tally`]) and merged with upserts
+//! that add (`ON CONFLICT … DO UPDATE SET calls = t.calls + excluded.calls`): a run's rows are
+//! written by its own writer only, so concurrent runs never contend, and `NUMERIC` adds money
+//! exactly.
+
+use rust_decimal::Decimal;
+use sqlx::postgres::PgPool;
+use sqlx::{Postgres, Transaction};
+
+use crate::record::{Call, Loop};
+use crate::store::sql::units_json;
+use crate::store::tally::Totals;
+use crate::store::{duration_micros, micros, Batch, StoreError};
+
+type Tx<'c> = Transaction<'c, Postgres>;
+
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub(super) async fn write_batch(
+    pool: &PgPool,
+    run_id: i64,
+    batch: Batch<'_>,
+) -> Result<(), StoreError> {
+    // Summed before the transaction opens: nothing waits on the server meanwhile.
+    let totals = Totals::of(batch.calls);
+    let mut tx = pool.begin().await?;
+    insert_calls(&mut tx, run_id, batch).await?;
+    write_operations(&mut tx, run_id, &totals).await?;
+    write_outcomes(&mut tx, run_id, &totals).await?;
+    write_digests(&mut tx, run_id, &totals).await?;
+    write_loops(&mut tx, run_id, batch.loops).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert_calls(tx: &mut Tx<'_>, run_id: i64, batch: Batch<'_>) -> Result<(), StoreError> {
+    let calls = batch.calls;
+    if calls.is_empty() {
+        return Ok(());
+    }
+    let texts = |f: fn(&Call) -> &str| calls.iter().map(f).collect::<Vec<&str>>();
+    let optional = |f: fn(&Call) -> Option<&str>| calls.iter().map(f).collect::<Vec<_>>();
+    let ints = |f: fn(&Call) -> i64| calls.iter().map(f).collect::<Vec<i64>>();
+    let money = |f: fn(&Call) -> Decimal| calls.iter().map(f).collect::<Vec<Decimal>>();
+    let pids: Vec<Option<i64>> = batch
+        .processes
+        .iter()
+        .map(|p| p.as_ref().map(|p| i64::from(p.pid)))
+        .collect();
+    let commands: Vec<Option<&str>> = batch
+        .processes
+        .iter()
+        .map(|p| p.as_ref().map(|p| p.command.as_str()))
+        .collect();
+    sqlx::query(
+        "INSERT INTO calls (run_id, seq, started_at_us, duration_us, kind, service, operation, \
+         region, host, access_key, sdk, app_id, status, error_code, throttled, upstream_failure, \
+         attempt, invocation_id, bytes_sent, bytes_received, price_status, cost_usd, \
+         transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, resource, \
+         client_pid, client_command) \
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], \
+         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
+         $13::bigint[], $14::text[], $15::boolean[], $16::text[], $17::bigint[], $18::text[], \
+         $19::bigint[], $20::bigint[], $21::text[], $22::numeric[], $23::numeric[], \
+         $24::numeric[], $25::text[], $26::text[], $27::bigint[], $28::text[], $29::text[], \
+         $30::bigint[], $31::text[])",
+    )
+    .bind(run_id)
+    .bind(ints(|c| count(c.seq)))
+    .bind(ints(|c| micros(c.started_at)))
+    .bind(ints(|c| duration_micros(c.duration)))
+    .bind(texts(|c| c.kind.as_str()))
+    .bind(texts(|c| &c.service))
+    .bind(texts(|c| &c.operation))
+    .bind(optional(|c| c.region.as_deref()))
+    .bind(texts(|c| &c.host))
+    .bind(optional(|c| c.access_key.as_deref()))
+    .bind(optional(|c| c.sdk.as_deref()))
+    .bind(optional(|c| c.app_id.as_deref()))
+    .bind(
+        calls
+            .iter()
+            .map(|c| c.status.map(i64::from))
+            .collect::<Vec<_>>(),
+    )
+    .bind(optional(|c| c.error_code.as_deref()))
+    .bind(calls.iter().map(Call::is_throttled).collect::<Vec<bool>>())
+    .bind(optional(|c| c.upstream_failure.map(|f| f.as_str())))
+    .bind(
+        calls
+            .iter()
+            .map(|c| c.attempt.map(i64::from))
+            .collect::<Vec<_>>(),
+    )
+    .bind(optional(|c| c.invocation_id.as_deref()))
+    .bind(ints(|c| count(c.bytes_sent)))
+    .bind(ints(|c| count(c.bytes_received)))
+    .bind(texts(|c| c.price.class()))
+    .bind(money(|c| c.cost))
+    .bind(money(|c| c.transfer))
+    .bind(money(|c| c.implied_total()))
+    .bind(calls.iter().map(units_json).collect::<Vec<_>>())
+    .bind(optional(|c| c.estimated.as_deref()))
+    .bind(
+        calls
+            .iter()
+            .map(|c| c.loop_id.map(count))
+            .collect::<Vec<_>>(),
+    )
+    .bind(optional(|c| c.fingerprint.as_deref()))
+    .bind(optional(|c| c.resource.as_deref()))
+    .bind(pids)
+    .bind(commands)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Per operation: its tally, units and latency buckets.
+async fn write_operations(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    totals: &Totals<'_>,
+) -> Result<(), StoreError> {
+    if totals.operations.is_empty() {
+        return Ok(());
+    }
+    let ops: Vec<_> = totals.operations.iter().collect();
+    let col = |f: fn(&crate::record::OperationTally) -> u64| {
+        ops.iter().map(|(_, t)| count(f(t))).collect::<Vec<i64>>()
+    };
+    let cash = |f: fn(&crate::record::OperationTally) -> Decimal| {
+        ops.iter().map(|(_, t)| f(t)).collect::<Vec<Decimal>>()
+    };
+    sqlx::query(
+        "INSERT INTO operation_totals AS t (run_id, service, operation, calls, retries, errors, \
+         throttled, bytes_sent, bytes_received, cost_usd, transfer_usd, implied_usd, priced, \
+         free, not_billed, unpriced, estimated, first_us, last_us, latency_max_us, not_in_model) \
+         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[], \
+         $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::numeric[], $11::numeric[], \
+         $12::numeric[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], \
+         $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[]) \
+         ON CONFLICT (run_id, service, operation) DO UPDATE SET \
+         calls = t.calls + excluded.calls, retries = t.retries + excluded.retries, \
+         errors = t.errors + excluded.errors, throttled = t.throttled + excluded.throttled, \
+         bytes_sent = t.bytes_sent + excluded.bytes_sent, \
+         bytes_received = t.bytes_received + excluded.bytes_received, \
+         cost_usd = t.cost_usd + excluded.cost_usd, \
+         transfer_usd = t.transfer_usd + excluded.transfer_usd, \
+         implied_usd = t.implied_usd + excluded.implied_usd, \
+         priced = t.priced + excluded.priced, free = t.free + excluded.free, \
+         not_billed = t.not_billed + excluded.not_billed, \
+         unpriced = t.unpriced + excluded.unpriced, estimated = t.estimated + excluded.estimated, \
+         first_us = LEAST(t.first_us, excluded.first_us), \
+         last_us = GREATEST(t.last_us, excluded.last_us), \
+         latency_max_us = GREATEST(t.latency_max_us, excluded.latency_max_us), \
+         not_in_model = t.not_in_model + excluded.not_in_model",
+    )
+    .bind(run_id)
+    .bind(ops.iter().map(|((s, _), _)| *s).collect::<Vec<&str>>())
+    .bind(ops.iter().map(|((_, o), _)| *o).collect::<Vec<&str>>())
+    .bind(col(|t| t.attempts))
+    .bind(col(|t| t.retries))
+    .bind(col(|t| t.errors))
+    .bind(col(|t| t.throttled))
+    .bind(col(|t| t.bytes_sent))
+    .bind(col(|t| t.bytes_received))
+    .bind(cash(|t| t.cost))
+    .bind(cash(|t| t.transfer))
+    .bind(cash(|t| t.implied))
+    .bind(col(|t| t.priced))
+    .bind(col(|t| t.free))
+    .bind(col(|t| t.not_billed))
+    .bind(col(|t| t.unpriced))
+    .bind(col(|t| t.estimated))
+    .bind(ops.iter().map(|(_, t)| t.first_us).collect::<Vec<i64>>())
+    .bind(ops.iter().map(|(_, t)| t.last_us).collect::<Vec<i64>>())
+    .bind(col(|t| t.latency_max_us))
+    .bind(col(|t| t.not_in_model))
+    .execute(&mut **tx)
+    .await?;
+
+    let mut units = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut latency = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((service, operation), tally) in &ops {
+        for (unit, quantity) in &tally.units {
+            units.0.push(*service);
+            units.1.push(*operation);
+            units.2.push(unit.as_str());
+            units.3.push(*quantity);
+        }
+        // A bucket is the histogram's own: recorded again on reading, each value lands in the
+        // bucket it came from (as in SQLite).
+        for bucket in tally.latency_us.iter_recorded() {
+            latency.0.push(*service);
+            latency.1.push(*operation);
+            latency.2.push(count(bucket.value_iterated_to()));
+            latency.3.push(count(bucket.count_at_value()));
+        }
+    }
+    if !units.0.is_empty() {
+        sqlx::query(
+            "INSERT INTO operation_units AS t (run_id, service, operation, unit, quantity) \
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::numeric[]) \
+             ON CONFLICT (run_id, service, operation, unit) DO UPDATE SET \
+             quantity = t.quantity + excluded.quantity",
+        )
+        .bind(run_id)
+        .bind(units.0)
+        .bind(units.1)
+        .bind(units.2)
+        .bind(units.3)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !latency.0.is_empty() {
+        sqlx::query(
+            "INSERT INTO operation_latency AS t (run_id, service, operation, bucket_us, calls) \
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::bigint[]) \
+             ON CONFLICT (run_id, service, operation, bucket_us) DO UPDATE SET \
+             calls = t.calls + excluded.calls",
+        )
+        .bind(run_id)
+        .bind(latency.0)
+        .bind(latency.1)
+        .bind(latency.2)
+        .bind(latency.3)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Failures by outcome, calls by region, by resource, and by time slot.
+async fn write_outcomes(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    totals: &Totals<'_>,
+) -> Result<(), StoreError> {
+    if !totals.failures.is_empty() {
+        let rows: Vec<_> = totals.failures.iter().collect();
+        sqlx::query(
+            "INSERT INTO failure_totals AS t (run_id, service, operation, status, error_code, \
+             throttled, calls, priced, cost_usd, first_us, last_us) \
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[], \
+             $6::boolean[], $7::bigint[], $8::bigint[], $9::numeric[], $10::bigint[], \
+             $11::bigint[]) \
+             ON CONFLICT (run_id, service, operation, status, error_code, throttled) DO UPDATE \
+             SET calls = t.calls + excluded.calls, priced = t.priced + excluded.priced, \
+             cost_usd = t.cost_usd + excluded.cost_usd, \
+             first_us = LEAST(t.first_us, excluded.first_us), \
+             last_us = GREATEST(t.last_us, excluded.last_us)",
+        )
+        .bind(run_id)
+        .bind(rows.iter().map(|(k, _)| k.0 .0).collect::<Vec<&str>>())
+        .bind(rows.iter().map(|(k, _)| k.0 .1).collect::<Vec<&str>>())
+        .bind(rows.iter().map(|(k, _)| k.1).collect::<Vec<i64>>())
+        .bind(rows.iter().map(|(k, _)| k.2).collect::<Vec<&str>>())
+        .bind(rows.iter().map(|(k, _)| k.3).collect::<Vec<bool>>())
+        .bind(
+            rows.iter()
+                .map(|(_, t)| count(t.calls))
+                .collect::<Vec<i64>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, t)| count(t.priced))
+                .collect::<Vec<i64>>(),
+        )
+        .bind(rows.iter().map(|(_, t)| t.cost).collect::<Vec<Decimal>>())
+        .bind(rows.iter().map(|(_, t)| t.first_us).collect::<Vec<i64>>())
+        .bind(rows.iter().map(|(_, t)| t.last_us).collect::<Vec<i64>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !totals.regions.is_empty() {
+        let rows: Vec<_> = totals.regions.iter().collect();
+        sqlx::query(
+            "INSERT INTO region_totals AS t (run_id, service, region, calls, cost_usd) \
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::numeric[]) \
+             ON CONFLICT (run_id, service, region) DO UPDATE SET \
+             calls = t.calls + excluded.calls, cost_usd = t.cost_usd + excluded.cost_usd",
+        )
+        .bind(run_id)
+        .bind(rows.iter().map(|(k, _)| k.0).collect::<Vec<&str>>())
+        .bind(rows.iter().map(|(k, _)| k.1).collect::<Vec<&str>>())
+        .bind(rows.iter().map(|(_, v)| count(v.0)).collect::<Vec<i64>>())
+        .bind(rows.iter().map(|(_, v)| v.1).collect::<Vec<Decimal>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !totals.resources.is_empty() {
+        let rows: Vec<_> = totals.resources.iter().collect();
+        sqlx::query(
+            "INSERT INTO resource_totals AS t (run_id, service, operation, resource, \
+             first_attempts, first_cost_usd, first_us, last_us, implied_calls, implied_usd) \
+             SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], \
+             $6::numeric[], $7::bigint[], $8::bigint[], $9::bigint[], $10::numeric[]) \
+             ON CONFLICT (run_id, service, operation, resource) DO UPDATE SET \
+             first_us = CASE WHEN t.first_attempts = 0 THEN excluded.first_us \
+                             WHEN excluded.first_attempts = 0 THEN t.first_us \
+                             ELSE LEAST(t.first_us, excluded.first_us) END, \
+             last_us = GREATEST(t.last_us, excluded.last_us), \
+             first_attempts = t.first_attempts + excluded.first_attempts, \
+             first_cost_usd = t.first_cost_usd + excluded.first_cost_usd, \
+             implied_calls = t.implied_calls + excluded.implied_calls, \
+             implied_usd = t.implied_usd + excluded.implied_usd",
+        )
+        .bind(run_id)
+        .bind(rows.iter().map(|(k, _)| k.0 .0).collect::<Vec<&str>>())
+        .bind(rows.iter().map(|(k, _)| k.0 .1).collect::<Vec<&str>>())
+        .bind(rows.iter().map(|(k, _)| k.1).collect::<Vec<&str>>())
+        .bind(
+            rows.iter()
+                .map(|(_, t)| count(t.first_attempts))
+                .collect::<Vec<i64>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, t)| t.first_cost)
+                .collect::<Vec<Decimal>>(),
+        )
+        .bind(rows.iter().map(|(_, t)| t.first_us).collect::<Vec<i64>>())
+        .bind(rows.iter().map(|(_, t)| t.last_us).collect::<Vec<i64>>())
+        .bind(
+            rows.iter()
+                .map(|(_, t)| count(t.implied_calls))
+                .collect::<Vec<i64>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, t)| t.implied)
+                .collect::<Vec<Decimal>>(),
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !totals.timeline.is_empty() {
+        let rows: Vec<_> = totals.timeline.iter().collect();
+        sqlx::query(
+            "INSERT INTO timeline_totals AS t (run_id, width_us, slot, calls, cost_usd) \
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::numeric[]) \
+             ON CONFLICT (run_id, width_us, slot) DO UPDATE SET \
+             calls = t.calls + excluded.calls, cost_usd = t.cost_usd + excluded.cost_usd",
+        )
+        .bind(run_id)
+        .bind(rows.iter().map(|(k, _)| k.0).collect::<Vec<i64>>())
+        .bind(rows.iter().map(|(k, _)| k.1).collect::<Vec<i64>>())
+        .bind(rows.iter().map(|(_, v)| count(v.0)).collect::<Vec<i64>>())
+        .bind(rows.iter().map(|(_, v)| v.1).collect::<Vec<Decimal>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Every digest group, merged with what the run's earlier batches stored: the gap between the
+/// stored group's latest call and this batch's first joins the two cadences (computed in
+/// floating point as SQLite does, so both give the same statistic); examples stop growing once
+/// there are enough.
+async fn write_digests(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    totals: &Totals<'_>,
+) -> Result<(), StoreError> {
+    if totals.digests.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = totals.digests.iter().collect();
+    sqlx::query(
+        "INSERT INTO digest_totals AS t (run_id, digest, service, operation, fingerprint, \
+         resource, calls, cost_usd, first_us, last_us, latest_us, batch_first_us, gap_sq_sum, \
+         examples) \
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], \
+         $7::bigint[], $8::numeric[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], \
+         $13::float8[], $14::text[]) \
+         ON CONFLICT (run_id, digest) DO UPDATE SET \
+         gap_sq_sum = t.gap_sq_sum + excluded.gap_sq_sum \
+             + (excluded.batch_first_us - t.latest_us)::float8 \
+             * (excluded.batch_first_us - t.latest_us)::float8, \
+         examples = CASE WHEN t.calls >= 3 THEN t.examples \
+                         ELSE t.examples || ' ' || excluded.examples END, \
+         calls = t.calls + excluded.calls, cost_usd = t.cost_usd + excluded.cost_usd, \
+         first_us = LEAST(t.first_us, excluded.first_us), \
+         last_us = GREATEST(t.last_us, excluded.last_us), \
+         latest_us = excluded.latest_us, batch_first_us = excluded.batch_first_us",
+    )
+    .bind(run_id)
+    .bind(rows.iter().map(|(k, _)| **k).collect::<Vec<i64>>())
+    .bind(rows.iter().map(|(_, d)| d.service).collect::<Vec<&str>>())
+    .bind(rows.iter().map(|(_, d)| d.operation).collect::<Vec<&str>>())
+    .bind(
+        rows.iter()
+            .map(|(_, d)| d.fingerprint)
+            .collect::<Vec<&str>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|(_, d)| d.resource)
+            .collect::<Vec<Option<&str>>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|(_, d)| count(d.cadence.calls))
+            .collect::<Vec<i64>>(),
+    )
+    .bind(rows.iter().map(|(_, d)| d.cost).collect::<Vec<Decimal>>())
+    .bind(
+        rows.iter()
+            .map(|(_, d)| d.cadence.first_us)
+            .collect::<Vec<i64>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|(_, d)| d.cadence.last_us)
+            .collect::<Vec<i64>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|(_, d)| d.cadence.latest_us)
+            .collect::<Vec<i64>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|(_, d)| d.cadence.batch_first_us)
+            .collect::<Vec<i64>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|(_, d)| d.cadence.gap_sq_sum)
+            .collect::<Vec<f64>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|(_, d)| {
+                d.examples
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<String>>(),
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The loops that finished with the batch (a loop reported again replaces its row).
+async fn write_loops(tx: &mut Tx<'_>, run_id: i64, loops: &[Loop]) -> Result<(), StoreError> {
+    if loops.is_empty() {
+        return Ok(());
+    }
+    let opt = |f: fn(&Loop) -> Option<u64>| {
+        loops
+            .iter()
+            .map(|l| f(l).map(count))
+            .collect::<Vec<Option<i64>>>()
+    };
+    let flag = |f: fn(&Loop) -> bool| loops.iter().map(f).collect::<Vec<bool>>();
+    let cash = |f: fn(&Loop) -> Decimal| loops.iter().map(f).collect::<Vec<Decimal>>();
+    sqlx::query(
+        "INSERT INTO loops (run_id, loop_id, service, operation, resource, access_key, listing, \
+         started_at_us, ended_at_us, pages, attempts, items, items_unknown, page_size, \
+         page_size_max, complete, resumed, relisting, cost_usd, transfer_usd, implied_usd) \
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], \
+         $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], \
+         $13::text[], $14::bigint[], $15::bigint[], $16::boolean[], $17::boolean[], \
+         $18::boolean[], $19::numeric[], $20::numeric[], $21::numeric[]) \
+         ON CONFLICT (run_id, loop_id) DO UPDATE SET service = excluded.service, \
+         operation = excluded.operation, resource = excluded.resource, \
+         access_key = excluded.access_key, listing = excluded.listing, \
+         started_at_us = excluded.started_at_us, ended_at_us = excluded.ended_at_us, \
+         pages = excluded.pages, attempts = excluded.attempts, items = excluded.items, \
+         items_unknown = excluded.items_unknown, page_size = excluded.page_size, \
+         page_size_max = excluded.page_size_max, complete = excluded.complete, \
+         resumed = excluded.resumed, relisting = excluded.relisting, \
+         cost_usd = excluded.cost_usd, transfer_usd = excluded.transfer_usd, \
+         implied_usd = excluded.implied_usd",
+    )
+    .bind(run_id)
+    .bind(loops.iter().map(|l| count(l.id)).collect::<Vec<i64>>())
+    .bind(
+        loops
+            .iter()
+            .map(|l| l.service.as_str())
+            .collect::<Vec<&str>>(),
+    )
+    .bind(
+        loops
+            .iter()
+            .map(|l| l.operation.as_str())
+            .collect::<Vec<&str>>(),
+    )
+    .bind(
+        loops
+            .iter()
+            .map(|l| l.resource.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        loops
+            .iter()
+            .map(|l| l.access_key.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        loops
+            .iter()
+            .map(|l| l.listing.as_str())
+            .collect::<Vec<&str>>(),
+    )
+    .bind(
+        loops
+            .iter()
+            .map(|l| micros(l.started_at))
+            .collect::<Vec<i64>>(),
+    )
+    .bind(
+        loops
+            .iter()
+            .map(|l| micros(l.ended_at))
+            .collect::<Vec<i64>>(),
+    )
+    .bind(loops.iter().map(|l| count(l.pages)).collect::<Vec<i64>>())
+    .bind(
+        loops
+            .iter()
+            .map(|l| count(l.attempts))
+            .collect::<Vec<i64>>(),
+    )
+    .bind(opt(|l| l.items))
+    .bind(
+        loops
+            .iter()
+            .map(|l| l.items_unknown.map(|reason| reason.code()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(opt(|l| l.page_size))
+    .bind(opt(|l| l.page_size_max))
+    .bind(flag(|l| l.complete))
+    .bind(flag(|l| l.resumed))
+    .bind(flag(|l| l.relisting))
+    .bind(cash(|l| l.cost))
+    .bind(cash(|l| l.transfer))
+    .bind(cash(|l| l.implied))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

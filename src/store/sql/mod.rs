@@ -1,0 +1,208 @@
+//! What the SQL backends share: the reads ([`read`]), written once over [`Fetch`], so that a
+//! report, the gate and the weekly report give the same answer from SQLite and PostgreSQL for the
+//! same history.
+//!
+//! A backend hands rows back as plain [`Row`]s of [`Value`]s: SQLite's values carry their
+//! storage class, PostgreSQL's are read as text (its exact `numeric` money can hold more digits
+//! than a `Decimal`, and is rounded once, here, exactly as SQLite's decimal text is parsed).
+//! Reads are a few rows per operation, outcome or slot; the cost of the plain rows does not
+//! show next to the query.
+
+pub mod read;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use futures_util::stream::BoxStream;
+use rust_decimal::Decimal;
+
+use super::StoreError;
+
+/// One value of a result row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Bool(bool),
+    /// Text, and decimals as their text (money).
+    Text(String),
+}
+
+/// One result row: its values by column.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub columns: Arc<[String]>,
+    pub values: Vec<Value>,
+}
+
+/// A parameter of a read (`?` in the SQL).
+#[derive(Debug, Clone)]
+pub enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// How a backend runs a read.
+#[async_trait::async_trait]
+pub trait Fetch: Send + Sync {
+    /// Every row of `sql` (with `?` placeholders for `binds`).
+    async fn fetch_rows(&self, sql: &str, binds: &[Bind]) -> Result<Vec<Row>, StoreError>;
+
+    /// The rows of `sql`, streamed: memory stays bounded however many there are.
+    fn stream_rows(&self, sql: String, binds: Vec<Bind>) -> BoxStream<'_, Result<Row, StoreError>>;
+}
+
+fn decode_error(column: &str, message: String) -> StoreError {
+    StoreError::Query(sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: message.into(),
+    })
+}
+
+impl Row {
+    fn value(&self, column: &str) -> Result<&Value, StoreError> {
+        self.columns
+            .iter()
+            .position(|name| name == column)
+            .map(|index| &self.values[index])
+            .ok_or_else(|| StoreError::Query(sqlx::Error::ColumnNotFound(column.to_string())))
+    }
+
+    pub fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        match self.value(column)? {
+            Value::Null => Ok(None),
+            Value::Int(n) => Ok(Some(*n)),
+            Value::Bool(b) => Ok(Some(i64::from(*b))),
+            // PostgreSQL's sum of integers is `numeric`.
+            Value::Text(text) => text
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| decode_error(column, format!("{text:?} is not an integer"))),
+            Value::Real(_) => Err(decode_error(column, "a real, not an integer".into())),
+        }
+    }
+
+    pub fn int(&self, column: &str) -> Result<i64, StoreError> {
+        self.opt_int(column)?
+            .ok_or_else(|| decode_error(column, "NULL where a number was expected".into()))
+    }
+
+    /// A count: never negative.
+    pub fn count(&self, column: &str) -> Result<u64, StoreError> {
+        Ok(self.int(column)?.max(0) as u64)
+    }
+
+    pub fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        match self.value(column)? {
+            Value::Null => Ok(None),
+            Value::Text(text) => Ok(Some(text.clone())),
+            Value::Int(n) => Ok(Some(n.to_string())),
+            other => Err(decode_error(column, format!("{other:?} is not text"))),
+        }
+    }
+
+    pub fn text(&self, column: &str) -> Result<String, StoreError> {
+        self.opt_text(column)?
+            .ok_or_else(|| decode_error(column, "NULL where text was expected".into()))
+    }
+
+    pub fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        match self.value(column)? {
+            Value::Bool(b) => Ok(*b),
+            Value::Int(n) => Ok(*n != 0),
+            other => Err(decode_error(column, format!("{other:?} is not a flag"))),
+        }
+    }
+
+    pub fn real(&self, column: &str) -> Result<f64, StoreError> {
+        match self.value(column)? {
+            Value::Real(x) => Ok(*x),
+            Value::Int(n) => Ok(*n as f64),
+            other => Err(decode_error(column, format!("{other:?} is not a number"))),
+        }
+    }
+
+    /// The sum of exact decimal money columns. A damaged amount is an error, never a silent $0.
+    pub fn money(&self, columns: &[&str]) -> Result<Decimal, StoreError> {
+        let mut sum = Decimal::ZERO;
+        for column in columns {
+            let text = self.text(column)?;
+            sum += Decimal::from_str(&text)
+                .map_err(|error| decode_error(column, format!("{text:?}: {error}")))?
+                .normalize();
+        }
+        Ok(sum)
+    }
+}
+
+/// A call's units as stored: a JSON object of exact decimal strings, in unit order.
+pub fn units_json(call: &crate::record::Call) -> Option<String> {
+    let units: std::collections::BTreeMap<&str, String> = call
+        .recorded_units()
+        .map(|(unit, quantity)| (unit.as_str(), crate::record::exact(quantity)))
+        .collect();
+    if units.is_empty() {
+        return None;
+    }
+    serde_json::to_string(&units).ok()
+}
+
+/// Run ids as an SQL list (`1,2,3`): numbers only, never text from outside.
+pub fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// "" and 0 stand for "none" in the totals' keys.
+pub fn none_if_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(values: Vec<(&str, Value)>) -> Row {
+        Row {
+            columns: values.iter().map(|(c, _)| c.to_string()).collect(),
+            values: values.into_iter().map(|(_, v)| v).collect(),
+        }
+    }
+
+    #[test]
+    fn values_read_as_what_the_column_holds() {
+        let r = row(vec![
+            ("n", Value::Int(-3)),
+            ("sum", Value::Text("12".into())),
+            ("flag_i", Value::Int(1)),
+            ("flag_b", Value::Bool(false)),
+            ("cost", Value::Text("0.000000400000".into())),
+            ("more", Value::Text("1.5".into())),
+            ("none", Value::Null),
+            ("gap", Value::Int(4)),
+        ]);
+        assert_eq!(r.int("n").unwrap(), -3);
+        assert_eq!(r.count("n").unwrap(), 0);
+        assert_eq!(r.int("sum").unwrap(), 12);
+        assert!(r.flag("flag_i").unwrap());
+        assert!(!r.flag("flag_b").unwrap());
+        assert_eq!(r.money(&["cost", "more"]).unwrap().to_string(), "1.5000004");
+        assert_eq!(r.opt_text("none").unwrap(), None);
+        assert_eq!(r.opt_int("none").unwrap(), None);
+        assert_eq!(r.real("gap").unwrap(), 4.0);
+    }
+
+    #[test]
+    fn damaged_or_missing_values_are_errors_not_zero() {
+        let r = row(vec![
+            ("cost", Value::Text("1,5".into())),
+            ("n", Value::Null),
+        ]);
+        assert!(r.money(&["cost"]).unwrap_err().to_string().contains("cost"));
+        assert!(r.int("n").is_err());
+        assert!(r.int("absent").is_err());
+    }
+}

@@ -1,0 +1,78 @@
+//! SQLite's rows as plain [`Row`]s for the shared reads ([`crate::store::sql::read`]): each value
+//! as its storage class (SQLite's types are the values', not the columns').
+
+use std::sync::Arc;
+
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt as _;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
+
+use super::SqliteStore;
+use crate::store::sql::{Bind, Fetch, Row, Value};
+use crate::store::StoreError;
+
+#[async_trait::async_trait]
+impl Fetch for SqliteStore {
+    async fn fetch_rows(&self, sql: &str, binds: &[Bind]) -> Result<Vec<Row>, StoreError> {
+        let mut query = sqlx::query(sql);
+        for bind in binds {
+            query = match bind {
+                Bind::Int(n) => query.bind(*n),
+                Bind::Text(text) => query.bind(text.clone()),
+            };
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        let columns = rows
+            .first()
+            .map(column_names)
+            .unwrap_or_else(|| Arc::new([]));
+        rows.iter()
+            .map(|row| plain_row(row, columns.clone()))
+            .collect()
+    }
+
+    fn stream_rows(&self, sql: String, binds: Vec<Bind>) -> BoxStream<'_, Result<Row, StoreError>> {
+        Box::pin(async_stream::try_stream! {
+            let mut query = sqlx::query(&sql);
+            for bind in &binds {
+                query = match bind {
+                    Bind::Int(n) => query.bind(*n),
+                    Bind::Text(text) => query.bind(text.clone()),
+                };
+            }
+            let mut rows = query.fetch(self.pool());
+            let mut columns: Option<Arc<[String]>> = None;
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                let names = columns.get_or_insert_with(|| column_names(&row)).clone();
+                yield plain_row(&row, names)?;
+            }
+        })
+    }
+}
+
+fn column_names(row: &SqliteRow) -> Arc<[String]> {
+    row.columns()
+        .iter()
+        .map(|column| column.name().to_string())
+        .collect()
+}
+
+fn plain_row(row: &SqliteRow, columns: Arc<[String]>) -> Result<Row, StoreError> {
+    let mut values = Vec::with_capacity(columns.len());
+    for index in 0..columns.len() {
+        let raw = row.try_get_raw(index)?;
+        let value = if raw.is_null() {
+            Value::Null
+        } else {
+            match raw.type_info().name() {
+                "INTEGER" | "BOOLEAN" => Value::Int(row.try_get(index)?),
+                "REAL" => Value::Real(row.try_get(index)?),
+                _ => Value::Text(row.try_get(index)?),
+            }
+        };
+        values.push(value);
+    }
+    Ok(Row { columns, values })
+}

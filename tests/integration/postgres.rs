@@ -1,0 +1,599 @@
+//! The shared PostgreSQL store, end to end, against a real PostgreSQL server: a throwaway cluster
+//! made by `initdb` in a temporary directory on a free port (as the `postgres` user when the
+//! tests run as root, since PostgreSQL refuses to run as root), with a password, removed when
+//! the test ends.
+//!
+//! - a real boto3 workload recorded into PostgreSQL is recorded exactly, and the same kind of run
+//!   recorded into SQLite and pushed gives the same report JSON from either backend;
+//! - `push` twice adds nothing, and a push killed halfway then repeated equals one clean push;
+//! - 8 concurrent `tollgate run`s into one server lose nothing and keep exact totals;
+//! - the server stopped mid-run: the workload succeeds, the loss is counted, shown and kept, and
+//!   the run is marked incomplete;
+//! - the password never reaches what tollgate prints or the database.
+//!
+//! Needs PostgreSQL's server binaries (Debian's `postgresql`; scripts/test.sh installs it) and
+//! Python with boto3 and moto, as the other end-to-end tests.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{hermetic_command, tollgate_command};
+use crate::moto::{
+    free_port, python_with_moto as python, read_json, run_bounded, tollgate_record, u64_field,
+    Moto, MANIFEST_DIR,
+};
+
+const RUN_LIMIT: Duration = Duration::from_secs(180);
+const CLI_LIMIT: Duration = Duration::from_secs(60);
+const PASSWORD: &str = "pw-Tq7-s3cret";
+
+/// PostgreSQL's server programs: on PATH, else Debian's versioned directory.
+fn pg_bin(program: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+    {
+        return path;
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|dirs| {
+            dirs.flatten()
+                .map(|d| d.path().join("bin").join(program))
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    versions
+        .into_iter()
+        .rev()
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "the PostgreSQL tests need the server's `{program}`: install Debian's \
+                 `postgresql` package (scripts/test.sh does), or put its bin directory on PATH"
+            )
+        })
+}
+
+/// A throwaway PostgreSQL cluster, stopped and removed on drop.
+struct Cluster {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, PASSWORD).unwrap();
+        std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&data)
+                .status()
+                .expect("chown");
+            assert!(
+                status.success(),
+                "cannot give {} to the `postgres` user (PostgreSQL refuses to run as root; \
+                 Debian's package creates that user)",
+                data.display()
+            );
+        }
+        let cluster = Cluster {
+            dir,
+            port: free_port(),
+        };
+        cluster.as_server_user(
+            pg_bin("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "tollgate",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                &format!("--pwfile={}", password_file.display()),
+            ],
+        );
+        cluster.start_server();
+        cluster
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn as_server_user(&self, program: PathBuf, args: &[&str]) {
+        let mut command = if is_root() {
+            let mut command = hermetic_command("runuser");
+            command.args(["-u", "postgres", "--"]).arg(&program);
+            command
+        } else {
+            hermetic_command(&program)
+        };
+        let output = command
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run {}: {error}", program.display()));
+        assert!(
+            output.status.success(),
+            "{} {args:?} failed: {}\n{}\nlog: {}",
+            program.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            std::fs::read_to_string(self.data().join("log")).unwrap_or_default()
+        );
+    }
+
+    fn start_server(&self) {
+        let data = self.data();
+        self.as_server_user(
+            pg_bin("pg_ctl"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                data.join("log").to_str().unwrap(),
+                "-o",
+                &format!(
+                    "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    self.port,
+                    data.display()
+                ),
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    fn stop_server(&self) {
+        let data = self.data();
+        self.as_server_user(
+            pg_bin("pg_ctl"),
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        );
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "postgres://tollgate:{PASSWORD}@127.0.0.1:{}/postgres",
+            self.port
+        )
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.data();
+        let mut command = if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(pg_bin("pg_ctl"));
+            command
+        } else {
+            Command::new(pg_bin("pg_ctl"))
+        };
+        let _ = command
+            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// `tollgate ARGS...` with its own home: must succeed; returns stdout (and checks that neither
+/// stream shows the password).
+fn tollgate_ok(scratch: &Path, name: &str, args: &[&str]) -> String {
+    let mut command = tollgate_command(&scratch.join("tollgate-home"));
+    command.args(args);
+    let run = run_bounded(command, scratch, name, CLI_LIMIT);
+    assert!(
+        run.status.success(),
+        "tollgate {} failed\n{}",
+        args.join(" "),
+        run.describe()
+    );
+    assert_no_password(&run.stdout, name);
+    assert_no_password(&run.stderr, name);
+    run.stdout
+}
+
+fn assert_no_password(text: &str, what: &str) {
+    assert!(
+        !text.contains(PASSWORD),
+        "the database password shows in {what}:\n{text}"
+    );
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|error| panic!("not JSON ({error}):\n{text}"))
+}
+
+/// Attempts per "service operation" in a report.
+fn attempts(report: &Value) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for row in report["operations"].as_array().expect("operations") {
+        let key = format!(
+            "{} {}",
+            row["service"].as_str().unwrap(),
+            row["operation"].as_str().unwrap()
+        );
+        *out.entry(key).or_default() += u64_field(row, "attempts");
+    }
+    out
+}
+
+/// A report without what differs between two databases holding the same run: where it is,
+/// when it was made, and the run's id there.
+fn comparable(mut report: Value) -> Value {
+    report["database"] = Value::Null;
+    report["generated_at"] = Value::Null;
+    for run in report["runs"].as_array_mut().unwrap() {
+        run["id"] = Value::Null;
+    }
+    for list in ["loops"] {
+        if let Some(rows) = report[list].as_array_mut() {
+            for row in rows {
+                row["run_id"] = Value::Null;
+            }
+        }
+    }
+    report
+}
+
+#[test]
+fn a_boto3_run_into_postgres_is_exact_and_reports_as_the_same_run_from_sqlite() {
+    let cluster = Cluster::start();
+    let url = cluster.url();
+    let python = python();
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch.path();
+    let moto = Moto::start(&python, scratch);
+    let script = Path::new(MANIFEST_DIR).join("tests/e2e/loops_workload.py");
+
+    // Recorded straight into PostgreSQL: exactly the calls botocore sent.
+    let truth_path = scratch.join("truth-pg.json");
+    let command = tollgate_record(
+        scratch,
+        Path::new(&url),
+        &moto.url(),
+        &python,
+        [script.as_os_str(), truth_path.as_os_str()],
+    );
+    let run = run_bounded(command, scratch, "record-pg", RUN_LIMIT);
+    let context = format!("{}\n{}", run.describe(), moto.log_tail());
+    assert!(run.status.success(), "the workload failed\n{context}");
+    assert_no_password(&run.stdout, "the run's output");
+    assert_no_password(&run.stderr, "the run's log");
+    let truth = read_json(&truth_path, &context);
+    let report = json(&tollgate_ok(
+        scratch,
+        "report-pg",
+        &["report", "--db", &url, "--format", "json", "--last"],
+    ));
+    let sent: BTreeMap<String, u64> = truth["attempts"]
+        .as_object()
+        .expect("the workload's attempts")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    assert_eq!(attempts(&report), sent, "{report:#}\n{context}");
+    let runs = json(&tollgate_ok(
+        scratch,
+        "runs-pg",
+        &["runs", "--db", &url, "--json"],
+    ));
+    assert_eq!(runs[0]["state"], "complete", "{runs:#}");
+    assert_eq!(runs[0]["lost_calls"], 0, "{runs:#}");
+    assert_eq!(
+        runs[0]["calls"].as_u64(),
+        Some(u64_field(&truth, "total_attempts")),
+        "{runs:#}"
+    );
+    // The command line was recorded without the password.
+    assert_no_password(&runs.to_string(), "the recorded runs");
+    assert!(runs.to_string().contains("tollgate:***@"), "{runs:#}");
+
+    // The same workload into SQLite (against a fresh moto: the workload counts its own EC2
+    // instances), pushed: one report, whichever backend it is read from.
+    drop(moto);
+    let moto = Moto::start(&python, scratch);
+    let db = scratch.join("local.db");
+    let truth_path = scratch.join("truth-sqlite.json");
+    let command = tollgate_record(
+        scratch,
+        &db,
+        &moto.url(),
+        &python,
+        [script.as_os_str(), truth_path.as_os_str()],
+    );
+    let run = run_bounded(command, scratch, "record-sqlite", RUN_LIMIT);
+    assert!(run.status.success(), "{}", run.describe());
+    let db_arg = db.to_str().unwrap();
+    let pushed = {
+        let mut command = tollgate_command(&scratch.join("tollgate-home"));
+        command.args(["push", "--db-from", db_arg, "--to", &url]);
+        run_bounded(command, scratch, "push", CLI_LIMIT)
+    };
+    assert!(pushed.status.success(), "{}", pushed.describe());
+    assert!(
+        pushed.stderr.contains("pushed 1 run"),
+        "{}",
+        pushed.describe()
+    );
+    assert_no_password(&pushed.stderr, "push");
+    let from_sqlite = json(&tollgate_ok(
+        scratch,
+        "report-sqlite",
+        &["report", "--db", db_arg, "--format", "json", "--last"],
+    ));
+    let from_postgres = json(&tollgate_ok(
+        scratch,
+        "report-pushed",
+        &["report", "--db", &url, "--format", "json", "--last"],
+    ));
+    assert_eq!(
+        from_postgres["runs"][0]["uuid"],
+        from_sqlite["runs"][0]["uuid"]
+    );
+    assert_eq!(comparable(from_postgres), comparable(from_sqlite));
+    // Every format, not only JSON: the table of both runs at once.
+    let table_pg = tollgate_ok(scratch, "table-pg", &["report", "--db", &url, "--last"]);
+    let table_sqlite = tollgate_ok(
+        scratch,
+        "table-sqlite",
+        &["report", "--db", db_arg, "--last"],
+    );
+    let body = |table: &str| {
+        table
+            .lines()
+            .filter(|line| !line.starts_with("database:") && !line.contains("run "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(body(&table_pg), body(&table_sqlite));
+
+    // Pushed again: nothing more.
+    let again = {
+        let mut command = tollgate_command(&scratch.join("tollgate-home"));
+        command.args(["push", "--db-from", db_arg, "--to", &url]);
+        run_bounded(command, scratch, "push-again", CLI_LIMIT)
+    };
+    assert!(again.status.success(), "{}", again.describe());
+    assert!(
+        again.stderr.contains("pushed 0 runs (0 calls)")
+            && again.stderr.contains("1 already there"),
+        "{}",
+        again.describe()
+    );
+    let runs = json(&tollgate_ok(
+        scratch,
+        "runs-after",
+        &["runs", "--db", &url, "--json"],
+    ));
+    assert_eq!(runs.as_array().unwrap().len(), 2, "{runs:#}");
+}
+
+/// Spawns `command` with its output in files named after `name`.
+fn spawn(mut command: Command, scratch: &Path, name: &str) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(File::create(scratch.join(format!("{name}.stdout"))).unwrap())
+        .stderr(File::create(scratch.join(format!("{name}.stderr"))).unwrap());
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"))
+}
+
+fn output_of(scratch: &Path, name: &str) -> String {
+    format!(
+        "--- {name} stdout ---\n{}\n--- {name} stderr ---\n{}",
+        std::fs::read_to_string(scratch.join(format!("{name}.stdout"))).unwrap_or_default(),
+        std::fs::read_to_string(scratch.join(format!("{name}.stderr"))).unwrap_or_default()
+    )
+}
+
+fn wait(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} took longer than {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn eight_concurrent_runs_into_one_server_lose_nothing() {
+    let cluster = Cluster::start();
+    let url = cluster.url();
+    let python = python();
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch.path();
+    let moto = Moto::start(&python, scratch);
+    let script = Path::new(MANIFEST_DIR).join("tests/e2e/gate_workload.py");
+    let mut children = Vec::new();
+    for n in 0..8 {
+        let out = scratch.join(format!("truth-{n}.json"));
+        let command = tollgate_record(
+            scratch,
+            Path::new(&url),
+            &moto.url(),
+            &python,
+            [script.as_os_str(), "cheaper".as_ref(), out.as_os_str()],
+        );
+        children.push((n, out, spawn(command, scratch, &format!("run-{n}"))));
+    }
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    let mut total = 0;
+    for (n, out, mut child) in children {
+        let status = wait(&mut child, RUN_LIMIT, &format!("run {n}"));
+        let context = output_of(scratch, &format!("run-{n}"));
+        assert!(
+            status.success(),
+            "run {n} failed\n{context}\n{}",
+            moto.log_tail()
+        );
+        let truth = read_json(&out, &context);
+        for (key, count) in truth["sent"].as_object().unwrap() {
+            let count = count.as_u64().unwrap();
+            *expected.entry(key.clone()).or_default() += count;
+            total += count;
+        }
+    }
+    let runs = json(&tollgate_ok(
+        scratch,
+        "runs",
+        &["runs", "--db", &url, "--json"],
+    ));
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 8, "{runs:#?}");
+    for run in runs {
+        assert_eq!(run["state"], "complete", "{run:#}");
+        assert_eq!(run["lost_calls"], 0, "{run:#}");
+    }
+    let recorded: u64 = runs.iter().map(|run| u64_field(run, "calls")).sum();
+    assert_eq!(recorded, total);
+    // Totals over all eight runs: every call of every run, per operation, and the money is
+    // the sum of the runs' own.
+    let report = json(&tollgate_ok(
+        scratch,
+        "report",
+        &["report", "--db", &url, "--format", "json", "--since", "1d"],
+    ));
+    assert_eq!(attempts(&report), expected, "{report:#}");
+    let per_run: rust_decimal::Decimal = runs
+        .iter()
+        .map(|run| {
+            run["cost_usd"]
+                .as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
+        .sum();
+    let total_usd: rust_decimal::Decimal = report["totals"]["total_usd"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Each run's figure is published rounded to 12 places; the total is summed exactly first.
+    let rounding = rust_decimal::Decimal::new(8, 12);
+    assert!(
+        (total_usd - per_run).abs() <= rounding,
+        "{total_usd} vs {per_run}\n{report:#}"
+    );
+    assert!(total_usd > rust_decimal::Decimal::ZERO, "{report:#}");
+}
+
+#[test]
+fn the_server_stopped_mid_run_loses_calls_counted_but_never_the_workload() {
+    let cluster = Cluster::start();
+    let url = cluster.url();
+    let python = python();
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch.path();
+    let moto = Moto::start(&python, scratch);
+    let control = scratch.join("control");
+    std::fs::create_dir(&control).unwrap();
+    let script = Path::new(MANIFEST_DIR).join("tests/e2e/phased_workload.py");
+    let mut command = tollgate_record(
+        scratch,
+        Path::new(&url),
+        &moto.url(),
+        &python,
+        [script.as_os_str(), control.as_os_str(), "20".as_ref()],
+    );
+    command.args([] as [&str; 0]);
+    let mut child = spawn(command, scratch, "phased");
+    let await_file = |name: &str| {
+        let deadline = Instant::now() + RUN_LIMIT;
+        while !control.join(name).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{name} never came\n{}",
+                output_of(scratch, "phased")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    await_file("phase1.done");
+    // Phase 1's batch is written within 100 ms; then the server goes away for phase 2.
+    std::thread::sleep(Duration::from_secs(2));
+    cluster.stop_server();
+    File::create(control.join("go2")).unwrap();
+    await_file("phase2.done");
+    // Long enough for the writer to give up on phase 2's batch (it waits 5 s for a connection).
+    std::thread::sleep(Duration::from_secs(8));
+    cluster.start_server();
+    File::create(control.join("go3")).unwrap();
+    let status = wait(&mut child, RUN_LIMIT, "the phased run");
+    let context = format!("{}\n{}", output_of(scratch, "phased"), moto.log_tail());
+    assert!(status.success(), "the workload must succeed\n{context}");
+    let truth = read_json(&control.join("truth.json"), &context);
+    let per_phase: Vec<u64> = truth["per_phase"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    let total: u64 = per_phase.iter().sum();
+
+    // The loss is shown when the run ends...
+    let stdout = std::fs::read_to_string(scratch.join("phased.stdout")).unwrap();
+    let stderr = std::fs::read_to_string(scratch.join("phased.stderr")).unwrap();
+    assert!(
+        format!("{stdout}{stderr}").contains("not recorded"),
+        "the loss is not shown\n{context}"
+    );
+    assert_no_password(&stdout, "the run's output");
+    assert_no_password(&stderr, "the run's log");
+    // ... and kept with the run, which is marked incomplete.
+    let runs = json(&tollgate_ok(
+        scratch,
+        "runs",
+        &["runs", "--db", &url, "--json"],
+    ));
+    let run = &runs[0];
+    assert_eq!(run["state"], "incomplete", "{run:#}\n{context}");
+    let lost = u64_field(run, "lost_calls");
+    let recorded = u64_field(run, "calls");
+    assert_eq!(recorded + lost, total, "{run:#}\n{context}");
+    // Phase 2's first batch waited for the server and was lost; a later batch of it may have
+    // been written once the server was back.
+    assert!(lost >= 1 && lost <= per_phase[1], "{run:#}\n{context}");
+    assert!(
+        recorded >= per_phase[0] + per_phase[2],
+        "{run:#}\n{context}"
+    );
+    assert!(
+        run["lost_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("database server cannot be reached")),
+        "{run:#}"
+    );
+    assert_no_password(&run.to_string(), "the run's loss reason");
+}
