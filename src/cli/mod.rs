@@ -18,6 +18,7 @@ mod gate;
 mod model;
 pub(crate) mod pricing;
 mod proxy_setup;
+mod prune;
 mod push;
 mod report;
 mod run;
@@ -94,6 +95,8 @@ enum Command {
     Gate(gate::GateArgs),
     /// Copy the runs of a local SQLite history that a shared PostgreSQL history lacks.
     Push(push::PushArgs),
+    /// Delete runs older than a given age, with their calls (retention).
+    Prune(prune::PruneArgs),
     /// What the recorded runs spent, week by week: what moved, and what is out of line.
     Weekly(weekly::WeeklyArgs),
     /// The AWS model that identifies calls: build it from your botocore, show which is in use.
@@ -138,6 +141,7 @@ pub fn main() -> ExitCode {
             Command::Gate(args) => gate::execute(args).await,
             Command::Weekly(args) => weekly::execute(args).await,
             Command::Push(args) => push::execute(args).await,
+            Command::Prune(args) => prune::execute(args).await,
             Command::Model(command) => model::execute(command),
         }
     });

@@ -140,26 +140,32 @@ impl SelectArgs {
 
 /// `7d`, `12h`, `30m`, `90s` ago, or a `YYYY-MM-DD` date (UTC midnight), in µs since the epoch.
 pub fn parse_since(text: &str) -> anyhow::Result<i64> {
+    parse_time("--since", text)
+}
+
+/// What `flag` means by `text`: `7d`, `12h`, `30m`, `90s` ago, or a `YYYY-MM-DD` date (UTC
+/// midnight), in µs since the epoch.
+pub fn parse_time(flag: &str, text: &str) -> anyhow::Result<i64> {
     let now = store::micros(std::time::SystemTime::now());
     let text = text.trim();
     if let Some(unit) = text.chars().last().filter(|c| c.is_ascii_alphabetic()) {
         let number: i64 = text[..text.len() - 1]
             .parse()
-            .with_context(|| format!("--since {text}: expected e.g. 7d, 12h, 30m or 2026-11-01"))?;
+            .with_context(|| format!("{flag} {text}: expected e.g. 7d, 12h, 30m or 2026-11-01"))?;
         let seconds = match unit {
             'd' => 86_400,
             'h' => 3_600,
             'm' => 60,
             's' => 1,
             'w' => 7 * 86_400,
-            _ => bail!("--since {text}: units are w, d, h, m, s"),
+            _ => bail!("{flag} {text}: units are w, d, h, m, s"),
         };
         return Ok(now - number * seconds * 1_000_000);
     }
     let format = time::format_description::parse_borrowed::<2>("[year]-[month]-[day]")
         .expect("valid format");
     let date = time::Date::parse(text, &format)
-        .with_context(|| format!("--since {text}: expected e.g. 7d, 12h, 30m or 2026-11-01"))?;
+        .with_context(|| format!("{flag} {text}: expected e.g. 7d, 12h, 30m or 2026-11-01"))?;
     Ok(date.midnight().assume_utc().unix_timestamp() * 1_000_000)
 }
 

@@ -116,7 +116,7 @@ impl RunStore for MemoryStore {
     async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
         let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(stored) = runs.get_mut(&run) {
-            stored.state = "complete";
+            stored.state = super::ended_state(end);
             stored.ended_at_us = Some(micros(std::time::SystemTime::now()));
             stored.end = end.clone();
         }
@@ -429,6 +429,20 @@ impl RunStore for MemoryStore {
             out
         });
         Box::pin(futures_util::stream::iter(calls))
+    }
+
+    async fn prune(&self, before_us: i64) -> Result<super::Pruned, StoreError> {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pruned = super::Pruned::default();
+        runs.retain(|_, run| {
+            let old = micros(run.meta.started_at) < before_us && run.state != "running";
+            if old {
+                pruned.runs += 1;
+                pruned.calls += run.calls.len() as u64;
+            }
+            !old
+        });
+        Ok(pruned)
     }
 
     async fn close(&self) {}

@@ -144,8 +144,19 @@ pub trait RunStore: Send + Sync {
     /// streamed: memory stays bounded however many there are.
     fn calls<'a>(&'a self, runs: &'a [i64]) -> BoxStream<'a, Result<StoredCall, StoreError>>;
 
+    /// Deletes the runs that started before `before_us` and are not still recording, with
+    /// their calls, loops and totals (retention). Returns the runs and calls deleted.
+    async fn prune(&self, before_us: i64) -> Result<Pruned, StoreError>;
+
     /// Waits for pending work and closes connections.
     async fn close(&self);
+}
+
+/// What [`RunStore::prune`] deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub runs: u64,
+    pub calls: u64,
 }
 
 /// A run's state once it ended: `incomplete` when calls it made were not recorded (the store

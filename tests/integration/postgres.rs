@@ -171,10 +171,83 @@ impl Cluster {
     }
 
     fn url(&self) -> String {
+        self.url_of("postgres")
+    }
+
+    fn url_of(&self, database: &str) -> String {
         format!(
-            "postgres://tollgate:{PASSWORD}@127.0.0.1:{}/postgres",
+            "postgres://tollgate:{PASSWORD}@127.0.0.1:{}/{database}",
             self.port
         )
+    }
+
+    /// Runs `statement` with psql in `database`; returns its unaligned output.
+    fn sql(&self, database: &str, statement: &str) -> String {
+        let output = hermetic_command(pg_bin("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "tollgate",
+            ])
+            .args([
+                "-d",
+                database,
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                statement,
+            ])
+            .env("PGPASSWORD", PASSWORD)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run psql");
+        assert!(
+            output.status.success(),
+            "psql {statement}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// Serves TLS only, with a certificate for `localhost` and 127.0.0.1 from `ca`; restarts.
+    fn require_tls(&self, ca: &crate::common::TestCa) {
+        let data = self.data();
+        let (cert, key) = ca.server_pem(&["localhost", "127.0.0.1"]);
+        std::fs::write(data.join("server.crt"), cert).unwrap();
+        std::fs::write(data.join("server.key"), key).unwrap();
+        std::fs::set_permissions(
+            data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        let hba = std::fs::read_to_string(data.join("pg_hba.conf")).unwrap();
+        let hba: String = hba
+            .lines()
+            .map(|line| match line.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{line}\n"),
+            })
+            .collect();
+        std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+        let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+        conf.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(data.join("postgresql.conf"), conf).unwrap();
+        if is_root() {
+            for file in ["server.crt", "server.key", "pg_hba.conf", "postgresql.conf"] {
+                let status = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(data.join(file))
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }
+        }
+        self.stop_server();
+        self.start_server();
     }
 }
 
@@ -329,9 +402,12 @@ fn a_boto3_run_into_postgres_is_exact_and_reports_as_the_same_run_from_sqlite() 
     let run = run_bounded(command, scratch, "record-sqlite", RUN_LIMIT);
     assert!(run.status.success(), "{}", run.describe());
     let db_arg = db.to_str().unwrap();
+    // Into a database of its own, so that both hold exactly the same runs.
+    cluster.sql("postgres", "CREATE DATABASE mirror");
+    let mirror = cluster.url_of("mirror");
     let pushed = {
         let mut command = tollgate_command(&scratch.join("tollgate-home"));
-        command.args(["push", "--db-from", db_arg, "--to", &url]);
+        command.args(["push", "--db-from", db_arg, "--to", &mirror]);
         run_bounded(command, scratch, "push", CLI_LIMIT)
     };
     assert!(pushed.status.success(), "{}", pushed.describe());
@@ -349,7 +425,7 @@ fn a_boto3_run_into_postgres_is_exact_and_reports_as_the_same_run_from_sqlite() 
     let from_postgres = json(&tollgate_ok(
         scratch,
         "report-pushed",
-        &["report", "--db", &url, "--format", "json", "--last"],
+        &["report", "--db", &mirror, "--format", "json", "--last"],
     ));
     assert_eq!(
         from_postgres["runs"][0]["uuid"],
@@ -357,7 +433,7 @@ fn a_boto3_run_into_postgres_is_exact_and_reports_as_the_same_run_from_sqlite() 
     );
     assert_eq!(comparable(from_postgres), comparable(from_sqlite));
     // Every format, not only JSON: the table of both runs at once.
-    let table_pg = tollgate_ok(scratch, "table-pg", &["report", "--db", &url, "--last"]);
+    let table_pg = tollgate_ok(scratch, "table-pg", &["report", "--db", &mirror, "--last"]);
     let table_sqlite = tollgate_ok(
         scratch,
         "table-sqlite",
@@ -371,11 +447,47 @@ fn a_boto3_run_into_postgres_is_exact_and_reports_as_the_same_run_from_sqlite() 
             .join("\n")
     };
     assert_eq!(body(&table_pg), body(&table_sqlite));
+    // The weekly report of this week (the run's), and the runs' own figures.
+    let now = time::OffsetDateTime::now_utc();
+    let (year, week, _) = now.to_iso_week_date();
+    let this_week = format!("{year}-W{week:02}");
+    let weekly = |db: &str, name: &str| {
+        let mut weekly = json(&tollgate_ok(
+            scratch,
+            name,
+            &[
+                "weekly", "--db", db, "--format", "json", "--week", &this_week,
+            ],
+        ));
+        weekly["generated_at"] = Value::Null;
+        weekly["database"] = Value::Null;
+        let runs = weekly["weeks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| u64_field(w, "runs"))
+            .sum::<u64>();
+        assert_eq!(runs, 1, "{weekly:#}");
+        weekly
+    };
+    assert_eq!(
+        weekly(&mirror, "weekly-pg"),
+        weekly(db_arg, "weekly-sqlite")
+    );
+    let runs_of = |db: &str, name: &str| {
+        let mut runs = json(&tollgate_ok(scratch, name, &["runs", "--db", db, "--json"]));
+        runs[0]["id"] = Value::Null;
+        runs
+    };
+    assert_eq!(
+        runs_of(&mirror, "runs-mirror"),
+        runs_of(db_arg, "runs-sqlite")
+    );
 
     // Pushed again: nothing more.
     let again = {
         let mut command = tollgate_command(&scratch.join("tollgate-home"));
-        command.args(["push", "--db-from", db_arg, "--to", &url]);
+        command.args(["push", "--db-from", db_arg, "--to", &mirror]);
         run_bounded(command, scratch, "push-again", CLI_LIMIT)
     };
     assert!(again.status.success(), "{}", again.describe());
@@ -388,9 +500,9 @@ fn a_boto3_run_into_postgres_is_exact_and_reports_as_the_same_run_from_sqlite() 
     let runs = json(&tollgate_ok(
         scratch,
         "runs-after",
-        &["runs", "--db", &url, "--json"],
+        &["runs", "--db", &mirror, "--json"],
     ));
-    assert_eq!(runs.as_array().unwrap().len(), 2, "{runs:#}");
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs:#}");
 }
 
 /// Spawns `command` with its output in files named after `name`.
@@ -596,4 +708,234 @@ fn the_server_stopped_mid_run_loses_calls_counted_but_never_the_workload() {
         "{run:#}"
     );
     assert_no_password(&run.to_string(), "the run's loss reason");
+}
+
+/// A local history of `runs` runs of `calls` calls each, a day apart, the last one 12 hours ago.
+fn local_history(path: &Path, runs: u32, calls: usize) {
+    use tollgate::record::{Call, RunEnd, RunMeta};
+    use tollgate::store::{Batch, RunStore, SqliteStore};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(path).await.unwrap();
+        let now = std::time::SystemTime::now();
+        for n in 0..runs {
+            let started = now - Duration::from_secs(86_400 * u64::from(runs - n) - 43_200);
+            let meta = RunMeta {
+                started_at: started,
+                ..RunMeta::new("run")
+            };
+            let run = RunStore::begin_run(&store, &meta).await.unwrap();
+            let at = tollgate::store::micros(started);
+            let batch: Vec<Call> = (0..calls)
+                .map(|i| Call {
+                    resource: Some(format!("bucket-{}", i % 7)),
+                    fingerprint: Some(format!("f{}", i % 50)),
+                    ..Call::sample(["s3", "dynamodb", "sqs"][i % 3], "Op").at_us(at + i as i64)
+                })
+                .collect();
+            let processes = vec![None; batch.len()];
+            RunStore::write_batch(
+                &store,
+                run,
+                Batch {
+                    calls: &batch,
+                    processes: &processes,
+                    loops: &[],
+                },
+            )
+            .await
+            .unwrap();
+            RunStore::end_run(&store, run, &RunEnd::default())
+                .await
+                .unwrap();
+        }
+        RunStore::close(&store).await;
+    });
+}
+
+fn push(scratch: &Path, from: &Path, to: &str, name: &str) -> crate::moto::Finished {
+    let mut command = tollgate_command(&scratch.join("tollgate-home"));
+    command
+        .args(["push", "--db-from"])
+        .arg(from)
+        .args(["--to", to]);
+    let run = run_bounded(command, scratch, name, CLI_LIMIT);
+    assert!(run.status.success(), "{}", run.describe());
+    assert_no_password(&run.stderr, name);
+    run
+}
+
+#[test]
+fn a_push_killed_halfway_then_repeated_equals_one_clean_push() {
+    const RUNS: u32 = 60;
+    let cluster = Cluster::start();
+    cluster.sql("postgres", "CREATE DATABASE clean");
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch.path();
+    let db = scratch.join("local.db");
+    local_history(&db, RUNS, 5_000);
+
+    // Killed (SIGKILL, no goodbye) once its first runs are in.
+    let mut command = tollgate_command(&scratch.join("tollgate-home"));
+    command
+        .args(["push", "--db-from"])
+        .arg(&db)
+        .args(["--to", &cluster.url()]);
+    let mut child = spawn(command, scratch, "push-killed");
+    let deadline = Instant::now() + CLI_LIMIT;
+    loop {
+        let pushed: u32 = cluster
+            .sql(
+                "postgres",
+                "SELECT count(*) FROM pg_tables WHERE tablename = 'runs'",
+            )
+            .parse()
+            .unwrap();
+        if pushed == 1 && cluster.sql("postgres", "SELECT count(*) FROM runs") != "0" {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the push ended before it could be interrupted\n{}",
+            output_of(scratch, "push-killed")
+        );
+        assert!(Instant::now() < deadline, "no run was ever pushed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial: u32 = cluster
+        .sql("postgres", "SELECT count(*) FROM runs")
+        .parse()
+        .unwrap();
+    assert!(
+        partial > 0 && partial < RUNS,
+        "{partial} of {RUNS} runs were in when the push was killed"
+    );
+    // Whole runs only: every run there has all its calls.
+    assert_eq!(
+        cluster.sql(
+            "postgres",
+            "SELECT count(*) FROM runs r WHERE (SELECT count(*) FROM calls c WHERE c.run_id = r.id) <> 5000"
+        ),
+        "0"
+    );
+
+    let again = push(scratch, &db, &cluster.url(), "push-again");
+    assert!(
+        again
+            .stderr
+            .contains(&format!("pushed {} runs", RUNS - partial))
+            && again.stderr.contains(&format!("{partial} already there")),
+        "{}",
+        again.describe()
+    );
+    push(scratch, &db, &cluster.url_of("clean"), "push-clean");
+
+    let report = |url: &str, name: &str| {
+        comparable(json(&tollgate_ok(
+            scratch,
+            name,
+            &["report", "--db", url, "--format", "json", "--since", "365d"],
+        )))
+    };
+    let resumed = report(&cluster.url(), "report-resumed");
+    assert_eq!(resumed["runs"].as_array().unwrap().len(), RUNS as usize);
+    assert_eq!(resumed["totals"]["attempts"], u64::from(RUNS) * 5_000);
+    assert_eq!(resumed, report(&cluster.url_of("clean"), "report-clean"));
+    let calls = |database: &str| cluster.sql(database, "SELECT count(*) FROM calls");
+    assert_eq!(calls("postgres"), calls("clean"));
+
+    // Retention, on the server as on a file: the runs older than 30 days go, whole.
+    let pruned = {
+        let mut command = tollgate_command(&scratch.join("tollgate-home"));
+        command.args(["prune", "--older-than", "30d", "--db", &cluster.url()]);
+        run_bounded(command, scratch, "prune", CLI_LIMIT)
+    };
+    assert!(pruned.status.success(), "{}", pruned.describe());
+    assert!(
+        pruned.stderr.contains("deleted 30 runs (150000 calls)"),
+        "{}",
+        pruned.describe()
+    );
+    assert_eq!(cluster.sql("postgres", "SELECT count(*) FROM runs"), "30");
+    assert_eq!(
+        cluster.sql("postgres", "SELECT count(*) FROM calls"),
+        "150000"
+    );
+    assert_eq!(
+        cluster.sql(
+            "postgres",
+            "SELECT count(*) FROM operation_totals t WHERE NOT EXISTS \
+             (SELECT 1 FROM runs r WHERE r.id = t.run_id)"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn tls_verify_full_with_a_private_ca_and_a_newer_schema_refused() {
+    let cluster = Cluster::start();
+    let ca = crate::common::TestCa::new();
+    cluster.require_tls(&ca);
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch.path();
+    let ca_file = ca.write(scratch);
+    let url = |mode: &str, root: &Path| {
+        format!(
+            "postgres://tollgate:{PASSWORD}@localhost:{}/postgres?sslmode={mode}&sslrootcert={}",
+            cluster.port,
+            root.display()
+        )
+    };
+    // Verified against the private CA, by name: the history is created and read.
+    let verified = url("verify-full", &ca_file);
+    let runs = json(&tollgate_ok(
+        scratch,
+        "tls-runs",
+        &["runs", "--db", &verified, "--json"],
+    ));
+    assert_eq!(runs, Value::Array(vec![]));
+
+    let refused = |db: &str, name: &str| {
+        let mut command = tollgate_command(&scratch.join("tollgate-home"));
+        command.args(["runs", "--db", db]);
+        let run = run_bounded(command, scratch, name, CLI_LIMIT);
+        assert!(
+            !run.status.success(),
+            "{name} was accepted\n{}",
+            run.describe()
+        );
+        assert_no_password(&run.stdout, name);
+        assert_no_password(&run.stderr, name);
+        run.stderr
+    };
+    // The server takes TLS only: without it, no connection.
+    let plain = refused(
+        &format!(
+            "postgres://tollgate:{PASSWORD}@127.0.0.1:{}/postgres?sslmode=disable",
+            cluster.port
+        ),
+        "plain",
+    );
+    assert!(plain.contains("tollgate:***@"), "{plain}");
+    // A server whose certificate another CA signed is not trusted.
+    let other = crate::common::TestCa::new();
+    let other_dir = scratch.join("other");
+    std::fs::create_dir(&other_dir).unwrap();
+    let other_file = other.write(&other_dir);
+    let untrusted = refused(&url("verify-full", &other_file), "untrusted");
+    assert!(
+        untrusted.to_lowercase().contains("certificate"),
+        "{untrusted}"
+    );
+
+    // A schema a newer tollgate migrated further is refused, not guessed at.
+    cluster.sql(
+        "postgres",
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', true, '\\x00', 0)",
+    );
+    let newer = refused(&verified, "newer");
+    assert!(newer.contains("upgrade tollgate"), "{newer}");
 }

@@ -326,9 +326,44 @@ impl RunStore for PostgresStore {
         read::calls(self, runs)
     }
 
+    async fn prune(&self, before_us: i64) -> Result<super::Pruned, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let (runs, calls): (i64, i64) = sqlx::query_as(&postgres_placeholders(&format!(
+            "SELECT runs, calls::bigint AS calls FROM ({}) AS counted",
+            super::sql::PRUNE_COUNT
+        )))
+        .bind(before_us)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(&postgres_placeholders(super::sql::PRUNE_DELETE))
+            .bind(before_us)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(super::Pruned {
+            runs: runs.max(0) as u64,
+            calls: calls.max(0) as u64,
+        })
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// `?` placeholders as PostgreSQL's `$1`, `$2`, … (the shared SQL has no `?` in literals).
+fn postgres_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

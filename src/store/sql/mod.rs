@@ -148,6 +148,12 @@ pub fn units_json(call: &crate::record::Call) -> Option<String> {
     serde_json::to_string(&units).ok()
 }
 
+/// The statements of a prune (`?`: the cutoff), for both backends: the calls counted, then the
+/// runs deleted (their calls, loops, tags and totals follow by `ON DELETE CASCADE`).
+pub const PRUNE_COUNT: &str = "SELECT count(*) AS runs, coalesce(sum((SELECT count(*) FROM calls c \
+     WHERE c.run_id = r.id)), 0) AS calls FROM runs r WHERE r.started_at_us < ? AND r.state != 'running'";
+pub const PRUNE_DELETE: &str = "DELETE FROM runs WHERE started_at_us < ? AND state != 'running'";
+
 /// Run ids as an SQL list (`1,2,3`): numbers only, never text from outside.
 pub fn id_list(ids: &[i64]) -> String {
     ids.iter()

@@ -340,6 +340,23 @@ impl RunStore for SqliteStore {
         read::calls(self, runs)
     }
 
+    async fn prune(&self, before_us: i64) -> Result<super::Pruned, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let (runs, calls): (i64, i64) = sqlx::query_as(super::sql::PRUNE_COUNT)
+            .bind(before_us)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(super::sql::PRUNE_DELETE)
+            .bind(before_us)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(super::Pruned {
+            runs: runs.max(0) as u64,
+            calls: calls.max(0) as u64,
+        })
+    }
+
     async fn close(&self) {
         SqliteStore::close(self).await
     }
@@ -497,6 +514,61 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(mode(&path), 0o600);
+        store.close().await;
+    }
+
+    /// Retention: old settled runs go with everything recorded about them; a run still
+    /// recording stays, however old; newer runs are untouched.
+    #[tokio::test]
+    async fn prune_deletes_old_settled_runs_with_their_calls_and_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let day = |days_ago: u64| SystemTime::now() - Duration::from_secs(days_ago * 86_400);
+        let mut ids = Vec::new();
+        for (days_ago, ends) in [(100, true), (95, false), (10, true)] {
+            let meta = RunMeta {
+                started_at: day(days_ago),
+                ..RunMeta::new("run")
+            };
+            let run = RunStore::begin_run(&store, &meta).await.unwrap();
+            let calls = vec![Call::sample("s3", "ListBuckets"); 3];
+            let batch = Batch {
+                calls: &calls,
+                processes: &[None, None, None],
+                loops: &[],
+            };
+            RunStore::write_batch(&store, run, batch).await.unwrap();
+            if ends {
+                RunStore::end_run(&store, run, &RunEnd::default())
+                    .await
+                    .unwrap();
+            }
+            ids.push(run);
+        }
+        let pruned = store.prune(micros(day(90))).await.unwrap();
+        assert_eq!((pruned.runs, pruned.calls), (1, 3));
+        let left: Vec<i64> = store
+            .runs(None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(left, vec![ids[2], ids[1]]);
+        for table in [
+            "calls",
+            "operation_totals",
+            "region_totals",
+            "timeline_totals",
+        ] {
+            let orphans: i64 =
+                sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE run_id = ?"))
+                    .bind(ids[0])
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
+            assert_eq!(orphans, 0, "{table}");
+        }
         store.close().await;
     }
 
