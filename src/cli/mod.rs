@@ -16,6 +16,7 @@ mod env;
 pub mod error;
 mod gate;
 mod model;
+mod node_preload;
 pub(crate) mod pricing;
 mod proxy_setup;
 mod report;
