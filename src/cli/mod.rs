@@ -12,6 +12,7 @@ macro_rules! say {
 mod baseline;
 mod ca;
 mod client_env;
+mod empty_run;
 mod env;
 pub mod error;
 mod gate;
