@@ -105,12 +105,18 @@ impl RecordArgs {
     /// The database named by `--db`, else by TOLLGATE_DB (an empty one is unset); `None` for
     /// the default one.
     pub fn database(&self) -> Option<PathBuf> {
-        self.db.clone().or_else(|| {
-            std::env::var_os("TOLLGATE_DB")
-                .filter(|value| !value.is_empty())
-                .map(PathBuf::from)
-        })
+        database_or_env(self.db.as_deref())
     }
+}
+
+/// `db` (a `--db` given), else TOLLGATE_DB; an empty TOLLGATE_DB is an unset one. Read here, not
+/// through clap's `env`, which refuses an empty value (`TOLLGATE_DB=`) as a `--db` without one.
+pub fn database_or_env(db: Option<&std::path::Path>) -> Option<PathBuf> {
+    db.map(PathBuf::from).or_else(|| {
+        std::env::var_os("TOLLGATE_DB")
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    })
 }
 
 /// What becomes of a run's calls under `--no-record`.

@@ -181,7 +181,10 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     // A run that nothing connected to is not "no AWS calls": most often they went around.
-    if started_command && stats.connections.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+    if started_command
+        && !args.quiet
+        && stats.connections.load(std::sync::atomic::Ordering::Relaxed) == 0
+    {
         let explanation = super::empty_run::explain(&super::empty_run::RunFacts {
             command: &args.command,
             node_preload,

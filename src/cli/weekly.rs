@@ -48,9 +48,9 @@ pub struct WeeklyArgs {
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
 
-    /// The SQLite database, as PATH, sqlite://PATH or sqlite:PATH (default: tollgate.db in
-    /// $XDG_STATE_HOME/tollgate).
-    #[arg(long, value_name = "PATH", env = "TOLLGATE_DB")]
+    /// The SQLite database, as PATH, sqlite://PATH or sqlite:PATH (default: $TOLLGATE_DB, else
+    /// tollgate.db in $XDG_STATE_HOME/tollgate).
+    #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
 
     /// An anomaly must be at least this many dollars from the group's median week.
@@ -110,7 +110,9 @@ pub async fn execute(args: WeeklyArgs) -> anyhow::Result<ExitCode> {
         movers: 5,
     };
     let thresholds = args.findings.thresholds(&args.pricing.sources()?)?;
-    let store = store::open_existing(args.db.as_deref()).await?;
+    let store =
+        store::open_existing(super::proxy_setup::database_or_env(args.db.as_deref()).as_deref())
+            .await?;
     let report = weekly::build(store.as_ref(), &options, &thresholds).await?;
     store.close().await;
     let text = match args.format {

@@ -212,7 +212,10 @@ fn help_texts_say_what_the_commands_do_today() {
 #[test]
 fn a_run_nothing_connected_to_says_so_and_the_likely_cause() {
     let home = tempfile::tempdir().unwrap();
+    // --quiet is quiet.
     let (code, _, stderr) = tollgate(home.path(), &["run", "-q", "--", "true"]);
+    assert_eq!((code, stderr.as_str()), (Some(0), ""));
+    let (code, _, stderr) = tollgate(home.path(), &["run", "--", "true"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("tollgate: no client connected to tollgate during this run")
