@@ -118,9 +118,9 @@ fn workload_matches_on(node: &Path, major: &str, extra_env: &[(&str, &str)]) {
     let sdk_calls = counts(&sdk, "calls");
     let attempts = u64_field(&sdk, "attempts");
     // The workload is what it says: every service, the worker thread's and child process's
-    // calls, HTTP/2 for Kinesis.
+    // calls, a 6 MiB upload, HTTP/2 for Kinesis.
     for (operation, at_least) in [
-        ("s3.PutObject", 21),
+        ("s3.PutObject", 22),
         ("s3.ListObjectsV2", 3),
         ("dynamodb.PutItem", 5),
         ("dynamodb.BatchWriteItem", 1),
@@ -145,6 +145,10 @@ fn workload_matches_on(node: &Path, major: &str, extra_env: &[(&str, &str)]) {
         u64_field(&summary, "calls"),
         attempts,
         "tollgate counted a different number of calls than the Node SDK sent\n{all}"
+    );
+    assert!(
+        u64_field(&summary, "bytes_sent") >= 6 << 20,
+        "the 6 MiB upload did not go through tollgate\n{all}"
     );
     let mut tollgate_attempts: BTreeMap<String, u64> = BTreeMap::new();
     let mut tollgate_calls: BTreeMap<String, u64> = BTreeMap::new();

@@ -106,6 +106,10 @@ async function main() {
       s3.send(new PutObjectCommand({ Bucket: bucket, Key: `many/${i}`, Body: "x".repeat(i + 1) })),
     ),
   );
+  // A 6 MiB body: the SDK sends it with `Expect: 100-continue`, on an agent of its own.
+  await s3.send(
+    new PutObjectCommand({ Bucket: bucket, Key: "big", Body: Buffer.alloc(6 * 1024 * 1024, 7) }),
+  );
   let pages = 0;
   for await (const _page of paginateListObjectsV2({ client: s3, pageSize: 5 }, { Bucket: bucket })) {
     pages++;
