@@ -48,6 +48,16 @@ fn first_node() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("node"))
 }
 
+/// The version the second Node reports starts with this (any, when TOLLGATE_TEST_NODE_SECOND
+/// names another).
+fn second_major() -> &'static str {
+    if std::env::var_os("TOLLGATE_TEST_NODE_SECOND").is_some_and(|v| !v.is_empty()) {
+        "v"
+    } else {
+        "v24."
+    }
+}
+
 /// A second major release: `TOLLGATE_TEST_NODE_SECOND`, else npm's `node` package installed by
 /// scripts/node-env.sh.
 fn second_node() -> PathBuf {
@@ -183,14 +193,18 @@ fn node_sdk_calls_through_tollgate_match_what_the_sdk_sent_on_the_first_node() {
 
 #[test]
 fn node_sdk_calls_through_tollgate_match_what_the_sdk_sent_on_node_24() {
-    workload_matches_on(&second_node(), "v24.", &[]);
+    workload_matches_on(&second_node(), second_major(), &[]);
 }
 
 /// Node 24 sends its global agent and fetch through HTTPS_PROXY itself when asked: the preload
 /// steps aside for them (no tunnel inside Node's tunnel) and still routes the SDK's own agents.
 #[test]
 fn node_sdk_calls_are_counted_once_when_node_proxies_too() {
-    workload_matches_on(&second_node(), "v24.", &[("NODE_USE_ENV_PROXY", "1")]);
+    workload_matches_on(
+        &second_node(),
+        second_major(),
+        &[("NODE_USE_ENV_PROXY", "1")],
+    );
 }
 
 /// With NODE_USE_ENV_PROXY=1, Node 24 sends its global agent and fetch through HTTPS_PROXY
