@@ -100,27 +100,24 @@ pub fn explain(facts: &RunFacts) -> String {
     out
 }
 
-/// The `AWS_ENDPOINT_URL*` variables `lookup` finds set (not empty) among `names`.
-pub fn endpoint_vars<'a>(names: impl IntoIterator<Item = (&'a str, bool)>) -> Vec<String> {
-    let mut vars: Vec<String> = names
+/// The `AWS_ENDPOINT_URL*` variables set (not empty) among `vars` (the environment's).
+pub fn endpoint_vars(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Vec<String> {
+    let mut names: Vec<String> = vars
         .into_iter()
-        .filter(|(name, set)| *set && name.starts_with("AWS_ENDPOINT_URL"))
-        .map(|(name, _)| name.to_string())
+        .filter(|(_, value)| !value.is_empty())
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| name.starts_with("AWS_ENDPOINT_URL"))
         .collect();
-    vars.sort();
-    vars
+    names.sort();
+    names
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn facts(command: &[&str]) -> (Vec<OsString>, bool) {
-        (command.iter().map(OsString::from).collect(), true)
-    }
-
     fn explained(command: &[&str], preload: bool, no_proxy: &[&str], endpoints: &[&str]) -> String {
-        let (command, _) = facts(command);
+        let command: Vec<OsString> = command.iter().map(OsString::from).collect();
         explain(&RunFacts {
             command: &command,
             node_preload: preload,
@@ -170,11 +167,14 @@ mod tests {
     #[test]
     fn endpoint_variables_that_are_set() {
         assert_eq!(
-            endpoint_vars([
-                ("AWS_ENDPOINT_URL_S3", true),
-                ("AWS_ENDPOINT_URL", false),
-                ("AWS_REGION", true),
-            ]),
+            endpoint_vars(
+                [
+                    ("AWS_ENDPOINT_URL_S3", "http://localhost:4566"),
+                    ("AWS_ENDPOINT_URL", ""),
+                    ("AWS_REGION", "us-east-1"),
+                ]
+                .map(|(name, value)| (OsString::from(name), OsString::from(value)))
+            ),
             ["AWS_ENDPOINT_URL_S3"]
         );
     }

@@ -189,13 +189,7 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             command: &args.command,
             node_preload,
             no_proxy_bypass,
-            endpoint_vars: super::empty_run::endpoint_vars(
-                std::env::vars_os()
-                    .filter_map(|(name, value)| Some((name.into_string().ok()?, !value.is_empty())))
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .map(|(name, set)| (name.as_str(), *set)),
-            ),
+            endpoint_vars: super::empty_run::endpoint_vars(std::env::vars_os()),
         });
         say!("{}", explanation.trim_end());
     }
