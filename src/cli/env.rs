@@ -35,6 +35,7 @@ pub fn execute(_args: EnvArgs) -> anyhow::Result<ExitCode> {
             state.pid
         );
     }
-    super::print(&ClientEnv::new(state.listen, &state.bundle).shell_exports())?;
+    let client_env = ClientEnv::new(state.listen, &state.bundle).with_node(state.node_preload);
+    super::print(&client_env.shell_exports())?;
     Ok(ExitCode::SUCCESS)
 }

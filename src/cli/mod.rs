@@ -12,10 +12,12 @@ macro_rules! say {
 mod baseline;
 mod ca;
 mod client_env;
+mod empty_run;
 mod env;
 pub mod error;
 mod gate;
 mod model;
+mod node_preload;
 pub(crate) mod pricing;
 mod proxy_setup;
 mod prune;

@@ -10,6 +10,7 @@ use clap::Args;
 use http::Uri;
 
 use super::client_env::ClientEnv;
+use super::node_preload::NodePreload;
 use super::pricing::SourceArgs;
 use crate::aws;
 use crate::ca::{CaPaths, LeafCertificates, LocalCa};
@@ -69,6 +70,11 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "KIB", default_value_t = 64)]
     pub body_capture_kib: usize,
 
+    /// Do not load tollgate's Node preload into Node processes (NODE_OPTIONS=--require). Without
+    /// it, the AWS SDK for JavaScript, which ignores HTTPS_PROXY, goes around tollgate.
+    #[arg(long)]
+    pub no_node_preload: bool,
+
     #[command(flatten)]
     pub pricing: SourceArgs,
 
@@ -100,12 +106,18 @@ impl RecordArgs {
     /// The database named by `--db`, else by TOLLGATE_DB (an empty one is unset); `None` for
     /// the default one.
     pub fn database(&self) -> Option<PathBuf> {
-        self.db.clone().or_else(|| {
-            std::env::var_os("TOLLGATE_DB")
-                .filter(|value| !value.is_empty())
-                .map(PathBuf::from)
-        })
+        database_or_env(self.db.as_deref())
     }
+}
+
+/// `db` (a `--db` given), else TOLLGATE_DB; an empty TOLLGATE_DB is an unset one. Read here, not
+/// through clap's `env`, which refuses an empty value (`TOLLGATE_DB=`) as a `--db` without one.
+pub fn database_or_env(db: Option<&std::path::Path>) -> Option<PathBuf> {
+    db.map(PathBuf::from).or_else(|| {
+        std::env::var_os("TOLLGATE_DB")
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+    })
 }
 
 /// What becomes of a run's calls under `--no-record`.
@@ -331,13 +343,34 @@ pub async fn start(
     let profiler = Profiler::new(pricer, sinks);
     let observers = Observers::new(vec![Arc::new(profiler) as Arc<dyn Observer>]);
     let proxy = Proxy::bind(config, Arc::new(leaves), observers).await?;
-    let client_env = ClientEnv::new(proxy.local_addr(), &bundle_path);
+    let node = if args.no_node_preload {
+        None
+    } else {
+        install_node_preload(&home, &args.intercept)
+    };
+    let client_env = ClientEnv::new(proxy.local_addr(), &bundle_path).with_node(node);
     Ok(Started {
         proxy,
         client_env,
         summary,
         recording,
     })
+}
+
+/// Writes the Node preload into the data directory. One that cannot be written is a warning: the
+/// run goes on, with the JavaScript SDK going around tollgate.
+fn install_node_preload(home: &std::path::Path, extra: &[String]) -> Option<NodePreload> {
+    match NodePreload::install(home, aws::host::intercept_globs(extra)) {
+        Ok(preload) => Some(preload),
+        Err(error) => {
+            eprintln!(
+                "tollgate: warning: cannot write the Node preload into {}: {error}; Node \
+                 programs' AWS calls will not be seen",
+                home.display()
+            );
+            None
+        }
+    }
 }
 
 /// Opens the database and begins the run. A database that cannot be used is a warning: the

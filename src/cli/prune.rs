@@ -17,15 +17,16 @@ pub struct PruneArgs {
     pub older_than: String,
 
     /// The history: a SQLite file as PATH, sqlite://PATH or sqlite:PATH, or a shared
-    /// PostgreSQL database as postgres://USER@HOST/DB (default: tollgate.db in
-    /// $XDG_STATE_HOME/tollgate).
-    #[arg(long, value_name = "PATH", env = "TOLLGATE_DB")]
+    /// PostgreSQL database as postgres://USER@HOST/DB (default: $TOLLGATE_DB, else tollgate.db
+    /// in $XDG_STATE_HOME/tollgate).
+    #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
 }
 
 pub async fn execute(args: PruneArgs) -> anyhow::Result<ExitCode> {
     let before = parse_time("--older-than", &args.older_than)?;
-    let store = store::open_existing(args.db.as_deref()).await?;
+    let db = super::proxy_setup::database_or_env(args.db.as_deref());
+    let store = store::open_existing(db.as_deref()).await?;
     let pruned = store.prune(before).await;
     let location = store.location();
     store.close().await;

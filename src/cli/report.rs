@@ -71,9 +71,9 @@ impl FindingArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SelectArgs {
     /// The history: a SQLite file as PATH, sqlite://PATH or sqlite:PATH, or a shared
-    /// PostgreSQL database as postgres://USER@HOST/DB (default: tollgate.db in
-    /// $XDG_STATE_HOME/tollgate).
-    #[arg(long, value_name = "PATH", env = "TOLLGATE_DB")]
+    /// PostgreSQL database as postgres://USER@HOST/DB (default: $TOLLGATE_DB, else tollgate.db
+    /// in $XDG_STATE_HOME/tollgate).
+    #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
 
     /// One run, by id (see `tollgate runs`).
@@ -129,7 +129,10 @@ impl SelectArgs {
 
     /// Opens an existing database: a report never creates one.
     pub async fn open(&self) -> anyhow::Result<Arc<dyn RunStore>> {
-        let store = store::open_existing(self.db.as_deref()).await?;
+        let store = store::open_existing(
+            super::proxy_setup::database_or_env(self.db.as_deref()).as_deref(),
+        )
+        .await?;
         // Runs killed since: their unrecorded calls counted before anything is read.
         if let Some(dir) = super::proxy_setup::ledger_dir() {
             crate::profile::sinks::ledger::settle(store.as_ref(), &dir).await;

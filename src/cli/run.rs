@@ -90,10 +90,14 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let stop_proxy = CancellationToken::new();
     let mut server = tokio::spawn(setup.proxy.serve(stop_proxy.clone().cancelled_owned()));
 
-    warn_if_no_proxy_bypasses_aws();
+    let no_proxy_bypass = warn_if_no_proxy_bypasses_aws();
+    let node_preload = setup.client_env.node.is_some();
     let (program, program_args) = args.command.split_first().expect("clap requires CMD");
     let mut command = tokio::process::Command::new(program);
-    command.args(program_args).envs(setup.client_env.vars());
+    let node_options = std::env::var("NODE_OPTIONS").ok();
+    command
+        .args(program_args)
+        .envs(setup.client_env.child_vars(node_options.as_deref()));
     // In a terminal the command stays in tollgate's process group, so it can read the terminal
     // and gets Ctrl-C from it directly. Elsewhere it gets a group of its own: a supervisor that
     // signals tollgate's whole group (`timeout`, systemd) then reaches the command once, through
@@ -102,8 +106,12 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     if !interactive {
         command.process_group(0);
     }
+    let mut started_command = false;
     let exit = match command.spawn() {
-        Ok(child) => wait_forwarding_signals(child, &mut signals, interactive).await?,
+        Ok(child) => {
+            started_command = true;
+            wait_forwarding_signals(child, &mut signals, interactive).await?
+        }
         Err(error) => {
             // As `env`, `nice` and shells: 127 when the command is not found, 126 when it is
             // but cannot be executed (permissions, a directory, a bad interpreter...).
@@ -154,11 +162,36 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // The database's report knows nothing of the proxy's own troubles (a client that rejected
+    // tollgate's certificate): said here, with the fix, unless the text summary said it. Even
+    // with --quiet: calls were lost.
+    let text_summary_shown = summary_wanted
+        && args.summary_file.is_none()
+        && matches!(args.summary, SummaryFormat::Text);
+    if !text_summary_shown {
+        let warnings = report.render_proxy_warnings();
+        if !warnings.is_empty() {
+            say!("{}", warnings.trim_end());
+        }
+    }
     if let Some(line) = recorded {
         // Where the run is matters even with --quiet when something was lost.
         if !args.quiet || line.contains("warning") {
             say!("{line}");
         }
+    }
+    // A run that nothing connected to is not "no AWS calls": most often they went around.
+    if started_command
+        && !args.quiet
+        && stats.connections.load(std::sync::atomic::Ordering::Relaxed) == 0
+    {
+        let explanation = super::empty_run::explain(&super::empty_run::RunFacts {
+            command: &args.command,
+            node_preload,
+            no_proxy_bypass,
+            endpoint_vars: super::empty_run::endpoint_vars(std::env::vars_os()),
+        });
+        say!("{}", explanation.trim_end());
     }
     setup.recording.close().await;
     Ok(ExitCode::from(exit))
@@ -226,7 +259,8 @@ async fn wait_forwarding_signals(
 
 /// An inherited `NO_PROXY` that covers AWS hosts sends the calls around tollgate; it is kept (the
 /// user set it), but said out loud, since the summary would otherwise just show no calls.
-fn warn_if_no_proxy_bypasses_aws() {
+/// Returns the entries that cover AWS hosts.
+fn warn_if_no_proxy_bypasses_aws() -> Vec<String> {
     for name in ["NO_PROXY", "no_proxy"] {
         let Ok(value) = std::env::var(name) else {
             continue;
@@ -242,9 +276,10 @@ fn warn_if_no_proxy_bypasses_aws() {
                  (entries: {}); they will not be seen",
                 bypassed.join(", ")
             );
-            return;
+            return bypassed.into_iter().map(str::to_string).collect();
         }
     }
+    Vec::new()
 }
 
 fn no_proxy_entry_covers_aws(entry: &str) -> bool {

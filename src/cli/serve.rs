@@ -36,6 +36,9 @@ pub struct ServeState {
     pub pid: u32,
     pub listen: SocketAddr,
     pub bundle: std::path::PathBuf,
+    /// The Node preload `tollgate env` exports (none from a serve that ran without it).
+    #[serde(default)]
+    pub node_preload: Option<super::node_preload::NodePreload>,
 }
 
 pub const STATE_FILE: &str = "serve.json";
@@ -78,6 +81,7 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
         pid: std::process::id(),
         listen: addr,
         bundle: setup.client_env.bundle.clone(),
+        node_preload: setup.client_env.node.clone(),
     };
     home::write_atomically(&state_path, &serde_json::to_vec_pretty(&state)?, 0o600)
         .with_context(|| format!("cannot write {}", state_path.display()))?;

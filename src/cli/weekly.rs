@@ -49,9 +49,9 @@ pub struct WeeklyArgs {
     pub tags: Vec<String>,
 
     /// The history: a SQLite file as PATH, sqlite://PATH or sqlite:PATH, or a shared
-    /// PostgreSQL database as postgres://USER@HOST/DB (default: tollgate.db in
-    /// $XDG_STATE_HOME/tollgate).
-    #[arg(long, value_name = "PATH", env = "TOLLGATE_DB")]
+    /// PostgreSQL database as postgres://USER@HOST/DB (default: $TOLLGATE_DB, else tollgate.db
+    /// in $XDG_STATE_HOME/tollgate).
+    #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
 
     /// An anomaly must be at least this many dollars from the group's median week.
@@ -111,7 +111,9 @@ pub async fn execute(args: WeeklyArgs) -> anyhow::Result<ExitCode> {
         movers: 5,
     };
     let thresholds = args.findings.thresholds(&args.pricing.sources()?)?;
-    let store = store::open_existing(args.db.as_deref()).await?;
+    let store =
+        store::open_existing(super::proxy_setup::database_or_env(args.db.as_deref()).as_deref())
+            .await?;
     let report = weekly::build(store.as_ref(), &options, &thresholds).await?;
     store.close().await;
     let text = match args.format {

@@ -30,8 +30,8 @@ pub const TOLLGATE: &str = env!("CARGO_BIN_EXE_tollgate");
 /// workload does, or where it writes: tollgate's own (`TOLLGATE_DB` would record the tests'
 /// runs into the user's database, `TOLLGATE_PRICING` would price them with the user's overlay),
 /// AWS's and boto's (a profile, credentials, a region), GitHub Actions' (`tollgate gate` writes
-/// to `$GITHUB_STEP_SUMMARY`; the CI facts of a run come from `GITHUB_*`), the log filter, and
-/// proxies.
+/// to `$GITHUB_STEP_SUMMARY`; the CI facts of a run come from `GITHUB_*`), the log filter,
+/// proxies, and Node's options (a `--require` of the user's own, Node's own proxying).
 pub fn is_users_setting(name: &OsStr) -> bool {
     let name = name.as_encoded_bytes().to_ascii_uppercase();
     [&b"TOLLGATE_"[..], b"AWS_", b"BOTO_", b"GITHUB_"]
@@ -43,6 +43,8 @@ pub fn is_users_setting(name: &OsStr) -> bool {
             b"HTTPS_PROXY",
             b"ALL_PROXY",
             b"NO_PROXY",
+            b"NODE_OPTIONS",
+            b"NODE_USE_ENV_PROXY",
         ]
         .contains(&name.as_slice())
 }

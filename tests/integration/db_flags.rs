@@ -274,3 +274,32 @@ fn sqlite_urls_name_the_database_file() {
     assert!(from_env.is_file());
     assert!(!work.join("sqlite:").exists() && !work.join("SQLite:").exists());
 }
+
+/// Issue 20, item 8: `TOLLGATE_DB=` (set but empty) made every reading command fail with "a
+/// value is required for '--db <PATH>'". Empty is unset: the default database is used.
+#[test]
+fn an_empty_tollgate_db_is_an_unset_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let empty = [("TOLLGATE_DB", Path::new(""))];
+    let run = tollgate_in(&home, dir.path(), &empty, &["run", "-q", "--", "true"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    assert!(home.join("tollgate.db").exists(), "the default database");
+    for args in [
+        &["runs", "--json"][..],
+        &["report", "--format", "json"],
+        &["weekly", "--format", "json"],
+    ] {
+        let out = tollgate_in(&home, dir.path(), &empty, args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("a value is required"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // A TOLLGATE_DB with a value is still read by them.
+    let missing = dir.path().join("missing.db");
+    let out = tollgate_in(&home, dir.path(), &[("TOLLGATE_DB", &missing)], &["runs"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

@@ -15,6 +15,7 @@ mod hermetic;
 mod html;
 mod layers;
 mod moto;
+mod node_sdk;
 mod page_count;
 mod postgres;
 mod pricing_cli;

@@ -131,6 +131,19 @@ fn env_prints_the_exports_of_a_running_serve() {
         )),
         "{stdout}"
     );
+    // The Node preload, appended to the shell's own NODE_OPTIONS.
+    let preload = tollgate_serve.home.path().join("node-preload.cjs");
+    assert!(preload.is_file());
+    assert!(
+        stdout.contains(&format!(
+            "export TOLLGATE_NODE_PROXY=http://{}\n",
+            tollgate_serve.addr
+        )) && stdout.contains(&format!(
+            "export NODE_OPTIONS=\"${{NODE_OPTIONS:+$NODE_OPTIONS }}--require {}\"\n",
+            preload.display()
+        )),
+        "{stdout}"
+    );
     let home = tempfile::TempDir::new().unwrap();
     let (code, _, stderr) = tollgate(home.path(), &["env"]);
     assert_eq!(code, Some(2));
@@ -194,4 +207,87 @@ fn help_texts_say_what_the_commands_do_today() {
     assert_eq!(code, Some(0));
     assert!(!runs_help.contains("(the default)"), "{runs_help}");
     assert!(runs_help.contains("newest 20"), "{runs_help}");
+}
+
+#[test]
+fn a_run_nothing_connected_to_says_so_and_the_likely_cause() {
+    let home = tempfile::tempdir().unwrap();
+    // --quiet is quiet.
+    let (code, _, stderr) = tollgate(home.path(), &["run", "-q", "--", "true"]);
+    assert_eq!((code, stderr.as_str()), (Some(0), ""));
+    let (code, _, stderr) = tollgate(home.path(), &["run", "--", "true"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("tollgate: no client connected to tollgate during this run")
+            && stderr.contains("a client that ignores HTTPS_PROXY"),
+        "{stderr}"
+    );
+    // From what was run: Node with the preload turned off.
+    let (_, _, stderr) = tollgate(
+        home.path(),
+        &["run", "--no-node-preload", "--", "node", "-e", "0"],
+    );
+    assert!(
+        stderr.contains("likely cause: the Node preload is off (--no-node-preload)"),
+        "{stderr}"
+    );
+    // And from the environment: NO_PROXY covering AWS hosts.
+    let output = tollgate_command(home.path())
+        .args(["run", "--", "true"])
+        .env("NO_PROXY", ".amazonaws.com")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("likely cause: NO_PROXY covers AWS hosts (.amazonaws.com)"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_a_client_connected_to_says_nothing_of_an_empty_run() {
+    let origin = crate::common::Origin::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let ca = origin.ca.write(home.path());
+    // A tunnelled host: the client connected, even though no AWS call was made.
+    let url = format!("{}/echo", origin.url());
+    let (code, _, stderr) = tokio::task::spawn_blocking({
+        let home = home.path().to_path_buf();
+        let ca = ca.to_str().unwrap().to_string();
+        move || tollgate(&home, &["run", "--", "curl", "-sS", "--cacert", &ca, &url])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("no client connected"), "{stderr}");
+}
+
+/// A client that rejects tollgate's certificate sends nothing through it: the end of the run
+/// says so with the fix, also when it ends with the report from the database (the default).
+#[test]
+fn client_handshake_failures_are_said_at_the_end_of_a_recorded_run() {
+    let home = tempfile::tempdir().unwrap();
+    // curl trusts only a CA of the test's own, not tollgate's.
+    let other_ca = crate::common::TestCa::new().write(home.path());
+    let (_, _, stderr) = tollgate(
+        home.path(),
+        &[
+            "run",
+            "--",
+            "curl",
+            "-sS",
+            "--cacert",
+            other_ca.to_str().unwrap(),
+            "https://s3.us-east-1.amazonaws.com/",
+        ],
+    );
+    assert!(
+        stderr.contains("tollgate: recorded 0 calls"),
+        "the run should be recorded: {stderr}"
+    );
+    assert!(
+        stderr.contains("tollgate: warning: 1 TLS handshake with clients failed")
+            && stderr.contains("tollgate ca bundle"),
+        "{stderr}"
+    );
 }

@@ -34,6 +34,17 @@ impl SummaryReport {
         out
     }
 
+    /// The warnings about the proxy itself (connections cut at shutdown, refused tunnels, failed
+    /// client handshakes), each with its fix: for a run that ends with the report from the
+    /// database, which knows nothing of them.
+    pub fn render_proxy_warnings(&self) -> String {
+        let mut out = String::new();
+        self.render_proxy_notes(&mut out);
+        out.lines()
+            .map(|line| format!("tollgate: {}\n", line.trim_start()))
+            .collect()
+    }
+
     /// One line per operation: calls, retries, errors, cost and latency.
     fn render_operations(&self, out: &mut String) {
         if !self.operations.is_empty() {
@@ -138,6 +149,10 @@ impl SummaryReport {
                 if self.interrupted == 1 { "" } else { "s" }
             );
         }
+        self.render_proxy_notes(out);
+    }
+
+    fn render_proxy_notes(&self, out: &mut String) {
         if self.connections_cut_at_shutdown > 0 {
             let _ =
                 writeln!(

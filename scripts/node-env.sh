@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the Node SDK test (tests/integration/node_sdk.rs) needs, from npm, exactly as the
+# lockfiles pin it: the AWS SDK for JavaScript v3 clients (tests/node), and a second major Node
+# release from npm's `node` package, which carries the binary (tests/node/node24). Needs Node 20
+# or later and npm on PATH. A directory already installed from its current lockfile is kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "node-env: the Node SDK test needs Node 20 or later and npm on PATH" >&2
+    echo "(Debian: apt-get install nodejs npm; or https://nodejs.org)" >&2
+    exit 1
+fi
+for dir in tests/node tests/node/node24; do
+    # npm writes node_modules/.package-lock.json last: newer than the lockfile means installed.
+    if [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+        continue
+    fi
+    echo "node-env: npm ci in $dir" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+done
+echo "node-env: node $(node --version), second release $(tests/node/node24/node_modules/node/bin/node --version)" >&2
