@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # System packages the tests need beyond the Rust toolchain and Python (see scripts/test.sh):
 # Debian's `chromium`, for the HTML report test (tests/integration/html.rs), which opens the
-# report in headless Chromium, and `postgresql`, for the shared-store tests. Installs only what
-# is missing; run as root (CI), or with sudo.
+# report in headless Chromium, `postgresql`, for the shared-store tests, and `nodejs`/`npm` for
+# the JavaScript SDK tests. Installs only what is missing; run as root (CI), or with sudo.
 # Without a browser, TOLLGATE_SKIP_BROWSER_TESTS=1 skips that test instead (loudly).
 set -euo pipefail
 
@@ -19,6 +19,13 @@ if compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || command -v pg_ctl
     echo "postgresql: present" >&2
 else
     missing+=(postgresql)
+fi
+# Node and npm, for the AWS SDK for JavaScript tests (scripts/node-env.sh takes Node 20 from npm
+# where Debian's is older).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing+=(nodejs npm)
+else
+    echo "node: present ($(node --version))" >&2
 fi
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the Node SDK test (tests/integration/node_sdk.rs) needs, from npm, exactly as the
 # lockfiles pin it: the AWS SDK for JavaScript v3 clients (tests/node), and a second major Node
-# release from npm's `node` package, which carries the binary (tests/node/node24). Needs Node 20
-# or later and npm on PATH. A directory already installed from its current lockfile is kept.
+# release from npm's `node` package, which carries the binary (tests/node/node24). Needs Node and
+# npm on PATH (scripts/install-test-deps.sh installs Debian's when missing); where that Node is
+# older than 20 (Debian bookworm's is 18), Node 20 comes from npm too (tests/node/node20) and
+# `scripts/test.sh` points the tests at it. A directory already installed from its current
+# lockfile is kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +14,11 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     echo "(Debian: apt-get install nodejs npm; or https://nodejs.org)" >&2
     exit 1
 fi
-for dir in tests/node tests/node/node24; do
+dirs=(tests/node tests/node/node24)
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    dirs+=(tests/node/node20)
+fi
+for dir in "${dirs[@]}"; do
     # npm writes node_modules/.package-lock.json last: newer than the lockfile means installed.
     if [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
         continue

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, integration tests (real TLS origins, a real tollgate process)
 # and end-to-end tests (real boto3 against a real moto server through tollgate).
-# Needs the Rust toolchain, Python 3 with pip, and Node 20+ with npm; the Python packages go into
+# Needs the Rust toolchain and Python 3 with pip; the Python packages go into
 # .venv, the Node packages into tests/node (scripts/node-env.sh), and
-# Debian's chromium is installed if missing (scripts/install-test-deps.sh, as root or with sudo).
+# Debian's chromium and postgresql are installed if missing (scripts/install-test-deps.sh, as root or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,9 @@ export TOLLGATE_TEST_PYTHON="$PWD/.venv/bin/python"
 export TOLLGATE_TEST_NEWER_BOTOCORE_PYTHON="$PWD/.venv-newer-botocore/bin/python"
 # The AWS SDK for JavaScript workload's packages and a second Node release, from npm (lockfiles).
 scripts/node-env.sh
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    export TOLLGATE_TEST_NODE="$PWD/tests/node/node20/node_modules/node/bin/node"
+fi
 # The AWS SDK for Rust workload (a crate of its own, so normal builds never compile the SDK).
 TOLLGATE_RUST_SDK_TEST_BIN="$(scripts/build-rust-sdk-test.sh)"
 export TOLLGATE_RUST_SDK_TEST_BIN
