@@ -178,45 +178,40 @@ fn a_database_url_tollgate_does_not_support_is_refused_before_anything_is_create
             "the supported forms are named: {stderr}"
         );
     };
-    let postgres = "postgres://db.example/tollgate";
-    let postgres_path = Path::new(postgres);
+    // Issue 16: PostgreSQL is supported now; other kinds of database are not.
+    let mysql = "mysql://db.example/tollgate";
+    let mysql_path = Path::new(mysql);
+    let s3 = "s3://bucket/tollgate.db";
 
     // `run`: tollgate's own error (125), and the command does not run.
-    let mysql = "mysql://db.example/tollgate";
     for (args, env, url) in [
-        (vec!["run", "--db", postgres, "--"], vec![], postgres),
-        (
-            vec!["run", "--"],
-            vec![("TOLLGATE_DB", postgres_path)],
-            postgres,
-        ),
         (vec!["run", "--db", mysql, "--"], vec![], mysql),
+        (vec!["run", "--"], vec![("TOLLGATE_DB", mysql_path)], mysql),
+        (vec!["run", "--db", s3, "--"], vec![], s3),
     ] {
         let args: Vec<&str> = args.into_iter().chain(touch).collect();
         let run = tollgate_in(&home, &work, &env, &args);
         let stderr = text(&run.stderr);
         assert_eq!(run.status.code(), Some(125), "{args:?}: {stderr}");
         said(&stderr, url);
+        assert!(
+            stderr.contains("postgres://USER@HOST/DB"),
+            "PostgreSQL's form is named: {stderr}"
+        );
         assert!(!marker.exists(), "{args:?} ran the command");
     }
-    let run = tollgate_in(&home, &work, &[], &["run", "--db", postgres, "--", "true"]);
-    assert!(
-        text(&run.stderr).contains("PostgreSQL"),
-        "PostgreSQL is said to be planned: {}",
-        text(&run.stderr)
-    );
 
     // `report` and `runs`: 2.
     for command in ["report", "runs"] {
-        let run = tollgate_in(&home, &work, &[], &[command, "--db", postgres]);
+        let run = tollgate_in(&home, &work, &[], &[command, "--db", mysql]);
         let stderr = text(&run.stderr);
         assert_eq!(run.status.code(), Some(2), "{command}: {stderr}");
-        said(&stderr, postgres);
+        said(&stderr, mysql);
     }
 
     // `serve`: 2, at once, never listening.
     let mut serve = tollgate_command(&home)
-        .args(["serve", "--listen", "127.0.0.1:0", "--db", postgres])
+        .args(["serve", "--listen", "127.0.0.1:0", "--db", mysql])
         .current_dir(&work)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -227,7 +222,19 @@ fn a_database_url_tollgate_does_not_support_is_refused_before_anything_is_create
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut serve.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(code, Some(2), "{stderr}");
-    said(&stderr, postgres);
+    said(&stderr, mysql);
+
+    // A PostgreSQL server that is not there: a clear error naming it, never its password, and
+    // nothing created here.
+    let unreachable = "postgres://writer:hunter2-secret@127.0.0.1:1/tollgate";
+    let run = tollgate_in(&home, &work, &[], &["runs", "--db", unreachable]);
+    let stderr = text(&run.stderr);
+    assert_ne!(run.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("postgres://writer:***@127.0.0.1:1/tollgate"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2-secret"), "{stderr}");
 
     // Nothing in the working directory: no `postgres:` or `mysql:` folder.
     let left: Vec<_> = std::fs::read_dir(&work)

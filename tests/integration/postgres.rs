@@ -78,19 +78,7 @@ impl Cluster {
         let password_file = dir.path().join("password");
         std::fs::write(&password_file, PASSWORD).unwrap();
         std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        if is_root() {
-            let status = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(&data)
-                .status()
-                .expect("chown");
-            assert!(
-                status.success(),
-                "cannot give {} to the `postgres` user (PostgreSQL refuses to run as root; \
-                 Debian's package creates that user)",
-                data.display()
-            );
-        }
+        give_to_server_user(&data);
         let cluster = Cluster {
             dir,
             port: free_port(),
@@ -236,15 +224,8 @@ impl Cluster {
         let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
         conf.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
         std::fs::write(data.join("postgresql.conf"), conf).unwrap();
-        if is_root() {
-            for file in ["server.crt", "server.key", "pg_hba.conf", "postgresql.conf"] {
-                let status = Command::new("chown")
-                    .arg("postgres:postgres")
-                    .arg(data.join(file))
-                    .status()
-                    .unwrap();
-                assert!(status.success());
-            }
+        for file in ["server.crt", "server.key", "pg_hba.conf", "postgresql.conf"] {
+            give_to_server_user(&data.join(file));
         }
         self.stop_server();
         self.start_server();
@@ -255,11 +236,11 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let data = self.data();
         let mut command = if is_root() {
-            let mut command = Command::new("runuser");
+            let mut command = hermetic_command("runuser");
             command.args(["-u", "postgres", "--"]).arg(pg_bin("pg_ctl"));
             command
         } else {
-            Command::new(pg_bin("pg_ctl"))
+            hermetic_command(pg_bin("pg_ctl"))
         };
         let _ = command
             .args(["-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
@@ -267,6 +248,21 @@ impl Drop for Cluster {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// As root, `path` goes to the `postgres` user, which PostgreSQL runs as (it refuses root;
+/// Debian's package creates the user).
+fn give_to_server_user(path: &Path) {
+    if !is_root() {
+        return;
+    }
+    let user = nix::unistd::User::from_name("postgres")
+        .expect("read the user database")
+        .expect(
+            "the tests run as root and there is no `postgres` user: install Debian's postgresql",
+        );
+    std::os::unix::fs::chown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
+        .unwrap_or_else(|error| panic!("cannot give {} to postgres: {error}", path.display()));
 }
 
 fn is_root() -> bool {
