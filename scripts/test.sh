@@ -2,12 +2,14 @@
 # The whole test suite: unit tests, integration tests (real TLS origins, a real tollgate process)
 # and end-to-end tests (real boto3 against a real moto server through tollgate).
 # Needs only the Rust toolchain and Python 3 with pip; the Python packages go into .venv, and
-# Debian's chromium is installed if missing (scripts/install-test-deps.sh, as root or with sudo).
+# Debian's chromium and prometheus are installed if missing (scripts/install-test-deps.sh, as root
+# or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/python-env.sh
-# Debian's chromium, for the HTML report test (installed only if missing).
+# Debian's chromium, for the HTML report test, and prometheus (with promtool), for the live
+# metrics test (installed only if missing).
 scripts/install-test-deps.sh
 export TOLLGATE_TEST_PYTHON="$PWD/.venv/bin/python"
 # A botocore newer than the bundled model, for the conformance replay of newer requests.

@@ -14,9 +14,10 @@ use super::pricing::SourceArgs;
 use crate::aws;
 use crate::ca::{CaPaths, LeafCertificates, LocalCa};
 use crate::home;
+use crate::metrics::{Exporter, MetricsServer};
 use crate::pricing::{overlay, Pricer};
 use crate::profile::sinks::ledger::{self, Ledger};
-use crate::profile::sinks::{PricingInfo, Recorder, Summary};
+use crate::profile::sinks::{MetricLimits, PricingInfo, Recorder, Summary};
 use crate::profile::{CallSink, Profiler};
 use crate::proxy::{BadPattern, HostMatcher, Observer, Observers, Proxy, ProxyConfig, Timeouts};
 use crate::record::RunEnd;
@@ -74,6 +75,35 @@ pub struct ProxyArgs {
 
     #[command(flatten)]
     pub record: RecordArgs,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// Live metrics for Prometheus.
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    /// Serve live metrics for Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9464): calls,
+    /// errors, retries, cost, latency, bytes, pages, and the proxy's and recorder's health.
+    #[arg(long, value_name = "ADDR", env = "TOLLGATE_METRICS")]
+    pub metrics: Option<SocketAddr>,
+
+    /// How many (service, operation) pairs get an `operation` label of their own in the
+    /// metrics; later ones are counted as `other`, so that the number of series stays bounded.
+    #[arg(long, value_name = "N", default_value_t = MetricLimits::default().operations)]
+    pub metrics_max_operations: usize,
+}
+
+impl MetricsArgs {
+    fn limits(&self) -> MetricLimits {
+        MetricLimits {
+            operations: self.metrics_max_operations,
+            operation_histograms: MetricLimits::default()
+                .operation_histograms
+                .min(self.metrics_max_operations),
+            ..MetricLimits::default()
+        }
+    }
 }
 
 /// Where calls are recorded.
@@ -324,13 +354,42 @@ pub async fn start(
     let mut sinks = vec![summary.clone() as Arc<dyn CallSink>];
     let recording =
         start_recording(&args.record, unrecorded, kind, command, pricing_info.table).await;
-    if let Recording::On { recorder, .. } | Recording::InMemory { recorder, .. } = &recording {
-        sinks.push(recorder.clone() as Arc<dyn CallSink>);
-    }
+    let recorder = match &recording {
+        Recording::On { recorder, .. } | Recording::InMemory { recorder, .. } => {
+            sinks.push(recorder.clone() as Arc<dyn CallSink>);
+            Some(recorder.clone())
+        }
+        _ => None,
+    };
+    // Bound before the proxy: a metrics port that is taken is an error now, not a run that
+    // Prometheus cannot see.
+    let metrics = match args.metrics.metrics {
+        Some(addr) => {
+            let server = MetricsServer::bind(addr).await?;
+            let (exporter, sink) = Exporter::new(args.metrics.limits());
+            sink.start_draining();
+            sinks.push(sink as Arc<dyn CallSink>);
+            Some((server, exporter))
+        }
+        None => None,
+    };
     let profiler = Profiler::new(pricer, sinks);
     let observers = Observers::new(vec![Arc::new(profiler) as Arc<dyn Observer>]);
     let proxy = Proxy::bind(config, Arc::new(leaves), observers).await?;
     let client_env = ClientEnv::new(proxy.local_addr(), &bundle_path);
+    if let Some((server, mut exporter)) = metrics {
+        exporter.watch(proxy.stats(), recorder);
+        let addr = server.local_addr();
+        if !addr.ip().is_loopback() {
+            say!(
+                "tollgate: warning: --metrics {addr} is reachable from other machines: anyone \
+                 who can reach it sees the calls' services, operations and costs"
+            );
+        }
+        say!("tollgate: metrics for Prometheus at http://{addr}/metrics");
+        // Serves until the process ends, the last calls included.
+        let _ = server.spawn(Arc::new(exporter));
+    }
     Ok(Started {
         proxy,
         client_env,
