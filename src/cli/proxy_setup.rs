@@ -84,9 +84,10 @@ pub struct ProxyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct MetricsArgs {
     /// Serve live metrics for Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9464): calls,
-    /// errors, retries, cost, latency, bytes, pages, and the proxy's and recorder's health.
-    #[arg(long, value_name = "ADDR", env = "TOLLGATE_METRICS")]
-    pub metrics: Option<SocketAddr>,
+    /// errors, retries, cost, latency, bytes, pages, and the proxy's and recorder's health. An
+    /// empty TOLLGATE_METRICS is unset.
+    #[arg(long, value_name = "ADDR", env = "TOLLGATE_METRICS", value_parser = parse_metrics_addr)]
+    pub metrics: Option<MetricsAddr>,
 
     /// How many (service, operation) pairs get an `operation` label of their own in the
     /// metrics; later ones are counted as `other`, so that the number of series stays bounded.
@@ -94,7 +95,26 @@ pub struct MetricsArgs {
     pub metrics_max_operations: usize,
 }
 
+/// `--metrics`'s value: an address, or none for an empty one (an exported but empty
+/// TOLLGATE_METRICS, as an empty TOLLGATE_DB, means unset).
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsAddr(Option<SocketAddr>);
+
+fn parse_metrics_addr(text: &str) -> Result<MetricsAddr, String> {
+    if text.trim().is_empty() {
+        return Ok(MetricsAddr(None));
+    }
+    text.trim()
+        .parse()
+        .map(|addr| MetricsAddr(Some(addr)))
+        .map_err(|_| format!("`{text}` is not an address and port, e.g. 127.0.0.1:9464"))
+}
+
 impl MetricsArgs {
+    fn addr(&self) -> Option<SocketAddr> {
+        self.metrics.and_then(|addr| addr.0)
+    }
+
     fn limits(&self) -> MetricLimits {
         MetricLimits {
             operations: self.metrics_max_operations,
@@ -363,7 +383,7 @@ pub async fn start(
     };
     // Bound before the proxy: a metrics port that is taken is an error now, not a run that
     // Prometheus cannot see.
-    let metrics = match args.metrics.metrics {
+    let metrics = match args.metrics.addr() {
         Some(addr) => {
             let server = MetricsServer::bind(addr).await?;
             let (exporter, sink) = Exporter::new(args.metrics.limits());
@@ -534,6 +554,16 @@ mod tests {
             ]
         );
         assert!(intercept_matcher(&["a b".to_string()]).is_err());
+    }
+
+    #[test]
+    fn metrics_addresses() {
+        assert_eq!(
+            parse_metrics_addr("127.0.0.1:9464").unwrap().0,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        assert_eq!(parse_metrics_addr("").unwrap().0, None);
+        assert!(parse_metrics_addr("localhost").is_err());
     }
 
     #[test]

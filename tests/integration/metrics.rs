@@ -555,3 +555,28 @@ impl Drop for ChildGuard<'_> {
         }
     }
 }
+
+#[test]
+fn a_metrics_address_that_is_taken_stops_serve_before_it_starts() {
+    let home = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, stdout, stderr) = crate::common::tollgate(
+        home.path(),
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-record",
+            "--metrics",
+            &addr,
+        ],
+    );
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("--metrics {addr}: cannot listen")),
+        "{stderr}"
+    );
+    // Nothing was started: no exports for clients to use.
+    assert!(!stdout.contains("HTTPS_PROXY"), "{stdout}");
+}
