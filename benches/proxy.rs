@@ -16,6 +16,8 @@
 //!   upstream pool, the exchange tap; what identification, pricing and recording add is the rest;
 //! * `tollgate --no-record`: `tollgate serve --upstream` identifying and pricing every call;
 //! * `tollgate`: the same recording every call into SQLite, which is what the targets are for;
+//! * `tollgate --metrics`: the same with live metrics on, scraped every second as Prometheus
+//!   would: its throughput over the recording tollgate's is the metrics' cost (target: within 5 %);
 //! * `baseline`, only when `TOLLGATE_BENCH_BASELINE=/path/to/an/older/tollgate` is set: that
 //!   binary, recording, measured in the same rounds, for before/after figures from one sitting.
 //!
@@ -84,6 +86,10 @@ const TARGET_ADDED_P50_MS: f64 = 0.30;
 /// The recording tollgate's own CPU time per small request.
 const TARGET_CPU_PER_REQUEST_US: f64 = 35.0;
 const TARGET_PEAK_RSS_MIB: f64 = 64.0;
+/// Throughput with `--metrics` on (and scraped every second) over the same tollgate without.
+const TARGET_METRICS_RATIO: f64 = 0.95;
+/// How often the bench scrapes `--metrics`, as a Prometheus would.
+const SCRAPE_EVERY: Duration = Duration::from_secs(1);
 /// An older tollgate binary to measure beside this one.
 const BASELINE_VAR: &str = "TOLLGATE_BENCH_BASELINE";
 /// Above this share of the machine used by other processes during a phase, the run is flagged.
@@ -181,6 +187,8 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
     let mut recording = spawn("recording", Mode::Recording).await??;
     let mut unrecorded = spawn("no-record", Mode::NoRecord).await??;
     let mut floor = spawn("floor", Mode::Floor).await??;
+    let mut with_metrics = spawn("metrics", Mode::Metrics).await??;
+    let scraper = Scraper::start(&with_metrics).await?;
     let mut baseline = match std::env::var_os(BASELINE_VAR) {
         Some(_) => Some(spawn("baseline", Mode::Baseline).await??),
         None => None,
@@ -237,6 +245,7 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
     let mut servers = vec![
         ("proxy floor (no-op observer)", &floor),
         ("tollgate --no-record", &unrecorded),
+        ("tollgate (recording, --metrics)", &with_metrics),
     ];
     if let Some(baseline) = &baseline {
         servers.push(("baseline tollgate (recording)", baseline));
@@ -265,6 +274,7 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
                 recording.stop();
                 unrecorded.stop();
                 floor.stop();
+                with_metrics.stop();
                 bail!("{error:#}\n{stderr}");
             }
         }
@@ -366,8 +376,10 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
     let stop_started = Instant::now();
     let stopped = tokio::task::block_in_place(|| recording.stop());
     let stop_time = stop_started.elapsed();
+    let scrapes = scraper.stop().await;
     unrecorded.stop();
     floor.stop();
+    with_metrics.stop();
     if let Some(baseline) = &mut baseline {
         baseline.stop();
     }
@@ -464,6 +476,36 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
             unrecorded - floor,
             recording - unrecorded,
         );
+    }
+    let rate_of = |wanted: &str| {
+        loads
+            .iter()
+            .find(|(label, _, _)| label.starts_with(wanted))
+            .map(|(_, load, _)| load.rate())
+    };
+    if let (Some(on), Some(off)) = (
+        rate_of("tollgate (recording, --metrics)"),
+        rate_of("tollgate (recording)"),
+    ) {
+        let ratio = on / off;
+        println!(
+            "--metrics on vs off (recording, scraped every {} s, {} scrapes of {:.1} KiB): \
+             throughput {ratio:.3}x (target >= {TARGET_METRICS_RATIO:.2}) {}; CPU per request {} \
+             vs {}",
+            SCRAPE_EVERY.as_secs(),
+            scrapes.count,
+            scrapes.last_bytes as f64 / 1024.0,
+            verdict(ratio >= TARGET_METRICS_RATIO),
+            cpu_of("tollgate (recording, --metrics)")
+                .map(|us| format!("{us:.1} us"))
+                .unwrap_or_else(|| "n/a".into()),
+            cpu_of("tollgate (recording)")
+                .map(|us| format!("{us:.1} us"))
+                .unwrap_or_else(|| "n/a".into()),
+        );
+        if let Some(error) = &scrapes.error {
+            println!("  WARNING: a scrape of --metrics failed: {error}");
+        }
     }
     if let (Some(baseline), Some(recording)) = (cpu_of("baseline"), cpu_of("tollgate (recording)"))
     {
@@ -1165,6 +1207,86 @@ impl Drop for Nginx {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A scraper of `--metrics`, as Prometheus.
+
+/// What the scraper saw.
+struct Scrapes {
+    count: u64,
+    last_bytes: u64,
+    error: Option<String>,
+}
+
+struct Scraper {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Scrapes>,
+}
+
+impl Scraper {
+    /// Scrapes `server`'s metrics every [`SCRAPE_EVERY`] until stopped; the address is the one
+    /// its stderr names.
+    async fn start(server: &Server) -> anyhow::Result<Self> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let url = loop {
+            let found = server.stderr_lines().iter().find_map(|line| {
+                line.split_once("metrics for Prometheus at ")
+                    .map(|(_, url)| url.trim().to_string())
+            });
+            if let Some(url) = found {
+                break url;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "tollgate --metrics did not say where its metrics are\n{}",
+                    server.stderr_text()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                let mut scrapes = Scrapes {
+                    count: 0,
+                    last_bytes: 0,
+                    error: None,
+                };
+                let mut tick = tokio::time::interval(SCRAPE_EVERY);
+                while !stop.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    let body = match client.get(&url).send().await {
+                        Ok(response) => response.bytes().await,
+                        Err(error) => Err(error),
+                    };
+                    match body {
+                        Ok(body) => {
+                            scrapes.count += 1;
+                            scrapes.last_bytes = body.len() as u64;
+                        }
+                        Err(error) => scrapes.error = Some(error.to_string()),
+                    }
+                }
+                scrapes
+            }
+        });
+        Ok(Self { stop, task })
+    }
+
+    async fn stop(self) -> Scrapes {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap_or(Scrapes {
+            count: 0,
+            last_bytes: 0,
+            error: Some("the scraper task failed".into()),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // tollgate, and the proxy floor, as child processes.
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1177,6 +1299,8 @@ enum Mode {
     Floor,
     /// Another tollgate binary (`TOLLGATE_BENCH_BASELINE`), recording.
     Baseline,
+    /// `tollgate serve --metrics 127.0.0.1:0`, recording.
+    Metrics,
 }
 
 struct Server {
@@ -1206,7 +1330,7 @@ impl Server {
                     .arg(home);
                 (binary, command)
             }
-            Mode::Recording | Mode::NoRecord | Mode::Baseline => {
+            Mode::Recording | Mode::NoRecord | Mode::Baseline | Mode::Metrics => {
                 let binary = match std::env::var_os(BASELINE_VAR) {
                     Some(path) if mode == Mode::Baseline => PathBuf::from(path),
                     _ => PathBuf::from(env!("CARGO_BIN_EXE_tollgate")),
@@ -1219,6 +1343,9 @@ impl Server {
                     .arg(origin_ca);
                 if mode == Mode::NoRecord {
                     command.arg("--no-record");
+                }
+                if mode == Mode::Metrics {
+                    command.args(["--metrics", "127.0.0.1:0"]);
                 }
                 (binary, command)
             }
@@ -1403,8 +1530,9 @@ mod bare {
             }
         };
         let result = runtime.block_on(async {
+            // The floor intercepts only AWS hosts: its CA is constrained to them, as `ca init` makes it.
             let paths = CaPaths::new(home);
-            let (ca, _) = LocalCa::load_or_create(&paths, &[])?;
+            let (ca, _) = LocalCa::load_or_create(&paths, &["amazonaws.com".to_string()])?;
             let leaves = LeafCertificates::new(
                 Arc::new(ca),
                 1024,

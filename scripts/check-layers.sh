@@ -31,6 +31,7 @@ findings   report cli proxy profile
 report     cli proxy profile
 gate       cli proxy profile
 ca         aws profile store report pricing findings cli
+metrics    aws store report pricing findings cli gate
 '
 # ---------------------------------------------------------------------------------------------
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # System packages the tests need beyond the Rust toolchain and Python (see scripts/test.sh):
 # Debian's `chromium`, for the HTML report test (tests/integration/html.rs), which opens the
-# report in headless Chromium, `postgresql`, for the shared-store tests, and `nodejs`/`npm` for
-# the JavaScript SDK tests. Installs only what is missing; run as root (CI), or with sudo.
-# Without a browser, TOLLGATE_SKIP_BROWSER_TESTS=1 skips that test instead (loudly).
+# report in headless Chromium; `postgresql`, for the shared-store tests; `nodejs`/`npm` for the
+# JavaScript SDK tests; and `prometheus` (with `promtool`), for the live metrics test
+# (tests/integration/metrics.rs), which has a real Prometheus scrape `tollgate run --metrics` and
+# evaluate the dashboards' queries. Installs only what is missing; run as root (CI), or with
+# sudo. Without them, TOLLGATE_SKIP_BROWSER_TESTS=1 and TOLLGATE_SKIP_PROMETHEUS_TESTS=1 skip
+# those tests instead (loudly).
 set -euo pipefail
 
 # What is missing, as Debian packages.
@@ -19,6 +22,11 @@ if compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || command -v pg_ctl
     echo "postgresql: present" >&2
 else
     missing+=(postgresql)
+fi
+if [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; then
+    echo "prometheus: present ($(/usr/bin/prometheus --version 2>&1 | head -1))" >&2
+else
+    missing+=(prometheus)
 fi
 # Node and npm, for the AWS SDK for JavaScript tests (scripts/node-env.sh takes Node 20 from npm
 # where Debian's is older).

@@ -3,12 +3,13 @@
 # and end-to-end tests (real boto3 against a real moto server through tollgate).
 # Needs the Rust toolchain and Python 3 with pip; the Python packages go into
 # .venv, the Node packages into tests/node (scripts/node-env.sh), and
-# Debian's chromium and postgresql are installed if missing (scripts/install-test-deps.sh, as root or with sudo).
+# Debian's chromium, postgresql, prometheus and nodejs/npm are installed if missing
+# (scripts/install-test-deps.sh, as root or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/python-env.sh
-# Debian's chromium, for the HTML report test (installed only if missing).
+# Debian's chromium, postgresql, prometheus and nodejs (installed only if missing).
 scripts/install-test-deps.sh
 export TOLLGATE_TEST_PYTHON="$PWD/.venv/bin/python"
 # A botocore newer than the bundled model, for the conformance replay of newer requests.

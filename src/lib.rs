@@ -10,7 +10,9 @@
 //! * [`record`]: the plain, secret-free records everything above the profile speaks: `Call`,
 //!   `Loop`, `RunMeta`, money, units, and the aggregates reports read back.
 //! * [`profile`]: `Exchange` → identified, priced `Call` with its loop; hands it to the sinks
-//!   (live summary, recorder) in `profile/sinks/`.
+//!   (live summary, recorder, live metrics) in `profile/sinks/`.
+//! * [`metrics`]: `--metrics`: the `/metrics` endpoint for Prometheus, with the proxy's and
+//!   recorder's health read from their own counters.
 //! * [`store`]: the `RunStore` trait (write batches, read aggregates); SQLite in
 //!   `store/sqlite/`, in memory in `store/memory.rs`, one totals engine in `store/tally.rs`.
 //! * [`findings`] and [`report`]: rules over what the store returns, and its renderings.
@@ -25,6 +27,7 @@ pub mod cli;
 pub mod findings;
 pub mod gate;
 pub mod home;
+pub mod metrics;
 pub mod pricing;
 pub mod procnet;
 pub mod profile;

@@ -15,9 +15,10 @@ use super::pricing::SourceArgs;
 use crate::aws;
 use crate::ca::{CaPaths, LeafCertificates, LocalCa};
 use crate::home;
+use crate::metrics::{Exporter, MetricsServer};
 use crate::pricing::{overlay, Pricer};
 use crate::profile::sinks::ledger::{self, Ledger};
-use crate::profile::sinks::{PricingInfo, Recorder, Summary};
+use crate::profile::sinks::{MetricLimits, PricingInfo, Recorder, Summary};
 use crate::profile::{CallSink, Profiler};
 use crate::proxy::{BadPattern, HostMatcher, Observer, Observers, Proxy, ProxyConfig, Timeouts};
 use crate::record::RunEnd;
@@ -80,6 +81,55 @@ pub struct ProxyArgs {
 
     #[command(flatten)]
     pub record: RecordArgs,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// Live metrics for Prometheus.
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    /// Serve live metrics for Prometheus at http://ADDR/metrics (e.g. 127.0.0.1:9464): calls,
+    /// errors, retries, cost, latency, bytes, pages, and the proxy's and recorder's health. An
+    /// empty TOLLGATE_METRICS is unset.
+    #[arg(long, value_name = "ADDR", env = "TOLLGATE_METRICS", value_parser = parse_metrics_addr)]
+    pub metrics: Option<MetricsAddr>,
+
+    /// How many (service, operation) pairs get an `operation` label of their own in the
+    /// metrics; later ones are counted as `other`, so that the number of series stays bounded.
+    #[arg(long, value_name = "N", default_value_t = MetricLimits::default().operations)]
+    pub metrics_max_operations: usize,
+}
+
+/// `--metrics`'s value: an address, or none for an empty one (an exported but empty
+/// TOLLGATE_METRICS, as an empty TOLLGATE_DB, means unset).
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsAddr(Option<SocketAddr>);
+
+fn parse_metrics_addr(text: &str) -> Result<MetricsAddr, String> {
+    if text.trim().is_empty() {
+        return Ok(MetricsAddr(None));
+    }
+    text.trim()
+        .parse()
+        .map(|addr| MetricsAddr(Some(addr)))
+        .map_err(|_| format!("`{text}` is not an address and port, e.g. 127.0.0.1:9464"))
+}
+
+impl MetricsArgs {
+    fn addr(&self) -> Option<SocketAddr> {
+        self.metrics.and_then(|addr| addr.0)
+    }
+
+    fn limits(&self) -> MetricLimits {
+        MetricLimits {
+            operations: self.metrics_max_operations,
+            operation_histograms: MetricLimits::default()
+                .operation_histograms
+                .min(self.metrics_max_operations),
+            ..MetricLimits::default()
+        }
+    }
 }
 
 /// Where calls are recorded.
@@ -337,9 +387,25 @@ pub async fn start(
     let mut sinks = vec![summary.clone() as Arc<dyn CallSink>];
     let recording =
         start_recording(&args.record, unrecorded, kind, command, pricing_info.table).await;
-    if let Recording::On { recorder, .. } | Recording::InMemory { recorder, .. } = &recording {
-        sinks.push(recorder.clone() as Arc<dyn CallSink>);
-    }
+    let recorder = match &recording {
+        Recording::On { recorder, .. } | Recording::InMemory { recorder, .. } => {
+            sinks.push(recorder.clone() as Arc<dyn CallSink>);
+            Some(recorder.clone())
+        }
+        _ => None,
+    };
+    // Bound before the proxy: a metrics port that is taken is an error now, not a run that
+    // Prometheus cannot see.
+    let metrics = match args.metrics.addr() {
+        Some(addr) => {
+            let server = MetricsServer::bind(addr).await?;
+            let (exporter, sink) = Exporter::new(args.metrics.limits());
+            sink.start_draining();
+            sinks.push(sink as Arc<dyn CallSink>);
+            Some((server, exporter))
+        }
+        None => None,
+    };
     let profiler = Profiler::new(pricer, sinks);
     let observers = Observers::new(vec![Arc::new(profiler) as Arc<dyn Observer>]);
     let proxy = Proxy::bind(config, Arc::new(leaves), observers).await?;
@@ -349,6 +415,19 @@ pub async fn start(
         install_node_preload(&home, &args.intercept)
     };
     let client_env = ClientEnv::new(proxy.local_addr(), &bundle_path).with_node(node);
+    if let Some((server, mut exporter)) = metrics {
+        exporter.watch(proxy.stats(), recorder);
+        let addr = server.local_addr();
+        if !addr.ip().is_loopback() {
+            say!(
+                "tollgate: warning: --metrics {addr} is reachable from other machines: anyone \
+                 who can reach it sees the calls' services, operations and costs"
+            );
+        }
+        say!("tollgate: metrics for Prometheus at http://{addr}/metrics");
+        // Serves until the process ends, the last calls included.
+        let _ = server.spawn(Arc::new(exporter));
+    }
     Ok(Started {
         proxy,
         client_env,
@@ -509,6 +588,16 @@ mod tests {
             ]
         );
         assert!(intercept_matcher(&["a b".to_string()]).is_err());
+    }
+
+    #[test]
+    fn metrics_addresses() {
+        assert_eq!(
+            parse_metrics_addr("127.0.0.1:9464").unwrap().0,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        assert_eq!(parse_metrics_addr("").unwrap().0, None);
+        assert!(parse_metrics_addr("localhost").is_err());
     }
 
     #[test]

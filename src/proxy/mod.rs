@@ -151,9 +151,18 @@ pub struct ProxyStats {
     /// CONNECT tunnels to intercepted hosts that carried something other than TLS: refused, never
     /// tunnelled blind.
     pub refused_tunnels: AtomicU64,
+    /// The proxy's connection tasks: client connections, and the interceptions, tunnels and
+    /// upgraded exchanges they became. Read, never waited on, through [`Self::open_connections`].
+    tasks: TaskTracker,
 }
 
 impl ProxyStats {
+    /// Connections open now: each client connection, and what a CONNECT or an upgrade turned it
+    /// into (for the moment of the hand-over, one connection counts twice). One atomic load.
+    pub fn open_connections(&self) -> usize {
+        self.tasks.len()
+    }
+
     fn handshake_failed(&self) {
         self.handshake_failures.fetch_add(1, Ordering::Relaxed);
     }
@@ -226,6 +235,11 @@ impl Proxy {
                     source,
                 })?;
         let client = upstream_client(&config, true)?;
+        let tasks = TaskTracker::new();
+        let stats = Arc::new(ProxyStats {
+            tasks: tasks.clone(),
+            ..ProxyStats::default()
+        });
         let upgrade_client = upstream_client(&config, false)?;
 
         let mut proxy_http = auto::Builder::new(TokioExecutor::new()).http1_only();
@@ -260,9 +274,9 @@ impl Proxy {
                 proxy_http,
                 intercepted_http,
                 shutdown: CancellationToken::new(),
-                tasks: TaskTracker::new(),
+                tasks,
                 next_exchange_id: AtomicU64::new(1),
-                stats: Arc::new(ProxyStats::default()),
+                stats,
             }),
         })
     }

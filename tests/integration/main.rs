@@ -14,6 +14,7 @@ mod gate;
 mod hermetic;
 mod html;
 mod layers;
+mod metrics;
 mod moto;
 mod node_sdk;
 mod page_count;

@@ -65,6 +65,17 @@ pub struct RecorderOutcome {
     pub loops: u64,
 }
 
+/// How the recorder is doing now, for live metrics: plain counters, read without a lock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecorderHealth {
+    /// Calls and loop lists waiting for the writer.
+    pub queued: u64,
+    /// Batches the writer has handed to the store (written or not).
+    pub batches: u64,
+    pub recorded: u64,
+    pub lost: u64,
+}
+
 /// The sink that records calls into a [`RunStore`].
 pub struct Recorder {
     tx: mpsc::Sender<Message>,
@@ -72,6 +83,7 @@ pub struct Recorder {
     ledger: Option<Ledger>,
     loss: Arc<Loss>,
     recorded: Arc<AtomicU64>,
+    batches: Arc<AtomicU64>,
     loop_count: AtomicU64,
     run_id: i64,
 }
@@ -83,18 +95,23 @@ impl Recorder {
         let (tx, rx) = mpsc::channel(QUEUE_ROWS);
         let loss = Arc::new(Loss::default());
         let recorded = Arc::new(AtomicU64::new(0));
+        let batches = Arc::new(AtomicU64::new(0));
         tokio::spawn(write_loop(
             store,
             run_id,
             rx,
-            loss.clone(),
-            recorded.clone(),
+            Counters {
+                loss: loss.clone(),
+                recorded: recorded.clone(),
+                batches: batches.clone(),
+            },
         ));
         Arc::new(Self {
             tx,
             ledger,
             loss,
             recorded,
+            batches,
             loop_count: AtomicU64::new(0),
             run_id,
         })
@@ -116,6 +133,16 @@ impl Recorder {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
             loops: self.loop_count.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The queue, the batches and the calls so far.
+    pub fn health(&self) -> RecorderHealth {
+        RecorderHealth {
+            queued: (self.tx.max_capacity() - self.tx.capacity()) as u64,
+            batches: self.batches.load(Ordering::Relaxed),
+            recorded: self.recorded.load(Ordering::Relaxed),
+            lost: self.loss.rows.load(Ordering::Relaxed),
         }
     }
 
@@ -163,13 +190,24 @@ impl CallSink for Recorder {
     }
 }
 
+/// What the writer counts, for the sink to read.
+struct Counters {
+    loss: Arc<Loss>,
+    recorded: Arc<AtomicU64>,
+    batches: Arc<AtomicU64>,
+}
+
 async fn write_loop(
     store: Arc<dyn RunStore>,
     run_id: i64,
     mut rx: mpsc::Receiver<Message>,
-    loss: Arc<Loss>,
-    recorded: Arc<AtomicU64>,
+    counters: Counters,
 ) {
+    let Counters {
+        loss,
+        recorded,
+        batches,
+    } = counters;
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut clients: LruCache<SocketAddr, Option<ClientProcess>> =
         LruCache::new(NonZeroUsize::new(4096).expect("non-zero"));
@@ -245,6 +283,7 @@ async fn write_loop(
                 },
             )
             .await;
+        batches.fetch_add(1, Ordering::Relaxed);
         match written {
             Ok(()) => {
                 recorded.fetch_add(calls.len() as u64, Ordering::Relaxed);
