@@ -13,15 +13,11 @@ mod write;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-use futures_util::stream::BoxStream;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::sql::read;
-use super::{micros, Batch, RunStore, StoreError};
-use crate::record::{
-    FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup, RepeatGroup, ResourceGroup,
-    RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint,
-};
+use super::sql::SqlBackend;
+use super::{micros, Batch, StoreError};
+use crate::record::{RunEnd, RunMeta};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -257,7 +253,7 @@ fn scrub_password(message: &str, password: Option<&str>) -> String {
 }
 
 #[async_trait::async_trait]
-impl RunStore for PostgresStore {
+impl SqlBackend for PostgresStore {
     fn location(&self) -> String {
         self.location.clone()
     }
@@ -276,54 +272,6 @@ impl RunStore for PostgresStore {
 
     async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError> {
         PostgresStore::note_unrecorded(self, uuid, answered).await
-    }
-
-    async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError> {
-        read::select_runs(self, filter).await
-    }
-
-    async fn runs(&self, ids: Option<&[i64]>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
-        read::runs(self, ids, limit).await
-    }
-
-    async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationTally>, StoreError> {
-        read::operations(self, runs).await
-    }
-
-    async fn loops(&self, runs: &[i64]) -> Result<Vec<LoopRow>, StoreError> {
-        read::loops(self, runs).await
-    }
-
-    async fn repeated_calls(&self, runs: &[i64], min: u64) -> Result<Vec<RepeatGroup>, StoreError> {
-        read::repeated_calls(self, runs, min).await
-    }
-
-    async fn calls_by_resource(
-        &self,
-        runs: &[i64],
-        operations: &[(&str, &str)],
-    ) -> Result<Vec<ResourceGroup>, StoreError> {
-        read::calls_by_resource(self, runs, operations).await
-    }
-
-    async fn failures(&self, runs: &[i64]) -> Result<Vec<FailureGroup>, StoreError> {
-        read::failures(self, runs).await
-    }
-
-    async fn regions(&self, runs: &[i64]) -> Result<Vec<RegionGroup>, StoreError> {
-        read::regions(self, runs).await
-    }
-
-    async fn implied(&self, runs: &[i64]) -> Result<Vec<ImpliedGroup>, StoreError> {
-        read::implied(self, runs).await
-    }
-
-    async fn timeline(&self, runs: &[i64], slices: i64) -> Result<Vec<TimelinePoint>, StoreError> {
-        read::timeline(self, runs, slices).await
-    }
-
-    fn calls<'a>(&'a self, runs: &'a [i64]) -> BoxStream<'a, Result<StoredCall, StoreError>> {
-        read::calls(self, runs)
     }
 
     async fn prune(&self, before_us: i64) -> Result<super::Pruned, StoreError> {

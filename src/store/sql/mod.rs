@@ -16,7 +16,103 @@ use std::sync::Arc;
 use futures_util::stream::BoxStream;
 use rust_decimal::Decimal;
 
-use super::StoreError;
+use super::{Batch, Pruned, RunStore, StoreError};
+use crate::record::{
+    FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup, RepeatGroup, ResourceGroup,
+    RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint,
+};
+
+/// An SQL backend: how it writes, and [`Fetch`] for how it reads. Every SQL backend is a
+/// [`RunStore`] through the one implementation below, its reads the shared ones ([`read`]).
+#[async_trait::async_trait]
+pub trait SqlBackend: Fetch {
+    fn location(&self) -> String;
+    async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError>;
+    async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError>;
+    async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError>;
+    async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError>;
+    async fn prune(&self, before_us: i64) -> Result<Pruned, StoreError>;
+    async fn close(&self);
+}
+
+#[async_trait::async_trait]
+impl<T: SqlBackend> RunStore for T {
+    fn location(&self) -> String {
+        SqlBackend::location(self)
+    }
+
+    async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
+        SqlBackend::begin_run(self, meta).await
+    }
+
+    async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError> {
+        SqlBackend::write_batch(self, run, batch).await
+    }
+
+    async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
+        SqlBackend::end_run(self, run, end).await
+    }
+
+    async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError> {
+        SqlBackend::note_unrecorded(self, uuid, answered).await
+    }
+
+    async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError> {
+        read::select_runs(self, filter).await
+    }
+
+    async fn runs(&self, ids: Option<&[i64]>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+        read::runs(self, ids, limit).await
+    }
+
+    async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationTally>, StoreError> {
+        read::operations(self, runs).await
+    }
+
+    async fn loops(&self, runs: &[i64]) -> Result<Vec<LoopRow>, StoreError> {
+        read::loops(self, runs).await
+    }
+
+    async fn repeated_calls(&self, runs: &[i64], min: u64) -> Result<Vec<RepeatGroup>, StoreError> {
+        read::repeated_calls(self, runs, min).await
+    }
+
+    async fn calls_by_resource(
+        &self,
+        runs: &[i64],
+        operations: &[(&str, &str)],
+    ) -> Result<Vec<ResourceGroup>, StoreError> {
+        read::calls_by_resource(self, runs, operations).await
+    }
+
+    async fn failures(&self, runs: &[i64]) -> Result<Vec<FailureGroup>, StoreError> {
+        read::failures(self, runs).await
+    }
+
+    async fn regions(&self, runs: &[i64]) -> Result<Vec<RegionGroup>, StoreError> {
+        read::regions(self, runs).await
+    }
+
+    async fn implied(&self, runs: &[i64]) -> Result<Vec<ImpliedGroup>, StoreError> {
+        read::implied(self, runs).await
+    }
+
+    async fn timeline(&self, runs: &[i64], slices: i64) -> Result<Vec<TimelinePoint>, StoreError> {
+        read::timeline(self, runs, slices).await
+    }
+
+    fn calls<'a>(&'a self, runs: &'a [i64]) -> BoxStream<'a, Result<StoredCall, StoreError>> {
+        read::calls(self, runs)
+    }
+
+    async fn prune(&self, before_us: i64) -> Result<Pruned, StoreError> {
+        SqlBackend::prune(self, before_us).await
+    }
+
+    async fn close(&self) {
+        SqlBackend::close(self).await
+    }
+}
 
 /// One value of a result row.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,16 +12,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures_util::stream::BoxStream;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::sql::read;
-use super::{micros, Batch, RunStore, StoreError};
-use crate::record::{
-    FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup, RepeatGroup, ResourceGroup,
-    RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint,
-};
+use super::sql::SqlBackend;
+use super::{micros, Batch, StoreError};
+use crate::record::{RunEnd, RunMeta};
 
 pub use totals::DigestBook;
 
@@ -271,7 +267,7 @@ impl SqliteStore {
 }
 
 #[async_trait::async_trait]
-impl RunStore for SqliteStore {
+impl SqlBackend for SqliteStore {
     fn location(&self) -> String {
         self.path.display().to_string()
     }
@@ -290,54 +286,6 @@ impl RunStore for SqliteStore {
 
     async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError> {
         SqliteStore::note_unrecorded(self, uuid, answered).await
-    }
-
-    async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError> {
-        read::select_runs(self, filter).await
-    }
-
-    async fn runs(&self, ids: Option<&[i64]>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
-        read::runs(self, ids, limit).await
-    }
-
-    async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationTally>, StoreError> {
-        read::operations(self, runs).await
-    }
-
-    async fn loops(&self, runs: &[i64]) -> Result<Vec<LoopRow>, StoreError> {
-        read::loops(self, runs).await
-    }
-
-    async fn repeated_calls(&self, runs: &[i64], min: u64) -> Result<Vec<RepeatGroup>, StoreError> {
-        read::repeated_calls(self, runs, min).await
-    }
-
-    async fn calls_by_resource(
-        &self,
-        runs: &[i64],
-        operations: &[(&str, &str)],
-    ) -> Result<Vec<ResourceGroup>, StoreError> {
-        read::calls_by_resource(self, runs, operations).await
-    }
-
-    async fn failures(&self, runs: &[i64]) -> Result<Vec<FailureGroup>, StoreError> {
-        read::failures(self, runs).await
-    }
-
-    async fn regions(&self, runs: &[i64]) -> Result<Vec<RegionGroup>, StoreError> {
-        read::regions(self, runs).await
-    }
-
-    async fn implied(&self, runs: &[i64]) -> Result<Vec<ImpliedGroup>, StoreError> {
-        read::implied(self, runs).await
-    }
-
-    async fn timeline(&self, runs: &[i64], slices: i64) -> Result<Vec<TimelinePoint>, StoreError> {
-        read::timeline(self, runs, slices).await
-    }
-
-    fn calls<'a>(&'a self, runs: &'a [i64]) -> BoxStream<'a, Result<StoredCall, StoreError>> {
-        read::calls(self, runs)
     }
 
     async fn prune(&self, before_us: i64) -> Result<super::Pruned, StoreError> {
@@ -475,6 +423,7 @@ fn classify(path: &str, error: sqlx::Error) -> StoreError {
 mod tests {
     use super::*;
     use crate::record::Call;
+    use crate::store::RunStore;
     use std::os::unix::fs::PermissionsExt as _;
 
     fn mode(path: &Path) -> u32 {
@@ -545,7 +494,7 @@ mod tests {
             }
             ids.push(run);
         }
-        let pruned = store.prune(micros(day(90))).await.unwrap();
+        let pruned = RunStore::prune(&store, micros(day(90))).await.unwrap();
         assert_eq!((pruned.runs, pruned.calls), (1, 3));
         let left: Vec<i64> = store
             .runs(None, 10)
