@@ -725,7 +725,7 @@ fn local_history(path: &Path, runs: u32, calls: usize) {
             let batch: Vec<Call> = (0..calls)
                 .map(|i| Call {
                     resource: Some(format!("bucket-{}", i % 7)),
-                    fingerprint: Some(format!("f{}", i % 50)),
+                    fingerprint: Some(format!("f{}", i % 20)),
                     ..Call::sample(["s3", "dynamodb", "sqs"][i % 3], "Op").at_us(at + i as i64)
                 })
                 .collect();
@@ -934,4 +934,101 @@ fn tls_verify_full_with_a_private_ca_and_a_newer_schema_refused() {
     );
     let newer = refused(&verified, "newer");
     assert!(newer.contains("upgrade tollgate"), "{newer}");
+}
+
+#[test]
+fn every_history_dashboard_query_has_rows_and_its_weeks_equal_the_weekly_report() {
+    let cluster = Cluster::start();
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch.path();
+    let db = scratch.join("local.db");
+    local_history(&db, 30, 600);
+    push(scratch, &db, &cluster.url(), "push");
+
+    let dashboard: Value = json(
+        &std::fs::read_to_string(Path::new(MANIFEST_DIR).join("dashboards/tollgate-history.json"))
+            .unwrap(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let grafana = |sql: &str| {
+        sql.replace("$__unixEpochFrom()", &(now - 90 * 86_400).to_string())
+            .replace("$__unixEpochTo()", &now.to_string())
+    };
+    let mut queries = 0;
+    let mut weekly_sql = None;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        assert_eq!(
+            panel["datasource"]["uid"], "${DS_POSTGRES}",
+            "no fixed datasource: {panel:#}"
+        );
+        for target in panel["targets"].as_array().unwrap() {
+            let sql = grafana(target["rawSql"].as_str().unwrap());
+            assert!(!sql.contains("$__"), "a Grafana macro left: {sql}");
+            let rows = cluster.sql("postgres", &sql);
+            assert!(
+                !rows.is_empty(),
+                "panel {} returned no rows:\n{sql}",
+                panel["title"]
+            );
+            queries += 1;
+            if panel["title"] == "Cost per week by service" {
+                weekly_sql = Some(rows);
+            }
+        }
+    }
+    assert!(queries >= 6, "{queries} queries");
+
+    // The weeks it shows are the weekly report's, service by service.
+    let from_dashboard: BTreeMap<(String, String), rust_decimal::Decimal> = weekly_sql
+        .expect("the weekly panel")
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split('|').collect();
+            let cost: rust_decimal::Decimal = fields[2].parse().unwrap();
+            (
+                (fields[0][..10].to_string(), fields[1].to_string()),
+                cost.round_dp(12).normalize(),
+            )
+        })
+        .collect();
+    let weekly = json(&tollgate_ok(
+        scratch,
+        "weekly",
+        &[
+            "weekly",
+            "--db",
+            &cluster.url(),
+            "--format",
+            "json",
+            "--weeks",
+            "8",
+        ],
+    ));
+    let mut compared = 0;
+    for week in weekly["weeks"].as_array().unwrap() {
+        let start = week["start"].as_str().unwrap()[..10].to_string();
+        let services = week["service_cost_usd"].as_object().unwrap();
+        let shown: BTreeMap<&(String, String), &rust_decimal::Decimal> = from_dashboard
+            .iter()
+            .filter(|((day, _), _)| *day == start)
+            .collect();
+        assert_eq!(
+            shown.len(),
+            services.len(),
+            "week {start}: {week:#}\n{shown:?}"
+        );
+        for (service, cost) in services {
+            let cost: rust_decimal::Decimal = cost.as_str().unwrap().parse().unwrap();
+            assert_eq!(
+                from_dashboard.get(&(start.clone(), service.clone())),
+                Some(&cost.normalize()),
+                "week {start}, {service}"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 12, "only {compared} weekly figures compared");
 }
