@@ -157,6 +157,30 @@ pub struct RegionGroup {
     pub cost: Decimal,
 }
 
+/// The one order every store gives regions in (a baseline written from either backend is the
+/// same file): most money first, then most calls, then by name.
+pub fn sort_regions(groups: &mut [RegionGroup]) {
+    groups.sort_by(|a, b| {
+        b.cost
+            .cmp(&a.cost)
+            .then(b.count.cmp(&a.count))
+            .then_with(|| a.service.cmp(&b.service))
+            .then_with(|| a.region.cmp(&b.region))
+    });
+}
+
+/// The one order every store gives implied costs in: most money first, then by name.
+pub fn sort_implied(groups: &mut [ImpliedGroup]) {
+    groups.sort_by(|a, b| {
+        b.implied
+            .cmp(&a.implied)
+            .then(b.count.cmp(&a.count))
+            .then_with(|| a.service.cmp(&b.service))
+            .then_with(|| a.operation.cmp(&b.operation))
+            .then_with(|| a.resource.cmp(&b.resource))
+    });
+}
+
 /// Implied costs by the operation causing them.
 #[derive(Debug, Clone)]
 pub struct ImpliedGroup {

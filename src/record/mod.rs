@@ -18,8 +18,8 @@ pub use call::{
     StatusClass, UpstreamFailure,
 };
 pub use history::{
-    Cadence, FailureGroup, ImpliedGroup, LoopRow, RegionGroup, RepeatGroup, ResourceGroup,
-    RunFilter, RunRow, StoredCall, TimelinePoint,
+    sort_implied, sort_regions, Cadence, FailureGroup, ImpliedGroup, LoopRow, RegionGroup,
+    RepeatGroup, ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint,
 };
 pub use loops::Loop;
 pub use money::{cost_label, exact, format_usd, published, Usd, PUBLISHED_DECIMALS};

@@ -375,8 +375,12 @@ impl RunStore for MemoryStore {
                     count,
                     cost,
                 })
-                .collect()
+                .collect::<Vec<_>>()
         }))
+        .map(|mut groups| {
+            crate::record::sort_regions(&mut groups);
+            groups
+        })
     }
 
     async fn implied(&self, runs: &[i64]) -> Result<Vec<ImpliedGroup>, StoreError> {
@@ -392,8 +396,12 @@ impl RunStore for MemoryStore {
                     count: t.implied_calls,
                     implied: t.implied,
                 })
-                .collect()
+                .collect::<Vec<_>>()
         }))
+        .map(|mut groups| {
+            crate::record::sort_implied(&mut groups);
+            groups
+        })
     }
 
     async fn timeline(&self, runs: &[i64], slices: i64) -> Result<Vec<TimelinePoint>, StoreError> {

@@ -311,6 +311,33 @@ fn attempts(report: &Value) -> BTreeMap<String, u64> {
     out
 }
 
+/// `value` without what names where or when it was made, or a run's id in its database: what
+/// differs between two databases holding the same runs.
+fn without_places(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for key in [
+                "database",
+                "generated_at",
+                "saved_at",
+                "created_at",
+                "id",
+                "run_id",
+                "run_ids",
+            ] {
+                if map.contains_key(key) {
+                    map.insert(key.to_string(), Value::Null);
+                }
+            }
+            for child in map.values_mut() {
+                without_places(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_places),
+        _ => {}
+    }
+}
+
 /// A report without what differs between two databases holding the same run: where it is,
 /// when it was made, and the run's id there.
 fn comparable(mut report: Value) -> Value {
@@ -479,6 +506,49 @@ fn a_boto3_run_into_postgres_is_exact_and_reports_as_the_same_run_from_sqlite() 
         runs_of(&mirror, "runs-mirror"),
         runs_of(db_arg, "runs-sqlite")
     );
+
+    // The gate: the same baseline from either backend, and the same verdict against it.
+    let baseline = |db: &str, name: &str| {
+        let file = scratch.join(format!("{name}.json"));
+        tollgate_ok(
+            scratch,
+            name,
+            &[
+                "baseline",
+                "save",
+                "--db",
+                db,
+                "--last",
+                "-o",
+                file.to_str().unwrap(),
+            ],
+        );
+        let mut baseline = json(&std::fs::read_to_string(&file).unwrap());
+        without_places(&mut baseline);
+        (file, baseline)
+    };
+    let (baseline_file, from_sqlite) = baseline(db_arg, "baseline-sqlite");
+    let (_, from_mirror) = baseline(&mirror, "baseline-mirror");
+    assert_eq!(from_mirror, from_sqlite);
+    let gate = |db: &str, name: &str| {
+        let mut command = tollgate_command(&scratch.join("tollgate-home"));
+        command.args([
+            "gate",
+            "--db",
+            db,
+            "--last",
+            "--format",
+            "json",
+            "--baseline",
+        ]);
+        command.arg(&baseline_file);
+        let run = run_bounded(command, scratch, name, CLI_LIMIT);
+        assert_eq!(run.status.code(), Some(0), "{}", run.describe());
+        let mut verdict = json(&run.stdout);
+        without_places(&mut verdict);
+        verdict
+    };
+    assert_eq!(gate(&mirror, "gate-mirror"), gate(db_arg, "gate-sqlite"));
 
     // Pushed again: nothing more.
     let again = {

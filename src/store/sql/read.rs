@@ -468,7 +468,9 @@ pub async fn regions<F: Fetch + ?Sized>(
         group.count += row.count("calls")?;
         group.cost += row.money(&["cost_usd"])?;
     }
-    Ok(groups.into_values().collect())
+    let mut out: Vec<RegionGroup> = groups.into_values().collect();
+    crate::record::sort_regions(&mut out);
+    Ok(out)
 }
 
 /// Calls that caused implied costs, by operation and resource.
@@ -506,7 +508,9 @@ pub async fn implied<F: Fetch + ?Sized>(
         group.count += row.count("implied_calls")?;
         group.implied += row.money(&["implied_usd"])?;
     }
-    Ok(groups.into_values().collect())
+    let mut out: Vec<ImpliedGroup> = groups.into_values().collect();
+    crate::record::sort_implied(&mut out);
+    Ok(out)
 }
 
 /// Calls over time, in at most `slices` equal slices from the first call to the last, read
