@@ -74,7 +74,8 @@ CREATE TABLE calls (
     client_command   TEXT
 );
 
-CREATE INDEX calls_of_run ON calls (run_id);
+-- A run's calls, in order; the writer finds a repeated group's first call by its sequence number.
+CREATE INDEX calls_of_run ON calls (run_id, seq);
 
 CREATE TABLE loops (
     run_id        BIGINT  NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
@@ -182,7 +183,8 @@ CREATE TABLE resource_totals (
     PRIMARY KEY (run_id, service, operation, resource)
 );
 
--- Every digest group is kept here (SQLite keeps groups seen once in the writer's memory).
+-- Groups of identical calls that repeated in a run (a group seen once stays in the writer's
+-- memory until it repeats, as in SQLite: src/store/digest_book.rs).
 CREATE TABLE digest_totals (
     run_id         BIGINT           NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     digest         BIGINT           NOT NULL,

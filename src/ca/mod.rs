@@ -121,7 +121,9 @@ impl LocalCa {
     /// directory, and whoever gets it second loads what the first made. Without it each made its
     /// own, and the clients of all but the last trusted a bundle that no longer matched.
     pub fn load_or_create(paths: &CaPaths, domains: &[String]) -> Result<(Self, bool), CaError> {
-        if paths.exists() {
+        // Both files: made, and never rewritten in place. One only may be another process
+        // half-way through making it: decided under the lock.
+        if paths.cert().exists() && paths.key().exists() {
             return Ok((Self::load(paths)?, false));
         }
         let io = |action: &'static str, path: PathBuf| {

@@ -7,6 +7,7 @@
 //! backend. The history holds nothing secret: access keys only as fingerprints, no parameter
 //! values, no bodies.
 
+pub mod digest_book;
 pub mod memory;
 pub mod postgres;
 pub mod push;

@@ -10,11 +10,14 @@
 mod fetch;
 mod write;
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use super::digest_book::DigestBook;
 use super::sql::SqlBackend;
 use super::{micros, Batch, StoreError};
 use crate::record::{RunEnd, RunMeta};
@@ -31,6 +34,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// The URL without its password, for people.
     location: String,
+    /// Each run's digest groups seen so far (one writer per run).
+    digest_books: Arc<tokio::sync::Mutex<HashMap<i64, DigestBook>>>,
 }
 
 /// Whether `value` names a PostgreSQL database (`postgres://` or `postgresql://`).
@@ -105,7 +110,11 @@ impl PostgresStore {
                 message: scrub(url, &other.to_string()),
             },
         })?;
-        let store = PostgresStore { pool, location };
+        let store = PostgresStore {
+            pool,
+            location,
+            digest_books: Arc::default(),
+        };
         if let Err(error) = store.mark_dead_runs_incomplete().await {
             tracing::warn!("could not mark runs that died as incomplete: {error}");
         }
@@ -157,6 +166,7 @@ impl PostgresStore {
     }
 
     async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
+        self.digest_books.lock().await.remove(&run);
         sqlx::query(
             "UPDATE runs SET state = $1, ended_at_us = $2, exit_code = $3, lost_calls = $4, \
              lost_reason = $5 WHERE id = $6",
@@ -263,7 +273,11 @@ impl SqlBackend for PostgresStore {
     }
 
     async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError> {
-        write::write_batch(&self.pool, run, batch).await
+        let mut books = self.digest_books.lock().await;
+        let book = books.entry(run).or_default();
+        let changes = write::write_batch(&self.pool, run, batch, book).await?;
+        book.apply(changes);
+        Ok(())
     }
 
     async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {

@@ -13,8 +13,9 @@ use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
 use crate::record::{Call, Loop};
+use crate::store::digest_book::{DigestBook, DigestChanges};
 use crate::store::sql::units_json;
-use crate::store::tally::Totals;
+use crate::store::tally::{DigestTotals, Totals};
 use crate::store::{duration_micros, micros, Batch, StoreError};
 
 type Tx<'c> = Transaction<'c, Postgres>;
@@ -23,20 +24,60 @@ fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Writes a batch in one transaction; returns what it changed in the run's digest book (see
+/// [`DigestBook`]), for the caller to keep once the batch committed.
 pub(super) async fn write_batch(
     pool: &PgPool,
     run_id: i64,
     batch: Batch<'_>,
-) -> Result<(), StoreError> {
-    // Summed before the transaction opens: nothing waits on the server meanwhile.
+    book: &DigestBook,
+) -> Result<DigestChanges, StoreError> {
+    // Summed and planned before the transaction opens: nothing waits on the server meanwhile.
     let totals = Totals::of(batch.calls);
+    // A call's key in the book: its sequence number in the run, + 1 (0 is the book's "stored").
+    let keys: Vec<i64> = batch.calls.iter().map(|c| count(c.seq) + 1).collect();
+    let plan = book.plan(&totals.digests, &keys);
     let mut tx = pool.begin().await?;
     insert_calls(&mut tx, run_id, batch).await?;
     write_operations(&mut tx, run_id, &totals).await?;
     write_outcomes(&mut tx, run_id, &totals).await?;
-    write_digests(&mut tx, run_id, &totals).await?;
+    promote_digests(&mut tx, run_id, &plan.promote).await?;
+    write_digests(&mut tx, run_id, &plan.stored).await?;
     write_loops(&mut tx, run_id, batch.loops).await?;
     tx.commit().await?;
+    Ok(plan.changes)
+}
+
+/// Groups seen once before, now repeated: their single call copied in from `calls` first (found
+/// by its sequence number; a call whose batch was lost is simply not found).
+async fn promote_digests(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    promote: &[(i64, i64)],
+) -> Result<(), StoreError> {
+    if promote.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO digest_totals (run_id, digest, service, operation, fingerprint, resource, \
+         calls, cost_usd, first_us, last_us, latest_us, batch_first_us, gap_sq_sum, examples) \
+         SELECT c.run_id, f.digest, c.service, c.operation, c.fingerprint, c.resource, 1, \
+         c.cost_usd + c.transfer_usd + c.implied_usd, c.started_at_us, c.started_at_us, \
+         c.started_at_us, c.started_at_us, 0, c.started_at_us::text \
+         FROM UNNEST($2::bigint[], $3::bigint[]) AS f (digest, key) \
+         JOIN calls c ON c.run_id = $1 AND c.seq = f.key - 1 \
+         ON CONFLICT (run_id, digest) DO NOTHING",
+    )
+    .bind(run_id)
+    .bind(
+        promote
+            .iter()
+            .map(|(digest, _)| *digest)
+            .collect::<Vec<i64>>(),
+    )
+    .bind(promote.iter().map(|(_, key)| *key).collect::<Vec<i64>>())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -361,19 +402,18 @@ async fn write_outcomes(
     Ok(())
 }
 
-/// Every digest group, merged with what the run's earlier batches stored: the gap between the
+/// The digest groups the book sends to the table, merged with what the run's earlier batches stored: the gap between the
 /// stored group's latest call and this batch's first joins the two cadences (computed in
 /// floating point as SQLite does, so both give the same statistic); examples stop growing once
 /// there are enough.
 async fn write_digests(
     tx: &mut Tx<'_>,
     run_id: i64,
-    totals: &Totals<'_>,
+    rows: &[(&i64, &DigestTotals<'_>)],
 ) -> Result<(), StoreError> {
-    if totals.digests.is_empty() {
+    if rows.is_empty() {
         return Ok(());
     }
-    let rows: Vec<_> = totals.digests.iter().collect();
     sqlx::query(
         "INSERT INTO digest_totals AS t (run_id, digest, service, operation, fingerprint, \
          resource, calls, cost_usd, first_us, last_us, latest_us, batch_first_us, gap_sq_sum, \

@@ -19,7 +19,7 @@ use super::sql::SqlBackend;
 use super::{micros, Batch, StoreError};
 use crate::record::{RunEnd, RunMeta};
 
-pub use totals::DigestBook;
+pub use crate::store::digest_book::DigestBook;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 

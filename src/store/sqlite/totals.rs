@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::record::{exact, Call, CallKind, ImpliedCost, PriceStatus, Unit};
+use crate::store::digest_book::{DigestBook, DigestChanges, DigestPlan};
 use crate::store::from_micros;
 use crate::store::tally::{DigestTotals, Totals};
 
@@ -30,7 +31,7 @@ pub async fn write(
     write_failures(totals, db, run_id).await?;
     write_regions(totals, db, run_id).await?;
     write_resources(totals, db, run_id).await?;
-    let changes = book.write(db, run_id, &totals.digests, call_ids).await?;
+    let changes = write_digests(book, db, run_id, &totals.digests, call_ids).await?;
     write_timeline(totals, db, run_id).await?;
     Ok(changes)
 }
@@ -265,122 +266,27 @@ async fn write_timeline(
     Ok(())
 }
 
-/// Digest groups (identical calls) of one run. Most calls are unique, and an upsert per call
-/// into a table of a million groups reads and writes a random page each time (the writer fell
-/// from 106,000 to 21,000 calls/s). So a group seen once stays here, as its first call's id,
-/// and reaches `digest_totals` only when it repeats, copied from `calls` together with the
-/// repeat. Past [`DigestBook::CAPACITY`] groups (~18 MB) the ones seen once are written out
-/// and every group is upserted from then on: slower, never inexact.
-#[derive(Debug)]
-pub struct DigestBook {
-    /// Digest -> the id in `calls` of its only call so far, or [`STORED`]. (The digests are
-    /// hashes already: Fx is enough.)
-    seen: FxHashMap<i64, i64>,
-    /// Every group goes to the table (after an overflow, or when rebuilding).
-    upsert_all: bool,
-    capacity: usize,
-}
-
-impl Default for DigestBook {
-    fn default() -> Self {
-        Self::with_capacity(Self::CAPACITY)
-    }
-}
-
-/// The group has a row in `digest_totals`.
-const STORED: i64 = 0;
-
-/// What a batch changed in the book; applied once its transaction commits, so that a batch
-/// that failed leaves the book as it was.
-#[derive(Debug, Default)]
-pub struct DigestChanges {
-    seen: Vec<(i64, i64)>,
-    overflowed: bool,
-}
-
-impl DigestBook {
-    pub const CAPACITY: usize = 900_000;
-
-    /// A book of at most `capacity` groups before it overflows.
-    pub fn with_capacity(capacity: usize) -> Self {
-        Self {
-            seen: FxHashMap::default(),
-            upsert_all: false,
-            capacity,
-        }
-    }
-
-    /// A book that sends every group to the table.
-    pub fn upsert_all() -> Self {
-        Self {
-            upsert_all: true,
-            ..Self::with_capacity(0)
-        }
-    }
-
-    /// Whether every group goes to the table now (after an overflow).
-    pub fn upserts_all(&self) -> bool {
-        self.upsert_all
-    }
-
-    pub fn apply(&mut self, changes: DigestChanges) {
-        if changes.overflowed {
-            self.seen = FxHashMap::default();
-            self.upsert_all = true;
-        }
-        if !self.upsert_all {
-            self.seen.extend(changes.seen);
-        }
-    }
-
-    async fn write(
-        &self,
-        db: &mut SqliteConnection,
-        run_id: i64,
-        digests: &FxHashMap<i64, DigestTotals<'_>>,
-        call_ids: &[i64],
-    ) -> Result<DigestChanges, sqlx::Error> {
-        let mut changes = DigestChanges::default();
-        let overflow = !self.upsert_all && self.seen.len() + digests.len() > self.capacity;
-        // Groups whose earlier single call must be copied in from `calls` first.
-        let mut promote: Vec<(i64, i64)> = Vec::new();
-        let mut stored: Vec<(&i64, &DigestTotals<'_>)> = Vec::new();
-        if overflow {
-            promote.extend(
-                self.seen
-                    .iter()
-                    .filter(|(_, &id)| id != STORED)
-                    .map(|(&digest, &id)| (digest, id)),
-            );
-            changes.overflowed = true;
-        }
-        for (digest, group) in digests {
-            match self.seen.get(digest).copied() {
-                _ if self.upsert_all || overflow => stored.push((digest, group)),
-                Some(STORED) => stored.push((digest, group)),
-                Some(first_call) => {
-                    promote.push((*digest, first_call));
-                    stored.push((digest, group));
-                    changes.seen.push((*digest, STORED));
-                }
-                None if group.cadence.calls == 1 => {
-                    let id = call_ids.get(group.first_row).copied().unwrap_or(STORED);
-                    changes.seen.push((*digest, id));
-                }
-                None => {
-                    stored.push((digest, group));
-                    changes.seen.push((*digest, STORED));
-                }
-            }
-        }
-        for chunk in promote.chunks(MAX_BINDS / 2) {
-            // A call that was never committed (its batch failed) is simply not found.
-            let mut copy: QueryBuilder<Sqlite> = QueryBuilder::new("WITH first (digest, id) AS (");
-            copy.push_values(chunk, |mut b, (digest, id)| {
-                b.push_bind(*digest).push_bind(*id);
-            });
-            copy.push(
-                ") INSERT INTO digest_totals (run_id, digest, service, operation, fingerprint, \
+/// Writes the batch's digest groups as `book` plans them (see [`DigestBook`]).
+async fn write_digests(
+    book: &DigestBook,
+    db: &mut SqliteConnection,
+    run_id: i64,
+    digests: &FxHashMap<i64, DigestTotals<'_>>,
+    call_ids: &[i64],
+) -> Result<DigestChanges, sqlx::Error> {
+    let DigestPlan {
+        promote,
+        stored,
+        changes,
+    } = book.plan(digests, call_ids);
+    for chunk in promote.chunks(MAX_BINDS / 2) {
+        // A call that was never committed (its batch failed) is simply not found.
+        let mut copy: QueryBuilder<Sqlite> = QueryBuilder::new("WITH first (digest, id) AS (");
+        copy.push_values(chunk, |mut b, (digest, id)| {
+            b.push_bind(*digest).push_bind(*id);
+        });
+        copy.push(
+            ") INSERT INTO digest_totals (run_id, digest, service, operation, fingerprint, \
                  resource, calls, cost_usd, first_us, last_us, latest_us, batch_first_us, \
                  gap_sq_sum, examples) \
                  SELECT c.run_id, first.digest, c.service, c.operation, c.fingerprint, c.resource, \
@@ -388,12 +294,12 @@ impl DigestBook {
                  c.started_at_us, c.started_at_us, c.started_at_us, c.started_at_us, 0.0, \
                  CAST(c.started_at_us AS TEXT) \
                  FROM first JOIN calls c ON c.id = first.id WHERE c.run_id = ",
-            );
-            copy.push_bind(run_id);
-            copy.push(" ON CONFLICT (run_id, digest) DO NOTHING");
-            copy.build().persistent(false).execute(&mut *db).await?;
-        }
-        upsert(
+        );
+        copy.push_bind(run_id);
+        copy.push(" ON CONFLICT (run_id, digest) DO NOTHING");
+        copy.build().persistent(false).execute(&mut *db).await?;
+    }
+    upsert(
             db,
             "digest_totals (run_id, digest, service, operation, fingerprint, resource, calls, \
              cost_usd, first_us, last_us, latest_us, batch_first_us, gap_sq_sum, examples)",
@@ -434,8 +340,7 @@ impl DigestBook {
              latest_us = excluded.latest_us, batch_first_us = excluded.batch_first_us",
         )
         .await?;
-        Ok(changes)
-    }
+    Ok(changes)
 }
 
 /// Rebuilds the totals of a run recorded before the writer kept them (`runs.totals = 0`), from

@@ -3,9 +3,10 @@
 
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::totals::{self, DigestBook, DigestChanges};
+use super::totals;
 use super::SqliteStore;
 use crate::record::{exact, Call, ClientProcess, Loop};
+use crate::store::digest_book::{DigestBook, DigestChanges};
 use crate::store::sql::units_json;
 use crate::store::tally::Totals;
 use crate::store::{duration_micros, micros, Batch, StoreError};
@@ -212,7 +213,8 @@ async fn write_in_transaction(
 mod tests {
     use super::*;
     use crate::record::{exact, Cadence, RepeatGroup, RunMeta, Unit};
-    use crate::store::sqlite::totals::{rebuild, DigestBook};
+    use crate::store::digest_book::DigestBook;
+    use crate::store::sqlite::totals::rebuild;
     use crate::store::RunStore;
     use rust_decimal::Decimal;
 
