@@ -27,7 +27,8 @@ CREATE TABLE runs (
     hostname         TEXT,
     pid              BIGINT,
     lost_calls       BIGINT  NOT NULL DEFAULT 0,     -- calls that could not be recorded
-    lost_reason      TEXT
+    lost_reason      TEXT,
+    totals           BIGINT  NOT NULL DEFAULT 1      -- 1: the writer keeps the run's totals (as SQLite)
 );
 
 CREATE INDEX runs_by_start ON runs (started_at_us);

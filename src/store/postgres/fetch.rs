@@ -80,6 +80,7 @@ fn with_literals(sql: &str, binds: &[Bind]) -> Result<String, StoreError> {
         };
         out.push_str(text);
         match binds.next() {
+            Some(Bind::Null) => out.push_str("NULL"),
             Some(Bind::Int(n)) => out.push_str(&n.to_string()),
             Some(Bind::Text(value)) => {
                 if value.contains('\0') {

@@ -13,13 +13,13 @@ mod write;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::digest_book::DigestBook;
-use super::sql::SqlBackend;
-use super::{micros, Batch, StoreError};
+use super::sql::{runs, SqlBackend};
+use super::{Batch, StoreError};
 use crate::record::{RunEnd, RunMeta};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -115,7 +115,7 @@ impl PostgresStore {
             location,
             digest_books: Arc::default(),
         };
-        if let Err(error) = store.mark_dead_runs_incomplete().await {
+        if let Err(error) = runs::mark_dead_runs_incomplete(&store).await {
             tracing::warn!("could not mark runs that died as incomplete: {error}");
         }
         Ok(store)
@@ -123,121 +123,6 @@ impl PostgresStore {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO runs (uuid, kind, state, started_at_us, command, cwd, git_repo, \
-             git_branch, git_commit, ci_provider, ci_job, ci_ref, ci_pr, tollgate_version, \
-             pricing_version, model_version, hostname, pid) \
-             VALUES ($1, $2, 'running', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-             $16, $17) RETURNING id",
-        )
-        .bind(&meta.uuid)
-        .bind(&meta.kind)
-        .bind(micros(meta.started_at))
-        .bind(serde_json::to_string(&meta.command).unwrap_or_default())
-        .bind(&meta.cwd)
-        .bind(&meta.git.repo)
-        .bind(&meta.git.branch)
-        .bind(&meta.git.commit)
-        .bind(&meta.ci.provider)
-        .bind(&meta.ci.job)
-        .bind(&meta.ci.git_ref)
-        .bind(&meta.ci.pr)
-        .bind(&meta.tollgate_version)
-        .bind(&meta.pricing_version)
-        .bind(&meta.model_version)
-        .bind(&meta.hostname)
-        .bind(i64::from(meta.pid))
-        .fetch_one(&mut *tx)
-        .await?;
-        for (key, value) in &meta.tags {
-            sqlx::query("INSERT INTO run_tags (run_id, key, value) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(key)
-                .bind(value)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
-        self.digest_books.lock().await.remove(&run);
-        sqlx::query(
-            "UPDATE runs SET state = $1, ended_at_us = $2, exit_code = $3, lost_calls = $4, \
-             lost_reason = $5 WHERE id = $6",
-        )
-        .bind(super::ended_state(end))
-        .bind(micros(SystemTime::now()))
-        .bind(end.exit_code)
-        .bind(i64::try_from(end.lost).unwrap_or(i64::MAX))
-        .bind(&end.lost_reason)
-        .bind(run)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError> {
-        let run: Option<(i64, String, i64)> = sqlx::query_as(
-            "SELECT id, state, (SELECT coalesce(sum(t.calls), 0)::bigint FROM operation_totals t \
-             WHERE t.run_id = runs.id) FROM runs WHERE uuid = $1",
-        )
-        .bind(uuid)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((id, state, recorded)) = run else {
-            return Ok(None);
-        };
-        match state.as_str() {
-            "incomplete" => {}
-            "running" => return Ok(None),
-            _ => return Ok(Some(0)),
-        }
-        let missing = answered.saturating_sub(recorded.max(0) as u64);
-        if missing > 0 {
-            sqlx::query(
-                "UPDATE runs SET lost_calls = GREATEST(lost_calls, $1), \
-                 lost_reason = coalesce(lost_reason, $2) WHERE id = $3",
-            )
-            .bind(i64::try_from(missing).unwrap_or(i64::MAX))
-            .bind(format!(
-                "tollgate stopped before the run's end: {missing} of its {answered} answered \
-                 calls were not recorded"
-            ))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        }
-        Ok(Some(missing))
-    }
-
-    /// Runs still `running` whose tollgate process is gone (on this host) died without an end.
-    /// Other machines' runs are theirs to settle.
-    async fn mark_dead_runs_incomplete(&self) -> Result<(), StoreError> {
-        let here = crate::procnet::hostname();
-        let running: Vec<(i64, Option<i64>)> = sqlx::query_as(
-            "SELECT id, pid FROM runs WHERE state = 'running' AND hostname IS NOT DISTINCT FROM $1",
-        )
-        .bind(&here)
-        .fetch_all(&self.pool)
-        .await?;
-        for (id, pid) in running {
-            let alive = pid.is_some_and(|pid| crate::procnet::is_tollgate_process(pid as i32));
-            if !alive {
-                sqlx::query(
-                    "UPDATE runs SET state = 'incomplete' WHERE id = $1 AND state = 'running'",
-                )
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -269,7 +154,7 @@ impl SqlBackend for PostgresStore {
     }
 
     async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
-        PostgresStore::begin_run(self, meta).await
+        runs::begin_run(self, meta).await
     }
 
     async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError> {
@@ -281,51 +166,21 @@ impl SqlBackend for PostgresStore {
     }
 
     async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
-        PostgresStore::end_run(self, run, end).await
+        self.digest_books.lock().await.remove(&run);
+        runs::end_run(self, run, end).await
     }
 
     async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError> {
-        PostgresStore::note_unrecorded(self, uuid, answered).await
+        runs::note_unrecorded(self, uuid, answered).await
     }
 
     async fn prune(&self, before_us: i64) -> Result<super::Pruned, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let (runs, calls): (i64, i64) = sqlx::query_as(&postgres_placeholders(&format!(
-            "SELECT runs, calls::bigint AS calls FROM ({}) AS counted",
-            super::sql::PRUNE_COUNT
-        )))
-        .bind(before_us)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(&postgres_placeholders(super::sql::PRUNE_DELETE))
-            .bind(before_us)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(super::Pruned {
-            runs: runs.max(0) as u64,
-            calls: calls.max(0) as u64,
-        })
+        runs::prune(self, before_us).await
     }
 
     async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// `?` placeholders as PostgreSQL's `$1`, `$2`, … (the shared SQL has no `?` in literals).
-fn postgres_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! show next to the query.
 
 pub mod read;
+pub mod runs;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -132,17 +133,25 @@ pub struct Row {
     pub values: Vec<Value>,
 }
 
-/// A parameter of a read (`?` in the SQL).
+/// A parameter of a statement (`?` in the SQL).
 #[derive(Debug, Clone)]
 pub enum Bind {
+    Null,
     Int(i64),
     Text(String),
+}
+
+impl Bind {
+    pub fn opt_text(value: Option<&str>) -> Bind {
+        value.map_or(Bind::Null, |text| Bind::Text(text.to_string()))
+    }
 }
 
 /// How a backend runs a read.
 #[async_trait::async_trait]
 pub trait Fetch: Send + Sync {
-    /// Every row of `sql` (with `?` placeholders for `binds`).
+    /// Every row of `sql` (with `?` placeholders for `binds`); a statement that returns no rows
+    /// (an INSERT, an UPDATE) runs the same way.
     async fn fetch_rows(&self, sql: &str, binds: &[Bind]) -> Result<Vec<Row>, StoreError>;
 
     /// The rows of `sql`, streamed: memory stays bounded however many there are.
@@ -243,12 +252,6 @@ pub fn units_json(call: &crate::record::Call) -> Option<String> {
     }
     serde_json::to_string(&units).ok()
 }
-
-/// The statements of a prune (`?`: the cutoff), for both backends: the calls counted, then the
-/// runs deleted (their calls, loops, tags and totals follow by `ON DELETE CASCADE`).
-pub const PRUNE_COUNT: &str = "SELECT count(*) AS runs, coalesce(sum((SELECT count(*) FROM calls c \
-     WHERE c.run_id = r.id)), 0) AS calls FROM runs r WHERE r.started_at_us < ? AND r.state != 'running'";
-pub const PRUNE_DELETE: &str = "DELETE FROM runs WHERE started_at_us < ? AND state != 'running'";
 
 /// Run ids as an SQL list (`1,2,3`): numbers only, never text from outside.
 pub fn id_list(ids: &[i64]) -> String {

@@ -15,14 +15,7 @@ use crate::store::StoreError;
 #[async_trait::async_trait]
 impl Fetch for SqliteStore {
     async fn fetch_rows(&self, sql: &str, binds: &[Bind]) -> Result<Vec<Row>, StoreError> {
-        let mut query = sqlx::query(sql);
-        for bind in binds {
-            query = match bind {
-                Bind::Int(n) => query.bind(*n),
-                Bind::Text(text) => query.bind(text.clone()),
-            };
-        }
-        let rows = query.fetch_all(self.pool()).await?;
+        let rows = bound(sql, binds).fetch_all(self.pool()).await?;
         let columns = rows
             .first()
             .map(column_names)
@@ -34,14 +27,7 @@ impl Fetch for SqliteStore {
 
     fn stream_rows(&self, sql: String, binds: Vec<Bind>) -> BoxStream<'_, Result<Row, StoreError>> {
         Box::pin(async_stream::try_stream! {
-            let mut query = sqlx::query(&sql);
-            for bind in &binds {
-                query = match bind {
-                    Bind::Int(n) => query.bind(*n),
-                    Bind::Text(text) => query.bind(text.clone()),
-                };
-            }
-            let mut rows = query.fetch(self.pool());
+            let mut rows = bound(&sql, &binds).fetch(self.pool());
             let mut columns: Option<Arc<[String]>> = None;
             while let Some(row) = rows.next().await {
                 let row = row?;
@@ -50,6 +36,22 @@ impl Fetch for SqliteStore {
             }
         })
     }
+}
+
+/// `sql` with its parameters bound.
+fn bound<'q>(
+    sql: &'q str,
+    binds: &[Bind],
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    let mut query = sqlx::query(sql);
+    for bind in binds {
+        query = match bind {
+            Bind::Null => query.bind(None::<i64>),
+            Bind::Int(n) => query.bind(*n),
+            Bind::Text(text) => query.bind(text.clone()),
+        };
+    }
+    query
 }
 
 fn column_names(row: &SqliteRow) -> Arc<[String]> {

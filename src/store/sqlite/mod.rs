@@ -10,13 +10,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::sql::SqlBackend;
-use super::{micros, Batch, StoreError};
+use super::sql::{runs, SqlBackend};
+use super::{Batch, StoreError};
 use crate::record::{RunEnd, RunMeta};
 
 pub use crate::store::digest_book::DigestBook;
@@ -103,7 +103,7 @@ impl SqliteStore {
         };
         // Reading must work on a full disk or a read-only file: marking dead runs is a write,
         // and its failure only means it happens at a later open.
-        if let Err(error) = store.mark_dead_runs_incomplete().await {
+        if let Err(error) = runs::mark_dead_runs_incomplete(&store).await {
             tracing::warn!("could not mark runs that died as incomplete: {error}");
         }
         if let Err(error) = store.rebuild_missing_totals().await {
@@ -120,122 +120,6 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Records the start of a run; returns its id.
-    async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO runs (uuid, kind, state, started_at_us, command, cwd, git_repo, git_branch, \
-             git_commit, ci_provider, ci_job, ci_ref, ci_pr, tollgate_version, pricing_version, \
-             model_version, hostname, pid, totals) \
-             VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id",
-        )
-        .bind(&meta.uuid)
-        .bind(&meta.kind)
-        .bind(micros(meta.started_at))
-        .bind(serde_json::to_string(&meta.command).unwrap_or_default())
-        .bind(&meta.cwd)
-        .bind(&meta.git.repo)
-        .bind(&meta.git.branch)
-        .bind(&meta.git.commit)
-        .bind(&meta.ci.provider)
-        .bind(&meta.ci.job)
-        .bind(&meta.ci.git_ref)
-        .bind(&meta.ci.pr)
-        .bind(&meta.tollgate_version)
-        .bind(&meta.pricing_version)
-        .bind(&meta.model_version)
-        .bind(&meta.hostname)
-        .bind(i64::from(meta.pid))
-        .fetch_one(&mut *tx)
-        .await?;
-        for (key, value) in &meta.tags {
-            sqlx::query("INSERT INTO run_tags (run_id, key, value) VALUES (?, ?, ?)")
-                .bind(id)
-                .bind(key)
-                .bind(value)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    /// Records the end of a run.
-    async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
-        self.digest_books.lock().await.remove(&run);
-        sqlx::query(
-            "UPDATE runs SET state = ?, ended_at_us = ?, exit_code = ?, lost_calls = ?, \
-             lost_reason = ? WHERE id = ?",
-        )
-        .bind(super::ended_state(end))
-        .bind(micros(SystemTime::now()))
-        .bind(end.exit_code)
-        .bind(i64::try_from(end.lost).unwrap_or(i64::MAX))
-        .bind(&end.lost_reason)
-        .bind(run)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError> {
-        let run: Option<(i64, String, i64)> = sqlx::query_as(
-            "SELECT id, state, (SELECT coalesce(sum(t.calls), 0) FROM operation_totals t \
-             WHERE t.run_id = runs.id) FROM runs WHERE uuid = ?",
-        )
-        .bind(uuid)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((id, state, recorded)) = run else {
-            return Ok(None);
-        };
-        match state.as_str() {
-            "incomplete" => {}
-            "running" => return Ok(None),
-            _ => return Ok(Some(0)),
-        }
-        let missing = answered.saturating_sub(recorded.max(0) as u64);
-        if missing > 0 {
-            sqlx::query(
-                "UPDATE runs SET lost_calls = max(lost_calls, ?), \
-                 lost_reason = coalesce(lost_reason, ?) WHERE id = ?",
-            )
-            .bind(i64::try_from(missing).unwrap_or(i64::MAX))
-            .bind(format!(
-                "tollgate stopped before the run's end: {missing} of its {answered} answered \
-                 calls were not recorded"
-            ))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        }
-        Ok(Some(missing))
-    }
-
-    /// Runs still `running` whose tollgate process is gone (on this host) died without an end.
-    async fn mark_dead_runs_incomplete(&self) -> Result<(), StoreError> {
-        let running: Vec<(i64, Option<String>, Option<i64>)> =
-            sqlx::query_as("SELECT id, hostname, pid FROM runs WHERE state = 'running'")
-                .fetch_all(&self.pool)
-                .await?;
-        let here = crate::procnet::hostname();
-        for (id, hostname, pid) in running {
-            if hostname.as_deref() != here.as_deref() {
-                continue;
-            }
-            let alive = pid.is_some_and(|pid| crate::procnet::is_tollgate_process(pid as i32));
-            if !alive {
-                sqlx::query(
-                    "UPDATE runs SET state = 'incomplete' WHERE id = ? AND state = 'running'",
-                )
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-            }
-        }
-        Ok(())
     }
 
     /// Runs recorded before the writer kept totals (an older tollgate) get them from their
@@ -273,7 +157,7 @@ impl SqlBackend for SqliteStore {
     }
 
     async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
-        SqliteStore::begin_run(self, meta).await
+        runs::begin_run(self, meta).await
     }
 
     async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError> {
@@ -281,28 +165,16 @@ impl SqlBackend for SqliteStore {
     }
 
     async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
-        SqliteStore::end_run(self, run, end).await
+        self.digest_books.lock().await.remove(&run);
+        runs::end_run(self, run, end).await
     }
 
     async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError> {
-        SqliteStore::note_unrecorded(self, uuid, answered).await
+        runs::note_unrecorded(self, uuid, answered).await
     }
 
     async fn prune(&self, before_us: i64) -> Result<super::Pruned, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let (runs, calls): (i64, i64) = sqlx::query_as(super::sql::PRUNE_COUNT)
-            .bind(before_us)
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query(super::sql::PRUNE_DELETE)
-            .bind(before_us)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(super::Pruned {
-            runs: runs.max(0) as u64,
-            calls: calls.max(0) as u64,
-        })
+        runs::prune(self, before_us).await
     }
 
     async fn close(&self) {
@@ -423,7 +295,8 @@ fn classify(path: &str, error: sqlx::Error) -> StoreError {
 mod tests {
     use super::*;
     use crate::record::Call;
-    use crate::store::RunStore;
+    use crate::store::{micros, RunStore};
+    use std::time::SystemTime;
     use std::os::unix::fs::PermissionsExt as _;
 
     fn mode(path: &Path) -> u32 {
