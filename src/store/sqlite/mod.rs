@@ -296,8 +296,8 @@ mod tests {
     use super::*;
     use crate::record::Call;
     use crate::store::{micros, RunStore};
-    use std::time::SystemTime;
     use std::os::unix::fs::PermissionsExt as _;
+    use std::time::SystemTime;
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
