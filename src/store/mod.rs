@@ -1,11 +1,14 @@
 //! The history: runs, their calls and paginator loops, behind one small trait, [`RunStore`].
 //!
 //! Below the profile and above the record layer only: a store takes plain records
-//! ([`crate::record`]) and gives back the aggregates reports read. All SQL lives here. The
-//! SQLite backend is in [`sqlite`]; [`memory`] keeps everything in memory (tests, the proof
-//! that the seam is real, and the report of a `run --no-record`). Totals are summed by one engine, [`tally`], whatever the
-//! backend. The history holds nothing secret: access keys only as fingerprints, no parameter
-//! values, no bodies.
+//! ([`crate::record`]) and gives back the aggregates reports read. All SQL lives here. Two SQL
+//! backends, [`sqlite`] (a file, the default) and [`postgres`] (a history shared by many
+//! machines), write in their own ways and read through the same code ([`sql`]), so the same runs
+//! give the same reports from either; [`push`] copies local runs to a server. [`memory`] keeps
+//! everything in memory (tests, the proof that the seam is real, and the report of a `run
+//! --no-record`). Totals are summed by one engine, [`tally`], whatever the backend, and the
+//! repeated-call groups a batch writes are planned by one [`digest_book`]. The history holds
+//! nothing secret: access keys only as fingerprints, no parameter values, no bodies.
 
 pub mod digest_book;
 pub mod memory;
