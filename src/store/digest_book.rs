@@ -18,7 +18,7 @@ use super::tally::DigestTotals;
 #[derive(Debug)]
 pub struct DigestBook {
     /// Digest -> the key of its only call so far (its id in `calls` in SQLite, its sequence
-    /// number + 1 in PostgreSQL), or [`STORED`]. (The digests are
+    /// number + 1 in PostgreSQL), or `STORED` (0). (The digests are
     /// hashes already: Fx is enough.)
     seen: FxHashMap<i64, i64>,
     /// Every group goes to the table (after an overflow, or when rebuilding).
@@ -80,7 +80,7 @@ impl DigestBook {
 
     /// What the batch's groups `digests` need: the earlier single calls to copy in first, the
     /// groups to upsert, and the book's changes once the batch commits. `call_keys` are the
-    /// batch's calls' keys, in batch order (never [`STORED`]).
+    /// batch's calls' keys, in batch order (never 0, which marks a stored group).
     pub fn plan<'t, 'a>(
         &self,
         digests: &'t FxHashMap<i64, DigestTotals<'a>>,
