@@ -157,6 +157,40 @@ pub struct RegionGroup {
     pub cost: Decimal,
 }
 
+/// The one order every store gives operations in, by name: what ranks them later (by cost, by
+/// calls) then breaks ties the same way every time, from either backend.
+pub fn sort_operations(operations: &mut [super::OperationTally]) {
+    operations.sort_by(|a, b| {
+        a.service
+            .cmp(&b.service)
+            .then_with(|| a.operation.cmp(&b.operation))
+    });
+}
+
+/// The one order every store gives resource groups in: most calls first, then by name.
+pub fn sort_resources(groups: &mut [ResourceGroup]) {
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.operation.cmp(&b.operation))
+            .then_with(|| a.service.cmp(&b.service))
+            .then_with(|| a.resource.cmp(&b.resource))
+    });
+}
+
+/// The one order every store gives failures in: most calls first, then by name and outcome.
+pub fn sort_failures(groups: &mut [FailureGroup]) {
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.operation.cmp(&b.operation))
+            .then_with(|| a.service.cmp(&b.service))
+            .then_with(|| a.status.cmp(&b.status))
+            .then_with(|| a.error_code.cmp(&b.error_code))
+            .then_with(|| a.throttled.cmp(&b.throttled))
+    });
+}
+
 /// The one order every store gives regions in (a baseline written from either backend is the
 /// same file): most money first, then most calls, then by name.
 pub fn sort_regions(groups: &mut [RegionGroup]) {

@@ -18,8 +18,9 @@ pub use call::{
     StatusClass, UpstreamFailure,
 };
 pub use history::{
-    sort_implied, sort_regions, Cadence, FailureGroup, ImpliedGroup, LoopRow, RegionGroup,
-    RepeatGroup, ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint,
+    sort_failures, sort_implied, sort_operations, sort_regions, sort_resources, Cadence,
+    FailureGroup, ImpliedGroup, LoopRow, RegionGroup, RepeatGroup, ResourceGroup, RunFilter,
+    RunRow, StoredCall, TimelinePoint,
 };
 pub use loops::Loop;
 pub use money::{cost_label, exact, format_usd, published, Usd, PUBLISHED_DECIMALS};

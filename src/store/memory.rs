@@ -226,7 +226,10 @@ impl RunStore for MemoryStore {
     }
 
     async fn operations(&self, runs: &[i64]) -> Result<Vec<OperationTally>, StoreError> {
-        Ok(self.totals_of(runs, |totals| totals.operations.values().cloned().collect()))
+        let mut out: Vec<OperationTally> =
+            self.totals_of(runs, |totals| totals.operations.values().cloned().collect());
+        crate::record::sort_operations(&mut out);
+        Ok(out)
     }
 
     async fn loops(&self, runs: &[i64]) -> Result<Vec<LoopRow>, StoreError> {
@@ -334,7 +337,7 @@ impl RunStore for MemoryStore {
                     last_us: t.last_us,
                 })
                 .collect();
-            out.sort_by(|a, b| b.count.cmp(&a.count).then(a.operation.cmp(&b.operation)));
+            crate::record::sort_resources(&mut out);
             out
         }))
     }
@@ -359,7 +362,7 @@ impl RunStore for MemoryStore {
                     },
                 )
                 .collect();
-            out.sort_by(|a, b| b.count.cmp(&a.count).then(a.operation.cmp(&b.operation)));
+            crate::record::sort_failures(&mut out);
             out
         }))
     }

@@ -148,7 +148,12 @@ pub fn top_operations(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
         .iter()
         .filter(|op| op.service != "not-aws" && !total(op).is_zero())
         .collect();
-    by_cost.sort_by(|a, b| total(b).cmp(&total(a)).then(a.operation.cmp(&b.operation)));
+    by_cost.sort_by(|a, b| {
+        total(b)
+            .cmp(&total(a))
+            .then_with(|| a.operation.cmp(&b.operation))
+            .then_with(|| a.service.cmp(&b.service))
+    });
     let mut by_count: Vec<_> = facts
         .operations
         .iter()
@@ -157,7 +162,8 @@ pub fn top_operations(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
     by_count.sort_by(|a, b| {
         b.attempts
             .cmp(&a.attempts)
-            .then(a.operation.cmp(&b.operation))
+            .then_with(|| a.operation.cmp(&b.operation))
+            .then_with(|| a.service.cmp(&b.service))
     });
     let all: Decimal = facts.operations.iter().map(total).sum();
     let mut out = Vec::new();

@@ -214,7 +214,9 @@ pub async fn operations<F: Fetch + ?Sized>(
             let _ = entry.latency_us.record_n(bucket.max(1) as u64, n);
         }
     }
-    Ok(by_operation.into_values().collect())
+    let mut out: Vec<OperationTally> = by_operation.into_values().collect();
+    crate::record::sort_operations(&mut out);
+    Ok(out)
 }
 
 /// Loops of the runs, in order.
@@ -383,7 +385,7 @@ pub async fn calls_by_resource<F: Fetch + ?Sized>(
         group.last_us = group.last_us.max(last);
     }
     let mut out: Vec<ResourceGroup> = groups.into_values().collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.operation.cmp(&b.operation)));
+    crate::record::sort_resources(&mut out);
     Ok(out)
 }
 
@@ -435,7 +437,7 @@ pub async fn failures<F: Fetch + ?Sized>(
         group.last_us = group.last_us.max(last);
     }
     let mut out: Vec<FailureGroup> = groups.into_values().collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.operation.cmp(&b.operation)));
+    crate::record::sort_failures(&mut out);
     Ok(out)
 }
 
