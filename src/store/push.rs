@@ -49,6 +49,14 @@ pub async fn push(
     mut progress: impl FnMut(&str, u64),
 ) -> Result<PushOutcome, StoreError> {
     let mut outcome = PushOutcome::default();
+    // The server's columns of each table, read once: its schema is the target's.
+    let mut columns_of = Vec::with_capacity(RUN_TABLES.len() + 1);
+    {
+        let mut db = to.pool().acquire().await?;
+        for table in std::iter::once("runs").chain(RUN_TABLES) {
+            columns_of.push((table, columns(&mut db, table, &["id"]).await?));
+        }
+    }
     let runs = from
         .fetch_rows("SELECT id, uuid, state FROM runs ORDER BY id", &[])
         .await?;
@@ -66,7 +74,7 @@ pub async fn push(
             outcome.present += 1;
             continue;
         }
-        let calls = copy_run(from, to, id, &uuid).await?;
+        let calls = copy_run(from, to, &columns_of, id, &uuid).await?;
         outcome.pushed += 1;
         outcome.calls += calls;
         progress(&uuid, calls);
@@ -74,20 +82,24 @@ pub async fn push(
     Ok(outcome)
 }
 
-/// Copies one run in one transaction; returns its calls.
+/// Copies one run in one transaction, table by table (`columns_of`: `runs` first, then
+/// [`RUN_TABLES`], with the server's columns of each); returns its calls.
 async fn copy_run(
     from: &SqliteStore,
     to: &PostgresStore,
+    columns_of: &[(&str, Vec<String>)],
     id: i64,
     uuid: &str,
 ) -> Result<u64, StoreError> {
     let mut tx = to.pool().begin().await?;
-    let run_columns = columns(&mut tx, "runs", &["id"]).await?;
+    let ((_, run_columns), run_tables) = columns_of
+        .split_first()
+        .expect("the runs table comes first");
     copy_rows(
         from,
         &mut tx,
         "runs",
-        &run_columns,
+        run_columns,
         &format!("SELECT {} FROM runs WHERE id = ?", run_columns.join(", ")),
         id,
         None,
@@ -98,8 +110,7 @@ async fn copy_run(
         .fetch_one(&mut *tx)
         .await?;
     let mut calls = 0;
-    for table in RUN_TABLES {
-        let names = columns(&mut tx, table, &["id"]).await?;
+    for (table, names) in run_tables {
         let select = names
             .iter()
             .map(|name| {
@@ -111,18 +122,22 @@ async fn copy_run(
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let order = if table == "calls" { " ORDER BY id" } else { "" };
+        let order = if *table == "calls" {
+            " ORDER BY id"
+        } else {
+            ""
+        };
         let copied = copy_rows(
             from,
             &mut tx,
             table,
-            &names,
+            names,
             &format!("SELECT {select} FROM {table} WHERE {table}.run_id = ?{order}"),
             id,
             Some(new_id),
         )
         .await?;
-        if table == "calls" {
+        if *table == "calls" {
             calls = copied;
         }
     }

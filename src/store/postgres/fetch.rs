@@ -11,10 +11,10 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::TryStreamExt as _;
 use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
+use sqlx::{Row as _, TypeInfo as _, ValueRef as _};
 
 use super::PostgresStore;
-use crate::store::sql::{Bind, Fetch, Row, Value};
+use crate::store::sql::{column_names, plain_rows, Bind, Fetch, Row, Value};
 use crate::store::StoreError;
 
 #[async_trait::async_trait]
@@ -22,13 +22,7 @@ impl Fetch for PostgresStore {
     async fn fetch_rows(&self, sql: &str, binds: &[Bind]) -> Result<Vec<Row>, StoreError> {
         let sql = with_literals(sql, binds)?;
         let rows = sqlx::raw_sql(&sql).fetch_all(self.pool()).await?;
-        let columns = rows
-            .first()
-            .map(column_names)
-            .unwrap_or_else(|| Arc::new([]));
-        rows.iter()
-            .map(|row| plain_row(row, columns.clone()))
-            .collect()
+        plain_rows(&rows, plain_row)
     }
 
     fn stream_rows(&self, sql: String, binds: Vec<Bind>) -> BoxStream<'_, Result<Row, StoreError>> {
@@ -102,13 +96,6 @@ fn with_literals(sql: &str, binds: &[Bind]) -> Result<String, StoreError> {
         }
     }
     Ok(out)
-}
-
-fn column_names(row: &PgRow) -> Arc<[String]> {
-    row.columns()
-        .iter()
-        .map(|column| column.name().to_string())
-        .collect()
 }
 
 fn plain_row(row: &PgRow, columns: Arc<[String]>) -> Result<Row, StoreError> {

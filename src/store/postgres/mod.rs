@@ -20,7 +20,6 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use super::digest_book::DigestBook;
 use super::sql::{runs, SqlBackend};
 use super::{Batch, StoreError};
-use crate::record::{RunEnd, RunMeta};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -153,10 +152,6 @@ impl SqlBackend for PostgresStore {
         self.location.clone()
     }
 
-    async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
-        runs::begin_run(self, meta).await
-    }
-
     async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError> {
         let mut books = self.digest_books.lock().await;
         let book = books.entry(run).or_default();
@@ -165,17 +160,8 @@ impl SqlBackend for PostgresStore {
         Ok(())
     }
 
-    async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
+    async fn forget_run(&self, run: i64) {
         self.digest_books.lock().await.remove(&run);
-        runs::end_run(self, run, end).await
-    }
-
-    async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError> {
-        runs::note_unrecorded(self, uuid, answered).await
-    }
-
-    async fn prune(&self, before_us: i64) -> Result<super::Pruned, StoreError> {
-        runs::prune(self, before_us).await
     }
 
     async fn close(&self) {

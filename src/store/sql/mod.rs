@@ -23,16 +23,15 @@ use crate::record::{
     RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint,
 };
 
-/// An SQL backend: how it writes, and [`Fetch`] for how it reads. Every SQL backend is a
-/// [`RunStore`] through the one implementation below, its reads the shared ones ([`read`]).
+/// An SQL backend: how it writes a batch, and [`Fetch`] for every other statement. Every SQL
+/// backend is a [`RunStore`] through the one implementation below: a run's start, end and
+/// retention are the shared statements of [`runs`], its reads the shared ones of [`read`].
 #[async_trait::async_trait]
 pub trait SqlBackend: Fetch {
     fn location(&self) -> String;
-    async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError>;
     async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError>;
-    async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError>;
-    async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError>;
-    async fn prune(&self, before_us: i64) -> Result<Pruned, StoreError>;
+    /// The run ended: the writer's state for it (its digest book) can go.
+    async fn forget_run(&self, run: i64);
     async fn close(&self);
 }
 
@@ -43,7 +42,7 @@ impl<T: SqlBackend> RunStore for T {
     }
 
     async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
-        SqlBackend::begin_run(self, meta).await
+        runs::begin_run(self, meta).await
     }
 
     async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError> {
@@ -51,11 +50,12 @@ impl<T: SqlBackend> RunStore for T {
     }
 
     async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
-        SqlBackend::end_run(self, run, end).await
+        self.forget_run(run).await;
+        runs::end_run(self, run, end).await
     }
 
     async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError> {
-        SqlBackend::note_unrecorded(self, uuid, answered).await
+        runs::note_unrecorded(self, uuid, answered).await
     }
 
     async fn select_runs(&self, filter: &RunFilter) -> Result<Vec<i64>, StoreError> {
@@ -107,7 +107,7 @@ impl<T: SqlBackend> RunStore for T {
     }
 
     async fn prune(&self, before_us: i64) -> Result<Pruned, StoreError> {
-        SqlBackend::prune(self, before_us).await
+        runs::prune(self, before_us).await
     }
 
     async fn close(&self) {
@@ -239,6 +239,29 @@ impl Row {
         }
         Ok(sum)
     }
+}
+
+/// A result's column names, from one of its rows (the same for every row of a result).
+pub fn column_names<R: sqlx::Row>(row: &R) -> Arc<[String]> {
+    use sqlx::Column as _;
+    row.columns()
+        .iter()
+        .map(|column| column.name().to_string())
+        .collect()
+}
+
+/// A whole result as plain rows, each converted by the backend's `plain_row`.
+pub fn plain_rows<R: sqlx::Row>(
+    rows: &[R],
+    plain_row: impl Fn(&R, Arc<[String]>) -> Result<Row, StoreError>,
+) -> Result<Vec<Row>, StoreError> {
+    let columns = rows
+        .first()
+        .map(column_names)
+        .unwrap_or_else(|| Arc::new([]));
+    rows.iter()
+        .map(|row| plain_row(row, columns.clone()))
+        .collect()
 }
 
 /// A call's units as stored: a JSON object of exact decimal strings, in unit order.

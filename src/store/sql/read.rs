@@ -72,34 +72,53 @@ pub async fn runs<F: Fetch + ?Sized>(
     }
     sql.push_str(" ORDER BY r.started_at_us DESC, r.id DESC LIMIT ?");
     let rows = db.fetch_rows(&sql, &[Bind::Int(limit)]).await?;
+    // Tags and totals of all the runs in one query each, not two per run (a weekly report
+    // reads hundreds of runs, over a network with PostgreSQL).
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in &rows {
+        ids.push(row.int("id")?);
+    }
+    let mut tags_of: HashMap<i64, std::collections::BTreeMap<String, String>> = HashMap::new();
+    let mut totals_of: HashMap<i64, (Decimal, u64, u64, u64)> = HashMap::new();
+    if !ids.is_empty() {
+        let list = id_list(&ids);
+        for tag in db
+            .fetch_rows(
+                &format!("SELECT run_id, key, value FROM run_tags WHERE run_id IN ({list})"),
+                &[],
+            )
+            .await?
+        {
+            tags_of
+                .entry(tag.int("run_id")?)
+                .or_default()
+                .insert(tag.text("key")?, tag.text("value")?);
+        }
+        // Summed here, exactly: SQLite would sum the decimal text as floating point.
+        for total in db
+            .fetch_rows(
+                &format!(
+                    "SELECT run_id, cost_usd, transfer_usd, implied_usd, priced, free, \
+                     not_billed, unpriced, estimated FROM operation_totals \
+                     WHERE run_id IN ({list})"
+                ),
+                &[],
+            )
+            .await?
+        {
+            let sums = totals_of.entry(total.int("run_id")?).or_default();
+            sums.0 += total.money(&["cost_usd", "transfer_usd", "implied_usd"])?;
+            sums.1 += total.count("priced")? + total.count("free")? + total.count("not_billed")?;
+            sums.2 += total.count("unpriced")?;
+            sums.3 += total.count("estimated")?;
+        }
+    }
     let mut runs = Vec::with_capacity(rows.len());
     for row in rows {
         let id = row.int("id")?;
-        let tags = db
-            .fetch_rows(
-                "SELECT key, value FROM run_tags WHERE run_id = ? ORDER BY key",
-                &[Bind::Int(id)],
-            )
-            .await?
-            .iter()
-            .map(|tag| Ok((tag.text("key")?, tag.text("value")?)))
-            .collect::<Result<_, StoreError>>()?;
+        let tags = tags_of.remove(&id).unwrap_or_default();
         let command = row.opt_text("command")?;
-        // Summed here, exactly: SQLite would sum the decimal text as floating point.
-        let totals = db
-            .fetch_rows(
-                "SELECT cost_usd, transfer_usd, implied_usd, priced, free, not_billed, unpriced, \
-                 estimated FROM operation_totals WHERE run_id = ?",
-                &[Bind::Int(id)],
-            )
-            .await?;
-        let (mut cost, mut billed, mut unpriced, mut estimated) = (Decimal::ZERO, 0, 0, 0);
-        for total in &totals {
-            cost += total.money(&["cost_usd", "transfer_usd", "implied_usd"])?;
-            billed += total.count("priced")? + total.count("free")? + total.count("not_billed")?;
-            unpriced += total.count("unpriced")?;
-            estimated += total.count("estimated")?;
-        }
+        let (cost, billed, unpriced, estimated) = totals_of.remove(&id).unwrap_or_default();
         runs.push(RunRow {
             id,
             uuid: row.text("uuid")?,

@@ -6,23 +6,17 @@ use std::sync::Arc;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt as _;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
+use sqlx::{Row as _, TypeInfo as _, ValueRef as _};
 
 use super::SqliteStore;
-use crate::store::sql::{Bind, Fetch, Row, Value};
+use crate::store::sql::{column_names, plain_rows, Bind, Fetch, Row, Value};
 use crate::store::StoreError;
 
 #[async_trait::async_trait]
 impl Fetch for SqliteStore {
     async fn fetch_rows(&self, sql: &str, binds: &[Bind]) -> Result<Vec<Row>, StoreError> {
         let rows = bound(sql, binds).fetch_all(self.pool()).await?;
-        let columns = rows
-            .first()
-            .map(column_names)
-            .unwrap_or_else(|| Arc::new([]));
-        rows.iter()
-            .map(|row| plain_row(row, columns.clone()))
-            .collect()
+        plain_rows(&rows, plain_row)
     }
 
     fn stream_rows(&self, sql: String, binds: Vec<Bind>) -> BoxStream<'_, Result<Row, StoreError>> {
@@ -52,13 +46,6 @@ fn bound<'q>(
         };
     }
     query
-}
-
-fn column_names(row: &SqliteRow) -> Arc<[String]> {
-    row.columns()
-        .iter()
-        .map(|column| column.name().to_string())
-        .collect()
 }
 
 fn plain_row(row: &SqliteRow, columns: Arc<[String]>) -> Result<Row, StoreError> {

@@ -17,7 +17,6 @@ use sqlx::SqlitePool;
 
 use super::sql::{runs, SqlBackend};
 use super::{Batch, StoreError};
-use crate::record::{RunEnd, RunMeta};
 
 pub use crate::store::digest_book::DigestBook;
 
@@ -156,25 +155,12 @@ impl SqlBackend for SqliteStore {
         self.path.display().to_string()
     }
 
-    async fn begin_run(&self, meta: &RunMeta) -> Result<i64, StoreError> {
-        runs::begin_run(self, meta).await
-    }
-
     async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError> {
         SqliteStore::write_batch(self, run, batch).await
     }
 
-    async fn end_run(&self, run: i64, end: &RunEnd) -> Result<(), StoreError> {
+    async fn forget_run(&self, run: i64) {
         self.digest_books.lock().await.remove(&run);
-        runs::end_run(self, run, end).await
-    }
-
-    async fn note_unrecorded(&self, uuid: &str, answered: u64) -> Result<Option<u64>, StoreError> {
-        runs::note_unrecorded(self, uuid, answered).await
-    }
-
-    async fn prune(&self, before_us: i64) -> Result<super::Pruned, StoreError> {
-        runs::prune(self, before_us).await
     }
 
     async fn close(&self) {
@@ -294,7 +280,7 @@ fn classify(path: &str, error: sqlx::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Call;
+    use crate::record::{Call, RunEnd, RunMeta};
     use crate::store::{micros, RunStore};
     use std::os::unix::fs::PermissionsExt as _;
     use std::time::SystemTime;
