@@ -52,6 +52,7 @@ use tollgate::aws::identify::Identifier;
 use tollgate::aws::model::Model;
 use tollgate::aws::pages::PageAnswer;
 use tollgate::aws::signing;
+use tollgate::aws::usage::Answerer;
 use tollgate::findings::{rules, Thresholds};
 use tollgate::pricing::{overlay, Pricer};
 use tollgate::procnet::client_process;
@@ -883,7 +884,8 @@ const QUEUES: [&str; 3] = ["orders", "emails", "audit-events"];
 impl Pool {
     fn build(identifier: &Identifier<'_>, pricer: &Pricer) -> anyhow::Result<Self> {
         let mut rng = Rng(0x5eed);
-        let call = |spec: Spec| call_from_exchange(identifier, pricer, &spec.exchange());
+        let call =
+            |spec: Spec| call_from_exchange(identifier, pricer, &spec.exchange(), Answerer::Aws);
         let get = (0..2000)
             .map(|i| {
                 let bucket = BUCKETS[i % BUCKETS.len()];

@@ -2,7 +2,9 @@
 # System packages the tests need beyond the Rust toolchain and Python (see scripts/test.sh):
 # Debian's `chromium`, for the HTML report test (tests/integration/html.rs), which opens the
 # report in headless Chromium; `postgresql`, for the shared-store tests; `nodejs`/`npm` for the
-# JavaScript SDK tests; and `prometheus` (with `promtool`), for the live metrics test
+# JavaScript SDK tests; `golang-go` and `golang-github-aws-aws-sdk-go-v2-dev` for the Go SDK tests
+# (tests/integration/go_sdk.rs builds its workload offline against the packaged SDK); and
+# `prometheus` (with `promtool`), for the live metrics test
 # (tests/integration/metrics.rs), which has a real Prometheus scrape `tollgate run --metrics` and
 # evaluate the dashboards' queries. Installs only what is missing; run as root (CI), or with
 # sudo. Without them, TOLLGATE_SKIP_BROWSER_TESTS=1 and TOLLGATE_SKIP_PROMETHEUS_TESTS=1 skip
@@ -34,6 +36,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     missing+=(nodejs npm)
 else
     echo "node: present ($(node --version))" >&2
+fi
+# Go and the AWS SDK for Go v2 sources (GOPATH mode, no module download: the tests run offline).
+if command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/github.com/aws/aws-sdk-go-v2/config ]; then
+    echo "go: present ($(go version)), with the AWS SDK for Go v2 sources" >&2
+else
+    missing+=(golang-go golang-github-aws-aws-sdk-go-v2-dev)
 fi
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the Node SDK test (tests/integration/node_sdk.rs) needs, from npm, exactly as the
 # lockfiles pin it: the AWS SDK for JavaScript v3 clients (tests/node), and a second major Node
-# release from npm's `node` package, which carries the binary (tests/node/node24). Needs Node and
+# and a third major release from npm's `node` package, which carries the binary (tests/node/node24,
+# tests/node/node22). Needs Node and
 # npm on PATH (scripts/install-test-deps.sh installs Debian's when missing); where that Node is
 # older than 20 (Debian bookworm's is 18), Node 20 comes from npm too (tests/node/node20) and
 # `scripts/test.sh` points the tests at it. A directory already installed from its current
@@ -14,7 +15,7 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     echo "(Debian: apt-get install nodejs npm; or https://nodejs.org)" >&2
     exit 1
 fi
-dirs=(tests/node tests/node/node24)
+dirs=(tests/node tests/node/node24 tests/node/node22)
 if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
     dirs+=(tests/node/node20)
 fi
@@ -26,4 +27,4 @@ for dir in "${dirs[@]}"; do
     echo "node-env: npm ci in $dir" >&2
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
 done
-echo "node-env: node $(node --version), second release $(tests/node/node24/node_modules/node/bin/node --version)" >&2
+echo "node-env: node $(node --version), also $(tests/node/node24/node_modules/node/bin/node --version) and $(tests/node/node22/node_modules/node/bin/node --version)" >&2

@@ -190,6 +190,20 @@ fn cbor_text_after(body: &[u8], key: &[u8]) -> Option<String> {
     std::str::from_utf8(bytes).ok().map(str::to_string)
 }
 
+/// Whether the request's body is a form (`application/x-www-form-urlencoded`): the query and EC2
+/// protocols.
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+}
+
 /// The request id AWS assigned, from the response headers.
 pub fn request_id(headers: &HeaderMap) -> Option<String> {
     ["x-amzn-requestid", "x-amz-request-id", "x-amzn-request-id"]
@@ -209,6 +223,67 @@ pub struct RequestParts<'a> {
     pub uri_template: &'a str,
     /// Query and EC2 protocols put body members in a form, others in JSON.
     pub form_body: bool,
+}
+
+/// The name of the call's main resource, for reports: the input member the model names
+/// ([`resource`]), with what the model cannot say filled in. One resource has one name, however
+/// a call addressed it: an SQS queue named by its URL is shown by its name, as in CreateQueue or
+/// GetQueueUrl (the URL's account id stays out of reports). DynamoDB's batch and transaction
+/// calls name their tables in `RequestItems` or `TransactItems`, which no single member holds.
+pub fn call_resource(
+    service: &str,
+    operation: &str,
+    reference: Option<&ResourceRef>,
+    parts: &RequestParts<'_>,
+) -> Option<String> {
+    let named = reference.and_then(|reference| resource(reference, parts));
+    match (service, named) {
+        ("sqs", Some(value)) => Some(sqs_queue_name(value)),
+        ("dynamodb", None) => dynamodb_tables(operation, parts.body),
+        (_, named) => named,
+    }
+}
+
+/// `https://sqs.us-east-1.amazonaws.com/123456789012/orders` (or moto's `http://` form) →
+/// `orders`; a name stays as it is.
+fn sqs_queue_name(value: String) -> String {
+    if !(value.starts_with("https://") || value.starts_with("http://")) {
+        return value;
+    }
+    match value.trim_end_matches('/').rsplit('/').next() {
+        Some(name) if !name.is_empty() && !name.contains(':') => name.to_string(),
+        _ => value,
+    }
+}
+
+/// The tables of a DynamoDB batch or transaction call, sorted and joined by `,`. A body cut
+/// short by the capture limit names none.
+fn dynamodb_tables(operation: &str, body: &[u8]) -> Option<String> {
+    let document: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mut tables: Vec<&str> = match operation {
+        "BatchWriteItem" | "BatchGetItem" => document
+            .get("RequestItems")?
+            .as_object()?
+            .keys()
+            .map(String::as_str)
+            .collect(),
+        "TransactWriteItems" | "TransactGetItems" => document
+            .get("TransactItems")?
+            .as_array()?
+            .iter()
+            .filter_map(|item| {
+                item.as_object()?
+                    .values()
+                    .next()?
+                    .get("TableName")?
+                    .as_str()
+            })
+            .collect(),
+        _ => return None,
+    };
+    tables.sort_unstable();
+    tables.dedup();
+    (!tables.is_empty()).then(|| truncate(tables.join(","), 256))
 }
 
 /// The value of the input member that names the call's main resource (a bucket, table, queue
@@ -474,6 +549,69 @@ mod tests {
         assert_eq!(
             resource(&reference("body", "QueueUrl"), &parts("/", None, b"Action=SendMessage&QueueUrl=https%3A%2F%2Fsqs.us-east-1.amazonaws.com%2F1%2Fq&MessageBody=x", "/", true)),
             Some("https://sqs.us-east-1.amazonaws.com/1/q".into())
+        );
+    }
+
+    /// Go v2 1.17 sends SQS as a form (query protocol) and names the queue by URL; boto3 sends
+    /// JSON and GetQueueUrl names it by name: one queue, one name. DynamoDB's batch and
+    /// transaction calls name their tables only as map keys or inside items.
+    #[test]
+    fn one_resource_has_one_name_however_the_call_addressed_it() {
+        let reference = |name: &'static str| ResourceRef {
+            member: name,
+            location: "body",
+            name,
+        };
+        let none = HeaderMap::new();
+        let parts = |body: &'static [u8], form_body| RequestParts {
+            path: "/",
+            query: None,
+            headers: &none,
+            body,
+            uri_template: "/",
+            form_body,
+        };
+        let queue_url = reference("QueueUrl");
+        let form = parts(
+            b"Action=SendMessage&QueueUrl=https%3A%2F%2Fsqs.us-east-1.amazonaws.com%2F123456789012%2Forders&MessageBody=x",
+            true,
+        );
+        let json = parts(
+            br#"{"QueueUrl":"http://sqs.us-east-1.localhost.localstack.cloud:4566/000000000000/orders"}"#,
+            false,
+        );
+        let by_name = parts(br#"{"QueueName":"orders"}"#, false);
+        for (reference, parts) in [
+            (&queue_url, &form),
+            (&queue_url, &json),
+            (&reference("QueueName"), &by_name),
+        ] {
+            assert_eq!(
+                call_resource("sqs", "SendMessage", Some(reference), parts).as_deref(),
+                Some("orders")
+            );
+        }
+        let batch = parts(
+            br#"{"RequestItems":{"users":[{"PutRequest":{}}],"orders":[{"DeleteRequest":{}}]}}"#,
+            false,
+        );
+        assert_eq!(
+            call_resource("dynamodb", "BatchWriteItem", None, &batch).as_deref(),
+            Some("orders,users")
+        );
+        let transaction = parts(
+            br#"{"TransactItems":[{"Put":{"TableName":"b","Item":{}}},{"Update":{"TableName":"a"}},{"ConditionCheck":{"TableName":"b"}}]}"#,
+            false,
+        );
+        assert_eq!(
+            call_resource("dynamodb", "TransactWriteItems", None, &transaction).as_deref(),
+            Some("a,b")
+        );
+        // A batch cut short by the capture limit names nothing rather than a part.
+        let cut = parts(br#"{"RequestItems":{"users":[{"PutRe"#, false);
+        assert_eq!(
+            call_resource("dynamodb", "BatchWriteItem", None, &cut),
+            None
         );
     }
 }

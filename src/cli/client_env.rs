@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::node_preload::{self, NodePreload};
 
+/// botocore's CA bundle setting: a CA bundle the user configured, which tollgate must replace.
+const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
+
 /// Where a client should send its HTTPS traffic and which CA bundle it should trust.
 #[derive(Debug, Clone)]
 pub struct ClientEnv {
@@ -32,28 +35,44 @@ impl ClientEnv {
         self
     }
 
-    /// The variables for a child process whose inherited NODE_OPTIONS is `node_options`:
-    /// [`Self::vars`], and NODE_OPTIONS with the preload appended.
-    pub fn child_vars(&self, node_options: Option<&str>) -> Vec<(&'static str, String)> {
+    /// The variables for a child process that would inherit `inherited` (a variable's value, if
+    /// set and not empty): [`Self::vars`]; NODE_OPTIONS with the preload appended; and
+    /// AWS_CA_BUNDLE replaced by tollgate's bundle where one was set (see [`Self::vars`]).
+    pub fn child_vars(
+        &self,
+        inherited: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<(&'static str, String)> {
         let mut vars = self.vars();
+        if user_has_ca_bundle(inherited) {
+            vars.push((AWS_CA_BUNDLE, self.bundle.display().to_string()));
+        }
         if let Some(node) = &self.node {
-            vars.push(("NODE_OPTIONS", node.node_options(node_options)));
+            vars.push((
+                "NODE_OPTIONS",
+                node.node_options(inherited("NODE_OPTIONS").as_deref()),
+            ));
         }
         vars
     }
 
-    /// Variable and value pairs, in the order they are printed; NODE_OPTIONS, which depends on
-    /// what the user has, is not among them (see [`Self::child_vars`]).
+    /// Variable and value pairs, in the order they are printed; NODE_OPTIONS and AWS_CA_BUNDLE,
+    /// which depend on what the user has, are not among them (see [`Self::child_vars`]).
+    ///
+    /// AWS_CA_BUNDLE is not set: the AWS SDK for Go v2 refuses to start a program that passes its
+    /// own `*http.Client` when it is ("unable to add custom RootCAs HTTPClient"), and no client
+    /// needs it. botocore (boto3, both AWS CLIs, aiobotocore) trusts REQUESTS_CA_BUNDLE when no
+    /// CA bundle is configured, Go and the Rust SDK trust SSL_CERT_FILE. Only where the user had
+    /// set AWS_CA_BUNDLE does tollgate replace it, or botocore would trust that bundle alone.
     pub fn vars(&self) -> Vec<(&'static str, String)> {
         let bundle = self.bundle.display().to_string();
         let mut vars = vec![
             // boto3/botocore, the AWS CLI, the Rust and Go SDKs, curl, requests.
             ("HTTPS_PROXY", self.proxy_url.clone()),
             ("https_proxy", self.proxy_url.clone()),
-            // botocore and the AWS CLI, the Go SDK and Terraform.
-            ("AWS_CA_BUNDLE", bundle.clone()),
-            // OpenSSL-based tools and Python's ssl; rustls-native-certs (the Rust SDK).
+            // OpenSSL-based tools, Python's ssl, Go's crypto/x509, rustls-native-certs (the Rust
+            // SDK).
             ("SSL_CERT_FILE", bundle.clone()),
+            // botocore and the AWS CLI (v1 and v2) when no `ca_bundle` is configured; requests.
             ("REQUESTS_CA_BUNDLE", bundle.clone()),
             ("CURL_CA_BUNDLE", bundle.clone()),
             // Node adds these to its own roots.
@@ -73,6 +92,17 @@ impl ClientEnv {
         for (name, value) in self.vars() {
             let _ = writeln!(out, "export {name}={}", shell_quote(&value));
         }
+        // Replaced only where the user has one (see `vars`): in the shared config file, known
+        // now, or in the environment of the shell that evaluates these lines.
+        let bundle = shell_quote(&self.bundle.display().to_string());
+        if ca_bundle_in_shared_config(&|name| std::env::var(name).ok().filter(|v| !v.is_empty())) {
+            let _ = writeln!(out, "export {AWS_CA_BUNDLE}={bundle}");
+        } else {
+            let _ = writeln!(
+                out,
+                "if [ -n \"${{{AWS_CA_BUNDLE}:-}}\" ]; then export {AWS_CA_BUNDLE}={bundle}; fi"
+            );
+        }
         if let Some(node) = &self.node {
             // Appended to the shell's own NODE_OPTIONS when it is evaluated.
             let require = node.require_option();
@@ -84,6 +114,32 @@ impl ClientEnv {
         }
         out
     }
+}
+
+/// Whether the user configured a CA bundle for botocore: AWS_CA_BUNDLE, or `ca_bundle` in the
+/// shared config file. botocore then trusts that bundle alone, so tollgate must set
+/// AWS_CA_BUNDLE (which beats the file) to its own.
+fn user_has_ca_bundle(inherited: &dyn Fn(&str) -> Option<String>) -> bool {
+    inherited(AWS_CA_BUNDLE).is_some() || ca_bundle_in_shared_config(inherited)
+}
+
+/// Whether the shared config file (AWS_CONFIG_FILE, else ~/.aws/config) sets `ca_bundle` in any
+/// profile. Any profile counts: which one a child uses is its own choice (AWS_PROFILE, code).
+fn ca_bundle_in_shared_config(inherited: &dyn Fn(&str) -> Option<String>) -> bool {
+    let path = match inherited("AWS_CONFIG_FILE") {
+        Some(path) => PathBuf::from(path),
+        None => match inherited("HOME") {
+            Some(home) => Path::new(&home).join(".aws/config"),
+            None => return false,
+        },
+    };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    text.lines().any(|line| {
+        line.split_once('=')
+            .is_some_and(|(key, _)| key.trim() == "ca_bundle")
+    })
 }
 
 /// Single-quotes `value` for a POSIX shell.
@@ -122,7 +178,10 @@ mod tests {
         );
         let exports = env.shell_exports();
         assert!(exports.contains("export HTTPS_PROXY=http://127.0.0.1:8877\n"));
-        assert!(exports.contains("export AWS_CA_BUNDLE='/home/a b/ca-bundle.pem'\n"));
+        // Only replaced where the shell has one: the Go SDK breaks on it (see `vars`).
+        assert!(exports.contains(
+            "if [ -n \"${AWS_CA_BUNDLE:-}\" ]; then export AWS_CA_BUNDLE='/home/a b/ca-bundle.pem'; fi\n"
+        ));
         for name in [
             "https_proxy",
             "SSL_CERT_FILE",
@@ -172,10 +231,61 @@ mod tests {
             assert_eq!(String::from_utf8(out.stdout).unwrap(), after);
         }
         // A child of `run` gets the same, from the NODE_OPTIONS tollgate inherited.
-        let child = env.child_vars(Some("--max-old-space-size=64"));
+        let child = env.child_vars(&|name| {
+            (name == "NODE_OPTIONS").then(|| "--max-old-space-size=64".to_string())
+        });
         assert!(child.contains(&(
             "NODE_OPTIONS",
             r#"--max-old-space-size=64 --require "/home/a b/$x/node-preload.cjs""#.to_string()
         )));
+    }
+
+    /// The AWS SDK for Go v2 refuses a program's own `*http.Client` when AWS_CA_BUNDLE is set, so
+    /// a child gets it only where the user had configured a bundle that would otherwise win.
+    #[test]
+    fn aws_ca_bundle_is_replaced_only_where_the_user_configured_one() {
+        let scratch = tempfile::tempdir().unwrap();
+        let env = ClientEnv::new(
+            "127.0.0.1:8877".parse().unwrap(),
+            Path::new("/t/bundle.pem"),
+        );
+        let config = scratch.path().join("config");
+        let child = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            let set = env.child_vars(&move |name| {
+                vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+            });
+            set.iter()
+                .find(|(name, _)| *name == "AWS_CA_BUNDLE")
+                .map(|(_, value)| value.clone())
+        };
+        let config_path = config.to_str().unwrap();
+        assert_eq!(child(&[("AWS_CONFIG_FILE", config_path)]), None, "no file");
+        std::fs::write(&config, "[default]\nregion = eu-west-1\n").unwrap();
+        assert_eq!(child(&[("AWS_CONFIG_FILE", config_path)]), None);
+        assert_eq!(
+            child(&[
+                ("AWS_CONFIG_FILE", config_path),
+                ("AWS_CA_BUNDLE", "/corp.pem")
+            ])
+            .as_deref(),
+            Some("/t/bundle.pem")
+        );
+        std::fs::write(&config, "[profile corp]\nca_bundle = /corp.pem\n").unwrap();
+        assert_eq!(
+            child(&[("AWS_CONFIG_FILE", config_path)]).as_deref(),
+            Some("/t/bundle.pem")
+        );
+        // REQUESTS_CA_BUNDLE and SSL_CERT_FILE are always set: botocore, Go and Rust trust them.
+        let vars = env.child_vars(&|_| None);
+        for name in ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"] {
+            assert!(
+                vars.contains(&(name, "/t/bundle.pem".to_string())),
+                "{name}"
+            );
+        }
     }
 }

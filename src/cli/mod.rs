@@ -16,9 +16,12 @@ mod empty_run;
 mod env;
 pub mod error;
 mod gate;
+mod history_arg;
+mod imported_prices;
 mod model;
 mod node_preload;
 pub(crate) mod pricing;
+mod pricing_update;
 mod proxy_setup;
 mod prune;
 mod push;
@@ -136,7 +139,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::execute(args).await,
             Command::Env(args) => env::execute(args),
             Command::Ca(command) => ca::execute(command),
-            Command::Pricing(command) => pricing::execute(command),
+            Command::Pricing(command) => pricing::execute(command).await,
             Command::Report(args) => report::execute(args).await,
             Command::Runs(args) => runs::execute(args).await,
             Command::Baseline(command) => baseline::execute(command).await,

@@ -24,6 +24,9 @@ pub enum PricingCommand {
     Check(SourceArgs),
     /// Read AWS Price List offer files (JSON) and record their regional prices.
     Import(ImportArgs),
+    /// Fetch the AWS Price List's offer files for the regions you call and import their prices
+    /// (no AWS account needed).
+    Update(super::pricing_update::UpdateArgs),
 }
 
 /// Where prices come from, shared by every pricing-aware command.
@@ -76,11 +79,12 @@ pub struct ImportArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn execute(command: PricingCommand) -> anyhow::Result<ExitCode> {
+pub async fn execute(command: PricingCommand) -> anyhow::Result<ExitCode> {
     match command {
         PricingCommand::Show(args) => show(args),
         PricingCommand::Check(args) => check_command(args),
         PricingCommand::Import(args) => import_command(args),
+        PricingCommand::Update(args) => super::pricing_update::execute(args).await,
     }
 }
 
@@ -306,47 +310,9 @@ fn import_command(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let table = PriceTable::built_in()?;
     let paths: Vec<&Path> = args.files.iter().map(PathBuf::as_path).collect();
     let report = import::import(&table, &paths)?;
-    let output = match args.output {
-        Some(path) => path,
-        None => {
-            let dir = crate::home::data_dir().context("cannot find tollgate's data directory")?;
-            crate::home::ensure_private_dir(&dir)
-                .with_context(|| format!("cannot use {}", dir.display()))?;
-            dir.join(overlay::IMPORTED_FILE)
-        }
-    };
-    let existing = match std::fs::read_to_string(&output) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", output.display())),
-    };
-    let merged = import::merge_into(&existing, &report.prices)
-        .with_context(|| format!("{} is not an imported-prices file", output.display()))?;
-    // Validate what would be read back before replacing anything.
-    let mut check_table = table.clone();
-    let config = overlay::parse(&output, &merged)?;
-    overlay::apply(
-        &mut check_table,
-        &output,
-        config,
-        crate::pricing::table::Origin::Imported(output.clone()),
-    )?;
-    crate::home::write_output(&output, merged.as_bytes())
-        .with_context(|| format!("cannot write {}", output.display()))?;
     for file in &report.files {
         eprintln!("read {file}");
     }
-    let mut regions: Vec<&str> = report.prices.iter().map(|p| p.region.as_str()).collect();
-    regions.sort_unstable();
-    regions.dedup();
-    eprintln!(
-        "{} regional prices for {} regions written to {}",
-        report.prices.len(),
-        regions.len(),
-        output.display()
-    );
-    for conflict in &report.conflicts {
-        eprintln!("skipped: {conflict}");
-    }
+    super::imported_prices::write_imported(&table, &report, args.output)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,7 @@ use super::client_env::ClientEnv;
 use super::node_preload::NodePreload;
 use super::pricing::SourceArgs;
 use crate::aws;
+use crate::aws::usage::Answerer;
 use crate::ca::{CaPaths, LeafCertificates, LocalCa};
 use crate::home;
 use crate::metrics::{Exporter, MetricsServer};
@@ -156,18 +157,8 @@ impl RecordArgs {
     /// The database named by `--db`, else by TOLLGATE_DB (an empty one is unset); `None` for
     /// the default one.
     pub fn database(&self) -> Option<PathBuf> {
-        database_or_env(self.db.as_deref())
+        super::history_arg::database_or_env(self.db.as_deref())
     }
-}
-
-/// `db` (a `--db` given), else TOLLGATE_DB; an empty TOLLGATE_DB is an unset one. Read here, not
-/// through clap's `env`, which refuses an empty value (`TOLLGATE_DB=`) as a `--db` without one.
-pub fn database_or_env(db: Option<&std::path::Path>) -> Option<PathBuf> {
-    db.map(PathBuf::from).or_else(|| {
-        std::env::var_os("TOLLGATE_DB")
-            .filter(|value| !value.is_empty())
-            .map(PathBuf::from)
-    })
 }
 
 /// What becomes of a run's calls under `--no-record`.
@@ -354,6 +345,10 @@ pub async fn start(
         );
     }
     let upstream = args.upstream.as_deref().map(parse_upstream).transpose()?;
+    let answerer = match upstream {
+        Some(_) => Answerer::StandIn,
+        None => Answerer::Aws,
+    };
 
     let system_roots = Roots::system();
     let bundle_path = paths.bundle();
@@ -406,7 +401,7 @@ pub async fn start(
         }
         None => None,
     };
-    let profiler = Profiler::new(pricer, sinks);
+    let profiler = Profiler::new(pricer, sinks).answered_by(answerer);
     let observers = Observers::new(vec![Arc::new(profiler) as Arc<dyn Observer>]);
     let proxy = Proxy::bind(config, Arc::new(leaves), observers).await?;
     let node = if args.no_node_preload {

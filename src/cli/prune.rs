@@ -25,7 +25,7 @@ pub struct PruneArgs {
 
 pub async fn execute(args: PruneArgs) -> anyhow::Result<ExitCode> {
     let before = parse_time("--older-than", &args.older_than)?;
-    let db = super::proxy_setup::database_or_env(args.db.as_deref());
+    let db = super::history_arg::database_or_env(args.db.as_deref());
     let store = store::open_existing(db.as_deref()).await?;
     let pruned = store.prune(before).await;
     let location = store.location();

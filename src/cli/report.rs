@@ -130,7 +130,7 @@ impl SelectArgs {
     /// Opens an existing database: a report never creates one.
     pub async fn open(&self) -> anyhow::Result<Arc<dyn RunStore>> {
         let store = store::open_existing(
-            super::proxy_setup::database_or_env(self.db.as_deref()).as_deref(),
+            super::history_arg::database_or_env(self.db.as_deref()).as_deref(),
         )
         .await?;
         // Runs killed since: their unrecorded calls counted before anything is read.

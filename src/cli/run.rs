@@ -94,10 +94,11 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let node_preload = setup.client_env.node.is_some();
     let (program, program_args) = args.command.split_first().expect("clap requires CMD");
     let mut command = tokio::process::Command::new(program);
-    let node_options = std::env::var("NODE_OPTIONS").ok();
-    command
-        .args(program_args)
-        .envs(setup.client_env.child_vars(node_options.as_deref()));
+    command.args(program_args).envs(
+        setup
+            .client_env
+            .child_vars(&|name| std::env::var(name).ok().filter(|value| !value.is_empty())),
+    );
     // In a terminal the command stays in tollgate's process group, so it can read the terminal
     // and gets Ctrl-C from it directly. Elsewhere it gets a group of its own: a supervisor that
     // signals tollgate's whole group (`timeout`, systemd) then reaches the command once, through

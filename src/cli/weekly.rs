@@ -112,7 +112,7 @@ pub async fn execute(args: WeeklyArgs) -> anyhow::Result<ExitCode> {
     };
     let thresholds = args.findings.thresholds(&args.pricing.sources()?)?;
     let store =
-        store::open_existing(super::proxy_setup::database_or_env(args.db.as_deref()).as_deref())
+        store::open_existing(super::history_arg::database_or_env(args.db.as_deref()).as_deref())
             .await?;
     let report = weekly::build(store.as_ref(), &options, &thresholds).await?;
     store.close().await;

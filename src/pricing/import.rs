@@ -7,14 +7,15 @@
 //! without their region prefix (`EUW1-Requests-Tier1` is `Requests-Tier1`), since the prefix
 //! differs by service and region.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use rust_decimal::Decimal;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::overlay::RegionalSpec;
-use super::table::{PriceEntry, PriceTable};
+use super::table::{PriceEntry, PriceListKey, PriceTable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -26,22 +27,15 @@ pub enum ImportError {
         path: String,
         error: serde_json::Error,
     },
+    #[error("{path} holds the offer {found}, not {expected}: the Price List's index points at the wrong file")]
+    WrongOffer {
+        path: String,
+        expected: String,
+        found: String,
+    },
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Offer {
-    offer_code: String,
-    #[serde(default)]
-    version: Option<String>,
-    #[serde(default)]
-    publication_date: Option<String>,
-    #[serde(default)]
-    products: HashMap<String, Product>,
-    #[serde(default)]
-    terms: Terms,
-}
-
+/// The attributes of one product that a `pricelist` key can name.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Product {
@@ -49,12 +43,6 @@ struct Product {
     product_family: Option<String>,
     #[serde(default)]
     attributes: HashMap<String, serde_json::Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Terms {
-    #[serde(rename = "OnDemand", default)]
-    on_demand: HashMap<String, HashMap<String, Term>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,24 +75,119 @@ pub struct ImportReport {
 /// A price found for one entry in one region: price, source URL, publication date.
 type Candidate = (Decimal, String, String);
 
+/// What one offer file says, kept to what the table can use: its header, the products some
+/// entry's key matches, and the on-demand price of those products. An offer file runs to tens of
+/// MB; it is read as a stream and everything else is dropped as it goes by.
+#[derive(Debug, Default)]
+pub struct ParsedOffer {
+    pub offer_code: String,
+    pub version: Option<String>,
+    pub publication_date: Option<String>,
+    /// (sku, index of the entry in the import's entry list, region).
+    matches: Vec<(String, usize, String)>,
+    /// sku → its first non-zero on-demand price, for matched skus (for every sku when the terms
+    /// came before the products).
+    prices: HashMap<String, Decimal>,
+}
+
+/// The table entries an import looks for, with their Price List keys.
+struct Wanted<'t> {
+    entries: Vec<(&'t PriceEntry, &'t PriceListKey)>,
+}
+
+impl<'t> Wanted<'t> {
+    fn of(table: &'t PriceTable) -> Self {
+        let entries = table
+            .services
+            .values()
+            .flat_map(|s| s.prices.iter())
+            .filter_map(|entry| Some((entry, entry.pricelist.as_ref()?)))
+            .collect();
+        Self { entries }
+    }
+
+    /// The entries (by index) whose key `product` matches, whatever their offer: the offer code
+    /// may come after the products in the file, so it is checked at the end.
+    fn matching(&self, product: &Product) -> Vec<usize> {
+        let attribute = |name: &str| product.attributes.get(name).and_then(|v| v.as_str());
+        let equal = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
+        };
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, key))| {
+                equal(&key.group, attribute("group"))
+                    && equal(&key.operation, attribute("operation"))
+                    && equal(&key.product_family, product.product_family.as_deref())
+                    && key.usagetype.as_deref().is_none_or(|want| {
+                        attribute("usagetype").is_some_and(|have| same_usage_type(have, want))
+                    })
+                    && (key.group.is_some() || key.usagetype.is_some() || key.operation.is_some())
+            })
+            .map(|(index, _)| index)
+            .collect()
+    }
+}
+
 /// Reads offer files and finds the regional price of every table entry they map to.
 pub fn import(table: &PriceTable, paths: &[&Path]) -> Result<ImportReport, ImportError> {
-    let mut report = ImportReport::default();
-    // (entry id, region) -> (price, source, as_of)
-    let mut found: BTreeMap<(String, String), Vec<Candidate>> = BTreeMap::new();
-    for path in paths {
+    let files: Vec<(&Path, Option<&str>)> = paths.iter().map(|path| (*path, None)).collect();
+    import_expecting(table, &files)
+}
+
+/// [`import`], where each file may be expected to hold one offer (`AmazonS3`): a file that
+/// holds another is refused.
+pub fn import_expecting(
+    table: &PriceTable,
+    files: &[(&Path, Option<&str>)],
+) -> Result<ImportReport, ImportError> {
+    let wanted = Wanted::of(table);
+    let mut parsed = Vec::with_capacity(files.len());
+    for (path, expected) in files {
         let shown = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|error| ImportError::Read {
             path: shown.clone(),
             error,
         })?;
-        let offer: Offer =
-            serde_json::from_reader(std::io::BufReader::new(file)).map_err(|error| {
-                ImportError::Format {
-                    path: shown.clone(),
-                    error,
-                }
-            })?;
+        let offer = parse_offer(&wanted, std::io::BufReader::new(file)).map_err(|error| {
+            ImportError::Format {
+                path: shown.clone(),
+                error,
+            }
+        })?;
+        if let Some(expected) = expected.filter(|e| *e != offer.offer_code) {
+            return Err(ImportError::WrongOffer {
+                path: shown,
+                expected: expected.to_string(),
+                found: offer.offer_code,
+            });
+        }
+        parsed.push((shown, offer));
+    }
+    Ok(collect(&wanted, parsed))
+}
+
+/// Reads one offer file as a stream, keeping only what `wanted` can use.
+fn parse_offer<R: std::io::Read>(
+    wanted: &Wanted<'_>,
+    reader: R,
+) -> Result<ParsedOffer, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    let offer = OfferSeed { wanted }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    if offer.offer_code.is_empty() {
+        return Err(serde::de::Error::missing_field("offerCode"));
+    }
+    Ok(offer)
+}
+
+/// The regional prices of parsed offers, one per entry and region.
+fn collect(wanted: &Wanted<'_>, parsed: Vec<(String, ParsedOffer)>) -> ImportReport {
+    let mut report = ImportReport::default();
+    // (entry id, region) -> (price, source, as_of)
+    let mut found: BTreeMap<(String, String), Vec<Candidate>> = BTreeMap::new();
+    for (shown, offer) in parsed {
         let version = offer.version.clone().unwrap_or_else(|| "current".into());
         let as_of = offer
             .publication_date
@@ -115,52 +198,191 @@ pub fn import(table: &PriceTable, paths: &[&Path]) -> Result<ImportReport, Impor
         report
             .files
             .push(format!("{shown}: {} version {version}", offer.offer_code));
-        let entries: Vec<&PriceEntry> = table
-            .services
-            .values()
-            .flat_map(|s| s.prices.iter())
-            .filter(|e| {
-                e.pricelist
-                    .as_ref()
-                    .is_some_and(|key| key.offer.as_deref().is_none_or(|o| o == offer.offer_code))
-            })
-            .collect();
-        for (sku, product) in &offer.products {
-            let attribute = |name: &str| product.attributes.get(name).and_then(|v| v.as_str());
-            let Some(region) = attribute("regionCode") else {
+        for (sku, index, region) in &offer.matches {
+            let (entry, key) = wanted.entries[*index];
+            if key.offer.as_deref().is_some_and(|o| o != offer.offer_code) {
+                continue;
+            }
+            let Some(price) = offer.prices.get(sku) else {
                 continue;
             };
-            for entry in &entries {
-                let key = entry.pricelist.as_ref().expect("filtered above");
-                let equal = |want: &Option<String>, have: Option<&str>| {
-                    want.as_deref().is_none_or(|w| have == Some(w))
-                };
-                let matches = equal(&key.group, attribute("group"))
-                    && equal(&key.operation, attribute("operation"))
-                    && equal(&key.product_family, product.product_family.as_deref())
-                    && key.usagetype.as_deref().is_none_or(|want| {
-                        attribute("usagetype").is_some_and(|have| same_usage_type(have, want))
-                    })
-                    && (key.group.is_some() || key.usagetype.is_some() || key.operation.is_some());
-                if !matches {
-                    continue;
-                }
-                let Some(price) = on_demand_price(&offer, sku) else {
-                    continue;
-                };
-                let source = format!(
-                    "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/{}/{version}/{region}/index.json",
-                    offer.offer_code
-                );
-                found
-                    .entry((entry.id.to_string(), region.to_string()))
-                    .or_default()
-                    .push((price, source, as_of.clone()));
-            }
+            let source = format!(
+                "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/{}/{version}/{region}/index.json",
+                offer.offer_code
+            );
+            found
+                .entry((entry.id.to_string(), region.clone()))
+                .or_default()
+                .push((*price, source, as_of.clone()));
         }
     }
     settle(found, &mut report);
-    Ok(report)
+    report
+}
+
+/// The top level of an offer file: `{"offerCode", "version", "publicationDate", "products",
+/// "terms", ...}` in any order.
+struct OfferSeed<'w, 't> {
+    wanted: &'w Wanted<'t>,
+}
+
+impl<'de> DeserializeSeed<'de> for OfferSeed<'_, '_> {
+    type Value = ParsedOffer;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OfferSeed<'_, '_> {
+    type Value = ParsedOffer;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an AWS Price List offer (an object with offerCode, products and terms)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut offer = ParsedOffer::default();
+        let mut products_seen = false;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "offerCode" => offer.offer_code = map.next_value()?,
+                "version" => offer.version = map.next_value()?,
+                "publicationDate" => offer.publication_date = map.next_value()?,
+                "products" => {
+                    offer.matches = map.next_value_seed(ProductsSeed {
+                        wanted: self.wanted,
+                    })?;
+                    products_seen = true;
+                    // Terms read before the products kept every sku's price: drop the rest.
+                    if !offer.prices.is_empty() {
+                        let kept: HashSet<&str> =
+                            offer.matches.iter().map(|(sku, ..)| sku.as_str()).collect();
+                        offer.prices.retain(|sku, _| kept.contains(sku.as_str()));
+                    }
+                }
+                "terms" => {
+                    let keep: Option<HashSet<String>> = products_seen
+                        .then(|| offer.matches.iter().map(|(sku, ..)| sku.clone()).collect());
+                    offer.prices = map.next_value_seed(TermsSeed {
+                        keep: keep.as_ref(),
+                    })?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(offer)
+    }
+}
+
+/// `products`: sku → product, kept as (sku, entry, region) for the products an entry matches.
+struct ProductsSeed<'w, 't> {
+    wanted: &'w Wanted<'t>,
+}
+
+impl<'de> DeserializeSeed<'de> for ProductsSeed<'_, '_> {
+    type Value = Vec<(String, usize, String)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ProductsSeed<'_, '_> {
+    type Value = Vec<(String, usize, String)>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("products: an object of sku to product")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut matches = Vec::new();
+        while let Some(sku) = map.next_key::<String>()? {
+            let product: Product = map.next_value()?;
+            let Some(region) = product
+                .attributes
+                .get("regionCode")
+                .and_then(|v| v.as_str())
+            else {
+                continue;
+            };
+            for index in self.wanted.matching(&product) {
+                matches.push((sku.clone(), index, region.to_string()));
+            }
+        }
+        Ok(matches)
+    }
+}
+
+/// `terms`: `OnDemand` sku → term → price dimensions, kept as sku → price for the skus in `keep`
+/// (all, when the products are yet to come). Reserved and other terms are skipped.
+struct TermsSeed<'k> {
+    keep: Option<&'k HashSet<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for TermsSeed<'_> {
+    type Value = HashMap<String, Decimal>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TermsSeed<'_> {
+    type Value = HashMap<String, Decimal>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("terms: an object with OnDemand")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut prices = HashMap::new();
+        while let Some(kind) = map.next_key::<String>()? {
+            if kind != "OnDemand" {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            prices = map.next_value_seed(OnDemandSeed { keep: self.keep })?;
+        }
+        Ok(prices)
+    }
+}
+
+struct OnDemandSeed<'k> {
+    keep: Option<&'k HashSet<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for OnDemandSeed<'_> {
+    type Value = HashMap<String, Decimal>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OnDemandSeed<'_> {
+    type Value = HashMap<String, Decimal>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("OnDemand: an object of sku to terms")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut prices = HashMap::new();
+        while let Some(sku) = map.next_key::<String>()? {
+            if self.keep.is_some_and(|keep| !keep.contains(&sku)) {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let terms: HashMap<String, Term> = map.next_value()?;
+            if let Some(price) = on_demand_price(&terms) {
+                prices.insert(sku, price);
+            }
+        }
+        Ok(prices)
+    }
 }
 
 /// One price per entry and region: the candidates' price when they agree (dated today when the
@@ -211,8 +433,7 @@ fn same_usage_type(have: &str, want: &str) -> bool {
 
 /// The first non-zero tier's price per unit (a $0 first tier is a free allowance, which reports
 /// show apart); zero when every tier is zero.
-fn on_demand_price(offer: &Offer, sku: &str) -> Option<Decimal> {
-    let terms = offer.terms.on_demand.get(sku)?;
+fn on_demand_price(terms: &HashMap<String, Term>) -> Option<Decimal> {
     let mut tiers: Vec<(Decimal, Decimal)> = terms
         .values()
         .flat_map(|term| term.price_dimensions.values())

@@ -9,6 +9,7 @@ pub mod cost;
 pub mod import;
 pub mod overlay;
 pub mod table;
+pub mod update;
 
 pub use cost::{cost_label, exact, format_usd, Cost, CostLine, PriceStatus, Pricer, PricingInput};
 pub use overlay::{Settings, Sources};

@@ -6,7 +6,7 @@ use crate::aws::document::Documents;
 use crate::aws::extract::{self, RequestParts};
 use crate::aws::identify::{is_bucket_host, Identifier, Identity, Request};
 use crate::aws::pages::{self, PageRequest, PageResponse};
-use crate::aws::usage::{self, BodyView, Usage, UsageInput};
+use crate::aws::usage::{self, Answerer, BodyView, Usage, UsageInput};
 use crate::pricing::{Cost, Pricer, PricingInput};
 use crate::proxy::{self, BodyRecord, Exchange, Outcome};
 use crate::record::{
@@ -26,10 +26,12 @@ fn body_view(record: &BodyRecord) -> BodyView<'_> {
 }
 
 /// Identifies an exchange, measures its usage, prices it, and extracts what reports need.
+/// `answerer`: whether AWS or a stand-in (`--upstream`) answered it.
 pub fn call_from_exchange(
     identifier: &Identifier<'_>,
     pricer: &Pricer,
     exchange: &Exchange,
+    answerer: Answerer,
 ) -> Call {
     let tap = tap::of(exchange);
     // Identified when the response began, where the profiler could.
@@ -59,6 +61,7 @@ pub fn call_from_exchange(
         &identification.identity,
         answer.status,
         streamed,
+        answerer,
     );
     let cost = match name.kind {
         CallKind::NotAws => Cost {
@@ -155,22 +158,25 @@ fn name(identifier: &Identifier<'_>, exchange: &Exchange, identity: &Identity) -
                 }
                 _ => path,
             };
-            let resource = operation_model.resource.as_ref().and_then(|reference| {
-                extract::resource(
-                    reference,
-                    &RequestParts {
-                        path: path_style,
-                        query: exchange.uri.query(),
-                        headers: &exchange.request_headers,
-                        body: &exchange.request_body.captured,
-                        uri_template: operation_model.uri,
-                        form_body: service_model
+            let resource = extract::call_resource(
+                service_model.name,
+                operation_model.name,
+                operation_model.resource.as_ref(),
+                &RequestParts {
+                    path: path_style,
+                    query: exchange.uri.query(),
+                    headers: &exchange.request_headers,
+                    body: &exchange.request_body.captured,
+                    uri_template: operation_model.uri,
+                    // What the client sent, not what the model prefers: SDKs built before a
+                    // service moved to JSON (SQS in 2023; Go v2 1.17) still send a form.
+                    form_body: extract::is_form(&exchange.request_headers)
+                        || service_model
                             .protocols
                             .iter()
                             .any(|p| *p == "query" || *p == "ec2"),
-                    },
-                )
-            });
+                },
+            );
             Name {
                 kind: CallKind::Operation,
                 service: service_model.name.to_string(),
@@ -259,6 +265,7 @@ fn measure(
     identity: &Identity,
     status: Option<u16>,
     streamed: Option<PageAnswer>,
+    answerer: Answerer,
 ) -> Measured {
     let Identity::Operation {
         service, operation, ..
@@ -285,6 +292,7 @@ fn measure(
         response_headers: exchange.response.as_ref().map(|r| &r.headers),
         response_body,
         documents: &documents,
+        answerer,
     });
     let request = PageRequest {
         protocols: &service_model.protocols,
@@ -434,7 +442,12 @@ mod tests {
 
         // Identified when the response began, not again: the exchange's own target (here
         // changed behind the tap's back) is not read a second time.
-        let call = call_from_exchange(&identifier, &pricer, &exchange("/", &body, Some(tap)));
+        let call = call_from_exchange(
+            &identifier,
+            &pricer,
+            &exchange("/", &body, Some(tap)),
+            Answerer::Aws,
+        );
         assert_eq!(call.operation, "ListObjectsV2");
         let answer = call.page.unwrap().answer.unwrap();
         assert_eq!((answer.items, answer.items_unknown), (Some(1000), None));
@@ -446,6 +459,7 @@ mod tests {
             &identifier,
             &pricer,
             &exchange("/bucket?list-type=2&max-keys=1000", &body, None),
+            Answerer::Aws,
         );
         let answer = call.page.unwrap().answer.unwrap();
         assert_eq!(

@@ -9,6 +9,7 @@ use super::identify::call_from_exchange;
 use super::loops::LoopTracker;
 use crate::aws::identify::Identifier;
 use crate::aws::model::Model;
+use crate::aws::usage::Answerer;
 use crate::pricing::Pricer;
 use crate::proxy::{BodyTap, Exchange, Observer, ResponseStart, Tunnel};
 use crate::record::{Call, Loop};
@@ -33,6 +34,7 @@ pub trait CallSink: Send + Sync + 'static {
 /// Identifies, measures and prices each exchange once, for every sink.
 pub struct Profiler {
     pricer: Arc<Pricer>,
+    answerer: Answerer,
     loops: LoopTracker,
     sinks: Vec<Arc<dyn CallSink>>,
 }
@@ -41,9 +43,16 @@ impl Profiler {
     pub fn new(pricer: Arc<Pricer>, sinks: Vec<Arc<dyn CallSink>>) -> Self {
         Self {
             pricer,
+            answerer: Answerer::Aws,
             loops: LoopTracker::default(),
             sinks,
         }
+    }
+
+    /// Who answers the exchanges: a stand-in behind `--upstream`, or AWS (the default).
+    pub fn answered_by(mut self, answerer: Answerer) -> Self {
+        self.answerer = answerer;
+        self
     }
 
     /// Hands a call to every sink, then the loops its page finished.
@@ -92,7 +101,12 @@ impl Observer for Profiler {
         // The model is looked up here, not at start-up: its parse (a few ms) runs in the
         // background and must not hold up the command being profiled.
         let identifier = Identifier::new(Model::in_use());
-        self.deliver(call_from_exchange(&identifier, &self.pricer, exchange));
+        self.deliver(call_from_exchange(
+            &identifier,
+            &self.pricer,
+            exchange,
+            self.answerer,
+        ));
     }
 
     fn on_tunnel(&self, tunnel: &Tunnel) {

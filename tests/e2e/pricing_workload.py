@@ -21,8 +21,9 @@ computed here from AWS's published rules, independently of tollgate:
 - S3: one request, and the storage class of the object it touches (the class asked for on a
   write; on a read, the class the object was stored in, which S3 also names in the response's
   x-amz-storage-class for anything but STANDARD).
-- DynamoDB: the response's ConsumedCapacity when it carries one (AWS: that figure is exact);
-  otherwise the read or write request units from item sizes
+- DynamoDB: the read or write request units from item sizes, whether or not the response
+  carries a ConsumedCapacity (AWS's figure would be exact, but here moto answers, and moto's is
+  made up)
   (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html,
   .../read-write-operations.html): a read is 1 RRU per 4 KB of the item, rounded up (a missing
   item still costs one), halved when eventually consistent; a write is 1 WRU per 1 KB of the item,
@@ -233,7 +234,9 @@ class Recorder:
             size = item_size(params["Item"])
             from_sizes = write_units(size)
         reported = reported_capacity(parsed, read)
-        units = reported if reported is not None else from_sizes
+        # Behind --upstream the answer is moto's, and its ConsumedCapacity is made up: what AWS
+        # would bill is the units from item sizes, asked for or not.
+        units = from_sizes
         unit = "read-request-unit" if read else "write-request-unit"
         record["units"] = {unit: str(units)}
         record["item_size"] = size

@@ -11,6 +11,7 @@ mod e2e;
 mod exit_codes;
 mod findings;
 mod gate;
+mod go_sdk;
 mod hermetic;
 mod html;
 mod layers;

@@ -191,6 +191,19 @@ fn node_sdk_calls_through_tollgate_match_what_the_sdk_sent_on_the_first_node() {
     workload_matches_on(&first_node(), "v", &[]);
 }
 
+/// The SDK supports every Node from 20 (from January 2027, 22): the middle release too.
+#[test]
+fn node_sdk_calls_through_tollgate_match_what_the_sdk_sent_on_node_22() {
+    let path = node_dir().join("node22/node_modules/node/bin/node");
+    assert!(
+        path.is_file(),
+        "the Node SDK test runs on Node 22 too, and found no {}: run scripts/node-env.sh \
+         (scripts/test.sh does)",
+        path.display()
+    );
+    workload_matches_on(&path, "v22.", &[]);
+}
+
 #[test]
 fn node_sdk_calls_through_tollgate_match_what_the_sdk_sent_on_node_24() {
     workload_matches_on(&second_node(), second_major(), &[]);

@@ -58,10 +58,24 @@ fn the_child_gets_the_proxy_and_bundle_and_keeps_no_proxy() {
     assert!(fields[0].starts_with("http://127.0.0.1:"), "{line}");
     assert_eq!(fields[0], fields[1]);
     let bundle = home.path().join("ca-bundle.pem");
-    for field in &fields[2..7] {
+    // AWS_CA_BUNDLE is left unset (the Go SDK refuses a program's own http.Client with it);
+    // botocore trusts REQUESTS_CA_BUNDLE, Go and Rust SSL_CERT_FILE.
+    assert_eq!(fields[2], "", "{line}");
+    for field in &fields[3..7] {
         assert_eq!(*field, bundle.to_str().unwrap(), "{line}");
     }
     assert_eq!(fields[7], "internal.example");
+    // A bundle the user set would win over REQUESTS_CA_BUNDLE in botocore: it is replaced.
+    let output = tollgate_command(home.path())
+        .args(["run", "-q", "--", "sh", "-c", "echo \"$AWS_CA_BUNDLE\""])
+        .env("AWS_CA_BUNDLE", "/etc/corporate-ca.pem")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim(),
+        bundle.to_str().unwrap()
+    );
     // The bundle is the combined one: system roots and the tollgate CA.
     let certs = tollgate::roots::read_pem_certs(&bundle).unwrap();
     assert!(certs.len() > 1);
@@ -289,5 +303,38 @@ fn client_handshake_failures_are_said_at_the_end_of_a_recorded_run() {
         stderr.contains("tollgate: warning: 1 TLS handshake with clients failed")
             && stderr.contains("tollgate ca bundle"),
         "{stderr}"
+    );
+}
+
+/// curl as a user types it (no `--cacert`, no `-x`): `HTTPS_PROXY` brings it to tollgate and
+/// `CURL_CA_BUNDLE` makes it trust tollgate, with nothing else.
+#[test]
+fn curl_reaches_and_trusts_tollgate_through_the_environment_alone() {
+    let python = crate::moto::python_with_moto();
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let scratch = scratch.path();
+    let moto = crate::moto::Moto::start(&python, scratch);
+    let summary_path = scratch.join("summary.json");
+    let mut command = tollgate_command(&scratch.join("tollgate-home"));
+    command
+        .args(["run", "--no-record", "--upstream", &moto.url()])
+        .args(["--summary", "json", "--summary-file"])
+        .arg(&summary_path)
+        .args(["--", "curl", "-sS", "--fail"])
+        .arg("https://sqs.us-east-1.amazonaws.com/?Action=ListQueues");
+    crate::moto::dummy_aws_env(&mut command, scratch);
+    let run = crate::moto::run_bounded(command, scratch, "curl", Duration::from_secs(60));
+    let context = run.describe();
+    assert!(run.status.success(), "{context}");
+    let summary = crate::moto::read_json(&summary_path, &context);
+    assert_eq!(
+        crate::moto::u64_field(&summary, "calls"),
+        1,
+        "{summary:#}\n{context}"
+    );
+    assert_eq!(
+        crate::moto::u64_field(&summary, "client_handshake_failures"),
+        0,
+        "{context}"
     );
 }

@@ -8,8 +8,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::{
-    base64_decoded_len, ceil_div, json_decimal, request_document, response_document, Unit, Usage,
-    UsageInput, KIB,
+    base64_decoded_len, ceil_div, json_decimal, request_document, response_document, Answerer,
+    Unit, Usage, UsageInput, KIB,
 };
 
 const DYNAMODB_READS: &[&str] = &[
@@ -41,17 +41,27 @@ pub(super) fn dynamodb(input: &UsageInput<'_>, usage: &mut Usage) {
         Unit::WriteRequestUnit
     };
     let response = response_document(input);
-    // What DynamoDB reports beats any estimate.
-    if let Some(consumed) = response.as_ref().and_then(|r| consumed_capacity(r, read)) {
+    let request = request_document(input);
+    // What DynamoDB reports beats any estimate, when it is DynamoDB that reports it, asked to.
+    // An emulator answers with made-up capacity (moto: 1 unit for a 25-item batch, asked or
+    // not), so behind `--upstream` the units are computed as for a call that did not ask.
+    let reported = response.and_then(|r| consumed_capacity(r, read));
+    let trusted = input.answerer == Answerer::Aws && request.is_some_and(asks_for_capacity);
+    if let (Some(consumed), true) = (reported, trusted) {
         usage.set(unit, consumed);
         return;
     }
-    let request = request_document(input);
     let estimate = request.and_then(|request| estimate_dynamodb(op, request, response));
     match estimate {
         Some(units) => {
             usage.set(unit, units);
-            usage.estimate("DynamoDB units computed from item sizes (no ConsumedCapacity)");
+            usage.estimate(match (reported, input.answerer) {
+                (Some(_), Answerer::StandIn) => {
+                    "DynamoDB units computed from item sizes (the --upstream stand-in's \
+                     ConsumedCapacity is not what AWS would bill)"
+                }
+                _ => "DynamoDB units computed from item sizes (no ConsumedCapacity)",
+            });
         }
         None => {
             // Bodies too large to read: at least one unit was consumed.
@@ -64,6 +74,17 @@ pub(super) fn dynamodb(input: &UsageInput<'_>, usage: &mut Usage) {
             usage.estimate("DynamoDB units unknown (body not captured); minimum shown");
         }
     }
+}
+
+/// Whether the request asked DynamoDB to report its consumed capacity (`TOTAL` or `INDEXES`);
+/// without it, a `ConsumedCapacity` in the answer did not come from DynamoDB.
+fn asks_for_capacity(request: &Value) -> bool {
+    matches!(
+        request
+            .get("ReturnConsumedCapacity")
+            .and_then(Value::as_str),
+        Some("TOTAL" | "INDEXES")
+    )
 }
 
 /// The sum of `ConsumedCapacity` (one object, or a list for batch and transaction calls).
@@ -279,8 +300,9 @@ fn number_size(number: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{dec, usage_of};
+    use super::super::test_support::{dec, input, usage, usage_of};
     use super::*;
+    use http::HeaderMap;
     use serde_json::json;
 
     /// CapacityUnitCalculations.html: "a 3.5 KB item ... GetItem ... consumes 1 RCU (strongly
@@ -370,11 +392,63 @@ mod tests {
         let reported = usage_of(
             "dynamodb",
             "BatchWriteItem",
-            &json!({"RequestItems": {}}),
+            &json!({"RequestItems": {}, "ReturnConsumedCapacity": "TOTAL"}),
             &json!({"ConsumedCapacity": [{"TableName": "a", "CapacityUnits": 3.0}, {"TableName": "b", "CapacityUnits": 2.5}]}),
         );
         assert_eq!(reported.quantity(Unit::WriteRequestUnit), Some(dec("5.5")));
         assert_eq!(reported.estimated, None);
+    }
+
+    /// moto reports 1 capacity unit for a 25-item BatchWriteItem, asked or not; AWS bills 2 a
+    /// 1.5 KB item. Capacity counts only when the request asked for it and AWS answered.
+    #[test]
+    fn dynamodb_capacity_the_request_did_not_ask_for_or_a_stand_in_made_up_is_not_believed() {
+        let item = json!({"pk": {"S": "x".repeat(1534)}});
+        let puts: Vec<_> = (0..25)
+            .map(|_| json!({"PutRequest": {"Item": item}}))
+            .collect();
+        let made_up = serde_json::to_vec(
+            &json!({"ConsumedCapacity": [{"TableName": "t", "CapacityUnits": 1.0}]}),
+        )
+        .unwrap();
+        let headers = HeaderMap::new();
+        for (asked, answerer, believed) in [
+            (true, Answerer::Aws, true),
+            (false, Answerer::Aws, false),
+            (true, Answerer::StandIn, false),
+            (false, Answerer::StandIn, false),
+        ] {
+            let mut request = json!({"RequestItems": {"t": puts}});
+            if asked {
+                request["ReturnConsumedCapacity"] = json!("TOTAL");
+            }
+            let request = serde_json::to_vec(&request).unwrap();
+            let measured = usage(&UsageInput {
+                answerer,
+                ..input(
+                    "dynamodb",
+                    "BatchWriteItem",
+                    &headers,
+                    &request,
+                    &headers,
+                    &made_up,
+                )
+            });
+            let units = measured.quantity(Unit::WriteRequestUnit);
+            let case = format!("asked {asked}, {answerer:?}");
+            if believed {
+                assert_eq!(units, Some(dec("1")), "{case}");
+                assert_eq!(measured.estimated, None, "{case}");
+            } else {
+                assert_eq!(units, Some(dec("50")), "{case}");
+                let why = measured.estimated.unwrap_or_default();
+                assert_eq!(
+                    why.contains("stand-in"),
+                    answerer == Answerer::StandIn,
+                    "{case}: {why}"
+                );
+            }
+        }
     }
 
     /// CapacityUnitCalculations.html: attribute names count; numbers are (significant digits /

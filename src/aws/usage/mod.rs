@@ -131,6 +131,16 @@ impl Usage {
 }
 
 pub use super::document::BodyView;
+
+/// Who answered a call: AWS, or a stand-in behind `--upstream` (moto, LocalStack). What a
+/// stand-in reports about billing (DynamoDB's `ConsumedCapacity`) is made up, so usage is then
+/// computed from the request and response themselves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Answerer {
+    #[default]
+    Aws,
+    StandIn,
+}
 use super::document::Documents;
 
 /// Everything usage extraction reads about a call.
@@ -150,6 +160,7 @@ pub struct UsageInput<'a> {
     pub response_body: BodyView<'a>,
     /// Both bodies, parsed once for everyone who reads them.
     pub documents: &'a Documents,
+    pub answerer: Answerer,
 }
 
 const KIB: u64 = 1024;
@@ -254,6 +265,7 @@ mod test_support {
             response_headers: Some(response_headers),
             response_body: BodyView::whole(response),
             documents: &Documents::NONE,
+            answerer: Answerer::Aws,
         }
     }
 
