@@ -107,7 +107,7 @@ pub async fn execute(args: UpdateArgs) -> anyhow::Result<ExitCode> {
     for file in &fetched.files {
         eprintln!(
             "{} {} {} ({}, {})",
-            if file.fetched { "fetched" } else { "unchanged" },
+            file.origin.as_str(),
             file.offer,
             file.region,
             file.url_path,

@@ -492,6 +492,54 @@ pub fn merge_into(existing: &str, new: &[RegionalSpec]) -> Result<String, toml::
 mod tests {
     use super::*;
 
+    fn offer_file(terms_first: bool, code: &str) -> String {
+        let products = r#""products": {
+            "A": {"sku": "A", "productFamily": "API Request", "attributes": {"regionCode": "eu-west-1", "group": "S3-API-Tier1", "usagetype": "EUW1-Requests-Tier1"}},
+            "B": {"sku": "B", "productFamily": "Storage", "attributes": {"regionCode": "eu-west-1", "usagetype": "EUW1-TimedStorage-ByteHrs"}}
+        }"#;
+        let terms = r#""terms": {"OnDemand": {
+            "A": {"A.T": {"priceDimensions": {"A.T.R": {"beginRange": "0", "pricePerUnit": {"USD": "0.0000054000"}}}}},
+            "B": {"B.T": {"priceDimensions": {"B.T.R": {"beginRange": "0", "pricePerUnit": {"USD": "0.021"}}}}}
+        }, "Reserved": {"A": {}}}"#;
+        let (first, second) = if terms_first {
+            (terms, products)
+        } else {
+            (products, terms)
+        };
+        format!(
+            r#"{{"formatVersion": "v1.0", {first}, "offerCode": "{code}", "version": "1", "publicationDate": "2026-07-01T00:00:00Z", {second}}}"#
+        )
+    }
+
+    /// The stream is read in whatever order AWS writes it; only matched products are kept.
+    #[test]
+    fn an_offer_is_read_in_any_member_order_keeping_only_matched_products() {
+        let table = PriceTable::built_in().unwrap();
+        let wanted = Wanted::of(&table);
+        for terms_first in [false, true] {
+            let offer = parse_offer(&wanted, offer_file(terms_first, "AmazonS3").as_bytes()).unwrap();
+            assert_eq!(offer.offer_code, "AmazonS3");
+            let skus: HashSet<&str> = offer.matches.iter().map(|(sku, ..)| sku.as_str()).collect();
+            assert_eq!(skus, HashSet::from(["A"]), "terms first: {terms_first}");
+            assert_eq!(offer.prices.len(), 1, "terms first: {terms_first}");
+            let report = collect(&wanted, vec![("f".into(), offer)]);
+            let tier1: Vec<_> = report
+                .prices
+                .iter()
+                .filter(|p| p.id == "s3/standard/tier1")
+                .collect();
+            assert_eq!(tier1.len(), 1);
+            assert_eq!(tier1[0].usd, "0.0000054");
+        }
+        // The same products under another offer code price nothing of S3's.
+        let other = parse_offer(&wanted, offer_file(false, "AmazonOther").as_bytes()).unwrap();
+        assert!(collect(&wanted, vec![("f".into(), other)]).prices.is_empty());
+        // Cut short, or not an offer: refused.
+        let text = offer_file(false, "AmazonS3");
+        assert!(parse_offer(&wanted, &text.as_bytes()[..text.len() / 2]).is_err());
+        assert!(parse_offer(&wanted, &b"{\"products\": {}}"[..]).is_err());
+    }
+
     #[test]
     fn usage_types_match_with_any_region_prefix() {
         assert!(same_usage_type("Requests-Tier1", "Requests-Tier1"));

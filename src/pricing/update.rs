@@ -111,9 +111,29 @@ pub struct OfferFile {
     /// Its path on the Price List (`/offers/v1.0/aws/AmazonS3/20260701000000/eu-west-1/index.json`).
     pub url_path: String,
     pub file: PathBuf,
-    /// Fetched by this update (rather than already cached, or read from a mirror directory).
-    pub fetched: bool,
+    pub origin: FileOrigin,
     pub bytes: u64,
+}
+
+/// Where an update found an offer file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOrigin {
+    /// Downloaded now.
+    Fetched,
+    /// This version was in the cache already: not fetched again.
+    Cached,
+    /// Read from a mirror directory (`--from DIR`).
+    Mirror,
+}
+
+impl FileOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fetched => "fetched",
+            Self::Cached => "unchanged",
+            Self::Mirror => "read",
+        }
+    }
 }
 
 /// What an update found.
@@ -170,8 +190,8 @@ pub async fn fetch(source: &Source, cache: &Path, wanted: &Wanted) -> Result<Fet
                 continue;
             };
             let url_path = checked_path(source, &entry.current_version_url)?;
-            let (file, was_fetched, bytes) = get_offer_file(source, cache, &url_path).await?;
-            if was_fetched {
+            let (file, origin, bytes) = get_offer_file(source, cache, &url_path).await?;
+            if origin == FileOrigin::Fetched {
                 fetched.downloaded += bytes;
             }
             fetched.files.push(OfferFile {
@@ -179,7 +199,7 @@ pub async fn fetch(source: &Source, cache: &Path, wanted: &Wanted) -> Result<Fet
                 region: region.clone(),
                 url_path,
                 file,
-                fetched: was_fetched,
+                origin,
                 bytes,
             });
         }
@@ -250,18 +270,18 @@ async fn get_index<T: for<'de> Deserialize<'de>>(
 }
 
 /// An offer file: from the cache when this version is already there, else downloaded with a
-/// progress bar. Returns (file, fetched now, its size).
+/// progress bar. Returns (file, where it came from, its size).
 async fn get_offer_file(
     source: &Source,
     cache: &Path,
     path: &str,
-) -> Result<(PathBuf, bool, u64), UpdateError> {
-    let (file, fetched) = match source {
-        Source::Dir(dir) => (dir.join(path.trim_start_matches('/')), false),
+) -> Result<(PathBuf, FileOrigin, u64), UpdateError> {
+    let (file, origin) = match source {
+        Source::Dir(dir) => (dir.join(path.trim_start_matches('/')), FileOrigin::Mirror),
         Source::Http { base, client } => {
             let file = cached(cache, path);
             if file.is_file() {
-                (file, false)
+                (file, FileOrigin::Cached)
             } else {
                 let url = source.shown(path);
                 let response = client
@@ -272,7 +292,7 @@ async fn get_offer_file(
                 let bar = progress_bar(response.content_length(), path);
                 download(response, &url, &file, Some(&bar)).await?;
                 bar.finish_and_clear();
-                (file, true)
+                (file, FileOrigin::Fetched)
             }
         }
     };
@@ -282,12 +302,13 @@ async fn get_offer_file(
             error,
         })?
         .len();
-    Ok((file, fetched, bytes))
+    Ok((file, origin, bytes))
 }
 
-/// Forgets a cached offer file (one the import refused), so the next update fetches it again.
+/// Forgets a cached offer file (after an import refused one of them), so the next update fetches
+/// it again. A mirror's files are not tollgate's to delete.
 pub fn forget(file: &OfferFile) {
-    if file.fetched {
+    if file.origin != FileOrigin::Mirror {
         let _ = std::fs::remove_file(&file.file);
     }
 }

@@ -21,6 +21,7 @@ mod node_sdk;
 mod page_count;
 mod postgres;
 mod pricing_cli;
+mod pricing_update;
 mod proxy;
 mod relisting;
 mod run;
