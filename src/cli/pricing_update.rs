@@ -98,8 +98,11 @@ pub async fn execute(args: UpdateArgs) -> anyhow::Result<ExitCode> {
     let report = match import::import_expecting(&table, &files) {
         Ok(report) => report,
         Err(error) => {
+            // The file refused is dropped from the cache, so the next update fetches it again.
             for file in &fetched.files {
-                update::forget(file);
+                if file.file.display().to_string() == error.path() {
+                    update::forget(file);
+                }
             }
             return Err(error).context("nothing was imported; the prices in use are unchanged");
         }

@@ -170,7 +170,7 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         && args.summary_file.is_none()
         && matches!(args.summary, SummaryFormat::Text);
     if !text_summary_shown {
-        let warnings = report.render_proxy_warnings();
+        let warnings = report.render_end_notes();
         if !warnings.is_empty() {
             say!("{}", warnings.trim_end());
         }

@@ -100,6 +100,19 @@ impl Cost {
     }
 }
 
+/// Why a call is estimated when `region` has no price of its own for `entry`.
+pub fn regional_fallback(region: &str, entry: &str) -> String {
+    format!("no {region} price for `{entry}`; the us-east-1 price is used")
+}
+
+/// The region of a [`regional_fallback`] reason: a call priced at us-east-1 rates for want of
+/// its region's, which `tollgate pricing update --region R` makes exact.
+pub fn fallback_region(estimated: &str) -> Option<&str> {
+    let region = estimated.strip_prefix("no ")?.split_once(" price for `")?.0;
+    (estimated.ends_with("; the us-east-1 price is used") && !region.contains(' '))
+        .then_some(region)
+}
+
 /// Prices calls. Holds the little state pricing needs: which Athena queries were already priced.
 pub struct Pricer {
     table: Arc<PriceTable>,
@@ -319,10 +332,7 @@ impl Pricer {
     ) -> CostLine {
         let (price, fallback) = entry.price_in(region);
         if fallback && estimated.is_none() {
-            *estimated = Some(format!(
-                "no {region} price for `{}`; the us-east-1 price is used",
-                entry.id
-            ));
+            *estimated = Some(regional_fallback(region, &entry.id));
         }
         let discounted = if self.settings.discount_percent.is_zero() {
             price
@@ -477,6 +487,16 @@ as_of = "2026-01-01"
         let mut other = input("MakeWidget", &usage);
         other.service = "no-such-service";
         assert!(pricer.price(&other).is_unpriced());
+    }
+
+    #[test]
+    fn a_regional_fallback_names_its_region_and_nothing_else_does() {
+        let reason = regional_fallback("eu-west-1", "s3/standard/tier1");
+        assert_eq!(fallback_region(&reason), Some("eu-west-1"));
+        assert_eq!(
+            fallback_region("DynamoDB units computed from item sizes (no ConsumedCapacity)"),
+            None
+        );
     }
 
     #[test]

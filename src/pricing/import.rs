@@ -19,6 +19,7 @@ use super::table::{PriceEntry, PriceListKey, PriceTable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    // Every variant names the file it is about: see [`ImportError::path`].
     // The causes are part of the message and deliberately not `source`s, so they print once.
     #[error("cannot read {path}: {error}")]
     Read { path: String, error: std::io::Error },
@@ -59,6 +60,17 @@ struct PriceDimension {
     begin_range: Option<String>,
     #[serde(default)]
     price_per_unit: HashMap<String, String>,
+}
+
+impl ImportError {
+    /// The file the error is about, as it was given.
+    pub fn path(&self) -> &str {
+        match self {
+            Self::Read { path, .. } | Self::Format { path, .. } | Self::WrongOffer { path, .. } => {
+                path
+            }
+        }
+    }
 }
 
 /// What an import found.
@@ -301,11 +313,11 @@ impl<'de> Visitor<'de> for ProductsSeed<'_, '_> {
         let mut matches = Vec::new();
         while let Some(sku) = map.next_key::<String>()? {
             let product: Product = map.next_value()?;
-            let Some(region) = product
-                .attributes
-                .get("regionCode")
-                .and_then(|v| v.as_str())
-            else {
+            // Data transfer products are placed by where the bytes leave from.
+            let region = ["regionCode", "fromRegionCode"]
+                .iter()
+                .find_map(|name| product.attributes.get(*name).and_then(|v| v.as_str()));
+            let Some(region) = region else {
                 continue;
             };
             for index in self.wanted.matching(&product) {
@@ -517,7 +529,8 @@ mod tests {
         let table = PriceTable::built_in().unwrap();
         let wanted = Wanted::of(&table);
         for terms_first in [false, true] {
-            let offer = parse_offer(&wanted, offer_file(terms_first, "AmazonS3").as_bytes()).unwrap();
+            let offer =
+                parse_offer(&wanted, offer_file(terms_first, "AmazonS3").as_bytes()).unwrap();
             assert_eq!(offer.offer_code, "AmazonS3");
             let skus: HashSet<&str> = offer.matches.iter().map(|(sku, ..)| sku.as_str()).collect();
             assert_eq!(skus, HashSet::from(["A"]), "terms first: {terms_first}");
@@ -533,7 +546,9 @@ mod tests {
         }
         // The same products under another offer code price nothing of S3's.
         let other = parse_offer(&wanted, offer_file(false, "AmazonOther").as_bytes()).unwrap();
-        assert!(collect(&wanted, vec![("f".into(), other)]).prices.is_empty());
+        assert!(collect(&wanted, vec![("f".into(), other)])
+            .prices
+            .is_empty());
         // Cut short, or not an offer: refused.
         let text = offer_file(false, "AmazonS3");
         assert!(parse_offer(&wanted, &text.as_bytes()[..text.len() / 2]).is_err());

@@ -305,8 +305,8 @@ async fn get_offer_file(
     Ok((file, origin, bytes))
 }
 
-/// Forgets a cached offer file (after an import refused one of them), so the next update fetches
-/// it again. A mirror's files are not tollgate's to delete.
+/// Forgets a cached offer file (one the import refused), so the next update fetches it again. A
+/// mirror's files are not tollgate's to delete.
 pub fn forget(file: &OfferFile) {
     if file.origin != FileOrigin::Mirror {
         let _ = std::fs::remove_file(&file.file);

@@ -19,14 +19,15 @@ use tokio::net::TcpListener;
 
 use crate::common::{tollgate_command, TestCa};
 
-const OFFERS: [&str; 5] = [
+const OFFERS: [&str; 6] = [
     "AmazonS3",
     "AmazonDynamoDB",
     "AWSQueueService",
     "AWSLambda",
     "awskms",
+    "AWSDataTransfer",
 ];
-const SERVICES: [&str; 5] = ["s3", "dynamodb", "sqs", "lambda", "kms"];
+const SERVICES: [&str; 6] = ["s3", "dynamodb", "sqs", "lambda", "kms", "data-transfer"];
 const REGIONS: [&str; 2] = ["eu-west-1", "us-west-2"];
 
 /// One answer the mirror gave: path, status, body bytes.
@@ -427,4 +428,110 @@ fn an_update_reads_a_mirror_directory() {
             .contains("id = \"kms/symmetric/request\"\nregion = \"eu-west-1\"\nusd = \"0.000003\""),
         "{imported}"
     );
+}
+
+/// The same eu-west-1 workload before and after `pricing update`: first priced at us-east-1
+/// rates, marked `~`, with the command that fixes it; then priced from the eu-west-1 offers
+/// exactly, with nothing estimated but DynamoDB's units (computed from item sizes behind
+/// --upstream, as they must be).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workload_in_another_region_is_exact_after_an_update() {
+    let mirror = Mirror::from_fixtures();
+    let (url, ca) = serve(mirror).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let home = scratch.path().join("tollgate-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let ca = ca.write(scratch.path());
+    let python = crate::moto::python_with_moto();
+    let moto = crate::moto::Moto::start(&python, scratch.path());
+    let workload = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/regional_workload.py");
+
+    let run = |name: &str| {
+        let summary = scratch.path().join(format!("{name}.json"));
+        let mut command = tollgate_command(&home);
+        command
+            .args(["run", "--no-record", "--upstream", &moto.url()])
+            .args(["--summary", "json", "--summary-file"])
+            .arg(&summary)
+            .arg("--")
+            .arg(&python)
+            .arg(&workload)
+            .arg(name);
+        crate::moto::dummy_aws_env(&mut command, scratch.path());
+        let finished = crate::moto::run_bounded(
+            command,
+            scratch.path(),
+            name,
+            std::time::Duration::from_secs(120),
+        );
+        assert!(finished.status.success(), "{}", finished.describe());
+        let summary = crate::moto::read_json(&summary, &finished.describe());
+        (summary, finished.stderr)
+    };
+    let estimated = |summary: &Value| -> BTreeMap<String, u64> {
+        summary["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|row| row["estimated"].as_u64().unwrap() > 0)
+            .map(|row| {
+                (
+                    format!(
+                        "{} {}",
+                        row["service"].as_str().unwrap(),
+                        row["operation"].as_str().unwrap()
+                    ),
+                    row["estimated"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+
+    let (before, stderr) = tokio::task::block_in_place(|| run("before"));
+    let borrowed = before["estimated_regions"]["eu-west-1"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(borrowed >= 10, "{before:#}");
+    assert!(
+        stderr.contains(&format!(
+            "~ {borrowed} calls priced at us-east-1 rates for want of their region's ({borrowed} in eu-west-1): `tollgate pricing update --region eu-west-1` makes them exact"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        estimated(&before).contains_key("s3 PutObject"),
+        "{before:#}"
+    );
+
+    let output = tollgate_command(&home)
+        .args([
+            "pricing",
+            "update",
+            "--region",
+            "eu-west-1",
+            "--from",
+            &url,
+            "--ca",
+        ])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+
+    let (after, stderr) = tokio::task::block_in_place(|| run("after"));
+    assert_eq!(after["estimated_regions"], json!({}), "{after:#}");
+    assert!(!stderr.contains("us-east-1 rates"), "{stderr}");
+    let left: Vec<String> = estimated(&after)
+        .into_keys()
+        .filter(|key| !key.starts_with("dynamodb "))
+        .collect();
+    assert!(left.is_empty(), "still estimated: {left:?}\n{after:#}");
+    // Priced at the eu-west-1 offer: 3 PutObject at $0.0000054.
+    let put = after["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["operation"] == "PutObject")
+        .unwrap();
+    assert_eq!(put["cost_usd"], "0.0000162", "{put:#}");
 }

@@ -38,6 +38,8 @@ pub struct Summary {
     latency_max_us: AtomicU64,
     interrupted: AtomicU64,
     implied: DashMap<(String, String, &'static str), (u64, Decimal)>,
+    /// Calls priced at us-east-1 rates for want of their region's, by region.
+    borrowed_prices: DashMap<String, u64>,
     pricing: PricingInfo,
     /// Monthly free allowances to show against this run's use (the overlay's `free_allowances`).
     allowances: Vec<AllowanceEntry>,
@@ -106,6 +108,7 @@ impl Summary {
             ),
             interrupted: AtomicU64::new(0),
             implied: DashMap::new(),
+            borrowed_prices: DashMap::new(),
             pricing,
             allowances: Vec::new(),
         }
@@ -167,6 +170,14 @@ fn bounded_key<K: std::hash::Hash + Eq, V>(
 impl CallSink for Summary {
     fn on_call(&self, call: &Call) {
         self.record_call(call);
+        if let Some(region) = call
+            .estimated
+            .as_deref()
+            .and_then(crate::pricing::cost::fallback_region)
+        {
+            // Region names are few and bounded by AWS's list: no `bounded_key` needed.
+            *self.borrowed_prices.entry(region.to_string()).or_default() += 1;
+        }
         let status = match (call.status, call.upstream_failure) {
             (Some(status), _) => StatusKey::Code(status),
             (None, Some(failure)) => StatusKey::Failed(failure.as_str()),

@@ -43,6 +43,9 @@ pub struct SummaryReport {
     /// CONNECT tunnels to intercepted hosts refused because the client sent something other than
     /// TLS through them (nothing of it reached the host; the log names each host).
     pub refused_tunnels: u64,
+    /// Calls priced at us-east-1 rates because their region has no imported prices, by region:
+    /// `tollgate pricing update --region R` makes them exact.
+    pub estimated_regions: BTreeMap<String, u64>,
 }
 
 /// Money ([`Usd`]) is serialised as exact decimal strings, so sums made from the JSON are exact.
@@ -198,6 +201,11 @@ impl Summary {
             client_handshake_failures: proxy.handshake_failures.load(Ordering::Relaxed),
             connections_cut_at_shutdown: proxy.cut_at_shutdown.load(Ordering::Relaxed),
             refused_tunnels: proxy.refused_tunnels.load(Ordering::Relaxed),
+            estimated_regions: self
+                .borrowed_prices
+                .iter()
+                .map(|entry| (entry.key().clone(), *entry.value()))
+                .collect(),
         }
     }
 

@@ -34,12 +34,13 @@ impl SummaryReport {
         out
     }
 
-    /// The warnings about the proxy itself (connections cut at shutdown, refused tunnels, failed
-    /// client handshakes), each with its fix: for a run that ends with the report from the
-    /// database, which knows nothing of them.
-    pub fn render_proxy_warnings(&self) -> String {
+    /// What the run's end says beside its costs: calls priced at another region's rates, and the
+    /// warnings about the proxy itself (connections cut at shutdown, refused tunnels, failed
+    /// client handshakes), each with its fix. For a run that ends with the report from the
+    /// database too, which knows nothing of them.
+    pub fn render_end_notes(&self) -> String {
         let mut out = String::new();
-        self.render_proxy_notes(&mut out);
+        self.render_end_notes_into(&mut out);
         out.lines()
             .map(|line| format!("tollgate: {}\n", line.trim_start()))
             .collect()
@@ -149,10 +150,31 @@ impl SummaryReport {
                 if self.interrupted == 1 { "" } else { "s" }
             );
         }
-        self.render_proxy_notes(out);
+        self.render_end_notes_into(out);
     }
 
-    fn render_proxy_notes(&self, out: &mut String) {
+    fn render_end_notes_into(&self, out: &mut String) {
+        if !self.estimated_regions.is_empty() {
+            let shown: Vec<String> = self
+                .estimated_regions
+                .iter()
+                .map(|(region, calls)| format!("{calls} in {region}"))
+                .collect();
+            let flags: Vec<String> = self
+                .estimated_regions
+                .keys()
+                .map(|region| format!("--region {region}"))
+                .collect();
+            let total: u64 = self.estimated_regions.values().sum();
+            let _ = writeln!(
+                out,
+                "  ~ {total} call{} priced at us-east-1 rates for want of their region's ({}): \
+                 `tollgate pricing update {}` makes them exact",
+                if total == 1 { "" } else { "s" },
+                shown.join(", "),
+                flags.join(" ")
+            );
+        }
         if self.connections_cut_at_shutdown > 0 {
             let _ =
                 writeln!(
