@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
 
-use super::pricing::SourceArgs;
+use super::price_sources::SourceArgs;
 use super::report::{FindingArgs, SelectArgs};
 use crate::gate;
 

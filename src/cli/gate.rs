@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::error::Exit;
-use super::pricing::SourceArgs;
+use super::price_sources::SourceArgs;
 use super::report::{FindingArgs, SelectArgs};
 use crate::gate::{self, render, Baseline, Outcome, Policy, Verdict, GATE_JSON_VERSION};
 use crate::store::RunStore;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
@@ -14,7 +14,9 @@ use crate::pricing::overlay::Settings;
 use crate::pricing::table::{
     Condition, FreeEntry, OperationPattern, PriceEntry, PriceTable, BASE_REGION,
 };
-use crate::pricing::{check, import, overlay, Sources};
+use crate::pricing::{check, import, overlay};
+
+use super::price_sources::SourceArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum PricingCommand {
@@ -27,26 +29,8 @@ pub enum PricingCommand {
     /// Fetch the AWS Price List's offer files for the regions you call and import their prices
     /// (no AWS account needed).
     Update(super::pricing_update::UpdateArgs),
-}
-
-/// Where prices come from, shared by every pricing-aware command.
-#[derive(Debug, Clone, Args)]
-pub struct SourceArgs {
-    /// Overlay file (default: tollgate.toml in the working directory or a parent).
-    #[arg(long, value_name = "FILE", env = "TOLLGATE_PRICING")]
-    pub pricing: Option<PathBuf>,
-}
-
-impl SourceArgs {
-    pub fn sources(&self) -> anyhow::Result<Sources> {
-        let cwd = std::env::current_dir().context("cannot read the working directory")?;
-        if let Some(path) = &self.pricing {
-            if !path.is_file() {
-                bail!("--pricing {}: no such file", path.display());
-            }
-        }
-        Ok(Sources::discover(self.pricing.clone(), &cwd))
-    }
+    /// Which prices are in use, from where, how old, and which regions are still estimated.
+    Status(super::pricing_status::StatusArgs),
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +69,7 @@ pub async fn execute(command: PricingCommand) -> anyhow::Result<ExitCode> {
         PricingCommand::Check(args) => check_command(args),
         PricingCommand::Import(args) => import_command(args),
         PricingCommand::Update(args) => super::pricing_update::execute(args).await,
+        PricingCommand::Status(args) => super::pricing_status::execute(args).await,
     }
 }
 

@@ -11,7 +11,7 @@ use http::Uri;
 
 use super::client_env::ClientEnv;
 use super::node_preload::NodePreload;
-use super::pricing::SourceArgs;
+use super::price_sources::SourceArgs;
 use crate::aws;
 use crate::aws::usage::Answerer;
 use crate::ca::{CaPaths, LeafCertificates, LocalCa};

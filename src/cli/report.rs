@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 
 use rust_decimal::Decimal;
 
-use super::pricing::SourceArgs;
+use super::price_sources::SourceArgs;
 use crate::findings::Thresholds;
 use crate::pricing::Sources;
 use crate::record::RunFilter;

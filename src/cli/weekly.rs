@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _};
 use clap::{Args, ValueEnum};
 use rust_decimal::Decimal;
 
-use super::pricing::SourceArgs;
+use super::price_sources::SourceArgs;
 use super::report::FindingArgs;
 use crate::record::Usd;
 use crate::report::weekly::{

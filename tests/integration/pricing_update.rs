@@ -446,11 +446,14 @@ async fn a_workload_in_another_region_is_exact_after_an_update() {
     let moto = crate::moto::Moto::start(&python, scratch.path());
     let workload = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/regional_workload.py");
 
+    let db = scratch.path().join("history.db");
     let run = |name: &str| {
         let summary = scratch.path().join(format!("{name}.json"));
         let mut command = tollgate_command(&home);
         command
-            .args(["run", "--no-record", "--upstream", &moto.url()])
+            .args(["run", "--db"])
+            .arg(&db)
+            .args(["--upstream", &moto.url()])
             .args(["--summary", "json", "--summary-file"])
             .arg(&summary)
             .arg("--")
@@ -502,6 +505,23 @@ async fn a_workload_in_another_region_is_exact_after_an_update() {
         estimated(&before).contains_key("s3 PutObject"),
         "{before:#}"
     );
+    let status = || {
+        let output = tollgate_command(&home)
+            .args(["pricing", "status", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let before_status = status();
+    assert!(
+        before_status.contains("imported prices: none")
+            && before_status.contains("eu-west-1: 17 calls (dynamodb, kms, s3, sqs)")
+            && before_status
+                .contains("`tollgate pricing update --region eu-west-1` makes them exact"),
+        "{before_status}"
+    );
 
     let output = tollgate_command(&home)
         .args([
@@ -518,6 +538,16 @@ async fn a_workload_in_another_region_is_exact_after_an_update() {
         .unwrap();
     assert!(output.status.success(), "{output:?}");
 
+    // The fixtures were published in July and August 2026: more than 90 days ago.
+    let after_status = status();
+    assert!(
+        after_status
+            .contains("AmazonS3 eu-west-1 version 20260701000000 (3 entries, published 2026-07-01")
+            && after_status.contains("STALE")
+            && after_status.contains("recorded runs: every region they called has its own prices")
+            && after_status.contains("older than 90 days"),
+        "{after_status}"
+    );
     let (after, stderr) = tokio::task::block_in_place(|| run("after"));
     assert_eq!(after["estimated_regions"], json!({}), "{after:#}");
     assert!(!stderr.contains("us-east-1 rates"), "{stderr}");
