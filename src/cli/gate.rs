@@ -135,13 +135,27 @@ pub async fn execute(args: GateArgs) -> anyhow::Result<ExitCode> {
     } else {
         Baseline::load(&args.baseline)?
     };
-    let after = gate::snapshot(store.as_ref(), &runs, &thresholds).await?;
+    let mut after = gate::snapshot(store.as_ref(), &runs, &thresholds).await?;
     store.close().await;
 
-    let (table, _) = crate::pricing::overlay::load(&sources)?;
-    let repriced = gate::reprice(&mut before, &table);
+    // Both sides at today's prices: the comparison is then of volume, and what prices alone
+    // changed is shown beside it.
+    let (table, settings) = crate::pricing::overlay::load(&sources)?;
+    let pricer = crate::pricing::Pricer::new(table, settings);
+    let baseline_change = gate::reprice(&mut before, &pricer);
+    let run_change = gate::reprice(&mut after, &pricer);
     let mut outcome = gate::evaluate(&before, &after, &policy);
-    outcome.repriced = repriced;
+    let notes: Vec<String> = [("the baseline", &baseline_change), ("the run", &run_change)]
+        .into_iter()
+        .filter_map(|(what, change)| change.as_ref().map(|c| gate::describe_reprice(what, c)))
+        .collect();
+    outcome.repriced = (!notes.is_empty()).then(|| notes.join("; "));
+    if let Some(mut change) = baseline_change {
+        change.judge(&policy);
+        outcome.verdict = outcome.verdict.max(change.verdict);
+        outcome.price_change = Some(change);
+        outcome.headline = render::headline(&outcome);
+    }
 
     let text = match args.format {
         GateFormat::Table => render::table(&outcome),

@@ -33,6 +33,11 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub pricing: SourceArgs,
+
+    /// Also price the runs at today's prices (after `tollgate pricing update`, a new tollgate or
+    /// a changed tollgate.toml), beside what they cost when recorded.
+    #[arg(long)]
+    pub reprice: bool,
 }
 
 /// Findings and projections, shared by `report` and `run`.
@@ -179,11 +184,23 @@ pub async fn render(
     format: ReportFormat,
     findings: &FindingArgs,
     sources: &Sources,
+    reprice: bool,
 ) -> anyhow::Result<String> {
     let thresholds = findings.thresholds(sources)?;
     let mut report = Report::build(store, runs, &thresholds).await?;
     if let Some(per_day) = findings.runs_per_day() {
         report.project(per_day);
+    }
+    if reprice {
+        let (table, settings) = crate::pricing::overlay::load(sources)?;
+        let pricer = crate::pricing::Pricer::new(table, settings);
+        let recorded_with = report
+            .runs
+            .iter()
+            .map(|run| run.pricing_version.clone())
+            .collect();
+        report.repriced =
+            Some(crate::report::reprice::reprice(store, runs, recorded_with, &pricer).await?);
     }
     Ok(match format {
         ReportFormat::Table => render_table(&report),
@@ -232,6 +249,7 @@ pub async fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         args.format,
         &args.findings,
         &args.pricing.sources()?,
+        args.reprice,
     )
     .await?;
     match &args.output {

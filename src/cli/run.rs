@@ -316,7 +316,8 @@ async fn write_report(
 ) -> anyhow::Result<()> {
     let sources = args.proxy.pricing.sources()?;
     let format = args.report.unwrap_or(ReportFormat::Table);
-    let text = super::report::render(store, &[run_id], format, &args.findings, &sources).await?;
+    let text =
+        super::report::render(store, &[run_id], format, &args.findings, &sources, false).await?;
     match &args.report_file {
         Some(path) => crate::home::write_output(path, text.as_bytes())
             .with_context(|| format!("cannot write the report to {}", path.display())),

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::findings::Finding;
-use crate::record::{LoopRow, RegionGroup, Usd};
+use crate::record::{LineKind, LoopRow, RegionGroup, Usd};
 use crate::report::Report;
 
 /// The format's version: `tollgate_baseline` in the file. A file of another version is refused
@@ -92,6 +92,23 @@ pub struct OperationFigures {
     pub transfer_usd: Usd,
     pub implied_usd: Usd,
     pub total_usd: Usd,
+    /// What priced these calls: quantities by table entry and region, so that the baseline can
+    /// be priced again exactly at another table's prices. Empty when some call with a cost was
+    /// recorded by a tollgate that did not keep them (the units above are used instead).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub priced: Vec<PricedQuantity>,
+}
+
+/// One table entry's quantity in one region, over an operation's calls.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricedQuantity {
+    /// `own`, `transfer` or `implied`.
+    pub kind: LineKind,
+    pub entry: String,
+    pub region: String,
+    /// An exact decimal string.
+    pub quantity: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +220,7 @@ impl Baseline {
                 transfer_usd: op.transfer_usd,
                 implied_usd: op.implied_usd,
                 total_usd: op.total_usd,
+                priced: Vec::new(),
             })
             .collect();
         let mut by_operation: BTreeMap<(String, String), LoopFigures> = BTreeMap::new();

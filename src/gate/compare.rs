@@ -112,6 +112,38 @@ pub struct OperationChange {
     pub explained_by: Option<String>,
 }
 
+/// How prices alone moved one side's cost, per run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PriceChange {
+    pub from_table: String,
+    pub to_table: String,
+    /// At the prices it was recorded with.
+    pub recorded_usd: Usd,
+    /// At today's.
+    pub today_usd: Usd,
+    pub change_usd: Usd,
+    pub operations_repriced: u64,
+    pub operations_kept: u64,
+    pub verdict: Verdict,
+}
+
+impl PriceChange {
+    /// Judged like the whole run's cost when the policy fails on price changes; else shown only.
+    pub fn judge(&mut self, policy: &Policy) {
+        if !policy.fail_on_price_change {
+            return;
+        }
+        let change = Change::new(
+            Decimal::ZERO,
+            Decimal::ZERO,
+            self.recorded_usd.0,
+            self.today_usd.0,
+            policy,
+        );
+        self.verdict = change.judge(policy.warn_percent, policy.fail_percent, policy);
+    }
+}
+
 /// A finding the baseline did not have.
 #[derive(Debug, Clone, Serialize)]
 pub struct NewFinding {
@@ -140,6 +172,11 @@ pub struct Outcome {
     pub resolved_findings: Vec<String>,
     /// How the baseline's prices were made comparable, when its price table differs.
     pub repriced: Option<String>,
+    /// When the baseline was priced with other prices: how prices alone moved its cost per run.
+    /// `totals` then compare both sides at today's prices, so their change is volume only. A
+    /// price change is reported, and fails the build only with `fail_on_price_change`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_change: Option<PriceChange>,
     pub runs_before: u64,
     pub runs_after: u64,
     pub policy: Policy,
@@ -280,6 +317,7 @@ pub fn compare(before: &Baseline, after: &Baseline, policy: &Policy) -> Outcome 
         new_findings,
         resolved_findings,
         repriced: None,
+        price_change: None,
         runs_before: before.runs,
         runs_after: after.runs,
         policy: policy.clone(),

@@ -8,19 +8,24 @@ pub mod compare;
 pub mod policy;
 pub mod render;
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use futures_util::TryStreamExt;
 use rust_decimal::Decimal;
 
 pub use baseline::{finding_key, Baseline, BaselineError, BASELINE_VERSION};
-pub use compare::{compare, Outcome, Verdict};
+pub use compare::{compare, Outcome, PriceChange, Verdict};
 pub use policy::Policy;
 
 use crate::findings::Thresholds;
-use crate::pricing::table::PriceTable;
-use crate::record::{Unit, Usd};
+use crate::pricing::reprice::Repricer;
+use crate::pricing::table::{PriceTable, BASE_REGION};
+use crate::pricing::Pricer;
+use crate::record::{exact, LineKind, PricedLine, Unit, Usd};
 use crate::report::Report;
 use crate::store::{RunStore, StoreError};
+use baseline::{OperationFigures, PricedQuantity};
 
 /// The version of the gate's JSON output (`schemas/gate-v1.schema.json`).
 pub const GATE_JSON_VERSION: u32 = 1;
@@ -34,62 +39,166 @@ pub async fn snapshot(
     let report = Report::build(store, run_ids, thresholds).await?;
     let loops = store.loops(run_ids).await?;
     let regions = store.regions(run_ids).await?;
-    Ok(Baseline::from_report(&report, &loops, &regions))
+    let mut figures = Baseline::from_report(&report, &loops, &regions);
+    priced_quantities(store, run_ids, &mut figures).await?;
+    Ok(figures)
 }
 
-/// Re-prices a baseline made with another price table at `table`'s prices, from the units it
-/// recorded, so that a price change is not taken for a change in the code. An operation whose
-/// units cannot all be priced without the calls' own details (a storage class, a size tier)
-/// keeps its recorded cost; the answer says how many did.
-pub fn reprice(baseline: &mut Baseline, table: &PriceTable) -> Option<String> {
-    if baseline.versions.pricing == table.version {
+/// Re-prices a side of the comparison (the baseline, or runs recorded with older prices) at
+/// `pricer`'s prices, so that a price change is not taken for a change in the code; returns how
+/// prices alone moved it, per run. Exact from each operation's priced quantities (entry, region,
+/// quantity) when the side has them; else from its units at the us-east-1 price of an entry
+/// with no conditions, and an operation whose units cannot all be priced that way (a storage
+/// class, a size tier) keeps its recorded cost; the answer says how many did.
+pub fn reprice(side: &mut Baseline, pricer: &Pricer) -> Option<PriceChange> {
+    let table = pricer.table();
+    if side.versions.pricing == table.version {
         return None;
     }
+    let mut repricer = Repricer::new(pricer);
     let (mut repriced, mut kept) = (0, 0);
-    for op in &mut baseline.operations {
-        let mut cost = Decimal::ZERO;
-        let mut all_priced = true;
-        let entries = table.prices_for(&op.service, &op.operation, &|_| None);
-        for (unit, quantity) in &op.units {
-            let (Ok(unit), Ok(quantity)) = (Unit::from_str(unit), Decimal::from_str(quantity))
-            else {
-                all_priced = false;
-                continue;
-            };
-            // Data transfer is its own column (transfer_usd), kept as recorded.
-            if unit == Unit::GbOut {
-                continue;
-            }
-            match entries
-                .iter()
-                .find(|entry| entry.unit == unit && entry.when.is_empty())
-            {
-                Some(entry) => cost += quantity * entry.usd,
-                None => all_priced = false,
-            }
+    let (mut recorded, mut today) = (Decimal::ZERO, Decimal::ZERO);
+    for op in &mut side.operations {
+        recorded += op.total_usd.0;
+        if op.priced.is_empty() && op.total_usd.is_zero() {
+            // Free, not billed or unpriced: priced on nothing, so no price changed it.
+            continue;
         }
-        if all_priced && op.unpriced == 0 {
-            if op.cost_usd.0 != cost {
-                op.total_usd = Usd(op.total_usd.0 - op.cost_usd.0 + cost);
-                op.cost_usd = Usd(cost);
-            }
-            repriced += 1;
+        let amounts = if op.priced.is_empty() {
+            from_units(op, table)
         } else {
-            kept += 1;
+            from_lines(op, &mut repricer)
+        };
+        match amounts {
+            Some((cost, transfer, implied)) => {
+                op.cost_usd = Usd(cost);
+                op.transfer_usd = Usd(transfer);
+                op.implied_usd = Usd(implied);
+                op.total_usd = Usd(cost + transfer + implied);
+                repriced += 1;
+            }
+            None => kept += 1,
         }
+        today += op.total_usd.0;
     }
-    Some(format!(
-        "the baseline was priced with price table {} and is compared at today's ({}): {} \
-         operation(s) re-priced from their units, {} kept their recorded cost",
-        short(&baseline.versions.pricing),
-        short(&table.version),
-        repriced,
-        kept
-    ))
+    let (recorded, today) = (side.per_run(recorded), side.per_run(today));
+    side.totals.total_usd = Usd(side.operations.iter().map(|op| op.total_usd.0).sum());
+    side.totals.cost_usd = Usd(side.operations.iter().map(|op| op.cost_usd.0).sum());
+    Some(PriceChange {
+        from_table: side.versions.pricing.clone(),
+        to_table: table.version.clone(),
+        recorded_usd: Usd(recorded),
+        today_usd: Usd(today),
+        change_usd: Usd(today - recorded),
+        operations_repriced: repriced,
+        operations_kept: kept,
+        verdict: Verdict::Pass,
+    })
 }
 
-fn short(version: &str) -> String {
-    version.chars().take(12).collect()
+/// Exact: each entry's quantity at today's price in its region.
+fn from_lines(
+    op: &OperationFigures,
+    repricer: &mut Repricer<'_>,
+) -> Option<(Decimal, Decimal, Decimal)> {
+    let (mut cost, mut transfer, mut implied) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    for quantity in &op.priced {
+        let line = PricedLine {
+            kind: quantity.kind,
+            entry: quantity.entry.as_str().into(),
+            quantity: Decimal::from_str(&quantity.quantity).ok()?,
+        };
+        let amounts = repricer.price(Some(&quantity.region), std::slice::from_ref(&line))?;
+        cost += amounts.own;
+        transfer += amounts.transfer;
+        implied += amounts.implied;
+    }
+    Some((cost, transfer, implied))
+}
+
+/// From units, for baselines that did not keep their priced quantities: only the call's own
+/// charge, at the us-east-1 price of an entry with no conditions; transfer and implied costs
+/// are kept as recorded.
+fn from_units(op: &OperationFigures, table: &PriceTable) -> Option<(Decimal, Decimal, Decimal)> {
+    if op.unpriced > 0 {
+        return None;
+    }
+    let entries = table.prices_for(&op.service, &op.operation, &|_| None);
+    let mut cost = Decimal::ZERO;
+    for (unit, quantity) in &op.units {
+        let (Ok(unit), Ok(quantity)) = (Unit::from_str(unit), Decimal::from_str(quantity)) else {
+            return None;
+        };
+        // Data transfer is its own column (transfer_usd), kept as recorded.
+        if unit == Unit::GbOut {
+            continue;
+        }
+        let entry = entries
+            .iter()
+            .find(|entry| entry.unit == unit && entry.when.is_empty())?;
+        cost += quantity * entry.usd;
+    }
+    Some((cost, op.transfer_usd.0, op.implied_usd.0))
+}
+
+/// What a note says of a re-priced side.
+pub fn describe_reprice(what: &str, change: &PriceChange) -> String {
+    format!(
+        "{what} was priced with price table {} and is compared at today's ({}): {} \
+         operation(s) re-priced, {} kept their recorded cost",
+        change.from_table, change.to_table, change.operations_repriced, change.operations_kept
+    )
+}
+
+/// Keeps what makes the priced quantities of `runs`' calls: per operation, the quantity of each
+/// table entry in each region. An operation with a costed call that kept none gets none (its
+/// units stand in).
+pub async fn priced_quantities(
+    store: &dyn RunStore,
+    runs: &[i64],
+    side: &mut Baseline,
+) -> Result<(), StoreError> {
+    type Key = (LineKind, String, String);
+    let mut by_operation: BTreeMap<(String, String), Option<BTreeMap<Key, Decimal>>> =
+        BTreeMap::new();
+    let mut calls = store.calls(runs);
+    while let Some(call) = calls.try_next().await? {
+        let slot = by_operation
+            .entry((call.service.clone(), call.operation.clone()))
+            .or_insert_with(|| Some(BTreeMap::new()));
+        let Some(quantities) = slot else { continue };
+        let costed = !(call.cost + call.transfer + call.implied).is_zero();
+        if call.priced.is_empty() && costed {
+            *slot = None;
+            continue;
+        }
+        let region = call
+            .region
+            .clone()
+            .unwrap_or_else(|| BASE_REGION.to_string());
+        for line in &call.priced {
+            *quantities
+                .entry((line.kind, line.entry.to_string(), region.clone()))
+                .or_default() += line.quantity;
+        }
+    }
+    drop(calls);
+    for op in &mut side.operations {
+        if let Some(Some(quantities)) =
+            by_operation.remove(&(op.service.clone(), op.operation.clone()))
+        {
+            op.priced = quantities
+                .into_iter()
+                .map(|((kind, entry, region), quantity)| PricedQuantity {
+                    kind,
+                    entry,
+                    region,
+                    quantity: exact(quantity),
+                })
+                .collect();
+        }
+    }
+    Ok(())
 }
 
 /// Compares the run with the baseline and writes the headline.
@@ -124,6 +233,7 @@ pub(crate) mod tests {
             transfer_usd: Usd::ZERO,
             implied_usd: Usd::ZERO,
             total_usd: usd(total),
+            priced: Vec::new(),
         }
     }
 
@@ -157,9 +267,25 @@ pub(crate) mod tests {
 
     /// A price cut between the baseline and today is not taken for a change in the code: AWS
     /// halved DynamoDB's on-demand prices in November 2024 ($0.25 to $0.125 per million reads).
+    fn pricer(overlay_text: &str) -> Pricer {
+        let mut table = PriceTable::built_in().unwrap();
+        let path = std::path::Path::new("t.toml");
+        let config = crate::pricing::overlay::parse(path, overlay_text).unwrap();
+        let settings = crate::pricing::overlay::apply(
+            &mut table,
+            path,
+            config,
+            crate::pricing::table::Origin::Overlay(path.into()),
+        )
+        .unwrap();
+        Pricer::new(std::sync::Arc::new(table), settings)
+    }
+
+    /// A price cut between the baseline and today is not taken for a change in the code: AWS
+    /// halved DynamoDB's on-demand prices in November 2024 ($0.25 to $0.125 per million reads).
     #[test]
     fn a_baseline_from_another_price_table_is_repriced_from_its_units() {
-        let table = PriceTable::built_in().unwrap();
+        let pricer = pricer("");
         let mut old = baseline(
             1,
             vec![
@@ -174,7 +300,7 @@ pub(crate) mod tests {
             .units
             .insert("request".into(), "500".into());
         old.versions.pricing = "an older table".into();
-        let said = reprice(&mut old, &table).expect("re-priced");
+        let change = reprice(&mut old, &pricer).expect("re-priced");
         assert_eq!(
             old.operations[0].cost_usd,
             usd("0.000125"),
@@ -183,10 +309,10 @@ pub(crate) mod tests {
         assert_eq!(old.operations[0].total_usd, usd("0.000125"));
         // S3's request prices depend on the storage class, which the units do not keep.
         assert_eq!(old.operations[1].cost_usd, usd("0.0002"));
-        assert!(
-            said.contains("1 operation(s) re-priced from their units, 1 kept"),
-            "{said}"
-        );
+        assert_eq!((change.operations_repriced, change.operations_kept), (1, 1));
+        assert_eq!(change.recorded_usd, usd("0.00045"));
+        assert_eq!(change.today_usd, usd("0.000325"));
+        assert_eq!(change.change_usd, usd("-0.000125"));
         let now = baseline(
             1,
             vec![
@@ -203,8 +329,64 @@ pub(crate) mod tests {
             .is_empty());
 
         // The same table: nothing to do.
-        old.versions.pricing = table.version.clone();
-        assert!(reprice(&mut old, &table).is_none());
+        old.versions.pricing = pricer.table().version.clone();
+        assert!(reprice(&mut old, &pricer).is_none());
+    }
+
+    /// With the priced quantities kept, every line is re-priced exactly in its own region:
+    /// S3's HEADs (a storage-class entry) included, which the units alone could not price.
+    #[test]
+    fn priced_quantities_reprice_exactly_per_region() {
+        const WIDGET: &str = r#"
+[[pricing.price]]
+id = "test/widget/request"
+service = "test-service"
+operations = ["MakeWidget"]
+unit = "request"
+usd = "0.000004"
+regions = { "eu-west-1" = "0.000005" }
+source = "https://example.com/prices"
+as_of = "2026-01-01"
+"#;
+        let pricer = pricer(WIDGET);
+        let mut old = baseline(2, vec![op("test-service", "MakeWidget", 300, "0.0009")]);
+        old.versions.pricing = "an older table".into();
+        let quantity = |region: &str, n: &str| PricedQuantity {
+            kind: LineKind::Own,
+            entry: "test/widget/request".into(),
+            region: region.into(),
+            quantity: n.into(),
+        };
+        old.operations[0].priced = vec![quantity("eu-west-1", "100"), quantity("us-east-1", "200")];
+        let change = reprice(&mut old, &pricer).expect("re-priced");
+        // 100 × $0.000005 + 200 × $0.000004 = $0.0013 over two runs.
+        assert_eq!(old.operations[0].total_usd, usd("0.0013"));
+        assert_eq!(change.recorded_usd, usd("0.00045"));
+        assert_eq!(change.today_usd, usd("0.00065"));
+        assert_eq!((change.operations_repriced, change.operations_kept), (1, 0));
+
+        // Reported, not judged, unless the policy says so.
+        let mut reported = change.clone();
+        reported.judge(&Policy::default());
+        assert_eq!(reported.verdict, Verdict::Pass);
+        let mut judged = change;
+        judged.judge(&Policy {
+            fail_on_price_change: true,
+            min_usd_per_month: Decimal::ZERO,
+            ..Policy::default()
+        });
+        assert_eq!(judged.verdict, Verdict::Fail, "+44 % in price");
+
+        // An entry today's table lacks: the operation keeps its recorded cost.
+        let mut gone = baseline(1, vec![op("test-service", "MakeWidget", 1, "0.1")]);
+        gone.versions.pricing = "an older table".into();
+        gone.operations[0].priced = vec![PricedQuantity {
+            entry: "gone/entry".into(),
+            ..quantity("us-east-1", "1")
+        }];
+        let change = reprice(&mut gone, &pricer).unwrap();
+        assert_eq!(gone.operations[0].total_usd, usd("0.1"));
+        assert_eq!(change.operations_kept, 1);
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub struct Policy {
     /// Whether a finding the baseline did not have (a HEAD per listed key, a small page size,
     /// polling) fails the build when what it would save is above the noise floors.
     pub fail_on_new_finding: bool,
+    /// Whether prices that rose since the baseline (a new price table, `tollgate pricing
+    /// update`, a changed discount) fail the build like more calls would; by default the change
+    /// is reported and the build judged on volume alone.
+    pub fail_on_price_change: bool,
     /// Operations left out of the comparison: `service:Operation`, or `service:*`.
     pub ignore: Vec<String>,
 }
@@ -50,6 +54,7 @@ impl Default for Policy {
             runs_per_day: Decimal::from(24),
             fail_on_new_operation: false,
             fail_on_new_finding: true,
+            fail_on_price_change: false,
             ignore: Vec::new(),
         }
     }

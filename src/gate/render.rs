@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
 
-use super::compare::{Change, OperationChange, Outcome, Verdict};
+use super::compare::{Change, OperationChange, Outcome, PriceChange, Verdict};
 use crate::record::Usd;
 
 /// The first line of the pull-request comment: a bot updates the comment that has it.
@@ -98,7 +98,28 @@ pub fn headline(outcome: &Outcome) -> String {
     {
         let _ = write!(line, "; new finding: {}", finding.title);
     }
+    if let Some(change) = &outcome.price_change {
+        if !change.change_usd.is_zero() {
+            let _ = write!(line, "; {}", price_line(change));
+        }
+    }
     line
+}
+
+/// How prices alone moved the baseline, and whether that counts.
+pub fn price_line(change: &PriceChange) -> String {
+    let judged = if change.verdict > Verdict::Pass {
+        change.verdict.as_str()
+    } else {
+        "reported, not judged"
+    };
+    format!(
+        "prices: the baseline costs {} a run at today's prices, {} at its own ({}; {judged}); \
+         the change above is volume",
+        change.today_usd,
+        change.recorded_usd,
+        change.change_usd.signed()
+    )
 }
 
 /// For a terminal.
@@ -117,6 +138,9 @@ pub fn table(outcome: &Outcome) -> String {
     );
     if let Some(repriced) = &outcome.repriced {
         let _ = writeln!(out, "  {repriced}");
+    }
+    if let Some(change) = &outcome.price_change {
+        let _ = writeln!(out, "  {}", price_line(change));
     }
     if !outcome.operations.is_empty() {
         let _ = writeln!(
@@ -211,6 +235,9 @@ pub fn markdown(outcome: &Outcome) -> String {
     );
     if let Some(repriced) = &outcome.repriced {
         let _ = writeln!(out, "{}\n", md(repriced));
+    }
+    if let Some(change) = &outcome.price_change {
+        let _ = writeln!(out, "{}\n", md(&price_line(change)));
     }
     if !outcome.operations.is_empty() {
         out.push_str(

@@ -322,6 +322,18 @@ impl Pricer {
         cost.estimated = estimated;
     }
 
+    /// The entry's price per unit in `region` after the discount, and whether it is the
+    /// us-east-1 price standing in for a region with none of its own.
+    pub fn unit_price(&self, entry: &PriceEntry, region: &str) -> (Decimal, bool) {
+        let (price, fallback) = entry.price_in(region);
+        let discounted = if self.settings.discount_percent.is_zero() {
+            price
+        } else {
+            price * (Decimal::ONE_HUNDRED - self.settings.discount_percent) / Decimal::ONE_HUNDRED
+        };
+        (discounted, fallback)
+    }
+
     fn line(
         &self,
         entry: &PriceEntry,
@@ -330,15 +342,10 @@ impl Pricer {
         implied_by: Option<&'static str>,
         estimated: &mut Option<String>,
     ) -> CostLine {
-        let (price, fallback) = entry.price_in(region);
+        let (discounted, fallback) = self.unit_price(entry, region);
         if fallback && estimated.is_none() {
             *estimated = Some(regional_fallback(region, &entry.id));
         }
-        let discounted = if self.settings.discount_percent.is_zero() {
-            price
-        } else {
-            price * (Decimal::ONE_HUNDRED - self.settings.discount_percent) / Decimal::ONE_HUNDRED
-        };
         CostLine {
             entry: entry.id.clone(),
             service: entry.service.clone(),

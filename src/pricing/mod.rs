@@ -8,6 +8,7 @@ pub mod check;
 pub mod cost;
 pub mod import;
 pub mod overlay;
+pub mod reprice;
 pub mod table;
 pub mod update;
 

@@ -342,13 +342,26 @@ pub fn load(sources: &Sources) -> Result<(Arc<PriceTable>, Settings), TableError
         })
     };
     if let Some(path) = &sources.imported {
-        let config = parse(path, &read(path)?)?;
+        let text = read(path)?;
+        let config = parse(path, &text)?;
         apply(&mut table, path, config, Origin::Imported(path.clone()))?;
+        table.version = format!("{}+imported.{}", table.version, short_digest(&text));
     }
     let mut settings = Settings::default();
     if let Some(path) = &sources.overlay {
-        let config = parse(path, &read(path)?)?;
+        let text = read(path)?;
+        let config = parse(path, &text)?;
         settings = apply(&mut table, path, config, Origin::Overlay(path.clone()))?;
+        table.version = format!("{}+overlay.{}", table.version, short_digest(&text));
     }
     Ok((Arc::new(table), settings))
+}
+
+/// Six bytes of SHA-256, in hex: enough to tell two price files apart, short enough to show.
+fn short_digest(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

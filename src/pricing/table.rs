@@ -341,7 +341,10 @@ pub const CLOUDTRAIL: &str = "cloudtrail";
 #[derive(Debug, Clone, Default)]
 pub struct PriceTable {
     pub services: BTreeMap<String, ServiceTable>,
-    /// A short digest of every file that went into the table.
+    /// Which prices these are: the digest of the bundled files, then `+imported.<digest>` and
+    /// `+overlay.<digest>` for the imported regional prices (whose text names each offer's
+    /// version) and the overlay, when they were applied. Stored with every run, so a run priced
+    /// with other prices is known and can be re-priced.
     pub version: String,
     /// The files read, in order.
     pub origins: Vec<Origin>,

@@ -10,8 +10,8 @@ use crate::aws::usage::{self, Answerer, BodyView, Usage, UsageInput};
 use crate::pricing::{Cost, Pricer, PricingInput};
 use crate::proxy::{self, BodyRecord, Exchange, Outcome};
 use crate::record::{
-    is_throttling, Call, CallKind, ImpliedCost, PageAnswer, PageFacts, PriceStatus, Unit,
-    UpstreamFailure,
+    is_throttling, Call, CallKind, ImpliedCost, LineKind, PageAnswer, PageFacts, PriceStatus,
+    PricedLine, Unit, UpstreamFailure,
 };
 
 use super::tap;
@@ -122,6 +122,7 @@ pub fn call_from_exchange(
         transfer: cost.transfer(),
         implied: implied_costs(&cost),
         units: own_units(&cost),
+        priced: priced_lines(&cost),
         gb_out: measured.usage.quantity(Unit::GbOut),
         transfer_gb: cost.transfer.as_ref().map(|line| line.quantity),
         estimated: cost.estimated,
@@ -317,6 +318,21 @@ fn measure(
         page,
         page_size_max: paginator.and_then(|p| p.limit_max),
     }
+}
+
+/// Every line of the cost by table entry, for re-pricing.
+fn priced_lines(cost: &Cost) -> Vec<PricedLine> {
+    let line = |kind: LineKind, line: &crate::pricing::cost::CostLine| PricedLine {
+        kind,
+        entry: line.entry.clone(),
+        quantity: line.quantity,
+    };
+    cost.lines
+        .iter()
+        .map(|l| line(LineKind::Own, l))
+        .chain(cost.transfer.iter().map(|l| line(LineKind::Transfer, l)))
+        .chain(cost.implied.iter().map(|l| line(LineKind::Implied, l)))
+        .collect()
 }
 
 /// The quantities the call's own charges were priced on, by unit.

@@ -213,6 +213,9 @@ pub struct Call {
     pub implied: Vec<ImpliedCost>,
     /// The quantities its own cost was priced on, by unit.
     pub units: Vec<(Unit, Decimal)>,
+    /// Every priced quantity (own, transfer, implied) by price table entry: what re-pricing
+    /// reads.
+    pub priced: Vec<super::PricedLine>,
     /// GB that came back (whether or not data transfer was billed for them).
     pub gb_out: Option<Decimal>,
     /// GB of data transfer out that were priced.
@@ -333,6 +336,7 @@ impl Call {
             transfer: Decimal::ZERO,
             implied: Vec::new(),
             units: Vec::new(),
+            priced: Vec::new(),
             gb_out: None,
             transfer_gb: None,
             estimated: None,

@@ -334,6 +334,8 @@ pub struct StoredCall {
     pub transfer: Decimal,
     pub implied: Decimal,
     pub estimated: Option<String>,
+    /// What priced it, by table entry (empty for calls recorded before tollgate kept them).
+    pub priced: Vec<super::PricedLine>,
     pub loop_id: Option<u64>,
     pub sdk: Option<String>,
     pub app_id: Option<String>,

@@ -8,6 +8,7 @@ pub mod history;
 mod loops;
 mod money;
 mod page;
+mod priced;
 mod run;
 mod tally;
 mod time;
@@ -25,6 +26,7 @@ pub use history::{
 pub use loops::Loop;
 pub use money::{cost_label, exact, format_usd, published, Usd, PUBLISHED_DECIMALS};
 pub use page::{describe_items_unknown, ItemsUnknown, PageAnswer, PageFacts};
+pub use priced::{parse_priced, priced_json, LineKind, PricedLine};
 pub use run::{CiFacts, GitFacts, RunEnd, RunMeta};
 pub use tally::{latency_histogram, OperationTally};
 pub use time::{duration_micros, from_micros, micros, rfc3339, short_time};

@@ -235,6 +235,12 @@ fn tail(report: &Report) -> String {
             usd(projection.savings_per_month_usd)
         );
     }
+    if let Some(repriced) = &report.repriced {
+        let _ = writeln!(tail, "\n### Re-priced\n");
+        for line in repriced.lines(10) {
+            let _ = writeln!(tail, "- {}", md(&line));
+        }
+    }
     let versions = match report.runs.first() {
         Some(run) => format!(
             "tollgate {} · prices {} · {} · ",

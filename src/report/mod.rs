@@ -6,6 +6,7 @@ mod csv;
 mod format;
 mod html;
 mod markdown;
+pub mod reprice;
 mod table;
 pub mod weekly;
 
@@ -44,6 +45,9 @@ pub struct Report {
     /// With `--runs-per-day N`: this report's cost projected to a 30-day month.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub projection: Option<Projection>,
+    /// With `--reprice`: the runs at today's prices beside their recorded cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repriced: Option<reprice::Repricing>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -296,6 +300,7 @@ impl Report {
             findings: Vec::new(),
             timeline: Vec::new(),
             projection: None,
+            repriced: None,
         }
     }
 }

@@ -24,6 +24,7 @@ pub fn render_table(report: &Report) -> String {
     loops(&mut out, report);
     findings(&mut out, report);
     projection(&mut out, report);
+    repriced(&mut out, report);
     let _ = writeln!(out, "\ndatabase: {}", report.database);
     let _ = writeln!(out, "identified with the AWS model of {}", models(report));
     out
@@ -273,6 +274,15 @@ fn projection(out: &mut String, report: &Report) {
             projection.savings_per_month_usd
         );
         let _ = writeln!(out, "\n{}", wrap(&line, WIDTH, "  "));
+    }
+}
+
+fn repriced(out: &mut String, report: &Report) {
+    if let Some(repriced) = &report.repriced {
+        let _ = writeln!(out, "\nRe-priced");
+        for line in repriced.lines(10) {
+            let _ = writeln!(out, "  {}", wrap(&line, WIDTH - 2, "    "));
+        }
     }
 }
 

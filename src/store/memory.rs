@@ -481,6 +481,7 @@ fn stored_call(run_id: i64, call: &Call, process: Option<&ClientProcess>) -> Sto
         transfer: call.transfer,
         implied: call.implied_total(),
         estimated: call.estimated.clone(),
+        priced: call.priced.clone(),
         loop_id: call.loop_id,
         sdk: call.sdk.clone(),
         app_id: call.app_id.clone(),

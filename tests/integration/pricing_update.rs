@@ -564,4 +564,144 @@ async fn a_workload_in_another_region_is_exact_after_an_update() {
         .find(|row| row["operation"] == "PutObject")
         .unwrap();
     assert_eq!(put["cost_usd"], "0.0000162", "{put:#}");
+
+    // Re-pricing: the run recorded before the update, at today's prices beside its own. Its
+    // 3 PutObject were $0.000015 at us-east-1 rates and are $0.0000162 at eu-west-1's.
+    let tollgate_json = |args: &[&str]| -> (bool, Value) {
+        let output = tollgate_command(&home)
+            .args(args)
+            .arg("--db")
+            .arg(&db)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{e}: {text}\n{}", String::from_utf8_lossy(&output.stderr)));
+        (output.status.success(), json)
+    };
+    let (ok, report) = tollgate_json(&["report", "--run", "1", "--reprice", "--format", "json"]);
+    assert!(ok, "{report:#}");
+    let repriced = &report["repriced"];
+    assert_ne!(
+        repriced["recorded_with"][0], repriced["today_table"],
+        "{repriced:#}"
+    );
+    assert!(
+        repriced["today_table"]
+            .as_str()
+            .unwrap()
+            .contains("+imported."),
+        "{repriced:#}"
+    );
+    assert_eq!(repriced["calls_kept"], 0, "{repriced:#}");
+    assert!(
+        repriced["calls_repriced"].as_u64().unwrap() >= borrowed,
+        "{repriced:#}"
+    );
+    let repriced_put = repriced["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["operation"] == "PutObject")
+        .unwrap_or_else(|| panic!("{repriced:#}"));
+    assert_eq!(repriced_put["recorded_usd"], "0.000015", "{repriced:#}");
+    assert_eq!(repriced_put["today_usd"], "0.0000162", "{repriced:#}");
+    assert_eq!(repriced_put["change_usd"], "0.0000012", "{repriced:#}");
+    let usd = |value: &Value| {
+        value
+            .as_str()
+            .unwrap()
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
+    assert_eq!(
+        usd(&repriced["change_usd"]),
+        usd(&repriced["today_usd"]) - usd(&repriced["recorded_usd"])
+    );
+    assert!(
+        usd(&repriced["change_usd"]) > rust_decimal::Decimal::ZERO,
+        "{repriced:#}"
+    );
+    // The table report shows both figures.
+    let output = tollgate_command(&home)
+        .args(["report", "--run", "1", "--reprice", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("Re-priced")
+            && table.contains("s3 PutObject: 3 calls, $0.000015 → $0.0000162 (+$0.0000012)"),
+        "{table}"
+    );
+
+    // The gate: the same workload before and after the price change. Prices alone moved the
+    // baseline; the volume is the same, so the gate passes and says what prices did.
+    let baseline = scratch.path().join("baseline.json");
+    let output = tollgate_command(&home)
+        .args(["baseline", "save", "--run", "1", "-o"])
+        .arg(&baseline)
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let (ok, gate) = tollgate_json(&[
+        "gate",
+        "--run",
+        "2",
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let change = &gate["price_change"];
+    assert!(ok, "{gate:#}");
+    assert_eq!(gate["verdict"], "pass", "{gate:#}");
+    assert_eq!(change["verdict"], "pass", "{gate:#}");
+    assert_eq!(change["operations_kept"], 0, "{gate:#}");
+    assert!(
+        usd(&change["change_usd"]) > rust_decimal::Decimal::ZERO,
+        "{gate:#}"
+    );
+    // Volume: both sides at today's prices.
+    assert_eq!(
+        usd(&gate["totals"]["usd_before"]),
+        usd(&change["today_usd"]),
+        "{gate:#}"
+    );
+    assert_eq!(
+        usd(&change["recorded_usd"]),
+        usd(&repriced["recorded_usd"]),
+        "the baseline at its own prices is the run as recorded: {gate:#}"
+    );
+    let put_change = gate["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["operation"] == "PutObject");
+    assert!(
+        put_change.is_none(),
+        "the same PutObjects at the same prices: {gate:#}"
+    );
+
+    // A policy that fails on price changes fails this one (+6.4 %).
+    std::fs::write(
+        scratch.path().join("strict.toml"),
+        "[gate]\nfail_on_price_change = true\nmin_usd_per_month = \"0\"\nwarn_percent = \"1\"\nfail_percent = \"5\"\n",
+    )
+    .unwrap();
+    let (ok, gate) = tollgate_json(&[
+        "gate",
+        "--run",
+        "2",
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "--pricing",
+        scratch.path().join("strict.toml").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(!ok, "{gate:#}");
+    assert_eq!(gate["price_change"]["verdict"], "fail", "{gate:#}");
 }

@@ -15,8 +15,8 @@ use rust_decimal::Decimal;
 
 use super::{id_list, none_if_empty, Bind, Fetch, Row};
 use crate::record::{
-    Cadence, CallKind, FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup,
-    RepeatGroup, ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint, Unit,
+    parse_priced, Cadence, CallKind, FailureGroup, ImpliedGroup, LoopRow, OperationTally,
+    RegionGroup, RepeatGroup, ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint, Unit,
     UpstreamFailure, Usd,
 };
 use crate::store::tally::Slicing;
@@ -592,8 +592,8 @@ pub fn calls<'a, F: Fetch + ?Sized>(
     let sql = format!(
         "SELECT run_id, started_at_us, duration_us, kind, service, operation, region, \
          resource, status, upstream_failure, error_code, throttled, attempt, bytes_sent, \
-         bytes_received, price_status, cost_usd, transfer_usd, implied_usd, estimated, loop_id, \
-         sdk, app_id, client_pid, client_command \
+         bytes_received, price_status, cost_usd, transfer_usd, implied_usd, estimated, priced, \
+         loop_id, sdk, app_id, client_pid, client_command \
          FROM calls WHERE run_id IN ({}) ORDER BY run_id, started_at_us, id",
         id_list(runs)
     );
@@ -627,6 +627,7 @@ fn stored_call(row: &Row) -> Result<StoredCall, StoreError> {
         transfer: row.money(&["transfer_usd"])?,
         implied: row.money(&["implied_usd"])?,
         estimated: row.opt_text("estimated")?,
+        priced: parse_priced(row.opt_text("priced")?.as_deref()),
         loop_id: row
             .opt_int("loop_id")?
             .and_then(|id| u64::try_from(id).ok()),

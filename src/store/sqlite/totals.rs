@@ -457,6 +457,8 @@ fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<Call, sqlx::Error> {
             _ => PriceStatus::Unpriced { reason: stored() },
         },
         cost: money("cost_usd")?,
+        // Totals are rebuilt from the amounts; re-pricing reads the lines from `calls` itself.
+        priced: Vec::new(),
         transfer: money("transfer_usd")?,
         implied: if implied.is_zero() {
             Vec::new()
