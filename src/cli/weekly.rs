@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use clap::{Args, ValueEnum};
@@ -109,8 +110,15 @@ pub async fn execute(args: WeeklyArgs) -> anyhow::Result<ExitCode> {
             ..AnomalyRule::default()
         },
         movers: 5,
+        pricer: None,
     };
-    let thresholds = args.findings.thresholds(&args.pricing.sources()?)?;
+    let sources = args.pricing.sources()?;
+    let thresholds = args.findings.thresholds(&sources)?;
+    let (table, settings) = crate::pricing::overlay::load(&sources)?;
+    let options = WeeklyOptions {
+        pricer: Some(Arc::new(crate::pricing::Pricer::new(table, settings))),
+        ..options
+    };
     let store =
         store::open_existing(super::history_arg::database_or_env(args.db.as_deref()).as_deref())
             .await?;

@@ -114,6 +114,7 @@ pub fn fallback_region(estimated: &str) -> Option<&str> {
 }
 
 /// Prices calls. Holds the little state pricing needs: which Athena queries were already priced.
+#[derive(Debug)]
 pub struct Pricer {
     table: Arc<PriceTable>,
     settings: Settings,

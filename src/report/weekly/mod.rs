@@ -124,6 +124,9 @@ pub struct WeeklyOptions {
     pub anomaly: AnomalyRule,
     /// Movers listed each way.
     pub movers: usize,
+    /// Today's prices: when two weeks were priced with different tables, their change is split
+    /// into volume (both at these prices) and price.
+    pub pricer: Option<std::sync::Arc<crate::pricing::Pricer>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -199,6 +202,13 @@ pub struct WeekChange {
     /// The cost per run's change in percent: next to `runs`, says whether the suite ran more
     /// often or got dearer per run.
     pub cost_per_run_percent: Option<Decimal>,
+    /// When the two weeks were priced with different price tables: the change with both at
+    /// today's prices (more or fewer calls, units, bytes)...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_usd: Option<Usd>,
+    /// ... and the rest of `cost_usd`: what prices alone changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_usd: Option<Usd>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -355,6 +365,33 @@ fn add_tally(figures: &mut Figures, op: &OperationTally) {
     figures.cost += op.total();
 }
 
+/// The change from one week's runs to another's at today's prices, when they were not all
+/// priced with today's table; `None` when they were (the change is then all volume).
+async fn volume_change(
+    store: &dyn RunStore,
+    before: (&[i64], &BTreeSet<String>),
+    after: (&[i64], &BTreeSet<String>),
+    pricer: &crate::pricing::Pricer,
+) -> Result<Option<Decimal>, StoreError> {
+    let today = &pricer.table().version;
+    if before.1.iter().chain(after.1).all(|table| table == today) {
+        return Ok(None);
+    }
+    let at_today = |ids: &[i64]| {
+        let ids = ids.to_vec();
+        async move {
+            if ids.is_empty() {
+                return Ok::<Decimal, StoreError>(Decimal::ZERO);
+            }
+            Ok(super::reprice::reprice(store, &ids, Vec::new(), pricer)
+                .await?
+                .today_usd
+                .0)
+        }
+    };
+    Ok(Some(at_today(after.0).await? - at_today(before.0).await?))
+}
+
 /// Builds the report.
 pub async fn build(
     store: &dyn RunStore,
@@ -401,6 +438,9 @@ pub async fn build(
     // Per week: totals, groups, operations (for appeared/disappeared) and findings.
     struct Raw {
         monday: Date,
+        ids: Vec<i64>,
+        /// The price tables its runs were priced with.
+        tables: BTreeSet<String>,
         total: Figures,
         retries: u64,
         groups: BTreeMap<String, Figures>,
@@ -500,6 +540,8 @@ pub async fn build(
         };
         raw.push(Raw {
             monday: *monday,
+            tables: list.iter().map(|r| r.pricing_version.clone()).collect(),
+            ids,
             total,
             retries,
             groups,
@@ -531,6 +573,18 @@ pub async fn build(
             .collect();
         groups.sort_by(|a, b| b.cost_usd.cmp(&a.cost_usd).then(a.key.cmp(&b.key)));
         let shown_first = index == options.anomaly.history_weeks;
+        let split = match &options.pricer {
+            Some(pricer) if !shown_first => {
+                volume_change(
+                    store,
+                    (&previous.ids, &previous.tables),
+                    (&this.ids, &this.tables),
+                    pricer,
+                )
+                .await?
+            }
+            _ => None,
+        };
         let change = (!shown_first).then(|| {
             let (b, a) = (&previous.total, &this.total);
             let per_run_before = (b.runs > 0).then(|| b.cost / Decimal::from(b.runs));
@@ -545,6 +599,8 @@ pub async fn build(
                     (Some(before), Some(after)) => percent(before, after),
                     _ => None,
                 },
+                volume_usd: split.map(Usd),
+                price_usd: split.map(|volume| Usd(a.cost - b.cost - volume)),
             }
         });
         let mut movers: Vec<Mover> = this
@@ -785,6 +841,98 @@ mod tests {
         assert!(anomalies_of(&weeks[2..], 2, &rule, |w| w).is_empty());
     }
 
+    /// Two weeks of the same calls, the first priced with an older table: the cost change is
+    /// all price, none of it volume. DynamoDB reads: 10 a week, $0.25 a million then, today's
+    /// price now.
+    #[tokio::test]
+    async fn a_price_change_between_weeks_is_not_taken_for_volume() {
+        use crate::record::{Call, LineKind, PricedLine, RunEnd, RunMeta, Unit};
+        use crate::store::{Batch, MemoryStore};
+
+        let pricer = std::sync::Arc::new(crate::pricing::Pricer::new(
+            std::sync::Arc::new(crate::pricing::PriceTable::built_in().unwrap()),
+            crate::pricing::Settings::default(),
+        ));
+        let entry = pricer
+            .table()
+            .prices_for("dynamodb", "GetItem", &|_| None)
+            .into_iter()
+            .find(|e| e.unit == Unit::ReadRequestUnit)
+            .expect("a read price")
+            .clone();
+        let w47 = parse_iso_week("2026-W47").unwrap();
+        let w48 = parse_iso_week("2026-W48").unwrap();
+        let store = MemoryStore::new();
+        for (monday, unit_price, table) in [
+            (w47, Decimal::new(25, 8), "an older table".to_string()),
+            (w48, entry.usd, pricer.table().version.clone()),
+        ] {
+            let at_us = WeekZone::parse("UTC").unwrap().micros_at(monday) + 3_600_000_000;
+            let mut meta = RunMeta::new("run");
+            meta.pricing_version = table;
+            meta.started_at =
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(at_us as u64);
+            let id = store.begin_run(&meta).await.unwrap();
+            let calls: Vec<Call> = (0..10)
+                .map(|_| {
+                    let mut call = Call::sample("dynamodb", "GetItem").at_us(at_us);
+                    call.cost = unit_price;
+                    call.priced = vec![PricedLine {
+                        kind: LineKind::Own,
+                        entry: entry.id.clone(),
+                        quantity: Decimal::ONE,
+                    }];
+                    call
+                })
+                .collect();
+            let processes = vec![None; calls.len()];
+            let batch = Batch {
+                calls: &calls,
+                processes: &processes,
+                loops: &[],
+            };
+            store.write_batch(id, batch).await.unwrap();
+            store.end_run(id, &RunEnd::default()).await.unwrap();
+        }
+        let options = WeeklyOptions {
+            pricer: Some(pricer.clone()),
+            last_week_day: w48,
+            weeks: 2,
+            by: GroupBy::Service,
+            zone: WeekZone::parse("UTC").unwrap(),
+            tags: Vec::new(),
+            anomaly: AnomalyRule::default(),
+            movers: 5,
+        };
+        let report = build(&store, &options, &Thresholds::default())
+            .await
+            .unwrap();
+        let change = report.weeks[1].change.as_ref().unwrap();
+        let expected = Decimal::from(10) * (entry.usd - Decimal::new(25, 8));
+        assert!(
+            !expected.is_zero(),
+            "the bundled read price is not the old one"
+        );
+        assert_eq!(change.cost_usd, Usd(expected));
+        assert_eq!(change.volume_usd, Some(Usd::ZERO));
+        assert_eq!(change.price_usd, Some(Usd(expected)));
+        let text = super::render::render_weekly_table(&report);
+        assert!(text.contains("is volume and"), "{text}");
+
+        // Without a pricer (or with every week at today's table) there is nothing to split.
+        let plain = build(
+            &store,
+            &WeeklyOptions {
+                pricer: None,
+                ..options
+            },
+            &Thresholds::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(plain.weeks[1].change.as_ref().unwrap().price_usd, None);
+    }
+
     /// With daylight saving a week is not 7 × 24 h: a run late on the Sunday the clocks go
     /// back belongs to the week that is ending, which a fixed offset would get wrong.
     #[tokio::test]
@@ -821,6 +969,7 @@ mod tests {
         store.write_batch(id, batch).await.unwrap();
         store.end_run(id, &RunEnd::default()).await.unwrap();
         let options = |zone| WeeklyOptions {
+            pricer: None,
             last_week_day: w44,
             weeks: 2,
             by: GroupBy::Service,

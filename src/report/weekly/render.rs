@@ -30,15 +30,25 @@ fn signed(n: i64) -> String {
 fn change_text(week: &Week) -> String {
     match &week.change {
         None => "first week shown".into(),
-        Some(c) => format!(
-            "cost {} ({}), calls {} ({}), runs {}, cost per run {}",
-            signed_percent(c.cost_percent),
-            Usd::signed(c.cost_usd),
-            signed_percent(c.calls_percent),
-            signed(c.calls),
-            signed(c.runs),
-            signed_percent(c.cost_per_run_percent)
-        ),
+        Some(c) => {
+            let mut text = format!(
+                "cost {} ({}), calls {} ({}), runs {}, cost per run {}",
+                signed_percent(c.cost_percent),
+                Usd::signed(c.cost_usd),
+                signed_percent(c.calls_percent),
+                signed(c.calls),
+                signed(c.runs),
+                signed_percent(c.cost_per_run_percent)
+            );
+            if let (Some(volume), Some(price)) = (c.volume_usd, c.price_usd) {
+                text += &format!(
+                    "; of the cost change, {} is volume and {} is prices",
+                    Usd::signed(volume),
+                    Usd::signed(price)
+                );
+            }
+            text
+        }
     }
 }
 
