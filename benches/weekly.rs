@@ -117,6 +117,7 @@ async fn bench(total: usize) -> anyhow::Result<()> {
             tags: Vec::new(),
             anomaly: AnomalyRule::default(),
             movers: 5,
+            pricer: None,
         };
         let started = Instant::now();
         let report = weekly::build(&store, &options, &thresholds).await?;
