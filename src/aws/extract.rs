@@ -56,10 +56,12 @@ pub fn user_agent(headers: &HeaderMap) -> UserAgent {
         .flat_map(str::split_ascii_whitespace)
         .collect();
     UserAgent {
+        // The outermost client: a wrapper puts itself first (`aiobotocore/3.10.0 ...
+        // Botocore/1.43.117`, as s3fs and pandas send it; `aws-cli/1.36.0 ... botocore/1.35.0`),
+        // so the first product names what the user called, not the SDK underneath.
         sdk: tokens
             .iter()
-            .find(|token| is_sdk_token(token))
-            .or_else(|| tokens.iter().find(|token| is_product_token(token)))
+            .find(|token| is_product_token(token))
             .map(|token| token.to_string()),
         app_id: tokens
             .iter()
@@ -68,23 +70,16 @@ pub fn user_agent(headers: &HeaderMap) -> UserAgent {
     }
 }
 
-/// `Boto3/…`, `Botocore/…`, `aws-cli/…`, `aws-sdk-*/…`: a token naming an AWS SDK.
-fn is_sdk_token(token: &str) -> bool {
-    let name = token.split('/').next().unwrap_or("");
-    name.eq_ignore_ascii_case("boto3")
-        || name.eq_ignore_ascii_case("botocore")
-        || name.starts_with("aws-cli")
-        || name.starts_with("aws-sdk-")
-}
-
-/// A `product/version` token that is not one of the SDK user-agent metadata fields.
+/// A `product/version` token that is not one of the SDK user-agent metadata fields, nor a
+/// partner prefix some tools put before their own name (`APN/1.0 HashiCorp/1.0 Terraform/1.9.0`).
 fn is_product_token(token: &str) -> bool {
     const METADATA: &[&str] = &[
         "md", "ua", "os", "lang", "cfg", "api", "exec-env", "m", "app", "ft", "lib",
     ];
-    token
-        .split_once('/')
-        .is_some_and(|(name, _)| !METADATA.contains(&name))
+    const PARTNER_PREFIXES: &[&str] = &["APN", "HashiCorp"];
+    token.split_once('/').is_some_and(|(name, _)| {
+        !name.is_empty() && !METADATA.contains(&name) && !PARTNER_PREFIXES.contains(&name)
+    })
 }
 
 /// `amz-sdk-invocation-id` (one per logical call) and `amz-sdk-request: attempt=N; max=M`.
@@ -426,6 +421,36 @@ mod tests {
             "aws-cli/2.17.0 md/awscrt#0.20 ua/2.0 os/linux",
         )]));
         assert_eq!(cli.sdk.as_deref(), Some("aws-cli/2.17.0"));
+    }
+
+    /// Issue 24: s3fs's and pandas' calls were labelled `botocore/…`, so they could not be told
+    /// from boto3's. The outermost client names the calls.
+    #[test]
+    fn the_outermost_client_names_the_calls() {
+        let sdk = |ua: &str| user_agent(&headers(&[("user-agent", ua)])).sdk;
+        let cases = [
+            (
+                "aiobotocore/3.10.0 md/Botocore#1.43.117 ua/2.1 os/linux#6.1 md/arch#x86_64 lang/python#3.11.7 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.43.117",
+                "aiobotocore/3.10.0",
+            ),
+            (
+                "aws-cli/1.36.0 md/Botocore#1.35.0 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.11.7 md/pyimpl#CPython cfg/retry-mode#legacy botocore/1.35.0",
+                "aws-cli/1.36.0",
+            ),
+            (
+                "aws-sdk-cpp/1.11.510 ua/2.0 md/aws-crt#0.31.0 os/Linux#6.1 md/arch#x86_64 lang/c++#C++11 md/GCC#13.2.0",
+                "aws-sdk-cpp/1.11.510",
+            ),
+            ("object_store/0.11.2", "object_store/0.11.2"),
+            (
+                "APN/1.0 HashiCorp/1.0 Terraform/1.9.0 (+https://www.terraform.io) terraform-provider-aws/5.80.0 aws-sdk-go-v2/1.32.6 ua/2.1 os/linux lang/go#1.23.3",
+                "Terraform/1.9.0",
+            ),
+            ("aws-sdk-js/3.1178.0 ua/2.1 os/linux#6.1 lang/js md/nodejs#20.20.2 api/s3#3.1178.0", "aws-sdk-js/3.1178.0"),
+        ];
+        for (ua, expected) in cases {
+            assert_eq!(sdk(ua).as_deref(), Some(expected), "{ua}");
+        }
     }
 
     #[test]
