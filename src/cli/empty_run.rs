@@ -83,6 +83,7 @@ pub fn explain(facts: &RunFacts) -> String {
         ),
         _ => {}
     }
+    let python = program.starts_with("python") || program == "pytest" || program == "ipython";
     let mut out = String::from(
         "tollgate: no client connected to tollgate during this run, so none of its AWS calls \
          were seen (if it made any).\n",
@@ -96,6 +97,13 @@ pub fn explain(facts: &RunFacts) -> String {
         for cause in causes {
             out += &format!("tollgate: likely cause: {cause}.\n");
         }
+    }
+    if python {
+        out += "tollgate: in Python, pyarrow (and pandas' read_parquet/to_parquet on s3://) use \
+                the AWS SDK for C++, which ignores HTTPS_PROXY: give it \
+                `S3FileSystem(proxy_options=os.environ['HTTPS_PROXY'], \
+                tls_ca_file_path=os.environ['SSL_CERT_FILE'])`; duckdb's httpfs follows the proxy \
+                but needs `SET ca_cert_file` to trust tollgate.\n";
     }
     out
 }
@@ -124,6 +132,24 @@ mod tests {
             no_proxy_bypass: no_proxy.iter().map(|s| s.to_string()).collect(),
             endpoint_vars: endpoints.iter().map(|s| s.to_string()).collect(),
         })
+    }
+
+    /// Issue 24: a Python data script whose pyarrow calls went around tollgate was told only
+    /// the generic causes.
+    #[test]
+    fn a_python_run_names_the_data_stack_clients_that_ignore_the_proxy() {
+        let python = explained(&["python3", "lake.py"], true, &[], &[]);
+        assert!(
+            python.contains("pyarrow") && python.contains("proxy_options"),
+            "{python}"
+        );
+        assert!(python.contains("SET ca_cert_file"), "{python}");
+        assert!(
+            python.contains("likely causes: a client that ignores HTTPS_PROXY"),
+            "{python}"
+        );
+        let node = explained(&["node", "app.mjs"], true, &[], &[]);
+        assert!(!node.contains("pyarrow"), "{node}");
     }
 
     #[test]

@@ -378,7 +378,11 @@ pub async fn start(
         1024,
         vec![b"h2".to_vec(), b"http/1.1".to_vec()],
     )?;
-    let summary = Arc::new(Summary::new(pricing_info.clone()).with_allowances(allowances));
+    let summary = Arc::new(
+        Summary::new(pricing_info.clone())
+            .with_allowances(allowances)
+            .with_ca_bundle(bundle_path.display().to_string()),
+    );
     let mut sinks = vec![summary.clone() as Arc<dyn CallSink>];
     let recording =
         start_recording(&args.record, unrecorded, kind, command, pricing_info.table).await;

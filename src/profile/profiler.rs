@@ -11,7 +11,7 @@ use crate::aws::identify::Identifier;
 use crate::aws::model::Model;
 use crate::aws::usage::Answerer;
 use crate::pricing::Pricer;
-use crate::proxy::{BodyTap, Exchange, Observer, ResponseStart, Tunnel};
+use crate::proxy::{BodyTap, Distrust, Exchange, Observer, ResponseStart, Tunnel};
 use crate::record::{Call, Loop};
 
 /// Receives every priced call, as a plain record. Called on the proxy's tasks: count, or hand
@@ -24,6 +24,9 @@ pub trait CallSink: Send + Sync + 'static {
 
     /// A connection passed through without interception, when it closed.
     fn on_tunnel(&self, _tunnel: &Tunnel) {}
+
+    /// A client that did not accept tollgate's certificate.
+    fn on_distrust(&self, _distrust: &Distrust) {}
 
     /// At shutdown, after the last call.
     fn flush(&self) -> BoxFuture<'_, ()> {
@@ -112,6 +115,12 @@ impl Observer for Profiler {
     fn on_tunnel(&self, tunnel: &Tunnel) {
         for sink in &self.sinks {
             sink.on_tunnel(tunnel);
+        }
+    }
+
+    fn on_distrust(&self, distrust: &Distrust) {
+        for sink in &self.sinks {
+            sink.on_distrust(distrust);
         }
     }
 

@@ -3,7 +3,7 @@
 //! intercepted host that does not start with TLS is refused: it is never tunnelled blind.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use tokio_rustls::StartHandshake;
 use tracing::Instrument;
 
 use super::forward::{self, client_error, error_response, ProxyBody};
-use super::observer::{Transport, Tunnel};
+use super::observer::{Distrust, DistrustKind, Transport, Tunnel};
 use super::target::Target;
 use super::tunnel;
 use super::Shared;
@@ -156,12 +156,12 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
             return tunnel_after_peek(shared, target, client_io, consumed, started).await;
         }
         Ok(Err(error)) => {
-            shared.stats.handshake_failed();
+            distrusted(&shared, &target, DistrustKind::HandshakeFailed);
             tracing::debug!(%error, "unreadable TLS ClientHello");
             return;
         }
         Err(_) => {
-            shared.stats.handshake_failed();
+            distrusted(&shared, &target, DistrustKind::HandshakeFailed);
             tracing::debug!("no TLS ClientHello in time");
             return;
         }
@@ -193,7 +193,7 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
         Ok(Err(error)) => {
             // Almost always a client that does not trust the tollgate CA: counted and shown in
             // the summary, since it means the workload's calls are failing.
-            shared.stats.handshake_failed();
+            distrusted(&shared, &target, DistrustKind::HandshakeFailed);
             tracing::warn!(
                 %error, host = %target.host,
                 "TLS handshake with the client failed; does it trust the tollgate CA bundle?"
@@ -201,10 +201,11 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
             return;
         }
         Err(_) => {
-            shared.stats.handshake_failed();
+            distrusted(&shared, &target, DistrustKind::HandshakeFailed);
             return;
         }
     };
+    let handshaken = Instant::now();
     shared
         .stats
         .intercepted_connections
@@ -216,9 +217,13 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
     );
     // HTTP/2 serves each request in a task of its own: the connection's span goes with it.
     let connection_span = tracing::Span::current();
+    let requests = Arc::new(AtomicU64::new(0));
     let service = {
         let shared = shared.clone();
+        let target = target.clone();
+        let requests = requests.clone();
         service_fn(move |request| {
+            requests.fetch_add(1, Ordering::Relaxed);
             forward::forward_observed(shared.clone(), target.clone(), request)
                 .instrument(connection_span.clone())
         })
@@ -233,6 +238,43 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
             "intercepted connection closed with an error"
         ),
     }
+    // A client that checks the certificate only after the handshake (curl inside duckdb and
+    // pyarrow) rejects it by closing at once, with no alert: counted like a failed handshake.
+    // Closing soon and without a single request is the sign; an idle pooled connection that
+    // the client closes later is not.
+    if requests.load(Ordering::Relaxed) == 0
+        && !shared.shutdown.is_cancelled()
+        && handshaken.elapsed() < DROP_AFTER_HANDSHAKE_WINDOW
+    {
+        shared
+            .stats
+            .dropped_after_handshake
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            host = %target.host,
+            "the client closed the connection right after the TLS handshake without a request; \
+             does it trust the tollgate CA bundle?"
+        );
+        shared.observers.distrust(&Distrust {
+            client: target.client,
+            host: target.host.clone(),
+            kind: DistrustKind::DroppedAfterHandshake,
+        });
+    }
+}
+
+/// How soon after the handshake a connection closed without a request counts as a client that
+/// rejected the certificate.
+const DROP_AFTER_HANDSHAKE_WINDOW: Duration = Duration::from_secs(5);
+
+/// Counts a failed handshake and tells the observers who it was.
+fn distrusted(shared: &Shared, target: &Target, kind: DistrustKind) {
+    shared.stats.handshake_failed();
+    shared.observers.distrust(&Distrust {
+        client: target.client,
+        host: target.host.clone(),
+        kind,
+    });
 }
 
 /// Whether a ClientHello's ALPN offer allows HTTP. No offer means HTTP/1.1 (what every SDK
@@ -444,10 +486,12 @@ pub(crate) fn not_a_proxy_request(request: &Request<Incoming>) -> Response<Proxy
     client_error(
         "not-a-proxy-request",
         format!(
-            "tollgate is an HTTP proxy: send CONNECT host:port or an absolute http:// URL \
-             (set HTTPS_PROXY=http://<this address>), not '{} {}'\n",
+            "tollgate is an HTTP proxy, not the server: this request ('{} {}') was sent to it as \
+             if it were the endpoint. Do not point an endpoint URL at tollgate; use it as the \
+             proxy (HTTPS_PROXY=http://<this address>, which `tollgate run` sets), and reach an \
+             emulator with `tollgate run --upstream URL`.\n",
             request.method(),
-            request.uri()
+            request.uri().path()
         ),
     )
 }

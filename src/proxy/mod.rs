@@ -20,8 +20,8 @@ mod tunnel;
 
 pub use intercept::{BadPattern, HostMatcher};
 pub use observer::{
-    BodyRecord, BodyTap, Exchange, Observer, Observers, Outcome, ResponseRecord, ResponseStart,
-    Transport, Tunnel, UpstreamFailure, TAIL_CAPTURE,
+    BodyRecord, BodyTap, Distrust, DistrustKind, Exchange, Observer, Observers, Outcome,
+    ResponseRecord, ResponseStart, Transport, Tunnel, UpstreamFailure, TAIL_CAPTURE,
 };
 
 use std::convert::Infallible;
@@ -151,6 +151,12 @@ pub struct ProxyStats {
     /// CONNECT tunnels to intercepted hosts that carried something other than TLS: refused, never
     /// tunnelled blind.
     pub refused_tunnels: AtomicU64,
+    /// Intercepted connections the client closed soon after the TLS handshake without sending
+    /// a request: a client that checks the certificate after the handshake and rejects it.
+    pub dropped_after_handshake: AtomicU64,
+    /// Requests sent to the proxy's port as if it were the server (an endpoint URL pointing at
+    /// it): answered with what to do instead.
+    pub endpoint_requests: AtomicU64,
     /// The proxy's connection tasks: client connections, and the interceptions, tunnels and
     /// upgraded exchanges they became. Read, never waited on, through [`Self::open_connections`].
     tasks: TaskTracker,
@@ -392,7 +398,13 @@ async fn route(
                 forward::forward_passthrough(shared, target, request).await
             }
         }
-        _ => Ok(connect::not_a_proxy_request(&request)),
+        _ => {
+            shared
+                .stats
+                .endpoint_requests
+                .fetch_add(1, Ordering::Relaxed);
+            Ok(connect::not_a_proxy_request(&request))
+        }
     }
 }
 

@@ -35,6 +35,11 @@ pub trait Observer: Send + Sync + 'static {
     /// Called once per tunnelled connection or passed-through plain request, when it closes.
     fn on_tunnel(&self, _tunnel: &Tunnel) {}
 
+    /// Called when a client gave up on tollgate's certificate: its handshake failed, or it
+    /// closed the connection right after the handshake without a request (what clients that
+    /// check the certificate after the handshake do, with a reset rather than an alert).
+    fn on_distrust(&self, _distrust: &Distrust) {}
+
     /// Called once at shutdown, after the last exchange: write out anything buffered.
     fn flush(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
@@ -190,6 +195,23 @@ pub struct Tunnel {
     pub error: Option<String>,
 }
 
+/// A client that did not accept tollgate's certificate.
+#[derive(Debug, Clone)]
+pub struct Distrust {
+    pub client: SocketAddr,
+    /// The host it meant to reach (SNI, else the CONNECT authority).
+    pub host: String,
+    pub kind: DistrustKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DistrustKind {
+    /// The TLS handshake failed: an alert, a reset, or no ClientHello in time.
+    HandshakeFailed,
+    /// The handshake completed, then the client closed the connection without a request.
+    DroppedAfterHandshake,
+}
+
 /// Every observer the proxy reports to.
 #[derive(Clone, Default)]
 pub struct Observers {
@@ -226,6 +248,12 @@ impl Observers {
     pub fn tunnel(&self, tunnel: &Tunnel) {
         for observer in self.observers.iter() {
             observer.on_tunnel(tunnel);
+        }
+    }
+
+    pub fn distrust(&self, distrust: &Distrust) {
+        for observer in self.observers.iter() {
+            observer.on_distrust(distrust);
         }
     }
 

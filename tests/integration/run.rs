@@ -338,3 +338,87 @@ fn curl_reaches_and_trusts_tollgate_through_the_environment_alone() {
         "{context}"
     );
 }
+
+/// Issue 24: a client that checks the certificate only after the handshake (curl inside duckdb
+/// and pyarrow) closes the connection without an alert: it was counted nowhere, and the run said
+/// nothing. And a client pointed at tollgate as its endpoint got a bare 400. Both are counted
+/// now, and the end of the run names the client and the fix.
+#[test]
+fn clients_that_drop_the_handshake_or_use_tollgate_as_an_endpoint_are_named() {
+    let home = tempfile::tempdir().unwrap();
+    let script = home.path().join("distrust.py");
+    std::fs::write(
+        &script,
+        r#"
+import os, socket, ssl, sys, urllib.parse
+proxy = urllib.parse.urlsplit(os.environ["HTTPS_PROXY"])
+# 1. Through the proxy, a handshake that completes (no verification), then a close with no
+#    request: what a client that rejects the certificate after the handshake does.
+raw = socket.create_connection((proxy.hostname, proxy.port))
+raw.sendall(b"CONNECT s3.us-east-1.amazonaws.com:443 HTTP/1.1\r\nHost: s3.us-east-1.amazonaws.com:443\r\n\r\n")
+head = b""
+while b"\r\n\r\n" not in head:
+    head += raw.recv(1)
+assert head.startswith(b"HTTP/1.1 200"), head
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+tls = context.wrap_socket(raw, server_hostname="s3.us-east-1.amazonaws.com")
+tls.close()
+# 2. Straight at the proxy's port, as if it were the endpoint (AWS_ENDPOINT_URL=$HTTPS_PROXY).
+plain = socket.create_connection((proxy.hostname, proxy.port))
+plain.sendall(b"GET /bucket/key?X-Amz-Signature=s3cr3t HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+answer = b""
+while True:
+    chunk = plain.recv(4096)
+    if not chunk:
+        break
+    answer += chunk
+sys.stdout.write(answer.decode())
+"#,
+    )
+    .unwrap();
+    let summary = home.path().join("summary.json");
+    let python = python();
+    let (code, stdout, stderr) = tollgate(
+        home.path(),
+        &[
+            "run",
+            "--no-record",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--summary",
+            "json",
+            "--summary-file",
+            summary.to_str().unwrap(),
+            "--",
+            python.to_str().unwrap(),
+            script.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("HTTP/1.1 400") && stdout.contains("not the server"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("s3cr3t"),
+        "the query is never echoed: {stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(report["dropped_after_handshake"], 1, "{report:#}");
+    assert_eq!(report["endpoint_requests"], 1, "{report:#}");
+    let clients = report["distrusting_clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 1, "{report:#}");
+    assert_eq!(clients[0]["connections"], 1);
+    // The client closed before /proc could name it (as such clients do): every fix is given.
+    assert!(
+        stderr.contains("1 connection was closed by the client right after the TLS handshake")
+            && stderr.contains("did not accept tollgate's certificate (1 connection)")
+            && stderr.contains("SET ca_cert_file = '")
+            && stderr.contains("ca-bundle.pem")
+            && stderr.contains("1 request was sent to tollgate as if it were the AWS endpoint"),
+        "{stderr}"
+    );
+}

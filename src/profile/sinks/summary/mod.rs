@@ -18,12 +18,12 @@ use serde::Serialize;
 
 use crate::pricing::table::AllowanceEntry;
 use crate::profile::CallSink;
-use crate::proxy::Tunnel;
+use crate::proxy::{Distrust, Tunnel};
 use crate::record::{micros, Call, OperationTally, PriceStatus};
 
 pub use report::{
-    AllowanceRow, CostSummary, FreeAllowances, HostRow, ImpliedRow, Latency, OperationRow,
-    SummaryReport, TunnelRow,
+    AllowanceRow, CostSummary, DistrustingClient, FreeAllowances, HostRow, ImpliedRow, Latency,
+    OperationRow, SummaryReport, TunnelRow,
 };
 pub use text::human_bytes;
 
@@ -43,6 +43,29 @@ pub struct Summary {
     pricing: PricingInfo,
     /// Monthly free allowances to show against this run's use (the overlay's `free_allowances`).
     allowances: Vec<AllowanceEntry>,
+    /// Clients that did not accept tollgate's certificate, by command and library.
+    distrusting: DashMap<(Option<String>, Option<&'static str>), u64>,
+    /// The bundle a client should trust, for the fixes the summary names.
+    ca_bundle: Option<String>,
+}
+
+/// Libraries whose own HTTP client trusts neither `SSL_CERT_FILE` nor `AWS_CA_BUNDLE`, found by
+/// the shared objects a process has mapped: what names the fix that works for them.
+const DISTRUSTING_LIBRARIES: &[(&str, &str)] = &[("duckdb", "duckdb"), ("arrow", "pyarrow")];
+
+/// The first library of [`DISTRUSTING_LIBRARIES`] that `maps` (a `/proc/PID/maps`) has loaded.
+fn tls_library(maps: &str) -> Option<&'static str> {
+    DISTRUSTING_LIBRARIES.iter().find_map(|(marker, name)| {
+        maps.lines()
+            .filter_map(|line| line.split_whitespace().nth(5))
+            .any(|path| {
+                std::path::Path::new(path)
+                    .file_name()
+                    .and_then(|f| f.to_str())
+                    .is_some_and(|file| file.contains(marker) && file.contains(".so"))
+            })
+            .then_some(*name)
+    })
 }
 
 /// Which prices the summary's costs come from.
@@ -111,7 +134,15 @@ impl Summary {
             borrowed_prices: DashMap::new(),
             pricing,
             allowances: Vec::new(),
+            distrusting: DashMap::new(),
+            ca_bundle: None,
         }
+    }
+
+    /// The CA bundle clients are told to trust.
+    pub fn with_ca_bundle(mut self, path: impl Into<String>) -> Self {
+        self.ca_bundle = Some(path.into());
+        self
     }
 
     /// Shows what these monthly free allowances would absorb of the run's cost.
@@ -205,6 +236,20 @@ impl CallSink for Summary {
             .unwrap_or_else(|p| p.into_inner())
             .saturating_record(micros.max(1));
         self.latency_max_us.fetch_max(micros, Ordering::Relaxed);
+    }
+
+    fn on_distrust(&self, distrust: &Distrust) {
+        // Looked up now: a client that cannot connect usually exits soon after. Rare, so the
+        // millisecond that `/proc` costs is never on a call's path.
+        let process = crate::procnet::client_process(distrust.client);
+        let library = process
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(format!("/proc/{}/maps", p.pid)).ok())
+            .and_then(|maps| tls_library(&maps));
+        *self
+            .distrusting
+            .entry((process.map(|p| p.command), library))
+            .or_default() += 1;
     }
 
     fn on_tunnel(&self, tunnel: &Tunnel) {
@@ -364,5 +409,26 @@ mod tests {
         assert_eq!(connections, total as u64);
         let other = report.tunnels.iter().find(|row| row.host == OTHER).unwrap();
         assert_eq!(other.connections, 100);
+    }
+}
+
+#[cfg(test)]
+mod distrust_tests {
+    use super::tls_library;
+
+    #[test]
+    fn a_library_with_its_own_trust_store_is_found_in_the_process_maps() {
+        let maps = "\
+7f1c2a000000-7f1c2a200000 r-xp 00000000 08:01 1234 /usr/lib/x86_64-linux-gnu/libssl.so.3
+7f1c2b000000-7f1c2d000000 r-xp 00000000 08:01 5678 /venv/lib/python3.11/site-packages/duckdb/duckdb.cpython-311-x86_64-linux-gnu.so
+7ffd1c000000-7ffd1c021000 rw-p 00000000 00:00 0 [stack]
+";
+        assert_eq!(tls_library(maps), Some("duckdb"));
+        let arrow = "7f00-7f01 r-xp 0 08:01 9 /venv/lib/python3.11/site-packages/pyarrow/libarrow.so.1800\n";
+        assert_eq!(tls_library(arrow), Some("pyarrow"));
+        // A path that merely mentions it (a data file, a directory) is not the library.
+        let data = "7f00-7f01 r--p 0 08:01 9 /home/me/duckdb-notes/data.parquet\n";
+        assert_eq!(tls_library(data), None);
+        assert_eq!(tls_library(""), None);
     }
 }

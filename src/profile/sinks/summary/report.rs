@@ -46,6 +46,26 @@ pub struct SummaryReport {
     /// Calls priced at us-east-1 rates because their region has no imported prices, by region:
     /// `tollgate pricing update --region R` makes them exact.
     pub estimated_regions: BTreeMap<String, u64>,
+    /// Connections the client closed right after the TLS handshake without a request: a client
+    /// that checks the certificate after the handshake and rejects it.
+    pub dropped_after_handshake: u64,
+    /// Who did not accept tollgate's certificate (failed handshakes and dropped connections).
+    pub distrusting_clients: Vec<DistrustingClient>,
+    /// Requests sent to tollgate as if it were the AWS endpoint: answered with what to do.
+    pub endpoint_requests: u64,
+    /// The CA bundle clients should trust.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<String>,
+}
+
+/// A client process that did not accept tollgate's certificate.
+#[derive(Debug, Clone, Serialize)]
+pub struct DistrustingClient {
+    /// Its command line, when the process could still be found.
+    pub command: Option<String>,
+    /// A library in it with a trust store of its own (`duckdb`, `pyarrow`), whose fix differs.
+    pub library: Option<&'static str>,
+    pub connections: u64,
 }
 
 /// Money ([`Usd`]) is serialised as exact decimal strings, so sums made from the JSON are exact.
@@ -201,12 +221,35 @@ impl Summary {
             client_handshake_failures: proxy.handshake_failures.load(Ordering::Relaxed),
             connections_cut_at_shutdown: proxy.cut_at_shutdown.load(Ordering::Relaxed),
             refused_tunnels: proxy.refused_tunnels.load(Ordering::Relaxed),
+            dropped_after_handshake: proxy.dropped_after_handshake.load(Ordering::Relaxed),
+            distrusting_clients: self.distrusting_clients(),
+            endpoint_requests: proxy.endpoint_requests.load(Ordering::Relaxed),
+            ca_bundle: self.ca_bundle.clone(),
             estimated_regions: self
                 .borrowed_prices
                 .iter()
                 .map(|entry| (entry.key().clone(), *entry.value()))
                 .collect(),
         }
+    }
+
+    /// The clients that did not accept tollgate's certificate, most connections first.
+    fn distrusting_clients(&self) -> Vec<DistrustingClient> {
+        let mut clients: Vec<DistrustingClient> = self
+            .distrusting
+            .iter()
+            .map(|entry| DistrustingClient {
+                command: entry.key().0.clone(),
+                library: entry.key().1,
+                connections: *entry.value(),
+            })
+            .collect();
+        clients.sort_by(|a, b| {
+            b.connections
+                .cmp(&a.connections)
+                .then_with(|| a.command.cmp(&b.command))
+        });
+        clients
     }
 
     /// Calls and bytes by host and status, the busiest host first.

@@ -207,6 +207,73 @@ impl SummaryReport {
                 if self.client_handshake_failures == 1 { "" } else { "s" }
             );
         }
+        if self.dropped_after_handshake > 0 {
+            let _ = writeln!(
+                out,
+                "  warning: {} closed by the client right after the TLS handshake, without a \
+                 request: a client that checks the certificate after the handshake and does not \
+                 trust the tollgate CA",
+                if self.dropped_after_handshake == 1 {
+                    "1 connection was".to_string()
+                } else {
+                    format!("{} connections were", self.dropped_after_handshake)
+                }
+            );
+        }
+        let bundle = self
+            .ca_bundle
+            .as_deref()
+            .unwrap_or("the bundle `tollgate ca show` names");
+        for client in &self.distrusting_clients {
+            let count = format!(
+                "{} connection{}",
+                client.connections,
+                if client.connections == 1 { "" } else { "s" }
+            );
+            let duckdb = format!(
+                "duckdb trusts only its own list of CA files: run `SET ca_cert_file = \
+                 '{bundle}';` before reading s3://"
+            );
+            let pyarrow = format!(
+                "pyarrow's S3 client (the AWS SDK for C++) reads neither SSL_CERT_FILE nor \
+                 AWS_CA_BUNDLE: pass `S3FileSystem(tls_ca_file_path='{bundle}')`"
+            );
+            let line = match (&client.command, client.library) {
+                (Some(command), library) => {
+                    let fix = match library {
+                        Some("duckdb") => duckdb,
+                        Some("pyarrow") => pyarrow,
+                        _ => format!("make it trust {bundle}"),
+                    };
+                    format!(
+                        "`{}` did not accept tollgate's certificate ({count}{}): {fix}",
+                        truncate(command, 60),
+                        library.map(|l| format!(", {l}")).unwrap_or_default(),
+                    )
+                }
+                // Gone before it could be named (a client that rejects the certificate closes
+                // at once): the fixes of the clients known to do this.
+                (None, _) => format!(
+                    "a client did not accept tollgate's certificate ({count}) and closed before it \
+                     could be named: make it trust {bundle}; {duckdb}; {pyarrow}"
+                ),
+            };
+            let _ = writeln!(out, "  warning: {line}");
+        }
+        if self.endpoint_requests > 0 {
+            let _ = writeln!(
+                out,
+                "  warning: {} sent to tollgate as if it were the AWS endpoint (an endpoint URL \
+                 such as AWS_ENDPOINT_URL pointing at it) and answered 400: tollgate is the proxy; \
+                 unset the endpoint and let HTTPS_PROXY route the calls (`--upstream URL` reaches \
+                 an emulator)",
+                if self.endpoint_requests == 1 {
+                    "1 request was".to_string()
+                } else {
+                    format!("{} requests were", self.endpoint_requests)
+                }
+            );
+        }
     }
 }
 
