@@ -86,6 +86,9 @@ impl Collector for Health {
             for (result, value) in [
                 ("ok", load(&proxy.intercepted_connections)),
                 ("failed", load(&proxy.handshake_failures)),
+                // Completed, then closed at once without a request: a client that checks the
+                // certificate after the handshake (counted in "ok" too).
+                ("dropped", load(&proxy.dropped_after_handshake)),
             ] {
                 let labels = [("result", result)];
                 ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
@@ -96,6 +99,12 @@ impl Collector for Health {
             "proxy_refused_tunnels",
             "CONNECTs to intercepted hosts that carried something other than TLS: refused",
             load(&proxy.refused_tunnels),
+        )?;
+        counter(
+            &mut encoder,
+            "proxy_endpoint_requests",
+            "Requests sent to the proxy port as if it were the AWS endpoint: answered 400",
+            load(&proxy.endpoint_requests),
         )?;
         counter(
             &mut encoder,
