@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates .venv with the pinned packages of requirements-test.txt (boto3, moto[server]), and
 # .venv-newer-botocore with the newer botocore of requirements-newer-botocore.txt (the
-# conformance replay of a botocore newer than the bundled model). Re-installs only when a
+# conformance replay of a botocore newer than the bundled model), and .venv-datastack with the
+# Python data stack of requirements-datastack.txt. Re-installs only when a
 # requirements file changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,3 +24,6 @@ venv_with() {
 
 venv_with .venv requirements-test.txt
 venv_with .venv-newer-botocore requirements-newer-botocore.txt
+# The Python data stack (s3fs over aiobotocore, pandas, polars, pyarrow) for
+# tests/integration/datastack.rs: a venv of its own, as aiobotocore pins an older botocore.
+venv_with .venv-datastack requirements-datastack.txt

@@ -6,6 +6,7 @@ mod common;
 mod conformance;
 mod corrupt;
 mod cost;
+mod datastack;
 mod db_flags;
 mod e2e;
 mod exit_codes;

@@ -1,0 +1,31 @@
+"""The Python data stack as its users write it, with no tollgate-specific code: s3fs (over
+aiobotocore), pandas CSV over s3://, polars (the Rust object_store). Run by
+tests/integration/datastack.rs through `tollgate run --upstream <counting upstream>`.
+
+usage: datastack_workload.py BUCKET
+"""
+
+import io
+import sys
+
+import pandas as pd
+import polars as pl
+import s3fs
+
+bucket = sys.argv[1]
+fs = s3fs.S3FileSystem()
+fs.mkdir(bucket)
+for i in range(3):
+    fs.pipe(f"{bucket}/raw/part-{i}.csv", b"id,value\n" + b"".join(b"%d,%d\n" % (n, n * i) for n in range(50)))
+fs.ls(f"{bucket}/raw")
+fs.info(f"{bucket}/raw/part-0.csv")
+fs.cat(f"{bucket}/raw/part-1.csv")
+
+frame = pd.read_csv(f"s3://{bucket}/raw/part-0.csv")
+frame.to_csv(f"s3://{bucket}/out/pandas.csv", index=False)
+
+lazy = pl.read_csv(f"s3://{bucket}/raw/part-2.csv")
+lazy.write_parquet(f"s3://{bucket}/out/polars.parquet")
+back = pl.read_parquet(f"s3://{bucket}/out/polars.parquet")
+assert back.height == 50, back
+print("ok")
