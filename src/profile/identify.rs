@@ -313,7 +313,13 @@ fn measure(
     });
     Measured {
         usage,
-        fingerprint: Some(pages::request_fingerprint(&request)),
+        fingerprint: Some(pages::request_fingerprint(
+            &request,
+            pages::InputHeaders {
+                names: &operation_model.input_headers,
+                prefixes: &operation_model.input_header_prefixes,
+            },
+        )),
         page,
         page_size_max: paginator.and_then(|p| p.limit_max),
     }
