@@ -7,6 +7,7 @@ pub mod document;
 pub mod extract;
 pub mod host;
 pub mod identify;
+pub mod listed;
 pub mod model;
 pub mod page_count;
 pub mod pages;

@@ -130,6 +130,10 @@ pub struct ResourceGroup {
     pub cost: Decimal,
     pub first_us: i64,
     pub last_us: i64,
+    /// Of `count`, the calls about an object an earlier listing in the run returned
+    /// (HeadObject), and their cost.
+    pub listed_before: u64,
+    pub listed_before_cost: Decimal,
 }
 
 /// Failed attempts of one operation with one outcome.

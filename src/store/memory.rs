@@ -335,6 +335,8 @@ impl RunStore for MemoryStore {
                     cost: t.first_cost,
                     first_us: t.first_us,
                     last_us: t.last_us,
+                    listed_before: t.listed_before,
+                    listed_before_cost: t.listed_before_cost,
                 })
                 .collect();
             crate::record::sort_resources(&mut out);
