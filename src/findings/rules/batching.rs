@@ -197,11 +197,16 @@ pub fn head_per_listed_key(facts: &Facts, thresholds: &Thresholds) -> Vec<Findin
             detail: format!(
                 "ListObjectsV2 already returns each key's size, ETag, last-modified time and \
                  storage class: read them from the listing instead of a {} per key ({} fewer \
-                 calls; {} other {} of keys no earlier listing returned are not counted).",
+                 calls).{}",
                 group.operation,
                 thousands(group.listed_before),
-                thousands(group.count - group.listed_before),
-                group.operation,
+                match group.count - group.listed_before {
+                    0 => String::new(),
+                    others => format!(
+                        " The other {} of keys no earlier listing returned are not counted.",
+                        plural(others, &group.operation, &group.operation)
+                    ),
+                }
             ),
             evidence: Evidence {
                 calls: group.listed_before,
@@ -258,7 +263,7 @@ mod tests {
         assert_eq!(saving.usd, Usd(dec("0.00001")));
         assert_eq!(findings[0].evidence.calls, 25);
         assert!(
-            findings[0].detail.contains("20 other"),
+            findings[0].detail.contains("The other 20 HeadObject"),
             "{}",
             findings[0].detail
         );
