@@ -11,6 +11,7 @@ pub mod listed;
 pub mod model;
 pub mod page_count;
 pub mod pages;
+pub mod receives;
 pub mod router;
 pub mod signing;
 pub mod sigv4;

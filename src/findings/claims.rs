@@ -171,6 +171,8 @@ mod tests {
             last_us: 1,
             listed_before,
             listed_before_cost: Decimal::new(4, 7) * Decimal::from(listed_before),
+            empty_receives: 0,
+            empty_receives_cost: Decimal::ZERO,
         }
     }
 

@@ -163,6 +163,11 @@ impl Facts {
             .iter()
             .map(|b| (b.service, b.operation))
             .chain(rules::PER_KEY_AFTER_LISTING.iter().copied())
+            .chain(
+                crate::aws::receives::RECEIVES
+                    .iter()
+                    .map(|r| (r.service, r.operation)),
+            )
             .collect();
         let loops = store.loops(runs).await?;
         let repeated = store

@@ -136,6 +136,7 @@ pub fn call_from_exchange(
             .map(|page| page.listed_keys().to_vec())
             .unwrap_or_default(),
         object_key: name.object_key,
+        received: measured.received,
     }
 }
 
@@ -272,6 +273,7 @@ struct Measured {
     fingerprint: Option<String>,
     page: Option<PageFacts>,
     page_size_max: Option<u64>,
+    received: Option<u64>,
 }
 
 /// Usage, paginator facts and the parameter digest of a known operation: the bodies are parsed
@@ -328,8 +330,16 @@ fn measure(
         });
         pages::page_facts(paginator, &request, response.as_ref())
     });
+    let received = crate::aws::receives::received(
+        service_model.name,
+        operation_model.name,
+        status,
+        &documents,
+        &response_body,
+    );
     Measured {
         usage,
+        received,
         fingerprint: Some(pages::request_fingerprint(
             &request,
             pages::InputHeaders {

@@ -234,6 +234,9 @@ pub struct Call {
     /// the key a per-key call names (`aws::listed`). Keys themselves are never kept.
     pub listed_keys: Vec<u64>,
     pub object_key: Option<u64>,
+    /// For a receive or poll (SQS ReceiveMessage, Kinesis GetRecords): the messages or records
+    /// it returned, where they could be counted.
+    pub received: Option<u64>,
 }
 
 impl Call {
@@ -350,6 +353,7 @@ impl Call {
             listed_before: None,
             listed_keys: Vec::new(),
             object_key: None,
+            received: None,
         }
     }
 

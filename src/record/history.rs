@@ -134,6 +134,10 @@ pub struct ResourceGroup {
     /// (HeadObject), and their cost.
     pub listed_before: u64,
     pub listed_before_cost: Decimal,
+    /// Of `count`, the receives (SQS ReceiveMessage, Kinesis GetRecords) that returned
+    /// nothing, and their cost.
+    pub empty_receives: u64,
+    pub empty_receives_cost: Decimal,
 }
 
 /// Failed attempts of one operation with one outcome.

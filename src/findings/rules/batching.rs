@@ -235,6 +235,8 @@ mod tests {
             last_us: 1,
             listed_before: 0,
             listed_before_cost: Decimal::ZERO,
+            empty_receives: 0,
+            empty_receives_cost: Decimal::ZERO,
         }
     }
 

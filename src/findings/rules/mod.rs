@@ -22,7 +22,7 @@ pub use batching::{fan_out, head_per_listed_key, Batchable, BATCHABLE, PER_KEY_A
 pub use cost::{cross_region, implied_costs, top_operations, unpriced};
 pub use failures::{paid_failures, retries};
 pub use paging::small_pages;
-pub use repeats::{polling, repeated_calls};
+pub use repeats::{empty_receives, polling, repeated_calls};
 
 pub type Rule = fn(&Facts, &Thresholds) -> Vec<Finding>;
 
@@ -33,6 +33,7 @@ pub const ALL: &[Rule] = &[
     fan_out,
     head_per_listed_key,
     repeated_calls,
+    empty_receives,
     polling,
     retries,
     paid_failures,
@@ -48,6 +49,7 @@ pub fn rank(rule: &str) -> usize {
         "fan-out",
         "head-per-key",
         "repeated-calls",
+        "empty-receives",
         "polling",
         "retries",
         "paid-failures",

@@ -61,7 +61,7 @@ fn insert_calls<'a>(
          region, host, access_key, sdk, app_id, status, error_code, throttled, \
          upstream_failure, attempt, invocation_id, bytes_sent, bytes_received, price_status, \
          cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, \
-         resource, client_pid, client_command, listed_before) ",
+         resource, client_pid, client_command, listed_before, received) ",
     );
     insert.push_values(rows.iter().zip(processes), |mut b, (row, process)| {
         b.push_bind(run_id)
@@ -95,7 +95,8 @@ fn insert_calls<'a>(
             .push_bind(&row.resource)
             .push_bind(process.as_ref().map(|p| i64::from(p.pid)))
             .push_bind(process.as_ref().map(|p| p.command.as_str()))
-            .push_bind(row.listed_before.map(i64::from));
+            .push_bind(row.listed_before.map(i64::from))
+            .push_bind(row.received.map(|n| i64::try_from(n).unwrap_or(i64::MAX)));
     });
     CallsInsert {
         query: insert,
