@@ -16,6 +16,11 @@
 //!   in the same proportion, and its detail says which finding counted the rest. A finding
 //!   left with nothing to claim is not reported: every call it was about is in an earlier one.
 //!   Where a pool's size is unknown, only its first finding claims from it.
+//! - **Counts, not identities.** The ledger counts calls; it does not know which calls each
+//!   finding claimed. The sum of all claims in a pool never exceeds the calls made there, but a
+//!   later finding's calls may in part be among an earlier one's (repeats of a HEAD of a listed
+//!   key, when the bucket also had HEADs of keys never listed): there its saving is an upper
+//!   bound, never more than the calls nobody else claimed.
 //! - **Not claims.** `implied-costs` saves money other services bill (KMS requests behind
 //!   SSE-KMS), not these calls; findings with no saving (polling, cross-region, unpriced, the
 //!   top operations) claim nothing.
