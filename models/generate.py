@@ -241,6 +241,25 @@ def required_wire_members(op, shapes):
     return sorted(query), sorted(headers)
 
 
+def input_header_members(op, shapes):
+    """Every header an operation's input binds (lower case), and the prefixes of its header maps
+    (`location: headers`, S3's `x-amz-meta-`): with URI, query and body, what makes two requests
+    the same call (`Range`, `If-Match`, `x-amz-copy-source` are input members like any other)."""
+    input_ref = op.get("input")
+    if not input_ref:
+        return [], []
+    shape = shapes.get(input_ref["shape"], {})
+    headers, prefixes = set(), set()
+    for member_name, member in shape.get("members", {}).items():
+        location = member.get("location")
+        wire = member.get("locationName", member_name).lower()
+        if location == "header":
+            headers.add(wire)
+        elif location == "headers":
+            prefixes.add(wire)
+    return sorted(headers), sorted(prefixes)
+
+
 def build_service(loader, name):
     versions = loader.list_api_versions(name, "service-2")
     api_version = max(versions)
@@ -269,6 +288,11 @@ def build_service(loader, name):
             entry["required_query"] = required_query
         if required_headers:
             entry["required_headers"] = required_headers
+        input_headers, input_header_prefixes = input_header_members(op, shapes)
+        if input_headers:
+            entry["input_headers"] = input_headers
+        if input_header_prefixes:
+            entry["input_header_prefixes"] = input_header_prefixes
         if op.get("deprecated"):
             entry["deprecated"] = True
         ops.append(entry)

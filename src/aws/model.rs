@@ -96,6 +96,13 @@ pub struct OperationModel {
     /// Headers (lower case) that required input members always send.
     #[serde(default)]
     pub required_headers: Vec<&'static str>,
+    /// Every header an input member binds (lower case): part of what makes two calls the same
+    /// call (`range`, `if-match`, `x-amz-copy-source`).
+    #[serde(default)]
+    pub input_headers: Vec<&'static str>,
+    /// Prefixes of the input's header maps (`location: headers`, S3's `x-amz-meta-`).
+    #[serde(default)]
+    pub input_header_prefixes: Vec<&'static str>,
     #[serde(default)]
     pub deprecated: bool,
 }

@@ -86,7 +86,7 @@ pub fn page_facts(
         .flatten()
         .map(|m| m.name.as_str())
         .collect();
-    let listing = fingerprint(request, request_doc, form, &token_names);
+    let listing = fingerprint(request, request_doc, form, &token_names, &[]);
 
     let answer = response
         .filter(|r| (200..300).contains(&r.status))
@@ -102,14 +102,61 @@ pub fn page_facts(
     }
 }
 
-/// A digest of a request's parameters (path, query, body), the same for identical calls: what
-/// finds repeated calls without storing their parameter values.
-pub fn request_fingerprint(request: &PageRequest<'_>) -> String {
-    let form = matches!(request.protocols.first(), Some(&"query" | &"ec2"));
-    fingerprint(request, request.documents.request(), form, &[])
+/// Headers that are never part of a call's identity, even where a model binds them: signing,
+/// dates, payload hashes of the signature, SDK bookkeeping and tracing.
+const NEVER_IDENTITY: &[&str] = &[
+    "authorization",
+    "x-amz-date",
+    "date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+    "user-agent",
+    "x-amz-user-agent",
+    "amz-sdk-invocation-id",
+    "amz-sdk-request",
+    "x-amzn-trace-id",
+];
+
+/// The headers an operation's input binds (lower case), from the model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InputHeaders<'a> {
+    pub names: &'a [&'a str],
+    /// Header maps (`x-amz-meta-`): every header that starts with one.
+    pub prefixes: &'a [&'a str],
 }
 
-/// Path, query and body parameters except the tokens, hashed.
+/// The request's headers that are input members, sorted: part of its identity.
+fn identity_headers<'h>(
+    headers: &'h HeaderMap,
+    input: InputHeaders<'_>,
+) -> Vec<(&'h str, &'h [u8])> {
+    if input.names.is_empty() && input.prefixes.is_empty() {
+        return Vec::new();
+    }
+    let mut found: Vec<(&str, &[u8])> = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()))
+        .filter(|(name, _)| !NEVER_IDENTITY.contains(name))
+        .filter(|(name, _)| {
+            input.names.contains(name) || input.prefixes.iter().any(|p| name.starts_with(p))
+        })
+        .collect();
+    found.sort_unstable();
+    found
+}
+
+/// A digest of a request's parameters, the same for identical calls: what finds repeated calls
+/// without storing their parameter values. Every input member counts wherever the model binds
+/// it: path, query, body, and the headers `input` names (`Range`, `If-Match`,
+/// `x-amz-copy-source`, `x-amz-meta-*`); never credentials, dates, user agents or trace ids.
+pub fn request_fingerprint(request: &PageRequest<'_>, input: InputHeaders<'_>) -> String {
+    let form = matches!(request.protocols.first(), Some(&"query" | &"ec2"));
+    let headers = identity_headers(request.headers, input);
+    fingerprint(request, request.documents.request(), form, &[], &headers)
+}
+
+/// Path, query and body parameters except the tokens, then the identity headers, hashed. With
+/// no identity headers the digest is what it always was (digests are compared across runs).
 ///
 /// On every recorded call (twice for a page), so it borrows rather than copies: the pairs are
 /// sorted as slices and hashed piece by piece, which feeds the hasher the same bytes as joining
@@ -119,6 +166,7 @@ fn fingerprint(
     doc: Option<&Value>,
     form: bool,
     tokens: &[&str],
+    headers: &[(&str, &[u8])],
 ) -> String {
     let mut hasher = Sha256::new();
     hasher.update(request.path.as_bytes());
@@ -167,6 +215,15 @@ fn fingerprint(
         }
     } else {
         hasher.update(request.body.head);
+    }
+    if !headers.is_empty() {
+        hasher.update(b"\nheaders");
+        for (name, value) in headers {
+            hasher.update(b"\n");
+            hasher.update(name.as_bytes());
+            hasher.update(b":");
+            hasher.update(value);
+        }
     }
     let digest = hasher.finalize();
     let mut hex = String::with_capacity(16);
@@ -479,12 +536,82 @@ mod tests {
                 documents: &documents,
             };
             assert_eq!(
-                fingerprint(&request, documents.request(), form, tokens),
+                fingerprint(&request, documents.request(), form, tokens, &[]),
                 reference(path, query, body, form, tokens),
                 "{path} {query:?} {}",
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    /// Issue 24 item 2: two requests are the same call only when every input member is equal,
+    /// headers included; the signature, dates and SDK bookkeeping never count.
+    #[test]
+    fn identity_includes_the_headers_the_input_binds() {
+        let model = crate::aws::model::Model::embedded();
+        let s3 = model.service_named("s3").unwrap();
+        let get = model.operation(s3, model.operation_named(s3, "GetObject").unwrap());
+        let put = model.operation(s3, model.operation_named(s3, "PutObject").unwrap());
+        let digest = |op: &crate::aws::model::OperationModel, headers: &[(&str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in headers {
+                map.append(
+                    http::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    value.parse().unwrap(),
+                );
+            }
+            let documents =
+                Documents::parse(&["rest-xml"], &BodyView::whole(b""), &BodyView::whole(b""));
+            request_fingerprint(
+                &PageRequest {
+                    protocols: &["rest-xml"],
+                    path: "/bucket/big.bin",
+                    query: None,
+                    headers: &map,
+                    body: BodyView::whole(b""),
+                    documents: &documents,
+                },
+                InputHeaders {
+                    names: &op.input_headers,
+                    prefixes: &op.input_header_prefixes,
+                },
+            )
+        };
+        let signed = |range: &'static str, date: &'static str| {
+            vec![
+                ("range", range),
+                ("x-amz-date", date),
+                ("authorization", date),
+                ("amz-sdk-invocation-id", date),
+                ("user-agent", date),
+                ("x-amz-content-sha256", date),
+            ]
+        };
+        let first = digest(get, &signed("bytes=0-8388607", "20261207T010101Z"));
+        let second = digest(get, &signed("bytes=8388608-16777215", "20261207T010102Z"));
+        assert_ne!(
+            first, second,
+            "ranged reads of one object are different calls"
+        );
+        assert_eq!(
+            first,
+            digest(get, &signed("bytes=0-8388607", "20261207T020202Z")),
+            "the same range twice is a repeat, whatever the signature and date"
+        );
+        assert_ne!(
+            digest(get, &[("if-none-match", "\"a\"")]),
+            digest(get, &[("if-none-match", "\"b\"")])
+        );
+        assert_ne!(
+            digest(put, &[("x-amz-meta-owner", "a")]),
+            digest(put, &[("x-amz-meta-owner", "b")]),
+            "header maps are input members"
+        );
+        // A request with no input headers digests as it always did.
+        assert_eq!(
+            digest(get, &[("x-amz-date", "1"), ("x-amzn-trace-id", "t")]),
+            digest(get, &[])
+        );
     }
 
     #[test]

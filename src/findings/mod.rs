@@ -1,7 +1,11 @@
 //! Hot spots: what to change, with the evidence and the saving. Each rule is a small function in
 //! [`rules`] over [`Facts`] (aggregates read from the store once), with its thresholds in
 //! [`Thresholds`] (`[findings]` in `tollgate.toml`) and a stable id users can silence.
+//!
+//! Findings that are about the same calls share them through a claim ledger ([`claims`]: how,
+//! and in which order): no call is claimed twice, so the savings add up.
 
+pub mod claims;
 pub mod rules;
 
 use std::path::Path;
@@ -141,6 +145,9 @@ pub struct Facts {
     pub loops: Vec<LoopRow>,
     pub repeated: Vec<RepeatGroup>,
     pub per_item: Vec<ResourceGroup>,
+    /// First attempts by resource of the operations other findings are about (repeats,
+    /// listings): the sizes the claim ledger caps their savings with.
+    pub by_resource: Vec<ResourceGroup>,
     pub failures: Vec<FailureGroup>,
     pub regions: Vec<RegionGroup>,
     pub implied: Vec<ImpliedGroup>,
@@ -156,14 +163,35 @@ impl Facts {
             .iter()
             .map(|b| (b.service, b.operation))
             .chain(rules::PER_KEY_AFTER_LISTING.iter().copied())
+            .chain(
+                crate::aws::receives::RECEIVES
+                    .iter()
+                    .map(|r| (r.service, r.operation)),
+            )
             .collect();
+        let loops = store.loops(runs).await?;
+        let repeated = store
+            .repeated_calls(runs, thresholds.repeated_min.min(thresholds.polling_min))
+            .await?;
+        let mut others: Vec<(&str, &str)> = repeated
+            .iter()
+            .map(|g| (g.service.as_str(), g.operation.as_str()))
+            .chain(
+                loops
+                    .iter()
+                    .map(|l| (l.service.as_str(), l.operation.as_str())),
+            )
+            .filter(|op| !per_item.contains(op))
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        let by_resource = store.calls_by_resource(runs, &others).await?;
         Ok(Facts {
             operations: store.operations(runs).await?,
-            loops: store.loops(runs).await?,
-            repeated: store
-                .repeated_calls(runs, thresholds.repeated_min.min(thresholds.polling_min))
-                .await?,
             per_item: store.calls_by_resource(runs, &per_item).await?,
+            by_resource,
+            loops,
+            repeated,
             failures: store.failures(runs).await?,
             regions: store.regions(runs).await?,
             implied: store.implied(runs).await?,
@@ -171,12 +199,16 @@ impl Facts {
     }
 }
 
-/// Every rule's findings, most money saved first, without the silenced ones.
+/// Every rule's findings, most money saved first, without the silenced ones. Rules run in
+/// their order of precedence and claim their calls in the [`claims::Ledger`]: a later finding
+/// saves only the calls an earlier one did not claim.
 pub fn find(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
+    let mut ledger = claims::Ledger::new(facts);
     let mut findings: Vec<Finding> = rules::ALL
         .iter()
         .flat_map(|rule| rule(facts, thresholds))
         .filter(|finding| !thresholds.ignored(finding))
+        .filter_map(|finding| ledger.claim(finding))
         .collect();
     rank(&mut findings);
     findings

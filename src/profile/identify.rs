@@ -130,6 +130,14 @@ pub fn call_from_exchange(
         page: measured.page,
         page_size_max: measured.page_size_max,
         loop_id: None,
+        // Set by the profiler, which knows what the run listed before.
+        listed_before: None,
+        listed_keys: tap
+            .and_then(|tap| tap.page.as_ref())
+            .map(|page| page.listed_keys().to_vec())
+            .unwrap_or_default(),
+        object_key: name.object_key,
+        received: measured.received,
     }
 }
 
@@ -139,6 +147,8 @@ struct Name {
     service: String,
     operation: String,
     resource: Option<String>,
+    /// The hash of the object key of an S3 per-key call (HeadObject).
+    object_key: Option<u64>,
 }
 
 fn name(identifier: &Identifier<'_>, exchange: &Exchange, identity: &Identity) -> Name {
@@ -178,11 +188,16 @@ fn name(identifier: &Identifier<'_>, exchange: &Exchange, identity: &Identity) -
                             .any(|p| *p == "query" || *p == "ec2"),
                 },
             );
+            let object_key = (service_model.name == "s3"
+                && crate::aws::listed::PER_KEY.contains(&operation_model.name))
+            .then(|| crate::aws::listed::request_key_hash(path_style))
+            .flatten();
             Name {
                 kind: CallKind::Operation,
                 service: service_model.name.to_string(),
                 operation: operation_model.name.to_string(),
                 resource,
+                object_key,
             }
         }
         Identity::NotInModel {
@@ -192,6 +207,7 @@ fn name(identifier: &Identifier<'_>, exchange: &Exchange, identity: &Identity) -
             service: service.clone(),
             operation: operation.clone(),
             resource: None,
+            object_key: None,
         },
         Identity::Unknown {
             service_guess,
@@ -201,12 +217,14 @@ fn name(identifier: &Identifier<'_>, exchange: &Exchange, identity: &Identity) -
             service: service_guess.clone().unwrap_or_else(|| "unknown".into()),
             operation: format!("unknown: {path_template}"),
             resource: None,
+            object_key: None,
         },
         Identity::NotAws => Name {
             kind: CallKind::NotAws,
             service: "not-aws".into(),
             operation: format!("{} {}", exchange.method, exchange.host),
             resource: None,
+            object_key: None,
         },
     }
 }
@@ -256,6 +274,7 @@ struct Measured {
     fingerprint: Option<String>,
     page: Option<PageFacts>,
     page_size_max: Option<u64>,
+    received: Option<u64>,
 }
 
 /// Usage, paginator facts and the parameter digest of a known operation: the bodies are parsed
@@ -312,9 +331,23 @@ fn measure(
         });
         pages::page_facts(paginator, &request, response.as_ref())
     });
+    let received = crate::aws::receives::received(
+        service_model.name,
+        operation_model.name,
+        status,
+        &documents,
+        &response_body,
+    );
     Measured {
         usage,
-        fingerprint: Some(pages::request_fingerprint(&request)),
+        received,
+        fingerprint: Some(pages::request_fingerprint(
+            &request,
+            pages::InputHeaders {
+                names: &operation_model.input_headers,
+                prefixes: &operation_model.input_header_prefixes,
+            },
+        )),
         page,
         page_size_max: paginator.and_then(|p| p.limit_max),
     }

@@ -1,13 +1,16 @@
 //! The observer that turns the proxy's exchanges into priced calls, links paginator pages into
 //! loops, and hands each call to the sinks (the run summary, the recorder, ...).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rustc_hash::FxHashSet;
 
 use futures_util::future::BoxFuture;
 
 use super::identify::call_from_exchange;
 use super::loops::LoopTracker;
 use crate::aws::identify::Identifier;
+use crate::aws::listed;
 use crate::aws::model::Model;
 use crate::aws::usage::Answerer;
 use crate::pricing::Pricer;
@@ -39,8 +42,15 @@ pub struct Profiler {
     pricer: Arc<Pricer>,
     answerer: Answerer,
     loops: LoopTracker,
+    /// The objects S3 listings returned so far in the run, as hashes of (bucket, key).
+    listed: Mutex<FxHashSet<u64>>,
     sinks: Vec<Arc<dyn CallSink>>,
 }
+
+/// The most listed objects remembered (about 20 bytes each): past it, later listings are not
+/// remembered and their keys' HEADs are not counted as listed before, which can only make the
+/// `head-per-key` finding claim less.
+const MAX_LISTED: usize = 4 << 20;
 
 impl Profiler {
     pub fn new(pricer: Arc<Pricer>, sinks: Vec<Arc<dyn CallSink>>) -> Self {
@@ -48,6 +58,7 @@ impl Profiler {
             pricer,
             answerer: Answerer::Aws,
             loops: LoopTracker::default(),
+            listed: Mutex::default(),
             sinks,
         }
     }
@@ -60,6 +71,7 @@ impl Profiler {
 
     /// Hands a call to every sink, then the loops its page finished.
     pub fn deliver(&self, mut call: Call) {
+        self.remember_listed(&mut call);
         if let Some(page) = &call.page {
             call.loop_id = self.loops.on_page(&call, page, call.page_size_max);
         }
@@ -74,6 +86,29 @@ impl Profiler {
         }
         if call.loop_id.is_some() {
             self.deliver_loops(self.loops.take_finished());
+        }
+    }
+
+    /// Remembers the objects an S3 listing returned, and marks a HEAD of one of them.
+    fn remember_listed(&self, call: &mut Call) {
+        if call.service != "s3" {
+            return;
+        }
+        let Some(bucket) = call.resource.as_deref() else {
+            return;
+        };
+        if let Some(key) = call.object_key {
+            let listed = self.listed.lock().unwrap_or_else(PoisonError::into_inner);
+            call.listed_before = Some(listed.contains(&listed::object_hash(bucket, key)));
+        } else if !call.listed_keys.is_empty() {
+            let mut listed = self.listed.lock().unwrap_or_else(PoisonError::into_inner);
+            let room = MAX_LISTED.saturating_sub(listed.len());
+            listed.extend(
+                call.listed_keys
+                    .iter()
+                    .take(room)
+                    .map(|key| listed::object_hash(bucket, *key)),
+            );
         }
     }
 
@@ -131,5 +166,60 @@ impl Observer for Profiler {
                 sink.flush().await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::aws::listed::key_hash;
+
+    #[derive(Default)]
+    struct Calls(Mutex<Vec<Call>>);
+
+    impl CallSink for Calls {
+        fn on_call(&self, call: &Call) {
+            self.0.lock().unwrap().push(call.clone());
+        }
+    }
+
+    fn head(bucket: &str, key: &str) -> Call {
+        let mut call = Call::sample("s3", "HeadObject");
+        call.resource = Some(bucket.into());
+        call.object_key = Some(key_hash(key.as_bytes()));
+        call
+    }
+
+    /// Issue 24 item 3: a HEAD counts as "listed before" only for a key an earlier listing of
+    /// the same bucket returned.
+    #[test]
+    fn heads_of_keys_an_earlier_listing_returned_are_marked() {
+        let calls = Arc::new(Calls::default());
+        let (table, settings) = crate::pricing::overlay::load(&Default::default()).unwrap();
+        let profiler = Profiler::new(
+            Arc::new(Pricer::new(table, settings)),
+            vec![calls.clone() as Arc<dyn CallSink>],
+        );
+        profiler.deliver(head("b", "a/1"));
+        let mut listing = Call::sample("s3", "ListObjectsV2");
+        listing.resource = Some("b".into());
+        listing.listed_keys = vec![key_hash(b"a/1"), key_hash(b"a/2")];
+        profiler.deliver(listing);
+        profiler.deliver(head("b", "a/1"));
+        profiler.deliver(head("b", "a/3"));
+        profiler.deliver(head("other", "a/2"));
+        let marks: Vec<Option<bool>> = calls
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.listed_before)
+            .collect();
+        assert_eq!(
+            marks,
+            [Some(false), None, Some(true), Some(false), Some(false)]
+        );
     }
 }

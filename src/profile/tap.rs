@@ -61,6 +61,7 @@ pub(super) fn call_tap(start: &ResponseStart<'_>) -> Option<Box<dyn BodyTap>> {
                     .get(CONTENT_ENCODING)
                     .and_then(|value| value.to_str().ok());
                 PageCounter::new(paginator, &service_model.protocols, name, encoding)
+                    .url_encoded_keys(crate::aws::listed::url_encoded(start.uri.query()))
             })
         }
         _ => None,

@@ -230,6 +230,16 @@ pub struct Call {
     pub page_size_max: Option<u64>,
     /// The paginator loop this page belongs to.
     pub loop_id: Option<u64>,
+    /// For a call about one S3 object that a listing describes (HeadObject): whether an
+    /// earlier listing in the run returned its key. `None` for other calls.
+    pub listed_before: Option<bool>,
+    /// In memory only, never stored: hashes of the keys an S3 listing page returned, and of
+    /// the key a per-key call names (`aws::listed`). Keys themselves are never kept.
+    pub listed_keys: Vec<u64>,
+    pub object_key: Option<u64>,
+    /// For a receive or poll (SQS ReceiveMessage, Kinesis GetRecords): the messages or records
+    /// it returned, where they could be counted.
+    pub received: Option<u64>,
 }
 
 impl Call {
@@ -344,6 +354,10 @@ impl Call {
             page: None,
             page_size_max: None,
             loop_id: None,
+            listed_before: None,
+            listed_keys: Vec::new(),
+            object_key: None,
+            received: None,
         }
     }
 

@@ -130,6 +130,14 @@ pub struct ResourceGroup {
     pub cost: Decimal,
     pub first_us: i64,
     pub last_us: i64,
+    /// Of `count`, the calls about an object an earlier listing in the run returned
+    /// (HeadObject), and their cost.
+    pub listed_before: u64,
+    pub listed_before_cost: Decimal,
+    /// Of `count`, the receives (SQS ReceiveMessage, Kinesis GetRecords) that returned
+    /// nothing, and their cost.
+    pub empty_receives: u64,
+    pub empty_receives_cost: Decimal,
 }
 
 /// Failed attempts of one operation with one outcome.

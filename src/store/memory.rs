@@ -335,6 +335,10 @@ impl RunStore for MemoryStore {
                     cost: t.first_cost,
                     first_us: t.first_us,
                     last_us: t.last_us,
+                    listed_before: t.listed_before,
+                    listed_before_cost: t.listed_before_cost,
+                    empty_receives: t.empty_receives,
+                    empty_receives_cost: t.empty_receives_cost,
                 })
                 .collect();
             crate::record::sort_resources(&mut out);

@@ -92,6 +92,12 @@ pub struct ResourceTotals {
     pub last_us: i64,
     pub implied_calls: u64,
     pub implied: Decimal,
+    /// First attempts about an object an earlier listing returned, and their cost.
+    pub listed_before: u64,
+    pub listed_before_cost: Decimal,
+    /// First attempts of a receive that returned nothing, and their cost.
+    pub empty_receives: u64,
+    pub empty_receives_cost: Decimal,
 }
 
 #[derive(Debug)]
@@ -224,6 +230,14 @@ impl<'a> Totals<'a> {
             }
             resource.first_attempts += 1;
             resource.first_cost += money;
+            if row.listed_before == Some(true) {
+                resource.listed_before += 1;
+                resource.listed_before_cost += money;
+            }
+            if row.received == Some(0) {
+                resource.empty_receives += 1;
+                resource.empty_receives_cost += money;
+            }
             resource.first_us = resource.first_us.min(at);
             resource.last_us = resource.last_us.max(at);
         }

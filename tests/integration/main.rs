@@ -11,6 +11,7 @@ mod db_flags;
 mod e2e;
 mod exit_codes;
 mod findings;
+mod findings_truth;
 mod gate;
 mod go_sdk;
 mod hermetic;

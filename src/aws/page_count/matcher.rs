@@ -50,6 +50,9 @@ pub(super) enum Role {
     },
     /// Keep the (last) value at the path's end in slot `slot`.
     Keep { slot: usize },
+    /// Hash every value at the path's end (an S3 listing's keys): kept as 64-bit hashes, never
+    /// as text, however many there are.
+    Hash,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +107,9 @@ pub(super) struct Matcher<'m> {
     slots: Vec<Slot>,
     capture: Option<Capture>,
     buffer: Vec<u8>,
+    /// The values of [`Role::Hash`] paths, hashed by `hasher`.
+    hashes: Vec<u64>,
+    hasher: fn(&[u8]) -> u64,
 }
 
 impl<'m> Matcher<'m> {
@@ -131,7 +137,19 @@ impl<'m> Matcher<'m> {
             slots: vec![Slot::Absent; slots],
             capture: None,
             buffer: Vec::new(),
+            hashes: Vec::new(),
+            hasher: |_| 0,
         }
+    }
+
+    /// How the values of [`Role::Hash`] paths are hashed (their raw bytes as read).
+    pub fn hash_with(&mut self, hasher: fn(&[u8]) -> u64) {
+        self.hasher = hasher;
+    }
+
+    /// The hashes of the values of [`Role::Hash`] paths, in document order.
+    pub fn hashes(&self) -> &[u64] {
+        &self.hashes
     }
 
     /// Whether the value being read is kept: the reader then hands its bytes to
@@ -254,8 +272,10 @@ impl<'m> Matcher<'m> {
                         self.seen[result] = true;
                     }
                 }
-                Role::Keep { .. } if level == length && level > 0 => keep |= 1 << index,
-                Role::Keep { .. } => {}
+                Role::Keep { .. } | Role::Hash if level == length && level > 0 => {
+                    keep |= 1 << index;
+                }
+                Role::Keep { .. } | Role::Hash => {}
             }
         }
         if keep == 0 || self.capture.is_some() {
@@ -293,12 +313,18 @@ impl<'m> Matcher<'m> {
             while remaining != 0 {
                 let index = remaining.trailing_zeros() as usize;
                 remaining &= remaining - 1;
-                if let Role::Keep { slot } = self.targets[index].role {
-                    self.slots[slot] = if capture.too_long {
-                        Slot::TooLong
-                    } else {
-                        Slot::Kept(self.buffer.clone())
-                    };
+                match self.targets[index].role {
+                    Role::Keep { slot } => {
+                        self.slots[slot] = if capture.too_long {
+                            Slot::TooLong
+                        } else {
+                            Slot::Kept(self.buffer.clone())
+                        };
+                    }
+                    Role::Hash if !capture.too_long => {
+                        self.hashes.push((self.hasher)(&self.buffer));
+                    }
+                    _ => {}
                 }
             }
         }

@@ -112,6 +112,18 @@ impl Plan {
             .as_deref()
             .filter(|path| !path.is_empty())
             .map(|path| keep(path, &mut targets));
+        // An S3 listing's keys, hashed (for a HEAD of a listed key, later in the run).
+        if xml {
+            if let Some((_, path)) = super::listed::KEY_PATHS
+                .iter()
+                .find(|(listing, _)| *listing == operation)
+            {
+                targets.push(Target {
+                    steps: path.iter().map(|name| Step::Name(name)).collect(),
+                    role: Role::Hash,
+                });
+            }
+        }
         targets.truncate(MAX_TARGETS);
         Self {
             targets,
@@ -165,18 +177,36 @@ impl PageCounter {
         let compressed = content_encoding.map(str::trim).is_some_and(|encoding| {
             !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity")
         });
+        let mut matcher = Matcher::new(
+            &plan.targets,
+            plan.results,
+            plan.slots,
+            plan.syntax == Syntax::Xml,
+            plan.wrapper.as_deref(),
+        );
+        matcher.hash_with(super::listed::xml_key_hash);
         Self {
             plan,
             reader,
-            matcher: Matcher::new(
-                &plan.targets,
-                plan.results,
-                plan.slots,
-                plan.syntax == Syntax::Xml,
-                plan.wrapper.as_deref(),
-            ),
+            matcher,
             compressed,
         }
+    }
+
+    /// The listing was asked with `encoding-type=url`: its keys are URL-encoded.
+    #[must_use]
+    pub fn url_encoded_keys(mut self, encoded: bool) -> Self {
+        if encoded {
+            self.matcher.hash_with(super::listed::xml_url_key_hash);
+        }
+        self
+    }
+
+    /// The hashes of the keys an S3 listing page returned (all of them, whatever
+    /// `--body-capture-kib` keeps), as [`listed::key_hash`](super::listed::key_hash) hashes a
+    /// key. Empty for other operations, and for a compressed or unread body.
+    pub fn listed_keys(&self) -> &[u64] {
+        self.matcher.hashes()
     }
 
     /// The next bytes of the body.

@@ -344,6 +344,49 @@ fn a_page_four_times_the_capture_is_counted_whole() {
     }
 }
 
+/// Issue 24 item 3: every key of a listing page, hashed, whatever the cuts and the capture.
+#[test]
+fn an_s3_page_yields_every_keys_hash() {
+    use crate::aws::listed::{key_hash, request_key_hash};
+    let body = big_s3_page(1000, "t-next");
+    let expected: Vec<u64> = (0..1000)
+        .map(|index| {
+            key_hash(
+                format!(
+                    "logs/2026/11/26/service-{index:06}-{}.json.gz",
+                    "x".repeat(64)
+                )
+                .as_bytes(),
+            )
+        })
+        .collect();
+    for chunk_size in [1, 7, 4096, body.len()] {
+        let mut page = counter("s3", "ListObjectsV2");
+        for chunk in body.chunks(chunk_size) {
+            page.feed(chunk);
+        }
+        assert_eq!(page.listed_keys(), expected, "chunks of {chunk_size}");
+    }
+    // URL-encoded keys (botocore asks for them) hash as the key a HEAD names.
+    let encoded = b"<ListBucketResult><Contents><Key>a+b%2Fc</Key></Contents><Contents><Key>d</Key></Contents><EncodingType>url</EncodingType></ListBucketResult>";
+    let mut page = counter("s3", "ListObjectsV2").url_encoded_keys(true);
+    page.feed(encoded);
+    assert_eq!(
+        page.listed_keys().first().copied(),
+        request_key_hash("/bucket/a%20b/c")
+    );
+    assert_eq!(page.listed_keys().len(), 2);
+    // Versions: the versions' keys, not the delete markers'.
+    let versions = b"<ListVersionsResult><Version><Key>v</Key></Version><DeleteMarker><Key>gone</Key></DeleteMarker></ListVersionsResult>";
+    let mut page = counter("s3", "ListObjectVersions");
+    page.feed(versions);
+    assert_eq!(page.listed_keys(), [key_hash(b"v")]);
+    // Other listings hash nothing.
+    let mut page = counter("s3", "ListBuckets");
+    page.feed(b"<ListAllMyBucketsResult><Buckets><Bucket><Name>b</Name></Bucket></Buckets></ListAllMyBucketsResult>");
+    assert!(page.listed_keys().is_empty());
+}
+
 #[test]
 fn a_token_too_long_to_keep_is_present_but_not_kept() {
     let long = "t".repeat(MAX_VALUE_BYTES + 1);

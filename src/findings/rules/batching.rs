@@ -4,8 +4,9 @@
 use rust_decimal::Decimal;
 
 use super::{evidence_of, id, on, plural, thousands};
-use crate::findings::{Facts, Finding, Saving, Thresholds};
+use crate::findings::{Evidence, Facts, Finding, Saving, Thresholds};
 use crate::pricing::format_usd;
+use crate::record::Usd;
 
 /// A per-item operation and the batch form that does up to `size` items in one call.
 pub struct Batchable {
@@ -170,52 +171,49 @@ pub fn fan_out(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
         .collect()
 }
 
-/// HeadObject for keys a listing of the same bucket already described.
+/// HeadObject of keys an earlier listing of the same bucket in the run had returned: only those
+/// HEADs (marked per call as they happen), never the HEADs of keys no listing named, nor those
+/// made before the listing.
 pub fn head_per_listed_key(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
     facts
         .per_item
         .iter()
         .filter(|g| PER_KEY_AFTER_LISTING.contains(&(g.service.as_str(), g.operation.as_str())))
-        .filter(|g| g.count >= thresholds.fan_out_min)
-        .filter_map(|group| {
-            let listed: u64 = facts
-                .loops
-                .iter()
-                .filter(|l| {
-                    l.service == group.service
-                        && l.operation.starts_with("ListObject")
-                        && l.resource == group.resource
-                })
-                .filter_map(|l| l.items)
-                .map(|items| items as u64)
-                // The largest listing: re-listings name the same keys again.
-                .max()
-                .unwrap_or(0);
-            if listed == 0 {
-                return None;
-            }
-            Some(Finding {
-                rule: "head-per-key",
-                id: id(
-                    "head-per-key",
-                    &group.service,
-                    &group.operation,
-                    &group.resource,
-                ),
-                title: format!(
-                    "{} {}{} after listing {} keys there",
-                    thousands(group.count),
-                    group.operation,
-                    on(&group.resource),
-                    thousands(listed)
-                ),
-                detail: "ListObjectsV2 already returns each key's size, ETag, last-modified time \
-                         and storage class: read them from the listing instead of a HeadObject \
-                         per key."
-                    .into(),
-                evidence: evidence_of(group),
-                saving: Some(Saving::new(group.count, group.cost)),
-            })
+        .filter(|g| g.listed_before > 0 && g.listed_before >= thresholds.fan_out_min)
+        .map(|group| Finding {
+            rule: "head-per-key",
+            id: id(
+                "head-per-key",
+                &group.service,
+                &group.operation,
+                &group.resource,
+            ),
+            title: format!(
+                "{} {}{} of keys a listing had already returned",
+                thousands(group.listed_before),
+                group.operation,
+                on(&group.resource),
+            ),
+            detail: format!(
+                "ListObjectsV2 already returns each key's size, ETag, last-modified time and \
+                 storage class: read them from the listing instead of a {} per key ({} fewer \
+                 calls).{}",
+                group.operation,
+                thousands(group.listed_before),
+                match group.count - group.listed_before {
+                    0 => String::new(),
+                    others => format!(
+                        " The other {} of keys no earlier listing returned are not counted.",
+                        plural(others, &group.operation, &group.operation)
+                    ),
+                }
+            ),
+            evidence: Evidence {
+                calls: group.listed_before,
+                cost_usd: Usd(group.listed_before_cost),
+                ..evidence_of(group)
+            },
+            saving: Some(Saving::new(group.listed_before, group.listed_before_cost)),
         })
         .collect()
 }
@@ -224,7 +222,7 @@ pub fn head_per_listed_key(facts: &Facts, thresholds: &Thresholds) -> Vec<Findin
 mod tests {
     use super::super::tests::dec;
     use super::*;
-    use crate::record::{ResourceGroup, Usd};
+    use crate::record::ResourceGroup;
 
     fn resource_group(service: &str, operation: &str, count: u64, each: &str) -> ResourceGroup {
         ResourceGroup {
@@ -235,7 +233,42 @@ mod tests {
             cost: dec(each) * Decimal::from(count),
             first_us: 0,
             last_us: 1,
+            listed_before: 0,
+            listed_before_cost: Decimal::ZERO,
+            empty_receives: 0,
+            empty_receives_cost: Decimal::ZERO,
         }
+    }
+
+    /// Issue 24 item 3: 20 HEADs, then a listing of 5 other keys, is not a HEAD per listed
+    /// key; HEADs of keys an earlier listing returned are, and only they are claimed.
+    #[test]
+    fn only_heads_of_keys_listed_before_count() {
+        let before_listing = resource_group("s3", "HeadObject", 20, "0.0000004");
+        let facts = Facts {
+            per_item: vec![before_listing],
+            ..Facts::default()
+        };
+        assert!(head_per_listed_key(&facts, &Thresholds::default()).is_empty());
+        // 45 HEADs on the bucket, 25 of them of keys a listing had returned.
+        let mut mixed = resource_group("s3", "HeadObject", 45, "0.0000004");
+        mixed.listed_before = 25;
+        mixed.listed_before_cost = dec("0.0000004") * Decimal::from(25);
+        let facts = Facts {
+            per_item: vec![mixed],
+            ..Facts::default()
+        };
+        let findings = head_per_listed_key(&facts, &Thresholds::default());
+        assert_eq!(findings.len(), 1);
+        let saving = findings[0].saving.as_ref().unwrap();
+        assert_eq!(saving.calls, 25);
+        assert_eq!(saving.usd, Usd(dec("0.00001")));
+        assert_eq!(findings[0].evidence.calls, 25);
+        assert!(
+            findings[0].detail.contains("The other 20 HeadObject"),
+            "{}",
+            findings[0].detail
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub fn retries(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
             let billed: Decimal = failed.iter().map(|f| f.cost).sum();
             let first = failed.iter().map(|f| f.first_us).min();
             let last = failed.iter().map(|f| f.last_us).max();
+            let advice = retry_advice(&failed);
             let codes: Vec<String> = failed
                 .iter()
                 .filter_map(|f| f.error_code.clone())
@@ -43,9 +44,9 @@ pub fn retries(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
                     }
                 ),
                 detail: format!(
-                    "Failed attempts AWS billed: {}. Throttling means the call rate is above \
-                     the limit: spread the calls, batch them, or raise the limit.",
-                    format_usd(billed)
+                    "Failed attempts AWS billed: {}. {}",
+                    format_usd(billed),
+                    advice.join(" ")
                 ),
                 evidence: Evidence {
                     service: op.service.clone(),
@@ -57,10 +58,57 @@ pub fn retries(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
                     last_at: last.map(rfc3339),
                     examples: Vec::new(),
                 },
-                saving: Some(Saving::new(op.retries, billed)),
+                // Only slowing down removes attempts: a throttled attempt's retry is saved; a
+                // server error's or an unreachable upstream's retry is the right thing to do.
+                saving: (op.throttled > 0).then(|| {
+                    let throttled_billed: Decimal = failed
+                        .iter()
+                        .filter(|f| f.throttled || f.status == Some(429))
+                        .map(|f| f.cost)
+                        .sum();
+                    Saving::new(op.retries.min(op.throttled), throttled_billed)
+                }),
             }
         })
         .collect()
+}
+
+/// What the failed attempts of one operation call for, by cause: throttling (slow down), a
+/// server error (the service failed; retrying is right), or tollgate's own failure to reach the
+/// upstream (no answer came back: the proxy answered 502/504 itself).
+fn retry_advice(failed: &[&crate::record::FailureGroup]) -> Vec<&'static str> {
+    let throttled = failed.iter().any(|f| f.throttled || f.status == Some(429));
+    let server = failed
+        .iter()
+        .any(|f| !f.throttled && f.status.is_some_and(|s| s >= 500));
+    let unreachable = failed.iter().any(|f| f.status.is_none());
+    let mut advice = Vec::new();
+    if throttled {
+        advice.push(
+            "Throttling means the call rate is above the limit: spread the calls, batch them, \
+             or raise the limit.",
+        );
+    }
+    if server {
+        advice.push(
+            "Server errors (5xx such as InternalError or ServiceUnavailable) are the service's \
+             own failures, not the call rate's: retrying them with backoff is right; if they \
+             persist, check the service's health.",
+        );
+    }
+    if unreachable {
+        advice.push(
+            "tollgate could not reach the upstream (no answer came back: the 502 or 504 was \
+             tollgate's own, after a connection, TLS or timeout failure): these retries are not \
+             the service's doing; check the network path or the --upstream address.",
+        );
+    }
+    if advice.is_empty() {
+        advice.push(
+            "The failed attempts were refused as sent: fix the request rather than retrying it.",
+        );
+    }
+    advice
 }
 
 /// Failed requests AWS still bills (most S3 4xx, DynamoDB failed conditional writes).
@@ -106,4 +154,71 @@ pub fn paid_failures(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{FailureGroup, OperationTally};
+
+    fn retried(status: Option<i64>, code: Option<&str>, throttled: bool) -> Facts {
+        Facts {
+            operations: vec![OperationTally {
+                attempts: 4,
+                retries: 2,
+                throttled: u64::from(throttled) * 2,
+                ..OperationTally::new("s3", "GetObject")
+            }],
+            failures: vec![FailureGroup {
+                service: "s3".into(),
+                operation: "GetObject".into(),
+                status,
+                error_code: code.map(str::to_string),
+                throttled,
+                count: 2,
+                cost: Decimal::ZERO,
+                priced: 0,
+                first_us: 0,
+                last_us: 1,
+            }],
+            ..Facts::default()
+        }
+    }
+
+    fn detail(facts: &Facts) -> String {
+        let findings = retries(facts, &Thresholds::default());
+        assert_eq!(findings.len(), 1);
+        findings[0].detail.clone()
+    }
+
+    /// Issue 20 item 5: the advice follows the cause of the failed attempts.
+    #[test]
+    fn retry_advice_follows_the_cause() {
+        let throttling = detail(&retried(Some(503), Some("SlowDown"), true));
+        assert!(throttling.contains("raise the limit"), "{throttling}");
+        assert!(retries(
+            &retried(Some(503), Some("SlowDown"), true),
+            &Thresholds::default()
+        )[0]
+        .saving
+        .is_some());
+        let server = detail(&retried(Some(500), Some("InternalError"), false));
+        assert!(
+            retries(
+                &retried(Some(500), Some("InternalError"), false),
+                &Thresholds::default()
+            )[0]
+            .saving
+            .is_none(),
+            "retrying a server error is right: nothing to save"
+        );
+        assert!(!server.contains("raise the limit"), "{server}");
+        assert!(server.contains("Server errors"), "{server}");
+        let unreachable = detail(&retried(None, None, false));
+        assert!(!unreachable.contains("raise the limit"), "{unreachable}");
+        assert!(
+            unreachable.contains("tollgate could not reach the upstream"),
+            "{unreachable}"
+        );
+    }
 }

@@ -3,6 +3,11 @@
 //! a head per listed key), `repeats.rs` (repeated calls, polling), `failures.rs` (retries, paid
 //! failures) and `cost.rs` (implied costs, cross-Region calls, unpriced calls, the top
 //! operations). This file has the order they run and rank in, and the helpers they share.
+//!
+//! The order of [`ALL`] is also the precedence in which findings claim their calls: where two
+//! findings are about the same calls (a HEAD of a listed key that is also repeated, a page of a
+//! small-page loop that is also re-read), the earlier one's advice removes them and the later
+//! one saves only what is left (`findings::claims`).
 
 mod batching;
 mod cost;
@@ -17,16 +22,18 @@ pub use batching::{fan_out, head_per_listed_key, Batchable, BATCHABLE, PER_KEY_A
 pub use cost::{cross_region, implied_costs, top_operations, unpriced};
 pub use failures::{paid_failures, retries};
 pub use paging::small_pages;
-pub use repeats::{polling, repeated_calls};
+pub use repeats::{empty_receives, polling, repeated_calls};
 
 pub type Rule = fn(&Facts, &Thresholds) -> Vec<Finding>;
 
-/// In the order they are shown when savings tie.
+/// In the order they are shown when savings tie, and the order of precedence in which they
+/// claim calls (`findings::claims`).
 pub const ALL: &[Rule] = &[
     small_pages,
     fan_out,
     head_per_listed_key,
     repeated_calls,
+    empty_receives,
     polling,
     retries,
     paid_failures,
@@ -42,6 +49,7 @@ pub fn rank(rule: &str) -> usize {
         "fan-out",
         "head-per-key",
         "repeated-calls",
+        "empty-receives",
         "polling",
         "retries",
         "paid-failures",

@@ -106,13 +106,13 @@ async fn insert_calls(tx: &mut Tx<'_>, run_id: i64, batch: Batch<'_>) -> Result<
          region, host, access_key, sdk, app_id, status, error_code, throttled, upstream_failure, \
          attempt, invocation_id, bytes_sent, bytes_received, price_status, cost_usd, \
          transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, resource, \
-         client_pid, client_command, priced) \
+         client_pid, client_command, listed_before, received, priced) \
          SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], \
          $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
          $13::bigint[], $14::text[], $15::boolean[], $16::text[], $17::bigint[], $18::text[], \
          $19::bigint[], $20::bigint[], $21::text[], $22::numeric[], $23::numeric[], \
          $24::numeric[], $25::text[], $26::text[], $27::bigint[], $28::text[], $29::text[], \
-         $30::bigint[], $31::text[], $32::text[])",
+         $30::bigint[], $31::text[], $32::boolean[], $33::bigint[], $34::text[])",
     )
     .bind(run_id)
     .bind(ints(|c| count(c.seq)))
@@ -160,6 +160,13 @@ async fn insert_calls(tx: &mut Tx<'_>, run_id: i64, batch: Batch<'_>) -> Result<
     .bind(optional(|c| c.resource.as_deref()))
     .bind(pids)
     .bind(commands)
+    .bind(calls.iter().map(|c| c.listed_before).collect::<Vec<_>>())
+    .bind(
+        calls
+            .iter()
+            .map(|c| c.received.map(count))
+            .collect::<Vec<_>>(),
+    )
     .bind(
         calls
             .iter()
@@ -348,9 +355,11 @@ async fn write_outcomes(
         let rows: Vec<_> = totals.resources.iter().collect();
         sqlx::query(
             "INSERT INTO resource_totals AS t (run_id, service, operation, resource, \
-             first_attempts, first_cost_usd, first_us, last_us, implied_calls, implied_usd) \
+             first_attempts, first_cost_usd, first_us, last_us, implied_calls, implied_usd, \
+             listed_before, listed_before_usd, empty_receives, empty_receives_usd) \
              SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], \
-             $6::numeric[], $7::bigint[], $8::bigint[], $9::bigint[], $10::numeric[]) \
+             $6::numeric[], $7::bigint[], $8::bigint[], $9::bigint[], $10::numeric[], \
+             $11::bigint[], $12::numeric[], $13::bigint[], $14::numeric[]) \
              ON CONFLICT (run_id, service, operation, resource) DO UPDATE SET \
              first_us = CASE WHEN t.first_attempts = 0 THEN excluded.first_us \
                              WHEN excluded.first_attempts = 0 THEN t.first_us \
@@ -359,7 +368,11 @@ async fn write_outcomes(
              first_attempts = t.first_attempts + excluded.first_attempts, \
              first_cost_usd = t.first_cost_usd + excluded.first_cost_usd, \
              implied_calls = t.implied_calls + excluded.implied_calls, \
-             implied_usd = t.implied_usd + excluded.implied_usd",
+             implied_usd = t.implied_usd + excluded.implied_usd, \
+             listed_before = t.listed_before + excluded.listed_before, \
+             listed_before_usd = t.listed_before_usd + excluded.listed_before_usd, \
+             empty_receives = t.empty_receives + excluded.empty_receives, \
+             empty_receives_usd = t.empty_receives_usd + excluded.empty_receives_usd",
         )
         .bind(run_id)
         .bind(rows.iter().map(|(k, _)| k.0 .0).collect::<Vec<&str>>())
@@ -385,6 +398,26 @@ async fn write_outcomes(
         .bind(
             rows.iter()
                 .map(|(_, t)| t.implied)
+                .collect::<Vec<Decimal>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, t)| count(t.listed_before))
+                .collect::<Vec<i64>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, t)| t.listed_before_cost)
+                .collect::<Vec<Decimal>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, t)| count(t.empty_receives))
+                .collect::<Vec<i64>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, t)| t.empty_receives_cost)
                 .collect::<Vec<Decimal>>(),
         )
         .execute(&mut **tx)

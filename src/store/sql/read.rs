@@ -373,7 +373,8 @@ pub async fn calls_by_resource<F: Fetch + ?Sized>(
         .fetch_rows(
             &format!(
                 "SELECT service, operation, resource, first_attempts, first_cost_usd, first_us, \
-                 last_us FROM resource_totals WHERE run_id IN ({}) \
+                 last_us, listed_before, listed_before_usd, empty_receives, empty_receives_usd \
+                 FROM resource_totals WHERE run_id IN ({}) \
                  AND (service, operation) IN (VALUES {wanted}) AND first_attempts > 0",
                 id_list(runs)
             ),
@@ -397,9 +398,17 @@ pub async fn calls_by_resource<F: Fetch + ?Sized>(
             cost: Decimal::ZERO,
             first_us: first,
             last_us: last,
+            listed_before: 0,
+            listed_before_cost: Decimal::ZERO,
+            empty_receives: 0,
+            empty_receives_cost: Decimal::ZERO,
         });
         group.count += row.count("first_attempts")?;
         group.cost += row.money(&["first_cost_usd"])?;
+        group.listed_before += row.count("listed_before")?;
+        group.listed_before_cost += row.money(&["listed_before_usd"])?;
+        group.empty_receives += row.count("empty_receives")?;
+        group.empty_receives_cost += row.money(&["empty_receives_usd"])?;
         group.first_us = group.first_us.min(first);
         group.last_us = group.last_us.max(last);
     }

@@ -380,6 +380,54 @@ mod tests {
         store.close().await;
     }
 
+    /// Issue 24 item 3: the per-call mark of a HEAD of a listed key reaches the totals the
+    /// `head-per-key` rule reads, in SQLite and in memory alike, and its rebuild from calls.
+    #[tokio::test]
+    async fn heads_of_listed_keys_are_counted_by_resource() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let memory = crate::store::MemoryStore::default();
+        let calls: Vec<Call> = (0..5)
+            .map(|n| Call {
+                resource: Some("b".into()),
+                listed_before: Some(n % 2 == 0),
+                cost: rust_decimal::Decimal::new(4, 7),
+                ..Call::sample("s3", "HeadObject").at_us(n)
+            })
+            .collect();
+        let processes = vec![None; calls.len()];
+        let mut groups = Vec::new();
+        for db in [&store as &dyn RunStore, &memory] {
+            let run = db.begin_run(&RunMeta::new("run")).await.unwrap();
+            let batch = Batch {
+                calls: &calls,
+                processes: &processes,
+                loops: &[],
+            };
+            db.write_batch(run, batch).await.unwrap();
+            groups.push(
+                db.calls_by_resource(&[run], &[("s3", "HeadObject")])
+                    .await
+                    .unwrap(),
+            );
+        }
+        for group in &groups {
+            assert_eq!(group.len(), 1);
+            assert_eq!((group[0].count, group[0].listed_before), (5, 3));
+            assert_eq!(
+                group[0].listed_before_cost,
+                rust_decimal::Decimal::new(12, 7)
+            );
+        }
+        let stored: Vec<Option<i64>> =
+            sqlx::query_scalar("SELECT listed_before FROM calls ORDER BY seq, id")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(stored.iter().filter(|f| **f == Some(1)).count(), 3);
+        store.close().await;
+    }
+
     /// A database of 3,000 calls, closed (so the WAL is checkpointed into the file).
     async fn recorded_database(path: &Path) {
         let store = SqliteStore::open(path).await.unwrap();

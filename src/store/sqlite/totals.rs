@@ -211,8 +211,9 @@ async fn write_resources(
     upsert(
         db,
         "resource_totals (run_id, service, operation, resource, first_attempts, \
-             first_cost_usd, first_us, last_us, implied_calls, implied_usd)",
-        10,
+             first_cost_usd, first_us, last_us, implied_calls, implied_usd, listed_before, \
+             listed_before_usd, empty_receives, empty_receives_usd)",
+        14,
         totals.resources.iter(),
         |b, (((service, operation), resource), t)| {
             b.push_bind(run_id)
@@ -224,7 +225,11 @@ async fn write_resources(
                 .push_bind(t.first_us)
                 .push_bind(t.last_us)
                 .push_bind(count(t.implied_calls))
-                .push_bind(exact(t.implied));
+                .push_bind(exact(t.implied))
+                .push_bind(count(t.listed_before))
+                .push_bind(exact(t.listed_before_cost))
+                .push_bind(count(t.empty_receives))
+                .push_bind(exact(t.empty_receives_cost));
         },
         // A side without first attempts has no times (0): it must not move the other's.
         "(run_id, service, operation, resource) DO UPDATE SET \
@@ -235,7 +240,11 @@ async fn write_resources(
              first_attempts = first_attempts + excluded.first_attempts, \
              first_cost_usd = dec_add(first_cost_usd, excluded.first_cost_usd), \
              implied_calls = implied_calls + excluded.implied_calls, \
-             implied_usd = dec_add(implied_usd, excluded.implied_usd)",
+             implied_usd = dec_add(implied_usd, excluded.implied_usd), \
+             listed_before = listed_before + excluded.listed_before, \
+             listed_before_usd = dec_add(listed_before_usd, excluded.listed_before_usd), \
+             empty_receives = empty_receives + excluded.empty_receives, \
+             empty_receives_usd = dec_add(empty_receives_usd, excluded.empty_receives_usd)",
     )
     .await?;
     Ok(())
@@ -363,8 +372,8 @@ pub(super) async fn rebuild(pool: &sqlx::SqlitePool, run_id: i64) -> Result<bool
         let rows = sqlx::query(
             "SELECT id, seq, started_at_us, duration_us, kind, service, operation, region, host, \
              status, error_code, throttled, attempt, bytes_sent, bytes_received, price_status, \
-             cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, resource \
-             FROM calls WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+             cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, resource, \
+             listed_before, received FROM calls WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
         )
         .bind(run_id)
         .bind(after)
@@ -480,6 +489,14 @@ fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<Call, sqlx::Error> {
         loop_id: row
             .try_get::<Option<i64>, _>("loop_id")?
             .map(|id| id.max(0) as u64),
+        listed_before: row
+            .try_get::<Option<i64>, _>("listed_before")?
+            .map(|flag| flag != 0),
+        listed_keys: Vec::new(),
+        object_key: None,
+        received: row
+            .try_get::<Option<i64>, _>("received")?
+            .map(|n| n.max(0) as u64),
     })
 }
 

@@ -1,0 +1,510 @@
+//! How overlapping findings share their calls (issue 24 item 1): a finding's saving is a
+//! promise, so it claims only calls its advice removes, and no call is claimed twice. The
+//! savings of all findings together are then at most what applying all of them would save.
+//!
+//! - **Precedence.** Rules run in the fixed order of [`rules::ALL`](super::rules::ALL):
+//!   small-pages, fan-out, head-per-key, repeated-calls, polling, retries, paid-failures, then
+//!   the rules that claim no calls. An earlier rule's advice removes its calls first: a HEAD of
+//!   a listed key is head-per-key's (reading the listing removes every such HEAD, repeats
+//!   included) before repeated-calls may cache it; a page of a small-page loop is small-pages'
+//!   before a re-read of the same page is a repeat. Silenced findings claim nothing.
+//! - **Pools.** A finding claims its `saving.calls` from the first attempts of its evidence's
+//!   operation and, where it names one, of its resource; `retries` claims from the operation's
+//!   retries, which no other rule touches. A pool holds the calls the run made there (first
+//!   attempts by resource and by operation, from the store's totals).
+//! - **Caps.** A later finding claims at most the calls its pools still hold; its money is cut
+//!   in the same proportion, and its detail says which finding counted the rest. A finding
+//!   left with nothing to claim is not reported: every call it was about is in an earlier one.
+//!   Where a pool's size is unknown, only its first finding claims from it.
+//! - **Counts, not identities.** The ledger counts calls; it does not know which calls each
+//!   finding claimed. The sum of all claims in a pool never exceeds the calls made there, but a
+//!   later finding's calls may in part be among an earlier one's (repeats of a HEAD of a listed
+//!   key, when the bucket also had HEADs of keys never listed): there its saving is an upper
+//!   bound, never more than the calls nobody else claimed.
+//! - **Not claims.** `implied-costs` saves money other services bill (KMS requests behind
+//!   SSE-KMS), not these calls; findings with no saving (polling, cross-region, unpriced, the
+//!   top operations) claim nothing.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+
+use super::{Facts, Finding};
+use crate::record::Usd;
+
+/// Rules whose saving is not the removal of their evidence's calls.
+const NOT_CLAIMS: &[&str] = &["implied-costs"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Pool {
+    /// First attempts of an operation on one resource.
+    Resource(String, String, String),
+    /// First attempts of an operation.
+    Operation(String, String),
+    /// Retries of an operation.
+    Retries(String, String),
+}
+
+struct Claimed {
+    calls: u64,
+    /// The first finding that claimed from the pool.
+    by: &'static str,
+}
+
+/// The calls already claimed, per pool.
+pub struct Ledger {
+    sizes: HashMap<Pool, u64>,
+    claimed: HashMap<Pool, Claimed>,
+}
+
+impl Ledger {
+    pub fn new(facts: &Facts) -> Self {
+        let mut sizes = HashMap::new();
+        for op in &facts.operations {
+            sizes.insert(
+                Pool::Operation(op.service.clone(), op.operation.clone()),
+                op.attempts.saturating_sub(op.retries),
+            );
+            sizes.insert(
+                Pool::Retries(op.service.clone(), op.operation.clone()),
+                op.retries,
+            );
+        }
+        for group in facts.per_item.iter().chain(&facts.by_resource) {
+            if let Some(resource) = &group.resource {
+                sizes.insert(
+                    Pool::Resource(
+                        group.service.clone(),
+                        group.operation.clone(),
+                        resource.clone(),
+                    ),
+                    group.count,
+                );
+            }
+        }
+        Self {
+            sizes,
+            claimed: HashMap::new(),
+        }
+    }
+
+    /// The finding with its saving cut to the calls not claimed yet (and those claimed), or
+    /// `None` when an earlier finding claimed every call it could have.
+    pub fn claim(&mut self, mut finding: Finding) -> Option<Finding> {
+        let Some(saving) = finding.saving.as_mut() else {
+            return Some(finding);
+        };
+        if saving.calls == 0 || NOT_CLAIMS.contains(&finding.rule) {
+            return Some(finding);
+        }
+        let evidence = &finding.evidence;
+        let (service, operation) = (evidence.service.clone(), evidence.operation.clone());
+        let pools: Vec<Pool> = if finding.rule == "retries" {
+            vec![Pool::Retries(service, operation)]
+        } else {
+            let mut pools = vec![Pool::Operation(service.clone(), operation.clone())];
+            if let Some(resource) = &evidence.resource {
+                pools.push(Pool::Resource(service, operation, resource.clone()));
+            }
+            pools
+        };
+        let available = pools
+            .iter()
+            .map(|pool| {
+                let claimed = self.claimed.get(pool).map_or(0, |c| c.calls);
+                match self.sizes.get(pool) {
+                    Some(size) => size.saturating_sub(claimed),
+                    None if claimed == 0 => u64::MAX,
+                    None => 0,
+                }
+            })
+            .min()
+            .unwrap_or(u64::MAX);
+        let wanted = saving.calls;
+        let granted = wanted.min(available);
+        if granted == 0 {
+            return None;
+        }
+        let earlier: Option<&'static str> = pools
+            .iter()
+            .find_map(|pool| self.claimed.get(pool).map(|c| c.by));
+        for pool in pools {
+            self.claimed
+                .entry(pool)
+                .and_modify(|c| c.calls += granted)
+                .or_insert(Claimed {
+                    calls: granted,
+                    by: finding.rule,
+                });
+        }
+        if granted < wanted {
+            saving.usd = Usd(saving.usd.0 * Decimal::from(granted) / Decimal::from(wanted));
+            saving.calls = granted;
+            finding.detail.push_str(&format!(
+                " {} of these calls are counted by the {} finding already: {} saved here.",
+                super::rules::thousands(wanted - granted),
+                earlier.unwrap_or("an earlier"),
+                super::rules::thousands(granted),
+            ));
+        }
+        Some(finding)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::{Duration, SystemTime};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::findings::{find, Thresholds};
+    use crate::record::{
+        Cadence, Call, Loop, LoopRow, OperationTally, RepeatGroup, ResourceGroup, RunMeta,
+    };
+    use crate::store::{Batch, MemoryStore, RunStore};
+
+    fn group(operation: &str, count: u64, listed_before: u64) -> ResourceGroup {
+        ResourceGroup {
+            service: "s3".into(),
+            operation: operation.into(),
+            resource: Some("b".into()),
+            count,
+            cost: Decimal::new(4, 7) * Decimal::from(count),
+            first_us: 0,
+            last_us: 1,
+            listed_before,
+            listed_before_cost: Decimal::new(4, 7) * Decimal::from(listed_before),
+            empty_receives: 0,
+            empty_receives_cost: Decimal::ZERO,
+        }
+    }
+
+    fn operation(operation: &str, attempts: u64) -> OperationTally {
+        OperationTally {
+            attempts,
+            ..OperationTally::new("s3", operation)
+        }
+    }
+
+    fn repeat(operation: &str, count: u64) -> RepeatGroup {
+        // Bursty: a cache candidate, not polling.
+        let times: Vec<i64> = (0..count as i64).map(|i| i * i * 1_000).collect();
+        RepeatGroup {
+            service: "s3".into(),
+            operation: operation.into(),
+            resource: Some("b".into()),
+            fingerprint: "f".into(),
+            count,
+            runs: 1,
+            most_in_a_run: count,
+            cost: Decimal::new(4, 7) * Decimal::from(count),
+            cadence: Cadence::of(&times).unwrap(),
+            examples_us: Vec::new(),
+        }
+    }
+
+    /// Issue 24 item 1: the same HEADs are head-per-key's, never also repeated-calls'.
+    #[test]
+    fn head_per_key_and_repeated_calls_do_not_share_heads() {
+        let facts = Facts {
+            operations: vec![operation("HeadObject", 20)],
+            per_item: vec![group("HeadObject", 20, 20)],
+            repeated: vec![repeat("HeadObject", 6)],
+            ..Facts::default()
+        };
+        let findings = find(&facts, &Thresholds::default());
+        let rules: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.saving.is_some())
+            .map(|f| f.rule)
+            .collect();
+        assert_eq!(rules, ["head-per-key"], "{findings:#?}");
+        assert_eq!(findings[0].saving.as_ref().unwrap().calls, 20);
+        // 30 HEADs, 20 of listed keys: the repeats may claim only from the other 10.
+        let facts = Facts {
+            operations: vec![operation("HeadObject", 30)],
+            per_item: vec![group("HeadObject", 30, 20)],
+            repeated: vec![repeat("HeadObject", 16)],
+            ..Facts::default()
+        };
+        let findings = find(&facts, &Thresholds::default());
+        let repeated = findings
+            .iter()
+            .find(|f| f.rule == "repeated-calls")
+            .unwrap();
+        let saving = repeated.saving.as_ref().unwrap();
+        assert_eq!(saving.calls, 10, "{findings:#?}");
+        assert_eq!(saving.usd, Usd(Decimal::new(4, 6)));
+        assert!(
+            repeated
+                .detail
+                .contains("counted by the head-per-key finding"),
+            "{}",
+            repeated.detail
+        );
+        // Silenced, head-per-key claims nothing: the repeats are the repeated-calls finding's.
+        let thresholds = Thresholds {
+            ignore: vec!["head-per-key".into()],
+            ..Thresholds::default()
+        };
+        let findings: Vec<Finding> = find(&facts, &thresholds)
+            .into_iter()
+            .filter(|f| f.saving.is_some())
+            .collect();
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].saving.as_ref().unwrap().calls, 15);
+    }
+
+    fn small_page_loop(id: i64) -> LoopRow {
+        LoopRow {
+            run_id: 1,
+            loop_id: id,
+            service: "s3".into(),
+            operation: "ListObjectsV2".into(),
+            resource: Some("b".into()),
+            started_at_us: id * 1_000_000,
+            ended_at_us: id * 1_000_000 + 1,
+            pages: 5,
+            attempts: 5,
+            items: Some(500),
+            items_unknown: None,
+            page_size: Some(100),
+            page_size_max: Some(1000),
+            complete: true,
+            resumed: false,
+            relisting: id > 0,
+            cost: Decimal::new(5, 6) * Decimal::from(5),
+            transfer: Decimal::ZERO,
+            implied: Decimal::ZERO,
+        }
+    }
+
+    /// Issue 24 item 1: a prefix listed 3 times in pages of 100 is 15 pages; full pages would
+    /// need 3 (small-pages claims 12), and of those 3, caching removes 2 (repeated-calls): never
+    /// the same page twice, and 14 in all.
+    #[test]
+    fn small_pages_and_a_relisting_do_not_share_pages() {
+        let mut listing = repeat("ListObjectsV2", 3);
+        listing.cost = Decimal::new(5, 6) * Decimal::from(3);
+        let facts = Facts {
+            operations: vec![operation("ListObjectsV2", 15)],
+            loops: (0..3).map(small_page_loop).collect(),
+            by_resource: vec![group("ListObjectsV2", 15, 0)],
+            repeated: vec![listing],
+            ..Facts::default()
+        };
+        let thresholds = Thresholds {
+            repeated_min: 3,
+            ..Thresholds::default()
+        };
+        let findings = find(&facts, &thresholds);
+        let saved: BTreeMap<&str, u64> = findings
+            .iter()
+            .filter(|f| f.saving.is_some())
+            .map(|f| (f.rule, f.saving.as_ref().map_or(0, |s| s.calls)))
+            .collect();
+        assert_eq!(
+            saved,
+            BTreeMap::from([("small-pages", 12), ("repeated-calls", 2)]),
+            "{findings:#?}"
+        );
+    }
+
+    /// One call of the generated mix.
+    #[derive(Debug, Clone)]
+    enum Action {
+        /// A listing of `pages` small pages of a bucket (its keys: all of the bucket's).
+        List {
+            bucket: u8,
+            pages: u8,
+        },
+        Head {
+            bucket: u8,
+            key: u8,
+        },
+        /// `range`: a ranged read (the range's index), or the whole object.
+        Get {
+            bucket: u8,
+            key: u8,
+            range: Option<u8>,
+            retried: bool,
+        },
+        Put {
+            bucket: u8,
+            key: u8,
+        },
+    }
+
+    fn action() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            (0..2u8, 1..4u8).prop_map(|(bucket, pages)| Action::List { bucket, pages }),
+            (0..2u8, 0..6u8).prop_map(|(bucket, key)| Action::Head { bucket, key }),
+            (0..2u8, 0..6u8, proptest::option::of(0..4u8), any::<bool>()).prop_map(
+                |(bucket, key, range, retried)| Action::Get {
+                    bucket,
+                    key,
+                    range,
+                    retried
+                }
+            ),
+            (0..2u8, 0..6u8).prop_map(|(bucket, key)| Action::Put { bucket, key }),
+        ]
+    }
+
+    /// The calls (and listing loops) a mix makes, as the profiler would record them.
+    fn record(actions: &[Action]) -> (Vec<Call>, Vec<Loop>) {
+        let mut calls = Vec::new();
+        let mut loops = Vec::new();
+        let mut listed: BTreeSet<u8> = BTreeSet::new();
+        let mut at = 0u64;
+        let mut next = |operation: &str, bucket: u8, fingerprint: String| {
+            at += 1 + at % 7 * 3_000;
+            let mut call = Call::sample("s3", operation);
+            call.seq = at;
+            call.started_at = SystemTime::UNIX_EPOCH + Duration::from_micros(at * 1_000);
+            call.resource = Some(format!("bucket-{bucket}"));
+            call.fingerprint = Some(fingerprint);
+            call.cost = Decimal::new(4, 7);
+            call
+        };
+        for action in actions {
+            match *action {
+                Action::List { bucket, pages } => {
+                    let first = calls.len();
+                    for page in 0..pages {
+                        let mut call =
+                            next("ListObjectsV2", bucket, format!("list-{bucket}-{page}"));
+                        call.cost = Decimal::new(5, 6);
+                        calls.push(call);
+                    }
+                    listed.insert(bucket);
+                    let started_at = calls[first].started_at;
+                    loops.push(Loop {
+                        id: loops.len() as u64,
+                        service: "s3".into(),
+                        operation: "ListObjectsV2".into(),
+                        resource: Some(format!("bucket-{bucket}")),
+                        access_key: None,
+                        listing: format!("list-{bucket}"),
+                        started_at,
+                        ended_at: calls[calls.len() - 1].started_at,
+                        pages: u64::from(pages),
+                        attempts: u64::from(pages),
+                        items: Some(u64::from(pages) * 10),
+                        items_unknown: None,
+                        page_size: Some(10),
+                        page_size_max: Some(1000),
+                        complete: true,
+                        resumed: false,
+                        relisting: false,
+                        cost: Decimal::new(5, 6) * Decimal::from(pages),
+                        transfer: Decimal::ZERO,
+                        implied: Decimal::ZERO,
+                    });
+                }
+                Action::Head { bucket, key } => {
+                    let mut call = next("HeadObject", bucket, format!("head-{bucket}-{key}"));
+                    call.listed_before = Some(listed.contains(&bucket));
+                    calls.push(call);
+                }
+                Action::Get {
+                    bucket,
+                    key,
+                    range,
+                    retried,
+                } => {
+                    let fingerprint = match range {
+                        Some(range) => format!("get-{bucket}-{key}-range-{range}"),
+                        None => format!("get-{bucket}-{key}"),
+                    };
+                    if retried {
+                        let mut failed = next("GetObject", bucket, fingerprint.clone());
+                        failed.status = Some(503);
+                        failed.error_code = Some("SlowDown".into());
+                        calls.push(failed);
+                        let mut retry = next("GetObject", bucket, fingerprint);
+                        retry.attempt = Some(2);
+                        calls.push(retry);
+                    } else {
+                        calls.push(next("GetObject", bucket, fingerprint));
+                    }
+                }
+                Action::Put { bucket, key } => {
+                    let n = calls.len();
+                    calls.push(next("PutObject", bucket, format!("put-{bucket}-{key}-{n}")));
+                }
+            }
+        }
+        (calls, loops)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Issue 24: for any mix of listings, HEADs, GETs (ranged and not) and PUTs, the calls
+        /// all findings claim never exceed the calls the run made, per operation and per
+        /// operation and resource: no call is claimed twice.
+        #[test]
+        fn no_call_is_claimed_twice(actions in proptest::collection::vec(action(), 1..120)) {
+            let (calls, loops) = record(&actions);
+            let thresholds = Thresholds {
+                repeated_min: 2,
+                fan_out_min: 2,
+                small_page_ratio: 0.5,
+                ..Thresholds::default()
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let facts = runtime.block_on(async {
+                let store = MemoryStore::default();
+                let run = store.begin_run(&RunMeta::new("run")).await.unwrap();
+                let processes = vec![None; calls.len()];
+                store
+                    .write_batch(run, Batch { calls: &calls, processes: &processes, loops: &loops })
+                    .await
+                    .unwrap();
+                Facts::gather(&store, &[run], &thresholds).await.unwrap()
+            });
+            let findings = find(&facts, &thresholds);
+            let mut by_operation: BTreeMap<&str, u64> = BTreeMap::new();
+            let mut by_group: BTreeMap<(&str, Option<&str>), u64> = BTreeMap::new();
+            for finding in &findings {
+                let Some(saving) = &finding.saving else { continue };
+                let operation = finding.evidence.operation.as_str();
+                *by_operation.entry(operation).or_default() += saving.calls;
+                *by_group
+                    .entry((operation, finding.evidence.resource.as_deref()))
+                    .or_default() += saving.calls;
+            }
+            for (operation, claimed) in &by_operation {
+                let made = calls.iter().filter(|c| c.operation == *operation).count() as u64;
+                prop_assert!(
+                    *claimed <= made,
+                    "{operation}: {claimed} calls claimed of {made}\n{findings:#?}"
+                );
+            }
+            for ((operation, resource), claimed) in &by_group {
+                let Some(resource) = resource else { continue };
+                let made = calls
+                    .iter()
+                    .filter(|c| c.operation == *operation && c.resource.as_deref() == Some(resource))
+                    .count() as u64;
+                prop_assert!(
+                    *claimed <= made,
+                    "{operation} on {resource}: {claimed} calls claimed of {made}\n{findings:#?}"
+                );
+            }
+            // Only HEADs after a listing of their bucket are head-per-key's.
+            for finding in findings.iter().filter(|f| f.rule == "head-per-key") {
+                let resource = finding.evidence.resource.as_deref();
+                let listed = calls
+                    .iter()
+                    .filter(|c| c.operation == "HeadObject" && c.resource.as_deref() == resource)
+                    .filter(|c| c.listed_before == Some(true))
+                    .count() as u64;
+                prop_assert!(finding.saving.as_ref().unwrap().calls <= listed);
+            }
+        }
+    }
+}
