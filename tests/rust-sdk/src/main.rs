@@ -16,6 +16,11 @@
 //! each operation (and of each content encoding it was sent in), method, URL and the headers that
 //! tell how it was encoded, for comparing the Rust SDK's wire format with botocore's.
 //!
+//! Every client also carries the few lines tollgate's README shows for naming call sites in the
+//! Rust SDK: an interceptor that sets `x-tollgate-callsite` to the line that built the client.
+//! The counter reads the header back from each request it counts (`"callsites"` in the JSON), so
+//! the test compares tollgate's `report --by callsite` with what the SDK sent.
+//!
 //! Exits non-zero, with the SDK's error, if any call that should succeed fails.
 
 use std::collections::BTreeMap;
@@ -29,7 +34,8 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, WriteRequest,
 };
 use aws_sdk_s3::config::interceptors::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+    BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_s3::config::{ConfigBag, Credentials, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::DisplayErrorContext;
@@ -78,6 +84,8 @@ struct Counts {
     attempts_by_operation: BTreeMap<String, u64>,
     /// `service.Operation` → executions (logical calls, paginator pages included).
     calls_by_operation: BTreeMap<String, u64>,
+    /// `x-tollgate-callsite` → HTTP attempts.
+    attempts_by_callsite: BTreeMap<String, u64>,
     /// (`service.Operation`, content encoding) of the requests printed on stderr.
     described: std::collections::BTreeSet<(String, String)>,
 }
@@ -137,6 +145,12 @@ impl Intercept for Counter {
         let mut counts = self.counts.lock().expect("counts lock");
         counts.attempts += 1;
         *counts.attempts_by_operation.entry(key.clone()).or_default() += 1;
+        if let Some(site) = context.request().headers().get(CALLSITE_HEADER) {
+            *counts
+                .attempts_by_callsite
+                .entry(site.to_string())
+                .or_default() += 1;
+        }
         // Each operation's first request, and its first in another content encoding (PutObject
         // with a body in memory, then one streamed from a file as `aws-chunked`).
         let request = context.request();
@@ -148,6 +162,43 @@ impl Intercept for Counter {
         if counts.described.insert((key.clone(), encoding)) {
             eprintln!("rust-sdk request {key}: {}", describe(request));
         }
+        Ok(())
+    }
+}
+
+/// The header tollgate reads (and removes) to name the line that made a call.
+const CALLSITE_HEADER: &str = "x-tollgate-callsite";
+
+/// What tollgate's README shows for the Rust SDK: an interceptor that names the call site of
+/// every request its client sends. Here the site is the line that built the client.
+#[derive(Debug, Clone)]
+struct CallSite(String);
+
+impl CallSite {
+    /// `src/main.rs:231 s3`: the caller's file and line, and a name.
+    #[track_caller]
+    fn here(name: &str) -> Self {
+        let at = std::panic::Location::caller();
+        CallSite(format!("{}:{} {name}", at.file(), at.line()))
+    }
+}
+
+impl Intercept for CallSite {
+    fn name(&self) -> &'static str {
+        "TollgateCallSite"
+    }
+
+    // After signing: the header is not signed, so tollgate can remove it.
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert(CALLSITE_HEADER, self.0.clone());
         Ok(())
     }
 }
@@ -180,10 +231,11 @@ impl Counter {
                 .join(", ")
         };
         format!(
-            "{{\"attempts\": {}, \"operations\": {{{}}}, \"calls\": {{{}}}}}",
+            "{{\"attempts\": {}, \"operations\": {{{}}}, \"calls\": {{{}}}, \"callsites\": {{{}}}}}",
             counts.attempts,
             map(&counts.attempts_by_operation),
-            map(&counts.calls_by_operation)
+            map(&counts.calls_by_operation),
+            map(&counts.attempts_by_callsite)
         )
     }
 }
@@ -222,11 +274,13 @@ async fn run(counter: &Counter) -> Result<()> {
 
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
+            .interceptor(CallSite::here("s3"))
             .interceptor(counter.clone())
             .build(),
     );
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&config)
+            .interceptor(CallSite::here("dynamodb"))
             .interceptor(counter.clone())
             .build(),
     );
@@ -240,11 +294,13 @@ async fn run(counter: &Counter) -> Result<()> {
                     .provider_name("tollgate-rust-sdk-test")
                     .build(),
             )
+            .interceptor(CallSite::here("dynamodb_by_account"))
             .interceptor(counter.clone())
             .build(),
     );
     let sqs = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::config::Builder::from(&config)
+            .interceptor(CallSite::here("sqs"))
             .interceptor(counter.clone())
             .build(),
     );
