@@ -1,6 +1,7 @@
 //! The observer that turns the proxy's exchanges into priced calls, links paginator pages into
 //! loops, and hands each call to the sinks (the run summary, the recorder, ...).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
@@ -37,6 +38,8 @@ pub struct Profiler {
     answerer: Answerer,
     loops: LoopTracker,
     sinks: Vec<Arc<dyn CallSink>>,
+    /// Call-site and test labels too long to keep ([`super::callsite::MAX_LABEL`]).
+    dropped_labels: AtomicU64,
 }
 
 impl Profiler {
@@ -46,6 +49,7 @@ impl Profiler {
             answerer: Answerer::Aws,
             loops: LoopTracker::default(),
             sinks,
+            dropped_labels: AtomicU64::new(0),
         }
     }
 
@@ -101,6 +105,10 @@ impl Observer for Profiler {
         // The model is looked up here, not at start-up: its parse (a few ms) runs in the
         // background and must not hold up the command being profiled.
         let identifier = Identifier::new(Model::in_use());
+        let dropped = super::callsite::dropped(&exchange.request_headers);
+        if dropped > 0 {
+            self.dropped_labels.fetch_add(dropped, Ordering::Relaxed);
+        }
         self.deliver(call_from_exchange(
             &identifier,
             &self.pricer,
@@ -118,6 +126,14 @@ impl Observer for Profiler {
     fn flush(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.deliver_loops(self.loops.take_all());
+            let dropped = self.dropped_labels.load(Ordering::Relaxed);
+            if dropped > 0 {
+                tracing::warn!(
+                    dropped,
+                    max_bytes = super::callsite::MAX_LABEL,
+                    "call-site or test labels longer than the limit were dropped"
+                );
+            }
             for sink in &self.sinks {
                 sink.flush().await;
             }

@@ -652,7 +652,7 @@ mod tests {
         assert!(
             csv.lines()
                 .any(|line| line.contains("CreateVirtualEdgeNetworkGateway")
-                    && line.ends_with(",not-in-model")),
+                    && line.ends_with(",not-in-model,,")),
             "{csv}"
         );
     }

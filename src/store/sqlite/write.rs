@@ -12,7 +12,7 @@ use crate::store::tally::Totals;
 use crate::store::{duration_micros, micros, Batch, StoreError};
 
 /// The row counts of the multi-row inserts, largest first (SQLite binds at most 32,766 variables
-/// per statement: 500 calls of 31 values fit). A batch is cut greedily into chunks of these sizes
+/// per statement: 500 calls of 33 values fit). A batch is cut greedily into chunks of these sizes
 /// (1,300 calls: 500 + 500 + 256 + 32 + 8 + 4), so every statement is one of these ten, each kept
 /// prepared in sqlx's cache. Preparing a statement for each batch's own row count (parsing and
 /// compiling hundreds of `(?, ?, ...)` rows) cost as much as inserting the rows; caching one per
@@ -61,7 +61,7 @@ fn insert_calls<'a>(
          region, host, access_key, sdk, app_id, status, error_code, throttled, \
          upstream_failure, attempt, invocation_id, bytes_sent, bytes_received, price_status, \
          cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, \
-         resource, client_pid, client_command) ",
+         resource, client_pid, client_command, callsite, test) ",
     );
     insert.push_values(rows.iter().zip(processes), |mut b, (row, process)| {
         b.push_bind(run_id)
@@ -94,7 +94,9 @@ fn insert_calls<'a>(
             .push_bind(&row.fingerprint)
             .push_bind(&row.resource)
             .push_bind(process.as_ref().map(|p| i64::from(p.pid)))
-            .push_bind(process.as_ref().map(|p| p.command.as_str()));
+            .push_bind(process.as_ref().map(|p| p.command.as_str()))
+            .push_bind(&row.callsite)
+            .push_bind(&row.test);
     });
     CallsInsert {
         query: insert,
