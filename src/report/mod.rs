@@ -4,6 +4,7 @@
 
 mod csv;
 mod format;
+pub mod groups;
 mod html;
 mod markdown;
 mod table;
@@ -20,8 +21,9 @@ use crate::record::{exact, LoopRow, OperationTally, RunRow, Usd};
 use crate::store::{RunStore, StoreError};
 
 pub use self::csv::{write_calls_csv, CsvError, CALLS_CSV_COLUMNS};
-pub use html::render_html;
-pub use markdown::{render_markdown, MARKDOWN_LIMIT};
+pub use groups::{render_grouped_table, GroupBy, GroupedReport};
+pub use html::{render_grouped_html, render_html};
+pub use markdown::{render_grouped_markdown, render_markdown, MARKDOWN_LIMIT};
 pub use table::render_table;
 
 /// Bumped when a field changes meaning or goes away; new fields may appear within a version.
@@ -41,6 +43,12 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Calls and cost over time, in up to 60 slices.
     pub timeline: Vec<TimelineReport>,
+    /// The call sites that cost the most (at most ten), when any call named its call site
+    /// (`x-tollgate-callsite`); calls without one are grouped as `(no call site)`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub callsites: Vec<groups::GroupReport>,
+    /// The clients that made the calls, by SDK (at most ten, most expensive first).
+    pub clients: Vec<groups::GroupReport>,
     /// With `--runs-per-day N`: this report's cost projected to a 30-day month.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub projection: Option<Projection>,
@@ -215,6 +223,20 @@ impl Report {
         let found = findings::find(&facts, thresholds);
         let mut report = Self::assemble(store.location(), runs, facts.operations, facts.loops);
         report.findings = found;
+        let [callsites, clients]: [Vec<groups::GroupReport>; 2] = groups::group_calls(
+            store,
+            run_ids,
+            &[groups::GroupBy::Callsite, groups::GroupBy::Sdk],
+        )
+        .await?
+        .try_into()
+        .expect("two groupings asked for");
+        if callsites.iter().any(|group| group.key.is_some()) {
+            report.callsites = callsites;
+            report.callsites.truncate(groups::REPORT_ROWS);
+        }
+        report.clients = clients;
+        report.clients.truncate(groups::REPORT_ROWS);
         report.timeline = store
             .timeline(run_ids, 60)
             .await?
@@ -295,6 +317,8 @@ impl Report {
             loop_totals,
             findings: Vec::new(),
             timeline: Vec::new(),
+            callsites: Vec::new(),
+            clients: Vec::new(),
             projection: None,
         }
     }

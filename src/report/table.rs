@@ -22,6 +22,7 @@ pub fn render_table(report: &Report) -> String {
     warnings(&mut out, report);
     operations(&mut out, report);
     loops(&mut out, report);
+    groups(&mut out, report);
     findings(&mut out, report);
     projection(&mut out, report);
     let _ = writeln!(out, "\ndatabase: {}", report.database);
@@ -175,6 +176,27 @@ fn operations(out: &mut String, report: &Report) {
                 report.operations.len() - MAX_ROWS
             );
         }
+    }
+}
+
+/// The call sites that cost the most, when the calls named theirs, and the clients by SDK.
+fn groups(out: &mut String, report: &Report) {
+    use super::groups::{groups_table, GroupBy, REPORT_ROWS};
+    if !report.callsites.is_empty() {
+        let _ = writeln!(
+            out,
+            "
+call sites (most expensive first):"
+        );
+        groups_table(out, GroupBy::Callsite, &report.callsites, REPORT_ROWS);
+    }
+    if !report.clients.is_empty() {
+        let _ = writeln!(
+            out,
+            "
+clients:"
+        );
+        groups_table(out, GroupBy::Sdk, &report.clients, REPORT_ROWS);
     }
 }
 
