@@ -18,6 +18,7 @@ file may change shape. Counts (the test's ground truth, from the constants below
 import os
 import sys
 import tempfile
+import uuid
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -26,7 +27,7 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 import boto3  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402
 
-BUCKET = "tollgate-callsites"
+BUCKET = f"tollgate-callsites-{uuid.uuid4().hex[:12]}"
 PUTS = 12
 PAGE = 4
 UPLOAD_PARTS = 3
@@ -72,4 +73,5 @@ def main():
 
 if __name__ == "__main__":
     main()
+    print("callsites_workload: ok")
     sys.exit(0)
