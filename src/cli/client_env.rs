@@ -263,6 +263,42 @@ mod tests {
         )));
     }
 
+    #[test]
+    fn the_call_site_bootstrap_goes_first_on_the_shells_pythonpath() {
+        let env = ClientEnv::new(
+            "127.0.0.1:8877".parse().unwrap(),
+            Path::new("/tmp/ca-bundle.pem"),
+        )
+        .with_python(Some(PythonCallsites {
+            dir: PathBuf::from("/home/a b/tollgate/python"),
+        }));
+        let exports = env.shell_exports();
+        for (before, after) in [
+            (None, "/home/a b/tollgate/python"),
+            (Some("/src"), "/home/a b/tollgate/python:/src"),
+        ] {
+            let mut shell = std::process::Command::new("sh");
+            shell
+                .arg("-c")
+                .arg(format!("{exports}printf %s \"$PYTHONPATH\""))
+                .env_remove("PYTHONPATH");
+            if let Some(before) = before {
+                shell.env("PYTHONPATH", before);
+            }
+            let out = shell.output().unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), after);
+        }
+        let child = env.child_vars(&|name| (name == "PYTHONPATH").then(|| "/src".to_string()));
+        assert!(child.contains(&("PYTHONPATH", "/home/a b/tollgate/python:/src".to_string())));
+        // Without the bootstrap, PYTHONPATH is not touched.
+        let plain = ClientEnv::new("127.0.0.1:8877".parse().unwrap(), Path::new("/t.pem"));
+        assert!(!plain.shell_exports().contains("PYTHONPATH"));
+        assert!(plain
+            .child_vars(&|_| Some("/src".to_string()))
+            .iter()
+            .all(|(name, _)| *name != "PYTHONPATH"));
+    }
+
     /// The AWS SDK for Go v2 refuses a program's own `*http.Client` when AWS_CA_BUNDLE is set, so
     /// a child gets it only where the user had configured a bundle that would otherwise win.
     #[test]

@@ -391,3 +391,23 @@ fn the_users_sitecustomize_and_pythonpath_are_kept_and_no_callsites_changes_noth
     expected.sort();
     assert_eq!(names(&set), expected);
 }
+
+/// The bootstrap's own unit tests (`src/cli/test_sitecustomize.py`), with pytest.
+#[test]
+fn the_bootstraps_unit_tests_pass() {
+    let python = python();
+    let output = hermetic_command(&python)
+        .current_dir(MANIFEST_DIR)
+        .env_remove("PYTHONPATH")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg("src/cli/test_sitecustomize.py")
+        .output()
+        .expect("run pytest");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("6 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
