@@ -226,6 +226,119 @@ fn finish(by: GroupBy, groups: HashMap<Option<String>, Tally>) -> Vec<GroupRepor
     rows
 }
 
+/// Call site → first attempts.
+type SiteCounts = HashMap<String, u64>;
+
+/// Where the calls of each operation (and resource) and each paginator loop came from, for
+/// naming the call sites behind findings and loops. Empty when no call named its call site.
+#[derive(Debug, Default)]
+pub struct CallsiteIndex {
+    /// (service, operation) → resource → call site → first attempts.
+    by_operation: HashMap<(String, String), HashMap<Option<String>, SiteCounts>>,
+    /// (run, loop) → the call site of its first page.
+    loops: HashMap<(i64, u64), (i64, String)>,
+}
+
+impl CallsiteIndex {
+    pub async fn build(store: &dyn RunStore, runs: &[i64]) -> Result<CallsiteIndex, StoreError> {
+        let mut index = CallsiteIndex::default();
+        let mut calls = store.calls(runs);
+        while let Some(call) = calls.next().await {
+            let call = call?;
+            let Some(site) = call.callsite else {
+                continue;
+            };
+            if let Some(loop_id) = call.loop_id {
+                let first = index
+                    .loops
+                    .entry((call.run_id, loop_id))
+                    .or_insert((call.started_at_us, site.clone()));
+                if call.started_at_us < first.0 {
+                    *first = (call.started_at_us, site.clone());
+                }
+            }
+            if is_retry(call.attempt) {
+                continue;
+            }
+            *index
+                .by_operation
+                .entry((call.service, call.operation))
+                .or_default()
+                .entry(call.resource)
+                .or_default()
+                .entry(site)
+                .or_default() += 1;
+        }
+        Ok(index)
+    }
+
+    /// The call sites of an operation's first attempts (on `resource` when given), most calls
+    /// first, at most three.
+    pub fn top(
+        &self,
+        service: &str,
+        operation: &str,
+        resource: Option<&str>,
+    ) -> Vec<crate::findings::CallsiteCount> {
+        let Some(resources) = self
+            .by_operation
+            .get(&(service.to_string(), operation.to_string()))
+        else {
+            return Vec::new();
+        };
+        let mut counts: HashMap<&str, u64> = HashMap::new();
+        for (on, sites) in resources {
+            if resource.is_some() && on.as_deref() != resource {
+                continue;
+            }
+            for (site, calls) in sites {
+                *counts.entry(site).or_default() += calls;
+            }
+        }
+        let mut top: Vec<crate::findings::CallsiteCount> = counts
+            .into_iter()
+            .map(|(callsite, calls)| crate::findings::CallsiteCount {
+                callsite: callsite.to_string(),
+                calls,
+            })
+            .collect();
+        top.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.callsite.cmp(&b.callsite)));
+        top.truncate(TOP_OPERATIONS);
+        top
+    }
+
+    /// The call site of a paginator loop's first page.
+    pub fn loop_start(&self, run: i64, loop_id: i64) -> Option<String> {
+        let loop_id = u64::try_from(loop_id).ok()?;
+        self.loops
+            .get(&(run, loop_id))
+            .map(|(_, site)| site.clone())
+    }
+}
+
+/// `at sync.py:42 copy_all (10,000 calls), ...`: a finding's call sites, for people.
+pub fn callsites_text(sites: &[crate::findings::CallsiteCount]) -> Option<String> {
+    if sites.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "at {}",
+        sites
+            .iter()
+            .map(|s| format!("{} ({})", s.callsite, counted_calls(s.calls)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+fn counted_calls(n: u64) -> String {
+    if n == 1 {
+        "1 call".into()
+    } else {
+        format!("{} calls", thousands(n))
+    }
+}
+
 /// `HeadObject ×10, ListObjectsV2 ×2`: a group's top operations, for people.
 pub fn operations_text(group: &GroupReport) -> String {
     group
@@ -299,6 +412,62 @@ mod tests {
         call.cost = cost.parse().unwrap();
         call.callsite = callsite.map(str::to_string);
         call
+    }
+
+    #[tokio::test]
+    async fn findings_and_loops_are_traced_to_their_call_sites() {
+        let store = MemoryStore::default();
+        let run = store.begin_run(&RunMeta::new("run")).await.unwrap();
+        let mut calls = Vec::new();
+        for (seq, resource, site, loop_id) in [
+            (1, "a", "sync.py:42 copy_all", Some(7)),
+            (2, "a", "sync.py:42 copy_all", Some(7)),
+            (3, "a", "other.py:3 f", None),
+            (4, "b", "other.py:3 f", None),
+        ] {
+            let mut c = call(seq, "ListObjectsV2", "0.000005", Some(site));
+            c.resource = Some(resource.into());
+            c.loop_id = loop_id;
+            calls.push(c);
+        }
+        let processes: Vec<Option<ClientProcess>> = vec![None; calls.len()];
+        let batch = Batch {
+            calls: &calls,
+            processes: &processes,
+            loops: &[],
+        };
+        store.write_batch(run, batch).await.unwrap();
+        let index = CallsiteIndex::build(&store, &[run]).await.unwrap();
+        let top = |resource| -> Vec<(String, u64)> {
+            index
+                .top("s3", "ListObjectsV2", resource)
+                .into_iter()
+                .map(|s| (s.callsite, s.calls))
+                .collect()
+        };
+        assert_eq!(
+            top(Some("a")),
+            vec![
+                ("sync.py:42 copy_all".into(), 2),
+                ("other.py:3 f".into(), 1)
+            ]
+        );
+        assert_eq!(
+            top(None),
+            vec![
+                ("other.py:3 f".into(), 2),
+                ("sync.py:42 copy_all".into(), 2)
+            ]
+        );
+        assert!(index.top("s3", "HeadObject", None).is_empty());
+        assert_eq!(
+            index.loop_start(run, 7).as_deref(),
+            Some("sync.py:42 copy_all")
+        );
+        assert_eq!(
+            callsites_text(&index.top("s3", "ListObjectsV2", Some("b"))).as_deref(),
+            Some("at other.py:3 f (1 call)")
+        );
     }
 
     #[tokio::test]

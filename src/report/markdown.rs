@@ -471,8 +471,11 @@ fn finding_item(finding: &Finding) -> String {
     let saving = saving_text(finding)
         .map(|s| format!(": {}", md(&s)))
         .unwrap_or_default();
+    let sites = super::groups::callsites_text(&finding.evidence.callsites)
+        .map(|sites| format!(" {}", md(&cut(&sites, MAX_TEXT))))
+        .unwrap_or_default();
     format!(
-        "- **{}**{saving}  \n  {} {}\n",
+        "- **{}**{saving}  \n  {}{sites} {}\n",
         md(&cut(&finding.title, MAX_TEXT)),
         md(&cut(&finding.detail, MAX_TEXT)),
         code(&cut(&finding.id, MAX_TEXT))
@@ -500,7 +503,14 @@ fn loop_row(l: &LoopReport, with_run: bool, notes: &ItemsNotes) -> String {
     };
     format!(
         "| {} |{run} {} | {} | {} | {} | {} |\n",
-        md(&cut(&loop_name(l), MAX_NAME)),
+        match &l.callsite {
+            Some(site) => format!(
+                "{} (at {})",
+                md(&cut(&loop_name(l), MAX_NAME)),
+                code(&cut(site, MAX_NAME))
+            ),
+            None => md(&cut(&loop_name(l), MAX_NAME)),
+        },
         thousands(l.pages.max(0) as u64),
         notes.cell(l, thousands),
         page_size(l),
@@ -698,6 +708,7 @@ pub(super) mod tests {
                 first_at: Some(super::super::rfc3339(T0)),
                 last_at: Some(super::super::rfc3339(T0 + 2_000_000)),
                 examples: Vec::new(),
+                callsites: Vec::new(),
             },
             saving: saving.map(|(calls, usd)| Saving::new(calls, dec(usd))),
         }

@@ -191,6 +191,10 @@ pub struct LoopReport {
     pub implied_usd: Usd,
     /// Everything the loop's calls cost, defined as an operation's `total_usd`.
     pub total_usd: Usd,
+    /// The line of the client's program that started it (its first page's call site), when the
+    /// calls named theirs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callsite: Option<String>,
 }
 
 /// Listings of paginated operations. A listing whose one page said there was no more is a
@@ -237,6 +241,20 @@ impl Report {
         }
         report.clients = clients;
         report.clients.truncate(groups::REPORT_ROWS);
+        if !report.callsites.is_empty() {
+            let index = groups::CallsiteIndex::build(store, run_ids).await?;
+            for finding in &mut report.findings {
+                let evidence = &mut finding.evidence;
+                evidence.callsites = index.top(
+                    &evidence.service,
+                    &evidence.operation,
+                    evidence.resource.as_deref(),
+                );
+            }
+            for l in &mut report.loops {
+                l.callsite = index.loop_start(l.run_id, l.loop_id);
+            }
+        }
         report.timeline = store
             .timeline(run_ids, 60)
             .await?
@@ -417,6 +435,7 @@ impl LoopReport {
             transfer_usd: Usd(l.transfer),
             implied_usd: Usd(l.implied),
             total_usd: Usd(total),
+            callsite: None,
         }
     }
 }

@@ -237,6 +237,9 @@ fn loops(out: &mut String, report: &Report) {
                 end,
                 l.total_usd
             );
+            if let Some(site) = &l.callsite {
+                let _ = writeln!(out, "    started at {}", truncate(site, WIDTH - 15));
+            }
         }
         if loops.len() > MAX_ROWS / 2 {
             let _ = writeln!(out, "  … {} more loops", loops.len() - MAX_ROWS / 2);
@@ -272,6 +275,9 @@ fn findings(out: &mut String, report: &Report) {
                 "    {}",
                 wrap(&format!("{}{saving}", finding.detail), WIDTH - 4, "    ")
             );
+            if let Some(sites) = super::groups::callsites_text(&finding.evidence.callsites) {
+                let _ = writeln!(out, "    {}", wrap(&sites, WIDTH - 4, "    "));
+            }
             let _ = writeln!(out, "    [{}]", finding.id);
         }
         if actionable.len() > MAX_ROWS / 2 {

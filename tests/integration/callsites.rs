@@ -241,6 +241,44 @@ fn each_call_names_the_line_that_made_it_and_the_header_never_reaches_the_upstre
         );
     }
 
+    // Findings name the call sites behind them, and paginator loops the line that started them.
+    let output = tollgate_command(&scratch.join("tollgate-home"))
+        .arg("report")
+        .arg("--db")
+        .arg(&db)
+        .args(["--last", "--format", "json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).expect("report JSON");
+    let site_of = |value: &Value| -> String {
+        let text = value.as_str().unwrap_or_default();
+        text.split_once(' ')
+            .map_or(text, |(site, _)| site)
+            .to_string()
+    };
+    for (operation, marker) in [
+        ("ListObjectsV2", "paginator"),
+        ("ListObjects", "collection"),
+    ] {
+        let started = report["loops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["operation"] == operation)
+            .unwrap_or_else(|| panic!("no {operation} loop: {report:#}"));
+        assert_eq!(site_of(&started["callsite"]), at(marker), "{started:#}");
+        let finding = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == "small-pages" && f["evidence"]["operation"] == operation)
+            .unwrap_or_else(|| panic!("no small-pages finding for {operation}: {report:#}"));
+        let sites = &finding["evidence"]["callsites"];
+        assert_eq!(sites.as_array().map(Vec::len), Some(1), "{finding:#}");
+        assert_eq!(site_of(&sites[0]["callsite"]), at(marker), "{finding:#}");
+        assert_eq!(sites[0]["calls"], puts / page, "{finding:#}");
+    }
+
     // The full report shows the top call sites.
     let output = tollgate_command(&scratch.join("tollgate-home"))
         .arg("report")

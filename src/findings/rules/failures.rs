@@ -56,6 +56,7 @@ pub fn retries(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
                     first_at: first.map(rfc3339),
                     last_at: last.map(rfc3339),
                     examples: Vec::new(),
+                    callsites: Vec::new(),
                 },
                 saving: Some(Saving::new(op.retries, billed)),
             }
@@ -101,6 +102,7 @@ pub fn paid_failures(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
                     first_at: Some(rfc3339(f.first_us)),
                     last_at: Some(rfc3339(f.last_us)),
                     examples: Vec::new(),
+                    callsites: Vec::new(),
                 },
                 saving: Some(Saving::new(f.priced, f.cost)),
             }

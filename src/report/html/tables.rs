@@ -47,6 +47,9 @@ fn finding_item(out: &mut String, finding: &Finding) {
         (Some(first), _) => facts.push(format!("from {}", people_time(first))),
         _ => {}
     }
+    if let Some(sites) = crate::report::groups::callsites_text(&evidence.callsites) {
+        facts.push(sites);
+    }
     let _ = writeln!(
         out,
         "<li class=\"finding\">{saving}<h3>{}</h3><p>{}</p>\
@@ -295,7 +298,14 @@ pub(super) fn loops_table(out: &mut String, report: &Report) {
             l.loop_id,
             esc(&l.service),
             esc(&l.operation),
-            esc(l.resource.as_deref().unwrap_or("")),
+            match &l.callsite {
+                Some(site) => format!(
+                    "{} <span class=\"muted\">at <code>{}</code></span>",
+                    esc(l.resource.as_deref().unwrap_or("")),
+                    esc(&cut(site, 200))
+                ),
+                None => esc(l.resource.as_deref().unwrap_or("")),
+            },
             thousands(l.pages.max(0) as u64),
             pages_needed(l).map_or("?".into(), |n| thousands(n as u64)),
             esc(&notes.cell(l, thousands)),
