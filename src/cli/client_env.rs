@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::node_preload::{self, NodePreload};
+use super::python_callsites::PythonCallsites;
 
 /// botocore's CA bundle setting: a CA bundle the user configured, which tollgate must replace.
 const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
@@ -18,6 +19,8 @@ pub struct ClientEnv {
     pub bundle: PathBuf,
     /// The Node preload, unless `--no-node-preload` (or it could not be written).
     pub node: Option<NodePreload>,
+    /// The Python call-site bootstrap, unless `--no-callsites` (or it could not be written).
+    pub python: Option<PythonCallsites>,
 }
 
 impl ClientEnv {
@@ -27,7 +30,13 @@ impl ClientEnv {
             proxy_url: format!("http://{proxy}"),
             bundle: bundle.to_path_buf(),
             node: None,
+            python: None,
         }
+    }
+
+    pub fn with_python(mut self, python: Option<PythonCallsites>) -> Self {
+        self.python = python;
+        self
     }
 
     pub fn with_node(mut self, node: Option<NodePreload>) -> Self {
@@ -50,6 +59,12 @@ impl ClientEnv {
             vars.push((
                 "NODE_OPTIONS",
                 node.node_options(inherited("NODE_OPTIONS").as_deref()),
+            ));
+        }
+        if let Some(python) = &self.python {
+            vars.push((
+                "PYTHONPATH",
+                python.python_path(inherited("PYTHONPATH").as_deref()),
             ));
         }
         vars
@@ -110,6 +125,14 @@ impl ClientEnv {
                 out,
                 "export NODE_OPTIONS=\"${{NODE_OPTIONS:+$NODE_OPTIONS }}{}\"",
                 double_quoted(&require)
+            );
+        }
+        if let Some(python) = &self.python {
+            // Call sites: the bootstrap first on the shell's own PYTHONPATH.
+            let _ = writeln!(
+                out,
+                "export PYTHONPATH=\"{}${{PYTHONPATH:+:$PYTHONPATH}}\"",
+                double_quoted(&python.dir.display().to_string())
             );
         }
         out
@@ -238,6 +261,42 @@ mod tests {
             "NODE_OPTIONS",
             r#"--max-old-space-size=64 --require "/home/a b/$x/node-preload.cjs""#.to_string()
         )));
+    }
+
+    #[test]
+    fn the_call_site_bootstrap_goes_first_on_the_shells_pythonpath() {
+        let env = ClientEnv::new(
+            "127.0.0.1:8877".parse().unwrap(),
+            Path::new("/tmp/ca-bundle.pem"),
+        )
+        .with_python(Some(PythonCallsites {
+            dir: PathBuf::from("/home/a b/tollgate/python"),
+        }));
+        let exports = env.shell_exports();
+        for (before, after) in [
+            (None, "/home/a b/tollgate/python"),
+            (Some("/src"), "/home/a b/tollgate/python:/src"),
+        ] {
+            let mut shell = std::process::Command::new("sh");
+            shell
+                .arg("-c")
+                .arg(format!("{exports}printf %s \"$PYTHONPATH\""))
+                .env_remove("PYTHONPATH");
+            if let Some(before) = before {
+                shell.env("PYTHONPATH", before);
+            }
+            let out = shell.output().unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), after);
+        }
+        let child = env.child_vars(&|name| (name == "PYTHONPATH").then(|| "/src".to_string()));
+        assert!(child.contains(&("PYTHONPATH", "/home/a b/tollgate/python:/src".to_string())));
+        // Without the bootstrap, PYTHONPATH is not touched.
+        let plain = ClientEnv::new("127.0.0.1:8877".parse().unwrap(), Path::new("/t.pem"));
+        assert!(!plain.shell_exports().contains("PYTHONPATH"));
+        assert!(plain
+            .child_vars(&|_| Some("/src".to_string()))
+            .iter()
+            .all(|(name, _)| *name != "PYTHONPATH"));
     }
 
     /// The AWS SDK for Go v2 refuses a program's own `*http.Client` when AWS_CA_BUNDLE is set, so

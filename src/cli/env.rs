@@ -35,7 +35,9 @@ pub fn execute(_args: EnvArgs) -> anyhow::Result<ExitCode> {
             state.pid
         );
     }
-    let client_env = ClientEnv::new(state.listen, &state.bundle).with_node(state.node_preload);
+    let client_env = ClientEnv::new(state.listen, &state.bundle)
+        .with_node(state.node_preload)
+        .with_python(state.python_callsites);
     super::print(&client_env.shell_exports())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -27,6 +27,7 @@ mod pricing_update;
 mod proxy_setup;
 mod prune;
 mod push;
+mod python_callsites;
 mod report;
 mod run;
 mod run_meta;

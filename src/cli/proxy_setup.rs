@@ -12,6 +12,7 @@ use http::Uri;
 use super::client_env::ClientEnv;
 use super::node_preload::NodePreload;
 use super::price_sources::SourceArgs;
+use super::python_callsites::PythonCallsites;
 use crate::aws;
 use crate::aws::usage::Answerer;
 use crate::ca::{CaPaths, LeafCertificates, LocalCa};
@@ -76,6 +77,12 @@ pub struct ProxyArgs {
     /// it, the AWS SDK for JavaScript, which ignores HTTPS_PROXY, goes around tollgate.
     #[arg(long)]
     pub no_node_preload: bool,
+
+    /// Do not tag Python processes' AWS calls with the line that made them (a `sitecustomize`
+    /// first on PYTHONPATH; see README's "Call sites"). The child's environment is then exactly
+    /// what it would be without the feature.
+    #[arg(long)]
+    pub no_callsites: bool,
 
     #[command(flatten)]
     pub pricing: SourceArgs,
@@ -413,7 +420,14 @@ pub async fn start(
     } else {
         install_node_preload(&home, &args.intercept)
     };
-    let client_env = ClientEnv::new(proxy.local_addr(), &bundle_path).with_node(node);
+    let python = if args.no_callsites {
+        None
+    } else {
+        install_python_callsites(&home)
+    };
+    let client_env = ClientEnv::new(proxy.local_addr(), &bundle_path)
+        .with_node(node)
+        .with_python(python);
     if let Some((server, mut exporter)) = metrics {
         exporter.watch(proxy.stats(), recorder);
         let addr = server.local_addr();
@@ -444,6 +458,22 @@ fn install_node_preload(home: &std::path::Path, extra: &[String]) -> Option<Node
             eprintln!(
                 "tollgate: warning: cannot write the Node preload into {}: {error}; Node \
                  programs' AWS calls will not be seen",
+                home.display()
+            );
+            None
+        }
+    }
+}
+
+/// Writes the Python call-site bootstrap into the data directory. One that cannot be written is
+/// a warning: the run goes on, its calls without call sites.
+fn install_python_callsites(home: &std::path::Path) -> Option<PythonCallsites> {
+    match PythonCallsites::install(home) {
+        Ok(python) => Some(python),
+        Err(error) => {
+            eprintln!(
+                "tollgate: warning: cannot write the Python call-site bootstrap into {}: \
+                 {error}; calls will have no call sites",
                 home.display()
             );
             None

@@ -13,7 +13,10 @@ use super::price_sources::SourceArgs;
 use crate::findings::Thresholds;
 use crate::pricing::Sources;
 use crate::record::RunFilter;
-use crate::report::{render_html, render_markdown, render_table, write_calls_csv, Report};
+use crate::report::{
+    render_grouped_html, render_grouped_markdown, render_grouped_table, render_html,
+    render_markdown, render_table, write_calls_csv, GroupBy, GroupedReport, Report,
+};
 use crate::store::{self, RunStore};
 
 #[derive(Debug, Args)]
@@ -23,6 +26,12 @@ pub struct ReportArgs {
 
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+
+    /// Instead of the full report, the calls grouped by KEY, most expensive first: the line of
+    /// the program that made them (callsite), the test that was running (test), the SDK, the
+    /// app id, or the command of the process. Calls without one are a group of their own.
+    #[arg(long, value_enum, value_name = "KEY")]
+    pub by: Option<ByKey>,
 
     /// Write the report to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
@@ -97,6 +106,28 @@ pub struct SelectArgs {
     /// Runs carrying this tag (repeatable: all must match).
     #[arg(long = "tag", value_name = "KEY=VALUE")]
     pub tags: Vec<String>,
+}
+
+/// `--by`'s keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ByKey {
+    Callsite,
+    Test,
+    Sdk,
+    App,
+    Command,
+}
+
+impl From<ByKey> for GroupBy {
+    fn from(key: ByKey) -> Self {
+        match key {
+            ByKey::Callsite => GroupBy::Callsite,
+            ByKey::Test => GroupBy::Test,
+            ByKey::Sdk => GroupBy::Sdk,
+            ByKey::App => GroupBy::App,
+            ByKey::Command => GroupBy::Command,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -223,6 +254,26 @@ pub async fn execute(args: ReportArgs) -> anyhow::Result<ExitCode> {
         if let Some(id) = filter.run {
             bail!("no run {id} in {} (see `tollgate runs`)", store.location());
         }
+    }
+    if let Some(by) = args.by {
+        let grouped = GroupedReport::build(store.as_ref(), &runs, by.into()).await?;
+        let text = match args.format {
+            ReportFormat::Table => render_grouped_table(&grouped),
+            ReportFormat::Json => serde_json::to_string_pretty(&grouped)? + "\n",
+            ReportFormat::Markdown => render_grouped_markdown(&grouped),
+            ReportFormat::Html => render_grouped_html(&grouped),
+            ReportFormat::Csv => bail!(
+                "--by has no CSV form: --format csv lists every call, with its callsite, test, \
+                 sdk, app_id and client_command"
+            ),
+        };
+        match &args.output {
+            Some(path) => crate::home::write_output(path, text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?,
+            None => super::print(&text)?,
+        }
+        store.close().await;
+        return Ok(ExitCode::SUCCESS);
     }
     if args.format == ReportFormat::Csv {
         // Calls stream straight out: a long history is not held in memory.

@@ -39,6 +39,10 @@ pub struct ServeState {
     /// The Node preload `tollgate env` exports (none from a serve that ran without it).
     #[serde(default)]
     pub node_preload: Option<super::node_preload::NodePreload>,
+    /// The Python call-site bootstrap `tollgate env` puts on PYTHONPATH (none with
+    /// `--no-callsites`).
+    #[serde(default)]
+    pub python_callsites: Option<super::python_callsites::PythonCallsites>,
 }
 
 pub const STATE_FILE: &str = "serve.json";
@@ -82,6 +86,7 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
         listen: addr,
         bundle: setup.client_env.bundle.clone(),
         node_preload: setup.client_env.node.clone(),
+        python_callsites: setup.client_env.python.clone(),
     };
     home::write_atomically(&state_path, &serde_json::to_vec_pretty(&state)?, 0o600)
         .with_context(|| format!("cannot write {}", state_path.display()))?;

@@ -47,6 +47,17 @@ pub struct Evidence {
     pub last_at: Option<String>,
     /// A few example call times (RFC 3339).
     pub examples: Vec<String>,
+    /// The lines of the client's program that made the most of these calls (at most three),
+    /// when the calls named theirs (`x-tollgate-callsite`); filled in by the report.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub callsites: Vec<CallsiteCount>,
+}
+
+/// One call site behind a finding or a loop, and how many of its calls it made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallsiteCount {
+    pub callsite: String,
+    pub calls: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -14,7 +14,7 @@ use crate::record::{
     PricedLine, Unit, UpstreamFailure,
 };
 
-use super::tap;
+use super::{callsite, tap};
 
 fn body_view(record: &BodyRecord) -> BodyView<'_> {
     BodyView {
@@ -105,6 +105,8 @@ pub fn call_from_exchange(
             .map(extract::access_key_fingerprint),
         sdk: user_agent.sdk,
         app_id: user_agent.app_id,
+        callsite: callsite::label(&exchange.request_headers, callsite::CALLSITE_HEADER).kept(),
+        test: callsite::label(&exchange.request_headers, callsite::TEST_HEADER).kept(),
         invocation_id: attempt.invocation_id,
         attempt: attempt.attempt,
         status: answer.status,

@@ -4,6 +4,7 @@
 //! sinks ([`sinks`]). Nothing secret leaves this layer: the access key becomes a fingerprint,
 //! parameter values and bodies stay behind.
 
+pub mod callsite;
 mod identify;
 mod loops;
 mod profiler;

@@ -1,6 +1,7 @@
 //! The observer that turns the proxy's exchanges into priced calls, links paginator pages into
 //! loops, and hands each call to the sinks (the run summary, the recorder, ...).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rustc_hash::FxHashSet;
@@ -45,6 +46,8 @@ pub struct Profiler {
     /// The objects S3 listings returned so far in the run, as hashes of (bucket, key).
     listed: Mutex<FxHashSet<u64>>,
     sinks: Vec<Arc<dyn CallSink>>,
+    /// Call-site and test labels too long to keep ([`super::callsite::MAX_LABEL`]).
+    dropped_labels: AtomicU64,
 }
 
 /// The most listed objects remembered (about 20 bytes each): past it, later listings are not
@@ -60,6 +63,7 @@ impl Profiler {
             loops: LoopTracker::default(),
             listed: Mutex::default(),
             sinks,
+            dropped_labels: AtomicU64::new(0),
         }
     }
 
@@ -139,6 +143,10 @@ impl Observer for Profiler {
         // The model is looked up here, not at start-up: its parse (a few ms) runs in the
         // background and must not hold up the command being profiled.
         let identifier = Identifier::new(Model::in_use());
+        let dropped = super::callsite::dropped(&exchange.request_headers);
+        if dropped > 0 {
+            self.dropped_labels.fetch_add(dropped, Ordering::Relaxed);
+        }
         self.deliver(call_from_exchange(
             &identifier,
             &self.pricer,
@@ -162,6 +170,14 @@ impl Observer for Profiler {
     fn flush(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.deliver_loops(self.loops.take_all());
+            let dropped = self.dropped_labels.load(Ordering::Relaxed);
+            if dropped > 0 {
+                tracing::warn!(
+                    dropped,
+                    max_bytes = super::callsite::MAX_LABEL,
+                    "call-site or test labels longer than the limit were dropped"
+                );
+            }
             for sink in &self.sinks {
                 sink.flush().await;
             }

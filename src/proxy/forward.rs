@@ -246,6 +246,7 @@ fn prepare_upstream_request(parts: &mut http::request::Parts, target: &Target, u
         }
     }
     strip_hop_by_hop(&mut parts.headers);
+    strip_own_headers(&mut parts.headers);
     // The proxy already answered `Expect: 100-continue` to the client by reading the body.
     parts.headers.remove(header::EXPECT);
     parts.uri = uri;
@@ -285,6 +286,30 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// The prefix of the headers a client addresses to tollgate itself (`x-tollgate-callsite`):
+/// the observers see them on the exchange; the upstream never does.
+pub const OWN_HEADER_PREFIX: &str = "x-tollgate-";
+
+/// Removes the headers addressed to tollgate ([`OWN_HEADER_PREFIX`]): they are unsigned labels
+/// that must never reach the upstream.
+fn strip_own_headers(headers: &mut HeaderMap) {
+    // Once per request, and most have none: one pass over the names first.
+    if !headers
+        .keys()
+        .any(|name| name.as_str().starts_with(OWN_HEADER_PREFIX))
+    {
+        return;
+    }
+    let own: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with(OWN_HEADER_PREFIX))
+        .cloned()
+        .collect();
+    for name in own {
         headers.remove(name);
     }
 }
@@ -522,6 +547,21 @@ mod tests {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(response.headers()[header::CONNECTION], "close");
         assert_eq!(response.headers()["x-tollgate-error"], "bad-connect");
+    }
+
+    #[test]
+    fn headers_addressed_to_tollgate_never_go_upstream() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-date", HeaderValue::from_static("20261126T000000Z"));
+        headers.insert(
+            "x-tollgate-callsite",
+            HeaderValue::from_static("app.py:3 main"),
+        );
+        headers.append("x-tollgate-test", HeaderValue::from_static("t.py::a"));
+        headers.append("x-tollgate-test", HeaderValue::from_static("t.py::b"));
+        strip_own_headers(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("x-amz-date"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod observer;
 mod target;
 mod tunnel;
 
+pub use forward::OWN_HEADER_PREFIX;
 pub use intercept::{BadPattern, HostMatcher};
 pub use observer::{
     BodyRecord, BodyTap, Distrust, DistrustKind, Exchange, Observer, Observers, Outcome,

@@ -189,6 +189,11 @@ pub struct Call {
     pub access_key: Option<String>,
     pub sdk: Option<String>,
     pub app_id: Option<String>,
+    /// The line of the client's program that made it (`sync.py:42 copy_all`), when the client
+    /// said (the `x-tollgate-callsite` header): a label, never trusted for anything else.
+    pub callsite: Option<String>,
+    /// The test that was running when it was made (`tests/t.py::test_a`), when the client said.
+    pub test: Option<String>,
     pub invocation_id: Option<String>,
     pub attempt: Option<u32>,
     /// `None` when no response came back (the proxy answered 502/504 itself).
@@ -329,6 +334,8 @@ impl Call {
             access_key: None,
             sdk: None,
             app_id: None,
+            callsite: None,
+            test: None,
             invocation_id: None,
             attempt: Some(1),
             status: Some(200),

@@ -347,6 +347,8 @@ pub struct StoredCall {
     pub loop_id: Option<u64>,
     pub sdk: Option<String>,
     pub app_id: Option<String>,
+    pub callsite: Option<String>,
+    pub test: Option<String>,
     pub client_pid: Option<u32>,
     pub client_command: Option<String>,
 }

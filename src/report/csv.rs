@@ -9,7 +9,7 @@ use crate::record::{published, rfc3339, CallKind, StatusClass};
 use crate::store::{RunStore, StoreError};
 
 /// The header row, in order.
-pub const CALLS_CSV_COLUMNS: [&str; 25] = [
+pub const CALLS_CSV_COLUMNS: [&str; 27] = [
     "run_id",
     "started_at",
     "service",
@@ -35,6 +35,8 @@ pub const CALLS_CSV_COLUMNS: [&str; 25] = [
     "client_pid",
     "client_command",
     "kind",
+    "callsite",
+    "test",
 ];
 
 /// What a column holds when the call's value could not be known (a presigned URL's client that
@@ -83,7 +85,7 @@ pub async fn write_calls_csv(
                 value
             }
         };
-        let record: [String; 25] = [
+        let record: [String; 27] = [
             call.run_id.to_string(),
             rfc3339(call.started_at_us),
             defuse(call.service),
@@ -111,6 +113,8 @@ pub async fn write_calls_csv(
             known(number(call.client_pid.map(u64::from))),
             known(text(&call.client_command)),
             call.kind.as_str().to_string(),
+            text(&call.callsite),
+            text(&call.test),
         ];
         writer.write_record(&record)?;
         written += 1;

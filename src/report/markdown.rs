@@ -10,6 +10,7 @@ use super::format::{
     loop_summary, milliseconds, operation_name, page_size, people_time, saving_text, ItemsNotes,
     LOOP_COST_LEGEND,
 };
+use super::groups::{operations_text, GroupBy, GroupReport, GroupedReport};
 use super::{LoopReport, OperationReport, Report, RunReport};
 use crate::findings::rules::thousands;
 use crate::findings::Finding;
@@ -81,6 +82,8 @@ struct Parts {
     loops: Vec<String>,
     /// Why items are unknown, where they are.
     loops_legend: String,
+    /// The top call sites and the clients.
+    groups: String,
     tail: String,
 }
 
@@ -129,6 +132,7 @@ impl Parts {
             loops_total: report.loops.len(),
             loops,
             loops_legend,
+            groups: groups_sections(report),
             tail: tail(report),
         }
     }
@@ -158,8 +162,70 @@ impl Parts {
             more(&mut out, self.loops_total - loops, "loops");
             out.push_str(&self.loops_legend);
         }
+        out.push_str(&self.groups);
         out.push_str(&self.tail);
         out
+    }
+}
+
+/// The full report's call-site and client sections.
+fn groups_sections(report: &Report) -> String {
+    let mut out = String::new();
+    if !report.callsites.is_empty() {
+        out.push_str("\n### Call sites (most expensive first)\n\n");
+        groups_markdown(&mut out, GroupBy::Callsite, &report.callsites);
+    }
+    if !report.clients.is_empty() {
+        out.push_str("\n### Clients\n\n");
+        groups_markdown(&mut out, GroupBy::Sdk, &report.clients);
+    }
+    out
+}
+
+/// A table of groups: key, calls, cost, top operations.
+fn groups_markdown(out: &mut String, by: GroupBy, groups: &[GroupReport]) {
+    let _ = writeln!(
+        out,
+        "| {} | Calls | Cost | Top operations |\n|---|--:|--:|---|",
+        by.heading()
+    );
+    for group in groups {
+        let label = match &group.key {
+            Some(key) => code(&cut(key, MAX_TEXT)),
+            None => md(&group.label),
+        };
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} | {} |",
+            thousands(group.calls),
+            usd(group.total_usd),
+            md(&operations_text(group))
+        );
+    }
+}
+
+/// `report --by KEY --format markdown`.
+pub fn render_grouped_markdown(report: &GroupedReport) -> String {
+    let mut out = format!(
+        "## tollgate · calls by {} · {}\n\n",
+        report.by.heading(),
+        match report.runs.as_slice() {
+            [run] => format!("run {run}"),
+            runs => format!("{} runs", runs.len()),
+        }
+    );
+    if report.groups.is_empty() {
+        out.push_str("No calls.\n");
+    } else {
+        let shown = report.groups.len().min(MAX_OPERATIONS);
+        groups_markdown(&mut out, report.by, &report.groups[..shown]);
+        more(&mut out, report.groups.len() - shown, "groups");
+    }
+    let text = out;
+    if text.len() < MARKDOWN_LIMIT {
+        text
+    } else {
+        cut_bytes(&text, MARKDOWN_LIMIT - 1)
     }
 }
 
@@ -411,8 +477,11 @@ fn finding_item(finding: &Finding) -> String {
     let saving = saving_text(finding)
         .map(|s| format!(": {}", md(&s)))
         .unwrap_or_default();
+    let sites = super::groups::callsites_text(&finding.evidence.callsites)
+        .map(|sites| format!(" {}", md(&cut(&sites, MAX_TEXT))))
+        .unwrap_or_default();
     format!(
-        "- **{}**{saving}  \n  {} {}\n",
+        "- **{}**{saving}  \n  {}{sites} {}\n",
         md(&cut(&finding.title, MAX_TEXT)),
         md(&cut(&finding.detail, MAX_TEXT)),
         code(&cut(&finding.id, MAX_TEXT))
@@ -440,7 +509,14 @@ fn loop_row(l: &LoopReport, with_run: bool, notes: &ItemsNotes) -> String {
     };
     format!(
         "| {} |{run} {} | {} | {} | {} | {} |\n",
-        md(&cut(&loop_name(l), MAX_NAME)),
+        match &l.callsite {
+            Some(site) => format!(
+                "{} (at {})",
+                md(&cut(&loop_name(l), MAX_NAME)),
+                code(&cut(site, MAX_NAME))
+            ),
+            None => md(&cut(&loop_name(l), MAX_NAME)),
+        },
         thousands(l.pages.max(0) as u64),
         notes.cell(l, thousands),
         page_size(l),
@@ -638,6 +714,7 @@ pub(super) mod tests {
                 first_at: Some(super::super::rfc3339(T0)),
                 last_at: Some(super::super::rfc3339(T0 + 2_000_000)),
                 examples: Vec::new(),
+                callsites: Vec::new(),
             },
             saving: saving.map(|(calls, usd)| Saving::new(calls, dec(usd))),
         }

@@ -4,6 +4,7 @@
 
 mod csv;
 mod format;
+pub mod groups;
 mod html;
 mod markdown;
 pub mod reprice;
@@ -21,8 +22,9 @@ use crate::record::{exact, LoopRow, OperationTally, RunRow, Usd};
 use crate::store::{RunStore, StoreError};
 
 pub use self::csv::{write_calls_csv, CsvError, CALLS_CSV_COLUMNS};
-pub use html::render_html;
-pub use markdown::{render_markdown, MARKDOWN_LIMIT};
+pub use groups::{render_grouped_table, GroupBy, GroupedReport};
+pub use html::{render_grouped_html, render_html};
+pub use markdown::{render_grouped_markdown, render_markdown, MARKDOWN_LIMIT};
 pub use table::render_table;
 
 /// Bumped when a field changes meaning or goes away; new fields may appear within a version.
@@ -42,6 +44,12 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Calls and cost over time, in up to 60 slices.
     pub timeline: Vec<TimelineReport>,
+    /// The call sites that cost the most (at most ten), when any call named its call site
+    /// (`x-tollgate-callsite`); calls without one are grouped as `(no call site)`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub callsites: Vec<groups::GroupReport>,
+    /// The clients that made the calls, by SDK (at most ten, most expensive first).
+    pub clients: Vec<groups::GroupReport>,
     /// With `--runs-per-day N`: this report's cost projected to a 30-day month.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub projection: Option<Projection>,
@@ -187,6 +195,10 @@ pub struct LoopReport {
     pub implied_usd: Usd,
     /// Everything the loop's calls cost, defined as an operation's `total_usd`.
     pub total_usd: Usd,
+    /// The line of the client's program that started it (its first page's call site), when the
+    /// calls named theirs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callsite: Option<String>,
 }
 
 /// Listings of paginated operations. A listing whose one page said there was no more is a
@@ -219,6 +231,34 @@ impl Report {
         let found = findings::find(&facts, thresholds);
         let mut report = Self::assemble(store.location(), runs, facts.operations, facts.loops);
         report.findings = found;
+        let [callsites, clients]: [Vec<groups::GroupReport>; 2] = groups::group_calls(
+            store,
+            run_ids,
+            &[groups::GroupBy::Callsite, groups::GroupBy::Sdk],
+        )
+        .await?
+        .try_into()
+        .expect("two groupings asked for");
+        if callsites.iter().any(|group| group.key.is_some()) {
+            report.callsites = callsites;
+            report.callsites.truncate(groups::REPORT_ROWS);
+        }
+        report.clients = clients;
+        report.clients.truncate(groups::REPORT_ROWS);
+        if !report.callsites.is_empty() {
+            let index = groups::CallsiteIndex::build(store, run_ids).await?;
+            for finding in &mut report.findings {
+                let evidence = &mut finding.evidence;
+                evidence.callsites = index.top(
+                    &evidence.service,
+                    &evidence.operation,
+                    evidence.resource.as_deref(),
+                );
+            }
+            for l in &mut report.loops {
+                l.callsite = index.loop_start(l.run_id, l.loop_id);
+            }
+        }
         report.timeline = store
             .timeline(run_ids, 60)
             .await?
@@ -299,6 +339,8 @@ impl Report {
             loop_totals,
             findings: Vec::new(),
             timeline: Vec::new(),
+            callsites: Vec::new(),
+            clients: Vec::new(),
             projection: None,
             repriced: None,
         }
@@ -398,6 +440,7 @@ impl LoopReport {
             transfer_usd: Usd(l.transfer),
             implied_usd: Usd(l.implied),
             total_usd: Usd(total),
+            callsite: None,
         }
     }
 }
@@ -657,7 +700,7 @@ mod tests {
         assert!(
             csv.lines()
                 .any(|line| line.contains("CreateVirtualEdgeNetworkGateway")
-                    && line.ends_with(",not-in-model")),
+                    && line.ends_with(",not-in-model,,")),
             "{csv}"
         );
     }

@@ -22,6 +22,7 @@ pub fn render_table(report: &Report) -> String {
     warnings(&mut out, report);
     operations(&mut out, report);
     loops(&mut out, report);
+    groups(&mut out, report);
     findings(&mut out, report);
     projection(&mut out, report);
     repriced(&mut out, report);
@@ -179,6 +180,27 @@ fn operations(out: &mut String, report: &Report) {
     }
 }
 
+/// The call sites that cost the most, when the calls named theirs, and the clients by SDK.
+fn groups(out: &mut String, report: &Report) {
+    use super::groups::{groups_table, GroupBy, REPORT_ROWS};
+    if !report.callsites.is_empty() {
+        let _ = writeln!(
+            out,
+            "
+call sites (most expensive first):"
+        );
+        groups_table(out, GroupBy::Callsite, &report.callsites, REPORT_ROWS);
+    }
+    if !report.clients.is_empty() {
+        let _ = writeln!(
+            out,
+            "
+clients:"
+        );
+        groups_table(out, GroupBy::Sdk, &report.clients, REPORT_ROWS);
+    }
+}
+
 /// The paginator loops with the most pages, at most half of `MAX_ROWS`.
 fn loops(out: &mut String, report: &Report) {
     let lt = &report.loop_totals;
@@ -216,6 +238,9 @@ fn loops(out: &mut String, report: &Report) {
                 end,
                 l.total_usd
             );
+            if let Some(site) = &l.callsite {
+                let _ = writeln!(out, "    started at {}", truncate(site, WIDTH - 15));
+            }
         }
         if loops.len() > MAX_ROWS / 2 {
             let _ = writeln!(out, "  … {} more loops", loops.len() - MAX_ROWS / 2);
@@ -251,6 +276,9 @@ fn findings(out: &mut String, report: &Report) {
                 "    {}",
                 wrap(&format!("{}{saving}", finding.detail), WIDTH - 4, "    ")
             );
+            if let Some(sites) = super::groups::callsites_text(&finding.evidence.callsites) {
+                let _ = writeln!(out, "    {}", wrap(&sites, WIDTH - 4, "    "));
+            }
             let _ = writeln!(out, "    [{}]", finding.id);
         }
         if actionable.len() > MAX_ROWS / 2 {

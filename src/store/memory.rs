@@ -491,5 +491,7 @@ fn stored_call(run_id: i64, call: &Call, process: Option<&ClientProcess>) -> Sto
         app_id: call.app_id.clone(),
         client_pid: process.map(|p| p.pid),
         client_command: process.map(|p| p.command.clone()),
+        callsite: call.callsite.clone(),
+        test: call.test.clone(),
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, shared helpers in `common`.
 
 mod ca;
+mod callsites;
 mod ci_example;
 mod common;
 mod conformance;

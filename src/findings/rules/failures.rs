@@ -57,6 +57,7 @@ pub fn retries(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
                     first_at: first.map(rfc3339),
                     last_at: last.map(rfc3339),
                     examples: Vec::new(),
+                    callsites: Vec::new(),
                 },
                 // Only slowing down removes attempts: a throttled attempt's retry is saved; a
                 // server error's or an unreachable upstream's retry is the right thing to do.
@@ -149,6 +150,7 @@ pub fn paid_failures(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
                     first_at: Some(rfc3339(f.first_us)),
                     last_at: Some(rfc3339(f.last_us)),
                     examples: Vec::new(),
+                    callsites: Vec::new(),
                 },
                 saving: Some(Saving::new(f.priced, f.cost)),
             }

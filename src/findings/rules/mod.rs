@@ -103,6 +103,7 @@ fn evidence_of(group: &crate::record::ResourceGroup) -> Evidence {
         first_at: Some(rfc3339(group.first_us)),
         last_at: Some(rfc3339(group.last_us)),
         examples: Vec::new(),
+        callsites: Vec::new(),
     }
 }
 
@@ -116,6 +117,7 @@ fn repeat_evidence(group: &crate::record::RepeatGroup) -> Evidence {
         first_at: Some(rfc3339(group.cadence.first_us)),
         last_at: Some(rfc3339(group.cadence.last_us)),
         examples: group.examples_us.iter().map(|t| rfc3339(*t)).collect(),
+        callsites: Vec::new(),
     }
 }
 

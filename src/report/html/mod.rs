@@ -18,7 +18,8 @@ use crate::findings::rules::thousands;
 use crate::record::Usd;
 use charts::charts;
 use style::STYLE;
-use tables::{findings, loops_table, operations_table, runs_table};
+pub use tables::render_grouped_html;
+use tables::{findings, groups_tables, loops_table, operations_table, runs_table};
 
 /// Rows of each table at most; the rest is counted (the JSON report has them all).
 const MAX_TABLE_ROWS: usize = 1_000;
@@ -58,6 +59,7 @@ pub fn render_html(report: &Report) -> String {
         runs_table(&mut out, report);
         operations_table(&mut out, report);
         loops_table(&mut out, report);
+        groups_tables(&mut out, report);
     }
     footer(&mut out, report);
     out.push_str("</div>\n</body>\n</html>\n");

@@ -11,6 +11,7 @@ use crate::report::format::{
     actionable, cost_cell, counted, cut, duration, loop_end, loop_summary, milliseconds, page_size,
     pages_needed, people_time, saving_text, ItemsNotes, LOOP_COST_LEGEND,
 };
+use crate::report::groups::{operations_text, GroupBy, GroupReport, GroupedReport};
 use crate::report::{LoopReport, OperationReport, Report};
 
 pub(super) fn findings(out: &mut String, report: &Report) {
@@ -46,6 +47,9 @@ fn finding_item(out: &mut String, finding: &Finding) {
         (Some(first), _) => facts.push(format!("from {}", people_time(first))),
         _ => {}
     }
+    if let Some(sites) = crate::report::groups::callsites_text(&evidence.callsites) {
+        facts.push(sites);
+    }
     let _ = writeln!(
         out,
         "<li class=\"finding\">{saving}<h3>{}</h3><p>{}</p>\
@@ -55,6 +59,89 @@ fn finding_item(out: &mut String, finding: &Finding) {
         esc(&facts.join(" · ")),
         esc(&finding.id)
     );
+}
+
+/// The top call sites (when the calls named theirs) and the clients, by SDK.
+pub(super) fn groups_tables(out: &mut String, report: &Report) {
+    if !report.callsites.is_empty() {
+        groups_section(
+            out,
+            "callsites",
+            "Call sites",
+            GroupBy::Callsite,
+            &report.callsites,
+        );
+    }
+    if !report.clients.is_empty() {
+        groups_section(out, "clients", "Clients", GroupBy::Sdk, &report.clients);
+    }
+}
+
+/// One section with a table of groups: key, calls, cost, share, top operations.
+pub(super) fn groups_section(
+    out: &mut String,
+    id: &str,
+    title: &str,
+    by: GroupBy,
+    groups: &[GroupReport],
+) {
+    let all: Usd = groups.iter().map(|g| g.total_usd).sum();
+    let _ = write!(
+        out,
+        "<section id=\"{id}\">\n<h2>{} <span class=\"hint\">most expensive first</span></h2>\n\
+         <div class=\"table-wrap\"><table>\n<thead><tr><th>{}</th><th class=\"num\">Calls</th>\
+         <th class=\"num\">Cost</th><th class=\"num\">Share</th><th>Top operations</th>\
+         </tr></thead>\n<tbody>\n",
+        esc(title),
+        esc(by.heading())
+    );
+    for group in groups.iter().take(MAX_TABLE_ROWS) {
+        let label = match &group.key {
+            Some(key) => format!("<code>{}</code>", esc(&cut(key, 200))),
+            None => format!("<span class=\"muted\">{}</span>", esc(&group.label)),
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td>{label}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td>{}</td></tr>",
+            thousands(group.calls),
+            esc(&group.total_usd.to_string()),
+            esc(&share(group.total_usd, all)),
+            esc(&operations_text(group))
+        );
+    }
+    out.push_str("</tbody></table></div>\n");
+    more(out, groups.len(), "groups");
+    out.push_str("</section>\n");
+}
+
+/// `report --by KEY --format html`: the page with that one table.
+pub fn render_grouped_html(report: &GroupedReport) -> String {
+    let subject = match report.runs.as_slice() {
+        [run] => format!("run {run}"),
+        runs => format!("{} runs", runs.len()),
+    };
+    let title = format!("Calls by {} · {subject}", report.by.heading());
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\" />\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
+         style-src 'unsafe-inline'\" />\n<title>{} · tollgate</title>\n<style>{}</style>\n\
+         </head>\n<body>\n<div class=\"page\">\n<h1>{}</h1>\n",
+        esc(&title),
+        super::STYLE,
+        esc(&title)
+    );
+    if report.groups.is_empty() {
+        out.push_str("<p class=\"muted\">No calls.</p>\n");
+    } else {
+        groups_section(&mut out, "groups", "Groups", report.by, &report.groups);
+    }
+    let _ = write!(
+        out,
+        "<p class=\"hint\">database {}</p>\n</div>\n</body>\n</html>\n",
+        esc(&report.database)
+    );
+    out
 }
 
 pub(super) fn runs_table(out: &mut String, report: &Report) {
@@ -211,7 +298,14 @@ pub(super) fn loops_table(out: &mut String, report: &Report) {
             l.loop_id,
             esc(&l.service),
             esc(&l.operation),
-            esc(l.resource.as_deref().unwrap_or("")),
+            match &l.callsite {
+                Some(site) => format!(
+                    "{} <span class=\"muted\">at <code>{}</code></span>",
+                    esc(l.resource.as_deref().unwrap_or("")),
+                    esc(&cut(site, 200))
+                ),
+                None => esc(l.resource.as_deref().unwrap_or("")),
+            },
             thousands(l.pages.max(0) as u64),
             pages_needed(l).map_or("?".into(), |n| thousands(n as u64)),
             esc(&notes.cell(l, thousands)),

@@ -106,13 +106,14 @@ async fn insert_calls(tx: &mut Tx<'_>, run_id: i64, batch: Batch<'_>) -> Result<
          region, host, access_key, sdk, app_id, status, error_code, throttled, upstream_failure, \
          attempt, invocation_id, bytes_sent, bytes_received, price_status, cost_usd, \
          transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, resource, \
-         client_pid, client_command, listed_before, received, priced) \
+         client_pid, client_command, listed_before, received, priced, callsite, test) \
          SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], \
          $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
          $13::bigint[], $14::text[], $15::boolean[], $16::text[], $17::bigint[], $18::text[], \
          $19::bigint[], $20::bigint[], $21::text[], $22::numeric[], $23::numeric[], \
          $24::numeric[], $25::text[], $26::text[], $27::bigint[], $28::text[], $29::text[], \
-         $30::bigint[], $31::text[], $32::boolean[], $33::bigint[], $34::text[])",
+         $30::bigint[], $31::text[], $32::boolean[], $33::bigint[], $34::text[], $35::text[], \
+         $36::text[])",
     )
     .bind(run_id)
     .bind(ints(|c| count(c.seq)))
@@ -173,6 +174,8 @@ async fn insert_calls(tx: &mut Tx<'_>, run_id: i64, batch: Batch<'_>) -> Result<
             .map(|c| priced_json(&c.priced))
             .collect::<Vec<_>>(),
     )
+    .bind(optional(|c| c.callsite.as_deref()))
+    .bind(optional(|c| c.test.as_deref()))
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -602,7 +602,7 @@ pub fn calls<'a, F: Fetch + ?Sized>(
         "SELECT run_id, started_at_us, duration_us, kind, service, operation, region, \
          resource, status, upstream_failure, error_code, throttled, attempt, bytes_sent, \
          bytes_received, price_status, cost_usd, transfer_usd, implied_usd, estimated, priced, \
-         loop_id, sdk, app_id, client_pid, client_command \
+         loop_id, sdk, app_id, client_pid, client_command, callsite, test \
          FROM calls WHERE run_id IN ({}) ORDER BY run_id, started_at_us, id",
         id_list(runs)
     );
@@ -646,5 +646,7 @@ fn stored_call(row: &Row) -> Result<StoredCall, StoreError> {
             .opt_int("client_pid")?
             .and_then(|pid| u32::try_from(pid).ok()),
         client_command: row.opt_text("client_command")?,
+        callsite: row.opt_text("callsite")?,
+        test: row.opt_text("test")?,
     })
 }

@@ -440,6 +440,8 @@ fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<Call, sqlx::Error> {
         access_key: None,
         sdk: None,
         app_id: None,
+        callsite: None,
+        test: None,
         invocation_id: None,
         attempt: row
             .try_get::<Option<i64>, _>("attempt")?

@@ -13,7 +13,7 @@ use crate::store::tally::Totals;
 use crate::store::{duration_micros, micros, Batch, StoreError};
 
 /// The row counts of the multi-row inserts, largest first (SQLite binds at most 32,766 variables
-/// per statement: 500 calls of 34 values fit). A batch is cut greedily into chunks of these sizes
+/// per statement: 500 calls of 36 values fit). A batch is cut greedily into chunks of these sizes
 /// (1,300 calls: 500 + 500 + 256 + 32 + 8 + 4), so every statement is one of these ten, each kept
 /// prepared in sqlx's cache. Preparing a statement for each batch's own row count (parsing and
 /// compiling hundreds of `(?, ?, ...)` rows) cost as much as inserting the rows; caching one per
@@ -62,7 +62,8 @@ fn insert_calls<'a>(
          region, host, access_key, sdk, app_id, status, error_code, throttled, \
          upstream_failure, attempt, invocation_id, bytes_sent, bytes_received, price_status, \
          cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, \
-         resource, client_pid, client_command, listed_before, received, priced) ",
+         resource, client_pid, client_command, listed_before, received, priced, callsite, \
+         test) ",
     );
     insert.push_values(rows.iter().zip(processes), |mut b, (row, process)| {
         b.push_bind(run_id)
@@ -98,7 +99,9 @@ fn insert_calls<'a>(
             .push_bind(process.as_ref().map(|p| p.command.as_str()))
             .push_bind(row.listed_before.map(i64::from))
             .push_bind(row.received.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
-            .push_bind(priced_json(&row.priced));
+            .push_bind(priced_json(&row.priced))
+            .push_bind(&row.callsite)
+            .push_bind(&row.test);
     });
     CallsInsert {
         query: insert,

@@ -1,0 +1,262 @@
+# tollgate's Python bootstrap: tags each AWS call a Python process makes with the line of the
+# program that made it, for `tollgate report --by callsite`. Loaded by `tollgate run` (and by
+# `tollgate env`'s exports) as `sitecustomize` from the first PYTHONPATH entry; carried inside the
+# tollgate binary, which writes it there.
+#
+# What it does, and nothing else:
+# - at start: puts one small finder on sys.meta_path that waits for `botocore.session` to be
+#   imported (nothing heavy is imported here: no importlib.abc, no inspect), then runs the
+#   user's own `sitecustomize`, if there is one further along sys.path;
+# - when botocore.session is loaded: wraps `Session.create_client` so that every new client gets
+#   one `before-send` handler, and remembers, on botocore's per-call context, the line that
+#   started a call (s3transfer carries that context into its worker threads);
+# - the handler adds `x-tollgate-callsite: <path>:<line> <function>` (and, under pytest,
+#   `x-tollgate-test: <test id>`) to the request. `before-send` runs after signing: the headers
+#   are not signed, and tollgate removes them before the request goes on.
+# Only a path, a line number and a function name leave the process: paths relative to the
+# working directory at start, code elsewhere by its path inside sys.path (`pandas/io/s3.py`);
+# never arguments, locals or source text. Any failure here leaves the program as it was.
+
+import os
+import sys
+
+_SKIP = frozenset(
+    (
+        "botocore",
+        "boto3",
+        "s3transfer",
+        "urllib3",
+        "aiobotocore",
+        "contextlib",
+        "threading",
+        "concurrent",
+    )
+)
+_CALLSITE = "x-tollgate-callsite"
+_TEST = "x-tollgate-test"
+_ATTR = "_tollgate_callsite"
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_OWN = globals()
+try:
+    _ROOT = os.getcwd()
+except OSError:
+    _ROOT = None
+_shown = {}
+
+
+def _show(filename):
+    """The file as the report shows it: relative to the working directory, else to the sys.path
+    entry that holds it, else its last two parts; never an absolute path."""
+    shown = _shown.get(filename)
+    if shown is not None:
+        return shown
+    shown = filename
+    if os.path.isabs(filename):
+        if _ROOT and filename.startswith(_ROOT.rstrip(os.sep) + os.sep):
+            shown = filename[len(_ROOT.rstrip(os.sep)) + 1 :]
+        else:
+            best = ""
+            for entry in sys.path:
+                if entry and os.path.isabs(entry):
+                    entry = entry.rstrip(os.sep)
+                    if filename.startswith(entry + os.sep) and len(entry) > len(best):
+                        best = entry
+            if best:
+                shown = filename[len(best) + 1 :]
+            else:
+                shown = os.sep.join(filename.split(os.sep)[-2:])
+    _shown[filename] = shown
+    return shown
+
+
+def _walk(frame):
+    """`path:line function` of the first frame outside the SDK, the standard plumbing between
+    it and the caller, and this file; None when there is none."""
+    while frame is not None:
+        globals_ = frame.f_globals
+        if globals_ is not _OWN:
+            name = globals_.get("__name__") or ""
+            if name.partition(".")[0] not in _SKIP:
+                code = frame.f_code
+                return "%s:%d %s" % (
+                    _show(code.co_filename),
+                    frame.f_lineno,
+                    getattr(code, "co_qualname", code.co_name),
+                )
+        frame = frame.f_back
+    return None
+
+
+def _header_value(text):
+    """Printable ASCII as it is; anything else (and `%`) percent-encoded as UTF-8."""
+    if text.isascii() and text.isprintable() and "%" not in text:
+        return text
+    out = []
+    for byte in text.encode("utf-8", "replace"):
+        if 0x20 <= byte < 0x7F and byte != 0x25:
+            out.append(chr(byte))
+        else:
+            out.append("%%%02X" % byte)
+    return "".join(out)
+
+
+def _test_id(value):
+    """PYTEST_CURRENT_TEST less its phase: `tests/t.py::test_a (call)` -> `tests/t.py::test_a`."""
+    if value.endswith(")"):
+        head, sep, _ = value.rpartition(" (")
+        if sep:
+            return head
+    return value
+
+
+_get_context = None
+
+
+def _before_send(request=None, **_):
+    try:
+        site = None
+        if _get_context is not None:
+            site = getattr(_get_context(), _ATTR, None)
+        if site is None:
+            site = _walk(sys._getframe(1))
+        headers = request.headers
+        if site:
+            headers[_CALLSITE] = _header_value(site)
+        test = os.environ.get("PYTEST_CURRENT_TEST")
+        if test:
+            headers[_TEST] = _header_value(_test_id(test))
+    except Exception:
+        pass
+    # Anything but None would replace the HTTP response.
+    return None
+
+
+def _patch_session(module):
+    global _get_context
+    session_class = getattr(module, "Session", None)
+    create_client = getattr(session_class, "create_client", None)
+    if create_client is None or getattr(create_client, "_tollgate", False):
+        return
+
+    def wrapped_create_client(self, *args, **kwargs):
+        client = create_client(self, *args, **kwargs)
+        try:
+            client.meta.events.register_first(
+                "before-send", _before_send, unique_id="tollgate-callsite"
+            )
+        except Exception:
+            pass
+        return client
+
+    wrapped_create_client._tollgate = True
+    wrapped_create_client.__wrapped__ = create_client
+    for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
+        try:
+            setattr(wrapped_create_client, attr, getattr(create_client, attr))
+        except Exception:
+            pass
+    session_class.create_client = wrapped_create_client
+
+    # botocore's per-call context (private API: used only when it is there). A context is made
+    # where a call, a paginator's page or an s3transfer upload starts, in the caller's thread,
+    # and copied into s3transfer's workers: the line is taken then.
+    context = sys.modules.get("botocore.context")
+    client_context = getattr(context, "ClientContext", None)
+    init = getattr(client_context, "__init__", None)
+    if init is None or getattr(init, "_tollgate", False):
+        return
+
+    def wrapped_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        try:
+            site = _walk(sys._getframe(1))
+            if site:
+                setattr(self, _ATTR, site)
+        except Exception:
+            pass
+
+    wrapped_init._tollgate = True
+    client_context.__init__ = wrapped_init
+    _get_context = getattr(context, "get_context", None)
+
+
+class _SessionHook:
+    """Finds nothing itself: when `botocore.session` is imported, asks the finders after it,
+    and patches the module once it has run."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "botocore.session":
+            return None
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
+        for finder in sys.meta_path:
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is None:
+                continue
+            spec = find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        exec_module = getattr(loader, "exec_module", None)
+        if exec_module is None:
+            return spec
+
+        def exec_and_patch(module):
+            try:
+                del loader.exec_module
+            except Exception:
+                pass
+            exec_module(module)
+            try:
+                _patch_session(module)
+            except Exception:
+                pass
+
+        try:
+            loader.exec_module = exec_and_patch
+        except Exception:
+            pass
+        return spec
+
+    def invalidate_caches(self):
+        pass
+
+
+def _install():
+    module = sys.modules.get("botocore.session")
+    if module is not None:
+        _patch_session(module)
+    else:
+        sys.meta_path.insert(0, _SessionHook())
+
+
+def _chain():
+    """Runs the `sitecustomize` that this one hides, if any, as Python would have."""
+    own = sys.modules.pop("sitecustomize", None)
+    saved = sys.path[:]
+    try:
+        sys.path[:] = [
+            entry
+            for entry in sys.path
+            if os.path.abspath(entry or os.curdir) != _HERE
+        ]
+        try:
+            import sitecustomize  # noqa: F401  (the user's own)
+        except ImportError as error:
+            if error.name != "sitecustomize":
+                raise
+    finally:
+        sys.path[:] = saved
+        if "sitecustomize" not in sys.modules and own is not None:
+            sys.modules["sitecustomize"] = own
+
+
+try:
+    _install()
+except Exception:
+    pass
+_chain()

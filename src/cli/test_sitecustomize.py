@@ -1,0 +1,80 @@
+"""Unit tests of the call-site bootstrap (sitecustomize.py beside this file), run with pytest by
+tests/integration/callsites.rs: how a file is shown, how a test id and a header value are made,
+and that the walk skips the SDK. Loads the bootstrap under another name, so that nothing is
+installed in the interpreter running the tests beyond one inert finder."""
+
+import importlib.util
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load():
+    spec = importlib.util.spec_from_file_location(
+        "tollgate_bootstrap_under_test", os.path.join(HERE, "sitecustomize.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # The finder it put on sys.meta_path (botocore may already be imported: then none).
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_SessionHook"]
+    return module
+
+
+boot = load()
+
+
+def test_files_in_the_working_directory_are_relative(monkeypatch):
+    monkeypatch.setattr(boot, "_ROOT", "/home/ann/project")
+    monkeypatch.setattr(boot, "_shown", {})
+    assert boot._show("/home/ann/project/sync.py") == "sync.py"
+    assert boot._show("/home/ann/project/pkg/a.py") == "pkg/a.py"
+    # A sibling whose name starts the same is not inside.
+    assert not boot._show("/home/ann/project2/x.py").startswith("/")
+
+
+def test_files_elsewhere_are_shown_by_their_path_inside_sys_path(monkeypatch):
+    monkeypatch.setattr(boot, "_ROOT", "/home/ann/project")
+    monkeypatch.setattr(boot, "_shown", {})
+    monkeypatch.setattr(
+        sys, "path", ["", "/home/ann/.venv/lib/python3.11/site-packages", "/usr/lib/python3.11"]
+    )
+    assert (
+        boot._show("/home/ann/.venv/lib/python3.11/site-packages/pandas/io/s3.py")
+        == "pandas/io/s3.py"
+    )
+    assert boot._show("/usr/lib/python3.11/json/decoder.py") == "json/decoder.py"
+    # Nowhere known: the last two parts, never the home directory.
+    assert boot._show("/home/ann/other/tool/run.py") == "tool/run.py"
+    assert boot._show("<string>") == "<string>"
+
+
+def test_test_ids_lose_their_phase():
+    assert boot._test_id("tests/t.py::test_a (call)") == "tests/t.py::test_a"
+    assert boot._test_id("tests/t.py::test_b[x (1)] (setup)") == "tests/t.py::test_b[x (1)]"
+    assert boot._test_id("tests/t.py::test_c") == "tests/t.py::test_c"
+
+
+def test_header_values_are_printable_ascii():
+    assert boot._header_value("sync.py:42 copy_all") == "sync.py:42 copy_all"
+    assert boot._header_value("café.py:1 f") == "caf%C3%A9.py:1 f"
+    assert boot._header_value("a%b\n") == "a%25b%0A"
+
+
+def test_the_walk_skips_the_sdk_and_stops_at_the_caller():
+    namespace = {"__name__": "botocore.client", "walk": boot._walk, "sys": sys}
+    exec("def sdk():\n    return walk(sys._getframe())\n", namespace)
+    site = namespace["sdk"]()  # the line the test calls from
+    path, _, function = site.partition(" ")
+    assert path.endswith("test_sitecustomize.py:%d" % (sys._getframe().f_lineno - 2))
+    assert function == "test_the_walk_skips_the_sdk_and_stops_at_the_caller"
+
+
+def test_the_handler_never_answers_and_never_raises():
+    class Request:
+        headers = {}
+
+    request = Request()
+    assert boot._before_send(request=request) is None
+    assert "x-tollgate-callsite" in request.headers
+    assert boot._before_send(request=None) is None
