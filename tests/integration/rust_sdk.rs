@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::common::tollgate_command;
 use crate::moto::{
     assert_clean_run, is_aws_host, python_with_moto as python, read_json, run_bounded,
     tollgate_run, u64_field, Moto, MANIFEST_DIR,
@@ -192,4 +193,30 @@ fn rust_sdk_calls_through_tollgate_match_what_the_sdk_sent() {
         "no call to the account-based DynamoDB endpoint {ACCOUNT_ENDPOINT}\n{all}"
     );
     assert_clean_run(&summary, &all);
+
+    // Issue 21: the README's few lines for the Rust SDK (an interceptor setting
+    // `x-tollgate-callsite`) name each call's site; tollgate's `report --by callsite` adds up
+    // exactly what the SDK sent under each (tests/integration/callsites.rs shows the header never
+    // reaches the upstream).
+    let sdk_sites = counts(&sdk, "callsites");
+    assert_eq!(sdk_sites.len(), 4, "one site per client\n{all}");
+    assert_eq!(sdk_sites.values().sum::<u64>(), attempts, "{all}");
+    let output = tollgate_command(&scratch.join("tollgate-home"))
+        .args(["report", "--last", "--by", "callsite", "--format", "json"])
+        .output()
+        .expect("run tollgate report");
+    assert!(output.status.success(), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("report JSON");
+    let tollgate_sites: BTreeMap<String, u64> = report["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|group| {
+            (
+                group["label"].as_str().unwrap().to_string(),
+                group["attempts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(tollgate_sites, sdk_sites, "{report:#}\n{all}");
 }
