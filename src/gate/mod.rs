@@ -267,19 +267,7 @@ pub(crate) mod tests {
 
     /// A price cut between the baseline and today is not taken for a change in the code: AWS
     /// halved DynamoDB's on-demand prices in November 2024 ($0.25 to $0.125 per million reads).
-    fn pricer(overlay_text: &str) -> Pricer {
-        let mut table = PriceTable::built_in().unwrap();
-        let path = std::path::Path::new("t.toml");
-        let config = crate::pricing::overlay::parse(path, overlay_text).unwrap();
-        let settings = crate::pricing::overlay::apply(
-            &mut table,
-            path,
-            config,
-            crate::pricing::table::Origin::Overlay(path.into()),
-        )
-        .unwrap();
-        Pricer::new(std::sync::Arc::new(table), settings)
-    }
+    use crate::pricing::testing::pricer_with as pricer;
 
     /// A price cut between the baseline and today is not taken for a change in the code: AWS
     /// halved DynamoDB's on-demand prices in November 2024 ($0.25 to $0.125 per million reads).

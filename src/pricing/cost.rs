@@ -365,25 +365,10 @@ pub use crate::record::{cost_label, exact, format_usd};
 mod tests {
     use super::*;
     use crate::aws::usage::Usage;
-    use crate::pricing::overlay::{self, ConfigFile};
-    use crate::pricing::table::Origin;
-    use std::path::Path;
+    use crate::pricing::testing::table_with;
 
     fn dec(text: &str) -> Decimal {
         Decimal::from_str_exact(text).unwrap()
-    }
-
-    fn table_with(overlay_text: &str) -> (Arc<PriceTable>, Settings) {
-        let mut table = PriceTable::built_in().expect("the built-in table loads");
-        let config: ConfigFile = overlay::parse(Path::new("t.toml"), overlay_text).unwrap();
-        let settings = overlay::apply(
-            &mut table,
-            Path::new("t.toml"),
-            config,
-            Origin::Overlay("t.toml".into()),
-        )
-        .unwrap();
-        (Arc::new(table), settings)
     }
 
     const TEST_PRICES: &str = r#"

@@ -15,3 +15,32 @@ pub mod update;
 pub use cost::{cost_label, exact, format_usd, Cost, CostLine, PriceStatus, Pricer, PricingInput};
 pub use overlay::{Settings, Sources};
 pub use table::{PriceTable, TableError};
+
+/// Tables and pricers for tests: the built-in table with an overlay's text applied.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::overlay::{self, ConfigFile};
+    use super::table::{Origin, PriceTable};
+    use super::{Pricer, Settings};
+
+    pub fn table_with(overlay_text: &str) -> (Arc<PriceTable>, Settings) {
+        let mut table = PriceTable::built_in().expect("the built-in table loads");
+        let config: ConfigFile = overlay::parse(Path::new("t.toml"), overlay_text).unwrap();
+        let settings = overlay::apply(
+            &mut table,
+            Path::new("t.toml"),
+            config,
+            Origin::Overlay("t.toml".into()),
+        )
+        .unwrap();
+        (Arc::new(table), settings)
+    }
+
+    pub fn pricer_with(overlay_text: &str) -> Pricer {
+        let (table, settings) = table_with(overlay_text);
+        Pricer::new(table, settings)
+    }
+}

@@ -73,25 +73,9 @@ impl<'p> Repricer<'p> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-    use std::sync::Arc;
-
     use super::*;
-    use crate::pricing::overlay::{self, ConfigFile};
-    use crate::pricing::table::{Origin, PriceTable};
 
-    fn pricer(overlay_text: &str) -> Pricer {
-        let mut table = PriceTable::built_in().unwrap();
-        let config: ConfigFile = overlay::parse(Path::new("t.toml"), overlay_text).unwrap();
-        let settings = overlay::apply(
-            &mut table,
-            Path::new("t.toml"),
-            config,
-            Origin::Overlay("t.toml".into()),
-        )
-        .unwrap();
-        Pricer::new(Arc::new(table), settings)
-    }
+    use crate::pricing::testing::pricer_with as pricer;
 
     fn line(kind: LineKind, entry: &str, quantity: &str) -> PricedLine {
         PricedLine {

@@ -9,11 +9,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{hermetic_command, tollgate_command};
+use crate::common::{hermetic_command, tollgate_command, wait_for_port_file};
 use crate::moto::{dummy_aws_env, python_with_moto as python, run_bounded, Moto, MANIFEST_DIR};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -42,17 +42,7 @@ impl Verifier {
             .stderr(std::fs::File::create(scratch.join("verifier.stderr")).unwrap())
             .spawn()
             .expect("start the verifying upstream");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let port = loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
-                break text.trim().parse().expect("a port");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the verifying upstream did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let port = wait_for_port_file(&port_file, "the verifying upstream");
         Verifier { child, port, log }
     }
 

@@ -453,3 +453,16 @@ pub fn python() -> PathBuf {
     }
     "python3".into()
 }
+
+/// The port a helper server wrote to `port_file` once it listened (it writes a temporary file and
+/// renames it, so a read never sees half a number); fails the test after 20 s.
+pub fn wait_for_port_file(port_file: &Path, what: &str) -> u16 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(port_file) {
+            return text.trim().parse().expect("a port");
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{hermetic_command, tollgate_command};
+use crate::common::{hermetic_command, tollgate_command, wait_for_port_file};
 use crate::moto::{dummy_aws_env, python_with_moto, run_bounded, Moto};
 
 /// The Python of requirements-datastack.txt (scripts/python-env.sh installs it, scripts/test.sh
@@ -51,17 +51,7 @@ impl Counter {
             .stderr(std::fs::File::create(scratch.join("counter.stderr")).unwrap())
             .spawn()
             .expect("start the counting upstream");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let port = loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
-                break text.trim().parse().expect("a port");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the counting upstream did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let port = wait_for_port_file(&port_file, "the counting upstream");
         Counter { child, port, log }
     }
 

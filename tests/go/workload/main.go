@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"runtime"
@@ -149,6 +150,11 @@ func runS3(ctx context.Context, cfg aws.Config) {
 	must(err, "HeadObject")
 	got, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: bucket, Key: aws.String("small/0-1.txt")})
 	must(err, "GetObject")
+	// Read it, as a program that gets an object does: closing an unread body makes Go drop the
+	// connection mid-response, which tollgate rightly reports as an interrupted response (and
+	// whether the few bytes were sent first is a race).
+	_, err = io.Copy(io.Discard, got.Body)
+	must(err, "GetObject body")
 	got.Body.Close()
 	_, err = client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucket, Key: aws.String("small/0-0.txt")})
 	must(err, "DeleteObject")
