@@ -30,6 +30,7 @@ _SKIP = frozenset(
         "contextlib",
         "threading",
         "concurrent",
+        "asyncio",
     )
 )
 _CALLSITE = "x-tollgate-callsite"
@@ -180,18 +181,51 @@ def _patch_session(module):
     _get_context = getattr(context, "get_context", None)
 
 
+def _patch_aio_session(module):
+    """aiobotocore's session makes its clients in `_create_client` (a coroutine)."""
+    session_class = getattr(module, "AioSession", None)
+    create = getattr(session_class, "_create_client", None)
+    if create is None or getattr(create, "_tollgate", False):
+        return
+
+    async def wrapped_create_client(self, *args, **kwargs):
+        client = await create(self, *args, **kwargs)
+        try:
+            client.meta.events.register_first(
+                "before-send", _before_send, unique_id="tollgate-callsite"
+            )
+        except Exception:
+            pass
+        return client
+
+    wrapped_create_client._tollgate = True
+    wrapped_create_client.__wrapped__ = create
+    session_class._create_client = wrapped_create_client
+
+
+_PATCHES = {"botocore.session": _patch_session, "aiobotocore.session": _patch_aio_session}
+
+
 class _SessionHook:
-    """Finds nothing itself: when `botocore.session` is imported, asks the finders after it,
-    and patches the module once it has run."""
+    """Finds nothing itself: when `botocore.session` (or `aiobotocore.session`) is imported,
+    asks the finders after it, and patches the module once it has run."""
+
+    def __init__(self):
+        self.waiting = set(_PATCHES)
 
     def find_spec(self, name, path=None, target=None):
-        if name != "botocore.session":
+        if name not in self.waiting:
             return None
-        try:
-            sys.meta_path.remove(self)
-        except ValueError:
-            pass
+        self.waiting.discard(name)
+        patch = _PATCHES[name]
+        if not self.waiting:
+            try:
+                sys.meta_path.remove(self)
+            except ValueError:
+                pass
         for finder in sys.meta_path:
+            if finder is self:
+                continue
             find_spec = getattr(finder, "find_spec", None)
             if find_spec is None:
                 continue
@@ -212,7 +246,7 @@ class _SessionHook:
                 pass
             exec_module(module)
             try:
-                _patch_session(module)
+                patch(module)
             except Exception:
                 pass
 
@@ -227,11 +261,14 @@ class _SessionHook:
 
 
 def _install():
-    module = sys.modules.get("botocore.session")
-    if module is not None:
-        _patch_session(module)
-    else:
-        sys.meta_path.insert(0, _SessionHook())
+    hook = _SessionHook()
+    for name, patch in _PATCHES.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            hook.waiting.discard(name)
+            patch(module)
+    if hook.waiting:
+        sys.meta_path.insert(0, hook)
 
 
 def _chain():
