@@ -42,12 +42,14 @@ try:
     _ROOT = os.getcwd()
 except OSError:
     _ROOT = None
+_HOME = (os.environ.get("HOME") or "").rstrip(os.sep)
 _shown = {}
 
 
 def _show(filename):
     """The file as the report shows it: relative to the working directory, else to the sys.path
-    entry that holds it, else its last two parts; never an absolute path."""
+    entry that holds it, else to the home directory (`~/...`), else its last two parts; never an
+    absolute path."""
     shown = _shown.get(filename)
     if shown is not None:
         return shown
@@ -64,6 +66,8 @@ def _show(filename):
                         best = entry
             if best:
                 shown = filename[len(best) + 1 :]
+            elif _HOME and filename.startswith(_HOME + os.sep):
+                shown = "~" + filename[len(_HOME) :]
             else:
                 shown = os.sep.join(filename.split(os.sep)[-2:])
     _shown[filename] = shown
