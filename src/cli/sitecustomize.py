@@ -30,6 +30,7 @@ _SKIP = frozenset(
         "contextlib",
         "threading",
         "concurrent",
+        "asyncio",
     )
 )
 _CALLSITE = "x-tollgate-callsite"
@@ -41,12 +42,14 @@ try:
     _ROOT = os.getcwd()
 except OSError:
     _ROOT = None
+_HOME = (os.environ.get("HOME") or "").rstrip(os.sep)
 _shown = {}
 
 
 def _show(filename):
     """The file as the report shows it: relative to the working directory, else to the sys.path
-    entry that holds it, else its last two parts; never an absolute path."""
+    entry that holds it, else to the home directory (`~/...`), else its last two parts; never an
+    absolute path."""
     shown = _shown.get(filename)
     if shown is not None:
         return shown
@@ -63,6 +66,8 @@ def _show(filename):
                         best = entry
             if best:
                 shown = filename[len(best) + 1 :]
+            elif _HOME and filename.startswith(_HOME + os.sep):
+                shown = "~" + filename[len(_HOME) :]
             else:
                 shown = os.sep.join(filename.split(os.sep)[-2:])
     _shown[filename] = shown
@@ -180,18 +185,51 @@ def _patch_session(module):
     _get_context = getattr(context, "get_context", None)
 
 
+def _patch_aio_session(module):
+    """aiobotocore's session makes its clients in `_create_client` (a coroutine)."""
+    session_class = getattr(module, "AioSession", None)
+    create = getattr(session_class, "_create_client", None)
+    if create is None or getattr(create, "_tollgate", False):
+        return
+
+    async def wrapped_create_client(self, *args, **kwargs):
+        client = await create(self, *args, **kwargs)
+        try:
+            client.meta.events.register_first(
+                "before-send", _before_send, unique_id="tollgate-callsite"
+            )
+        except Exception:
+            pass
+        return client
+
+    wrapped_create_client._tollgate = True
+    wrapped_create_client.__wrapped__ = create
+    session_class._create_client = wrapped_create_client
+
+
+_PATCHES = {"botocore.session": _patch_session, "aiobotocore.session": _patch_aio_session}
+
+
 class _SessionHook:
-    """Finds nothing itself: when `botocore.session` is imported, asks the finders after it,
-    and patches the module once it has run."""
+    """Finds nothing itself: when `botocore.session` (or `aiobotocore.session`) is imported,
+    asks the finders after it, and patches the module once it has run."""
+
+    def __init__(self):
+        self.waiting = set(_PATCHES)
 
     def find_spec(self, name, path=None, target=None):
-        if name != "botocore.session":
+        if name not in self.waiting:
             return None
-        try:
-            sys.meta_path.remove(self)
-        except ValueError:
-            pass
+        self.waiting.discard(name)
+        patch = _PATCHES[name]
+        if not self.waiting:
+            try:
+                sys.meta_path.remove(self)
+            except ValueError:
+                pass
         for finder in sys.meta_path:
+            if finder is self:
+                continue
             find_spec = getattr(finder, "find_spec", None)
             if find_spec is None:
                 continue
@@ -212,7 +250,7 @@ class _SessionHook:
                 pass
             exec_module(module)
             try:
-                _patch_session(module)
+                patch(module)
             except Exception:
                 pass
 
@@ -227,11 +265,14 @@ class _SessionHook:
 
 
 def _install():
-    module = sys.modules.get("botocore.session")
-    if module is not None:
-        _patch_session(module)
-    else:
-        sys.meta_path.insert(0, _SessionHook())
+    hook = _SessionHook()
+    for name, patch in _PATCHES.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            hook.waiting.discard(name)
+            patch(module)
+    if hook.waiting:
+        sys.meta_path.insert(0, hook)
 
 
 def _chain():

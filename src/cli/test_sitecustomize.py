@@ -44,8 +44,11 @@ def test_files_elsewhere_are_shown_by_their_path_inside_sys_path(monkeypatch):
         == "pandas/io/s3.py"
     )
     assert boot._show("/usr/lib/python3.11/json/decoder.py") == "json/decoder.py"
-    # Nowhere known: the last two parts, never the home directory.
-    assert boot._show("/home/ann/other/tool/run.py") == "tool/run.py"
+    # Elsewhere in the home directory: from `~`, never the absolute path; elsewhere still, the
+    # last two parts.
+    monkeypatch.setattr(boot, "_HOME", "/home/ann")
+    assert boot._show("/home/ann/other/tool/run.py") == "~/other/tool/run.py"
+    assert boot._show("/opt/tools/bin/run.py") == "bin/run.py"
     assert boot._show("<string>") == "<string>"
 
 

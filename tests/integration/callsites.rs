@@ -439,3 +439,56 @@ fn the_bootstraps_unit_tests_pass() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The interpreter with aiobotocore: `TOLLGATE_TEST_DATASTACK_PYTHON`, else the repository's
+/// `.venv-datastack` (aiobotocore pins a botocore of its own, older than `.venv`'s).
+fn datastack_python() -> PathBuf {
+    if let Some(path) = std::env::var_os("TOLLGATE_TEST_DATASTACK_PYTHON").filter(|v| !v.is_empty())
+    {
+        return PathBuf::from(path);
+    }
+    let venv = Path::new(MANIFEST_DIR).join(".venv-datastack/bin/python");
+    assert!(
+        venv.exists(),
+        "the aiobotocore call-site test needs {} (aiobotocore from requirements-datastack.txt) \
+         or TOLLGATE_TEST_DATASTACK_PYTHON",
+        venv.display()
+    );
+    venv
+}
+
+#[test]
+fn aiobotocore_calls_name_the_coroutine_line_that_awaited_them() {
+    let python = python();
+    let aio_python = datastack_python();
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let scratch = scratch.path();
+    let moto = Moto::start(&python, scratch);
+    let db = scratch.join("history.db");
+    let script = "tests/e2e/callsites_aio.py";
+    let run = run_bounded(
+        run_command(scratch, &db, &moto.url(), &aio_python, &[script]),
+        scratch,
+        "aio",
+        RUN_LIMIT,
+    );
+    let context = format!("{}\n{}", run.describe(), moto.log_tail());
+    assert!(
+        run.status.success() && run.stdout.contains("aio: ok"),
+        "{context}"
+    );
+    let source = std::fs::read_to_string(Path::new(MANIFEST_DIR).join(script)).unwrap();
+    let at = |name: &str| format!("{script}:{} main", marked_line(&source, name));
+    let found: BTreeMap<String, BTreeMap<String, u64>> = groups_by(scratch, &db, "callsite")
+        .iter()
+        .map(|(label, group)| (label.clone(), operations(group)))
+        .collect();
+    let expected: BTreeMap<String, BTreeMap<String, u64>> = [
+        (at("aio-create"), ("CreateBucket", 1)),
+        (at("aio-put"), ("PutObject", constant(&source, "PUTS"))),
+    ]
+    .into_iter()
+    .map(|(site, (op, n))| (site, [(op.to_string(), n)].into_iter().collect()))
+    .collect();
+    assert_eq!(found, expected, "{context}");
+}
