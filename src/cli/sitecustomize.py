@@ -12,7 +12,9 @@
 #   started a call (s3transfer carries that context into its worker threads);
 # - the handler adds `x-tollgate-callsite: <path>:<line> <function>` (and, under pytest,
 #   `x-tollgate-test: <test id>`) to the request. `before-send` runs after signing: the headers
-#   are not signed, and tollgate removes them before the request goes on.
+#   are not signed, and tollgate removes them before the request goes on;
+# - when pyarrow or pandas' parquet resolve an `s3://` URI, gives pyarrow's own S3 client the
+#   proxy and the CA bundle, which it reads from no variable (see `_proxied_s3`).
 # Only a path, a line number and a function name leave the process: paths relative to the
 # working directory at start, code elsewhere by its path inside sys.path (`pandas/io/s3.py`);
 # never arguments, locals or source text. Any failure here leaves the program as it was.
@@ -207,12 +209,133 @@ def _patch_aio_session(module):
     session_class._create_client = wrapped_create_client
 
 
-_PATCHES = {"botocore.session": _patch_session, "aiobotocore.session": _patch_aio_session}
+# pyarrow's S3 client (the AWS SDK for C++ over its own curl) reads neither HTTPS_PROXY nor a CA
+# bundle variable, so `s3://` paths given to pyarrow and pandas' parquet would go around tollgate.
+# Where they resolve an `s3://` URI to a filesystem (pyarrow.fs._resolve_filesystem_and_path,
+# pandas.io.parquet._get_path_or_handle), the filesystem is made as pyarrow makes it (its own
+# client, the bucket's region, asked of S3 as pyarrow asks it), given the proxy and the bundle.
+# Nothing changes when the program passes its own filesystem, or when no proxy is set.
+
+
+def _proxied_s3(uri):
+    """(S3FileSystem through the proxy, path) for an `s3://bucket/key` URI; None to leave it."""
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    if not proxy or not isinstance(uri, str) or not uri.startswith("s3://"):
+        return None
+    path = uri[len("s3://") :]
+    bucket = path.split("/", 1)[0]
+    if not bucket or "?" in path:
+        return None
+    import pyarrow.fs as pa_fs
+
+    options = {"proxy_options": proxy}
+    bundle = os.environ.get("SSL_CERT_FILE")
+    if bundle:
+        options["tls_ca_file_path"] = bundle
+    region = _bucket_region(bucket, proxy, bundle)
+    if region:
+        options["region"] = region
+    return pa_fs.S3FileSystem(**options), path
+
+
+_regions = {}
+
+
+def _bucket_region(bucket, proxy, bundle):
+    """The bucket's region from S3's `x-amz-bucket-region` (the HEAD pyarrow itself sends to
+    resolve it), through the proxy; else the configured region."""
+    if bucket in _regions:
+        return _regions[bucket]
+    region = None
+    try:
+        import ssl
+        import urllib.error
+        import urllib.request
+
+        context = ssl.create_default_context(cafile=bundle) if bundle else None
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({"https": proxy}),
+            urllib.request.HTTPSHandler(context=context),
+        )
+        request = urllib.request.Request(
+            "https://%s.s3.amazonaws.com/" % bucket,
+            method="HEAD",
+            headers={"User-Agent": "tollgate-python-bootstrap (the bucket region pyarrow asks)"},
+        )
+        try:
+            with opener.open(request, timeout=30) as answer:
+                region = answer.headers.get("x-amz-bucket-region")
+        except urllib.error.HTTPError as error:
+            region = error.headers.get("x-amz-bucket-region")
+    except Exception:
+        region = None
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    _regions[bucket] = region
+    return region
+
+
+def _patch_pyarrow_fs(module):
+    resolve = getattr(module, "_resolve_filesystem_and_path", None)
+    if resolve is None or getattr(resolve, "_tollgate", False):
+        return
+
+    def wrapped_resolve(path, filesystem=None, *args, **kwargs):
+        if filesystem is None:
+            try:
+                proxied = _proxied_s3(path)
+            except Exception:
+                proxied = None
+            if proxied is not None:
+                return proxied
+        return resolve(path, filesystem, *args, **kwargs)
+
+    wrapped_resolve._tollgate = True
+    wrapped_resolve.__wrapped__ = resolve
+    module._resolve_filesystem_and_path = wrapped_resolve
+
+
+def _patch_pyarrow_parquet(module):
+    """`pyarrow.parquet.core` bound the resolver by name when it was imported."""
+    fs = sys.modules.get("pyarrow.fs")
+    if fs is not None:
+        _patch_pyarrow_fs(fs)
+        resolve = getattr(fs, "_resolve_filesystem_and_path", None)
+        if getattr(resolve, "_tollgate", False):
+            module._resolve_filesystem_and_path = resolve
+
+
+def _patch_pandas_parquet(module):
+    get = getattr(module, "_get_path_or_handle", None)
+    if get is None or getattr(get, "_tollgate", False):
+        return
+
+    def wrapped_get(path, fs, storage_options=None, *args, **kwargs):
+        if fs is None and storage_options is None:
+            try:
+                proxied = _proxied_s3(path if isinstance(path, str) else None)
+            except Exception:
+                proxied = None
+            if proxied is not None:
+                fs, path = proxied
+        return get(path, fs, storage_options, *args, **kwargs)
+
+    wrapped_get._tollgate = True
+    wrapped_get.__wrapped__ = get
+    module._get_path_or_handle = wrapped_get
+
+
+_PATCHES = {
+    "botocore.session": _patch_session,
+    "aiobotocore.session": _patch_aio_session,
+    "pyarrow.fs": _patch_pyarrow_fs,
+    "pyarrow.parquet.core": _patch_pyarrow_parquet,
+    "pandas.io.parquet": _patch_pandas_parquet,
+}
 
 
 class _SessionHook:
-    """Finds nothing itself: when `botocore.session` (or `aiobotocore.session`) is imported,
-    asks the finders after it, and patches the module once it has run."""
+    """Finds nothing itself: when a module of `_PATCHES` is imported, asks the finders after it,
+    and patches the module once it has run."""
 
     def __init__(self):
         self.waiting = set(_PATCHES)

@@ -81,3 +81,27 @@ def test_the_handler_never_answers_and_never_raises():
     assert boot._before_send(request=request) is None
     assert "x-tollgate-callsite" in request.headers
     assert boot._before_send(request=None) is None
+
+
+def test_pyarrow_is_left_alone_without_a_proxy_or_an_s3_uri(monkeypatch):
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert boot._proxied_s3("s3://bucket/key.parquet") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    assert boot._proxied_s3("/local/file.parquet") is None
+    assert boot._proxied_s3("gs://bucket/key") is None
+    assert boot._proxied_s3(None) is None
+    # A URI with options (`?region=...`) is pyarrow's to read: left alone.
+    assert boot._proxied_s3("s3://bucket/key?region=eu-west-1") is None
+
+
+def test_the_wrapped_resolver_passes_a_given_filesystem_through():
+    class Module:
+        @staticmethod
+        def _resolve_filesystem_and_path(path, filesystem=None, **kwargs):
+            return ("original", path, filesystem)
+
+    boot._patch_pyarrow_fs(Module)
+    mine = object()
+    assert Module._resolve_filesystem_and_path("s3://b/k", mine) == ("original", "s3://b/k", mine)
+    assert Module._resolve_filesystem_and_path._tollgate

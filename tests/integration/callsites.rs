@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::{hermetic_command, tollgate_command, wait_for_port_file};
+use crate::datastack::datastack_python;
 use crate::moto::{dummy_aws_env, python_with_moto as python, run_bounded, Moto, MANIFEST_DIR};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -434,27 +435,10 @@ fn the_bootstraps_unit_tests_pass() {
         .expect("run pytest");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        output.status.success() && stdout.contains("6 passed"),
+        output.status.success() && stdout.contains(" passed") && !stdout.contains("failed"),
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// The interpreter with aiobotocore: `TOLLGATE_TEST_DATASTACK_PYTHON`, else the repository's
-/// `.venv-datastack` (aiobotocore pins a botocore of its own, older than `.venv`'s).
-fn datastack_python() -> PathBuf {
-    if let Some(path) = std::env::var_os("TOLLGATE_TEST_DATASTACK_PYTHON").filter(|v| !v.is_empty())
-    {
-        return PathBuf::from(path);
-    }
-    let venv = Path::new(MANIFEST_DIR).join(".venv-datastack/bin/python");
-    assert!(
-        venv.exists(),
-        "the aiobotocore call-site test needs {} (aiobotocore from requirements-datastack.txt) \
-         or TOLLGATE_TEST_DATASTACK_PYTHON",
-        venv.display()
-    );
-    venv
 }
 
 #[test]

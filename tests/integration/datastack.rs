@@ -1,5 +1,6 @@
 //! The Python data stack as its users write it (s3fs over aiobotocore, pandas CSV over s3://,
-//! polars through the Rust `object_store`), through `tollgate run --upstream` against moto, with
+//! polars through the Rust `object_store`, pandas parquet and pyarrow through pyarrow's own S3
+//! client), through `tollgate run --upstream` against moto, with
 //! a counting upstream between tollgate and moto: every request the wire carried is an operation
 //! tollgate recorded, per operation, and each call names the outermost client.
 
@@ -14,8 +15,9 @@ use crate::common::{hermetic_command, tollgate_command, wait_for_port_file};
 use crate::moto::{dummy_aws_env, python_with_moto, run_bounded, Moto};
 
 /// The Python of requirements-datastack.txt (scripts/python-env.sh installs it, scripts/test.sh
-/// points TOLLGATE_TEST_DATASTACK_PYTHON at it).
-fn datastack_python() -> PathBuf {
+/// points TOLLGATE_TEST_DATASTACK_PYTHON at it): aiobotocore pins a botocore of its own, older
+/// than `.venv`'s.
+pub(crate) fn datastack_python() -> PathBuf {
     let python = std::env::var_os("TOLLGATE_TEST_DATASTACK_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -197,6 +199,12 @@ fn the_python_data_stack_is_recorded_exactly_and_named_by_its_outermost_client()
     assert!(
         sdks.contains_key("polars"),
         "polars' object_store: {sdks:?}"
+    );
+    // pandas parquet and pyarrow with default arguments: pyarrow's own client (the AWS SDK for
+    // C++, which reads no proxy variable), routed by tollgate's Python bootstrap.
+    assert!(
+        sdks.get("aws-sdk-cpp").is_some_and(|calls| *calls >= 5),
+        "pyarrow's S3 client: {sdks:?}"
     );
     assert!(
         !sdks.contains_key("Botocore") && !sdks.contains_key("botocore"),
