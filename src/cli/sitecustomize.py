@@ -138,6 +138,17 @@ def _before_send(request=None, **_):
     return None
 
 
+def _tag(client):
+    """Gives a new client the handler that names each call's site; the client either way."""
+    try:
+        client.meta.events.register_first(
+            "before-send", _before_send, unique_id="tollgate-callsite"
+        )
+    except Exception:
+        pass
+    return client
+
+
 def _patch_session(module):
     global _get_context
     session_class = getattr(module, "Session", None)
@@ -146,14 +157,7 @@ def _patch_session(module):
         return
 
     def wrapped_create_client(self, *args, **kwargs):
-        client = create_client(self, *args, **kwargs)
-        try:
-            client.meta.events.register_first(
-                "before-send", _before_send, unique_id="tollgate-callsite"
-            )
-        except Exception:
-            pass
-        return client
+        return _tag(create_client(self, *args, **kwargs))
 
     wrapped_create_client._tollgate = True
     wrapped_create_client.__wrapped__ = create_client
@@ -195,14 +199,7 @@ def _patch_aio_session(module):
         return
 
     async def wrapped_create_client(self, *args, **kwargs):
-        client = await create(self, *args, **kwargs)
-        try:
-            client.meta.events.register_first(
-                "before-send", _before_send, unique_id="tollgate-callsite"
-            )
-        except Exception:
-            pass
-        return client
+        return _tag(await create(self, *args, **kwargs))
 
     wrapped_create_client._tollgate = True
     wrapped_create_client.__wrapped__ = create

@@ -325,18 +325,7 @@ pub(crate) mod tests {
     /// S3's HEADs (a storage-class entry) included, which the units alone could not price.
     #[test]
     fn priced_quantities_reprice_exactly_per_region() {
-        const WIDGET: &str = r#"
-[[pricing.price]]
-id = "test/widget/request"
-service = "test-service"
-operations = ["MakeWidget"]
-unit = "request"
-usd = "0.000004"
-regions = { "eu-west-1" = "0.000005" }
-source = "https://example.com/prices"
-as_of = "2026-01-01"
-"#;
-        let pricer = pricer(WIDGET);
+        let pricer = pricer(crate::pricing::testing::WIDGET);
         let mut old = baseline(2, vec![op("test-service", "MakeWidget", 300, "0.0009")]);
         old.versions.pricing = "an older table".into();
         let quantity = |region: &str, n: &str| PricedQuantity {

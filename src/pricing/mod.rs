@@ -39,6 +39,20 @@ pub(crate) mod testing {
         (Arc::new(table), settings)
     }
 
+    /// One priced operation, `test-service:MakeWidget`: $0.000004 a request in us-east-1,
+    /// $0.000005 in eu-west-1, no price elsewhere.
+    pub const WIDGET: &str = r#"
+[[pricing.price]]
+id = "test/widget/request"
+service = "test-service"
+operations = ["MakeWidget"]
+unit = "request"
+usd = "0.000004"
+regions = { "eu-west-1" = "0.000005" }
+source = "https://example.com/prices"
+as_of = "2026-01-01"
+"#;
+
     pub fn pricer_with(overlay_text: &str) -> Pricer {
         let (table, settings) = table_with(overlay_text);
         Pricer::new(table, settings)

@@ -85,17 +85,7 @@ mod tests {
         }
     }
 
-    const WIDGET: &str = r#"
-[[pricing.price]]
-id = "test/widget/request"
-service = "test-service"
-operations = ["MakeWidget"]
-unit = "request"
-usd = "0.000004"
-regions = { "eu-west-1" = "0.0000045" }
-source = "https://example.com/prices"
-as_of = "2026-01-01"
-"#;
+    use crate::pricing::testing::WIDGET;
 
     #[test]
     fn lines_are_priced_at_this_tables_regional_price_with_its_discount() {
@@ -108,9 +98,9 @@ as_of = "2026-01-01"
         assert_eq!(
             plain,
             Some(Amounts {
-                own: "0.0000135".parse().unwrap(),
+                own: "0.000015".parse().unwrap(),
                 transfer: Decimal::ZERO,
-                implied: "0.0000045".parse().unwrap(),
+                implied: "0.000005".parse().unwrap(),
                 borrowed: false,
             })
         );
