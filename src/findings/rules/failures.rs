@@ -138,9 +138,13 @@ pub fn paid_failures(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
                     thousands(f.priced),
                     f.operation
                 ),
-                detail: "AWS bills these failed requests: check before calling (or stop \
-                         calling for what is not there)."
-                    .into(),
+                detail: if is_existence_probe(f) {
+                    EXISTENCE_PROBE_ADVICE.into()
+                } else {
+                    "AWS bills these failed requests: check before calling (or stop calling for \
+                     what is not there)."
+                        .into()
+                },
                 evidence: Evidence {
                     service: f.service.clone(),
                     operation: f.operation.clone(),
@@ -152,11 +156,31 @@ pub fn paid_failures(facts: &Facts, _: &Thresholds) -> Vec<Finding> {
                     examples: Vec::new(),
                     callsites: Vec::new(),
                 },
-                saving: Some(Saving::new(f.priced, f.cost)),
+                // A probe's answer is what the program wanted: the requests a listing would
+                // save depend on how many keys one listing covers, which the calls do not say.
+                saving: (!is_existence_probe(f)).then(|| Saving::new(f.priced, f.cost)),
             }
         })
         .collect()
 }
+
+/// A 404 from a read (`HeadObject`, `HeadBucket`, `GetObject`, `Describe…`): usually the
+/// program asking whether something exists, where "check before calling" would be one more
+/// billed request of the same kind.
+fn is_existence_probe(failure: &crate::record::FailureGroup) -> bool {
+    failure.status == Some(404)
+        && ["Head", "Get", "Describe"]
+            .iter()
+            .any(|read| failure.operation.starts_with(read))
+}
+
+const EXISTENCE_PROBE_ADVICE: &str =
+    "These 404s are the existence check itself, each billed like a \
+     request that found something: checking first would be one more. To learn which of many keys \
+     exist, list their prefix once (one ListObjectsV2 page answers up to 1,000 keys) or pass the \
+     file list the program already has. s3fs and pyarrow probe a prefix as a key before listing \
+     it, and delta-rs probes `_delta_log/_last_checkpoint`: usually harmless one at a time, and \
+     worth a listing in a loop.";
 
 #[cfg(test)]
 mod tests {
@@ -191,6 +215,54 @@ mod tests {
         let findings = retries(facts, &Thresholds::default());
         assert_eq!(findings.len(), 1);
         findings[0].detail.clone()
+    }
+
+    fn failed(operation: &str, status: i64, code: &str) -> Facts {
+        Facts {
+            failures: vec![FailureGroup {
+                service: "s3".into(),
+                operation: operation.into(),
+                status: Some(status),
+                error_code: Some(code.into()),
+                throttled: false,
+                count: 3,
+                cost: Decimal::new(12, 7),
+                priced: 3,
+                first_us: 0,
+                last_us: 1,
+            }],
+            ..Facts::default()
+        }
+    }
+
+    /// Issue 24: 404s that are the existence check were told to "check before calling", itself
+    /// a billed request, with all of them claimed as a saving.
+    #[test]
+    fn a_404_that_probes_for_existence_is_not_told_to_check_first() {
+        for (operation, code) in [
+            ("HeadObject", "404"),
+            ("GetObject", "NoSuchKey"),
+            ("HeadBucket", "404"),
+        ] {
+            let found = paid_failures(&failed(operation, 404, code), &Thresholds::default());
+            assert_eq!(found.len(), 1);
+            assert!(
+                found[0].detail.contains("existence check itself"),
+                "{}",
+                found[0].detail
+            );
+            assert!(!found[0].detail.contains("check before calling"));
+            assert!(
+                found[0].saving.is_none(),
+                "{operation}: no saving the evidence cannot show"
+            );
+        }
+        let denied = paid_failures(
+            &failed("PutObject", 403, "AccessDenied"),
+            &Thresholds::default(),
+        );
+        assert!(denied[0].detail.contains("check before calling"));
+        assert_eq!(denied[0].saving.as_ref().map(|s| s.calls), Some(3));
     }
 
     /// Issue 20 item 5: the advice follows the cause of the failed attempts.
