@@ -365,31 +365,37 @@ fn add_tally(figures: &mut Figures, op: &OperationTally) {
     figures.cost += op.total();
 }
 
-/// The change from one week's runs to another's at today's prices, when they were not all
-/// priced with today's table; `None` when they were (the change is then all volume).
-async fn volume_change(
-    store: &dyn RunStore,
-    before: (&[i64], &BTreeSet<String>),
-    after: (&[i64], &BTreeSet<String>),
-    pricer: &crate::pricing::Pricer,
-) -> Result<Option<Decimal>, StoreError> {
+/// Whether every run of two weeks was priced with today's table (their change is then all
+/// volume, and nothing needs re-pricing).
+fn all_at_today(tables: [&BTreeSet<String>; 2], pricer: &crate::pricing::Pricer) -> bool {
     let today = &pricer.table().version;
-    if before.1.iter().chain(after.1).all(|table| table == today) {
-        return Ok(None);
+    tables
+        .iter()
+        .flat_map(|t| t.iter())
+        .all(|table| table == today)
+}
+
+/// A week's cost at today's prices, re-priced once however many comparisons use it.
+async fn week_at_today(
+    store: &dyn RunStore,
+    pricer: &crate::pricing::Pricer,
+    cache: &mut BTreeMap<usize, Decimal>,
+    index: usize,
+    ids: &[i64],
+) -> Result<Decimal, StoreError> {
+    if let Some(cost) = cache.get(&index) {
+        return Ok(*cost);
     }
-    let at_today = |ids: &[i64]| {
-        let ids = ids.to_vec();
-        async move {
-            if ids.is_empty() {
-                return Ok::<Decimal, StoreError>(Decimal::ZERO);
-            }
-            Ok(super::reprice::reprice(store, &ids, Vec::new(), pricer)
-                .await?
-                .today_usd
-                .0)
-        }
+    let cost = if ids.is_empty() {
+        Decimal::ZERO
+    } else {
+        super::reprice::reprice(store, ids, Vec::new(), pricer)
+            .await?
+            .today_usd
+            .0
     };
-    Ok(Some(at_today(after.0).await? - at_today(before.0).await?))
+    cache.insert(index, cost);
+    Ok(cost)
 }
 
 /// Builds the report.
@@ -553,6 +559,7 @@ pub async fn build(
     }
 
     let mut out = Vec::with_capacity(weeks);
+    let mut at_today: BTreeMap<usize, Decimal> = BTreeMap::new();
     for index in options.anomaly.history_weeks..all_weeks {
         let this = &raw[index];
         let previous = &raw[index - 1];
@@ -573,15 +580,16 @@ pub async fn build(
             .collect();
         groups.sort_by(|a, b| b.cost_usd.cmp(&a.cost_usd).then(a.key.cmp(&b.key)));
         let shown_first = index == options.anomaly.history_weeks;
+        // Weeks priced with other tables are compared at today's prices: the change is then
+        // volume, and the rest of it is price.
         let split = match &options.pricer {
-            Some(pricer) if !shown_first => {
-                volume_change(
-                    store,
-                    (&previous.ids, &previous.tables),
-                    (&this.ids, &this.tables),
-                    pricer,
-                )
-                .await?
+            Some(pricer)
+                if !shown_first && !all_at_today([&previous.tables, &this.tables], pricer) =>
+            {
+                let before =
+                    week_at_today(store, pricer, &mut at_today, index - 1, &previous.ids).await?;
+                let after = week_at_today(store, pricer, &mut at_today, index, &this.ids).await?;
+                Some(after - before)
             }
             _ => None,
         };
