@@ -20,10 +20,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::common::tollgate_command;
-use crate::moto::{
-    python_with_moto as python, read_json, run_bounded, tollgate_record, u64_field, Moto,
-    MANIFEST_DIR,
-};
+use crate::moto::{python_with_moto as python, record_workload, run_bounded, u64_field, Moto};
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 const CLI_LIMIT: Duration = Duration::from_secs(30);
@@ -59,21 +56,8 @@ fn findings_claim_only_the_calls_their_advice_removes() {
     let scratch = scratch.path();
     let moto = Moto::start(&python, scratch);
     let db = scratch.join("db/truth.db");
-    let truth_path = scratch.join("truth.json");
-    let script = Path::new(MANIFEST_DIR).join("tests/e2e/truth_workload.py");
-    let command = tollgate_record(
-        scratch,
-        &db,
-        &moto.url(),
-        &python,
-        [script.as_os_str(), truth_path.as_os_str()],
-    );
-    let run = run_bounded(command, scratch, "truth", RUN_LIMIT);
-    let context = format!("{}\n{}", run.describe(), moto.log_tail());
-    assert!(run.status.success(), "the workload failed\n{context}");
-    assert!(run.stdout.contains("truth_workload: ok"), "{context}");
-    let truth = read_json(&truth_path, &context);
-    assert_eq!(truth["ok"], true, "{truth:#}\n{context}");
+    let (truth, context) =
+        record_workload(scratch, &db, &moto, &python, "truth_workload", RUN_LIMIT);
     let report = report_json(scratch, &db);
     let all = format!("report: {report:#}\nworkload: {truth:#}\n{context}");
     let bucket = |name: &str| {

@@ -345,3 +345,32 @@ where
     dummy_aws_env(&mut command, scratch);
     command
 }
+
+/// Records `tests/e2e/<stem>.py` through `tollgate run --db DB --upstream <moto>` with the path
+/// of its truth file as its argument, checks that it finished (`<stem>: ok`, `"ok": true`), and
+/// returns its truth and the run's output and moto's log for failure messages.
+pub(crate) fn record_workload(
+    scratch: &Path,
+    db: &Path,
+    moto: &Moto,
+    python: &Path,
+    stem: &str,
+    limit: Duration,
+) -> (Value, String) {
+    let truth_path = scratch.join(format!("{stem}.json"));
+    let script = Path::new(MANIFEST_DIR).join(format!("tests/e2e/{stem}.py"));
+    let command = tollgate_record(
+        scratch,
+        db,
+        &moto.url(),
+        python,
+        [script.as_os_str(), truth_path.as_os_str()],
+    );
+    let run = run_bounded(command, scratch, stem, limit);
+    let context = format!("{}\n{}", run.describe(), moto.log_tail());
+    assert!(run.status.success(), "the workload failed\n{context}");
+    assert!(run.stdout.contains(&format!("{stem}: ok")), "{context}");
+    let truth = read_json(&truth_path, &context);
+    assert_eq!(truth["ok"], true, "{truth:#}\n{context}");
+    (truth, context)
+}

@@ -28,8 +28,8 @@ use sha2::{Digest, Sha256};
 
 use crate::common::{hermetic_command, tollgate_command};
 use crate::moto::{
-    python_with_moto as python, read_json, run_bounded, tollgate_record, u64_field, Finished, Moto,
-    MANIFEST_DIR,
+    python_with_moto as python, read_json, record_workload, run_bounded, tollgate_record,
+    u64_field, Finished, Moto, MANIFEST_DIR,
 };
 
 /// How long one `tollgate run` of a workload may take before the test gives up on it.
@@ -108,21 +108,8 @@ fn the_report_has_the_exact_calls_and_loops_the_workload_made() {
     let scratch = scratch.path();
     let moto = Moto::start(&python, scratch);
     let db = scratch.join("db/t.db");
-    let truth_path = scratch.join("loops.json");
-    let script = Path::new(MANIFEST_DIR).join("tests/e2e/loops_workload.py");
-    let command = tollgate_record(
-        scratch,
-        &db,
-        &moto.url(),
-        &python,
-        [script.as_os_str(), truth_path.as_os_str()],
-    );
-    let run = run_bounded(command, scratch, "loops", RUN_LIMIT);
-    let context = format!("{}\n{}", run.describe(), moto.log_tail());
-    assert!(run.status.success(), "the workload failed\n{context}");
-    assert!(run.stdout.contains("loops_workload: ok"), "{context}");
-    let truth = read_json(&truth_path, &context);
-    assert_eq!(truth["ok"], true, "{truth:#}\n{context}");
+    let (truth, context) =
+        record_workload(scratch, &db, &moto, &python, "loops_workload", RUN_LIMIT);
 
     let report = report_json(scratch, &db, "loops-report", &["--last"]);
     let all = format!("report: {report:#}\nworkload: {truth:#}\n{context}");
