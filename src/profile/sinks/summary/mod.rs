@@ -47,7 +47,12 @@ pub struct Summary {
     distrusting: DashMap<(Option<String>, Option<&'static str>), u64>,
     /// The bundle a client should trust, for the fixes the summary names.
     ca_bundle: Option<String>,
+    /// Distrusting connections whose process was looked up ([`MAX_DISTRUST_LOOKUPS`] at most).
+    distrust_lookups: AtomicU64,
 }
+
+/// How many distrusting connections get their process looked up in `/proc`.
+const MAX_DISTRUST_LOOKUPS: u64 = 16;
 
 /// Libraries whose own HTTP client trusts neither `SSL_CERT_FILE` nor `AWS_CA_BUNDLE`, found by
 /// the shared objects a process has mapped: what names the fix that works for them.
@@ -136,6 +141,7 @@ impl Summary {
             allowances: Vec::new(),
             distrusting: DashMap::new(),
             ca_bundle: None,
+            distrust_lookups: AtomicU64::new(0),
         }
     }
 
@@ -239,9 +245,14 @@ impl CallSink for Summary {
     }
 
     fn on_distrust(&self, distrust: &Distrust) {
-        // Looked up now: a client that cannot connect usually exits soon after. Rare, so the
-        // millisecond that `/proc` costs is never on a call's path.
-        let process = crate::procnet::client_process(distrust.client);
+        // Looked up now: a client that cannot connect usually exits soon after. It runs on the
+        // connection's task (never a call's path), and a client that retries in a tight loop
+        // must not turn it into a /proc scan per connection: the first few are named, the rest
+        // only counted.
+        let named = self.distrust_lookups.fetch_add(1, Ordering::Relaxed) < MAX_DISTRUST_LOOKUPS;
+        let process = named
+            .then(|| crate::procnet::client_process(distrust.client))
+            .flatten();
         let library = process
             .as_ref()
             .and_then(|p| std::fs::read_to_string(format!("/proc/{}/maps", p.pid)).ok())
