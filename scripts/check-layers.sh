@@ -22,7 +22,8 @@ set -euo pipefail
 # The layers. One line per constrained module: the module, then what it must not import.
 # `*` means it imports nothing of tollgate: no `crate::` path at all.
 RULES='
-proxy      aws profile store report pricing findings record cli summary
+proxy      aws profile store report pricing findings record cli summary endpoint
+endpoint   profile store report pricing findings cli gate metrics
 aws        pricing store profile report findings cli proxy
 store      profile proxy report findings cli summary
 record     *

@@ -11,6 +11,8 @@
 //!   `Loop`, `RunMeta`, money, units, and the aggregates reports read back.
 //! * [`profile`]: `Exchange` → identified, priced `Call` with its loop; hands it to the sinks
 //!   (live summary, recorder, live metrics) in `profile/sinks/`.
+//! * [`endpoint`]: endpoint mode, the AWS half of the proxy's endpoint front end: which host a
+//!   request sent to tollgate as `AWS_ENDPOINT_URL` is for, re-signed for it with `aws-sigv4`.
 //! * [`metrics`]: `--metrics`: the `/metrics` endpoint for Prometheus, with the proxy's and
 //!   recorder's health read from their own counters.
 //! * [`store`]: the `RunStore` trait (write batches, read aggregates); SQLite in
@@ -24,6 +26,7 @@
 pub mod aws;
 pub mod ca;
 pub mod cli;
+pub mod endpoint;
 pub mod findings;
 pub mod gate;
 pub mod home;

@@ -224,6 +224,7 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
         let requests = requests.clone();
         service_fn(move |request| {
             requests.fetch_add(1, Ordering::Relaxed);
+            let request = request.map(http_body_util::Either::Left);
             forward::forward_observed(shared.clone(), target.clone(), request)
                 .instrument(connection_span.clone())
         })

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -21,17 +22,21 @@ use super::exchange::{EndSignal, ExchangeRecorder, RequestHead, Side, Tap, TapBo
 use super::observer::{ResponseRecord, Transport, Tunnel, UpstreamFailure};
 use super::target::Target;
 use super::tunnel;
-use super::Shared;
+use super::{BoxError, Shared};
 
 /// What the proxy answers with: a streamed upstream body, or a small body of its own.
 pub(crate) type ProxyBody = Either<TapBody<Incoming>, Full<Bytes>>;
+
+/// What the proxy sends upstream: the client's body as it arrived, or one an endpoint front end
+/// rewrote (re-framed, re-signed) on its way through.
+pub type RequestBody = Either<Incoming, UnsyncBoxBody<Bytes, BoxError>>;
 
 /// Forwards an intercepted request and reports the exchange to the observers, in an `exchange`
 /// span within the connection's.
 pub(crate) async fn forward_observed(
     shared: Arc<Shared>,
     target: Target,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let id = shared.next_exchange_id.fetch_add(1, Ordering::Relaxed);
     // The path only: a query may hold a presigned URL's signature.
@@ -51,7 +56,7 @@ pub(crate) async fn forward_observed(
 async fn observe(
     shared: Arc<Shared>,
     target: Target,
-    mut request: Request<Incoming>,
+    mut request: Request<RequestBody>,
     id: u64,
     span: tracing::Span,
 ) -> Result<Response<ProxyBody>, Infallible> {
@@ -200,7 +205,7 @@ pub(crate) async fn forward_passthrough(
     let uri = parts.uri.clone();
     prepare_upstream_request(&mut parts, &target, uri);
     let (end, body_sent) = EndSignal::new();
-    let body = TapBody::new(body, None).with_end_signal(end);
+    let body = TapBody::new(Either::Left(body), None).with_end_signal(end);
     let result = send(
         &shared,
         &shared.client,
@@ -353,8 +358,8 @@ impl Failure {
 /// response head after that.
 async fn send(
     shared: &Shared,
-    client: &Client<HttpsConnector<HttpConnector>, TapBody<Incoming>>,
-    request: Request<TapBody<Incoming>>,
+    client: &Client<HttpsConnector<HttpConnector>, TapBody<RequestBody>>,
+    request: Request<TapBody<RequestBody>>,
     body_sent: Arc<tokio::sync::Notify>,
 ) -> Result<Response<Incoming>, Failure> {
     let upstream = request

@@ -11,6 +11,7 @@
 //! inside the exchange span. Header values, queries and bodies are never logged.
 
 mod connect;
+mod endpoint;
 mod exchange;
 mod forward;
 mod intercept;
@@ -18,6 +19,7 @@ mod observer;
 mod target;
 mod tunnel;
 
+pub use endpoint::{EndpointRouter, Refused, RouteFuture, Routed};
 pub use forward::OWN_HEADER_PREFIX;
 pub use intercept::{BadPattern, HostMatcher};
 pub use observer::{
@@ -50,6 +52,7 @@ use tracing::Instrument;
 
 use exchange::TapBody;
 use forward::ProxyBody;
+pub use forward::RequestBody;
 use target::Target;
 
 /// Entry points for the fuzz targets in `fuzz/`: the parsers that read bytes from the network.
@@ -158,6 +161,8 @@ pub struct ProxyStats {
     /// Requests sent to the proxy's port as if it were the server (an endpoint URL pointing at
     /// it): answered with what to do instead.
     pub endpoint_requests: AtomicU64,
+    /// Requests on the endpoint listener (endpoint mode) that its router refused to forward.
+    pub endpoint_refused: AtomicU64,
     /// The proxy's connection tasks: client connections, and the interceptions, tunnels and
     /// upgraded exchanges they became. Read, never waited on, through [`Self::open_connections`].
     tasks: TaskTracker,
@@ -193,10 +198,10 @@ pub enum ProxyError {
 pub(crate) struct Shared {
     config: ProxyConfig,
     tls: Arc<dyn ServerConfigSource>,
-    client: Client<HttpsConnector<HttpConnector>, TapBody<Incoming>>,
+    client: Client<HttpsConnector<HttpConnector>, TapBody<RequestBody>>,
     /// HTTP/1.1 only, for requests that upgrade the connection (WebSocket): HTTP/2 has no
     /// `Upgrade`, and the main pool would pick it whenever the upstream offers it.
-    upgrade_client: Client<HttpsConnector<HttpConnector>, TapBody<Incoming>>,
+    upgrade_client: Client<HttpsConnector<HttpConnector>, TapBody<RequestBody>>,
     observers: Observers,
     /// The proxy's own port: HTTP/1.1 only, with upgrades for CONNECT.
     proxy_http: auto::Builder<TokioExecutor>,
@@ -226,6 +231,8 @@ impl Shared {
 pub struct Proxy {
     listener: TcpListener,
     shared: Arc<Shared>,
+    /// Endpoint mode's listener and the router that says where its requests go.
+    endpoint: Option<(TcpListener, Arc<dyn EndpointRouter>)>,
 }
 
 impl Proxy {
@@ -285,6 +292,33 @@ impl Proxy {
                 next_exchange_id: AtomicU64::new(1),
                 stats,
             }),
+            endpoint: None,
+        })
+    }
+
+    /// Also listens on `listen` as an endpoint (plain HTTP, requests addressed to tollgate
+    /// itself), forwarding each request where `router` says.
+    pub async fn with_endpoint(
+        mut self,
+        listen: SocketAddr,
+        router: Arc<dyn EndpointRouter>,
+    ) -> Result<Self, ProxyError> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| ProxyError::Bind {
+                addr: listen,
+                source,
+            })?;
+        self.endpoint = Some((listener, router));
+        Ok(self)
+    }
+
+    /// The endpoint listener's address, in endpoint mode.
+    pub fn endpoint_addr(&self) -> Option<SocketAddr> {
+        self.endpoint.as_ref().map(|(listener, _)| {
+            listener
+                .local_addr()
+                .expect("a bound listener has an address")
         })
     }
 
@@ -301,10 +335,38 @@ impl Proxy {
     /// Serves until `shutdown` resolves, then stops accepting, gives in-flight exchanges up to
     /// the grace period to finish, and flushes the observers.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let Self { listener, shared } = self;
+        let Self {
+            listener,
+            shared,
+            endpoint,
+        } = self;
+        let (endpoint_listener, router) = match endpoint {
+            Some((listener, router)) => (Some(listener), Some(router)),
+            None => (None, None),
+        };
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
+                accepted = accept_if_listening(endpoint_listener.as_ref()) => match accepted {
+                    Ok((stream, client)) => {
+                        let _ = stream.set_nodelay(true);
+                        shared.stats.connections.fetch_add(1, Ordering::Relaxed);
+                        let span = tracing::debug_span!(
+                            "connection",
+                            %client,
+                            host = tracing::field::Empty,
+                        );
+                        let router = router.clone().expect("a router with its listener");
+                        shared.tasks.spawn(
+                            endpoint::serve_client(shared.clone(), router, stream, client)
+                                .instrument(span),
+                        );
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed on the endpoint listener");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
                 accepted = listener.accept() => match accepted {
                     Ok((stream, client)) => {
                         let _ = stream.set_nodelay(true);
@@ -328,6 +390,7 @@ impl Proxy {
             }
         }
         drop(listener);
+        drop(endpoint_listener);
         shared.shutdown.cancel();
         shared.tasks.close();
         // Tunnels still open when the grace period ends close themselves and report what crossed
@@ -349,6 +412,16 @@ impl Proxy {
             );
         }
         shared.observers.flush().await;
+    }
+}
+
+/// Accepts on `listener`, or waits forever when there is none.
+async fn accept_if_listening(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -394,6 +467,7 @@ async fn route(
                 port: uri.port_u16().unwrap_or(80),
             };
             if shared.config.intercept.matches(&target.host) {
+                let request = request.map(http_body_util::Either::Left);
                 forward::forward_observed(shared, target, request).await
             } else {
                 forward::forward_passthrough(shared, target, request).await
@@ -427,7 +501,7 @@ where
 fn upstream_client(
     config: &ProxyConfig,
     http2: bool,
-) -> Result<Client<HttpsConnector<HttpConnector>, TapBody<Incoming>>, ProxyError> {
+) -> Result<Client<HttpsConnector<HttpConnector>, TapBody<RequestBody>>, ProxyError> {
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

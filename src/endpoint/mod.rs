@@ -1,0 +1,398 @@
+//! Endpoint mode: tollgate as the clients' `AWS_ENDPOINT_URL`, re-signing each request for the
+//! real AWS host (issue 18). No proxy settings and no CA for the client to trust: it speaks
+//! plain HTTP to tollgate on loopback, and tollgate reaches AWS (or `--upstream`) over TLS.
+//!
+//! This is the AWS half of the proxy's endpoint front end ([`crate::proxy::EndpointRouter`]): it
+//! finds the service from the request's SigV4 scope and the model (the same identification as
+//! proxy mode), the host the request would have reached without the override ([`hosts`]), and
+//! re-signs the head ([`resign`]) and an aws-chunked body ([`chunked`]) with the credentials the
+//! client signed with ([`credentials`]). Requests it cannot forward faithfully are refused with
+//! an error the client's SDK shows, and nothing is sent.
+
+pub mod chunked;
+pub mod credentials;
+pub mod hosts;
+pub mod resign;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::Incoming;
+
+use crate::aws::identify::{Identifier, Identity, Request as IdentifyRequest};
+use crate::aws::model::Model;
+use crate::proxy::{EndpointRouter, Refused, RequestBody, RouteFuture, Routed, Transport};
+use chunked::{ChunkSigner, ResignedBody};
+use credentials::CredentialSource;
+use resign::ClientSignature;
+
+/// Largest body tollgate holds to hash, for a request that carries no `x-amz-content-sha256`
+/// (every service but S3 and Glacier, whose SDKs always send it). AWS's own request limits
+/// for those services are lower (Lambda's Invoke: 6 MB, Kinesis's PutRecords: 5 MB).
+pub const MAX_HASHED_BODY: usize = 64 * 1024 * 1024;
+
+/// How many bytes of a body identification reads (as the profile's capture does by default).
+const IDENTIFY_PREFIX: usize = 64 * 1024;
+
+/// Requests refused, and the first reason, for the end of the run.
+#[derive(Debug, Default)]
+pub struct Refusals {
+    count: AtomicU64,
+    first: Mutex<Option<String>>,
+}
+
+impl Refusals {
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub fn first_reason(&self) -> Option<String> {
+        self.first.lock().ok().and_then(|first| first.clone())
+    }
+
+    fn note(&self, reason: &str) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut first) = self.first.lock() {
+            first.get_or_insert_with(|| reason.to_string());
+        }
+    }
+}
+
+/// The endpoint router for AWS requests.
+#[derive(Clone)]
+pub struct AwsEndpoint {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    model: &'static Model,
+    credentials: Arc<dyn CredentialSource>,
+    refusals: Arc<Refusals>,
+}
+
+impl AwsEndpoint {
+    pub fn new(model: &'static Model, credentials: Arc<dyn CredentialSource>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                model,
+                credentials,
+                refusals: Arc::default(),
+            }),
+        }
+    }
+
+    pub fn refusals(&self) -> Arc<Refusals> {
+        self.inner.refusals.clone()
+    }
+}
+
+impl EndpointRouter for AwsEndpoint {
+    fn route(&self, request: Request<Incoming>) -> RouteFuture {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.route(request).await })
+    }
+}
+
+/// The body, read or still streaming.
+enum Payload {
+    Read(Bytes),
+    Streamed { body: Incoming, chunked: bool },
+}
+
+/// How the body travels on.
+enum BodyPlan {
+    /// As the client sent it: its hash is in `x-amz-content-sha256`, or it is unsigned.
+    AsIs,
+    /// Read whole to hash it (no `x-amz-content-sha256`), then sent as read.
+    Hashed,
+    /// aws-chunked with a signature per chunk: each chunk re-signed.
+    SignedChunks,
+}
+
+impl Inner {
+    async fn route(&self, request: Request<Incoming>) -> Result<Routed, Refused> {
+        let (mut parts, body) = request.into_parts();
+        let json = speaks_json(&parts.headers);
+        let refuse = |status: StatusCode, code: &str, message: String| {
+            tracing::warn!(code, "endpoint mode refused a request: {message}");
+            self.refusals.note(&message);
+            refusal(status, code, &message, json)
+        };
+        let authorization = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        let Some(authorization) = authorization else {
+            let query = parts.uri.query().unwrap_or("");
+            let presigned = ["X-Amz-Signature=", "X-Amz-Credential=", "AWSAccessKeyId="]
+                .iter()
+                .any(|key| query.contains(key));
+            let message = if presigned {
+                "tollgate's endpoint mode cannot forward a presigned URL made for it: its \
+                 signature covers tollgate's own address. Make presigned URLs without \
+                 AWS_ENDPOINT_URL, or profile that program in proxy mode (tollgate run without \
+                 --endpoint)."
+            } else {
+                "tollgate's endpoint mode forwards SigV4-signed requests only: an unsigned \
+                 request names no service to send it to. Profile this program in proxy mode \
+                 (tollgate run without --endpoint)."
+            };
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                "TollgateEndpointUnsigned",
+                message.to_string(),
+            ));
+        };
+        let Some(signature) = resign::client_signature(authorization) else {
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                "TollgateEndpointUnsupportedSignature",
+                "tollgate's endpoint mode re-signs SigV4 (AWS4-HMAC-SHA256) requests only; this \
+                 one is signed otherwise (SigV2, or SigV4a for a multi-region endpoint). Profile \
+                 it in proxy mode (tollgate run without --endpoint)."
+                    .to_string(),
+            ));
+        };
+        let credentials = match self.credentials.credentials().await {
+            Ok(credentials) => credentials,
+            Err(error) => {
+                return Err(refuse(
+                    StatusCode::FORBIDDEN,
+                    "TollgateEndpointNoCredentials",
+                    error.to_string(),
+                ))
+            }
+        };
+        if credentials.access_key_id() != signature.access_key_id {
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                "TollgateEndpointIdentityMismatch",
+                format!(
+                    "tollgate refused to forward this request: the client signed it with access \
+                     key {} but the credentials tollgate resolved (environment, AWS_PROFILE, \
+                     ~/.aws, roles) have access key {}. tollgate never sends a call under an \
+                     identity other than the client's: give tollgate the same credentials as \
+                     the program (the same AWS_PROFILE or AWS_ACCESS_KEY_ID), or profile it in \
+                     proxy mode.",
+                    redact_key(&signature.access_key_id),
+                    redact_key(credentials.access_key_id())
+                ),
+            ));
+        }
+
+        let content_sha = parts
+            .headers
+            .get("x-amz-content-sha256")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        let plan = match content_sha.as_deref() {
+            Some(value) if value.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => {
+                BodyPlan::SignedChunks
+            }
+            Some(_) => BodyPlan::AsIs,
+            None => BodyPlan::Hashed,
+        };
+        let (payload_hash, body) = match (plan, content_sha) {
+            (BodyPlan::Hashed, _) => {
+                let bytes = match Limited::new(body, MAX_HASHED_BODY).collect().await {
+                    Ok(collected) => collected.to_bytes(),
+                    Err(error) => {
+                        return Err(refuse(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "TollgateEndpointBodyUnreadable",
+                            format!(
+                                "tollgate could not read this request's body to re-sign it \
+                                 ({error}); bodies without x-amz-content-sha256 are held up \
+                                 to {} MiB. Profile this program in proxy mode.",
+                                MAX_HASHED_BODY / (1024 * 1024)
+                            ),
+                        ))
+                    }
+                };
+                (sha256_hex(&bytes), Payload::Read(bytes))
+            }
+            (plan, Some(value)) => (
+                value,
+                Payload::Streamed {
+                    body,
+                    chunked: matches!(plan, BodyPlan::SignedChunks),
+                },
+            ),
+            (_, None) => unreachable!("only a hashed body lacks x-amz-content-sha256"),
+        };
+        let prefix = match &body {
+            Payload::Read(bytes) => &bytes[..bytes.len().min(IDENTIFY_PREFIX)],
+            Payload::Streamed { .. } => &[][..],
+        };
+        let endpoint_prefix = self.endpoint_prefix(&parts, &signature, prefix);
+        let host = hosts::aws_host(&endpoint_prefix, &signature.region);
+        let time = SystemTime::now();
+        let seed = match resign::resign_head(
+            &mut parts,
+            &host,
+            &signature,
+            &payload_hash,
+            &credentials,
+            time,
+        ) {
+            Ok(seed) => seed,
+            Err(error) => {
+                return Err(refuse(
+                    StatusCode::BAD_REQUEST,
+                    "TollgateEndpointResignFailed",
+                    error.to_string(),
+                ))
+            }
+        };
+        let body: RequestBody = match body {
+            Payload::Read(bytes) => Either::Right(
+                Full::new(bytes)
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            ),
+            Payload::Streamed {
+                body,
+                chunked: true,
+            } => {
+                let signer = ChunkSigner {
+                    identity: credentials.into(),
+                    region: signature.region.clone(),
+                    service: signature.service.clone(),
+                    time,
+                    running: seed,
+                };
+                Either::Right(ResignedBody::new(body, signer).boxed_unsync())
+            }
+            Payload::Streamed { body, .. } => Either::Left(body),
+        };
+        Ok(Routed {
+            request: Request::from_parts(parts, body),
+            host,
+            port: 443,
+            transport: Transport::Https,
+        })
+    }
+
+    /// The endpoint prefix of the service the request is for: by the same identification as
+    /// proxy mode (scope, then the model's routes), else the signing name itself.
+    fn endpoint_prefix(
+        &self,
+        parts: &http::request::Parts,
+        signature: &ClientSignature,
+        body: &[u8],
+    ) -> String {
+        let request = IdentifyRequest {
+            method: &parts.method,
+            host: "",
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            body,
+        };
+        let model = self.model;
+        let identified = Identifier::new(model).identify(&request).identity;
+        let named = match identified {
+            Identity::Operation { service, .. } => {
+                return model.service(service).endpoint_prefix.to_string()
+            }
+            Identity::NotInModel { service, .. } => Some(service),
+            Identity::Unknown { service_guess, .. } => service_guess,
+            Identity::NotAws => None,
+        };
+        named
+            .and_then(|name| model.service_named(&name))
+            .or_else(|| model.by_signing_name(&signature.service).first().copied())
+            .map(|service| model.service(service).endpoint_prefix.to_string())
+            .unwrap_or_else(|| signature.service.clone())
+    }
+}
+
+/// Whether the client reads errors as JSON (the JSON and REST-JSON protocols) rather than XML.
+fn speaks_json(headers: &HeaderMap) -> bool {
+    headers.contains_key("x-amz-target")
+        || headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.contains("json"))
+}
+
+/// An error in the shape the client's protocol reads, marked as tollgate's own.
+fn refusal(status: StatusCode, code: &str, message: &str, json: bool) -> Refused {
+    let (body, content_type) = if json {
+        (
+            serde_json::json!({ "__type": code, "message": message }).to_string(),
+            "application/x-amz-json-1.0",
+        )
+    } else {
+        (
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse><Error><Type>Sender</Type>\
+                 <Code>{code}</Code><Message>{}</Message></Error></ErrorResponse>\n",
+                xml_escape(message)
+            ),
+            "text/xml",
+        )
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    if let Ok(value) = http::HeaderValue::from_str(code) {
+        headers.insert("x-amzn-errortype", value);
+    }
+    headers.insert(
+        "x-tollgate-error",
+        http::HeaderValue::from_static("endpoint-refused"),
+    );
+    response
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// An access key id as `aws configure list` shows one: its last four characters, enough to tell
+/// two apart.
+fn redact_key(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    let shown: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+    format!("…{shown}")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    let mut text = String::with_capacity(64);
+    for byte in digest {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_read_as_the_clients_protocol_errors() {
+        let xml = refusal(StatusCode::FORBIDDEN, "Code", "a < b", false);
+        assert_eq!(xml.status(), 403);
+        assert_eq!(xml.headers()["x-tollgate-error"], "endpoint-refused");
+        let json = refusal(StatusCode::FORBIDDEN, "Code", "m", true);
+        assert_eq!(json.headers()["content-type"], "application/x-amz-json-1.0");
+        assert_eq!(redact_key("AKIAIOSFODNN7EXAMPLE"), "…MPLE");
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
