@@ -16,6 +16,8 @@ export TOLLGATE_TEST_PYTHON="$PWD/.venv/bin/python"
 export TOLLGATE_TEST_NEWER_BOTOCORE_PYTHON="$PWD/.venv-newer-botocore/bin/python"
 # The Python data stack (s3fs, pandas, polars, pyarrow), pinned in requirements-datastack.txt.
 export TOLLGATE_TEST_DATASTACK_PYTHON="$PWD/.venv-datastack/bin/python"
+# The AWS CLI v1 (requirements-awscli.txt), for endpoint mode's test.
+export TOLLGATE_TEST_AWSCLI="$PWD/.venv-awscli/bin/aws"
 # The AWS SDK for JavaScript workload's packages and a second Node release, from npm (lockfiles).
 scripts/node-env.sh
 if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use super::node_preload::{self, NodePreload};
 use super::python_callsites::PythonCallsites;
 
+/// The SDKs' endpoint override for every service (the AWS SDKs and tools reference guide,
+/// "Service-specific endpoints").
+pub const ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL";
+
 /// botocore's CA bundle setting: a CA bundle the user configured, which tollgate must replace.
 const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
 
@@ -21,6 +25,8 @@ pub struct ClientEnv {
     pub node: Option<NodePreload>,
     /// The Python call-site bootstrap, unless `--no-callsites` (or it could not be written).
     pub python: Option<PythonCallsites>,
+    /// Endpoint mode's URL (`http://127.0.0.1:PORT`), when it is on.
+    pub endpoint_url: Option<String>,
 }
 
 impl ClientEnv {
@@ -31,7 +37,33 @@ impl ClientEnv {
             bundle: bundle.to_path_buf(),
             node: None,
             python: None,
+            endpoint_url: None,
         }
+    }
+
+    pub fn with_endpoint(mut self, endpoint: Option<SocketAddr>) -> Self {
+        self.endpoint_url = endpoint.map(|addr| format!("http://{addr}"));
+        self
+    }
+
+    /// Endpoint mode's variables for a child: AWS_ENDPOINT_URL, which every current SDK and both
+    /// AWS CLIs read, and the Python call-site bootstrap (its header is unsigned, and removed
+    /// before the request goes on). No proxy and no CA: the client speaks plain HTTP to tollgate.
+    pub fn endpoint_child_vars(
+        &self,
+        inherited: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<(&'static str, String)> {
+        let mut vars = Vec::new();
+        if let Some(url) = &self.endpoint_url {
+            vars.push((ENDPOINT_VAR, url.clone()));
+        }
+        if let Some(python) = &self.python {
+            vars.push((
+                "PYTHONPATH",
+                python.python_path(inherited("PYTHONPATH").as_deref()),
+            ));
+        }
+        vars
     }
 
     pub fn with_python(mut self, python: Option<PythonCallsites>) -> Self {

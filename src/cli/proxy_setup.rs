@@ -16,6 +16,8 @@ use super::python_callsites::PythonCallsites;
 use crate::aws;
 use crate::aws::usage::Answerer;
 use crate::ca::{CaPaths, LeafCertificates, LocalCa};
+use crate::endpoint::credentials::DefaultChain;
+use crate::endpoint::{AwsEndpoint, Refusals};
 use crate::home;
 use crate::metrics::{Exporter, MetricsServer};
 use crate::pricing::{overlay, Pricer};
@@ -294,6 +296,8 @@ impl Recording {
 pub struct Started {
     pub proxy: Proxy,
     pub client_env: ClientEnv,
+    /// Endpoint mode's refusals (requests it would not forward), when it is on.
+    pub endpoint_refusals: Option<Arc<Refusals>>,
     pub summary: Arc<Summary>,
     pub recording: Recording,
 }
@@ -304,6 +308,7 @@ pub struct Started {
 pub async fn start(
     args: &ProxyArgs,
     listen: SocketAddr,
+    endpoint: Option<SocketAddr>,
     kind: &str,
     command: Vec<String>,
     unrecorded: Unrecorded,
@@ -414,7 +419,16 @@ pub async fn start(
     };
     let profiler = Profiler::new(pricer, sinks).answered_by(answerer);
     let observers = Observers::new(vec![Arc::new(profiler) as Arc<dyn Observer>]);
-    let proxy = Proxy::bind(config, Arc::new(leaves), observers).await?;
+    let mut proxy = Proxy::bind(config, Arc::new(leaves), observers).await?;
+    let mut endpoint_refusals = None;
+    if let Some(addr) = endpoint {
+        let router = AwsEndpoint::new(
+            crate::aws::model::Model::in_use(),
+            Arc::new(DefaultChain::default()),
+        );
+        endpoint_refusals = Some(router.refusals());
+        proxy = proxy.with_endpoint(addr, Arc::new(router)).await?;
+    }
     let node = if args.no_node_preload {
         None
     } else {
@@ -427,7 +441,8 @@ pub async fn start(
     };
     let client_env = ClientEnv::new(proxy.local_addr(), &bundle_path)
         .with_node(node)
-        .with_python(python);
+        .with_python(python)
+        .with_endpoint(proxy.endpoint_addr());
     if let Some((server, mut exporter)) = metrics {
         exporter.watch(proxy.stats(), recorder);
         let addr = server.local_addr();
@@ -444,6 +459,7 @@ pub async fn start(
     Ok(Started {
         proxy,
         client_env,
+        endpoint_refusals,
         summary,
         recording,
     })

@@ -23,6 +23,14 @@ pub struct RunArgs {
     #[command(flatten)]
     proxy: ProxyArgs,
 
+    /// Be the command's AWS endpoint instead of its proxy: sets AWS_ENDPOINT_URL to a plain-HTTP
+    /// listener on loopback, and nothing else (no proxy, no CA). tollgate re-signs each request
+    /// for the real AWS host (or --upstream) with the credentials the command uses, resolved from
+    /// the same environment, profile and files. For clients that ignore HTTPS_PROXY or cannot
+    /// trust a local CA; see README's "Endpoint mode".
+    #[arg(long)]
+    endpoint: bool,
+
     /// Print no summary or report (a --summary-file or --report-file is still written).
     #[arg(short, long)]
     quiet: bool,
@@ -57,6 +65,27 @@ pub struct RunArgs {
     command: Vec<OsString>,
 }
 
+/// Endpoint mode sets AWS_ENDPOINT_URL; these would take precedence over it, or switch it off,
+/// and send the command's calls around tollgate: said before the command starts.
+fn warn_if_endpoint_overridden(vars: impl Iterator<Item = (OsString, OsString)>) {
+    let overriding: Vec<String> = vars
+        .filter(|(_, value)| !value.is_empty())
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            name.starts_with("AWS_ENDPOINT_URL_") || name == "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
+        })
+        .collect();
+    if !overriding.is_empty() {
+        say!(
+            "tollgate: warning: {} set: the SDKs read {} before (or instead of) the \
+             AWS_ENDPOINT_URL endpoint mode sets, so those calls go around tollgate; unset it \
+             for this run",
+            overriding.join(", "),
+            if overriding.len() == 1 { "it" } else { "them" }
+        );
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum SummaryFormat {
     Text,
@@ -77,6 +106,8 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let setup = proxy_setup::start(
         &args.proxy,
         "127.0.0.1:0".parse().expect("literal"),
+        args.endpoint
+            .then(|| "127.0.0.1:0".parse().expect("literal")),
         "run",
         recorded_command,
         if report_asked {
@@ -94,11 +125,17 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let node_preload = setup.client_env.node.is_some();
     let (program, program_args) = args.command.split_first().expect("clap requires CMD");
     let mut command = tokio::process::Command::new(program);
-    command.args(program_args).envs(
-        setup
-            .client_env
-            .child_vars(&|name| std::env::var(name).ok().filter(|value| !value.is_empty())),
-    );
+    let inherited = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    if args.endpoint {
+        warn_if_endpoint_overridden(std::env::vars_os());
+        command
+            .args(program_args)
+            .envs(setup.client_env.endpoint_child_vars(&inherited));
+    } else {
+        command
+            .args(program_args)
+            .envs(setup.client_env.child_vars(&inherited));
+    }
     // In a terminal the command stays in tollgate's process group, so it can read the terminal
     // and gets Ctrl-C from it directly. Elsewhere it gets a group of its own: a supervisor that
     // signals tollgate's whole group (`timeout`, systemd) then reaches the command once, through
@@ -175,6 +212,17 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             say!("{}", warnings.trim_end());
         }
     }
+    if let Some(refusals) = &setup.endpoint_refusals {
+        if refusals.count() > 0 {
+            say!(
+                "tollgate: warning: endpoint mode refused {} request{} (nothing was sent for \
+                 them): {}",
+                refusals.count(),
+                if refusals.count() == 1 { "" } else { "s" },
+                refusals.first_reason().unwrap_or_default()
+            );
+        }
+    }
     if let Some(line) = recorded {
         // Where the run is matters even with --quiet when something was lost.
         if !args.quiet || line.contains("warning") {
@@ -183,6 +231,19 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     // A run that nothing connected to is not "no AWS calls": most often they went around.
     if started_command
+        && !args.quiet
+        && stats.connections.load(std::sync::atomic::Ordering::Relaxed) == 0
+        && args.endpoint
+    {
+        say!(
+            "tollgate: nothing reached tollgate's endpoint ({}). The command's SDK may predate \
+             AWS_ENDPOINT_URL (botocore 1.31, AWS CLI 1.29 / 2.13, JavaScript v3 3.4xx, Go v2 \
+             2023-06, Rust 1.x read it), its code may set an endpoint of its own, or \
+             AWS_IGNORE_CONFIGURED_ENDPOINT_URLS may be set; proxy mode (without --endpoint) \
+             reaches those.",
+            setup.client_env.endpoint_url.as_deref().unwrap_or_default()
+        );
+    } else if started_command
         && !args.quiet
         && stats.connections.load(std::sync::atomic::Ordering::Relaxed) == 0
     {

@@ -21,6 +21,12 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8877")]
     listen: SocketAddr,
 
+    /// Also listen on ADDR as clients' AWS endpoint (plain HTTP; clients set
+    /// AWS_ENDPOINT_URL=http://ADDR), re-signing each request for the real AWS host with the
+    /// credentials tollgate resolves from its own environment (see README's "Endpoint mode").
+    #[arg(long, value_name = "ADDR")]
+    endpoint_listen: Option<SocketAddr>,
+
     /// Allow listening on a non-loopback address. Anyone who can reach it can then use the proxy.
     #[arg(long)]
     allow_remote: bool,
@@ -48,6 +54,15 @@ pub struct ServeState {
 pub const STATE_FILE: &str = "serve.json";
 
 pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(endpoint) = args.endpoint_listen {
+        // An endpoint signs with tollgate's own credentials: never for other machines.
+        if !endpoint.ip().is_loopback() {
+            bail!(
+                "--endpoint-listen {endpoint} is not a loopback address: endpoint mode re-signs \
+                 requests with the credentials tollgate holds, so it listens on loopback only"
+            );
+        }
+    }
     if !args.listen.ip().is_loopback() {
         if !args.allow_remote {
             bail!(
@@ -72,6 +87,7 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let setup = proxy_setup::start(
         &args.proxy,
         args.listen,
+        args.endpoint_listen,
         "serve",
         command,
         proxy_setup::Unrecorded::Dropped,
@@ -94,6 +110,12 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
     eprintln!("tollgate: proxy listening on {addr}; point clients at it with these exports (or `eval \"$(tollgate env)\"`):");
     // The proxy serves on when nobody reads the exports.
     let _ = super::print(&setup.client_env.shell_exports());
+    if let Some(url) = &setup.client_env.endpoint_url {
+        eprintln!(
+            "tollgate: endpoint listening on {url}; for clients that cannot use the proxy: \
+             export AWS_ENDPOINT_URL={url}"
+        );
+    }
 
     let shutdown = async move {
         tokio::select! {

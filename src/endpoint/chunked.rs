@@ -126,7 +126,9 @@ impl Resigner {
                     }
                     if size == 0 {
                         let signature = self.signer.sign_chunk(&Bytes::new())?;
-                        out.extend_from_slice(format!("0;chunk-signature={signature}\r\n").as_bytes());
+                        out.extend_from_slice(
+                            format!("0;chunk-signature={signature}\r\n").as_bytes(),
+                        );
                         self.state = State::Trailer;
                     } else {
                         self.state = State::Data(size);
@@ -220,9 +222,9 @@ impl Resigner {
                 self.pending.advance(2);
                 Ok(Some(line))
             }
-            None if self.pending.len() > MAX_LINE => {
-                Err(ChunkError::Malformed("a chunk header or trailer line too long"))
-            }
+            None if self.pending.len() > MAX_LINE => Err(ChunkError::Malformed(
+                "a chunk header or trailer line too long",
+            )),
             None => Ok(None),
         }
     }
@@ -349,10 +351,14 @@ mod tests {
     #[test]
     fn signed_trailers_are_re_signed_and_malformed_bodies_refused() {
         let mut body = Vec::new();
-        body.extend_from_slice(format!("3;chunk-signature={}\r\nabc\r\n", "1".repeat(64)).as_bytes());
+        body.extend_from_slice(
+            format!("3;chunk-signature={}\r\nabc\r\n", "1".repeat(64)).as_bytes(),
+        );
         body.extend_from_slice(format!("0;chunk-signature={}\r\n", "1".repeat(64)).as_bytes());
         body.extend_from_slice(b"x-amz-checksum-crc32:NSRBwg==\r\n");
-        body.extend_from_slice(format!("x-amz-trailer-signature:{}\r\n\r\n", "1".repeat(64)).as_bytes());
+        body.extend_from_slice(
+            format!("x-amz-trailer-signature:{}\r\n\r\n", "1".repeat(64)).as_bytes(),
+        );
         let mut resigner = Resigner::new(signer(&"2".repeat(64)));
         let mut out = BytesMut::new();
         resigner.push(&body, &mut out).unwrap();

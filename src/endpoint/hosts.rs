@@ -63,7 +63,10 @@ mod tests {
         );
         assert_eq!(aws_host("iam", "us-east-1"), "iam.amazonaws.com");
         assert_eq!(aws_host("route53", "us-east-1"), "route53.amazonaws.com");
-        assert_eq!(aws_host("health", "us-east-1"), "global.health.amazonaws.com");
+        assert_eq!(
+            aws_host("health", "us-east-1"),
+            "global.health.amazonaws.com"
+        );
         assert_eq!(
             aws_host("sqs", "cn-north-1"),
             "sqs.cn-north-1.amazonaws.com.cn"

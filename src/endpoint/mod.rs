@@ -116,11 +116,11 @@ enum BodyPlan {
 impl Inner {
     async fn route(&self, request: Request<Incoming>) -> Result<Routed, Refused> {
         let (mut parts, body) = request.into_parts();
-        let json = speaks_json(&parts.headers);
+        let shape = ErrorShape::of(&parts.headers);
         let refuse = |status: StatusCode, code: &str, message: String| {
-            tracing::warn!(code, "endpoint mode refused a request: {message}");
+            tracing::debug!(code, "endpoint mode refused a request: {message}");
             self.refusals.note(&message);
-            refusal(status, code, &message, json)
+            refusal(status, code, &message, shape)
         };
         let authorization = parts
             .headers
@@ -311,31 +311,61 @@ impl Inner {
     }
 }
 
-/// Whether the client reads errors as JSON (the JSON and REST-JSON protocols) rather than XML.
-fn speaks_json(headers: &HeaderMap) -> bool {
-    headers.contains_key("x-amz-target")
-        || headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.contains("json"))
+/// How the client's protocol reads an error body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorShape {
+    /// The JSON and REST-JSON protocols: `{"__type", "message"}`.
+    Json,
+    /// S3 (REST-XML as S3 writes it): `<Error><Code>`; the SDKs for Rust and Go read only this.
+    S3Xml,
+    /// The query protocols: `<ErrorResponse><Error><Code>`.
+    QueryXml,
+}
+
+impl ErrorShape {
+    fn of(headers: &HeaderMap) -> Self {
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|value: &http::HeaderValue| value.to_str().ok())
+        };
+        if headers.contains_key("x-amz-target")
+            || text(http::header::CONTENT_TYPE).is_some_and(|value| value.contains("json"))
+        {
+            Self::Json
+        } else if text(http::header::AUTHORIZATION)
+            .is_some_and(|value| value.contains("/s3/aws4_request"))
+            || headers.contains_key("x-amz-content-sha256")
+        {
+            Self::S3Xml
+        } else {
+            Self::QueryXml
+        }
+    }
 }
 
 /// An error in the shape the client's protocol reads, marked as tollgate's own.
-fn refusal(status: StatusCode, code: &str, message: &str, json: bool) -> Refused {
-    let (body, content_type) = if json {
-        (
+fn refusal(status: StatusCode, code: &str, message: &str, shape: ErrorShape) -> Refused {
+    let message_xml = xml_escape(message);
+    let (body, content_type) = match shape {
+        ErrorShape::Json => (
             serde_json::json!({ "__type": code, "message": message }).to_string(),
             "application/x-amz-json-1.0",
-        )
-    } else {
-        (
+        ),
+        ErrorShape::S3Xml => (
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+                 <Message>{message_xml}</Message></Error>\n"
+            ),
+            "application/xml",
+        ),
+        ErrorShape::QueryXml => (
             format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse><Error><Type>Sender</Type>\
-                 <Code>{code}</Code><Message>{}</Message></Error></ErrorResponse>\n",
-                xml_escape(message)
+                 <Code>{code}</Code><Message>{message_xml}</Message></Error></ErrorResponse>\n"
             ),
             "text/xml",
-        )
+        ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
@@ -384,11 +414,47 @@ mod tests {
 
     #[test]
     fn refusals_read_as_the_clients_protocol_errors() {
-        let xml = refusal(StatusCode::FORBIDDEN, "Code", "a < b", false);
+        let body = |response: Refused| {
+            use http_body_util::BodyExt;
+            let bytes = futures_util::FutureExt::now_or_never(response.into_body().collect())
+                .unwrap()
+                .unwrap()
+                .to_bytes();
+            String::from_utf8(bytes.to_vec()).unwrap()
+        };
+        let xml = refusal(StatusCode::FORBIDDEN, "Code", "a < b", ErrorShape::QueryXml);
         assert_eq!(xml.status(), 403);
         assert_eq!(xml.headers()["x-tollgate-error"], "endpoint-refused");
-        let json = refusal(StatusCode::FORBIDDEN, "Code", "m", true);
+        assert!(body(xml).contains(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>Code</Code><Message>a &lt; b</Message>"
+        ));
+        let s3 = refusal(StatusCode::FORBIDDEN, "Code", "m", ErrorShape::S3Xml);
+        assert!(body(s3).contains("\n<Error><Code>Code</Code><Message>m</Message></Error>"));
+        let json = refusal(StatusCode::FORBIDDEN, "Code", "m", ErrorShape::Json);
         assert_eq!(json.headers()["content-type"], "application/x-amz-json-1.0");
+        assert_eq!(body(json), r#"{"__type":"Code","message":"m"}"#);
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, http::HeaderValue::from_static(value));
+            }
+            map
+        };
+        assert_eq!(
+            ErrorShape::of(&headers(&[("x-amz-target", "DynamoDB_20120810.GetItem")])),
+            ErrorShape::Json
+        );
+        assert_eq!(
+            ErrorShape::of(&headers(&[("authorization", "AWS4-HMAC-SHA256 Credential=A/20261207/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0")])),
+            ErrorShape::S3Xml
+        );
+        assert_eq!(
+            ErrorShape::of(&headers(&[(
+                "content-type",
+                "application/x-www-form-urlencoded"
+            )])),
+            ErrorShape::QueryXml
+        );
         assert_eq!(redact_key("AKIAIOSFODNN7EXAMPLE"), "…MPLE");
         assert_eq!(
             sha256_hex(b""),

@@ -52,7 +52,12 @@ pub fn client_signature(value: &str) -> Option<ClientSignature> {
 pub struct ResignError(String);
 
 /// The headers the signer adds itself: the client's are dropped and replaced.
-const SIGNER_HEADERS: [&str; 4] = ["authorization", "x-amz-date", "x-amz-security-token", "host"];
+const SIGNER_HEADERS: [&str; 4] = [
+    "authorization",
+    "x-amz-date",
+    "x-amz-security-token",
+    "host",
+];
 
 /// Re-signs `parts` in place for `host`, as `signature` scoped it; returns the new signature (the
 /// seed of a chunked body's chain).
@@ -117,9 +122,8 @@ pub fn resign_head(
         SignableBody::Precomputed(payload_hash.to_string()),
     )
     .map_err(|e| error(&e))?;
-    let (instructions, new_signature) = sign(signable, &params)
-        .map_err(|e| error(&e))?
-        .into_parts();
+    let (instructions, new_signature) =
+        sign(signable, &params).map_err(|e| error(&e))?.into_parts();
     for name in ["x-amz-date", "x-amz-security-token"] {
         parts.headers.remove(name);
     }
@@ -145,7 +149,10 @@ mod tests {
                      SignedHeaders=host;X-Amz-Content-SHA256;x-amz-date, Signature=00";
         let signature = client_signature(value).unwrap();
         assert_eq!(signature.access_key_id, "AKID");
-        assert_eq!((signature.region.as_str(), signature.service.as_str()), ("eu-west-1", "s3"));
+        assert_eq!(
+            (signature.region.as_str(), signature.service.as_str()),
+            ("eu-west-1", "s3")
+        );
         assert_eq!(
             signature.signed_headers,
             ["host", "x-amz-content-sha256", "x-amz-date"]
@@ -172,20 +179,28 @@ mod tests {
         let mut direct = build("dynamodb.eu-west-1.amazonaws.com");
         sign_request(&mut direct, &credentials, "dynamodb", "eu-west-1", time).unwrap();
         let mut via_endpoint = build("127.0.0.1:4599");
-        sign_request(&mut via_endpoint, &credentials, "dynamodb", "eu-west-1", time).unwrap();
+        sign_request(
+            &mut via_endpoint,
+            &credentials,
+            "dynamodb",
+            "eu-west-1",
+            time,
+        )
+        .unwrap();
         assert_ne!(
             direct.headers()["authorization"],
             via_endpoint.headers()["authorization"]
         );
 
-        let signature = client_signature(
-            via_endpoint.headers()["authorization"].to_str().unwrap(),
-        )
-        .unwrap();
+        let signature =
+            client_signature(via_endpoint.headers()["authorization"].to_str().unwrap()).unwrap();
         let payload = {
             use sha2::Digest;
             let digest = sha2::Sha256::digest(via_endpoint.body());
-            digest.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         };
         let (mut parts, _body) = via_endpoint.into_parts();
         resign_head(
@@ -197,7 +212,10 @@ mod tests {
             time,
         )
         .unwrap();
-        assert_eq!(parts.headers["authorization"], direct.headers()["authorization"]);
+        assert_eq!(
+            parts.headers["authorization"],
+            direct.headers()["authorization"]
+        );
         assert_eq!(parts.headers["host"], "dynamodb.eu-west-1.amazonaws.com");
         assert_eq!(parts.headers["x-amz-security-token"], "session-token");
         assert_eq!(parts.headers.get_all("x-amz-date").iter().count(), 1);

@@ -88,7 +88,10 @@ async fn route(
             forward::forward_observed(shared, target, routed.request).await
         }
         Err(refused) => {
-            shared.stats.endpoint_refused.fetch_add(1, Ordering::Relaxed);
+            shared
+                .stats
+                .endpoint_refused
+                .fetch_add(1, Ordering::Relaxed);
             Ok(refused.map(Either::Right))
         }
     }

@@ -98,7 +98,8 @@ fn usage_errors_are_2_and_125_under_run() {
 }
 
 /// Defect 21: a mistyped flag became the command: `tollgate run --endpoint -- true` ran
-/// `--endpoint` as a program (127) and recorded an empty run. Flags before `--` are tollgate's:
+/// `--endpoint` as a program (127) and recorded an empty run (`--endpoint` has since become a
+/// flag: endpoint mode, issue 18; `--endpoints` now stands for it). Flags before `--` are tollgate's:
 /// an unknown one is a usage error (125), with clap's suggestion when one is near, the command
 /// does not run, and nothing is recorded.
 #[test]
@@ -108,10 +109,10 @@ fn a_mistyped_flag_before_the_command_is_a_usage_error_and_records_no_run() {
     let marker = marker.to_str().unwrap();
     for (flag, args) in [
         (
-            "--endpoint",
-            &["run", "--endpoint", "--", "touch", marker][..],
+            "--endpoints",
+            &["run", "--endpoints", "--", "touch", marker][..],
         ),
-        ("--endpoint", &["run", "--endpoint", "touch", marker]),
+        ("--endpoints", &["run", "--endpoints", "touch", marker]),
         (
             "--sumary",
             &["run", "--sumary", "json", "--", "touch", marker],
@@ -134,6 +135,7 @@ fn a_mistyped_flag_before_the_command_is_a_usage_error_and_records_no_run() {
     for (args, near) in [
         (&["run", "--sumary", "json", "--", "true"][..], "--summary"),
         (&["run", "--no-recrod", "--", "true"], "--no-record"),
+        (&["run", "--endpoints", "--", "true"], "--endpoint"),
     ] {
         let (_, _, stderr) = tollgate(home.path(), args);
         assert!(

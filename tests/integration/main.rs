@@ -10,6 +10,7 @@ mod cost;
 mod datastack;
 mod db_flags;
 mod e2e;
+mod endpoint_mode;
 mod exit_codes;
 mod findings;
 mod findings_truth;
