@@ -18,14 +18,18 @@
 //! * `tollgate`: the same recording every call into SQLite, which is what the targets are for;
 //! * `tollgate --metrics`: the same with live metrics on, scraped every second as Prometheus
 //!   would: its throughput over the recording tollgate's is the metrics' cost (target: within 5 %);
+//! * `tollgate --endpoint`: endpoint mode (issue 18), recording: the client sends plain HTTP to
+//!   `serve --endpoint-listen` as its AWS endpoint, and tollgate re-signs each request with
+//!   aws-sigv4 (credentials: AWS's documented example pair, from its environment) before
+//!   forwarding it over TLS, as proxy mode forwards; beside the proxy-mode tollgate;
 //! * `baseline`, only when `TOLLGATE_BENCH_BASELINE=/path/to/an/older/tollgate` is set: that
 //!   binary, recording, measured in the same rounds, for before/after figures from one sitting.
 //!
 //! Every target gets the same closed-loop load from one load generator (16 tasks over one
 //! reqwest client with 16 keep-alive connections, HTTP/1.1, requests shaped like boto3's signed
 //! ListObjectsV2), in interleaved rounds so that a change in the machine's load falls on all of
-//! them alike. Then 1 GiB is streamed down and up, directly and through the recording tollgate,
-//! sampling tollgate's memory.
+//! them alike. Then 1 GiB is streamed down and up, directly, through the recording tollgate and
+//! through endpoint mode, sampling each tollgate's memory.
 //!
 //! Targets are reported as PASS or MISS; the process exits non-zero only when the setup fails.
 //! Client and origin run in this process and share the machine's cores with the server under
@@ -188,6 +192,7 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
     let mut unrecorded = spawn("no-record", Mode::NoRecord).await??;
     let mut floor = spawn("floor", Mode::Floor).await??;
     let mut with_metrics = spawn("metrics", Mode::Metrics).await??;
+    let mut endpoint = spawn("endpoint", Mode::Endpoint).await??;
     let scraper = Scraper::start(&with_metrics).await?;
     let mut baseline = match std::env::var_os(BASELINE_VAR) {
         Some(_) => Some(spawn("baseline", Mode::Baseline).await??),
@@ -250,6 +255,14 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
     if let Some(baseline) = &baseline {
         servers.push(("baseline tollgate (recording)", baseline));
     }
+    // Endpoint mode: plain HTTP to tollgate itself, no proxy, no CA.
+    targets.push(Target {
+        label: "tollgate --endpoint (recording)",
+        client: client(origin.ca_pem.as_bytes(), None)?,
+        url: endpoint_base(&endpoint),
+        pids: vec![endpoint.pid],
+        load: None,
+    });
     // Last: the figures the targets are for.
     servers.push(("tollgate (recording)", &recording));
     for (label, server) in servers {
@@ -271,10 +284,12 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
                     .map(|server| server.stderr_text())
                     .collect::<Vec<_>>()
                     .join("\n");
+                let stderr = format!("{stderr}\n{}", endpoint.stderr_text());
                 recording.stop();
                 unrecorded.stop();
                 floor.stop();
                 with_metrics.stop();
+                endpoint.stop();
                 bail!("{error:#}\n{stderr}");
             }
         }
@@ -372,6 +387,35 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
     let hwm_streams = proc_status_kib(recording.pid, "VmHWM");
     let rss_now = proc_status_kib(recording.pid, "VmRSS");
 
+    // The same streams through endpoint mode, its memory sampled the same way.
+    progress(format!(
+        "{size_label} download and upload, through endpoint mode"
+    ));
+    let endpoint_client = targets
+        .iter()
+        .find(|target| target.label.starts_with("tollgate --endpoint"))
+        .map(|target| target.client.clone())
+        .expect("endpoint mode is a target");
+    let endpoint_hwm_reset =
+        std::fs::write(format!("/proc/{}/clear_refs", endpoint.pid), "5").is_ok();
+    let down_endpoint = stream(
+        &endpoint_client,
+        Direction::Down,
+        &format!("{}{big_path}", endpoint_base(&endpoint)),
+        settings,
+        endpoint.pid,
+    )
+    .await;
+    let up_endpoint = stream(
+        &endpoint_client,
+        Direction::Up,
+        &format!("{}{UPLOAD_PATH}", endpoint_base(&endpoint)),
+        settings,
+        endpoint.pid,
+    )
+    .await;
+    let endpoint_peak_kib = proc_status_kib(endpoint.pid, "VmHWM").unwrap_or(0);
+
     // Stop the servers with the clients' idle keep-alive connections still open, as in real use.
     let stop_started = Instant::now();
     let stopped = tokio::task::block_in_place(|| recording.stop());
@@ -380,6 +424,7 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
     unrecorded.stop();
     floor.stop();
     with_metrics.stop();
+    endpoint.stop();
     if let Some(baseline) = &mut baseline {
         baseline.stop();
     }
@@ -553,6 +598,42 @@ async fn bench(settings: &Settings) -> anyhow::Result<()> {
         "tollgate peak RSS while streaming {size_label} down and up: {peak_mib:.1} MiB \
          (target <= {TARGET_PEAK_RSS_MIB:.0}) {}",
         verdict(peak_kib > 0 && peak_mib <= TARGET_PEAK_RSS_MIB),
+    );
+    if let (Some(proxy), Some(endpoint)) = (
+        rate_of("tollgate (recording)"),
+        rate_of("tollgate --endpoint (recording)"),
+    ) {
+        println!(
+            "endpoint mode vs proxy mode (both recording): throughput {:.2}x; CPU per request {} \
+             vs {}",
+            endpoint / proxy,
+            cpu_of("tollgate --endpoint")
+                .map(|us| format!("{us:.1} us"))
+                .unwrap_or_else(|| "n/a".into()),
+            cpu_of("tollgate (recording)")
+                .map(|us| format!("{us:.1} us"))
+                .unwrap_or_else(|| "n/a".into()),
+        );
+    }
+    for (label, direct, through) in [
+        ("download", &down_direct, &down_endpoint),
+        ("upload", &up_direct, &up_endpoint),
+    ] {
+        let ratio = match (direct.gib_per_s(), through.gib_per_s()) {
+            (Some(direct), Some(through)) => format!("ratio {:.2}", through / direct),
+            _ => "ratio n/a".into(),
+        };
+        println!(
+            "{size_label} {label} through endpoint mode: {} ({ratio} of direct)",
+            through.describe()
+        );
+    }
+    let endpoint_peak_mib = endpoint_peak_kib as f64 / 1024.0;
+    println!(
+        "endpoint mode's peak RSS while streaming {size_label} down and up: {endpoint_peak_mib:.1} \
+         MiB{} (target <= {TARGET_PEAK_RSS_MIB:.0}) {}",
+        if endpoint_hwm_reset { "" } else { " (lifetime peak: could not reset)" },
+        verdict(endpoint_peak_kib > 0 && endpoint_peak_mib <= TARGET_PEAK_RSS_MIB),
     );
 
     println!("details:");
@@ -1301,6 +1382,8 @@ enum Mode {
     Baseline,
     /// `tollgate serve --metrics 127.0.0.1:0`, recording.
     Metrics,
+    /// `tollgate serve --endpoint-listen 127.0.0.1:0`, recording; loaded through the endpoint.
+    Endpoint,
 }
 
 struct Server {
@@ -1313,6 +1396,8 @@ struct Server {
     stopped: Option<String>,
     /// From spawn to the `export HTTPS_PROXY=` line (first start: the CA is created too).
     startup: Duration,
+    /// Endpoint mode's port (`Mode::Endpoint`).
+    endpoint_port: Option<u16>,
 }
 
 impl Server {
@@ -1330,7 +1415,7 @@ impl Server {
                     .arg(home);
                 (binary, command)
             }
-            Mode::Recording | Mode::NoRecord | Mode::Baseline | Mode::Metrics => {
+            Mode::Recording | Mode::NoRecord | Mode::Baseline | Mode::Metrics | Mode::Endpoint => {
                 let binary = match std::env::var_os(BASELINE_VAR) {
                     Some(path) if mode == Mode::Baseline => PathBuf::from(path),
                     _ => PathBuf::from(env!("CARGO_BIN_EXE_tollgate")),
@@ -1347,11 +1432,31 @@ impl Server {
                 if mode == Mode::Metrics {
                     command.args(["--metrics", "127.0.0.1:0"]);
                 }
+                if mode == Mode::Endpoint {
+                    command.args(["--endpoint-listen", "127.0.0.1:0"]);
+                }
                 (binary, command)
             }
         };
         let spawned = Instant::now();
-        let mut child = common::hermetic(&mut command)
+        common::hermetic(&mut command);
+        if mode == Mode::Endpoint {
+            // The key the load's requests are signed with (boto3_headers), and nothing of the
+            // machine's: no shared files, no instance metadata.
+            command
+                .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+                .env(
+                    "AWS_SECRET_ACCESS_KEY",
+                    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                )
+                .env("AWS_CONFIG_FILE", home.join("no-aws-config"))
+                .env(
+                    "AWS_SHARED_CREDENTIALS_FILE",
+                    home.join("no-aws-credentials"),
+                )
+                .env("AWS_EC2_METADATA_DISABLED", "true");
+        }
+        let mut child = command
             .env("TOLLGATE_HOME", home)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -1359,6 +1464,7 @@ impl Server {
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
         let pid = child.id();
+        let endpoint_mode = mode == Mode::Endpoint;
 
         // Keep both pipes drained for the whole run.
         let (port_tx, port_rx) = mpsc::channel();
@@ -1402,6 +1508,7 @@ impl Server {
             stderr,
             stopped: None,
             startup: Duration::ZERO,
+            endpoint_port: None,
         };
         match port_rx.recv_timeout(Duration::from_secs(30)) {
             Ok(port) => {
@@ -1413,6 +1520,29 @@ impl Server {
                 bail!(
                     "{} printed no `export HTTPS_PROXY=` line within 30 s ({status})\n{}",
                     binary.display(),
+                    server.stderr_text()
+                );
+            }
+        }
+        if endpoint_mode {
+            // Said on stderr once the endpoint listens, after the exports.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while server.endpoint_port.is_none() && Instant::now() < deadline {
+                server.endpoint_port = server.stderr_lines().iter().find_map(|line| {
+                    let rest = line
+                        .split("endpoint listening on http://127.0.0.1:")
+                        .nth(1)?;
+                    rest.split(|c: char| !c.is_ascii_digit())
+                        .next()?
+                        .parse()
+                        .ok()
+                });
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if server.endpoint_port.is_none() {
+                let status = server.stop();
+                bail!(
+                    "no endpoint port printed ({status})\n{}",
                     server.stderr_text()
                 );
             }
@@ -1627,6 +1757,14 @@ fn boto3_headers() -> HeaderMap {
 
 /// One request to `/preflight`, checked, so that a broken setup fails loudly before any figure.
 /// Returns how long it took, connection set-up included.
+/// Endpoint mode's base URL: plain HTTP to tollgate itself.
+fn endpoint_base(server: &Server) -> String {
+    format!(
+        "http://127.0.0.1:{}",
+        server.endpoint_port.expect("an endpoint-mode server")
+    )
+}
+
 async fn preflight(
     client: &reqwest::Client,
     base: &str,

@@ -217,6 +217,10 @@ impl Resigner {
     /// The next CRLF-terminated line of `pending`, without its CRLF.
     fn take_line(&mut self) -> Result<Option<Bytes>, ChunkError> {
         match memchr::memmem::find(&self.pending, b"\r\n") {
+            // However the body was cut: a long line is refused whether or not its end has come.
+            Some(at) if at > MAX_LINE => Err(ChunkError::Malformed(
+                "a chunk header or trailer line too long",
+            )),
             Some(at) => {
                 let line = self.pending.split_to(at).freeze();
                 self.pending.advance(2);
