@@ -228,7 +228,7 @@ impl Inner {
             Payload::Read(bytes) => &bytes[..bytes.len().min(IDENTIFY_PREFIX)],
             Payload::Streamed { .. } => &[][..],
         };
-        let endpoint_prefix = self.endpoint_prefix(&parts, &signature, prefix);
+        let endpoint_prefix = endpoint_prefix(self.model, &parts, &signature, prefix);
         let host = hosts::aws_host(&endpoint_prefix, &signature.region);
         let time = SystemTime::now();
         let seed = match resign::resign_head(
@@ -276,39 +276,37 @@ impl Inner {
             transport: Transport::Https,
         })
     }
+}
 
-    /// The endpoint prefix of the service the request is for: by the same identification as
-    /// proxy mode (scope, then the model's routes), else the signing name itself.
-    fn endpoint_prefix(
-        &self,
-        parts: &http::request::Parts,
-        signature: &ClientSignature,
-        body: &[u8],
-    ) -> String {
-        let request = IdentifyRequest {
-            method: &parts.method,
-            host: "",
-            path: parts.uri.path(),
-            query: parts.uri.query(),
-            headers: &parts.headers,
-            body,
-        };
-        let model = self.model;
-        let identified = Identifier::new(model).identify(&request).identity;
-        let named = match identified {
-            Identity::Operation { service, .. } => {
-                return model.service(service).endpoint_prefix.to_string()
-            }
-            Identity::NotInModel { service, .. } => Some(service),
-            Identity::Unknown { service_guess, .. } => service_guess,
-            Identity::NotAws => None,
-        };
-        named
-            .and_then(|name| model.service_named(&name))
-            .or_else(|| model.by_signing_name(&signature.service).first().copied())
-            .map(|service| model.service(service).endpoint_prefix.to_string())
-            .unwrap_or_else(|| signature.service.clone())
-    }
+/// The endpoint prefix of the service a request is for: by the same identification as proxy
+/// mode (scope, then the model's routes), else the signing name itself.
+fn endpoint_prefix(
+    model: &Model,
+    parts: &http::request::Parts,
+    signature: &ClientSignature,
+    body: &[u8],
+) -> String {
+    let request = IdentifyRequest {
+        method: &parts.method,
+        host: "",
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body,
+    };
+    let named = match Identifier::new(model).identify(&request).identity {
+        Identity::Operation { service, .. } => {
+            return model.service(service).endpoint_prefix.to_string()
+        }
+        Identity::NotInModel { service, .. } => Some(service),
+        Identity::Unknown { service_guess, .. } => service_guess,
+        Identity::NotAws => None,
+    };
+    named
+        .and_then(|name| model.service_named(&name))
+        .or_else(|| model.by_signing_name(&signature.service).first().copied())
+        .map(|service| model.service(service).endpoint_prefix.to_string())
+        .unwrap_or_else(|| signature.service.clone())
 }
 
 /// How the client's protocol reads an error body.
@@ -411,6 +409,78 @@ fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The host each request goes to, from what the client sent to the endpoint.
+    #[test]
+    fn requests_go_to_the_host_they_would_have_reached() {
+        let model = Model::embedded();
+        let host =
+            |method: &str, uri: &str, service: &str, headers: &[(&str, &str)], body: &[u8]| {
+                let authorization = format!(
+                    "AWS4-HMAC-SHA256 Credential=AKID/20261207/eu-west-1/{service}/aws4_request, \
+                 SignedHeaders=host;x-amz-date, Signature=00"
+                );
+                let mut builder = Request::builder()
+                    .method(method)
+                    .uri(uri)
+                    .header("authorization", &authorization);
+                for (name, value) in headers {
+                    builder = builder.header(*name, *value);
+                }
+                let (parts, ()) = builder.body(()).unwrap().into_parts();
+                let signature = resign::client_signature(&authorization).unwrap();
+                hosts::aws_host(
+                    &endpoint_prefix(model, &parts, &signature, body),
+                    &signature.region,
+                )
+            };
+        assert_eq!(
+            host("GET", "/bucket/key", "s3", &[], b""),
+            "s3.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            host(
+                "POST",
+                "/",
+                "dynamodb",
+                &[("x-amz-target", "DynamoDB_20120810.GetItem")],
+                b"{}"
+            ),
+            "dynamodb.eu-west-1.amazonaws.com"
+        );
+        // One signing name, two services: the target tells DynamoDB Streams apart.
+        assert_eq!(
+            host(
+                "POST",
+                "/",
+                "dynamodb",
+                &[("x-amz-target", "DynamoDBStreams_20120810.GetRecords")],
+                b"{}"
+            ),
+            "streams.dynamodb.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            host(
+                "POST",
+                "/",
+                "sts",
+                &[("content-type", "application/x-www-form-urlencoded")],
+                b"Action=GetCallerIdentity&Version=2011-06-15"
+            ),
+            "sts.eu-west-1.amazonaws.com"
+        );
+        // A service the model lacks: its signing name.
+        assert_eq!(
+            host(
+                "POST",
+                "/",
+                "brandnewservice",
+                &[("x-amz-target", "BrandNew.DoThing")],
+                b"{}"
+            ),
+            "brandnewservice.eu-west-1.amazonaws.com"
+        );
+    }
 
     #[test]
     fn refusals_read_as_the_clients_protocol_errors() {

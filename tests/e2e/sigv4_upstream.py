@@ -14,7 +14,8 @@ Accepted requests go to moto with any aws-chunked framing removed.
     python sigv4_upstream.py PORT_FILE LOG_FILE MOTO_URL ACCESS_KEY SECRET
 
 Writes its port to PORT_FILE once listening, and one JSON line per request to LOG_FILE:
-{"method", "path", "host", "accepted", "reason", "payload", "tollgate_headers", "bytes"}.
+{"method", "path", "host", "accepted", "reason", "payload", "session_token", "tollgate_headers",
+"bytes"}.
 """
 
 import hashlib
@@ -168,6 +169,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         payload = self.headers.get("x-amz-content-sha256")
         entry = {"method": self.command, "path": self.path.split("?")[0],
                  "host": self.headers.get("host"), "payload": payload,
+                 "session_token": self.headers.get("x-amz-security-token"),
                  "tollgate_headers": own, "bytes": len(body)}
         forward = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         try:

@@ -24,6 +24,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(180);
 /// The credentials `dummy_aws_env` gives every workload.
 const ACCESS_KEY: &str = "AKIDTOLLGATETEST";
 const SECRET: &str = "tollgate-test-dummy-secret";
+const SESSION_TOKEN: &str = "tollgate-test-session-token";
 /// The credentials the Rust SDK workload sets in its code (`tests/rust-sdk/src/main.rs`).
 const RUST_ACCESS_KEY: &str = "AKIDTOLLGATERUSTSDK";
 const RUST_SECRET: &str = "tollgate-rust-sdk-dummy-secret";
@@ -183,19 +184,17 @@ fn boto3_the_aws_cli_and_the_rust_sdk_are_re_signed_accepted_and_counted_exactly
     let db = scratch.join("endpoint.db");
     let truth_path = scratch.join("boto3.json");
     let workload = Path::new(MANIFEST_DIR).join("tests/e2e/endpoint_workload.py");
-    let run = run_bounded(
-        endpoint_run(
-            scratch,
-            &db,
-            &verifier.url(),
-            (ACCESS_KEY, SECRET),
-            &python,
-            &[workload.to_str().unwrap(), truth_path.to_str().unwrap()],
-        ),
+    // Temporary credentials: the session token passes through, signed.
+    let mut command = endpoint_run(
         scratch,
-        "boto3",
-        RUN_LIMIT,
+        &db,
+        &verifier.url(),
+        (ACCESS_KEY, SECRET),
+        &python,
+        &[workload.to_str().unwrap(), truth_path.to_str().unwrap()],
     );
+    command.env("AWS_SESSION_TOKEN", SESSION_TOKEN);
+    let run = run_bounded(command, scratch, "boto3", RUN_LIMIT);
     let context = format!("{}\n{}", run.describe(), moto.log_tail());
     assert!(run.status.success(), "{context}");
     let truth = read_json(&truth_path, &context);
@@ -213,6 +212,10 @@ fn boto3_the_aws_cli_and_the_rust_sdk_are_re_signed_accepted_and_counted_exactly
     assert_eq!(
         requests.len() as u64,
         attempts.values().sum::<u64>(),
+        "{context}"
+    );
+    assert!(
+        requests.iter().all(|r| r["session_token"] == SESSION_TOKEN),
         "{context}"
     );
     // S3 to its regional host, IAM to its global one.
