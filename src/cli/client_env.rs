@@ -133,6 +133,23 @@ impl ClientEnv {
         vars
     }
 
+    /// Endpoint mode's `export` lines: AWS_ENDPOINT_URL, and the Python call-site bootstrap first
+    /// on the shell's PYTHONPATH. Nothing of proxy mode's.
+    pub fn endpoint_exports(&self) -> String {
+        let mut out = String::new();
+        if let Some(url) = &self.endpoint_url {
+            let _ = writeln!(out, "export {ENDPOINT_VAR}={}", shell_quote(url));
+        }
+        if let Some(python) = &self.python {
+            let _ = writeln!(
+                out,
+                "export PYTHONPATH=\"{}${{PYTHONPATH:+:$PYTHONPATH}}\"",
+                double_quoted(&python.dir.display().to_string())
+            );
+        }
+        out
+    }
+
     /// `export NAME='value'` lines for a POSIX shell.
     pub fn shell_exports(&self) -> String {
         let mut out = String::new();
@@ -247,6 +264,11 @@ mod tests {
             assert!(exports.contains(&format!("export {name}=")), "{name}");
         }
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        let endpoint = env
+            .clone()
+            .with_endpoint(Some("127.0.0.1:8878".parse().unwrap()))
+            .endpoint_exports();
+        assert_eq!(endpoint, "export AWS_ENDPOINT_URL=http://127.0.0.1:8878\n");
         assert!(
             !exports.contains("NODE_OPTIONS"),
             "no preload, no NODE_OPTIONS"

@@ -12,9 +12,14 @@ use super::serve::{ServeState, STATE_FILE};
 use crate::home;
 
 #[derive(Debug, Args)]
-pub struct EnvArgs {}
+pub struct EnvArgs {
+    /// Print the endpoint-mode exports instead (AWS_ENDPOINT_URL, and PYTHONPATH for call
+    /// sites), for a serve started with --endpoint-listen.
+    #[arg(long)]
+    endpoint: bool,
+}
 
-pub fn execute(_args: EnvArgs) -> anyhow::Result<ExitCode> {
+pub fn execute(args: EnvArgs) -> anyhow::Result<ExitCode> {
     let path = home::data_dir()?.join(STATE_FILE);
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
@@ -37,7 +42,19 @@ pub fn execute(_args: EnvArgs) -> anyhow::Result<ExitCode> {
     }
     let client_env = ClientEnv::new(state.listen, &state.bundle)
         .with_node(state.node_preload)
-        .with_python(state.python_callsites);
-    super::print(&client_env.shell_exports())?;
+        .with_python(state.python_callsites)
+        .with_endpoint(state.endpoint);
+    if args.endpoint {
+        if state.endpoint.is_none() {
+            bail!(
+                "the running `tollgate serve` (pid {}) has no endpoint: start it with \
+                 --endpoint-listen 127.0.0.1:PORT",
+                state.pid
+            );
+        }
+        super::print(&client_env.endpoint_exports())?;
+    } else {
+        super::print(&client_env.shell_exports())?;
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -49,6 +49,9 @@ pub struct ServeState {
     /// `--no-callsites`).
     #[serde(default)]
     pub python_callsites: Option<super::python_callsites::PythonCallsites>,
+    /// Endpoint mode's address (`--endpoint-listen`), for `tollgate env --endpoint`.
+    #[serde(default)]
+    pub endpoint: Option<SocketAddr>,
 }
 
 pub const STATE_FILE: &str = "serve.json";
@@ -103,6 +106,7 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
         bundle: setup.client_env.bundle.clone(),
         node_preload: setup.client_env.node.clone(),
         python_callsites: setup.client_env.python.clone(),
+        endpoint: setup.proxy.endpoint_addr(),
     };
     home::write_atomically(&state_path, &serde_json::to_vec_pretty(&state)?, 0o600)
         .with_context(|| format!("cannot write {}", state_path.display()))?;
@@ -113,7 +117,7 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(url) = &setup.client_env.endpoint_url {
         eprintln!(
             "tollgate: endpoint listening on {url}; for clients that cannot use the proxy: \
-             export AWS_ENDPOINT_URL={url}"
+             export AWS_ENDPOINT_URL={url} (or `eval \"$(tollgate env --endpoint)\"`)"
         );
     }
 
@@ -124,6 +128,7 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         eprintln!("tollgate: shutting down");
     };
+    let refusals = setup.endpoint_refusals.clone();
     setup.proxy.serve(shutdown).await;
     // Only remove the state if it is still ours: another serve may have started since.
     if let Ok(bytes) = std::fs::read(&state_path) {
@@ -135,6 +140,14 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let recorded = setup.recording.finish(None, report.aws_calls()).await;
     if !args.quiet {
         eprint!("{}", report.render_text());
+    }
+    if let Some(refusals) = refusals.filter(|refusals| refusals.count() > 0) {
+        eprintln!(
+            "tollgate: warning: endpoint mode refused {} requests (nothing was sent for them); \
+             the first: {}",
+            refusals.count(),
+            refusals.first_reason().unwrap_or_default()
+        );
     }
     if let Some(line) = recorded {
         eprintln!("{line}");
