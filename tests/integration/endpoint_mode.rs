@@ -535,3 +535,77 @@ fn rust_workload() -> PathBuf {
     );
     path
 }
+
+/// `serve --endpoint-listen` beside the proxy, and `tollgate env --endpoint` for a shell: a client
+/// given only the printed `AWS_ENDPOINT_URL` is re-signed, accepted and recorded.
+#[test]
+fn serve_listens_as_an_endpoint_and_env_prints_it() {
+    let python = python();
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let scratch = scratch.path();
+    let moto = Moto::start(&python, scratch);
+    let verifier = Verifier::start(&python, scratch, &moto.url(), ACCESS_KEY, SECRET);
+    let home = scratch.join("serve-home");
+    let db = scratch.join("serve.db");
+    let mut serve = tollgate_command(&home);
+    serve
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--endpoint-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--db")
+        .arg(&db)
+        .args(["--upstream", &verifier.url()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(scratch.join("serve.stderr")).unwrap());
+    dummy_aws_env(&mut serve, scratch);
+    let mut child = serve.spawn().expect("start tollgate serve");
+    // The exports are printed once the state `tollgate env` reads is written.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut stdout, &mut line).unwrap_or(0) > 0
+        && !line.starts_with("export HTTPS_PROXY=")
+    {
+        line.clear();
+    }
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+
+    let env = tollgate_command(&home)
+        .args(["env", "--endpoint"])
+        .output()
+        .expect("run tollgate env");
+    let exports = String::from_utf8_lossy(&env.stdout).to_string();
+    assert!(env.status.success(), "{env:?}");
+    assert!(!exports.contains("HTTPS_PROXY"), "{exports}");
+    let endpoint = exports
+        .lines()
+        .find_map(|line| line.strip_prefix("export AWS_ENDPOINT_URL="))
+        .unwrap_or_else(|| panic!("no AWS_ENDPOINT_URL in {exports}"))
+        .to_string();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+
+    let mut client = hermetic_command(&python);
+    client
+        .args([
+            "-c",
+            "import boto3; print(len(boto3.client('s3').list_buckets()['Buckets']))",
+        ])
+        .env("AWS_ENDPOINT_URL", &endpoint);
+    dummy_aws_env(&mut client, scratch);
+    let output = client.output().expect("run boto3");
+    assert!(output.status.success(), "{output:?}");
+
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = crate::common::wait_timeout(&mut child, Duration::from_secs(30));
+    let stderr = std::fs::read_to_string(scratch.join("serve.stderr")).unwrap();
+    assert_eq!(status, Some(0), "{stderr}");
+    assert!(stderr.contains("recorded 1 call"), "{stderr}");
+    let requests = verifier.take_requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_all_accepted(&requests, &stderr);
+    assert_eq!(requests[0]["host"], "s3.us-east-1.amazonaws.com");
+}
