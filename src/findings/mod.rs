@@ -10,6 +10,7 @@ pub mod rules;
 
 use std::path::Path;
 
+use futures_util::StreamExt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -143,9 +144,14 @@ impl Thresholds {
     }
 
     fn ignored(&self, finding: &Finding) -> bool {
+        self.ignores(finding.rule, &finding.id)
+    }
+
+    /// Whether the finding `id` of `rule` is silenced (it then claims no calls).
+    pub fn ignores(&self, rule: &str, id: &str) -> bool {
         self.ignore
             .iter()
-            .any(|ignored| ignored == finding.rule || *ignored == finding.id)
+            .any(|ignored| ignored == rule || ignored == id)
     }
 }
 
@@ -162,6 +168,29 @@ pub struct Facts {
     pub failures: Vec<FailureGroup>,
     pub regions: Vec<RegionGroup>,
     pub implied: Vec<ImpliedGroup>,
+    /// The S3 calls that write objects or take part in a multipart upload, in the order they
+    /// started (read from the runs' calls only when a rule needs them: a re-listing to check
+    /// for writes before it, or a multipart upload).
+    pub object_writes: Vec<ObjectWrite>,
+}
+
+/// One S3 call that changes what a listing of its bucket returns (`PutObject`, `DeleteObject`,
+/// `CompleteMultipartUpload`, ...) or takes part in a multipart upload: what the re-listing and
+/// multipart rules read of each call. No key: the store keeps none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectWrite {
+    pub run_id: i64,
+    pub at_us: i64,
+    pub operation: String,
+    /// The bucket (`None`: not known, so any bucket).
+    pub resource: Option<String>,
+    /// Answered 2xx/3xx with no error code.
+    pub ok: bool,
+    pub retry: bool,
+    /// The request body's bytes (an `UploadPart`'s part, with any aws-chunked framing).
+    pub bytes_sent: u64,
+    /// The call's own charge (requests), as recorded.
+    pub cost: Decimal,
 }
 
 impl Facts {
@@ -197,8 +226,14 @@ impl Facts {
         others.sort_unstable();
         others.dedup();
         let by_resource = store.calls_by_resource(runs, &others).await?;
+        let operations = store.operations(runs).await?;
+        let object_writes = if rules::needs_object_writes(&operations, &loops) {
+            object_writes(store, runs).await?
+        } else {
+            Vec::new()
+        };
         Ok(Facts {
-            operations: store.operations(runs).await?,
+            operations,
             per_item: store.calls_by_resource(runs, &per_item).await?,
             by_resource,
             loops,
@@ -206,8 +241,36 @@ impl Facts {
             failures: store.failures(runs).await?,
             regions: store.regions(runs).await?,
             implied: store.implied(runs).await?,
+            object_writes,
         })
     }
+}
+
+/// The runs' S3 object writes and multipart calls, streamed from their calls: only those are
+/// kept in memory.
+async fn object_writes(store: &dyn RunStore, runs: &[i64]) -> Result<Vec<ObjectWrite>, StoreError> {
+    let mut writes = Vec::new();
+    let mut calls = store.calls(runs);
+    while let Some(call) = calls.next().await {
+        let call = call?;
+        if call.service != "s3" || !rules::is_object_write(&call.operation) {
+            continue;
+        }
+        writes.push(ObjectWrite {
+            run_id: call.run_id,
+            at_us: call.started_at_us,
+            ok: !crate::record::is_error(call.status, call.error_code.as_deref()),
+            retry: crate::record::is_retry(call.attempt),
+            operation: call.operation,
+            resource: call.resource,
+            bytes_sent: call.bytes_sent,
+            cost: call.cost,
+        });
+    }
+    // Oldest run first and each run's calls in the order they started, as `calls` streams them;
+    // sorted again so that the rules need not rely on it.
+    writes.sort_by_key(|w| (w.run_id, w.at_us));
+    Ok(writes)
 }
 
 /// Every rule's findings, most money saved first, without the silenced ones. Rules run in
