@@ -7,9 +7,11 @@
 //! each write its bucket and time (`Facts::object_writes`). Neither the prefix nor the earlier
 //! listing's loop is stored, so the rule checks the widest window the earlier listing can be in:
 //! from the first earlier listing of the bucket with the same operation and page size. A
-//! re-listing counts when every such earlier listing was read to its end and no write to the
-//! bucket (any key, any outcome) started inside the window. Writes tollgate does not see (other
-//! programs) are not known: the advice says so.
+//! re-listing counts when no write to the bucket (any key, any outcome) started inside the
+//! window; where an earlier listing in it stopped part-way (an existence probe, a loop left
+//! early), only as many pages as the shortest of those read. Writes tollgate does not see (other
+//! programs) are not known: the advice says so. With the listing's digest (stored in `loops`
+//! but not read back) the window could start at the same listing's last read instead.
 
 use std::collections::BTreeMap;
 
@@ -75,18 +77,25 @@ fn relistings<'a>(
         let unchanged = l.relisting
             && !l.resumed
             && before.first().is_some_and(|first| {
-                before.iter().all(|b| b.complete)
-                    && !written(
-                        &facts.object_writes,
-                        l.run_id,
-                        &l.resource,
-                        first.started_at_us,
-                        l.started_at_us,
-                    )
+                !written(
+                    &facts.object_writes,
+                    l.run_id,
+                    &l.resource,
+                    first.started_at_us,
+                    l.started_at_us,
+                )
             });
+        // An earlier read that stopped part-way (an existence probe, a `break`) answered only
+        // its pages: which earlier loop was the same listing is not known, so the fewest.
+        let known = before
+            .iter()
+            .filter(|b| !b.complete)
+            .map(|b| b.pages.max(0) as u64)
+            .min()
+            .unwrap_or(u64::MAX);
         before.push(l);
         if unchanged {
-            let pages = left.of(l);
+            let pages = left.of(l).min(known);
             if pages > 0 {
                 found
                     .entry((l.operation.clone(), l.resource.clone()))
@@ -250,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn a_write_to_the_bucket_in_between_or_an_unfinished_first_read_is_not_claimed() {
+    fn a_write_to_the_bucket_in_between_is_not_claimed_nor_pages_never_read_before() {
         // Written between the first listing and the second: the second and the third (whose
         // earlier reads include the first) may have a different answer.
         let facts = Facts {
@@ -271,14 +280,16 @@ mod tests {
             ..facts
         };
         assert!(relisting(&facts, &Thresholds::default()).is_empty());
-        // The first read stopped part-way: its answer is not the whole listing.
+        // The first read stopped after one page: only that page of the re-listing was read
+        // before.
         let mut partial = listing(0, 0, 1, false);
         partial.complete = false;
         let facts = Facts {
             loops: vec![partial, listing(1, 100, 2, true)],
             ..Facts::default()
         };
-        assert!(relisting(&facts, &Thresholds::default()).is_empty());
+        let findings = relisting(&facts, &Thresholds::default());
+        assert_eq!(findings[0].saving.as_ref().unwrap().calls, 1);
         // Not a re-listing: another prefix (the loop tracker says which are the same).
         let facts = Facts {
             loops: vec![listing(0, 0, 2, false), listing(1, 100, 2, false)],
