@@ -172,6 +172,10 @@ pub struct Facts {
     /// started (read from the runs' calls only when a rule needs them: a re-listing to check
     /// for writes before it, or a multipart upload).
     pub object_writes: Vec<ObjectWrite>,
+    /// The S3 listing requests made more than once (same parameters), with the times of their
+    /// first three: a re-listing among them knows when the same listing was read before (read
+    /// only when there is an S3 re-listing).
+    pub listing_reads: Vec<RepeatGroup>,
 }
 
 /// One S3 call that changes what a listing of its bucket returns (`PutObject`, `DeleteObject`,
@@ -232,6 +236,15 @@ impl Facts {
         } else {
             Vec::new()
         };
+        let listing_reads = if rules::has_s3_relisting(&loops) {
+            let mut reads = store.repeated_calls(runs, 2).await?;
+            reads.retain(|g| {
+                g.service == "s3" && rules::S3_LISTINGS.contains(&g.operation.as_str())
+            });
+            reads
+        } else {
+            Vec::new()
+        };
         Ok(Facts {
             operations,
             per_item: store.calls_by_resource(runs, &per_item).await?,
@@ -242,6 +255,7 @@ impl Facts {
             regions: store.regions(runs).await?,
             implied: store.implied(runs).await?,
             object_writes,
+            listing_reads,
         })
     }
 }

@@ -83,12 +83,17 @@ pub fn needs_object_writes(
     operations: &[crate::record::OperationTally],
     loops: &[crate::record::LoopRow],
 ) -> bool {
-    loops
-        .iter()
-        .any(|l| l.relisting && l.service == "s3" && S3_LISTINGS.contains(&l.operation.as_str()))
+    has_s3_relisting(loops)
         || operations
             .iter()
             .any(|o| o.service == "s3" && o.operation == "CompleteMultipartUpload")
+}
+
+/// Whether an S3 listing was read again from its start in a run.
+pub fn has_s3_relisting(loops: &[crate::record::LoopRow]) -> bool {
+    loops
+        .iter()
+        .any(|l| l.relisting && l.service == "s3" && S3_LISTINGS.contains(&l.operation.as_str()))
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {

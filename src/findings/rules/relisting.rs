@@ -4,14 +4,19 @@
 //!
 //! What is known of each listing is its loop (`loops`: operation, bucket, page size, pages,
 //! `relisting` = the same parameters were read from the first page before in this run) and of
-//! each write its bucket and time (`Facts::object_writes`). Neither the prefix nor the earlier
-//! listing's loop is stored, so the rule checks the widest window the earlier listing can be in:
-//! from the first earlier listing of the bucket with the same operation and page size. A
-//! re-listing counts when no write to the bucket (any key, any outcome) started inside the
-//! window; where an earlier listing in it stopped part-way (an existence probe, a loop left
-//! early), only as many pages as the shortest of those read. Writes tollgate does not see (other
-//! programs) are not known: the advice says so. With the listing's digest (stored in `loops`
-//! but not read back) the window could start at the same listing's last read instead.
+//! each write its bucket and time (`Facts::object_writes`). The loop does not say which earlier
+//! loop read the same listing (its digest is stored in `loops` but not read back), so:
+//!
+//! - where the first page's request is among the first three of its parameters (the digest
+//!   totals keep their times, `Facts::listing_reads`), the earlier read is the latest of those
+//!   before it: the window is from that read to this one;
+//! - otherwise the window is the widest the earlier read can be in: from the first earlier
+//!   listing of the bucket with the same operation and page size.
+//!
+//! A re-listing counts when no write to the bucket (any key, any outcome) started inside the
+//! window; where the earlier read (or, not knowing which, any in the window) stopped part-way (an
+//! existence probe, a loop left early), only as many pages as it read. Writes tollgate does not
+//! see (other programs) are not known: the advice says so.
 
 use std::collections::BTreeMap;
 
@@ -56,6 +61,22 @@ fn written(writes: &[ObjectWrite], run: i64, bucket: &Option<String>, from: i64,
     })
 }
 
+/// The previous read of `l`'s listing among `before` (its run's earlier loops of the same
+/// operation, bucket and page size), when its first page is among the first three requests of its
+/// parameters: then every earlier one is too, and the latest of them before it is that read.
+fn previous_read<'a>(facts: &Facts, l: &LoopRow, before: &[&'a LoopRow]) -> Option<&'a LoopRow> {
+    let reads = facts.listing_reads.iter().find(|g| {
+        g.operation == l.operation
+            && g.resource == l.resource
+            && g.examples_us.contains(&l.started_at_us)
+    })?;
+    before
+        .iter()
+        .rev()
+        .find(|b| b.started_at_us < l.started_at_us && reads.examples_us.contains(&b.started_at_us))
+        .copied()
+}
+
 /// The re-listings the facts prove unchanged, by operation and bucket.
 fn relistings<'a>(
     facts: &'a Facts,
@@ -74,9 +95,15 @@ fn relistings<'a>(
             l.page_size,
         );
         let before = earlier.entry(key).or_default();
+        // The same listing's previous read, where the digest totals tell; else every earlier
+        // listing that may be it.
+        let previous: Vec<&LoopRow> = match previous_read(facts, l, before) {
+            Some(read) => vec![read],
+            None => before.clone(),
+        };
         let unchanged = l.relisting
             && !l.resumed
-            && before.first().is_some_and(|first| {
+            && previous.first().is_some_and(|first| {
                 !written(
                     &facts.object_writes,
                     l.run_id,
@@ -86,8 +113,8 @@ fn relistings<'a>(
                 )
             });
         // An earlier read that stopped part-way (an existence probe, a `break`) answered only
-        // its pages: which earlier loop was the same listing is not known, so the fewest.
-        let known = before
+        // its pages: not knowing which earlier loop was the same listing, the fewest.
+        let known = previous
             .iter()
             .filter(|b| !b.complete)
             .map(|b| b.pages.max(0) as u64)
@@ -303,6 +330,55 @@ mod tests {
             ..Facts::default()
         };
         assert_eq!(relisting(&facts, &Thresholds::default()).len(), 1);
+    }
+
+    /// Where the digest totals keep the times of a listing's first reads, the window starts at
+    /// the same listing's previous read, not at the bucket's first listing.
+    #[test]
+    fn the_previous_read_of_the_same_listing_starts_the_window_where_it_is_known() {
+        use crate::record::{Cadence, RepeatGroup};
+        // Listing A at 0, a write at 50, listing B at 100, B again at 200: B's previous read
+        // is at 100, after the write.
+        let loops = vec![
+            listing(0, 0, 2, false),
+            listing(1, 100, 1, false),
+            listing(2, 200, 1, true),
+        ];
+        let facts = Facts {
+            loops: loops.clone(),
+            object_writes: vec![put(50, "lake")],
+            ..Facts::default()
+        };
+        // Not knowing which earlier listing was B's, the write counts.
+        assert!(relisting(&facts, &Thresholds::default()).is_empty());
+        let reads = RepeatGroup {
+            service: "s3".into(),
+            operation: "ListObjectsV2".into(),
+            resource: Some("lake".into()),
+            fingerprint: "b".into(),
+            count: 2,
+            runs: 1,
+            most_in_a_run: 2,
+            cost: dec("0.00001"),
+            cadence: Cadence::of(&[100, 200]).unwrap(),
+            examples_us: vec![100, 200],
+        };
+        let facts = Facts {
+            listing_reads: vec![reads.clone()],
+            ..facts
+        };
+        let findings = relisting(&facts, &Thresholds::default());
+        assert_eq!(
+            findings[0].saving.as_ref().unwrap().calls,
+            1,
+            "{findings:#?}"
+        );
+        // A write between the two reads of B: not claimed.
+        let facts = Facts {
+            object_writes: vec![put(150, "lake")],
+            ..facts
+        };
+        assert!(relisting(&facts, &Thresholds::default()).is_empty());
     }
 
     /// Issue 24 item 1: small pages and re-listings of the same loops share their pages, so
