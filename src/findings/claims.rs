@@ -153,12 +153,28 @@ impl Ledger {
             let saving = finding.saving.as_mut().expect("matched above");
             saving.usd = Usd(saving.usd.0 * Decimal::from(granted) / Decimal::from(wanted));
             saving.calls = granted;
-            finding.detail.push_str(&format!(
-                " {} of these calls are counted by the {} finding already: {} saved here.",
-                super::rules::thousands(wanted - granted),
-                earlier.unwrap_or("an earlier"),
-                super::rules::thousands(granted),
-            ));
+            let thousands = super::rules::thousands;
+            finding.detail.push_str(&match earlier {
+                Some(rule) => format!(
+                    " {} of these calls are counted by the {rule} finding already: {} saved \
+                     here.",
+                    thousands(wanted - granted),
+                    thousands(granted),
+                ),
+                // Capped by the calls made there, not by another finding.
+                None => format!(
+                    " Only {} of the calls were first attempts of {}{}: {} saved here.",
+                    thousands(granted),
+                    finding.evidence.operation,
+                    finding
+                        .evidence
+                        .resource
+                        .as_deref()
+                        .map(|r| format!(" on {r}"))
+                        .unwrap_or_default(),
+                    thousands(granted),
+                ),
+            });
         }
         Some(finding)
     }
@@ -301,6 +317,31 @@ mod tests {
             .collect();
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].saving.as_ref().unwrap().calls, 15);
+    }
+
+    /// A saving capped by the calls made on its resource (not by another finding) says so, and
+    /// names no finding.
+    #[test]
+    fn a_saving_capped_by_the_calls_made_there_says_so() {
+        let facts = Facts {
+            operations: vec![operation("HeadBucket", 7)],
+            by_resource: vec![group("HeadBucket", 4, 0)],
+            repeated: vec![repeat("HeadBucket", 7)],
+            ..Facts::default()
+        };
+        let findings = find(&facts, &Thresholds::default());
+        let repeated = findings
+            .iter()
+            .find(|f| f.rule == "repeated-calls")
+            .unwrap();
+        assert_eq!(repeated.saving.as_ref().unwrap().calls, 4);
+        assert!(
+            repeated.detail.ends_with(
+                "Only 4 of the calls were first attempts of HeadBucket on b: 4 saved here."
+            ),
+            "{}",
+            repeated.detail
+        );
     }
 
     fn small_page_loop(id: i64) -> LoopRow {
