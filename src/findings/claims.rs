@@ -3,15 +3,25 @@
 //! savings of all findings together are then at most what applying all of them would save.
 //!
 //! - **Precedence.** Rules run in the fixed order of [`rules::ALL`](super::rules::ALL):
-//!   small-pages, fan-out, head-per-key, repeated-calls, polling, retries, paid-failures, then
-//!   the rules that claim no calls. An earlier rule's advice removes its calls first: a HEAD of
-//!   a listed key is head-per-key's (reading the listing removes every such HEAD, repeats
-//!   included) before repeated-calls may cache it; a page of a small-page loop is small-pages'
-//!   before a re-read of the same page is a repeat. Silenced findings claim nothing.
+//!   small-pages, relisting, fan-out, head-per-key, small-multipart, repeated-calls,
+//!   empty-receives, polling, retries, paid-failures, then the rules that claim no calls. An
+//!   earlier rule's advice removes its calls first: a HEAD of a listed key is head-per-key's
+//!   (reading the listing removes every such HEAD, repeats included) before repeated-calls may
+//!   cache it. Silenced findings claim nothing.
+//! - **Listings: small-pages, relisting, repeated-calls.** A loop read in small pages is
+//!   small-pages' for the pages full pages would not need (`pages - needed`); a re-listing of an
+//!   unchanged prefix is relisting's for what is left of it (`needed` where small-pages claims
+//!   the loop, else all its pages; its bytes too, which small-pages never claims). The two are
+//!   computed loop by loop, so they add up to what both changes save; a silenced small-pages
+//!   leaves every page of a re-listing to relisting. An S3 listing's pages are never
+//!   repeated-calls': read again with nothing written in between they are relisting's, and with
+//!   a write in between the answer may differ, so there is nothing to cache.
 //! - **Pools.** A finding claims its `saving.calls` from the first attempts of its evidence's
 //!   operation and, where it names one, of its resource; `retries` claims from the operation's
-//!   retries, which no other rule touches. A pool holds the calls the run made there (first
-//!   attempts by resource and by operation, from the store's totals).
+//!   retries, which no other rule touches; `small-multipart` claims one CreateMultipartUpload and
+//!   one CompleteMultipartUpload per upload (its evidence names the first), in whole uploads. A
+//!   pool holds the calls the run made there (first attempts by resource and by operation, from
+//!   the store's totals).
 //! - **Caps.** A later finding claims at most the calls its pools still hold; its money is cut
 //!   in the same proportion, and its detail says which finding counted the rest. A finding
 //!   left with nothing to claim is not reported: every call it was about is in an earlier one.
