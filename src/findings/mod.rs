@@ -231,7 +231,7 @@ impl Facts {
         others.dedup();
         let by_resource = store.calls_by_resource(runs, &others).await?;
         let operations = store.operations(runs).await?;
-        let object_writes = if rules::needs_object_writes(&operations, &loops) {
+        let object_writes = if needs_object_writes(store, runs, &operations, &loops).await? {
             object_writes(store, runs).await?
         } else {
             Vec::new()
@@ -258,6 +258,33 @@ impl Facts {
             listing_reads,
         })
     }
+}
+
+/// Whether a rule needs the runs' object writes, which takes a pass over all their calls: a
+/// completed multipart upload, or an S3 re-listing of a bucket that was written to (by the
+/// totals by resource; a write of no known bucket may be to any).
+async fn needs_object_writes(
+    store: &dyn RunStore,
+    runs: &[i64],
+    operations: &[OperationTally],
+    loops: &[LoopRow],
+) -> Result<bool, StoreError> {
+    if operations
+        .iter()
+        .any(|o| o.service == "s3" && o.operation == "CompleteMultipartUpload")
+    {
+        return Ok(true);
+    }
+    if !rules::has_s3_relisting(loops) {
+        return Ok(false);
+    }
+    let writes: Vec<(&str, &str)> = rules::S3_WRITES.iter().map(|w| ("s3", *w)).collect();
+    let written = store.calls_by_resource(runs, &writes).await?;
+    Ok(loops.iter().filter(|l| l.relisting).any(|l| {
+        written
+            .iter()
+            .any(|w| w.resource.is_none() || w.resource == l.resource)
+    }))
 }
 
 /// The runs' S3 object writes and multipart calls, streamed from their calls: only those are

@@ -77,18 +77,6 @@ pub fn is_object_write(operation: &str) -> bool {
     S3_WRITES.contains(&operation) || MULTIPART.contains(&operation)
 }
 
-/// Whether a rule needs the runs' object writes: there is an S3 re-listing (to check for writes
-/// before it) or a completed multipart upload.
-pub fn needs_object_writes(
-    operations: &[crate::record::OperationTally],
-    loops: &[crate::record::LoopRow],
-) -> bool {
-    has_s3_relisting(loops)
-        || operations
-            .iter()
-            .any(|o| o.service == "s3" && o.operation == "CompleteMultipartUpload")
-}
-
 /// Whether an S3 listing was read again from its start in a run.
 pub fn has_s3_relisting(loops: &[crate::record::LoopRow]) -> bool {
     loops
