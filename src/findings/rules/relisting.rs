@@ -158,8 +158,8 @@ pub fn relisting(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
             let bucket = resource.as_deref().unwrap_or("the bucket");
             let mut detail = format!(
                 "The same listing (same prefix and parameters) was read again from its first \
-                 page, and no write to {bucket} went through tollgate since it was first read: \
-                 the same answer, {} fewer requests if the first one is kept. ",
+                 page, and no write to {bucket} went through tollgate since it was read before: \
+                 the same answer, {} fewer requests if the earlier one is kept. ",
                 thousands(saved)
             );
             if saved < pages {
@@ -175,10 +175,11 @@ pub fn relisting(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
                  `invalidate_cache()` drops the listings it keeps; pyarrow/pandas — \
                  `pyarrow.dataset.dataset()` or `read_parquet` of a directory lists it on \
                  every call: build the dataset once, or pass the file list; polars — \
-                 `scan_parquet`/`read_parquet` of a directory or glob lists it each time: pass \
-                 the file list; delta-rs — each `DeltaTable(...)` and write reads `_delta_log/`: \
-                 keep one `DeltaTable` and `update()` it. Another program writing there is not \
-                 seen here: reuse a listing only while this program owns the prefix.",
+                 a directory or glob given to `scan_parquet`/`read_parquet` is listed on each \
+                 call: pass the file list; delta-rs — opening a `DeltaTable` and every write list \
+                 `_delta_log/` to find the latest version: open the table once per job, not per \
+                 read. Another program writing there is not seen here: reuse a listing only \
+                 while this program owns the prefix.",
             );
             Finding {
                 rule: "relisting",
