@@ -420,6 +420,94 @@ mod tests {
         );
     }
 
+    /// The runs' calls are read for object writes only when a rule needs them: a completed
+    /// multipart upload, or a re-listing of a bucket something was written to.
+    #[test]
+    fn object_writes_are_read_only_when_a_rule_needs_them() {
+        use crate::record::{Call, Loop, RunMeta};
+        use crate::store::{Batch, MemoryStore};
+        use std::time::{Duration, SystemTime};
+
+        let listing = |id: u64, at_s: u64, relisting: bool| Loop {
+            id,
+            service: "s3".into(),
+            operation: "ListObjectsV2".into(),
+            resource: Some("lake".into()),
+            access_key: None,
+            listing: "l".into(),
+            started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(at_s),
+            ended_at: SystemTime::UNIX_EPOCH + Duration::from_secs(at_s),
+            pages: 1,
+            attempts: 1,
+            items: Some(3),
+            items_unknown: None,
+            page_size: None,
+            page_size_max: Some(1000),
+            complete: true,
+            resumed: false,
+            relisting,
+            cost: Decimal::new(5, 6),
+            transfer: Decimal::ZERO,
+            implied: Decimal::ZERO,
+        };
+        let call = |operation: &str, bucket: &str, at_s: i64| {
+            let mut call = Call::sample("s3", operation).at_us(at_s * 1_000_000);
+            call.resource = Some(bucket.into());
+            call
+        };
+        let gather = |calls: Vec<Call>| {
+            let loops = vec![listing(0, 1, false), listing(1, 3, true)];
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let store = MemoryStore::default();
+                let run = store.begin_run(&RunMeta::new("run")).await.unwrap();
+                let processes = vec![None; calls.len()];
+                store
+                    .write_batch(
+                        run,
+                        Batch {
+                            calls: &calls,
+                            processes: &processes,
+                            loops: &loops,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                Facts::gather(&store, &[run], &Thresholds::default())
+                    .await
+                    .unwrap()
+            })
+        };
+        let listings = || {
+            vec![
+                call("ListObjectsV2", "lake", 1),
+                call("ListObjectsV2", "lake", 3),
+            ]
+        };
+        // Written to another bucket only: the re-listing needs no pass over the calls.
+        let mut calls = listings();
+        calls.push(call("PutObject", "other", 2));
+        let facts = gather(calls);
+        assert!(facts.object_writes.is_empty(), "{:?}", facts.object_writes);
+        assert_eq!(
+            find(&facts, &Thresholds::default())
+                .iter()
+                .filter(|f| f.rule == "relisting")
+                .count(),
+            1
+        );
+        // Written to the re-listed bucket: read, and the re-listing is not claimed.
+        let mut calls = listings();
+        calls.push(call("PutObject", "lake", 2));
+        let facts = gather(calls);
+        assert_eq!(facts.object_writes.len(), 1);
+        assert!(find(&facts, &Thresholds::default())
+            .iter()
+            .all(|f| f.rule != "relisting"));
+    }
+
     #[test]
     fn thresholds_come_from_the_findings_table() {
         let table: toml::Table =
