@@ -3,15 +3,25 @@
 //! savings of all findings together are then at most what applying all of them would save.
 //!
 //! - **Precedence.** Rules run in the fixed order of [`rules::ALL`](super::rules::ALL):
-//!   small-pages, fan-out, head-per-key, repeated-calls, polling, retries, paid-failures, then
-//!   the rules that claim no calls. An earlier rule's advice removes its calls first: a HEAD of
-//!   a listed key is head-per-key's (reading the listing removes every such HEAD, repeats
-//!   included) before repeated-calls may cache it; a page of a small-page loop is small-pages'
-//!   before a re-read of the same page is a repeat. Silenced findings claim nothing.
+//!   small-pages, relisting, fan-out, head-per-key, small-multipart, repeated-calls,
+//!   empty-receives, polling, retries, paid-failures, then the rules that claim no calls. An
+//!   earlier rule's advice removes its calls first: a HEAD of a listed key is head-per-key's
+//!   (reading the listing removes every such HEAD, repeats included) before repeated-calls may
+//!   cache it. Silenced findings claim nothing.
+//! - **Listings: small-pages, relisting, repeated-calls.** A loop read in small pages is
+//!   small-pages' for the pages full pages would not need (`pages - needed`); a re-listing of an
+//!   unchanged prefix is relisting's for what is left of it (`needed` where small-pages claims
+//!   the loop, else all its pages; its bytes too, which small-pages never claims). The two are
+//!   computed loop by loop, so they add up to what both changes save; a silenced small-pages
+//!   leaves every page of a re-listing to relisting. An S3 listing's pages are never
+//!   repeated-calls': read again with nothing written in between they are relisting's, and with
+//!   a write in between the answer may differ, so there is nothing to cache.
 //! - **Pools.** A finding claims its `saving.calls` from the first attempts of its evidence's
 //!   operation and, where it names one, of its resource; `retries` claims from the operation's
-//!   retries, which no other rule touches. A pool holds the calls the run made there (first
-//!   attempts by resource and by operation, from the store's totals).
+//!   retries, which no other rule touches; `small-multipart` claims one CreateMultipartUpload and
+//!   one CompleteMultipartUpload per upload (its evidence names the first), in whole uploads. A
+//!   pool holds the calls the run made there (first attempts by resource and by operation, from
+//!   the store's totals).
 //! - **Caps.** A later finding claims at most the calls its pools still hold; its money is cut
 //!   in the same proportion, and its detail says which finding counted the rest. A finding
 //!   left with nothing to claim is not reported: every call it was about is in an earlier one.
@@ -97,57 +107,119 @@ impl Ledger {
         if saving.calls == 0 || NOT_CLAIMS.contains(&finding.rule) {
             return Some(finding);
         }
-        let evidence = &finding.evidence;
-        let (service, operation) = (evidence.service.clone(), evidence.operation.clone());
-        let pools: Vec<Pool> = if finding.rule == "retries" {
-            vec![Pool::Retries(service, operation)]
-        } else {
-            let mut pools = vec![Pool::Operation(service.clone(), operation.clone())];
-            if let Some(resource) = &evidence.resource {
-                pools.push(Pool::Resource(service, operation, resource.clone()));
-            }
+        let wanted = saving.calls;
+        let parts = claims_of(&finding, wanted);
+        // Each part is granted the same share of what it wants: the fewest left, in proportion.
+        let available = |pools: &[Pool], ledger: &Self| {
             pools
+                .iter()
+                .map(|pool| {
+                    let claimed = ledger.claimed.get(pool).map_or(0, |c| c.calls);
+                    match ledger.sizes.get(pool) {
+                        Some(size) => size.saturating_sub(claimed),
+                        None if claimed == 0 => u64::MAX,
+                        None => 0,
+                    }
+                })
+                .min()
+                .unwrap_or(u64::MAX)
         };
-        let available = pools
+        let share = parts
             .iter()
-            .map(|pool| {
-                let claimed = self.claimed.get(pool).map_or(0, |c| c.calls);
-                match self.sizes.get(pool) {
-                    Some(size) => size.saturating_sub(claimed),
-                    None if claimed == 0 => u64::MAX,
-                    None => 0,
-                }
+            .map(|(pools, part)| {
+                let left = available(pools, self).min(*part);
+                (u128::from(left) * u128::from(wanted) / u128::from((*part).max(1))) as u64
             })
             .min()
-            .unwrap_or(u64::MAX);
-        let wanted = saving.calls;
-        let granted = wanted.min(available);
+            .unwrap_or(wanted)
+            .min(wanted);
+        let granted = if parts.len() > 1 {
+            // Whole units (an upload's Create and Complete together).
+            let per_unit = parts.len() as u64;
+            share / per_unit * per_unit
+        } else {
+            share
+        };
         if granted == 0 {
             return None;
         }
-        let earlier: Option<&'static str> = pools
+        let earlier: Option<&'static str> = parts
             .iter()
+            .flat_map(|(pools, _)| pools)
             .find_map(|pool| self.claimed.get(pool).map(|c| c.by));
-        for pool in pools {
-            self.claimed
-                .entry(pool)
-                .and_modify(|c| c.calls += granted)
-                .or_insert(Claimed {
-                    calls: granted,
-                    by: finding.rule,
-                });
+        for (pools, part) in parts {
+            let calls = part * granted / wanted.max(1);
+            for pool in pools {
+                self.claimed
+                    .entry(pool)
+                    .and_modify(|c| c.calls += calls)
+                    .or_insert(Claimed {
+                        calls,
+                        by: finding.rule,
+                    });
+            }
         }
         if granted < wanted {
+            let saving = finding.saving.as_mut().expect("matched above");
             saving.usd = Usd(saving.usd.0 * Decimal::from(granted) / Decimal::from(wanted));
             saving.calls = granted;
-            finding.detail.push_str(&format!(
-                " {} of these calls are counted by the {} finding already: {} saved here.",
-                super::rules::thousands(wanted - granted),
-                earlier.unwrap_or("an earlier"),
-                super::rules::thousands(granted),
-            ));
+            let thousands = super::rules::thousands;
+            finding.detail.push_str(&match earlier {
+                Some(rule) => format!(
+                    " {} of these calls are counted by the {rule} finding already: {} saved \
+                     here.",
+                    thousands(wanted - granted),
+                    thousands(granted),
+                ),
+                // Capped by the calls made there, not by another finding.
+                None => format!(
+                    " Only {} of the calls were first attempts of {}{}: {} saved here.",
+                    thousands(granted),
+                    finding.evidence.operation,
+                    finding
+                        .evidence
+                        .resource
+                        .as_deref()
+                        .map(|r| format!(" on {r}"))
+                        .unwrap_or_default(),
+                    thousands(granted),
+                ),
+            });
         }
         Some(finding)
+    }
+}
+
+/// The pools a finding claims from, each with the calls it wants of them. Most findings claim
+/// their `saving.calls` from their evidence's operation (and resource); `retries` from its
+/// retries; `small-multipart` half from CreateMultipartUpload and half from
+/// CompleteMultipartUpload (its evidence names the first).
+fn claims_of(finding: &Finding, wanted: u64) -> Vec<(Vec<Pool>, u64)> {
+    let evidence = &finding.evidence;
+    let pools = |operation: &str| {
+        let mut pools = vec![Pool::Operation(evidence.service.clone(), operation.into())];
+        if let Some(resource) = &evidence.resource {
+            pools.push(Pool::Resource(
+                evidence.service.clone(),
+                operation.into(),
+                resource.clone(),
+            ));
+        }
+        pools
+    };
+    match finding.rule {
+        "retries" => vec![(
+            vec![Pool::Retries(
+                evidence.service.clone(),
+                evidence.operation.clone(),
+            )],
+            wanted,
+        )],
+        "small-multipart" => vec![
+            (pools("CreateMultipartUpload"), wanted / 2),
+            (pools("CompleteMultipartUpload"), wanted - wanted / 2),
+        ],
+        _ => vec![(pools(&evidence.operation), wanted)],
     }
 }
 
@@ -257,6 +329,31 @@ mod tests {
         assert_eq!(findings[0].saving.as_ref().unwrap().calls, 15);
     }
 
+    /// A saving capped by the calls made on its resource (not by another finding) says so, and
+    /// names no finding.
+    #[test]
+    fn a_saving_capped_by_the_calls_made_there_says_so() {
+        let facts = Facts {
+            operations: vec![operation("HeadBucket", 7)],
+            by_resource: vec![group("HeadBucket", 4, 0)],
+            repeated: vec![repeat("HeadBucket", 7)],
+            ..Facts::default()
+        };
+        let findings = find(&facts, &Thresholds::default());
+        let repeated = findings
+            .iter()
+            .find(|f| f.rule == "repeated-calls")
+            .unwrap();
+        assert_eq!(repeated.saving.as_ref().unwrap().calls, 4);
+        assert!(
+            repeated.detail.ends_with(
+                "Only 4 of the calls were first attempts of HeadBucket on b: 4 saved here."
+            ),
+            "{}",
+            repeated.detail
+        );
+    }
+
     fn small_page_loop(id: i64) -> LoopRow {
         LoopRow {
             run_id: 1,
@@ -282,8 +379,9 @@ mod tests {
     }
 
     /// Issue 24 item 1: a prefix listed 3 times in pages of 100 is 15 pages; full pages would
-    /// need 3 (small-pages claims 12), and of those 3, caching removes 2 (repeated-calls): never
-    /// the same page twice, and 14 in all.
+    /// need 3 (small-pages claims 12), and of those 3, keeping the first listing removes 2
+    /// (relisting; the same pages are no repeated-calls finding): never the same page twice, and
+    /// 14 in all.
     #[test]
     fn small_pages_and_a_relisting_do_not_share_pages() {
         let mut listing = repeat("ListObjectsV2", 3);
@@ -307,7 +405,7 @@ mod tests {
             .collect();
         assert_eq!(
             saved,
-            BTreeMap::from([("small-pages", 12), ("repeated-calls", 2)]),
+            BTreeMap::from([("small-pages", 12), ("relisting", 2)]),
             "{findings:#?}"
         );
     }
@@ -335,6 +433,12 @@ mod tests {
             bucket: u8,
             key: u8,
         },
+        /// A multipart upload of parts of these sizes (KiB), completed or aborted.
+        Upload {
+            bucket: u8,
+            parts_kib: Vec<u32>,
+            completed: bool,
+        },
     }
 
     fn action() -> impl Strategy<Value = Action> {
@@ -350,6 +454,16 @@ mod tests {
                 }
             ),
             (0..2u8, 0..6u8).prop_map(|(bucket, key)| Action::Put { bucket, key }),
+            (
+                0..2u8,
+                proptest::collection::vec(prop_oneof![1..5_119u32, 5_120..9_000u32], 1..4),
+                any::<bool>()
+            )
+                .prop_map(|(bucket, parts_kib, completed)| Action::Upload {
+                    bucket,
+                    parts_kib,
+                    completed
+                }),
         ]
     }
 
@@ -379,7 +493,6 @@ mod tests {
                         call.cost = Decimal::new(5, 6);
                         calls.push(call);
                     }
-                    listed.insert(bucket);
                     let started_at = calls[first].started_at;
                     loops.push(Loop {
                         id: loops.len() as u64,
@@ -398,11 +511,13 @@ mod tests {
                         page_size_max: Some(1000),
                         complete: true,
                         resumed: false,
-                        relisting: false,
+                        // The same listing (the bucket's, of the same page size) read before.
+                        relisting: listed.contains(&bucket),
                         cost: Decimal::new(5, 6) * Decimal::from(pages),
                         transfer: Decimal::ZERO,
                         implied: Decimal::ZERO,
                     });
+                    listed.insert(bucket);
                 }
                 Action::Head { bucket, key } => {
                     let mut call = next("HeadObject", bucket, format!("head-{bucket}-{key}"));
@@ -434,6 +549,35 @@ mod tests {
                 Action::Put { bucket, key } => {
                     let n = calls.len();
                     calls.push(next("PutObject", bucket, format!("put-{bucket}-{key}-{n}")));
+                }
+                Action::Upload {
+                    bucket,
+                    ref parts_kib,
+                    completed,
+                } => {
+                    let n = calls.len();
+                    calls.push(next("CreateMultipartUpload", bucket, format!("create-{n}")));
+                    for (i, kib) in parts_kib.iter().enumerate() {
+                        let mut part = next("UploadPart", bucket, format!("part-{n}-{i}"));
+                        part.bytes_sent = u64::from(*kib) * 1024;
+                        calls.push(part);
+                    }
+                    let end = if completed {
+                        "CompleteMultipartUpload"
+                    } else {
+                        "AbortMultipartUpload"
+                    };
+                    let mut end = next(end, bucket, format!("end-{n}"));
+                    // S3 refuses to complete an upload with a part below 5 MiB but its last.
+                    if completed
+                        && parts_kib[..parts_kib.len() - 1]
+                            .iter()
+                            .any(|k| *k < 5 * 1024)
+                    {
+                        end.status = Some(400);
+                        end.error_code = Some("EntityTooSmall".into());
+                    }
+                    calls.push(end);
                 }
             }
         }
@@ -471,11 +615,21 @@ mod tests {
             let mut by_group: BTreeMap<(&str, Option<&str>), u64> = BTreeMap::new();
             for finding in &findings {
                 let Some(saving) = &finding.saving else { continue };
-                let operation = finding.evidence.operation.as_str();
-                *by_operation.entry(operation).or_default() += saving.calls;
-                *by_group
-                    .entry((operation, finding.evidence.resource.as_deref()))
-                    .or_default() += saving.calls;
+                // A small upload's saving is its Create and its Complete: one call of each.
+                let claims: Vec<(&str, u64)> = if finding.rule == "small-multipart" {
+                    vec![
+                        ("CreateMultipartUpload", saving.calls / 2),
+                        ("CompleteMultipartUpload", saving.calls / 2),
+                    ]
+                } else {
+                    vec![(finding.evidence.operation.as_str(), saving.calls)]
+                };
+                for (operation, calls) in claims {
+                    *by_operation.entry(operation).or_default() += calls;
+                    *by_group
+                        .entry((operation, finding.evidence.resource.as_deref()))
+                        .or_default() += calls;
+                }
             }
             for (operation, claimed) in &by_operation {
                 let made = calls.iter().filter(|c| c.operation == *operation).count() as u64;
@@ -494,6 +648,29 @@ mod tests {
                     *claimed <= made,
                     "{operation} on {resource}: {claimed} calls claimed of {made}\n{findings:#?}"
                 );
+            }
+            // A re-listing saves at most the pages of re-listings; a small upload at most its
+            // Create and Complete, and only uploads of one part below 5 MiB that completed.
+            for finding in findings.iter().filter(|f| f.rule == "relisting") {
+                let relisted: i64 = loops
+                    .iter()
+                    .filter(|l| l.relisting && l.resource == finding.evidence.resource)
+                    .map(|l| l.pages as i64)
+                    .sum();
+                prop_assert!(finding.saving.as_ref().unwrap().calls as i64 <= relisted);
+            }
+            let small_uploads = |bucket: &str| {
+                actions
+                    .iter()
+                    .filter(|a| matches!(a, Action::Upload { bucket: b, parts_kib, completed: true }
+                        if format!("bucket-{b}") == bucket
+                            && parts_kib.len() == 1
+                            && parts_kib[0] < 5 * 1024))
+                    .count() as u64
+            };
+            for finding in findings.iter().filter(|f| f.rule == "small-multipart") {
+                let bucket = finding.evidence.resource.as_deref().unwrap();
+                prop_assert!(finding.saving.as_ref().unwrap().calls <= 2 * small_uploads(bucket));
             }
             // Only HEADs after a listing of their bucket are head-per-key's.
             for finding in findings.iter().filter(|f| f.rule == "head-per-key") {

@@ -10,6 +10,7 @@ pub mod rules;
 
 use std::path::Path;
 
+use futures_util::StreamExt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -143,9 +144,14 @@ impl Thresholds {
     }
 
     fn ignored(&self, finding: &Finding) -> bool {
+        self.ignores(finding.rule, &finding.id)
+    }
+
+    /// Whether the finding `id` of `rule` is silenced (it then claims no calls).
+    pub fn ignores(&self, rule: &str, id: &str) -> bool {
         self.ignore
             .iter()
-            .any(|ignored| ignored == finding.rule || *ignored == finding.id)
+            .any(|ignored| ignored == rule || ignored == id)
     }
 }
 
@@ -162,6 +168,33 @@ pub struct Facts {
     pub failures: Vec<FailureGroup>,
     pub regions: Vec<RegionGroup>,
     pub implied: Vec<ImpliedGroup>,
+    /// The S3 calls that write objects or take part in a multipart upload, in the order they
+    /// started (read from the runs' calls only when a rule needs them: a re-listing to check
+    /// for writes before it, or a multipart upload).
+    pub object_writes: Vec<ObjectWrite>,
+    /// The S3 listing requests made more than once (same parameters), with the times of their
+    /// first three: a re-listing among them knows when the same listing was read before (read
+    /// only when there is an S3 re-listing).
+    pub listing_reads: Vec<RepeatGroup>,
+}
+
+/// One S3 call that changes what a listing of its bucket returns (`PutObject`, `DeleteObject`,
+/// `CompleteMultipartUpload`, ...) or takes part in a multipart upload: what the re-listing and
+/// multipart rules read of each call. No key: the store keeps none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectWrite {
+    pub run_id: i64,
+    pub at_us: i64,
+    pub operation: String,
+    /// The bucket (`None`: not known, so any bucket).
+    pub resource: Option<String>,
+    /// Answered 2xx/3xx with no error code.
+    pub ok: bool,
+    pub retry: bool,
+    /// The request body's bytes (an `UploadPart`'s part, with any aws-chunked framing).
+    pub bytes_sent: u64,
+    /// The call's own charge (requests), as recorded.
+    pub cost: Decimal,
 }
 
 impl Facts {
@@ -197,8 +230,23 @@ impl Facts {
         others.sort_unstable();
         others.dedup();
         let by_resource = store.calls_by_resource(runs, &others).await?;
+        let operations = store.operations(runs).await?;
+        let object_writes = if needs_object_writes(store, runs, &operations, &loops).await? {
+            object_writes(store, runs).await?
+        } else {
+            Vec::new()
+        };
+        let listing_reads = if rules::has_s3_relisting(&loops) {
+            let mut reads = store.repeated_calls(runs, 2).await?;
+            reads.retain(|g| {
+                g.service == "s3" && rules::S3_LISTINGS.contains(&g.operation.as_str())
+            });
+            reads
+        } else {
+            Vec::new()
+        };
         Ok(Facts {
-            operations: store.operations(runs).await?,
+            operations,
             per_item: store.calls_by_resource(runs, &per_item).await?,
             by_resource,
             loops,
@@ -206,8 +254,64 @@ impl Facts {
             failures: store.failures(runs).await?,
             regions: store.regions(runs).await?,
             implied: store.implied(runs).await?,
+            object_writes,
+            listing_reads,
         })
     }
+}
+
+/// Whether a rule needs the runs' object writes, which takes a pass over all their calls: a
+/// completed multipart upload, or an S3 re-listing of a bucket that was written to (by the
+/// totals by resource; a write of no known bucket may be to any).
+async fn needs_object_writes(
+    store: &dyn RunStore,
+    runs: &[i64],
+    operations: &[OperationTally],
+    loops: &[LoopRow],
+) -> Result<bool, StoreError> {
+    if operations
+        .iter()
+        .any(|o| o.service == "s3" && o.operation == "CompleteMultipartUpload")
+    {
+        return Ok(true);
+    }
+    if !rules::has_s3_relisting(loops) {
+        return Ok(false);
+    }
+    let writes: Vec<(&str, &str)> = rules::S3_WRITES.iter().map(|w| ("s3", *w)).collect();
+    let written = store.calls_by_resource(runs, &writes).await?;
+    Ok(loops.iter().filter(|l| l.relisting).any(|l| {
+        written
+            .iter()
+            .any(|w| w.resource.is_none() || w.resource == l.resource)
+    }))
+}
+
+/// The runs' S3 object writes and multipart calls, streamed from their calls: only those are
+/// kept in memory.
+async fn object_writes(store: &dyn RunStore, runs: &[i64]) -> Result<Vec<ObjectWrite>, StoreError> {
+    let mut writes = Vec::new();
+    let mut calls = store.calls(runs);
+    while let Some(call) = calls.next().await {
+        let call = call?;
+        if call.service != "s3" || !rules::is_object_write(&call.operation) {
+            continue;
+        }
+        writes.push(ObjectWrite {
+            run_id: call.run_id,
+            at_us: call.started_at_us,
+            ok: !crate::record::is_error(call.status, call.error_code.as_deref()),
+            retry: crate::record::is_retry(call.attempt),
+            operation: call.operation,
+            resource: call.resource,
+            bytes_sent: call.bytes_sent,
+            cost: call.cost,
+        });
+    }
+    // Oldest run first and each run's calls in the order they started, as `calls` streams them;
+    // sorted again so that the rules need not rely on it.
+    writes.sort_by_key(|w| (w.run_id, w.at_us));
+    Ok(writes)
 }
 
 /// Every rule's findings, most money saved first, without the silenced ones. Rules run in
@@ -314,6 +418,94 @@ mod tests {
                 .all(|f| f.rule != "unpriced" && f.rule != "top-calls"),
             "{left:#?}"
         );
+    }
+
+    /// The runs' calls are read for object writes only when a rule needs them: a completed
+    /// multipart upload, or a re-listing of a bucket something was written to.
+    #[test]
+    fn object_writes_are_read_only_when_a_rule_needs_them() {
+        use crate::record::{Call, Loop, RunMeta};
+        use crate::store::{Batch, MemoryStore};
+        use std::time::{Duration, SystemTime};
+
+        let listing = |id: u64, at_s: u64, relisting: bool| Loop {
+            id,
+            service: "s3".into(),
+            operation: "ListObjectsV2".into(),
+            resource: Some("lake".into()),
+            access_key: None,
+            listing: "l".into(),
+            started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(at_s),
+            ended_at: SystemTime::UNIX_EPOCH + Duration::from_secs(at_s),
+            pages: 1,
+            attempts: 1,
+            items: Some(3),
+            items_unknown: None,
+            page_size: None,
+            page_size_max: Some(1000),
+            complete: true,
+            resumed: false,
+            relisting,
+            cost: Decimal::new(5, 6),
+            transfer: Decimal::ZERO,
+            implied: Decimal::ZERO,
+        };
+        let call = |operation: &str, bucket: &str, at_s: i64| {
+            let mut call = Call::sample("s3", operation).at_us(at_s * 1_000_000);
+            call.resource = Some(bucket.into());
+            call
+        };
+        let gather = |calls: Vec<Call>| {
+            let loops = vec![listing(0, 1, false), listing(1, 3, true)];
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let store = MemoryStore::default();
+                let run = store.begin_run(&RunMeta::new("run")).await.unwrap();
+                let processes = vec![None; calls.len()];
+                store
+                    .write_batch(
+                        run,
+                        Batch {
+                            calls: &calls,
+                            processes: &processes,
+                            loops: &loops,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                Facts::gather(&store, &[run], &Thresholds::default())
+                    .await
+                    .unwrap()
+            })
+        };
+        let listings = || {
+            vec![
+                call("ListObjectsV2", "lake", 1),
+                call("ListObjectsV2", "lake", 3),
+            ]
+        };
+        // Written to another bucket only: the re-listing needs no pass over the calls.
+        let mut calls = listings();
+        calls.push(call("PutObject", "other", 2));
+        let facts = gather(calls);
+        assert!(facts.object_writes.is_empty(), "{:?}", facts.object_writes);
+        assert_eq!(
+            find(&facts, &Thresholds::default())
+                .iter()
+                .filter(|f| f.rule == "relisting")
+                .count(),
+            1
+        );
+        // Written to the re-listed bucket: read, and the re-listing is not claimed.
+        let mut calls = listings();
+        calls.push(call("PutObject", "lake", 2));
+        let facts = gather(calls);
+        assert_eq!(facts.object_writes.len(), 1);
+        assert!(find(&facts, &Thresholds::default())
+            .iter()
+            .all(|f| f.rule != "relisting"));
     }
 
     #[test]

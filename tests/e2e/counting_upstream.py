@@ -1,5 +1,7 @@
 """A counting upstream for tests: forwards every request to TARGET (moto) unchanged and logs
-one JSON line per request (method, path, query, the headers that name what it is) to LOG.
+one JSON line per request (its number, method, path, query, the headers that name what it is,
+the body's length) to LOG, in the order the requests came, and for a listing page's answer a
+line saying whether it was truncated (`answer_to`: the request's number).
 The tests compare tollgate's per-operation counts with what this saw on the wire, so the
 ground truth never comes from tollgate's own code.
 
@@ -15,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT_FILE, TARGET, LOG = sys.argv[1], urllib.parse.urlsplit(sys.argv[2]), sys.argv[3]
 lock = threading.Lock()
+sent = [0]
 log = open(LOG, "a", buffering=1)
 
 HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
@@ -44,7 +47,11 @@ class Handler(BaseHTTPRequestHandler):
             body = b""
         split = urllib.parse.urlsplit(self.path)
         with lock:
+            # Logged when the request comes, so the log is in the order requests were sent.
+            sent[0] += 1
+            number = sent[0]
             log.write(json.dumps({
+                "n": number,
                 "method": self.command,
                 "host": self.headers.get("host", ""),
                 "path": split.path,
@@ -52,6 +59,8 @@ class Handler(BaseHTTPRequestHandler):
                 "target": self.headers.get("x-amz-target"),
                 "range": self.headers.get("range"),
                 "copy_source": self.headers.get("x-amz-copy-source"),
+                # The request body's bytes as they came (aws-chunked framing included).
+                "length": len(body),
             }) + "\n")
         conn = http.client.HTTPConnection(TARGET.hostname, TARGET.port, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP and k.lower() != "content-length"}
@@ -59,6 +68,14 @@ class Handler(BaseHTTPRequestHandler):
         conn.request(self.command, self.path, body=body, headers=headers)
         answer = conn.getresponse()
         data = answer.read()
+        if b"<IsTruncated>true</IsTruncated>" in data[:4096] or b"<IsTruncated>false</IsTruncated>" in data[:4096]:
+            # A listing page's answer: whether more pages follow, for the test's own account
+            # of which listings were read to their end.
+            with lock:
+                log.write(json.dumps({
+                    "answer_to": number,
+                    "truncated": b"<IsTruncated>true</IsTruncated>" in data[:4096],
+                }) + "\n")
         self.send_response(answer.status, answer.reason)
         for k, v in answer.getheaders():
             # A HEAD's Content-Length is the object's, not the (empty) body's.

@@ -1,14 +1,17 @@
 //! The Python data stack as its users write it (s3fs over aiobotocore, pandas CSV over s3://,
-//! polars through the Rust `object_store`, pandas parquet and pyarrow through pyarrow's own S3
-//! client), through `tollgate run --upstream` against moto, with
-//! a counting upstream between tollgate and moto: every request the wire carried is an operation
-//! tollgate recorded, per operation, and each call names the outermost client.
+//! polars and deltalake through the Rust `object_store`, pandas parquet and pyarrow through
+//! pyarrow's own S3 client, duckdb's httpfs given tollgate's CA), through `tollgate run
+//! --upstream` against moto, with a counting upstream between tollgate and moto: every request
+//! the wire carried is an operation tollgate recorded, per operation, and each call names the
+//! outermost client; and the data stack's findings (a prefix listed again, small files uploaded
+//! in parts) claim what the wire shows (issue 24 item 4).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::common::{hermetic_command, tollgate_command, wait_for_port_file};
@@ -61,11 +64,31 @@ impl Counter {
     /// headers alone, independently of tollgate's identification.
     fn operations(&self) -> BTreeMap<String, u64> {
         let mut counts = BTreeMap::new();
-        for line in std::fs::read_to_string(&self.log).unwrap().lines() {
-            let request: Value = serde_json::from_str(line).unwrap();
+        for request in self.requests() {
             *counts.entry(s3_operation(&request)).or_default() += 1;
         }
         counts
+    }
+
+    /// The requests in the order they came, each listing page with `truncated` from its answer.
+    fn requests(&self) -> Vec<Value> {
+        let mut requests: Vec<Value> = Vec::new();
+        let mut truncated: BTreeMap<u64, bool> = BTreeMap::new();
+        for line in std::fs::read_to_string(&self.log).unwrap().lines() {
+            let entry: Value = serde_json::from_str(line).unwrap();
+            match entry["answer_to"].as_u64() {
+                Some(n) => {
+                    truncated.insert(n, entry["truncated"].as_bool().unwrap());
+                }
+                None => requests.push(entry),
+            }
+        }
+        for request in &mut requests {
+            if let Some(truncated) = truncated.get(&request["n"].as_u64().unwrap()) {
+                request["truncated"] = Value::Bool(*truncated);
+            }
+        }
+        requests
     }
 }
 
@@ -74,6 +97,142 @@ impl Drop for Counter {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The bucket a request addresses: the host's first label (virtual-hosted) or the path's first
+/// segment (path-style).
+fn s3_bucket(request: &Value) -> String {
+    let host = request["host"].as_str().unwrap_or("");
+    let path = request["path"].as_str().unwrap_or("");
+    if host.starts_with("s3.") || host.starts_with("s3-") {
+        path.trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    } else {
+        host.split(".s3").next().unwrap_or("").to_string()
+    }
+}
+
+/// A query's parameters but `except`, sorted: what makes two listing requests the same listing.
+fn query_without(request: &Value, except: &str) -> String {
+    let mut pairs: Vec<&str> = request["query"]
+        .as_str()
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some(except))
+        .collect();
+    pairs.sort_unstable();
+    pairs.join("&")
+}
+
+/// S3's operations that change what a listing of the bucket returns.
+const WRITES: &[&str] = &[
+    "s3 PutObject",
+    "s3 CopyObject",
+    "s3 CompleteMultipartUpload",
+    "s3 DeleteObject",
+    "s3 DeleteObjects",
+];
+
+/// Per bucket, the listing pages that only repeated an answer the program already had, counted
+/// on the wire: a listing (bucket and parameters but the continuation token) read again from its
+/// first page with no write to the bucket since its previous read; as many of its pages as that
+/// read got (all when it was read to its end).
+fn relisted_pages(requests: &[Value]) -> BTreeMap<String, u64> {
+    struct Read {
+        listing: (String, String),
+        at: usize,
+        pages: u64,
+        complete: bool,
+    }
+    let mut reads: Vec<Read> = Vec::new();
+    let mut writes: Vec<(String, usize)> = Vec::new();
+    for (at, request) in requests.iter().enumerate() {
+        let operation = s3_operation(request);
+        if WRITES.contains(&operation.as_str()) {
+            writes.push((s3_bucket(request), at));
+        }
+        if operation != "s3 ListObjectsV2" {
+            continue;
+        }
+        let listing = (
+            s3_bucket(request),
+            query_without(request, "continuation-token"),
+        );
+        let complete = request["truncated"] == Value::Bool(false);
+        let continues = request["query"]
+            .as_str()
+            .unwrap()
+            .contains("continuation-token=");
+        match reads.iter_mut().rev().find(|r| r.listing == listing) {
+            Some(read) if continues => {
+                read.pages += 1;
+                read.complete = complete;
+            }
+            _ => reads.push(Read {
+                listing,
+                at,
+                pages: 1,
+                complete,
+            }),
+        }
+    }
+    let mut saved: BTreeMap<String, u64> = BTreeMap::new();
+    for (i, read) in reads.iter().enumerate() {
+        let Some(before) = reads[..i].iter().rev().find(|r| r.listing == read.listing) else {
+            continue;
+        };
+        let bucket = &read.listing.0;
+        if writes
+            .iter()
+            .any(|(b, at)| b == bucket && (before.at..read.at).contains(at))
+        {
+            continue;
+        }
+        let pages = if before.complete {
+            read.pages
+        } else {
+            read.pages.min(before.pages)
+        };
+        *saved.entry(bucket.clone()).or_default() += pages;
+    }
+    saved
+}
+
+/// Per bucket, the multipart uploads (by upload id) that completed with one part below 5 MiB,
+/// counted on the wire.
+fn small_uploads(requests: &[Value]) -> BTreeMap<String, u64> {
+    let upload_id = |request: &Value| {
+        request["query"]
+            .as_str()
+            .unwrap()
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("uploadId="))
+            .map(str::to_string)
+    };
+    let mut parts: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut completed: Vec<(String, String)> = Vec::new();
+    for request in requests {
+        match s3_operation(request).as_str() {
+            "s3 UploadPart" => parts
+                .entry(upload_id(request).unwrap())
+                .or_default()
+                .push(request["length"].as_u64().unwrap()),
+            "s3 CompleteMultipartUpload" => {
+                completed.push((s3_bucket(request), upload_id(request).unwrap()))
+            }
+            _ => {}
+        }
+    }
+    let mut small: BTreeMap<String, u64> = BTreeMap::new();
+    for (bucket, id) in completed {
+        if matches!(parts.get(&id).map(Vec::as_slice), Some([bytes]) if *bytes < 5 * 1024 * 1024) {
+            *small.entry(bucket).or_default() += 1;
+        }
+    }
+    small
 }
 
 fn s3_operation(request: &Value) -> String {
@@ -171,6 +330,86 @@ fn the_python_data_stack_is_recorded_exactly_and_named_by_its_outermost_client()
     );
     assert_eq!(recorded, wire, "tollgate vs the wire");
 
+    // Issue 24 item 4: the data stack's findings claim what the wire shows, per bucket.
+    let requests = counter.requests();
+    let findings = report["findings"].as_array().unwrap();
+    let saved = |rule: &str| -> BTreeMap<String, u64> {
+        findings
+            .iter()
+            .filter(|f| f["rule"] == rule)
+            .map(|f| {
+                (
+                    f["evidence"]["resource"].as_str().unwrap().to_string(),
+                    f["saving"]["calls"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let mut relisted = relisted_pages(&requests);
+    assert!(
+        relisted.values().sum::<u64>() >= 3,
+        "the workload lists again: {relisted:?}"
+    );
+    let mut claimed_relisted = saved("relisting");
+    // delta-rs reads `_delta_log/` and duckdb its glob's prefix more than three times each:
+    // for a listing's fourth read on, the store keeps no time of the same listing's previous
+    // read, and the rule counts only what no write to the bucket since its first listing of
+    // the same page size can have changed. At most the truth there, and some of it.
+    let delta = "lake-datastack-delta".to_string();
+    let (claimed, truth) = (
+        claimed_relisted.remove(&delta).unwrap_or(0),
+        relisted.remove(&delta).unwrap_or(0),
+    );
+    assert!(
+        0 < claimed && claimed <= truth,
+        "delta-rs and duckdb: {claimed} pages claimed, {truth} re-read with no write in between"
+    );
+    // Elsewhere every listing is read at most three times (or again only after a write):
+    // exactly what the wire shows.
+    assert_eq!(claimed_relisted, relisted, "{findings:#?}");
+    let small = small_uploads(&requests);
+    assert!(
+        small.values().sum::<u64>() >= 2,
+        "pandas writes small parquet files as multipart uploads: {small:?}"
+    );
+    let two_each: BTreeMap<String, u64> = small.iter().map(|(b, n)| (b.clone(), 2 * n)).collect();
+    assert_eq!(saved("small-multipart"), two_each, "{findings:#?}");
+    // Each saves a CreateMultipartUpload and a CompleteMultipartUpload, S3 Standard Tier 1
+    // requests at $0.005 per 1,000 (us-east-1): $0.00001 an upload.
+    for finding in findings.iter().filter(|f| f["rule"] == "small-multipart") {
+        let uploads = finding["saving"]["calls"].as_u64().unwrap() / 2;
+        let usd: Decimal = finding["saving"]["usd"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            usd,
+            Decimal::new(1, 5) * Decimal::from(uploads),
+            "{finding:#}"
+        );
+    }
+    // No call claimed twice: per operation, the findings claim at most the calls the wire
+    // carried.
+    let mut claimed: BTreeMap<String, u64> = BTreeMap::new();
+    for finding in findings {
+        let calls = finding["saving"]["calls"].as_u64().unwrap_or(0);
+        let operation = finding["evidence"]["operation"].as_str().unwrap_or("");
+        if finding["rule"] == "small-multipart" {
+            *claimed
+                .entry("s3 CreateMultipartUpload".into())
+                .or_default() += calls / 2;
+            *claimed
+                .entry("s3 CompleteMultipartUpload".into())
+                .or_default() += calls / 2;
+        } else if calls > 0 {
+            *claimed.entry(format!("s3 {operation}")).or_default() += calls;
+        }
+    }
+    for (operation, calls) in &claimed {
+        assert!(
+            *calls <= wire.get(operation).copied().unwrap_or(0),
+            "{operation}: {calls} claimed, {:?} on the wire\n{findings:#?}",
+            wire.get(operation)
+        );
+    }
+
     // Each call names the client the user called, not the SDK underneath.
     let output = tollgate_command(&home)
         .args(["report", "--last", "--format", "csv", "--db"])
@@ -206,6 +445,12 @@ fn the_python_data_stack_is_recorded_exactly_and_named_by_its_outermost_client()
         sdks.get("aws-sdk-cpp").is_some_and(|calls| *calls >= 5),
         "pyarrow's S3 client: {sdks:?}"
     );
+    // deltalake's delta-rs (the Rust object_store) and duckdb's httpfs.
+    assert!(
+        sdks.contains_key("object_store"),
+        "delta-rs' object_store: {sdks:?}"
+    );
+    assert!(sdks.contains_key("duckdb"), "duckdb's httpfs: {sdks:?}");
     assert!(
         !sdks.contains_key("Botocore") && !sdks.contains_key("botocore"),
         "{sdks:?}"

@@ -1,8 +1,9 @@
 //! The rules. Each takes the facts and thresholds and returns its findings; each is tested on
-//! its own, beside it. One file per family: `paging.rs` (small pages), `batching.rs` (fan-out,
-//! a head per listed key), `repeats.rs` (repeated calls, polling), `failures.rs` (retries, paid
-//! failures) and `cost.rs` (implied costs, cross-Region calls, unpriced calls, the top
-//! operations). This file has the order they run and rank in, and the helpers they share.
+//! its own, beside it. One file per family: `paging.rs` (small pages), `relisting.rs` (a prefix
+//! listed again with nothing written), `batching.rs` (fan-out, a head per listed key),
+//! `multipart.rs` (multipart uploads below the minimum), `repeats.rs` (repeated calls,
+//! polling), `failures.rs` (retries, paid failures) and `cost.rs` (implied costs, cross-Region
+//! calls, unpriced calls, the top operations). This file has the order they run and rank in, and the helpers they share.
 //!
 //! The order of [`ALL`] is also the precedence in which findings claim their calls: where two
 //! findings are about the same calls (a HEAD of a listed key that is also repeated, a page of a
@@ -12,7 +13,9 @@
 mod batching;
 mod cost;
 mod failures;
+mod multipart;
 mod paging;
+mod relisting;
 mod repeats;
 
 use super::{Evidence, Facts, Finding, Thresholds};
@@ -21,7 +24,9 @@ use crate::record::{rfc3339, Usd};
 pub use batching::{fan_out, head_per_listed_key, Batchable, BATCHABLE, PER_KEY_AFTER_LISTING};
 pub use cost::{cross_region, implied_costs, top_operations, unpriced};
 pub use failures::{paid_failures, retries};
+pub use multipart::{small_multipart, MULTIPART, MULTIPART_MINIMUM};
 pub use paging::small_pages;
+pub use relisting::{relisting, S3_LISTINGS, S3_WRITES};
 pub use repeats::{empty_receives, polling, repeated_calls};
 
 pub type Rule = fn(&Facts, &Thresholds) -> Vec<Finding>;
@@ -30,8 +35,10 @@ pub type Rule = fn(&Facts, &Thresholds) -> Vec<Finding>;
 /// claim calls (`findings::claims`).
 pub const ALL: &[Rule] = &[
     small_pages,
+    relisting,
     fan_out,
     head_per_listed_key,
+    small_multipart,
     repeated_calls,
     empty_receives,
     polling,
@@ -46,8 +53,10 @@ pub const ALL: &[Rule] = &[
 pub fn rank(rule: &str) -> usize {
     const ORDER: &[&str] = &[
         "small-pages",
+        "relisting",
         "fan-out",
         "head-per-key",
+        "small-multipart",
         "repeated-calls",
         "empty-receives",
         "polling",
@@ -60,6 +69,19 @@ pub fn rank(rule: &str) -> usize {
         "top-calls",
     ];
     ORDER.iter().position(|r| *r == rule).unwrap_or(ORDER.len())
+}
+
+/// Whether `operation` (of S3) is a write a listing would show, or a multipart upload's call:
+/// the calls [`Facts::object_writes`](super::Facts::object_writes) keeps.
+pub fn is_object_write(operation: &str) -> bool {
+    S3_WRITES.contains(&operation) || MULTIPART.contains(&operation)
+}
+
+/// Whether an S3 listing was read again from its start in a run.
+pub fn has_s3_relisting(loops: &[crate::record::LoopRow]) -> bool {
+    loops
+        .iter()
+        .any(|l| l.relisting && l.service == "s3" && S3_LISTINGS.contains(&l.operation.as_str()))
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use super::{id, on, plural, thousands};
 use crate::aws::model::Model;
 use crate::findings::{Evidence, Facts, Finding, Saving, Thresholds};
-use crate::record::{rfc3339, Usd};
+use crate::record::{rfc3339, LoopRow, Usd};
 
 /// The paginator's limit key, for advice in the API's own words (`MaxKeys`).
 fn limit_key(service: &str, operation: &str) -> String {
@@ -35,34 +35,80 @@ struct SmallPages {
     known: bool,
 }
 
-/// Loops that ask for pages far below the maximum.
-pub fn small_pages(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
-    type Key = (String, String, Option<String>, i64, i64);
+/// A group of small-page loops: operation, resource, page size and maximum.
+type Key = (String, String, Option<String>, i64, i64);
+
+/// The group a loop belongs to, if it pages small.
+fn small_page_key(l: &LoopRow, thresholds: &Thresholds) -> Option<Key> {
+    let (Some(size), Some(max)) = (l.page_size, l.page_size_max) else {
+        return None;
+    };
+    if size <= 0 || (size as f64) > (max as f64) * thresholds.small_page_ratio {
+        return None;
+    }
+    Some((
+        l.service.clone(),
+        l.operation.clone(),
+        l.resource.clone(),
+        size,
+        max,
+    ))
+}
+
+/// What the small-pages findings leave of each loop: a later rule about the same loops (a
+/// re-listing) claims only these pages, so that the two add up.
+pub(super) struct PagesLeft<'a> {
+    /// The groups a reported (not silenced) small-pages finding claims from.
+    claimed: BTreeMap<Key, SmallPages>,
+    thresholds: &'a Thresholds,
+}
+
+impl<'a> PagesLeft<'a> {
+    pub(super) fn new(facts: &Facts, thresholds: &'a Thresholds) -> Self {
+        let mut claimed = small_page_groups(facts, thresholds);
+        claimed.retain(|(service, operation, resource, _, _), group| {
+            group.known
+                && group.pages > group.needed
+                && !thresholds.ignores(
+                    "small-pages",
+                    &id("small-pages", service, operation, resource),
+                )
+        });
+        Self {
+            claimed,
+            thresholds,
+        }
+    }
+
+    /// The pages of `l` no small-pages finding claims: at full pages the listing takes
+    /// `needed`; a loop outside every reported small-pages finding keeps all of its pages.
+    pub(super) fn of(&self, l: &LoopRow) -> u64 {
+        let pages = l.pages.max(0) as u64;
+        match small_page_key(l, self.thresholds) {
+            Some(key) if self.claimed.contains_key(&key) => l.items.map_or(pages, |items| {
+                (items.max(0) as u64).div_ceil(key.4 as u64).max(1)
+            }),
+            _ => pages,
+        }
+    }
+}
+
+fn small_page_groups(facts: &Facts, thresholds: &Thresholds) -> BTreeMap<Key, SmallPages> {
     let mut groups: BTreeMap<Key, SmallPages> = BTreeMap::new();
     for l in &facts.loops {
-        let (Some(size), Some(max)) = (l.page_size, l.page_size_max) else {
+        let Some(key) = small_page_key(l, thresholds) else {
             continue;
         };
-        if size <= 0 || (size as f64) > (max as f64) * thresholds.small_page_ratio {
-            continue;
-        }
-        let group = groups
-            .entry((
-                l.service.clone(),
-                l.operation.clone(),
-                l.resource.clone(),
-                size,
-                max,
-            ))
-            .or_insert(SmallPages {
-                loops: 0,
-                pages: 0,
-                needed: 0,
-                requests: Decimal::ZERO,
-                total: Decimal::ZERO,
-                first_at_us: l.started_at_us,
-                known: true,
-            });
+        let max = key.4;
+        let group = groups.entry(key).or_insert(SmallPages {
+            loops: 0,
+            pages: 0,
+            needed: 0,
+            requests: Decimal::ZERO,
+            total: Decimal::ZERO,
+            first_at_us: l.started_at_us,
+            known: true,
+        });
         group.loops += 1;
         group.pages += l.pages as u64;
         group.requests += l.cost;
@@ -73,6 +119,11 @@ pub fn small_pages(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
         }
     }
     groups
+}
+
+/// Loops that ask for pages far below the maximum.
+pub fn small_pages(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
+    small_page_groups(facts, thresholds)
         .into_iter()
         .filter(|(_, group)| group.known && group.pages > group.needed)
         .map(|((service, operation, resource, size, max), group)| {
@@ -114,7 +165,6 @@ pub fn small_pages(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
 mod tests {
     use super::super::tests::dec;
     use super::*;
-    use crate::record::LoopRow;
 
     fn page_loop(id: i64, size: i64, pages: i64, items: i64) -> LoopRow {
         LoopRow {

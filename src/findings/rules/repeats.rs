@@ -46,6 +46,9 @@ pub fn repeated_calls(facts: &Facts, thresholds: &Thresholds) -> Vec<Finding> {
         .iter()
         .filter(|g| g.most_in_a_run >= thresholds.repeated_min && !is_polling(g, thresholds))
         .filter(|g| !is_receive(g))
+        // A listing's answer is its prefix's objects: read again, it is the relisting finding's
+        // when nothing was written in between, and no cache candidate when something was.
+        .filter(|g| !(g.service == "s3" && super::S3_LISTINGS.contains(&g.operation.as_str())))
         .map(|group| {
             // The first call of each run stays: a cache lives as long as its run.
             let saved = group.repeats();
