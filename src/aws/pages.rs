@@ -86,7 +86,7 @@ pub fn page_facts(
         .flatten()
         .map(|m| m.name.as_str())
         .collect();
-    let listing = fingerprint(request, request_doc, form, &token_names, &[]);
+    let listing = fingerprint(request, None, request_doc, form, &token_names, &[]);
 
     let answer = response
         .filter(|r| (200..300).contains(&r.status))
@@ -147,12 +147,24 @@ fn identity_headers<'h>(
 
 /// A digest of a request's parameters, the same for identical calls: what finds repeated calls
 /// without storing their parameter values. Every input member counts wherever the model binds
-/// it: path, query, body, and the headers `input` names (`Range`, `If-Match`,
-/// `x-amz-copy-source`, `x-amz-meta-*`); never credentials, dates, user agents or trace ids.
-pub fn request_fingerprint(request: &PageRequest<'_>, input: InputHeaders<'_>) -> String {
+/// it: the host (a virtual-hosted bucket, an account id, the region), path, query, body, and the
+/// headers `input` names (`Range`, `If-Match`, `x-amz-copy-source`, `x-amz-meta-*`); never
+/// credentials, dates, user agents or trace ids.
+pub fn request_fingerprint(
+    request: &PageRequest<'_>,
+    host: &str,
+    input: InputHeaders<'_>,
+) -> String {
     let form = matches!(request.protocols.first(), Some(&"query" | &"ec2"));
     let headers = identity_headers(request.headers, input);
-    fingerprint(request, request.documents.request(), form, &[], &headers)
+    fingerprint(
+        request,
+        Some(host),
+        request.documents.request(),
+        form,
+        &[],
+        &headers,
+    )
 }
 
 /// Path, query and body parameters except the tokens, then the identity headers, hashed. With
@@ -163,12 +175,18 @@ pub fn request_fingerprint(request: &PageRequest<'_>, input: InputHeaders<'_>) -
 /// them would.
 fn fingerprint(
     request: &PageRequest<'_>,
+    host: Option<&str>,
     doc: Option<&Value>,
     form: bool,
     tokens: &[&str],
     headers: &[(&str, &[u8])],
 ) -> String {
     let mut hasher = Sha256::new();
+    // Two buckets' HeadBucket, virtual-hosted, differ only in their host.
+    if let Some(host) = host {
+        hasher.update(host.as_bytes());
+        hasher.update(b"\n");
+    }
     hasher.update(request.path.as_bytes());
     let hash_pairs = |hasher: &mut Sha256, text: &str| {
         let mut pairs: Vec<&str> = text
@@ -536,12 +554,51 @@ mod tests {
                 documents: &documents,
             };
             assert_eq!(
-                fingerprint(&request, documents.request(), form, tokens, &[]),
+                fingerprint(&request, None, documents.request(), form, tokens, &[]),
                 reference(path, query, body, form, tokens),
                 "{path} {query:?} {}",
                 String::from_utf8_lossy(body)
             );
         }
+    }
+
+    /// A virtual-hosted bucket (or an account id, or a region) is in the host: HeadBucket on two
+    /// buckets is two calls, not one repeated.
+    #[test]
+    fn identity_includes_the_host() {
+        let headers = HeaderMap::new();
+        let documents =
+            Documents::parse(&["rest-xml"], &BodyView::whole(b""), &BodyView::whole(b""));
+        let request = PageRequest {
+            protocols: &["rest-xml"],
+            path: "/",
+            query: None,
+            headers: &headers,
+            body: BodyView::whole(b""),
+            documents: &documents,
+        };
+        let digest = |host: &str| {
+            request_fingerprint(
+                &request,
+                host,
+                InputHeaders {
+                    names: &[],
+                    prefixes: &[],
+                },
+            )
+        };
+        assert_eq!(
+            digest("lake-a.s3.us-east-1.amazonaws.com"),
+            digest("lake-a.s3.us-east-1.amazonaws.com")
+        );
+        assert_ne!(
+            digest("lake-a.s3.us-east-1.amazonaws.com"),
+            digest("lake-b.s3.us-east-1.amazonaws.com")
+        );
+        assert_ne!(
+            digest("ec2.us-east-1.amazonaws.com"),
+            digest("ec2.eu-west-1.amazonaws.com")
+        );
     }
 
     /// Issue 24 item 2: two requests are the same call only when every input member is equal,
@@ -571,6 +628,7 @@ mod tests {
                     body: BodyView::whole(b""),
                     documents: &documents,
                 },
+                "s3.us-east-1.amazonaws.com",
                 InputHeaders {
                     names: &op.input_headers,
                     prefixes: &op.input_header_prefixes,

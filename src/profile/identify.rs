@@ -345,6 +345,7 @@ fn measure(
         received,
         fingerprint: Some(pages::request_fingerprint(
             &request,
+            &exchange.host,
             pages::InputHeaders {
                 names: &operation_model.input_headers,
                 prefixes: &operation_model.input_header_prefixes,
