@@ -286,6 +286,17 @@ fn endpoint_prefix(
     signature: &ClientSignature,
     body: &[u8],
 ) -> String {
+    // Most signing names belong to one endpoint prefix: no need to identify the operation.
+    let signed_for = model.by_signing_name(&signature.service);
+    if let Some(first) = signed_for.first() {
+        let prefix = model.service(*first).endpoint_prefix;
+        if signed_for
+            .iter()
+            .all(|service| model.service(*service).endpoint_prefix == prefix)
+        {
+            return prefix.to_string();
+        }
+    }
     let request = IdentifyRequest {
         method: &parts.method,
         host: "",
