@@ -56,6 +56,11 @@ impl ClientEnv {
         let mut vars = Vec::new();
         if let Some(url) = &self.endpoint_url {
             vars.push((ENDPOINT_VAR, url.clone()));
+            // A proxy the user had for plain HTTP must not carry the calls to tollgate's own
+            // loopback address (botocore and the Rust SDK honour HTTP_PROXY for http:// URLs).
+            for name in ["NO_PROXY", "no_proxy"] {
+                vars.push((name, with_loopback(inherited(name).as_deref())));
+            }
         }
         if let Some(python) = &self.python {
             vars.push((
@@ -139,6 +144,9 @@ impl ClientEnv {
         let mut out = String::new();
         if let Some(url) = &self.endpoint_url {
             let _ = writeln!(out, "export {ENDPOINT_VAR}={}", shell_quote(url));
+            for name in ["NO_PROXY", "no_proxy"] {
+                let _ = writeln!(out, "export {name}=\"${{{name}:+${name},}}127.0.0.1\"");
+            }
         }
         if let Some(python) = &self.python {
             let _ = writeln!(
@@ -185,6 +193,15 @@ impl ClientEnv {
             );
         }
         out
+    }
+}
+
+/// A NO_PROXY list with 127.0.0.1 in it.
+fn with_loopback(no_proxy: Option<&str>) -> String {
+    match no_proxy {
+        Some(list) if list.split(',').any(|host| host.trim() == "127.0.0.1") => list.to_string(),
+        Some(list) => format!("{list},127.0.0.1"),
+        None => "127.0.0.1".to_string(),
     }
 }
 
@@ -268,7 +285,11 @@ mod tests {
             .clone()
             .with_endpoint(Some("127.0.0.1:8878".parse().unwrap()))
             .endpoint_exports();
-        assert_eq!(endpoint, "export AWS_ENDPOINT_URL=http://127.0.0.1:8878\n");
+        assert!(endpoint.starts_with("export AWS_ENDPOINT_URL=http://127.0.0.1:8878\n"));
+        assert!(endpoint.contains("export NO_PROXY=\"${NO_PROXY:+$NO_PROXY,}127.0.0.1\"\n"));
+        assert_eq!(with_loopback(None), "127.0.0.1");
+        assert_eq!(with_loopback(Some("corp.example")), "corp.example,127.0.0.1");
+        assert_eq!(with_loopback(Some("127.0.0.1, x")), "127.0.0.1, x");
         assert!(
             !exports.contains("NODE_OPTIONS"),
             "no preload, no NODE_OPTIONS"

@@ -24,7 +24,7 @@ pub struct RunArgs {
     proxy: ProxyArgs,
 
     /// Be the command's AWS endpoint instead of its proxy: sets AWS_ENDPOINT_URL to a plain-HTTP
-    /// listener on loopback, and nothing else (no proxy, no CA). tollgate re-signs each request
+    /// listener on loopback (and adds 127.0.0.1 to NO_PROXY), and nothing else (no proxy, no CA). tollgate re-signs each request
     /// for the real AWS host (or --upstream) with the credentials the command uses, resolved from
     /// the same environment, profile and files. For clients that ignore HTTPS_PROXY or cannot
     /// trust a local CA; see README's "Endpoint mode".
