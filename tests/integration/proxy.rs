@@ -200,6 +200,10 @@ async fn a_256_mib_body_streams_each_way_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let tollgate = serve_with(&upstream_args(&origin, dir.path()));
     let client = tollgate.client(&[]).http1_only().build().unwrap();
+    // What tollgate holds before any body: its code (a debug build maps hundreds of MB of it,
+    // and touches more as it grows) and its start-up state. The bodies may add only a bounded
+    // amount on top.
+    let idle_kib = tollgate.peak_rss_kib();
 
     // Upload: a generated stream, never held in memory by the test either.
     let chunk = pattern_chunk();
@@ -240,9 +244,13 @@ async fn a_256_mib_body_streams_each_way_in_bounded_memory() {
         pattern_sha256(SIZE)
     );
 
-    // 512 MiB went through; buffering even one body would show here.
+    // 512 MiB went through; buffering even one body would show here. (The release build's
+    // peak, code included, is the bench's figure: `cargo bench --bench proxy`, 64 MiB target.)
     let peak_kib = tollgate.peak_rss_kib();
-    assert!(peak_kib < 64 * 1024, "proxy peak RSS {peak_kib} KiB");
+    assert!(
+        peak_kib - idle_kib < 32 * 1024,
+        "proxy peak RSS {peak_kib} KiB, {idle_kib} KiB before the bodies"
+    );
     let (code, stderr) = tollgate.stop();
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("256.0 MiB"), "{stderr}");
