@@ -288,7 +288,10 @@ mod tests {
         assert!(endpoint.starts_with("export AWS_ENDPOINT_URL=http://127.0.0.1:8878\n"));
         assert!(endpoint.contains("export NO_PROXY=\"${NO_PROXY:+$NO_PROXY,}127.0.0.1\"\n"));
         assert_eq!(with_loopback(None), "127.0.0.1");
-        assert_eq!(with_loopback(Some("corp.example")), "corp.example,127.0.0.1");
+        assert_eq!(
+            with_loopback(Some("corp.example")),
+            "corp.example,127.0.0.1"
+        );
         assert_eq!(with_loopback(Some("127.0.0.1, x")), "127.0.0.1, x");
         assert!(
             !exports.contains("NODE_OPTIONS"),

@@ -253,6 +253,7 @@ async fn intercept_or_tunnel(shared: Arc<Shared>, mut target: Target, upgrade: O
             .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
             host = %target.host,
+            after_ms = handshaken.elapsed().as_millis() as u64,
             "the client closed the connection right after the TLS handshake without a request; \
              does it trust the tollgate CA bundle?"
         );
