@@ -13,6 +13,9 @@
 //     HTTP proxy (moto answers with http:// SQS queue URLs, which the SDK follows).
 //   - http2.connect: a CONNECT tunnel too. The SDK's Kinesis and Bedrock Runtime clients use
 //     HTTP/2 for every call.
+// With TOLLGATE_NODE_CALLSITES=1 (`tollgate run` without `--no-callsites`), it also tags each
+// command the AWS SDK for JavaScript v3 sends with the program's line that sent it (header
+// `x-tollgate-callsite`, removed by tollgate): see `installCallsites` below.
 // Every other host, and every agent Node already sends through a proxy (NODE_USE_ENV_PROXY),
 // is left exactly as it was. What it cannot route (fetch on a Node without NODE_USE_ENV_PROXY)
 // it says on stderr, once per host.
