@@ -410,13 +410,15 @@ fn the_users_sitecustomize_and_pythonpath_are_kept_and_no_callsites_changes_noth
     assert_eq!(without["user_site_ran"], "yes");
     let unset = probe(scratch, &python, None, &["--no-callsites"]);
     assert_eq!(unset["pythonpath"], Value::Null, "{unset:#}");
-    // Otherwise the same variables: only PYTHONPATH differs (the proxy's port aside).
+    // Otherwise the same variables: only PYTHONPATH, and the Node preload's call-site switch,
+    // differ (the proxy's port aside).
     let names = |probe: &Value| -> Vec<String> {
         probe["env"].as_object().unwrap().keys().cloned().collect()
     };
     let set = probe(scratch, &python, None, &[]);
     let mut expected = names(&unset);
     expected.push("PYTHONPATH".into());
+    expected.push("TOLLGATE_NODE_CALLSITES".into());
     expected.sort();
     assert_eq!(names(&set), expected);
 }
