@@ -134,6 +134,9 @@ impl ClientEnv {
             // The AWS SDK for JavaScript ignores HTTPS_PROXY: the preload routes it.
             vars.push((node_preload::PROXY_VAR, self.proxy_url.clone()));
             vars.push((node_preload::HOSTS_VAR, node.hosts.clone()));
+            if node.callsites {
+                vars.push((node_preload::CALLSITES_VAR, "1".to_string()));
+            }
         }
         vars
     }
@@ -308,10 +311,12 @@ mod tests {
         .with_node(Some(NodePreload {
             path: PathBuf::from("/home/a b/$x/node-preload.cjs"),
             hosts: "*.amazonaws.com,*.api.aws".to_string(),
+            callsites: true,
         }));
         let exports = env.shell_exports();
         assert!(exports.contains("export TOLLGATE_NODE_PROXY=http://127.0.0.1:8877\n"));
         assert!(exports.contains("export TOLLGATE_NODE_HOSTS='*.amazonaws.com,*.api.aws'\n"));
+        assert!(exports.contains("export TOLLGATE_NODE_CALLSITES=1\n"));
         // What a shell makes of the exports, with and without a NODE_OPTIONS of its own.
         for (before, after) in [
             (None, r#"--require "/home/a b/$x/node-preload.cjs""#),

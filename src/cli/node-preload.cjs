@@ -13,6 +13,9 @@
 //     HTTP proxy (moto answers with http:// SQS queue URLs, which the SDK follows).
 //   - http2.connect: a CONNECT tunnel too. The SDK's Kinesis and Bedrock Runtime clients use
 //     HTTP/2 for every call.
+// With TOLLGATE_NODE_CALLSITES=1 (`tollgate run` without `--no-callsites`), it also tags each
+// command the AWS SDK for JavaScript v3 sends with the program's line that sent it (header
+// `x-tollgate-callsite`, removed by tollgate): see `installCallsites` below.
 // Every other host, and every agent Node already sends through a proxy (NODE_USE_ENV_PROXY),
 // is left exactly as it was. What it cannot route (fetch on a Node without NODE_USE_ENV_PROXY)
 // it says on stderr, once per host.
@@ -389,6 +392,212 @@
         // Not a URL fetch can use either: fetch itself says so.
       }
       return fetch.apply(this, arguments);
+    };
+  }
+
+  // --- call sites: the line of the program that sent each SDK command ------------------------
+  if (env.TOLLGATE_NODE_CALLSITES === '1') {
+    installCallsites();
+  }
+
+  /** Tags each command the AWS SDK for JavaScript v3 sends with `x-tollgate-callsite: <path>:<line>
+   * <function>`: the program's first frame outside the SDK (`@aws-sdk`, `@smithy`, `@aws-crypto`,
+   * `tslib`), Node's internals and this file, in the stack captured when `send` is called (so
+   * a command sent without `await`, or from a paginator, still names its line).
+   *
+   * Only public extension points: the smithy `Client` class every v3 client extends (reached
+   * when `@smithy/smithy-client` or `@smithy/core/client` is loaded), whose `send` is wrapped to
+   * capture the stack, and two middlewares on each client's own middleware stack: one at the
+   * `initialize` step (which receives the command `send` was given) passes the call site on in
+   * the call's context; one at the end of the `deserialize` step, after signing, adds the header
+   * to each attempt's request. The header is not signed; tollgate removes it before the
+   * request goes on. Only a path, a line and a function name: paths relative to the working
+   * directory at start, code elsewhere by its path inside `node_modules` (`pkg/lib/x.js`), else
+   * `~/...`, else its last two parts; never arguments, values or source text. Any failure leaves
+   * the call as it was. */
+  function installCallsites() {
+    const Module = require('node:module');
+    const path = require('node:path');
+    const { fileURLToPath } = require('node:url');
+    const HEADER = 'x-tollgate-callsite';
+    const SITE = Symbol('tollgate.callsite');
+    const PATCHED = Symbol.for('tollgate.callsite.patched');
+    const TAGGED = Symbol.for('tollgate.callsite.tagged');
+    const SKIP = /[\\/]node_modules[\\/](?:@aws-sdk|@smithy|@aws-crypto|tslib)[\\/]/;
+    let root = '';
+    try {
+      root = process.cwd();
+    } catch {
+      // No working directory: paths are shown by the rules after it.
+    }
+    const home = (env.HOME || '').replace(/[\\/]+$/, '');
+    const shown = new Map();
+    const sites = new WeakMap();
+    let sending;
+
+    function show(file) {
+      let text = shown.get(file);
+      if (text !== undefined) {
+        return text;
+      }
+      let name = file;
+      if (name.startsWith('file:')) {
+        try {
+          name = fileURLToPath(name);
+        } catch {
+          // Not a file URL Node can read: shown as it is.
+        }
+      }
+      text = name;
+      if (path.isAbsolute(name)) {
+        const modules = name.lastIndexOf(`${path.sep}node_modules${path.sep}`);
+        if (root && name.startsWith(root + path.sep)) {
+          text = name.slice(root.length + 1);
+        } else if (modules >= 0) {
+          text = name.slice(modules + '/node_modules/'.length);
+        } else if (home && name.startsWith(home + path.sep)) {
+          text = `~${name.slice(home.length)}`;
+        } else {
+          text = name.split(path.sep).slice(-2).join(path.sep);
+        }
+      }
+      shown.set(file, text);
+      return text;
+    }
+
+    function headerValue(text) {
+      if (/^[\x20-\x24\x26-\x7e]*$/.test(text)) {
+        return text;
+      }
+      let out = '';
+      for (const byte of Buffer.from(text, 'utf8')) {
+        out +=
+          byte >= 0x20 && byte < 0x7f && byte !== 0x25
+            ? String.fromCharCode(byte)
+            : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+      }
+      return out;
+    }
+
+    /** `path:line function` of the program's frame that called `send`, or undefined. */
+    function callSite(below) {
+      const limit = Error.stackTraceLimit;
+      const prepare = Error.prepareStackTrace;
+      let frames;
+      try {
+        Error.stackTraceLimit = 32;
+        Error.prepareStackTrace = (_, structured) => structured;
+        const holder = {};
+        Error.captureStackTrace(holder, below);
+        frames = holder.stack;
+      } finally {
+        Error.stackTraceLimit = limit;
+        Error.prepareStackTrace = prepare;
+      }
+      if (!Array.isArray(frames)) {
+        return undefined;
+      }
+      for (const frame of frames) {
+        const file = frame.getFileName() || frame.getScriptNameOrSourceURL();
+        if (!file || file === __filename || file.startsWith('node:') || SKIP.test(file)) {
+          continue;
+        }
+        let name = frame.getFunctionName();
+        if (name) {
+          const type = frame.isToplevel() || frame.isConstructor() ? null : frame.getTypeName();
+          if (type && type !== 'Object' && !name.includes('.')) {
+            name = `${type}.${name}`;
+          }
+        } else {
+          name = frame.isToplevel() ? '<module>' : '<anonymous>';
+        }
+        return headerValue(`${show(file)}:${frame.getLineNumber()} ${name}`);
+      }
+      return undefined;
+    }
+
+    /** The call site from `send` into the call's context (the first middleware of the call). */
+    const remember = (next, context) => (args) => {
+      const site = sites.get(args) ?? sending;
+      if (site !== undefined) {
+        context[SITE] = site;
+      }
+      return next(args);
+    };
+    /** The header on each attempt's request, after signing. */
+    const tag = (next, context) => (args) => {
+      const site = context[SITE];
+      const headers = args && args.request && args.request.headers;
+      if (site !== undefined && headers && typeof headers === 'object') {
+        headers[HEADER] = site;
+      }
+      return next(args);
+    };
+
+    function patchClient(Client) {
+      const proto = Client && Client.prototype;
+      if (!proto || typeof proto.send !== 'function' || proto[PATCHED]) {
+        return;
+      }
+      const send = proto.send;
+      proto[PATCHED] = true;
+      proto.send = function send_(command) {
+        let site;
+        try {
+          const stack = this.middlewareStack;
+          if (stack && !stack[TAGGED] && typeof stack.add === 'function') {
+            stack.add(remember, {
+              step: 'initialize',
+              priority: 'high',
+              name: 'tollgateCallsiteRemember',
+              override: true,
+            });
+            stack.add(tag, {
+              step: 'deserialize',
+              priority: 'low',
+              name: 'tollgateCallsiteHeader',
+              override: true,
+            });
+            stack[TAGGED] = true;
+          }
+          site = callSite(send_);
+          if (site !== undefined && command && typeof command === 'object') {
+            sites.set(command, site);
+          }
+        } catch {
+          site = undefined;
+        }
+        const outer = sending;
+        sending = site;
+        try {
+          return send.apply(this, arguments);
+        } finally {
+          sending = outer;
+        }
+      };
+    }
+
+    // The smithy Client class is in `@smithy/core/client` (recent SDKs) or
+    // `@smithy/smithy-client` (older ones, and a re-export of the former in between).
+    const CLIENT_MODULE = /[\\/]node_modules[\\/]@smithy[\\/](?:smithy-client|core)[\\/]/;
+    const load = Module._load;
+    Module._load = function (request, parent) {
+      const exported = load.apply(this, arguments);
+      try {
+        if (
+          exported &&
+          typeof exported.Client === 'function' &&
+          typeof request === 'string' &&
+          (request.startsWith('@smithy/smithy-client') ||
+            request.startsWith('@smithy/core/client') ||
+            CLIENT_MODULE.test(request))
+        ) {
+          patchClient(exported.Client);
+        }
+      } catch {
+        // Not the module it looked like: left as it is.
+      }
+      return exported;
     };
   }
 

@@ -18,6 +18,9 @@ pub const FILE_NAME: &str = "node-preload.cjs";
 pub const PROXY_VAR: &str = "TOLLGATE_NODE_PROXY";
 /// The variable that gives the preload the host globs tollgate intercepts.
 pub const HOSTS_VAR: &str = "TOLLGATE_NODE_HOSTS";
+/// Set to `1` when the preload is to tag each SDK call with its call site (not with
+/// `--no-callsites`).
+pub const CALLSITES_VAR: &str = "TOLLGATE_NODE_CALLSITES";
 
 /// A preload written to disk, and the hosts it is to route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +28,9 @@ pub struct NodePreload {
     pub path: PathBuf,
     /// The intercepted host globs, comma-separated (`*.amazonaws.com,...`).
     pub hosts: String,
+    /// Whether the preload tags each call of the JS SDK with its call site.
+    #[serde(default)]
+    pub callsites: bool,
 }
 
 impl NodePreload {
@@ -38,7 +44,14 @@ impl NodePreload {
         Ok(Self {
             path,
             hosts: hosts.into_iter().collect::<Vec<_>>().join(","),
+            callsites: false,
         })
+    }
+
+    /// The same preload, tagging call sites or not.
+    pub fn with_callsites(mut self, callsites: bool) -> Self {
+        self.callsites = callsites;
+        self
     }
 
     /// `--require <path>`, quoted as Node reads NODE_OPTIONS when the path needs it.
@@ -75,6 +88,7 @@ mod tests {
         NodePreload {
             path: PathBuf::from(path),
             hosts: "*.amazonaws.com".to_string(),
+            callsites: true,
         }
     }
 

@@ -433,6 +433,7 @@ pub async fn start(
         None
     } else {
         install_node_preload(&home, &args.intercept)
+            .map(|node| node.with_callsites(!args.no_callsites))
     };
     let python = if args.no_callsites {
         None

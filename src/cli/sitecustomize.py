@@ -17,7 +17,9 @@
 #   proxy and the CA bundle, which it reads from no variable (see `_proxied_s3`).
 # Only a path, a line number and a function name leave the process: paths relative to the
 # working directory at start, code elsewhere by its path inside sys.path (`pandas/io/s3.py`);
-# never arguments, locals or source text. Any failure here leaves the program as it was.
+# never arguments, locals or source text. Under PYTHONDONTWRITEBYTECODE=1 it writes its own
+# bytecode cache once, beside it (see `_keep_bytecode`). Any failure here leaves the program as
+# it was.
 
 import os
 import sys
@@ -416,8 +418,26 @@ def _chain():
             sys.modules["sitecustomize"] = own
 
 
+def _keep_bytecode():
+    """Python caches this file's bytecode beside it, in tollgate's data directory, at the first
+    start; under PYTHONDONTWRITEBYTECODE=1 (common in container images) it would compile it again
+    at every start instead (about 5 ms). Writes that one cache file, once: the user's own
+    directories are left as the variable asks."""
+    if not sys.dont_write_bytecode or __name__ != "sitecustomize":
+        return
+    cached = getattr(globals().get("__spec__"), "cached", None)
+    if cached and not os.path.exists(cached):
+        import py_compile
+
+        py_compile.compile(__file__, cfile=cached, doraise=True)
+
+
 try:
     _install()
+except Exception:
+    pass
+try:
+    _keep_bytecode()
 except Exception:
     pass
 _chain()

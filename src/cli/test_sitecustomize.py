@@ -105,3 +105,27 @@ def test_the_wrapped_resolver_passes_a_given_filesystem_through():
     mine = object()
     assert Module._resolve_filesystem_and_path("s3://b/k", mine) == ("original", "s3://b/k", mine)
     assert Module._resolve_filesystem_and_path._tollgate
+
+
+def test_its_bytecode_is_cached_once_even_under_pythondontwritebytecode(tmp_path):
+    import shutil
+    import subprocess
+
+    shutil.copy(os.path.join(HERE, "sitecustomize.py"), tmp_path / "sitecustomize.py")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(tmp_path),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    script = "import sys; print(sys.modules['sitecustomize'].__file__)"
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == str(tmp_path / "sitecustomize.py")
+    cached = list((tmp_path / "__pycache__").glob("sitecustomize.*.pyc"))
+    assert len(cached) == 1, cached
+    written = cached[0].stat().st_mtime_ns
+    second = subprocess.run([sys.executable, "-c", "pass"], env=env)
+    assert second.returncode == 0
+    assert cached[0].stat().st_mtime_ns == written
+    # Nothing else was cached: the variable still holds for everything else.
+    assert [p.name for p in (tmp_path / "__pycache__").iterdir()] == [cached[0].name]

@@ -29,7 +29,8 @@ pub struct WeeklyArgs {
     #[arg(long, value_name = "YYYY-Www")]
     pub week: Option<String>,
 
-    /// Groups: service, operation, tag:KEY, branch, repo or command.
+    /// Groups: service, operation, callsite (the line that made the calls), test (the test that
+    /// made them), tag:KEY, branch, repo or command.
     #[arg(long, value_name = "GROUP", default_value = "service")]
     pub by: String,
 

@@ -37,6 +37,45 @@ pub struct Baseline {
     /// The findings present that say what to change (not the `top-*` rankings), by
     /// [`finding_key`].
     pub findings: Vec<FindingFigures>,
+    /// Calls and cost per test (`x-tollgate-test`: the pytest test that made them), so that the
+    /// gate can say which test grew. Empty when no call named its test, and in baselines saved
+    /// before tollgate kept it (those are compared per operation only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestFigures>,
+}
+
+/// One call site (`path:line function`) and its calls over the runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteFigures {
+    pub callsite: String,
+    pub calls: u64,
+}
+
+/// One test's calls and cost over the runs, per operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFigures {
+    /// The test id (`tests/test_sync.py::test_copy_all`).
+    pub test: String,
+    /// Logical calls: attempts that were not retries.
+    pub calls: u64,
+    /// Everything its calls cost (retries included).
+    pub total_usd: Usd,
+    /// Most expensive first.
+    pub operations: Vec<TestOperationFigures>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestOperationFigures {
+    pub service: String,
+    pub operation: String,
+    pub calls: u64,
+    pub total_usd: Usd,
+    /// Where the test's calls of this operation were made, most calls first (at most three).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callsites: Vec<SiteFigures>,
 }
 
 /// Where the figures came from.
@@ -97,6 +136,10 @@ pub struct OperationFigures {
     /// recorded by a tollgate that did not keep them (the units above are used instead).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub priced: Vec<PricedQuantity>,
+    /// Where these calls were made (`x-tollgate-callsite`), most calls first (at most three);
+    /// empty when no call named its call site.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callsites: Vec<SiteFigures>,
 }
 
 /// One table entry's quantity in one region, over an operation's calls.
@@ -221,6 +264,7 @@ impl Baseline {
                 implied_usd: op.implied_usd,
                 total_usd: op.total_usd,
                 priced: Vec::new(),
+                callsites: Vec::new(),
             })
             .collect();
         let mut by_operation: BTreeMap<(String, String), LoopFigures> = BTreeMap::new();
@@ -284,6 +328,7 @@ impl Baseline {
                 .collect(),
             loops: by_operation.into_values().collect(),
             findings,
+            tests: Vec::new(),
         }
     }
 
@@ -363,6 +408,7 @@ mod tests {
             regions: Vec::new(),
             loops: Vec::new(),
             findings: Vec::new(),
+            tests: Vec::new(),
         }
     }
 
@@ -390,6 +436,16 @@ mod tests {
         let not_ours = r#"{"version": 1, "runs": []}"#;
         let error = Baseline::parse("b.json", not_ours).unwrap_err().to_string();
         assert!(error.contains("not a tollgate baseline"), "{error}");
+
+        // A baseline saved before tollgate kept tests and call sites reads as having none.
+        let mut with_op = minimal();
+        with_op.operations = vec![crate::gate::tests::op("s3", "HeadObject", 3, "0.0000012")];
+        let old = with_op.to_json();
+        assert!(
+            !old.contains("\"tests\"") && !old.contains("\"callsites\""),
+            "{old}"
+        );
+        assert_eq!(Baseline::parse("b.json", &old).unwrap(), with_op);
 
         // Money is a decimal string: a float is refused.
         let float = text.replace("\"total_usd\": \"0\"", "\"total_usd\": 0.1");

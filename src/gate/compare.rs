@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::baseline::{Baseline, FindingFigures, OperationFigures};
+use super::baseline::{Baseline, FindingFigures, OperationFigures, TestOperationFigures};
 use super::policy::Policy;
 use crate::record::Usd;
 
@@ -110,6 +110,35 @@ pub struct OperationChange {
     pub change: Change,
     /// The finding of the run that explains the change, when there is one (its title).
     pub explained_by: Option<String>,
+    /// Where the run made this operation's calls (`x-tollgate-callsite`), most first, at most
+    /// three; empty when its calls named none.
+    pub callsites: Vec<SiteCalls>,
+}
+
+/// A call site of the gated run and its calls per run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SiteCalls {
+    /// `path:line function`.
+    pub callsite: String,
+    pub calls: Decimal,
+}
+
+/// One test's change on one operation (`x-tollgate-test`). Judged by the per-operation
+/// thresholds, but never worse than the operation's own verdict: calls that moved from one test
+/// to another are not growth.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestChange {
+    pub test: String,
+    pub service: String,
+    pub operation: String,
+    pub verdict: Verdict,
+    /// Not in the baseline's figures of this test, or gone from the run's.
+    pub new: bool,
+    pub gone: bool,
+    #[serde(flatten)]
+    pub change: Change,
+    /// Where this test made the operation's calls in the run, most first, at most three.
+    pub callsites: Vec<SiteCalls>,
 }
 
 /// How prices alone moved one side's cost, per run.
@@ -168,6 +197,9 @@ pub struct Outcome {
     /// Every operation that changed, biggest cost change (up) first.
     pub operations: Vec<OperationChange>,
     pub new_findings: Vec<NewFinding>,
+    /// Every test whose calls of an operation changed, worst and biggest growth first. Empty
+    /// when the baseline or the run has no per-test figures (no call named its test).
+    pub tests: Vec<TestChange>,
     /// Findings of the baseline that the run no longer has.
     pub resolved_findings: Vec<String>,
     /// How the baseline's prices were made comparable, when its price table differs.
@@ -255,6 +287,15 @@ pub fn compare(before: &Baseline, after: &Baseline, policy: &Policy) -> Outcome 
             explained_by: (change.extra_calls() > Decimal::ZERO)
                 .then(|| explanations(service, operation))
                 .flatten(),
+            callsites: a.map_or_else(Vec::new, |op| {
+                op.callsites
+                    .iter()
+                    .map(|site| SiteCalls {
+                        callsite: site.callsite.clone(),
+                        calls: per_run_after(site.calls),
+                    })
+                    .collect()
+            }),
             change,
         });
     }
@@ -266,6 +307,8 @@ pub fn compare(before: &Baseline, after: &Baseline, policy: &Policy) -> Outcome 
             .then(y.change.extra_calls().cmp(&x.change.extra_calls()))
             .then_with(|| (&x.service, &x.operation).cmp(&(&y.service, &y.operation)))
     });
+
+    let tests = compare_tests(before, after, policy, &operations);
 
     let totals = Change::new(calls_b, calls_a, usd_b, usd_a, policy);
     let mut verdict = totals.judge(policy.warn_percent, policy.fail_percent, policy);
@@ -315,6 +358,7 @@ pub fn compare(before: &Baseline, after: &Baseline, policy: &Policy) -> Outcome 
         totals,
         operations,
         new_findings,
+        tests,
         resolved_findings,
         repriced: None,
         price_change: None,
@@ -322,6 +366,97 @@ pub fn compare(before: &Baseline, after: &Baseline, policy: &Policy) -> Outcome 
         runs_after: after.runs,
         policy: policy.clone(),
     }
+}
+
+/// Per test and operation, when both sides have per-test figures.
+fn compare_tests(
+    before: &Baseline,
+    after: &Baseline,
+    policy: &Policy,
+    operations: &[OperationChange],
+) -> Vec<TestChange> {
+    if before.tests.is_empty() || after.tests.is_empty() {
+        return Vec::new();
+    }
+    type Key = (String, String, String);
+    let mut pairs: BTreeMap<Key, (Option<&TestOperationFigures>, Option<&TestOperationFigures>)> =
+        BTreeMap::new();
+    for test in &before.tests {
+        for op in &test.operations {
+            let key = (test.test.clone(), op.service.clone(), op.operation.clone());
+            pairs.entry(key).or_default().0 = Some(op);
+        }
+    }
+    for test in &after.tests {
+        for op in &test.operations {
+            let key = (test.test.clone(), op.service.clone(), op.operation.clone());
+            pairs.entry(key).or_default().1 = Some(op);
+        }
+    }
+    let operation_verdict = |service: &str, operation: &str| {
+        operations
+            .iter()
+            .find(|op| op.service == service && op.operation == operation)
+            .map_or(Verdict::Pass, |op| op.verdict)
+    };
+    let mut tests = Vec::new();
+    for ((test, service, operation), (b, a)) in pairs {
+        if policy.ignores(&service, &operation) {
+            continue;
+        }
+        let change = Change::new(
+            b.map_or(Decimal::ZERO, |op| {
+                Decimal::from(op.calls) / Decimal::from(before.runs.max(1))
+            }),
+            a.map_or(Decimal::ZERO, |op| {
+                Decimal::from(op.calls) / Decimal::from(after.runs.max(1))
+            }),
+            b.map_or(Decimal::ZERO, |op| before.per_run(op.total_usd.0)),
+            a.map_or(Decimal::ZERO, |op| after.per_run(op.total_usd.0)),
+            policy,
+        );
+        let same_cost = change
+            .cost_percent
+            .map_or(change.usd_after.is_zero(), |p| p.abs() < Decimal::ONE);
+        if change.calls_before == change.calls_after && same_cost {
+            continue;
+        }
+        let verdict = change
+            .judge(
+                policy.operation_warn_percent,
+                policy.operation_fail_percent,
+                policy,
+            )
+            .min(operation_verdict(&service, &operation));
+        tests.push(TestChange {
+            callsites: a.map_or_else(Vec::new, |op| {
+                op.callsites
+                    .iter()
+                    .map(|site| SiteCalls {
+                        callsite: site.callsite.clone(),
+                        calls: Decimal::from(site.calls) / Decimal::from(after.runs.max(1)),
+                    })
+                    .collect()
+            }),
+            new: b.is_none(),
+            gone: a.is_none(),
+            test,
+            service,
+            operation,
+            verdict,
+            change,
+        });
+    }
+    tests.sort_by(|x, y| {
+        y.verdict
+            .cmp(&x.verdict)
+            .then(y.change.extra_usd().cmp(&x.change.extra_usd()))
+            .then(y.change.extra_calls().cmp(&x.change.extra_calls()))
+            .then_with(|| {
+                (&x.test, &x.service, &x.operation).cmp(&(&y.test, &y.service, &y.operation))
+            })
+    });
+    tests
 }
 
 fn ignored_finding(finding: &FindingFigures, policy: &Policy) -> bool {
@@ -337,6 +472,83 @@ fn ignored_finding(finding: &FindingFigures, policy: &Policy) -> bool {
 mod tests {
     use super::*;
     use crate::gate::tests::{baseline, op, suite, usd};
+
+    fn test_op(operation: &str, calls: u64, total: &str) -> TestOperationFigures {
+        TestOperationFigures {
+            service: "s3".into(),
+            operation: operation.into(),
+            calls,
+            total_usd: usd(total),
+            callsites: vec![super::super::baseline::SiteFigures {
+                callsite: format!("sync.py:{calls} copy_all"),
+                calls,
+            }],
+        }
+    }
+
+    fn test(
+        name: &str,
+        operations: Vec<TestOperationFigures>,
+    ) -> super::super::baseline::TestFigures {
+        super::super::baseline::TestFigures {
+            test: name.into(),
+            calls: operations.iter().map(|op| op.calls).sum(),
+            total_usd: Usd(operations.iter().map(|op| op.total_usd.0).sum()),
+            operations,
+        }
+    }
+
+    /// The test that grew an operation is named with its change and the line behind it; calls
+    /// that moved from one test to another are shown, never failed on their own.
+    #[test]
+    fn tests_are_compared_per_operation_and_capped_by_the_operations_verdict() {
+        let policy = Policy::default();
+        let mut before = baseline(1, vec![op("s3", "HeadObject", 20, "0.000008")]);
+        before.tests = vec![
+            test("t.py::test_a", vec![test_op("HeadObject", 10, "0.000004")]),
+            test("t.py::test_b", vec![test_op("HeadObject", 10, "0.000004")]),
+        ];
+        // The same 20 HEADs, moved from test_b to test_a: the operation did not grow.
+        let mut moved = baseline(1, vec![op("s3", "HeadObject", 20, "0.000008")]);
+        moved.tests = vec![test(
+            "t.py::test_a",
+            vec![test_op("HeadObject", 20, "0.000008")],
+        )];
+        let outcome = compare(&before, &moved, &policy);
+        assert_eq!(outcome.verdict, Verdict::Pass);
+        assert_eq!(outcome.tests.len(), 2, "{:#?}", outcome.tests);
+        assert!(outcome.tests.iter().all(|t| t.verdict == Verdict::Pass));
+        assert_eq!(outcome.tests[0].test, "t.py::test_a");
+        assert_eq!(outcome.tests[0].change.extra_calls(), Decimal::from(10));
+        assert!(outcome.tests[1].gone);
+
+        // test_a grows by 1,000 HEADs over two runs: +500 a run, failing, at its line.
+        let mut grown = baseline(2, vec![op("s3", "HeadObject", 1040, "0.000416")]);
+        grown.tests = vec![
+            test(
+                "t.py::test_a",
+                vec![test_op("HeadObject", 1020, "0.000408")],
+            ),
+            test("t.py::test_b", vec![test_op("HeadObject", 20, "0.000008")]),
+        ];
+        let outcome = compare(&before, &grown, &policy);
+        assert_eq!(outcome.verdict, Verdict::Fail);
+        assert_eq!(outcome.tests.len(), 1, "{:#?}", outcome.tests);
+        let a = &outcome.tests[0];
+        assert_eq!(
+            (a.test.as_str(), a.verdict),
+            ("t.py::test_a", Verdict::Fail)
+        );
+        assert_eq!(a.change.calls_after, Decimal::from(510));
+        assert_eq!(a.change.usd_after, usd("0.000204"));
+        assert_eq!(a.callsites[0].callsite, "sync.py:1020 copy_all");
+        assert_eq!(a.callsites[0].calls, Decimal::from(510));
+
+        // A baseline without per-test figures: compared per operation only.
+        let outcome = compare(&baseline(1, before.operations.clone()), &grown, &policy);
+        assert!(outcome.tests.is_empty());
+        assert_eq!(outcome.verdict, Verdict::Fail);
+    }
 
     #[test]
     fn the_same_suite_passes_and_a_head_per_key_fails_naming_the_operation() {

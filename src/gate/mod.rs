@@ -22,10 +22,10 @@ use crate::findings::Thresholds;
 use crate::pricing::reprice::Repricer;
 use crate::pricing::table::{PriceTable, BASE_REGION};
 use crate::pricing::Pricer;
-use crate::record::{exact, LineKind, PricedLine, Unit, Usd};
+use crate::record::{exact, is_retry, LineKind, PricedLine, Unit, Usd};
 use crate::report::Report;
 use crate::store::{RunStore, StoreError};
-use baseline::{OperationFigures, PricedQuantity};
+use baseline::{OperationFigures, PricedQuantity, SiteFigures, TestFigures, TestOperationFigures};
 
 /// The version of the gate's JSON output (`schemas/gate-v1.schema.json`).
 pub const GATE_JSON_VERSION: u32 = 1;
@@ -41,7 +41,103 @@ pub async fn snapshot(
     let regions = store.regions(run_ids).await?;
     let mut figures = Baseline::from_report(&report, &loops, &regions);
     priced_quantities(store, run_ids, &mut figures).await?;
+    tests_and_callsites(store, run_ids, &mut figures).await?;
     Ok(figures)
+}
+
+/// The call sites a figure keeps: the most calls first, then by name.
+const TOP_CALLSITES: usize = 3;
+
+fn top_sites(sites: BTreeMap<String, u64>) -> Vec<SiteFigures> {
+    let mut sites: Vec<SiteFigures> = sites
+        .into_iter()
+        .map(|(callsite, calls)| SiteFigures { callsite, calls })
+        .collect();
+    sites.sort_by(|a, b| {
+        b.calls
+            .cmp(&a.calls)
+            .then_with(|| a.callsite.cmp(&b.callsite))
+    });
+    sites.truncate(TOP_CALLSITES);
+    sites
+}
+
+/// Keeps where `runs`' calls were made (each operation's top call sites) and which test made
+/// them (calls and cost per test and operation, with that test's call sites), in one pass over
+/// the calls. Calls count first attempts; cost counts every attempt, as the report does.
+pub async fn tests_and_callsites(
+    store: &dyn RunStore,
+    runs: &[i64],
+    side: &mut Baseline,
+) -> Result<(), StoreError> {
+    #[derive(Default)]
+    struct Tally {
+        calls: u64,
+        usd: Decimal,
+        sites: BTreeMap<String, u64>,
+    }
+    let mut sites: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
+    let mut tests: BTreeMap<String, BTreeMap<(String, String), Tally>> = BTreeMap::new();
+    let mut calls = store.calls(runs);
+    while let Some(call) = calls.try_next().await? {
+        let first = !is_retry(call.attempt);
+        if first {
+            if let Some(site) = &call.callsite {
+                *sites
+                    .entry((call.service.clone(), call.operation.clone()))
+                    .or_default()
+                    .entry(site.clone())
+                    .or_default() += 1;
+            }
+        }
+        let Some(test) = &call.test else { continue };
+        let tally = tests
+            .entry(test.clone())
+            .or_default()
+            .entry((call.service.clone(), call.operation.clone()))
+            .or_default();
+        tally.usd += call.cost + call.transfer + call.implied;
+        if first {
+            tally.calls += 1;
+            if let Some(site) = &call.callsite {
+                *tally.sites.entry(site.clone()).or_default() += 1;
+            }
+        }
+    }
+    drop(calls);
+    for op in &mut side.operations {
+        if let Some(found) = sites.remove(&(op.service.clone(), op.operation.clone())) {
+            op.callsites = top_sites(found);
+        }
+    }
+    side.tests = tests
+        .into_iter()
+        .map(|(test, operations)| {
+            let mut operations: Vec<TestOperationFigures> = operations
+                .into_iter()
+                .map(|((service, operation), tally)| TestOperationFigures {
+                    service,
+                    operation,
+                    calls: tally.calls,
+                    total_usd: Usd(tally.usd),
+                    callsites: top_sites(tally.sites),
+                })
+                .collect();
+            operations.sort_by(|a, b| {
+                b.total_usd
+                    .cmp(&a.total_usd)
+                    .then(b.calls.cmp(&a.calls))
+                    .then_with(|| (&a.service, &a.operation).cmp(&(&b.service, &b.operation)))
+            });
+            TestFigures {
+                test,
+                calls: operations.iter().map(|op| op.calls).sum(),
+                total_usd: Usd(operations.iter().map(|op| op.total_usd.0).sum()),
+                operations,
+            }
+        })
+        .collect();
+    Ok(())
 }
 
 /// Re-prices a side of the comparison (the baseline, or runs recorded with older prices) at
@@ -58,6 +154,11 @@ pub fn reprice(side: &mut Baseline, pricer: &Pricer) -> Option<PriceChange> {
     let mut repricer = Repricer::new(pricer);
     let (mut repriced, mut kept) = (0, 0);
     let (mut recorded, mut today) = (Decimal::ZERO, Decimal::ZERO);
+    let recorded_totals: BTreeMap<(String, String), Decimal> = side
+        .operations
+        .iter()
+        .map(|op| ((op.service.clone(), op.operation.clone()), op.total_usd.0))
+        .collect();
     for op in &mut side.operations {
         recorded += op.total_usd.0;
         if op.priced.is_empty() && op.total_usd.is_zero() {
@@ -81,6 +182,30 @@ pub fn reprice(side: &mut Baseline, pricer: &Pricer) -> Option<PriceChange> {
         }
         today += op.total_usd.0;
     }
+    // A test's share of an operation is re-priced in proportion to the operation's cost: its
+    // own priced quantities are not kept.
+    let factors: BTreeMap<(&str, &str), Decimal> = side
+        .operations
+        .iter()
+        .filter(|op| !recorded_totals[&(op.service.clone(), op.operation.clone())].is_zero())
+        .map(|op| {
+            let was = recorded_totals[&(op.service.clone(), op.operation.clone())];
+            (
+                (op.service.as_str(), op.operation.as_str()),
+                op.total_usd.0 / was,
+            )
+        })
+        .collect();
+    let mut tests = std::mem::take(&mut side.tests);
+    for test in &mut tests {
+        for op in &mut test.operations {
+            if let Some(factor) = factors.get(&(op.service.as_str(), op.operation.as_str())) {
+                op.total_usd = Usd((op.total_usd.0 * factor).round_dp(12));
+            }
+        }
+        test.total_usd = Usd(test.operations.iter().map(|op| op.total_usd.0).sum());
+    }
+    side.tests = tests;
     let (recorded, today) = (side.per_run(recorded), side.per_run(today));
     side.totals.total_usd = Usd(side.operations.iter().map(|op| op.total_usd.0).sum());
     side.totals.cost_usd = Usd(side.operations.iter().map(|op| op.cost_usd.0).sum());
@@ -234,6 +359,7 @@ pub(crate) mod tests {
             implied_usd: Usd::ZERO,
             total_usd: usd(total),
             priced: Vec::new(),
+            callsites: Vec::new(),
         }
     }
 
@@ -249,6 +375,7 @@ pub(crate) mod tests {
             regions: Vec::new(),
             loops: Vec::new(),
             findings: Vec::new(),
+            tests: Vec::new(),
         }
     }
 
@@ -288,12 +415,28 @@ pub(crate) mod tests {
             .units
             .insert("request".into(), "500".into());
         old.versions.pricing = "an older table".into();
+        // One test made 400 of the reads: its share is re-priced with them.
+        old.tests = vec![TestFigures {
+            test: "t.py::test_reads".into(),
+            calls: 400,
+            total_usd: usd("0.0001"),
+            operations: vec![TestOperationFigures {
+                service: "dynamodb".into(),
+                operation: "GetItem".into(),
+                calls: 400,
+                total_usd: usd("0.0001"),
+                callsites: Vec::new(),
+            }],
+        }];
         let change = reprice(&mut old, &pricer).expect("re-priced");
         assert_eq!(
             old.operations[0].cost_usd,
             usd("0.000125"),
             "1,000 reads today"
         );
+        assert_eq!(old.tests[0].operations[0].total_usd, usd("0.00005"));
+        assert_eq!(old.tests[0].total_usd, usd("0.00005"));
+        old.tests.clear();
         assert_eq!(old.operations[0].total_usd, usd("0.000125"));
         // S3's request prices depend on the storage class, which the units do not keep.
         assert_eq!(old.operations[1].cost_usd, usd("0.0002"));

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
 
-use super::compare::{Change, OperationChange, Outcome, PriceChange, Verdict};
+use super::compare::{
+    Change, OperationChange, Outcome, PriceChange, SiteCalls, TestChange, Verdict,
+};
 use crate::record::Usd;
 
 /// The first line of the pull-request comment: a bot updates the comment that has it.
@@ -59,6 +61,89 @@ fn op_name(op: &OperationChange) -> String {
     format!("{} {}", op.service, op.operation)
 }
 
+/// `sync.py:42 in copy_all` (in Markdown: `` `sync.py:42` in `copy_all` ``) from a call site's
+/// `sync.py:42 copy_all`.
+fn site_text(callsite: &str, markdown: bool) -> String {
+    let (place, function) = callsite.split_once(' ').unwrap_or((callsite, ""));
+    match (markdown, function.is_empty()) {
+        (false, true) => place.to_string(),
+        (false, false) => format!("{place} in {function}"),
+        (true, true) => format!("`{}`", code(place)),
+        (true, false) => format!("`{}` in `{}`", code(place), code(function)),
+    }
+}
+
+/// Backticks cannot be escaped inside a code span: shown as quotes.
+fn code(text: &str) -> String {
+    text.replace('`', "'")
+}
+
+/// `at sync.py:42 in copy_all (10,000 a run), at util.py:7 in head (3 a run)`; the count is
+/// left out when there is one call site.
+fn sites_text(sites: &[SiteCalls], markdown: bool) -> Option<String> {
+    match sites {
+        [] => None,
+        [only] => Some(format!("at {}", site_text(&only.callsite, markdown))),
+        _ => Some(
+            sites
+                .iter()
+                .map(|site| {
+                    format!(
+                        "at {} ({} a run)",
+                        site_text(&site.callsite, markdown),
+                        calls(site.calls)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    }
+}
+
+/// Whether an operation's change is growth, whose call sites are worth naming.
+fn grew(change: &Change) -> bool {
+    change.extra_calls() > Decimal::ZERO || change.extra_usd() > Decimal::ZERO
+}
+
+/// `tests/test_sync.py::test_copy_all: +10,000 HeadObject, +$4.00 a run` (the test in code
+/// quotes in Markdown).
+fn test_line(test: &TestChange, markdown: bool) -> String {
+    let name = if markdown {
+        format!("`{}`", code(&test.test))
+    } else {
+        test.test.clone()
+    };
+    let usd = signed_usd(test.change.extra_usd());
+    let mut line = format!(
+        "{name}: {} {}, {} a run",
+        signed_calls(test.change.extra_calls()),
+        test.operation,
+        if markdown { md(&usd) } else { usd }
+    );
+    if test.new {
+        line.push_str(" (new)");
+    } else if test.gone {
+        line.push_str(" (gone)");
+    }
+    if grew(&test.change) {
+        if let Some(sites) = sites_text(&test.callsites, markdown) {
+            let _ = write!(line, ", {}", if markdown { md(&sites) } else { sites });
+        }
+    }
+    line
+}
+
+/// The tests shown: the ones that grew, at most this many.
+const TEST_ROWS: usize = 20;
+
+fn grown_tests(outcome: &Outcome) -> impl Iterator<Item = &TestChange> {
+    outcome
+        .tests
+        .iter()
+        .filter(|test| grew(&test.change))
+        .take(TEST_ROWS)
+}
+
 /// The verdict and the biggest regression, or what got cheaper.
 pub fn headline(outcome: &Outcome) -> String {
     let per_day = outcome.policy.runs_per_day;
@@ -88,6 +173,24 @@ pub fn headline(outcome: &Outcome) -> String {
         .or_else(|| (outcome.verdict == Verdict::Pass).then(|| outcome.operations.first())?);
     if let Some(op) = worst {
         let _ = write!(line, "; {}", change_line(&op_name(op), &op.change, per_day));
+        if grew(&op.change) {
+            if let Some(site) = op.callsites.first() {
+                let _ = write!(line, " at {}", site_text(&site.callsite, false));
+            }
+        }
+        if let Some(test) = outcome
+            .tests
+            .iter()
+            .find(|t| t.service == op.service && t.operation == op.operation && grew(&t.change))
+        {
+            let _ = write!(
+                line,
+                "; test {}: {} {} a run",
+                test.test,
+                signed_calls(test.change.extra_calls()),
+                test.operation
+            );
+        }
         if let Some(finding) = &op.explained_by {
             let _ = write!(line, "; finding: {finding}");
         }
@@ -162,6 +265,23 @@ pub fn table(outcome: &Outcome) -> String {
                 op.change.usd_before.to_string(),
                 op.change.usd_after.to_string(),
                 percent(op.change.cost_percent.or(op.change.calls_percent)),
+            );
+            if grew(&op.change) {
+                if let Some(sites) = sites_text(&op.callsites, false) {
+                    let _ = writeln!(out, "  {:<6}   {sites}", "");
+                }
+            }
+        }
+    }
+    let mut tests = grown_tests(outcome).peekable();
+    if tests.peek().is_some() {
+        let _ = writeln!(out, "\n  by test:");
+        for test in tests {
+            let _ = writeln!(
+                out,
+                "  {:<6} {}",
+                test.verdict.as_str(),
+                test_line(test, false)
             );
         }
     }
@@ -262,6 +382,27 @@ pub fn markdown(outcome: &Outcome) -> String {
             let _ = writeln!(out, "\n… {} more", outcome.operations.len() - 30);
         }
         out.push('\n');
+        let mut named = outcome
+            .operations
+            .iter()
+            .filter(|op| grew(&op.change))
+            .filter_map(|op| Some((op, sites_text(&op.callsites, true)?)))
+            .peekable();
+        if named.peek().is_some() {
+            out.push_str("**Where the grown operations are called**\n\n");
+            for (op, sites) in named.take(30) {
+                let _ = writeln!(out, "- {}: {}", md(&op_name(op)), md(&sites));
+            }
+            out.push('\n');
+        }
+    }
+    let mut tests = grown_tests(outcome).peekable();
+    if tests.peek().is_some() {
+        out.push_str("**By test**\n\n");
+        for test in tests {
+            let _ = writeln!(out, "- {} {}", test.verdict.as_str(), test_line(test, true));
+        }
+        out.push('\n');
     }
     if !outcome.new_findings.is_empty() {
         out.push_str("**New findings**\n\n");
@@ -306,10 +447,24 @@ pub fn github_annotations(outcome: &Outcome) -> String {
     for op in &outcome.operations {
         if let Some(level) = level(op.verdict) {
             let mut message = change_line(&op_name(op), &op.change, per_day);
+            if grew(&op.change) {
+                if let Some(sites) = sites_text(&op.callsites, false) {
+                    let _ = write!(message, "; {sites}");
+                }
+            }
             if let Some(finding) = &op.explained_by {
                 let _ = write!(message, "; finding: {finding}");
             }
             let _ = writeln!(out, "::{level} title=tollgate::{}", escape(&message));
+        }
+    }
+    for test in outcome.tests.iter().filter(|test| grew(&test.change)) {
+        if let Some(level) = level(test.verdict) {
+            let _ = writeln!(
+                out,
+                "::{level} title=tollgate::{}",
+                escape(&test_line(test, false))
+            );
         }
     }
     for finding in &outcome.new_findings {

@@ -23,14 +23,14 @@ const SECRET: &str = "tollgate-test-dummy-secret";
 const WORKLOAD: &str = "tests/e2e/callsites_workload.py";
 
 /// The verifying upstream, killed when dropped.
-struct Verifier {
+pub(crate) struct Verifier {
     child: Child,
     port: u16,
     log: PathBuf,
 }
 
 impl Verifier {
-    fn start(python: &Path, scratch: &Path, moto: &str) -> Verifier {
+    pub(crate) fn start(python: &Path, scratch: &Path, moto: &str) -> Verifier {
         let port_file = scratch.join("verifier.port");
         let log = scratch.join("verifier.log");
         let child = hermetic_command(python)
@@ -47,12 +47,12 @@ impl Verifier {
         Verifier { child, port, log }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// One JSON object per request it forwarded.
-    fn requests(&self) -> Vec<Value> {
+    pub(crate) fn requests(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -87,7 +87,7 @@ fn run_command(scratch: &Path, db: &Path, upstream: &str, python: &Path, args: &
 }
 
 /// `tollgate report --db DB --last --by KEY --format json`'s groups, by key.
-fn groups_by(scratch: &Path, db: &Path, key: &str) -> BTreeMap<String, Value> {
+pub(crate) fn groups_by(scratch: &Path, db: &Path, key: &str) -> BTreeMap<String, Value> {
     let output = tollgate_command(&scratch.join("tollgate-home"))
         .arg("report")
         .arg("--db")
@@ -112,7 +112,7 @@ fn groups_by(scratch: &Path, db: &Path, key: &str) -> BTreeMap<String, Value> {
 }
 
 /// Calls per operation of a group.
-fn operations(group: &Value) -> BTreeMap<String, u64> {
+pub(crate) fn operations(group: &Value) -> BTreeMap<String, u64> {
     group["top_operations"]
         .as_array()
         .unwrap()
@@ -410,13 +410,15 @@ fn the_users_sitecustomize_and_pythonpath_are_kept_and_no_callsites_changes_noth
     assert_eq!(without["user_site_ran"], "yes");
     let unset = probe(scratch, &python, None, &["--no-callsites"]);
     assert_eq!(unset["pythonpath"], Value::Null, "{unset:#}");
-    // Otherwise the same variables: only PYTHONPATH differs (the proxy's port aside).
+    // Otherwise the same variables: only PYTHONPATH, and the Node preload's call-site switch,
+    // differ (the proxy's port aside).
     let names = |probe: &Value| -> Vec<String> {
         probe["env"].as_object().unwrap().keys().cloned().collect()
     };
     let set = probe(scratch, &python, None, &[]);
     let mut expected = names(&unset);
     expected.push("PYTHONPATH".into());
+    expected.push("TOLLGATE_NODE_CALLSITES".into());
     expected.sort();
     assert_eq!(names(&set), expected);
 }

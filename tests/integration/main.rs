@@ -15,6 +15,7 @@ mod exit_codes;
 mod findings;
 mod findings_truth;
 mod gate;
+mod gate_tests;
 mod go_sdk;
 mod hermetic;
 mod html;

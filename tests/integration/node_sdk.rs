@@ -407,3 +407,134 @@ fn node_preload_says_what_it_cannot_route() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Call sites (issue 21, item 2): the JS SDK, unaware of tollgate, sends commands from lines
+/// marked `// callsite: NAME` in `tests/node/callsites.mjs` (awaited one by one, fired together
+/// without await from a class method, from a helper called from two places, from a
+/// paginator); `report --by callsite` names each marked line, relative to the command's
+/// directory, with exactly the calls made there. Between tollgate and moto, the verifying
+/// upstream recomputes every SigV4 signature: each holds, and no `x-tollgate-*` header reaches
+/// it. With `--no-callsites`, the same calls have no call site.
+fn node_calls_name_their_lines(node: &Path, major: &str) {
+    use crate::callsites::{groups_by, operations, Verifier};
+    const SCRIPT: &str = "tests/node/callsites.mjs";
+    workload();
+    let python = python();
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let scratch = scratch.path();
+    let moto = Moto::start(&python, scratch);
+    let verifier = Verifier::start(&python, scratch, &moto.url());
+    let source = std::fs::read_to_string(Path::new(MANIFEST_DIR).join(SCRIPT)).unwrap();
+    let constant = |name: &str| -> u64 {
+        source
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("const {name} = ")))
+            .and_then(|value| value.trim_end_matches(';').parse().ok())
+            .unwrap_or_else(|| panic!("no constant {name} in {SCRIPT}"))
+    };
+    let at = |name: &str| -> String {
+        let marker = format!("// callsite: {name}");
+        let lines: Vec<usize> = source
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| line.trim_end().ends_with(&marker))
+            .map(|(index, _)| index + 1)
+            .collect();
+        assert_eq!(lines.len(), 1, "one `{marker}` in {SCRIPT}");
+        format!("{SCRIPT}:{}", lines[0])
+    };
+    let expected: BTreeMap<String, (&str, BTreeMap<String, u64>)> = [
+        ("setup", "main", "CreateBucket", 1),
+        ("put", "main", "PutObject", constant("PUTS")),
+        (
+            "helper",
+            "head",
+            "HeadObject",
+            constant("HEAD_A") + constant("HEAD_B"),
+        ),
+        (
+            "paginator",
+            "main",
+            "ListObjectsV2",
+            constant("PUTS") / constant("PAGE"),
+        ),
+        ("queue", "main", "CreateQueue", 1),
+        (
+            "fired",
+            "Mailer.sendAll",
+            "SendMessage",
+            constant("MESSAGES"),
+        ),
+    ]
+    .into_iter()
+    .map(|(marker, function, operation, calls)| {
+        (
+            format!("{} {function}", at(marker)),
+            (marker, BTreeMap::from([(operation.to_string(), calls)])),
+        )
+    })
+    .collect();
+    let total: u64 = expected.values().flat_map(|(_, ops)| ops.values()).sum();
+
+    for callsites in [true, false] {
+        let db = scratch.join(format!("history-{callsites}.db"));
+        let mut command = tollgate_command(&scratch.join("tollgate-home"));
+        command.current_dir(MANIFEST_DIR).arg("run");
+        if !callsites {
+            command.arg("--no-callsites");
+        }
+        command
+            .arg("--db")
+            .arg(&db)
+            .args(["--upstream", &verifier.url(), "-q", "--"])
+            .arg(node)
+            .arg(SCRIPT);
+        dummy_aws_env(&mut command, scratch);
+        let run = run_bounded(command, scratch, "node-callsites", RUN_LIMIT);
+        let context = format!("{}\n{}", run.describe(), moto.log_tail());
+        assert!(run.status.success(), "{context}");
+        assert!(run.stderr.contains("node callsites: ok"), "{context}");
+        let groups = groups_by(scratch, &db, "callsite");
+        let all = format!("{major} callsites={callsites}\n{groups:#?}\n{context}");
+        if !callsites {
+            assert_eq!(
+                groups.keys().collect::<Vec<_>>(),
+                vec!["(no call site)"],
+                "{all}"
+            );
+            assert_eq!(groups["(no call site)"]["calls"], total, "{all}");
+            continue;
+        }
+        let found: BTreeMap<String, BTreeMap<String, u64>> = groups
+            .iter()
+            .map(|(label, group)| (label.clone(), operations(group)))
+            .collect();
+        let wanted: BTreeMap<String, BTreeMap<String, u64>> = expected
+            .iter()
+            .map(|(label, (_, ops))| (label.clone(), ops.clone()))
+            .collect();
+        assert_eq!(found, wanted, "{all}");
+    }
+
+    // Both runs: every signature held, and no tollgate header reached the upstream.
+    let requests = verifier.requests();
+    assert_eq!(requests.len() as u64, 2 * total, "{requests:#?}");
+    for request in &requests {
+        assert_eq!(request["signed"], true, "{request}");
+        assert_eq!(
+            request["tollgate_headers"],
+            serde_json::json!([]),
+            "{request}"
+        );
+    }
+}
+
+#[test]
+fn node_sdk_calls_name_their_call_sites_on_the_first_node() {
+    node_calls_name_their_lines(&first_node(), "v");
+}
+
+#[test]
+fn node_sdk_calls_name_their_call_sites_on_node_24() {
+    node_calls_name_their_lines(&second_node(), second_major());
+}

@@ -36,6 +36,10 @@ pub enum GroupBy {
     Branch,
     Repo,
     Command,
+    /// The line that made each call (`x-tollgate-callsite`).
+    Callsite,
+    /// The test that made each call (`x-tollgate-test`).
+    Test,
 }
 
 impl GroupBy {
@@ -46,11 +50,14 @@ impl GroupBy {
             "branch" => Self::Branch,
             "repo" => Self::Repo,
             "command" => Self::Command,
+            "callsite" => Self::Callsite,
+            "test" => Self::Test,
             _ => match text.strip_prefix("tag:") {
                 Some(key) if !key.is_empty() => Self::Tag(key.to_string()),
                 _ => {
                     return Err(format!(
-                        "--by {text}: use service, operation, tag:KEY, branch, repo or command"
+                        "--by {text}: use service, operation, callsite, test, tag:KEY, branch, \
+                         repo or command"
                     ))
                 }
             },
@@ -65,6 +72,8 @@ impl GroupBy {
             Self::Branch => "branch".into(),
             Self::Repo => "repo".into(),
             Self::Command => "command".into(),
+            Self::Callsite => "callsite".into(),
+            Self::Test => "test".into(),
         }
     }
 
@@ -72,7 +81,7 @@ impl GroupBy {
     fn run_key(&self, run: &RunRow) -> Option<String> {
         let none = || "(none)".to_string();
         Some(match self {
-            Self::Service | Self::Operation => return None,
+            Self::Service | Self::Operation | Self::Callsite | Self::Test => return None,
             Self::Tag(key) => run.tags.get(key).cloned().unwrap_or_else(none),
             Self::Branch => run.git_branch.clone().unwrap_or_else(none),
             Self::Repo => run.git_repo.clone().unwrap_or_else(none),
@@ -504,6 +513,10 @@ pub async fn build(
                     group.runs = runs_of.get(&key).copied().unwrap_or(0);
                 }
             }
+            GroupBy::Callsite | GroupBy::Test if !ids.is_empty() => {
+                groups = call_groups(store, &ids, &options.by).await?;
+            }
+            GroupBy::Callsite | GroupBy::Test => {}
             _ => {
                 let mut by_key: BTreeMap<String, Vec<i64>> = BTreeMap::new();
                 for run in list {
@@ -728,6 +741,43 @@ fn offset_text(offset: UtcOffset) -> String {
     )
 }
 
+/// The week's calls grouped by the call site or the test that made them (`(no call site)`,
+/// `(no test)` for calls that named none), in one pass over its calls: calls are first attempts,
+/// cost every attempt's, runs the runs that made calls there.
+async fn call_groups(
+    store: &dyn RunStore,
+    ids: &[i64],
+    by: &GroupBy,
+) -> Result<BTreeMap<String, Figures>, StoreError> {
+    use futures_util::TryStreamExt;
+    let tests = *by == GroupBy::Test;
+    let missing = if tests { "(no test)" } else { "(no call site)" };
+    let mut groups: BTreeMap<String, (Figures, BTreeSet<i64>)> = BTreeMap::new();
+    let mut calls = store.calls(ids);
+    while let Some(call) = calls.try_next().await? {
+        let key = if tests { &call.test } else { &call.callsite };
+        let key = key.as_deref().unwrap_or(missing);
+        let (figures, runs) = match groups.get_mut(key) {
+            Some(group) => group,
+            None => groups.entry(key.to_string()).or_default(),
+        };
+        runs.insert(call.run_id);
+        figures.calls += u64::from(!crate::record::is_retry(call.attempt));
+        figures.errors += u64::from(crate::record::is_error(
+            call.status,
+            call.error_code.as_deref(),
+        ));
+        figures.cost += call.cost + call.transfer + call.implied;
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(key, (mut figures, runs))| {
+            figures.runs = runs.len() as u64;
+            (key, figures)
+        })
+        .collect())
+}
+
 fn group_key(by: &GroupBy, op: &OperationTally) -> String {
     match by {
         GroupBy::Service => op.service.clone(),
@@ -939,6 +989,130 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(plain.weeks[1].change.as_ref().unwrap().price_usd, None);
+    }
+
+    /// `--by callsite`: the movers are the lines whose calls grew; `--by test`, the tests.
+    #[tokio::test]
+    async fn movers_can_be_read_by_call_site_and_by_test() {
+        use crate::record::{Call, RunEnd, RunMeta};
+        use crate::store::{Batch, MemoryStore};
+
+        let w47 = parse_iso_week("2026-W47").unwrap();
+        let w48 = parse_iso_week("2026-W48").unwrap();
+        let store = MemoryStore::new();
+        let head = Some("sync.py:42 copy_all");
+        let put = Some("load.py:7 main");
+        // Week 47: two runs of 5 HEADs and 3 PUTs each; week 48: one run of 50 HEADs, 3 PUTs
+        // and 2 calls that named no line.
+        let week = |heads: u64, unnamed: u64| {
+            let mut calls: Vec<(&'static str, Option<&'static str>, Option<&'static str>)> =
+                Vec::new();
+            calls.extend((0..heads).map(|_| ("HeadObject", head, Some("t.py::test_copy"))));
+            calls.extend((0..3).map(|_| ("PutObject", put, Some("t.py::test_load"))));
+            calls.extend((0..unnamed).map(|_| ("GetObject", None, None)));
+            calls
+        };
+        for (monday, runs) in [
+            (w47, vec![week(5, 0), week(5, 0)]),
+            (w48, vec![week(50, 2)]),
+        ] {
+            for (n, made) in runs.into_iter().enumerate() {
+                let at_us = WeekZone::parse("UTC").unwrap().micros_at(monday)
+                    + 3_600_000_000 * (n as i64 + 1);
+                let mut meta = RunMeta::new("run");
+                meta.started_at = std::time::SystemTime::UNIX_EPOCH
+                    + std::time::Duration::from_micros(at_us as u64);
+                let id = store.begin_run(&meta).await.unwrap();
+                let calls: Vec<Call> = made
+                    .into_iter()
+                    .map(|(operation, site, test)| {
+                        let mut call = Call::sample("s3", operation).at_us(at_us);
+                        call.cost = if operation == "PutObject" {
+                            Decimal::new(5, 6)
+                        } else {
+                            Decimal::new(4, 7)
+                        };
+                        call.callsite = site.map(str::to_string);
+                        call.test = test.map(str::to_string);
+                        call
+                    })
+                    .collect();
+                let processes = vec![None; calls.len()];
+                let batch = Batch {
+                    calls: &calls,
+                    processes: &processes,
+                    loops: &[],
+                };
+                store.write_batch(id, batch).await.unwrap();
+                store.end_run(id, &RunEnd::default()).await.unwrap();
+            }
+        }
+        let options = WeeklyOptions {
+            pricer: None,
+            last_week_day: w48,
+            weeks: 2,
+            by: GroupBy::parse("callsite").unwrap(),
+            zone: WeekZone::parse("UTC").unwrap(),
+            tags: Vec::new(),
+            anomaly: AnomalyRule::default(),
+            movers: 5,
+        };
+        let report = build(&store, &options, &Thresholds::default())
+            .await
+            .unwrap();
+        assert_eq!(report.by, "callsite");
+        let [before, after] = &report.weeks[..] else {
+            panic!("two weeks")
+        };
+        let group = |week: &Week, key: &str| {
+            let g = week.groups.iter().find(|g| g.key == key).unwrap();
+            (g.runs, g.calls, g.cost_usd)
+        };
+        assert_eq!(
+            group(before, "sync.py:42 copy_all"),
+            (2, 10, Usd(Decimal::new(40, 7)))
+        );
+        assert_eq!(
+            group(after, "sync.py:42 copy_all"),
+            (1, 50, Usd(Decimal::new(200, 7)))
+        );
+        assert_eq!(group(after, "(no call site)").1, 2);
+        let up: Vec<(&str, u64, u64)> = after
+            .movers_up
+            .iter()
+            .map(|m| (m.key.as_str(), m.calls_before, m.calls_after))
+            .collect();
+        assert_eq!(
+            up,
+            vec![("sync.py:42 copy_all", 10, 50), ("(no call site)", 0, 2)]
+        );
+        assert_eq!(after.movers_down[0].key, "load.py:7 main");
+        let text = super::render::render_weekly_table(&report);
+        assert!(text.contains("sync.py:42 copy_all"), "{text}");
+
+        let by_test = build(
+            &store,
+            &WeeklyOptions {
+                by: GroupBy::parse("test").unwrap(),
+                ..options
+            },
+            &Thresholds::default(),
+        )
+        .await
+        .unwrap();
+        let after = &by_test.weeks[1];
+        assert_eq!(after.movers_up[0].key, "t.py::test_copy");
+        assert_eq!(
+            (
+                after.movers_up[0].calls_before,
+                after.movers_up[0].calls_after
+            ),
+            (10, 50)
+        );
+        assert!(after
+            .groups
+            .iter()
+            .any(|g| g.key == "(no test)" && g.calls == 2));
     }
 
     /// With daylight saving a week is not 7 × 24 h: a run late on the Sunday the clocks go
