@@ -147,8 +147,7 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let thresholds = (args.proxy.pricing.sources()).and_then(|s| args.findings.thresholds(&s));
     let findings_kept = match thresholds {
         Ok(thresholds) => {
-            super::run_findings::at_end(&setup.recording, &thresholds, setup.metrics.as_ref())
-                .await
+            super::run_findings::at_end(&setup.recording, &thresholds, setup.metrics.as_ref()).await
         }
         Err(error) => Some(format!("tollgate: warning: no findings: {error:#}")),
     };

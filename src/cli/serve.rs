@@ -126,8 +126,7 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let findings_kept = match &thresholds {
         Ok(thresholds) => {
-            super::run_findings::at_end(&setup.recording, thresholds, setup.metrics.as_ref())
-                .await
+            super::run_findings::at_end(&setup.recording, thresholds, setup.metrics.as_ref()).await
         }
         Err(error) => Some(format!("tollgate: warning: no findings: {error:#}")),
     };

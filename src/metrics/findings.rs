@@ -129,7 +129,11 @@ mod tests {
             found("repeated-calls:s3:GetObject:b/k", "repeated-calls", "s3"),
             found("polling:dynamodb:DescribeTable:t", "polling", "dynamodb"),
             // Not a name: `other`, never the text.
-            found("x:Weird Service/acct-123456789012:Op", "x", "Weird Service/acct"),
+            found(
+                "x:Weird Service/acct-123456789012:Op",
+                "x",
+                "Weird Service/acct",
+            ),
         ];
         assert_eq!(raised.raise(again), 2);
         let text = render(&registry);

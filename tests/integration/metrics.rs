@@ -564,7 +564,10 @@ fn prometheus_scrapes_the_workloads_counts_and_every_dashboard_query_has_data() 
         );
         *reported.entry(key).or_default() += 1.0;
     }
-    assert!(reported.len() >= 2, "the workload raises findings: {report:#}");
+    assert!(
+        reported.len() >= 2,
+        "the workload raises findings: {report:#}"
+    );
     // Stale since the process exited: the last value scraped.
     let raised = prometheus.samples(
         "sum by (rule, service) (last_over_time(tollgate_findings_raised_total[5m]))",

@@ -1149,7 +1149,13 @@ fn every_history_dashboard_query_has_rows_and_its_weeks_equal_the_weekly_report(
             scratch,
             "report",
             &[
-                "report", "--db", &cluster.url(), "--run", &id, "--format", "json",
+                "report",
+                "--db",
+                &cluster.url(),
+                "--run",
+                &id,
+                "--format",
+                "json",
             ],
         ));
         let week = week_start(started);
@@ -1172,8 +1178,12 @@ fn every_history_dashboard_query_has_rows_and_its_weeks_equal_the_weekly_report(
     let reported_findings = normalized(reported_findings);
     let reported_savings = normalized(reported_savings);
     assert!(
-        reported_findings.values().any(|n| *n > rust_decimal::Decimal::ZERO)
-            && reported_savings.values().any(|usd| *usd > rust_decimal::Decimal::ZERO),
+        reported_findings
+            .values()
+            .any(|n| *n > rust_decimal::Decimal::ZERO)
+            && reported_savings
+                .values()
+                .any(|usd| *usd > rust_decimal::Decimal::ZERO),
         "the runs' reports raise findings that save money: {reported_findings:?}"
     );
     assert_eq!(shown_findings, reported_findings);
@@ -1183,7 +1193,7 @@ fn every_history_dashboard_query_has_rows_and_its_weeks_equal_the_weekly_report(
 /// The Monday (UTC) of the week a time (µs since the epoch) falls in, as `YYYY-MM-DD`.
 fn week_start(at_us: i64) -> String {
     let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_us) * 1_000).unwrap();
-    let monday = at.date()
-        - time::Duration::days(i64::from(at.weekday().number_days_from_monday()));
+    let monday =
+        at.date() - time::Duration::days(i64::from(at.weekday().number_days_from_monday()));
     monday.to_string()
 }

@@ -13,9 +13,9 @@ use rust_decimal::Decimal;
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
+use super::copy::CopyRows;
 use crate::record::priced_json;
 use crate::record::Loop;
-use super::copy::CopyRows;
 use crate::store::digest_book::{DigestBook, DigestChanges};
 use crate::store::sql::units_json;
 use crate::store::tally::{DigestTotals, Totals};

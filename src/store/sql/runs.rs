@@ -5,8 +5,8 @@
 use std::time::SystemTime;
 
 use super::{id_list, Bind, Fetch};
-use crate::record::{RunEnd, RunMeta};
 use crate::record::exact;
+use crate::record::{RunEnd, RunMeta};
 use crate::store::{ended_state, micros, Pruned, StoreError, StoredFinding};
 
 fn count(n: u64) -> Bind {
