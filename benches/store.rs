@@ -251,6 +251,7 @@ async fn bench(settings: &Settings) -> anyhow::Result<bool> {
             let _ = std::fs::remove_file(stale);
         }
         let load = Load::start();
+        let server_before = settings.postgres.as_ref().and_then(|_| postgres_seconds());
         let file = match &settings.postgres {
             Some(_) => None,
             None => Some(Arc::new(SqliteStore::open(&db).await?)),
@@ -266,6 +267,9 @@ async fn bench(settings: &Settings) -> anyhow::Result<bool> {
         let profiler = Profiler::new(pricer.clone(), vec![recorder.clone() as Arc<dyn CallSink>]);
         let mut calls = Calls::new(&pool, 2, settings.clients);
         let figures = sustained(&profiler, &recorder, &mut calls, settings.calls).await;
+        let server_seconds = server_before
+            .zip(postgres_seconds())
+            .map(|(before, after)| after - before);
         let load = load.finish(cores);
         let outcome = recorder.outcome();
         store.end_run(run, &run_end(&outcome)).await?;
@@ -322,6 +326,13 @@ async fn bench(settings: &Settings) -> anyhow::Result<bool> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        if let Some(seconds) = server_seconds {
+            println!(
+                "  the PostgreSQL server (this machine's postgres processes): {seconds:.2} s \
+                 ({:.2} us/call), counted above among the other processes",
+                per_call(seconds * 1e6)
+            );
+        }
         println!(
             "  (the producer runs on the main thread; the writer task on tokio-rt-worker, SQLite \
              on sqlx-sqlite-worker)"
@@ -1457,6 +1468,34 @@ impl Load {
             _ => String::new(),
         }
     }
+}
+
+/// The CPU seconds (user + system) of this machine's `postgres` processes, the exited ones
+/// included (through their parents' children's times): a local server's work, to tell it from
+/// the other processes' load.
+fn postgres_seconds() -> Option<f64> {
+    let mut ticks = 0.0;
+    let mut found = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != "postgres" {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        for index in 11..=14 {
+            ticks += fields
+                .get(index)
+                .and_then(|field| field.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        }
+        found = true;
+    }
+    found.then_some(ticks / 100.0)
 }
 
 /// This process's CPU seconds (user + system).

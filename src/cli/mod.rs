@@ -30,6 +30,7 @@ mod push;
 mod python_callsites;
 mod report;
 mod run;
+mod run_findings;
 mod run_meta;
 mod runs;
 mod serve;

@@ -109,6 +109,44 @@ pub struct MetricsArgs {
     /// metrics; later ones are counted as `other`, so that the number of series stays bounded.
     #[arg(long, value_name = "N", default_value_t = MetricLimits::default().operations)]
     pub metrics_max_operations: usize,
+
+    /// After the run ends (its findings counted), keep serving the metrics until one scrape has
+    /// seen the last numbers, at most SECS; so that a short CI job's end is not lost between two
+    /// scrapes. 0 (the default) exits at once.
+    #[arg(
+        long,
+        value_name = "SECS",
+        env = "TOLLGATE_METRICS_LINGER",
+        default_value_t = 0
+    )]
+    pub metrics_linger: u64,
+}
+
+/// The live metrics a run's end still feeds: the findings counter, and the scrapes served.
+#[derive(Clone)]
+pub struct LiveMetrics {
+    pub findings: crate::metrics::FindingsRaised,
+    scrapes: Arc<crate::metrics::Scrapes>,
+    linger: Duration,
+}
+
+impl LiveMetrics {
+    /// With `--metrics-linger`: waits until a scrape begun now was served, at most the linger.
+    pub async fn linger(&self) {
+        if self.linger.is_zero() {
+            return;
+        }
+        let mark = self.scrapes.mark();
+        if self.scrapes.served_after(mark, self.linger).await {
+            // The answer is written on its connection's task: a moment for it to leave.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        } else {
+            say!(
+                "tollgate: warning: no scrape of the metrics within --metrics-linger {}s",
+                self.linger.as_secs()
+            );
+        }
+    }
 }
 
 /// `--metrics`'s value: an address, or none for an empty one (an exported but empty
@@ -275,6 +313,16 @@ impl Recording {
         }
     }
 
+    /// The store, shared, and this run's id, when the run is being recorded (in memory too).
+    pub fn shared_store(&self) -> Option<(Arc<dyn RunStore>, i64)> {
+        match self {
+            Recording::On { store, recorder } | Recording::InMemory { store, recorder } => {
+                Some((store.clone(), recorder.run_id()))
+            }
+            _ => None,
+        }
+    }
+
     /// The store and this run's id, when the run is being recorded (in memory too).
     pub fn store(&self) -> Option<(&dyn RunStore, i64)> {
         match self {
@@ -300,6 +348,8 @@ pub struct Started {
     pub endpoint_refusals: Option<Arc<Refusals>>,
     pub summary: Arc<Summary>,
     pub recording: Recording,
+    /// With `--metrics`.
+    pub metrics: Option<LiveMetrics>,
 }
 
 /// Loads (or creates) the CA, writes the client bundle, and binds the proxy on `listen`.
@@ -444,8 +494,14 @@ pub async fn start(
         .with_node(node)
         .with_python(python)
         .with_endpoint(proxy.endpoint_addr());
+    let mut live = None;
     if let Some((server, mut exporter)) = metrics {
         exporter.watch(proxy.stats(), recorder);
+        live = Some(LiveMetrics {
+            findings: exporter.findings(),
+            scrapes: exporter.scrapes(),
+            linger: Duration::from_secs(args.metrics.metrics_linger),
+        });
         let addr = server.local_addr();
         if !addr.ip().is_loopback() {
             say!(
@@ -463,6 +519,7 @@ pub async fn start(
         endpoint_refusals,
         summary,
         recording,
+        metrics: live,
     })
 }
 

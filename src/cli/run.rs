@@ -181,6 +181,13 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         .recording
         .finish(Some(i32::from(exit)), report.aws_calls())
         .await;
+    let thresholds = (args.proxy.pricing.sources()).and_then(|s| args.findings.thresholds(&s));
+    let findings_kept = match thresholds {
+        Ok(thresholds) => {
+            super::run_findings::at_end(&setup.recording, &thresholds, setup.metrics.as_ref()).await
+        }
+        Err(error) => Some(format!("tollgate: warning: no findings: {error:#}")),
+    };
     // The command's exit code matters more than any report: one that cannot be made or written
     // is a warning, not tollgate's exit code.
     let explicit_summary =
@@ -229,6 +236,9 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             say!("{line}");
         }
     }
+    if let Some(warning) = findings_kept {
+        say!("{warning}");
+    }
     // A run that nothing connected to is not "no AWS calls": most often they went around.
     if started_command
         && !args.quiet
@@ -254,6 +264,9 @@ pub async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             endpoint_vars: super::empty_run::endpoint_vars(std::env::vars_os()),
         });
         say!("{}", explanation.trim_end());
+    }
+    if let Some(metrics) = &setup.metrics {
+        metrics.linger().await;
     }
     setup.recording.close().await;
     Ok(ExitCode::from(exit))

@@ -121,6 +121,16 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
 
+    // As a report with no --ignore-finding would find them.
+    let thresholds = (args.proxy.pricing.sources())
+        .and_then(|s| crate::findings::Thresholds::load(s.overlay.as_deref()));
+    let counting = thresholds.as_ref().ok().and_then(|thresholds| {
+        super::run_findings::while_serving(
+            &setup.recording,
+            thresholds.clone(),
+            setup.metrics.as_ref(),
+        )
+    });
     let shutdown = async move {
         tokio::select! {
             _ = interrupt.recv() => {}
@@ -138,6 +148,15 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let report = setup.summary.report(&stats, started.elapsed());
     let recorded = setup.recording.finish(None, report.aws_calls()).await;
+    if let Some(counting) = counting {
+        counting.abort();
+    }
+    let findings_kept = match &thresholds {
+        Ok(thresholds) => {
+            super::run_findings::at_end(&setup.recording, thresholds, setup.metrics.as_ref()).await
+        }
+        Err(error) => Some(format!("tollgate: warning: no findings: {error:#}")),
+    };
     if !args.quiet {
         eprint!("{}", report.render_text());
     }
@@ -151,6 +170,12 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(line) = recorded {
         eprintln!("{line}");
+    }
+    if let Some(warning) = findings_kept {
+        eprintln!("{warning}");
+    }
+    if let Some(metrics) = &setup.metrics {
+        metrics.linger().await;
     }
     setup.recording.close().await;
     Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@
 //! and in which order): no call is claimed twice, so the savings add up.
 
 pub mod claims;
+pub mod kept;
 pub mod rules;
 
 use std::path::Path;

@@ -6,13 +6,17 @@
 //! a lock the proxy's tasks take), and serves `/metrics` over plain HTTP/1.1, in OpenMetrics text
 //! when the scraper asks for it (Prometheus does) and in the Prometheus text format otherwise.
 
+mod findings;
 mod health;
 mod server;
 
+pub use findings::{FindingsRaised, Raised};
 pub use health::Health;
 pub use server::{MetricsServer, ServeError};
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::encoding::{prometheus_text, text};
 use prometheus_client::registry::Registry;
@@ -53,6 +57,48 @@ impl Format {
 pub struct Exporter {
     registry: Registry,
     sink: Arc<MetricsSink>,
+    findings: FindingsRaised,
+    scrapes: Arc<Scrapes>,
+}
+
+/// The scrapes served, so that a run that ends can wait for one that saw its last numbers.
+#[derive(Default)]
+pub struct Scrapes {
+    /// Renders begun (each one's ticket is the count before it).
+    begun: AtomicU64,
+    /// One past the highest ticket whose render was served.
+    served_through: AtomicU64,
+    served: tokio::sync::Notify,
+}
+
+impl Scrapes {
+    fn begin(&self) -> u64 {
+        self.begun.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn served(&self, ticket: u64) {
+        self.served_through.fetch_max(ticket + 1, Ordering::SeqCst);
+        self.served.notify_waiters();
+    }
+
+    /// A mark: every scrape begun after it sees what was counted before it.
+    pub fn mark(&self) -> u64 {
+        self.begun.load(Ordering::SeqCst)
+    }
+
+    /// Waits until a scrape begun after `mark` was served, at most `limit`; whether one was.
+    pub async fn served_after(&self, mark: u64, limit: Duration) -> bool {
+        let wait = async {
+            loop {
+                let served = self.served.notified();
+                if self.served_through.load(Ordering::SeqCst) > mark {
+                    return;
+                }
+                served.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.is_ok()
+    }
 }
 
 impl Exporter {
@@ -60,13 +106,26 @@ impl Exporter {
     pub fn new(limits: MetricLimits) -> (Self, Arc<MetricsSink>) {
         let mut registry = Registry::with_prefix(PREFIX);
         let sink = MetricsSink::new(&mut registry, limits);
+        let findings = FindingsRaised::register(&mut registry);
         (
             Self {
                 registry,
                 sink: sink.clone(),
+                findings,
+                scrapes: Arc::default(),
             },
             sink,
         )
+    }
+
+    /// `tollgate_findings_raised_total`, to count findings when they are computed.
+    pub fn findings(&self) -> FindingsRaised {
+        self.findings.clone()
+    }
+
+    /// The scrapes served.
+    pub fn scrapes(&self) -> Arc<Scrapes> {
+        self.scrapes.clone()
     }
 
     /// Reports the health of this proxy and recorder at each scrape.
@@ -77,12 +136,14 @@ impl Exporter {
 
     /// The metrics now, every call that finished before this included.
     pub fn render(&self, format: Format) -> Result<String, std::fmt::Error> {
+        let ticket = self.scrapes.begin();
         self.sink.drain();
         let mut out = String::with_capacity(16 * 1024);
         match format {
             Format::OpenMetrics => text::encode(&mut out, &self.registry)?,
             Format::PrometheusText => prometheus_text::encode(&mut out, &self.registry)?,
         }
+        self.scrapes.served(ticket);
         Ok(out)
     }
 }

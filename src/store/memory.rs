@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use futures_util::stream::BoxStream;
 
 use super::tally::{Slicing, Totals};
-use super::{micros, Batch, RunStore, StoreError};
+use super::{micros, Batch, RunStore, StoreError, StoredFinding};
 use crate::record::{
     Call, ClientProcess, FailureGroup, ImpliedGroup, Loop, LoopRow, OperationTally, RegionGroup,
     RepeatGroup, ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint, Usd,
@@ -24,6 +24,7 @@ struct StoredRun {
     end: RunEnd,
     calls: Vec<(Call, Option<ClientProcess>)>,
     loops: Vec<Loop>,
+    findings: Vec<StoredFinding>,
 }
 
 /// Runs, calls and loops in memory.
@@ -88,6 +89,7 @@ impl RunStore for MemoryStore {
                 end: RunEnd::default(),
                 calls: Vec::new(),
                 loops: Vec::new(),
+                findings: Vec::new(),
             },
         );
         Ok(id)
@@ -444,6 +446,31 @@ impl RunStore for MemoryStore {
             out
         });
         Box::pin(futures_util::stream::iter(calls))
+    }
+
+    async fn save_findings(&self, run: i64, findings: &[StoredFinding]) -> Result<(), StoreError> {
+        let mut runs = self.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let stored = runs.get_mut(&run).ok_or(StoreError::Missing {
+            path: format!("run {run}"),
+        })?;
+        stored.findings = findings
+            .iter()
+            .map(|finding| StoredFinding {
+                run_id: run,
+                ..finding.clone()
+            })
+            .collect();
+        Ok(())
+    }
+
+    async fn findings(&self, runs: &[i64]) -> Result<Vec<StoredFinding>, StoreError> {
+        Ok(self.with_runs(|stored| {
+            stored
+                .iter()
+                .filter(|(id, _)| runs.contains(id))
+                .flat_map(|(_, run)| run.findings.iter().cloned())
+                .collect()
+        }))
     }
 
     async fn prune(&self, before_us: i64) -> Result<super::Pruned, StoreError> {

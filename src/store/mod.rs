@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::stream::BoxStream;
+use rust_decimal::Decimal;
 
 use crate::record::{
     Call, ClientProcess, FailureGroup, ImpliedGroup, Loop, LoopRow, OperationTally, RegionGroup,
@@ -148,12 +149,38 @@ pub trait RunStore: Send + Sync {
     /// streamed: memory stays bounded however many there are.
     fn calls<'a>(&'a self, runs: &'a [i64]) -> BoxStream<'a, Result<StoredCall, StoreError>>;
 
+    /// Keeps the run's findings (computed when it ended), replacing any kept before.
+    async fn save_findings(&self, run: i64, findings: &[StoredFinding]) -> Result<(), StoreError>;
+
+    /// The findings kept for the runs: oldest run first, each in its report's order.
+    async fn findings(&self, runs: &[i64]) -> Result<Vec<StoredFinding>, StoreError>;
+
     /// Deletes the runs that started before `before_us` and are not still recording, with
     /// their calls, loops and totals (retention). Returns the runs and calls deleted.
     async fn prune(&self, before_us: i64) -> Result<Pruned, StoreError>;
 
     /// Waits for pending work and closes connections.
     async fn close(&self);
+}
+
+/// One finding of a run, as kept when the run ended: what the report of the run alone says,
+/// reduced to what a history needs (no title or advice, which the rules word anew each time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFinding {
+    pub run_id: i64,
+    /// Its place in the report (0 is the first).
+    pub ordinal: u64,
+    /// `rule:service:operation[:resource]`, as `--ignore-finding` takes it.
+    pub id: String,
+    pub rule: String,
+    pub service: String,
+    pub operation: String,
+    pub resource: Option<String>,
+    /// The calls it looked at, and what they cost.
+    pub calls: u64,
+    pub cost: Decimal,
+    /// What it claims to save: calls and exact money (`None`: no saving claimed).
+    pub saving: Option<(u64, Decimal)>,
 }
 
 /// What [`RunStore::prune`] deleted.

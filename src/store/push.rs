@@ -12,11 +12,12 @@ use std::fmt::Write as _;
 use futures_util::StreamExt as _;
 use sqlx::postgres::PgConnection;
 
+use super::postgres::copy::escape_into;
 use super::sql::{Bind, Fetch, Value};
 use super::{PostgresStore, SqliteStore, StoreError};
 
 /// The per-run tables, after `runs`, in the order they are copied.
-const RUN_TABLES: [&str; 11] = [
+const RUN_TABLES: [&str; 12] = [
     "run_tags",
     "calls",
     "loops",
@@ -28,6 +29,7 @@ const RUN_TABLES: [&str; 11] = [
     "resource_totals",
     "digest_totals",
     "timeline_totals",
+    "findings",
 ];
 
 /// What a push did.
@@ -221,17 +223,7 @@ fn copy_text(out: &mut String, value: &Value) {
             let _ = write!(out, "{x:?}");
         }
         Value::Bool(b) => out.push(if *b { 't' } else { 'f' }),
-        Value::Text(text) => {
-            for c in text.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\t' => out.push_str("\\t"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    c => out.push(c),
-                }
-            }
-        }
+        Value::Text(text) => escape_into(out, text),
     }
 }
 

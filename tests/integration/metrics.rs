@@ -304,8 +304,10 @@ fn prometheus_scrapes_the_workloads_counts_and_every_dashboard_query_has_data() 
         ],
     );
     // Through the environment, as a CI job would set it; the database of its own.
+    // Lingering at its end until a scrape saw its last numbers: the findings are counted then.
     command
         .env("TOLLGATE_METRICS", metrics_addr.to_string())
+        .env("TOLLGATE_METRICS_LINGER", LIMIT.as_secs().to_string())
         .env("TOLLGATE_DB", scratch.join("runs.db"));
     let stderr_path = scratch.join("tollgate.stderr");
     let mut child = command
@@ -536,6 +538,73 @@ fn prometheus_scrapes_the_workloads_counts_and_every_dashboard_query_has_data() 
         );
     }
     assert!(priced >= 5, "{cost:?}");
+
+    // The findings raised, as Prometheus scraped them from the run before it exited, are the
+    // run's report's findings, rule by rule and service by service.
+    let (code, report, stderr) = crate::common::tollgate(
+        &scratch.join("tollgate-home"),
+        &[
+            "report",
+            "--db",
+            &scratch.join("runs.db").to_string_lossy(),
+            "--last",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    let found = report["findings"].as_array().unwrap();
+    let mut reported: BTreeMap<String, f64> = BTreeMap::new();
+    for finding in found {
+        let key = format!(
+            "{} {}",
+            finding["rule"].as_str().unwrap(),
+            finding["evidence"]["service"].as_str().unwrap()
+        );
+        *reported.entry(key).or_default() += 1.0;
+    }
+    assert!(
+        reported.len() >= 2,
+        "the workload raises findings: {report:#}"
+    );
+    // Stale since the process exited: the last value scraped.
+    let raised = prometheus.samples(
+        "sum by (rule, service) (last_over_time(tollgate_findings_raised_total[5m]))",
+        &["rule", "service"],
+    );
+    assert_eq!(raised, reported, "{}", tollgate_log());
+
+    // And the run's history keeps them, in the report's order, with its exact savings.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let kept = runtime.block_on(async {
+        use tollgate::store::RunStore;
+        let store = tollgate::store::SqliteStore::open(&scratch.join("runs.db"))
+            .await
+            .unwrap();
+        let run = report["runs"][0]["id"].as_i64().unwrap();
+        let kept = store.findings(&[run]).await.unwrap();
+        store.close().await;
+        kept
+    });
+    assert_eq!(kept.len(), found.len());
+    for (kept, finding) in kept.iter().zip(found) {
+        assert_eq!(kept.id, finding["id"].as_str().unwrap());
+        assert_eq!(kept.rule, finding["rule"].as_str().unwrap());
+        assert_eq!(Some(kept.calls), finding["evidence"]["calls"].as_u64());
+        // The report publishes money to 9 places; the history keeps it exact.
+        assert_eq!(
+            kept.saving
+                .map(|(_, usd)| tollgate::record::Usd(usd).published()),
+            finding["saving"]["usd"].as_str().map(str::to_string),
+            "{finding}"
+        );
+        assert_eq!(
+            kept.saving.map(|(calls, _)| calls),
+            finding["saving"]["calls"].as_u64(),
+            "{finding}"
+        );
+    }
     drop(child_guard);
     drop(prometheus);
 }

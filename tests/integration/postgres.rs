@@ -796,6 +796,8 @@ fn local_history(path: &Path, runs: u32, calls: usize) {
                 .map(|i| Call {
                     resource: Some(format!("bucket-{}", i % 7)),
                     fingerprint: Some(format!("f{}", i % 20)),
+                    // Priced, so that the repeats' findings claim money.
+                    cost: rust_decimal::Decimal::new(4 + (i % 3) as i64, 7),
                     ..Call::sample(["s3", "dynamodb", "sqs"][i % 3], "Op").at_us(at + i as i64)
                 })
                 .collect();
@@ -812,6 +814,10 @@ fn local_history(path: &Path, runs: u32, calls: usize) {
             .await
             .unwrap();
             RunStore::end_run(&store, run, &RunEnd::default())
+                .await
+                .unwrap();
+            // As `tollgate run` does at its end.
+            tollgate::findings::kept::keep(&store, run, &Default::default())
                 .await
                 .unwrap();
         }
@@ -1033,6 +1039,8 @@ fn every_history_dashboard_query_has_rows_and_its_weeks_equal_the_weekly_report(
     };
     let mut queries = 0;
     let mut weekly_sql = None;
+    let mut findings_sql = None;
+    let mut savings_sql = None;
     for panel in dashboard["panels"].as_array().unwrap() {
         assert_eq!(
             panel["datasource"]["uid"], "${DS_POSTGRES}",
@@ -1048,8 +1056,11 @@ fn every_history_dashboard_query_has_rows_and_its_weeks_equal_the_weekly_report(
                 panel["title"]
             );
             queries += 1;
-            if panel["title"] == "Cost per week by service" {
-                weekly_sql = Some(rows);
+            match panel["title"].as_str().unwrap() {
+                "Cost per week by service" => weekly_sql = Some(rows),
+                "Findings per week by rule" => findings_sql = Some(rows),
+                "Savings the findings claim per week by rule" => savings_sql = Some(rows),
+                _ => {}
             }
         }
     }
@@ -1105,4 +1116,84 @@ fn every_history_dashboard_query_has_rows_and_its_weeks_equal_the_weekly_report(
         }
     }
     assert!(compared >= 12, "only {compared} weekly figures compared");
+
+    // Its findings, week by week and rule by rule, are the runs' own reports' findings, and
+    // their savings the reports' exact amounts.
+    let by_week_and_rule = |rows: String| -> BTreeMap<(String, String), rust_decimal::Decimal> {
+        rows.lines()
+            .map(|line| {
+                let fields: Vec<&str> = line.split('|').collect();
+                let value: rust_decimal::Decimal = fields[2].parse().unwrap();
+                (
+                    (fields[0][..10].to_string(), fields[1].to_string()),
+                    value.normalize(),
+                )
+            })
+            .collect()
+    };
+    let shown_findings = by_week_and_rule(findings_sql.expect("the findings panel"));
+    let shown_savings = by_week_and_rule(savings_sql.expect("the savings panel"));
+    let runs = json(&tollgate_ok(
+        scratch,
+        "runs",
+        &["runs", "--db", &cluster.url(), "--json", "--limit", "100"],
+    ));
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 30, "{runs:?}");
+    let mut reported_findings: BTreeMap<(String, String), rust_decimal::Decimal> = BTreeMap::new();
+    let mut reported_savings: BTreeMap<(String, String), rust_decimal::Decimal> = BTreeMap::new();
+    for run in runs {
+        let id = run["id"].as_i64().unwrap().to_string();
+        let started = run["started_at_us"].as_i64().unwrap();
+        let report = json(&tollgate_ok(
+            scratch,
+            "report",
+            &[
+                "report",
+                "--db",
+                &cluster.url(),
+                "--run",
+                &id,
+                "--format",
+                "json",
+            ],
+        ));
+        let week = week_start(started);
+        for finding in report["findings"].as_array().unwrap() {
+            let rule = finding["rule"].as_str().unwrap().to_string();
+            *reported_findings
+                .entry((week.clone(), rule.clone()))
+                .or_default() += rust_decimal::Decimal::ONE;
+            if let Some(usd) = finding["saving"]["usd"].as_str() {
+                *reported_savings.entry((week.clone(), rule)).or_default() +=
+                    usd.parse::<rust_decimal::Decimal>().unwrap();
+            }
+        }
+    }
+    let normalized = |map: BTreeMap<(String, String), rust_decimal::Decimal>| {
+        map.into_iter()
+            .map(|(key, value)| (key, value.normalize()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let reported_findings = normalized(reported_findings);
+    let reported_savings = normalized(reported_savings);
+    assert!(
+        reported_findings
+            .values()
+            .any(|n| *n > rust_decimal::Decimal::ZERO)
+            && reported_savings
+                .values()
+                .any(|usd| *usd > rust_decimal::Decimal::ZERO),
+        "the runs' reports raise findings that save money: {reported_findings:?}"
+    );
+    assert_eq!(shown_findings, reported_findings);
+    assert_eq!(shown_savings, reported_savings);
+}
+
+/// The Monday (UTC) of the week a time (µs since the epoch) falls in, as `YYYY-MM-DD`.
+fn week_start(at_us: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_us) * 1_000).unwrap();
+    let monday =
+        at.date() - time::Duration::days(i64::from(at.weekday().number_days_from_monday()));
+    monday.to_string()
 }

@@ -7,6 +7,7 @@
 //! known across machines by their UUID; each run's totals are written only by its own writer,
 //! with upserts that add, so concurrent runs never touch one another's rows.
 
+pub(super) mod copy;
 mod fetch;
 mod write;
 

@@ -1,7 +1,8 @@
 //! Writing a batch into PostgreSQL: the calls, their totals and the finished loops in one
-//! transaction, each table in one statement whatever the batch's size: the rows go as one array
-//! per column (`INSERT … SELECT … FROM UNNEST($1::bigint[], …)`), so every statement is
-//! prepared once and a 4,096-call batch is a handful of round trips.
+//! transaction. The calls go by `COPY … FROM STDIN` (text format), the totals each table in one
+//! statement whatever the batch's size: the rows go as one array per column (`INSERT … SELECT …
+//! FROM UNNEST($1::bigint[], …)`), so every statement is prepared once and a 4,096-call batch is
+//! a handful of round trips.
 //!
 //! The totals are summed by the shared engine ([`crate::store::tally`]) and merged with upserts
 //! that add (`ON CONFLICT … DO UPDATE SET calls = t.calls + excluded.calls`): a run's rows are
@@ -12,8 +13,9 @@ use rust_decimal::Decimal;
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
+use super::copy::CopyRows;
 use crate::record::priced_json;
-use crate::record::{Call, Loop};
+use crate::record::Loop;
 use crate::store::digest_book::{DigestBook, DigestChanges};
 use crate::store::sql::units_json;
 use crate::store::tally::{DigestTotals, Totals};
@@ -82,102 +84,69 @@ async fn promote_digests(
     Ok(())
 }
 
+/// The batch's calls, by `COPY … FROM STDIN` in text format inside the batch's transaction: the
+/// server parses one stream of rows instead of 36 arrays of a statement, and the rows commit or
+/// roll back with the batch's totals.
 async fn insert_calls(tx: &mut Tx<'_>, run_id: i64, batch: Batch<'_>) -> Result<(), StoreError> {
     let calls = batch.calls;
     if calls.is_empty() {
         return Ok(());
     }
-    let texts = |f: fn(&Call) -> &str| calls.iter().map(f).collect::<Vec<&str>>();
-    let optional = |f: fn(&Call) -> Option<&str>| calls.iter().map(f).collect::<Vec<_>>();
-    let ints = |f: fn(&Call) -> i64| calls.iter().map(f).collect::<Vec<i64>>();
-    let money = |f: fn(&Call) -> Decimal| calls.iter().map(f).collect::<Vec<Decimal>>();
-    let pids: Vec<Option<i64>> = batch
-        .processes
-        .iter()
-        .map(|p| p.as_ref().map(|p| i64::from(p.pid)))
-        .collect();
-    let commands: Vec<Option<&str>> = batch
-        .processes
-        .iter()
-        .map(|p| p.as_ref().map(|p| p.command.as_str()))
-        .collect();
-    sqlx::query(
-        "INSERT INTO calls (run_id, seq, started_at_us, duration_us, kind, service, operation, \
-         region, host, access_key, sdk, app_id, status, error_code, throttled, upstream_failure, \
-         attempt, invocation_id, bytes_sent, bytes_received, price_status, cost_usd, \
-         transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, resource, \
-         client_pid, client_command, listed_before, received, priced, callsite, test) \
-         SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::text[], \
-         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-         $13::bigint[], $14::text[], $15::boolean[], $16::text[], $17::bigint[], $18::text[], \
-         $19::bigint[], $20::bigint[], $21::text[], $22::numeric[], $23::numeric[], \
-         $24::numeric[], $25::text[], $26::text[], $27::bigint[], $28::text[], $29::text[], \
-         $30::bigint[], $31::text[], $32::boolean[], $33::bigint[], $34::text[], $35::text[], \
-         $36::text[])",
-    )
-    .bind(run_id)
-    .bind(ints(|c| count(c.seq)))
-    .bind(ints(|c| micros(c.started_at)))
-    .bind(ints(|c| duration_micros(c.duration)))
-    .bind(texts(|c| c.kind.as_str()))
-    .bind(texts(|c| &c.service))
-    .bind(texts(|c| &c.operation))
-    .bind(optional(|c| c.region.as_deref()))
-    .bind(texts(|c| &c.host))
-    .bind(optional(|c| c.access_key.as_deref()))
-    .bind(optional(|c| c.sdk.as_deref()))
-    .bind(optional(|c| c.app_id.as_deref()))
-    .bind(
-        calls
-            .iter()
-            .map(|c| c.status.map(i64::from))
-            .collect::<Vec<_>>(),
-    )
-    .bind(optional(|c| c.error_code.as_deref()))
-    .bind(calls.iter().map(Call::is_throttled).collect::<Vec<bool>>())
-    .bind(optional(|c| c.upstream_failure.map(|f| f.as_str())))
-    .bind(
-        calls
-            .iter()
-            .map(|c| c.attempt.map(i64::from))
-            .collect::<Vec<_>>(),
-    )
-    .bind(optional(|c| c.invocation_id.as_deref()))
-    .bind(ints(|c| count(c.bytes_sent)))
-    .bind(ints(|c| count(c.bytes_received)))
-    .bind(texts(|c| c.price.class()))
-    .bind(money(|c| c.cost))
-    .bind(money(|c| c.transfer))
-    .bind(money(|c| c.implied_total()))
-    .bind(calls.iter().map(units_json).collect::<Vec<_>>())
-    .bind(optional(|c| c.estimated.as_deref()))
-    .bind(
-        calls
-            .iter()
-            .map(|c| c.loop_id.map(count))
-            .collect::<Vec<_>>(),
-    )
-    .bind(optional(|c| c.fingerprint.as_deref()))
-    .bind(optional(|c| c.resource.as_deref()))
-    .bind(pids)
-    .bind(commands)
-    .bind(calls.iter().map(|c| c.listed_before).collect::<Vec<_>>())
-    .bind(
-        calls
-            .iter()
-            .map(|c| c.received.map(count))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        calls
-            .iter()
-            .map(|c| priced_json(&c.priced))
-            .collect::<Vec<_>>(),
-    )
-    .bind(optional(|c| c.callsite.as_deref()))
-    .bind(optional(|c| c.test.as_deref()))
-    .execute(&mut **tx)
-    .await?;
+    let mut rows = CopyRows::with_capacity(calls.len() * 320);
+    for (call, process) in calls.iter().zip(batch.processes) {
+        rows.row()
+            .int(run_id)
+            .int(count(call.seq))
+            .int(micros(call.started_at))
+            .int(duration_micros(call.duration))
+            .text(call.kind.as_str())
+            .text(&call.service)
+            .text(&call.operation)
+            .opt_text(call.region.as_deref())
+            .text(&call.host)
+            .opt_text(call.access_key.as_deref())
+            .opt_text(call.sdk.as_deref())
+            .opt_text(call.app_id.as_deref())
+            .opt_int(call.status.map(i64::from))
+            .opt_text(call.error_code.as_deref())
+            .flag(call.is_throttled())
+            .opt_text(call.upstream_failure.map(|f| f.as_str()))
+            .opt_int(call.attempt.map(i64::from))
+            .opt_text(call.invocation_id.as_deref())
+            .int(count(call.bytes_sent))
+            .int(count(call.bytes_received))
+            .text(call.price.class())
+            .money(call.cost)
+            .money(call.transfer)
+            .money(call.implied_total())
+            .opt_text(units_json(call).as_deref())
+            .opt_text(call.estimated.as_deref())
+            .opt_int(call.loop_id.map(count))
+            .opt_text(call.fingerprint.as_deref())
+            .opt_text(call.resource.as_deref())
+            .opt_int(process.as_ref().map(|p| i64::from(p.pid)))
+            .opt_text(process.as_ref().map(|p| p.command.as_str()))
+            .opt_flag(call.listed_before)
+            .opt_int(call.received.map(count))
+            .opt_text(priced_json(&call.priced).as_deref())
+            .opt_text(call.callsite.as_deref())
+            .opt_text(call.test.as_deref());
+    }
+    let mut copy = tx
+        .copy_in_raw(
+            "COPY calls (run_id, seq, started_at_us, duration_us, kind, service, operation, \
+             region, host, access_key, sdk, app_id, status, error_code, throttled, \
+             upstream_failure, attempt, invocation_id, bytes_sent, bytes_received, price_status, \
+             cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, \
+             resource, client_pid, client_command, listed_before, received, priced, callsite, \
+             test) FROM STDIN",
+        )
+        .await?;
+    if let Err(error) = copy.send(rows.finish().into_bytes()).await {
+        let _ = copy.abort("tollgate could not send the batch").await;
+        return Err(error.into());
+    }
+    copy.finish().await?;
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use futures_util::stream::BoxStream;
 use rust_decimal::Decimal;
 
-use super::{Batch, Pruned, RunStore, StoreError};
+use super::{Batch, Pruned, RunStore, StoreError, StoredFinding};
 use crate::record::{
     FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup, RepeatGroup, ResourceGroup,
     RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint,
@@ -104,6 +104,14 @@ impl<T: SqlBackend> RunStore for T {
 
     fn calls<'a>(&'a self, runs: &'a [i64]) -> BoxStream<'a, Result<StoredCall, StoreError>> {
         read::calls(self, runs)
+    }
+
+    async fn save_findings(&self, run: i64, findings: &[StoredFinding]) -> Result<(), StoreError> {
+        runs::save_findings(self, run, findings).await
+    }
+
+    async fn findings(&self, runs: &[i64]) -> Result<Vec<StoredFinding>, StoreError> {
+        read::findings(self, runs).await
     }
 
     async fn prune(&self, before_us: i64) -> Result<Pruned, StoreError> {

@@ -20,7 +20,7 @@ use crate::record::{
     UpstreamFailure, Usd,
 };
 use crate::store::tally::Slicing;
-use crate::store::StoreError;
+use crate::store::{StoreError, StoredFinding};
 
 /// Run ids matching the filter, newest first.
 pub async fn select_runs<F: Fetch + ?Sized>(
@@ -253,6 +253,47 @@ pub async fn loops<F: Fetch + ?Sized>(db: &F, runs: &[i64]) -> Result<Vec<LoopRo
         )
         .await?;
     rows.iter().map(loop_row).collect()
+}
+
+/// The findings kept for the runs, oldest run first, each in its report's order.
+pub async fn findings<F: Fetch + ?Sized>(
+    db: &F,
+    runs: &[i64],
+) -> Result<Vec<StoredFinding>, StoreError> {
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = db
+        .fetch_rows(
+            &format!(
+                "SELECT run_id, ordinal, finding_id, rule, service, operation, resource, calls, \
+                 cost_usd, claimed_calls, saving_usd FROM findings WHERE run_id IN ({}) \
+                 ORDER BY run_id, ordinal",
+                id_list(runs)
+            ),
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let saving = match row.opt_int("claimed_calls")? {
+                Some(calls) => Some((calls.max(0) as u64, row.money(&["saving_usd"])?)),
+                None => None,
+            };
+            Ok(StoredFinding {
+                run_id: row.int("run_id")?,
+                ordinal: row.count("ordinal")?,
+                id: row.text("finding_id")?,
+                rule: row.text("rule")?,
+                service: row.text("service")?,
+                operation: row.text("operation")?,
+                resource: row.opt_text("resource")?,
+                calls: row.count("calls")?,
+                cost: row.money(&["cost_usd"])?,
+                saving,
+            })
+        })
+        .collect()
 }
 
 fn loop_row(row: &Row) -> Result<LoopRow, StoreError> {

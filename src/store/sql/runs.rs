@@ -5,8 +5,9 @@
 use std::time::SystemTime;
 
 use super::{id_list, Bind, Fetch};
+use crate::record::exact;
 use crate::record::{RunEnd, RunMeta};
-use crate::store::{ended_state, micros, Pruned, StoreError};
+use crate::store::{ended_state, micros, Pruned, StoreError, StoredFinding};
 
 fn count(n: u64) -> Bind {
     Bind::Int(i64::try_from(n).unwrap_or(i64::MAX))
@@ -128,6 +129,49 @@ pub async fn note_unrecorded<F: Fetch + ?Sized>(
         .await?;
     }
     Ok(Some(missing))
+}
+
+/// Keeps the run's findings, replacing those kept before: the rows in one statement, so that
+/// they are all there or none is.
+pub async fn save_findings<F: Fetch + ?Sized>(
+    db: &F,
+    run: i64,
+    findings: &[StoredFinding],
+) -> Result<(), StoreError> {
+    db.fetch_rows("DELETE FROM findings WHERE run_id = ?", &[Bind::Int(run)])
+        .await?;
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; findings.len()].join(", ");
+    let binds: Vec<Bind> = findings
+        .iter()
+        .flat_map(|f| {
+            [
+                Bind::Int(run),
+                count(f.ordinal),
+                Bind::Text(f.id.clone()),
+                Bind::Text(f.rule.clone()),
+                Bind::Text(f.service.clone()),
+                Bind::Text(f.operation.clone()),
+                Bind::opt_text(f.resource.as_deref()),
+                count(f.calls),
+                Bind::Text(exact(f.cost)),
+                f.saving.map_or(Bind::Null, |(calls, _)| count(calls)),
+                f.saving
+                    .map_or(Bind::Null, |(_, usd)| Bind::Text(exact(usd))),
+            ]
+        })
+        .collect();
+    db.fetch_rows(
+        &format!(
+            "INSERT INTO findings (run_id, ordinal, finding_id, rule, service, operation, \
+             resource, calls, cost_usd, claimed_calls, saving_usd) VALUES {values}"
+        ),
+        &binds,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Runs still `running` whose tollgate process is gone (on this host) died without an end.
