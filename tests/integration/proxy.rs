@@ -748,8 +748,10 @@ fn a_400_for_a_malformed_connect_closes_the_connection() {
 #[test]
 fn a_502_for_a_host_not_intercepted_does_not_claim_it_was_sent_upstream() {
     let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // A port just closed on 127.0.0.2: the other tests' servers (tollgate, moto) listen on
+    // 127.0.0.1, so none of them can take it meanwhile and answer in its place.
     let closed_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
         listener.local_addr().unwrap().port()
     };
     let tollgate = Tollgate::serve(&[
@@ -759,7 +761,7 @@ fn a_502_for_a_host_not_intercepted_does_not_claim_it_was_sent_upstream() {
     let response = raw_exchange_until_closed(
         &tollgate,
         format!(
-            "GET http://127.0.0.1:{closed_port}/page HTTP/1.1\r\nHost: 127.0.0.1:{closed_port}\r\n\
+            "GET http://127.0.0.2:{closed_port}/page HTTP/1.1\r\nHost: 127.0.0.2:{closed_port}\r\n\
              Connection: close\r\n\r\n"
         )
         .as_bytes(),
@@ -769,7 +771,7 @@ fn a_502_for_a_host_not_intercepted_does_not_claim_it_was_sent_upstream() {
     assert!(!response.contains("sent to --upstream"), "{response:?}");
     assert!(response.contains("not intercepted"), "{response:?}");
     assert!(
-        response.contains(&format!("127.0.0.1:{closed_port}")),
+        response.contains(&format!("127.0.0.2:{closed_port}")),
         "{response:?}"
     );
     upstream.set_nonblocking(true).unwrap();
