@@ -1,72 +1,25 @@
 //! Call sites (issue 21): boto3, unaware of tollgate, runs under `tollgate run --upstream`, and
 //! `report --by callsite` names the line of the workload behind each call, with exact counts.
-//! Between tollgate and moto sits `tests/e2e/verifying_upstream.py`, which recomputes every
-//! request's SigV4 signature with the known secret and notes any `x-tollgate-*` header that
-//! reached it: none may, and every signature must hold.
+//! Between tollgate and moto sits `tests/e2e/sigv4_upstream.py` (see `verifier`), which checks
+//! every request's SigV4 signature with botocore's signer and the known secret and notes any
+//! `x-tollgate-*` header that reached it: none may, and every signature must hold.
 //!
 //! Needs Python with boto3, moto[server] and pytest (see `moto::python_with_moto`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{hermetic_command, tollgate_command, wait_for_port_file};
+use crate::common::{hermetic_command, tollgate_command};
 use crate::datastack::datastack_python;
 use crate::moto::{dummy_aws_env, python_with_moto as python, run_bounded, Moto, MANIFEST_DIR};
+pub(crate) use crate::verifier::Verifier;
 
 const RUN_LIMIT: Duration = Duration::from_secs(120);
-/// The secret `dummy_aws_env` gives every workload: the verifying upstream signs with it.
-const SECRET: &str = "tollgate-test-dummy-secret";
 const WORKLOAD: &str = "tests/e2e/callsites_workload.py";
-
-/// The verifying upstream, killed when dropped.
-pub(crate) struct Verifier {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Verifier {
-    pub(crate) fn start(python: &Path, scratch: &Path, moto: &str) -> Verifier {
-        let port_file = scratch.join("verifier.port");
-        let log = scratch.join("verifier.log");
-        let child = hermetic_command(python)
-            .arg(Path::new(MANIFEST_DIR).join("tests/e2e/verifying_upstream.py"))
-            .arg(&port_file)
-            .arg(&log)
-            .arg(moto)
-            .arg(SECRET)
-            .stdin(Stdio::null())
-            .stderr(std::fs::File::create(scratch.join("verifier.stderr")).unwrap())
-            .spawn()
-            .expect("start the verifying upstream");
-        let port = wait_for_port_file(&port_file, "the verifying upstream");
-        Verifier { child, port, log }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// One JSON object per request it forwarded.
-    pub(crate) fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("a JSON line"))
-            .collect()
-    }
-}
-
-impl Drop for Verifier {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `tollgate run --db DB --upstream URL -q -- PROGRAM ARGS` from the repository's root, with no
 /// PYTHONPATH or pytest state of the test runner's.
@@ -154,7 +107,7 @@ fn each_call_names_the_line_that_made_it_and_the_header_never_reaches_the_upstre
     let scratch = tempfile::tempdir().expect("a temporary directory");
     let scratch = scratch.path();
     let moto = Moto::start(&python, scratch);
-    let verifier = Verifier::start(&python, scratch, &moto.url());
+    let verifier = Verifier::start_default(&python, scratch, &moto.url());
     let db = scratch.join("history.db");
     let run = run_bounded(
         run_command(scratch, &db, &verifier.url(), &python, &[WORKLOAD]),
@@ -224,7 +177,7 @@ fn each_call_names_the_line_that_made_it_and_the_header_never_reaches_the_upstre
     let calls: u64 = expected.values().flat_map(|ops| ops.values()).sum();
     assert_eq!(requests.len() as u64, calls, "{requests:#?}\n{all}");
     for request in &requests {
-        assert_eq!(request["signed"], true, "{request}\n{all}");
+        assert_eq!(request["accepted"], true, "{request}\n{all}");
         assert_eq!(
             request["tollgate_headers"],
             serde_json::json!([]),

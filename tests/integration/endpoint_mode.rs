@@ -10,68 +10,22 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{hermetic_command, tollgate_command, wait_for_port_file};
+use crate::common::{hermetic_command, tollgate_command};
 use crate::moto::{
     dummy_aws_env, python_with_moto as python, read_json, run_bounded, Moto, MANIFEST_DIR,
 };
+use crate::verifier::{Verifier, ACCESS_KEY, SECRET};
 
 const RUN_LIMIT: Duration = Duration::from_secs(180);
-/// The credentials `dummy_aws_env` gives every workload.
-const ACCESS_KEY: &str = "AKIDTOLLGATETEST";
-const SECRET: &str = "tollgate-test-dummy-secret";
 const SESSION_TOKEN: &str = "tollgate-test-session-token";
 /// The credentials the Rust SDK workload sets in its code (`tests/rust-sdk/src/main.rs`).
 const RUST_ACCESS_KEY: &str = "AKIDTOLLGATERUSTSDK";
 const RUST_SECRET: &str = "tollgate-rust-sdk-dummy-secret";
-
-/// The verifying upstream, killed when dropped.
-struct Verifier {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Verifier {
-    fn start(python: &Path, scratch: &Path, moto: &str, access_key: &str, secret: &str) -> Self {
-        let port_file = scratch.join(format!("verifier-{access_key}.port"));
-        let log = scratch.join(format!("verifier-{access_key}.log"));
-        let child = hermetic_command(python)
-            .arg(Path::new(MANIFEST_DIR).join("tests/e2e/sigv4_upstream.py"))
-            .args([&port_file, &log])
-            .args([moto, access_key, secret])
-            .stdin(Stdio::null())
-            .stderr(std::fs::File::create(scratch.join("verifier.stderr")).unwrap())
-            .spawn()
-            .expect("start the verifying upstream");
-        let port = wait_for_port_file(&port_file, "the verifying upstream");
-        Verifier { child, port, log }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// One JSON object per request it received, in order; emptied after reading.
-    fn take_requests(&self) -> Vec<Value> {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let _ = std::fs::write(&self.log, "");
-        text.lines()
-            .map(|line| serde_json::from_str(line).expect("a JSON line"))
-            .collect()
-    }
-}
-
-impl Drop for Verifier {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `tollgate run --endpoint --db DB --upstream URL -q -- PROGRAM ARGS`, with the test's AWS
 /// credentials (the `access_key`/`secret` pair) and nothing of the machine's.

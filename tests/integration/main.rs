@@ -32,4 +32,5 @@ mod relisting;
 mod run;
 mod rust_sdk;
 mod store;
+mod verifier;
 mod weekly;

@@ -423,7 +423,7 @@ fn node_calls_name_their_lines(node: &Path, major: &str) {
     let scratch = tempfile::tempdir().expect("a temporary directory");
     let scratch = scratch.path();
     let moto = Moto::start(&python, scratch);
-    let verifier = Verifier::start(&python, scratch, &moto.url());
+    let verifier = Verifier::start_default(&python, scratch, &moto.url());
     let source = std::fs::read_to_string(Path::new(MANIFEST_DIR).join(SCRIPT)).unwrap();
     let constant = |name: &str| -> u64 {
         source
@@ -520,7 +520,7 @@ fn node_calls_name_their_lines(node: &Path, major: &str) {
     let requests = verifier.requests();
     assert_eq!(requests.len() as u64, 2 * total, "{requests:#?}");
     for request in &requests {
-        assert_eq!(request["signed"], true, "{request}");
+        assert_eq!(request["accepted"], true, "{request}");
         assert_eq!(
             request["tollgate_headers"],
             serde_json::json!([]),
