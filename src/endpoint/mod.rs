@@ -97,20 +97,13 @@ impl EndpointRouter for AwsEndpoint {
     }
 }
 
-/// The body, read or still streaming.
-enum Payload {
-    Read(Bytes),
-    Streamed { body: Incoming, chunked: bool },
-}
-
 /// How the body travels on.
-enum BodyPlan {
-    /// As the client sent it: its hash is in `x-amz-content-sha256`, or it is unsigned.
-    AsIs,
+enum Payload {
     /// Read whole to hash it (no `x-amz-content-sha256`), then sent as read.
-    Hashed,
-    /// aws-chunked with a signature per chunk: each chunk re-signed.
-    SignedChunks,
+    Read(Bytes),
+    /// Streamed as the client sends it: its hash is in `x-amz-content-sha256` (or it is
+    /// unsigned); `chunked` when it is aws-chunked with a signature per chunk, each re-signed.
+    Streamed { body: Incoming, chunked: bool },
 }
 
 impl Inner {
@@ -189,15 +182,12 @@ impl Inner {
             .get("x-amz-content-sha256")
             .and_then(|value| value.to_str().ok())
             .map(str::to_string);
-        let plan = match content_sha.as_deref() {
-            Some(value) if value.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => {
-                BodyPlan::SignedChunks
+        let (payload_hash, body) = match content_sha {
+            Some(value) => {
+                let chunked = value.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD");
+                (value, Payload::Streamed { body, chunked })
             }
-            Some(_) => BodyPlan::AsIs,
-            None => BodyPlan::Hashed,
-        };
-        let (payload_hash, body) = match (plan, content_sha) {
-            (BodyPlan::Hashed, _) => {
+            None => {
                 let bytes = match Limited::new(body, MAX_HASHED_BODY).collect().await {
                     Ok(collected) => collected.to_bytes(),
                     Err(error) => {
@@ -215,14 +205,6 @@ impl Inner {
                 };
                 (sha256_hex(&bytes), Payload::Read(bytes))
             }
-            (plan, Some(value)) => (
-                value,
-                Payload::Streamed {
-                    body,
-                    chunked: matches!(plan, BodyPlan::SignedChunks),
-                },
-            ),
-            (_, None) => unreachable!("only a hashed body lacks x-amz-content-sha256"),
         };
         let prefix = match &body {
             Payload::Read(bytes) => &bytes[..bytes.len().min(IDENTIFY_PREFIX)],
