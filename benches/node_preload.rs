@@ -13,7 +13,7 @@
 
 #[allow(dead_code)] // each bench uses its own subset
 mod common;
-use common::machine;
+use common::{machine, median};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -66,16 +66,6 @@ fn command(node: &Path, preload: Option<&Path>) -> Command {
             );
     }
     command
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    let mid = values.len() / 2;
-    if values.len() % 2 == 0 {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    }
 }
 
 fn main() -> ExitCode {

@@ -23,7 +23,7 @@
 
 #[allow(dead_code)] // each bench uses its own subset
 mod common;
-use common::machine;
+use common::{machine, median};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -87,16 +87,6 @@ fn command(python: &Path, bootstrap: Option<&Path>) -> Command {
         command.env("PYTHONPATH", dir);
     }
     command
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    let mid = values.len() / 2;
-    if values.len() % 2 == 0 {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    }
 }
 
 /// CPU time (user + system, ms) of every child waited for so far.

@@ -66,3 +66,15 @@ pub fn hermetic(command: &mut std::process::Command) -> &mut std::process::Comma
     }
     command
 }
+
+/// The median of `values` (sorted in place); the mean of the two middle ones for an even count.
+#[allow(dead_code)] // not every bench that shares this module takes medians
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let mid = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}

@@ -49,8 +49,8 @@ pub fn stored(findings: &[Finding]) -> Vec<StoredFinding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Call, RunEnd, RunMeta};
-    use crate::store::{Batch, MemoryStore};
+    use crate::record::{Call, RunMeta};
+    use crate::store::MemoryStore;
 
     #[tokio::test]
     async fn a_runs_kept_findings_are_its_reports_findings_in_order() {
@@ -65,14 +65,7 @@ mod tests {
                     .at_us(1_000_000 + i * 1_000)
             })
             .collect();
-        let processes = vec![None; calls.len()];
-        let batch = Batch {
-            calls: &calls,
-            processes: &processes,
-            loops: &[],
-        };
-        store.write_batch(run, batch).await.unwrap();
-        store.end_run(run, &RunEnd::default()).await.unwrap();
+        crate::store::write_whole_run(&store, run, &calls).await;
 
         let thresholds = Thresholds::default();
         let found = keep(&store, run, &thresholds).await.unwrap();

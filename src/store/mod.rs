@@ -90,6 +90,20 @@ pub struct Batch<'a> {
     pub loops: &'a [Loop],
 }
 
+/// Writes `calls` as one batch (no client processes, no loops) and ends the run: a whole run in
+/// one go, for tests.
+#[cfg(test)]
+pub(crate) async fn write_whole_run(store: &dyn RunStore, run: i64, calls: &[Call]) {
+    let processes = vec![None; calls.len()];
+    let batch = Batch {
+        calls,
+        processes: &processes,
+        loops: &[],
+    };
+    store.write_batch(run, batch).await.unwrap();
+    store.end_run(run, &RunEnd::default()).await.unwrap();
+}
+
 /// Where runs are recorded and read back. A run is written by one writer (its batches in
 /// order); reads may come from anywhere, at any time.
 #[async_trait::async_trait]

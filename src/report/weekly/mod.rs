@@ -904,8 +904,8 @@ mod tests {
     /// price now.
     #[tokio::test]
     async fn a_price_change_between_weeks_is_not_taken_for_volume() {
-        use crate::record::{Call, LineKind, PricedLine, RunEnd, RunMeta, Unit};
-        use crate::store::{Batch, MemoryStore};
+        use crate::record::{Call, LineKind, PricedLine, RunMeta, Unit};
+        use crate::store::MemoryStore;
 
         let pricer = std::sync::Arc::new(crate::pricing::Pricer::new(
             std::sync::Arc::new(crate::pricing::PriceTable::built_in().unwrap()),
@@ -943,14 +943,7 @@ mod tests {
                     call
                 })
                 .collect();
-            let processes = vec![None; calls.len()];
-            let batch = Batch {
-                calls: &calls,
-                processes: &processes,
-                loops: &[],
-            };
-            store.write_batch(id, batch).await.unwrap();
-            store.end_run(id, &RunEnd::default()).await.unwrap();
+            crate::store::write_whole_run(&store, id, &calls).await;
         }
         let options = WeeklyOptions {
             pricer: Some(pricer.clone()),
@@ -994,8 +987,8 @@ mod tests {
     /// `--by callsite`: the movers are the lines whose calls grew; `--by test`, the tests.
     #[tokio::test]
     async fn movers_can_be_read_by_call_site_and_by_test() {
-        use crate::record::{Call, RunEnd, RunMeta};
-        use crate::store::{Batch, MemoryStore};
+        use crate::record::{Call, RunMeta};
+        use crate::store::MemoryStore;
 
         let w47 = parse_iso_week("2026-W47").unwrap();
         let w48 = parse_iso_week("2026-W48").unwrap();
@@ -1037,14 +1030,7 @@ mod tests {
                         call
                     })
                     .collect();
-                let processes = vec![None; calls.len()];
-                let batch = Batch {
-                    calls: &calls,
-                    processes: &processes,
-                    loops: &[],
-                };
-                store.write_batch(id, batch).await.unwrap();
-                store.end_run(id, &RunEnd::default()).await.unwrap();
+                crate::store::write_whole_run(&store, id, &calls).await;
             }
         }
         let options = WeeklyOptions {
