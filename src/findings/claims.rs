@@ -375,6 +375,7 @@ mod tests {
             cost: Decimal::new(5, 6) * Decimal::from(5),
             transfer: Decimal::ZERO,
             implied: Decimal::ZERO,
+            callsite: None,
         }
     }
 
@@ -516,6 +517,7 @@ mod tests {
                         cost: Decimal::new(5, 6) * Decimal::from(pages),
                         transfer: Decimal::ZERO,
                         implied: Decimal::ZERO,
+                        callsite: None,
                     });
                     listed.insert(bucket);
                 }

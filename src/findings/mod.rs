@@ -11,7 +11,6 @@ pub mod rules;
 
 use std::path::Path;
 
-use futures_util::StreamExt;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -179,24 +178,7 @@ pub struct Facts {
     pub listing_reads: Vec<RepeatGroup>,
 }
 
-/// One S3 call that changes what a listing of its bucket returns (`PutObject`, `DeleteObject`,
-/// `CompleteMultipartUpload`, ...) or takes part in a multipart upload: what the re-listing and
-/// multipart rules read of each call. No key: the store keeps none.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ObjectWrite {
-    pub run_id: i64,
-    pub at_us: i64,
-    pub operation: String,
-    /// The bucket (`None`: not known, so any bucket).
-    pub resource: Option<String>,
-    /// Answered 2xx/3xx with no error code.
-    pub ok: bool,
-    pub retry: bool,
-    /// The request body's bytes (an `UploadPart`'s part, with any aws-chunked framing).
-    pub bytes_sent: u64,
-    /// The call's own charge (requests), as recorded.
-    pub cost: Decimal,
-}
+pub use crate::record::ObjectWrite;
 
 impl Facts {
     pub async fn gather(
@@ -288,29 +270,11 @@ async fn needs_object_writes(
     }))
 }
 
-/// The runs' S3 object writes and multipart calls, streamed from their calls: only those are
-/// kept in memory.
+/// The runs' S3 object writes and multipart calls: only those are read from the store.
 async fn object_writes(store: &dyn RunStore, runs: &[i64]) -> Result<Vec<ObjectWrite>, StoreError> {
-    let mut writes = Vec::new();
-    let mut calls = store.calls(runs);
-    while let Some(call) = calls.next().await {
-        let call = call?;
-        if call.service != "s3" || !rules::is_object_write(&call.operation) {
-            continue;
-        }
-        writes.push(ObjectWrite {
-            run_id: call.run_id,
-            at_us: call.started_at_us,
-            ok: !crate::record::is_error(call.status, call.error_code.as_deref()),
-            retry: crate::record::is_retry(call.attempt),
-            operation: call.operation,
-            resource: call.resource,
-            bytes_sent: call.bytes_sent,
-            cost: call.cost,
-        });
-    }
-    // Oldest run first and each run's calls in the order they started, as `calls` streams them;
-    // sorted again so that the rules need not rely on it.
+    let mut writes = store.s3_object_writes(runs).await?;
+    // Oldest run first and each run's calls in the order they started, as the store gives
+    // them; sorted again so that the rules need not rely on it.
     writes.sort_by_key(|w| (w.run_id, w.at_us));
     Ok(writes)
 }
@@ -450,6 +414,7 @@ mod tests {
             cost: Decimal::new(5, 6),
             transfer: Decimal::ZERO,
             implied: Decimal::ZERO,
+            callsite: None,
         };
         let call = |operation: &str, bucket: &str, at_s: i64| {
             let mut call = Call::sample("s3", operation).at_us(at_s * 1_000_000);

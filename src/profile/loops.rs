@@ -158,6 +158,7 @@ impl LoopTracker {
                         cost: Decimal::ZERO,
                         transfer: Decimal::ZERO,
                         implied: Decimal::ZERO,
+                        callsite: call.callsite.clone(),
                     },
                     expecting: None,
                     items_known: true,
@@ -308,5 +309,31 @@ mod tests {
         let first = tracker.on_page(&attempt(1, 200), &page(&[], Some(&["t1"])), None);
         let second = tracker.on_page(&attempt(1, 500), &page(&["t1"], None), None);
         assert_eq!(first, second);
+    }
+
+    /// Issue 21: a loop names the line that asked for its first page, kept on the loop itself
+    /// (the report reads it from the loop's row, not from every call).
+    #[test]
+    fn a_loop_names_the_call_site_of_its_first_page() {
+        let tracker = LoopTracker::default();
+        let at = |site: &str, n: u32| Call {
+            callsite: Some(site.into()),
+            invocation_id: Some(format!("inv-{n}")),
+            ..attempt(1, 200)
+        };
+        let first = tracker.on_page(
+            &at("sync.py:42 copy_all", 1),
+            &page(&[], Some(&["t1"])),
+            None,
+        );
+        let second = tracker.on_page(
+            &at("lib/pager.py:9 next", 2),
+            &page(&["t1"], Some(&[])),
+            None,
+        );
+        assert_eq!(first, second);
+        let loops = tracker.take_all();
+        assert_eq!(loops.len(), 1);
+        assert_eq!(loops[0].callsite.as_deref(), Some("sync.py:42 copy_all"));
     }
 }

@@ -52,6 +52,40 @@ pub struct RunRow {
     pub estimated: u64,
 }
 
+/// The S3 operations that write objects or take part in a multipart upload: the store finds
+/// their calls without reading the others (a partial index on exactly this list, in this order:
+/// migrations sqlite 0011 and postgres 0007).
+pub const S3_OBJECT_WRITES: [&str; 9] = [
+    "PutObject",
+    "CopyObject",
+    "DeleteObject",
+    "DeleteObjects",
+    "RestoreObject",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "CompleteMultipartUpload",
+    "AbortMultipartUpload",
+];
+
+/// One S3 call that changes what a listing of its bucket returns (`PutObject`, `DeleteObject`,
+/// `CompleteMultipartUpload`, ...) or takes part in a multipart upload: what the re-listing and
+/// multipart rules read of each call. No key: the store keeps none.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectWrite {
+    pub run_id: i64,
+    pub at_us: i64,
+    pub operation: String,
+    /// The bucket (`None`: not known, so any bucket).
+    pub resource: Option<String>,
+    /// Answered 2xx/3xx with no error code.
+    pub ok: bool,
+    pub retry: bool,
+    /// The request body's bytes (an `UploadPart`'s part, with any aws-chunked framing).
+    pub bytes_sent: u64,
+    /// The call's own charge (requests), as recorded.
+    pub cost: Decimal,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LoopRow {
     pub run_id: i64,
@@ -77,6 +111,8 @@ pub struct LoopRow {
     pub cost: Decimal,
     pub transfer: Decimal,
     pub implied: Decimal,
+    /// The line of the program that asked for the first page.
+    pub callsite: Option<String>,
 }
 
 impl LoopRow {

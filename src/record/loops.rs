@@ -40,6 +40,8 @@ pub struct Loop {
     pub transfer: Decimal,
     /// Costs the pages imply elsewhere (KMS for SSE-KMS objects, ...).
     pub implied: Decimal,
+    /// The line of the program that asked for the first page (`x-tollgate-callsite`).
+    pub callsite: Option<String>,
 }
 
 impl Loop {

@@ -4,6 +4,7 @@
 //! credential, no parameter value, no body. Imports nothing else of tollgate.
 
 mod call;
+mod groups;
 pub mod history;
 mod loops;
 mod money;
@@ -18,10 +19,11 @@ pub use call::{
     is_error, is_retry, is_throttling, Call, CallKind, ClientProcess, ImpliedCost, PriceStatus,
     StatusClass, UpstreamFailure,
 };
+pub use groups::{CallGroupRow, GroupBy};
 pub use history::{
     sort_failures, sort_implied, sort_operations, sort_regions, sort_resources, Cadence,
-    FailureGroup, ImpliedGroup, LoopRow, RegionGroup, RepeatGroup, ResourceGroup, RunFilter,
-    RunRow, StoredCall, TimelinePoint,
+    FailureGroup, ImpliedGroup, LoopRow, ObjectWrite, RegionGroup, RepeatGroup, ResourceGroup,
+    RunFilter, RunRow, StoredCall, TimelinePoint, S3_OBJECT_WRITES,
 };
 pub use loops::Loop;
 pub use money::{cost_label, exact, format_usd, published, Usd, PUBLISHED_DECIMALS};

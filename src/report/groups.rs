@@ -1,8 +1,8 @@
 //! The runs' calls grouped by who made them: the line of the program (call site), the test, the
 //! SDK, the app id, or the process's command. `report --by KEY` is one such table; the full
-//! report shows the top call sites and the clients (by SDK). Grouped here, from the calls the
-//! store streams back ([`RunStore::calls`]): the same for every backend, and memory bounded by
-//! the number of groups, not of calls.
+//! report shows the top call sites and the clients (by SDK). Grouped here from the totals the
+//! writer keeps per run and group ([`RunStore::call_groups`]): the same for every backend, a few
+//! rows per group whatever the number of calls.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -12,74 +12,15 @@ use serde::Serialize;
 use super::format::cut;
 use super::REPORT_VERSION;
 use crate::findings::rules::thousands;
-use crate::record::{is_error, is_retry, StoredCall, Usd};
+use crate::record::Usd;
 use crate::store::{RunStore, StoreError};
-use futures_util::StreamExt;
 
 /// How many operations each group names.
 const TOP_OPERATIONS: usize = 3;
 /// Rows of the full report's call-site and client sections.
 pub const REPORT_ROWS: usize = 10;
 
-/// What calls are grouped by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GroupBy {
-    /// The line that made the call (`x-tollgate-callsite`).
-    Callsite,
-    /// The test that was running (`x-tollgate-test`).
-    Test,
-    /// The SDK and its version, from the User-Agent.
-    Sdk,
-    /// The app id the SDK was configured with.
-    App,
-    /// The command line of the process that made the call.
-    Command,
-}
-
-impl GroupBy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupBy::Callsite => "callsite",
-            GroupBy::Test => "test",
-            GroupBy::Sdk => "sdk",
-            GroupBy::App => "app",
-            GroupBy::Command => "command",
-        }
-    }
-
-    /// The column's heading.
-    pub fn heading(self) -> &'static str {
-        match self {
-            GroupBy::Callsite => "call site",
-            GroupBy::Test => "test",
-            GroupBy::Sdk => "SDK",
-            GroupBy::App => "app id",
-            GroupBy::Command => "command",
-        }
-    }
-
-    /// What a call without the key is shown as.
-    pub fn missing(self) -> &'static str {
-        match self {
-            GroupBy::Callsite => "(no call site)",
-            GroupBy::Test => "(no test)",
-            GroupBy::Sdk => "(no SDK named)",
-            GroupBy::App => "(no app id)",
-            GroupBy::Command => "(process unknown)",
-        }
-    }
-
-    fn key(self, call: &StoredCall) -> Option<&str> {
-        match self {
-            GroupBy::Callsite => call.callsite.as_deref(),
-            GroupBy::Test => call.test.as_deref(),
-            GroupBy::Sdk => call.sdk.as_deref(),
-            GroupBy::App => call.app_id.as_deref(),
-            GroupBy::Command => call.client_command.as_deref(),
-        }
-    }
-}
+pub use crate::record::GroupBy;
 
 /// One group's calls. Money as exact decimal strings.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -143,43 +84,32 @@ struct Tally {
     operations: HashMap<(String, String), (u64, Usd)>,
 }
 
-/// The runs' calls grouped by each of `bys` in one pass over them, each grouping most
-/// expensive first (then most calls, then by name).
+/// The runs' calls grouped by each of `bys`, each grouping most expensive first (then most
+/// calls, then by name).
 pub async fn group_calls(
     store: &dyn RunStore,
     runs: &[i64],
     bys: &[GroupBy],
 ) -> Result<Vec<Vec<GroupReport>>, StoreError> {
-    let mut tallies: Vec<HashMap<Option<String>, Tally>> =
-        bys.iter().map(|_| HashMap::new()).collect();
-    let mut calls = store.calls(runs);
-    while let Some(call) = calls.next().await {
-        let call = call?;
-        let total = Usd(call.cost + call.transfer + call.implied);
-        let retry = is_retry(call.attempt);
-        for (by, groups) in bys.iter().zip(tallies.iter_mut()) {
-            let key = by.key(&call);
-            let tally = match groups.get_mut(&key.map(str::to_string)) {
-                Some(tally) => tally,
-                None => groups.entry(key.map(str::to_string)).or_default(),
-            };
-            tally.attempts += 1;
-            tally.retries += u64::from(retry);
-            tally.errors += u64::from(is_error(call.status, call.error_code.as_deref()));
-            tally.total += total;
+    let mut out = Vec::with_capacity(bys.len());
+    for &by in bys {
+        let mut groups: HashMap<Option<String>, Tally> = HashMap::new();
+        for row in store.call_groups(runs, by).await? {
+            let tally = groups.entry(row.key.clone()).or_default();
+            tally.attempts += row.attempts;
+            tally.retries += row.retries;
+            tally.errors += row.errors;
+            tally.total += Usd(row.total);
             let operation = tally
                 .operations
-                .entry((call.service.clone(), call.operation.clone()))
+                .entry((row.service.clone(), row.operation.clone()))
                 .or_default();
-            operation.0 += u64::from(!retry);
-            operation.1 += total;
+            operation.0 += row.calls();
+            operation.1 += Usd(row.total);
         }
+        out.push(finish(by, groups));
     }
-    Ok(bys
-        .iter()
-        .zip(tallies)
-        .map(|(by, groups)| finish(*by, groups))
-        .collect())
+    Ok(out)
 }
 
 fn finish(by: GroupBy, groups: HashMap<Option<String>, Tally>) -> Vec<GroupReport> {
@@ -229,45 +159,33 @@ fn finish(by: GroupBy, groups: HashMap<Option<String>, Tally>) -> Vec<GroupRepor
 /// Call site → first attempts.
 type SiteCounts = HashMap<String, u64>;
 
-/// Where the calls of each operation (and resource) and each paginator loop came from, for
-/// naming the call sites behind findings and loops. Empty when no call named its call site.
+/// Where the calls of each operation (and resource) came from, for naming the call sites behind
+/// findings. Empty when no call named its call site. (A loop's call site is its own row's.)
 #[derive(Debug, Default)]
 pub struct CallsiteIndex {
     /// (service, operation) → resource → call site → first attempts.
     by_operation: HashMap<(String, String), HashMap<Option<String>, SiteCounts>>,
-    /// (run, loop) → the call site of its first page.
-    loops: HashMap<(i64, u64), (i64, String)>,
 }
 
 impl CallsiteIndex {
     pub async fn build(store: &dyn RunStore, runs: &[i64]) -> Result<CallsiteIndex, StoreError> {
         let mut index = CallsiteIndex::default();
-        let mut calls = store.calls(runs);
-        while let Some(call) = calls.next().await {
-            let call = call?;
-            let Some(site) = call.callsite else {
+        for row in store.call_groups(runs, GroupBy::Callsite).await? {
+            let Some(site) = row.key.clone() else {
                 continue;
             };
-            if let Some(loop_id) = call.loop_id {
-                let first = index
-                    .loops
-                    .entry((call.run_id, loop_id))
-                    .or_insert((call.started_at_us, site.clone()));
-                if call.started_at_us < first.0 {
-                    *first = (call.started_at_us, site.clone());
-                }
-            }
-            if is_retry(call.attempt) {
+            let calls = row.calls();
+            if calls == 0 {
                 continue;
             }
             *index
                 .by_operation
-                .entry((call.service, call.operation))
+                .entry((row.service, row.operation))
                 .or_default()
-                .entry(call.resource)
+                .entry(row.resource)
                 .or_default()
                 .entry(site)
-                .or_default() += 1;
+                .or_default() += calls;
         }
         Ok(index)
     }
@@ -305,14 +223,6 @@ impl CallsiteIndex {
         top.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.callsite.cmp(&b.callsite)));
         top.truncate(TOP_OPERATIONS);
         top
-    }
-
-    /// The call site of a paginator loop's first page.
-    pub fn loop_start(&self, run: i64, loop_id: i64) -> Option<String> {
-        let loop_id = u64::try_from(loop_id).ok()?;
-        self.loops
-            .get(&(run, loop_id))
-            .map(|(_, site)| site.clone())
     }
 }
 
@@ -415,7 +325,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn findings_and_loops_are_traced_to_their_call_sites() {
+    async fn findings_are_traced_to_their_call_sites() {
         let store = MemoryStore::default();
         let run = store.begin_run(&RunMeta::new("run")).await.unwrap();
         let mut calls = Vec::new();
@@ -460,10 +370,6 @@ mod tests {
             ]
         );
         assert!(index.top("s3", "HeadObject", None).is_empty());
-        assert_eq!(
-            index.loop_start(run, 7).as_deref(),
-            Some("sync.py:42 copy_all")
-        );
         assert_eq!(
             callsites_text(&index.top("s3", "ListObjectsV2", Some("b"))).as_deref(),
             Some("at other.py:3 f (1 call)")

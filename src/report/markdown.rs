@@ -690,6 +690,7 @@ pub(super) mod tests {
             cost: dec("0.000005") * Decimal::from(pages),
             transfer: Decimal::ZERO,
             implied: Decimal::ZERO,
+            callsite: None,
         }
     }
 

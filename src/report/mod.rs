@@ -255,9 +255,6 @@ impl Report {
                     evidence.resource.as_deref(),
                 );
             }
-            for l in &mut report.loops {
-                l.callsite = index.loop_start(l.run_id, l.loop_id);
-            }
         }
         report.timeline = store
             .timeline(run_ids, 60)
@@ -440,7 +437,7 @@ impl LoopReport {
             transfer_usd: Usd(l.transfer),
             implied_usd: Usd(l.implied),
             total_usd: Usd(total),
-            callsite: None,
+            callsite: l.callsite,
         }
     }
 }
@@ -592,6 +589,7 @@ mod tests {
             cost: usd("0.000015"),
             transfer: usd("0.0000003"),
             implied: Decimal::ZERO,
+            callsite: None,
         };
         (vec![first, second], vec![listing])
     }
@@ -776,6 +774,7 @@ mod tests {
             cost: Decimal::from_str("0.00001").unwrap(),
             transfer: Decimal::from_str("0.000000002").unwrap(),
             implied: Decimal::ZERO,
+            callsite: None,
         };
         let mut report =
             Report::assemble("t.db".into(), vec![run], vec![operation], vec![page_loop]);
@@ -816,6 +815,7 @@ mod tests {
                 cost: Decimal::from_str("0.000055").unwrap(),
                 transfer: Decimal::ZERO,
                 implied: Decimal::ZERO,
+                callsite: None,
             })
             .collect()
     }
@@ -867,6 +867,7 @@ mod tests {
             cost: Decimal::from_str("0.000005").unwrap() * Decimal::from(pages),
             transfer: Decimal::from_str("0.0000001").unwrap() * Decimal::from(pages),
             implied: Decimal::ZERO,
+            callsite: None,
         }
     }
 

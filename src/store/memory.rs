@@ -10,8 +10,9 @@ use futures_util::stream::BoxStream;
 use super::tally::{Slicing, Totals};
 use super::{micros, Batch, RunStore, StoreError, StoredFinding};
 use crate::record::{
-    Call, ClientProcess, FailureGroup, ImpliedGroup, Loop, LoopRow, OperationTally, RegionGroup,
-    RepeatGroup, ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint, Usd,
+    Call, CallGroupRow, ClientProcess, FailureGroup, GroupBy, ImpliedGroup, Loop, LoopRow,
+    ObjectWrite, OperationTally, RegionGroup, RepeatGroup, ResourceGroup, RunEnd, RunFilter,
+    RunMeta, RunRow, StoredCall, TimelinePoint, Usd,
 };
 
 /// The largest repeated groups a read returns (as the SQLite store).
@@ -56,10 +57,14 @@ impl MemoryStore {
     fn calls_of<'a>(
         runs: &'a BTreeMap<i64, StoredRun>,
         ids: &'a [i64],
-    ) -> impl Iterator<Item = &'a Call> + 'a {
+    ) -> impl Iterator<Item = (&'a Call, Option<&'a ClientProcess>)> + 'a {
         runs.iter()
             .filter(move |(id, _)| ids.contains(id))
-            .flat_map(|(_, run)| run.calls.iter().map(|(call, _)| call))
+            .flat_map(|(_, run)| {
+                run.calls
+                    .iter()
+                    .map(|(call, process)| (call, process.as_ref()))
+            })
     }
 
     fn totals_of<T>(&self, ids: &[i64], f: impl FnOnce(&Totals<'_>) -> T) -> T {
@@ -260,6 +265,7 @@ impl RunStore for MemoryStore {
                     cost: l.cost,
                     transfer: l.transfer,
                     implied: l.implied,
+                    callsite: l.callsite.clone(),
                 }));
             }
             rows
@@ -431,6 +437,39 @@ impl RunStore for MemoryStore {
         }))
     }
 
+    async fn call_groups(
+        &self,
+        runs: &[i64],
+        by: GroupBy,
+    ) -> Result<Vec<CallGroupRow>, StoreError> {
+        Ok(self.with_runs(|stored| {
+            let mut rows = Vec::new();
+            for &run_id in stored.keys().filter(|id| runs.contains(id)) {
+                let totals = Totals::of(Self::calls_of(stored, std::slice::from_ref(&run_id)));
+                rows.extend(
+                    totals
+                        .groups
+                        .iter()
+                        .filter(|((grouped_by, ..), _)| *grouped_by == by)
+                        .map(
+                            |((_, key, (service, operation), resource), t)| CallGroupRow {
+                                run_id,
+                                key: none_if_empty(key),
+                                service: service.to_string(),
+                                operation: operation.to_string(),
+                                resource: none_if_empty(resource),
+                                attempts: t.attempts,
+                                retries: t.retries,
+                                errors: t.errors,
+                                total: t.total,
+                            },
+                        ),
+                );
+            }
+            rows
+        }))
+    }
+
     fn calls<'a>(&'a self, runs: &'a [i64]) -> BoxStream<'a, Result<StoredCall, StoreError>> {
         let calls: Vec<Result<StoredCall, StoreError>> = self.with_runs(|stored| {
             let mut out = Vec::new();
@@ -446,6 +485,28 @@ impl RunStore for MemoryStore {
             out
         });
         Box::pin(futures_util::stream::iter(calls))
+    }
+
+    async fn s3_object_writes(&self, runs: &[i64]) -> Result<Vec<ObjectWrite>, StoreError> {
+        use futures_util::TryStreamExt as _;
+        let calls: Vec<StoredCall> = self.calls(runs).try_collect().await?;
+        Ok(calls
+            .into_iter()
+            .filter(|call| {
+                call.service == "s3"
+                    && crate::record::S3_OBJECT_WRITES.contains(&call.operation.as_str())
+            })
+            .map(|call| ObjectWrite {
+                run_id: call.run_id,
+                at_us: call.started_at_us,
+                ok: !crate::record::is_error(call.status, call.error_code.as_deref()),
+                retry: crate::record::is_retry(call.attempt),
+                operation: call.operation,
+                resource: call.resource,
+                bytes_sent: call.bytes_sent,
+                cost: call.cost,
+            })
+            .collect())
     }
 
     async fn save_findings(&self, run: i64, findings: &[StoredFinding]) -> Result<(), StoreError> {

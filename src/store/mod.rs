@@ -25,8 +25,9 @@ use futures_util::stream::BoxStream;
 use rust_decimal::Decimal;
 
 use crate::record::{
-    Call, ClientProcess, FailureGroup, ImpliedGroup, Loop, LoopRow, OperationTally, RegionGroup,
-    RepeatGroup, ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint,
+    Call, CallGroupRow, ClientProcess, FailureGroup, GroupBy, ImpliedGroup, Loop, LoopRow,
+    ObjectWrite, OperationTally, RegionGroup, RepeatGroup, ResourceGroup, RunEnd, RunFilter,
+    RunMeta, RunRow, StoredCall, TimelinePoint,
 };
 
 pub use crate::record::{duration_micros, from_micros, micros};
@@ -159,9 +160,19 @@ pub trait RunStore: Send + Sync {
     /// Calls over time, in at most `slices` equal slices from the first call to the last.
     async fn timeline(&self, runs: &[i64], slices: i64) -> Result<Vec<TimelinePoint>, StoreError>;
 
+    /// The runs' attempts grouped `by` who made them, per run and operation (and resource, for
+    /// groupings kept by resource), from the totals the writer keeps: a few rows per group
+    /// whatever the number of calls.
+    async fn call_groups(&self, runs: &[i64], by: GroupBy)
+        -> Result<Vec<CallGroupRow>, StoreError>;
+
     /// Every call of the runs (oldest run first, each in the order its calls started),
     /// streamed: memory stays bounded however many there are.
     fn calls<'a>(&'a self, runs: &'a [i64]) -> BoxStream<'a, Result<StoredCall, StoreError>>;
+
+    /// The runs' S3 object writes and multipart calls ([`crate::record::S3_OBJECT_WRITES`]),
+    /// oldest run first and in the order they started, without reading the other calls.
+    async fn s3_object_writes(&self, runs: &[i64]) -> Result<Vec<ObjectWrite>, StoreError>;
 
     /// Keeps the run's findings (computed when it ended), replacing any kept before.
     async fn save_findings(&self, run: i64, findings: &[StoredFinding]) -> Result<(), StoreError>;

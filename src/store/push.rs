@@ -17,7 +17,7 @@ use super::sql::{Bind, Fetch, Value};
 use super::{PostgresStore, SqliteStore, StoreError};
 
 /// The per-run tables, after `runs`, in the order they are copied.
-const RUN_TABLES: [&str; 12] = [
+const RUN_TABLES: [&str; 13] = [
     "run_tags",
     "calls",
     "loops",
@@ -29,6 +29,7 @@ const RUN_TABLES: [&str; 12] = [
     "resource_totals",
     "digest_totals",
     "timeline_totals",
+    "group_totals",
     "findings",
 ];
 

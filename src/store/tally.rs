@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 use rust_decimal::Decimal;
 
 use super::micros;
-use crate::record::{Cadence, Call, CallKind, OperationTally, PriceStatus};
+use crate::record::{Cadence, Call, CallKind, ClientProcess, GroupBy, OperationTally, PriceStatus};
 
 /// The widths of the timeline's slots (µs): 10 ms, 1 s, 1 min, 1 h. A report picks the widest
 /// one that still gives it the resolution it wants.
@@ -116,6 +116,19 @@ pub struct DigestTotals<'a> {
 /// Service and operation.
 pub type Op<'a> = (&'a str, &'a str);
 
+/// A group's attempts of one operation: see [`crate::record::CallGroupRow`].
+#[derive(Debug, Default)]
+pub struct GroupTotals {
+    pub attempts: u64,
+    pub retries: u64,
+    pub errors: u64,
+    pub total: Decimal,
+}
+
+/// Grouping, its key (`""` for calls that named none), operation, and resource (`""` unless
+/// the grouping is kept by resource).
+pub type GroupKey<'a> = (GroupBy, &'a str, Op<'a>, &'a str);
+
 /// One batch's totals, borrowing the batch's rows.
 #[derive(Debug, Default)]
 pub struct Totals<'a> {
@@ -125,23 +138,25 @@ pub struct Totals<'a> {
     pub resources: FxHashMap<(Op<'a>, &'a str), ResourceTotals>,
     pub digests: FxHashMap<i64, DigestTotals<'a>>,
     pub timeline: FxHashMap<(i64, i64), (u64, Decimal)>,
+    pub groups: FxHashMap<GroupKey<'a>, GroupTotals>,
 }
 
 /// Examples kept per digest group (call times shown in a finding).
 const EXAMPLES: usize = 3;
 
 impl<'a> Totals<'a> {
-    /// The totals of these calls, in this order.
-    pub fn of(rows: impl IntoIterator<Item = &'a Call>) -> Self {
+    /// The totals of these calls, in this order, each with the process that made it (when
+    /// known).
+    pub fn of(rows: impl IntoIterator<Item = (&'a Call, Option<&'a ClientProcess>)>) -> Self {
         let mut totals = Self::default();
-        for (index, row) in rows.into_iter().enumerate() {
-            totals.add(index, row);
+        for (index, (row, process)) in rows.into_iter().enumerate() {
+            totals.add(index, row, process.map(|p| p.command.as_str()));
         }
         totals
     }
 
-    /// Adds the batch's row number `index`.
-    fn add(&mut self, index: usize, row: &'a Call) {
+    /// Adds the batch's row number `index`, made by the process running `command`.
+    fn add(&mut self, index: usize, row: &'a Call, command: Option<&'a str>) {
         let op: Op<'a> = (&row.service, &row.operation);
         let at = micros(row.started_at);
         let money = row.all_money();
@@ -173,6 +188,41 @@ impl<'a> Totals<'a> {
         }
 
         self.add_timeline(at, money);
+        self.add_groups(op, row, command, money, first_attempt, failed);
+    }
+
+    /// The call in each grouping: by call site (and resource), test, SDK, app id and command.
+    fn add_groups(
+        &mut self,
+        op: Op<'a>,
+        row: &'a Call,
+        command: Option<&'a str>,
+        money: Decimal,
+        first_attempt: bool,
+        failed: bool,
+    ) {
+        for by in GroupBy::ALL {
+            let key = match by {
+                GroupBy::Callsite => row.callsite.as_deref(),
+                GroupBy::Test => row.test.as_deref(),
+                GroupBy::Sdk => row.sdk.as_deref(),
+                GroupBy::App => row.app_id.as_deref(),
+                GroupBy::Command => command,
+            };
+            let resource = if by.by_resource() {
+                row.resource.as_deref().unwrap_or("")
+            } else {
+                ""
+            };
+            let group = self
+                .groups
+                .entry((by, key.unwrap_or(""), op, resource))
+                .or_default();
+            group.attempts += 1;
+            group.retries += u64::from(!first_attempt);
+            group.errors += u64::from(failed);
+            group.total += money;
+        }
     }
 
     /// A failed AWS call, by operation, status, error code and whether it was throttled.

@@ -71,12 +71,6 @@ pub fn rank(rule: &str) -> usize {
     ORDER.iter().position(|r| *r == rule).unwrap_or(ORDER.len())
 }
 
-/// Whether `operation` (of S3) is a write a listing would show, or a multipart upload's call:
-/// the calls [`Facts::object_writes`](super::Facts::object_writes) keeps.
-pub fn is_object_write(operation: &str) -> bool {
-    S3_WRITES.contains(&operation) || MULTIPART.contains(&operation)
-}
-
 /// Whether an S3 listing was read again from its start in a run.
 pub fn has_s3_relisting(loops: &[crate::record::LoopRow]) -> bool {
     loops
@@ -145,6 +139,22 @@ fn repeat_evidence(group: &crate::record::RepeatGroup) -> Evidence {
 
 #[cfg(test)]
 mod tests {
+
+    /// The calls `Facts::object_writes` reads are the store's S3 object writes: every write a
+    /// listing would show and every multipart call, no more.
+    #[test]
+    fn the_store_finds_exactly_the_writes_the_rules_read() {
+        let mut rules: Vec<&str> = super::S3_WRITES
+            .iter()
+            .chain(super::MULTIPART)
+            .copied()
+            .collect();
+        rules.sort_unstable();
+        rules.dedup();
+        let mut store = crate::record::S3_OBJECT_WRITES.to_vec();
+        store.sort_unstable();
+        assert_eq!(rules, store);
+    }
     use rust_decimal::Decimal;
     use std::str::FromStr;
 

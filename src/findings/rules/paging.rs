@@ -188,6 +188,7 @@ mod tests {
             // The answers' bytes: the same at any page size, so never part of the saving.
             transfer: dec("0.000001") * Decimal::from(pages),
             implied: Decimal::ZERO,
+            callsite: None,
         }
     }
 

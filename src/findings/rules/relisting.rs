@@ -238,6 +238,7 @@ mod tests {
             cost: dec("0.000005") * Decimal::from(pages),
             transfer: dec("0.000001"),
             implied: Decimal::ZERO,
+            callsite: None,
         }
     }
 

@@ -870,6 +870,7 @@ mod tests {
             cost: Decimal::ZERO,
             transfer: Decimal::ZERO,
             implied: Decimal::ZERO,
+            callsite: None,
         };
         sink.on_loops(&[listing]);
         sink.on_tunnel(&Tunnel {

@@ -742,32 +742,30 @@ fn offset_text(offset: UtcOffset) -> String {
 }
 
 /// The week's calls grouped by the call site or the test that made them (`(no call site)`,
-/// `(no test)` for calls that named none), in one pass over its calls: calls are first attempts,
-/// cost every attempt's, runs the runs that made calls there.
+/// `(no test)` for calls that named none), from the writer's group totals: calls are first
+/// attempts, cost every attempt's, runs the runs that made calls there.
 async fn call_groups(
     store: &dyn RunStore,
     ids: &[i64],
     by: &GroupBy,
 ) -> Result<BTreeMap<String, Figures>, StoreError> {
-    use futures_util::TryStreamExt;
-    let tests = *by == GroupBy::Test;
-    let missing = if tests { "(no test)" } else { "(no call site)" };
+    use crate::record::GroupBy as CallGroup;
+    let by = if *by == GroupBy::Test {
+        CallGroup::Test
+    } else {
+        CallGroup::Callsite
+    };
     let mut groups: BTreeMap<String, (Figures, BTreeSet<i64>)> = BTreeMap::new();
-    let mut calls = store.calls(ids);
-    while let Some(call) = calls.try_next().await? {
-        let key = if tests { &call.test } else { &call.callsite };
-        let key = key.as_deref().unwrap_or(missing);
+    for row in store.call_groups(ids, by).await? {
+        let key = row.key.as_deref().unwrap_or(by.missing());
         let (figures, runs) = match groups.get_mut(key) {
             Some(group) => group,
             None => groups.entry(key.to_string()).or_default(),
         };
-        runs.insert(call.run_id);
-        figures.calls += u64::from(!crate::record::is_retry(call.attempt));
-        figures.errors += u64::from(crate::record::is_error(
-            call.status,
-            call.error_code.as_deref(),
-        ));
-        figures.cost += call.cost + call.transfer + call.implied;
+        runs.insert(row.run_id);
+        figures.calls += row.calls();
+        figures.errors += row.errors;
+        figures.cost += row.total;
     }
     Ok(groups
         .into_iter()

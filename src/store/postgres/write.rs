@@ -18,7 +18,7 @@ use crate::record::priced_json;
 use crate::record::Loop;
 use crate::store::digest_book::{DigestBook, DigestChanges};
 use crate::store::sql::units_json;
-use crate::store::tally::{DigestTotals, Totals};
+use crate::store::tally::{DigestTotals, GroupKey, GroupTotals, Totals};
 use crate::store::{duration_micros, micros, Batch, StoreError};
 
 type Tx<'c> = Transaction<'c, Postgres>;
@@ -36,7 +36,12 @@ pub(super) async fn write_batch(
     book: &DigestBook,
 ) -> Result<DigestChanges, StoreError> {
     // Summed and planned before the transaction opens: nothing waits on the server meanwhile.
-    let totals = Totals::of(batch.calls);
+    let totals = Totals::of(
+        batch
+            .calls
+            .iter()
+            .zip(batch.processes.iter().map(Option::as_ref)),
+    );
     // A call's key in the book: its sequence number in the run, + 1 (0 is the book's "stored").
     let keys: Vec<i64> = batch.calls.iter().map(|c| count(c.seq) + 1).collect();
     let plan = book.plan(&totals.digests, &keys);
@@ -44,6 +49,7 @@ pub(super) async fn write_batch(
     insert_calls(&mut tx, run_id, batch).await?;
     write_operations(&mut tx, run_id, &totals).await?;
     write_outcomes(&mut tx, run_id, &totals).await?;
+    write_groups(&mut tx, run_id, &totals).await?;
     promote_digests(&mut tx, run_id, &plan.promote).await?;
     write_digests(&mut tx, run_id, &plan.stored).await?;
     write_loops(&mut tx, run_id, batch.loops).await?;
@@ -414,6 +420,44 @@ async fn write_outcomes(
     Ok(())
 }
 
+/// Attempts by call site (and resource), test, SDK, app id and command.
+async fn write_groups<'a>(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    totals: &Totals<'a>,
+) -> Result<(), StoreError> {
+    if totals.groups.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = totals.groups.iter().collect();
+    let text =
+        |f: fn(&GroupKey<'a>) -> &'a str| rows.iter().map(|(k, _)| f(k)).collect::<Vec<&str>>();
+    let counted =
+        |f: fn(&GroupTotals) -> u64| rows.iter().map(|(_, t)| count(f(t))).collect::<Vec<i64>>();
+    sqlx::query(
+        "INSERT INTO group_totals AS t (run_id, grouped_by, group_key, service, operation, \
+         resource, attempts, retries, errors, total_usd) \
+         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+         $7::bigint[], $8::bigint[], $9::bigint[], $10::numeric[]) \
+         ON CONFLICT (run_id, grouped_by, group_key, service, operation, resource) DO UPDATE \
+         SET attempts = t.attempts + excluded.attempts, retries = t.retries + excluded.retries, \
+         errors = t.errors + excluded.errors, total_usd = t.total_usd + excluded.total_usd",
+    )
+    .bind(run_id)
+    .bind(text(|k| k.0.as_str()))
+    .bind(text(|k| k.1))
+    .bind(text(|k| k.2 .0))
+    .bind(text(|k| k.2 .1))
+    .bind(text(|k| k.3))
+    .bind(counted(|t| t.attempts))
+    .bind(counted(|t| t.retries))
+    .bind(counted(|t| t.errors))
+    .bind(rows.iter().map(|(_, t)| t.total).collect::<Vec<Decimal>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// The digest groups the book sends to the table, merged with what the run's earlier batches stored: the gap between the
 /// stored group's latest call and this batch's first joins the two cadences (computed in
 /// floating point as SQLite does, so both give the same statistic); examples stop growing once
@@ -521,11 +565,12 @@ async fn write_loops(tx: &mut Tx<'_>, run_id: i64, loops: &[Loop]) -> Result<(),
     sqlx::query(
         "INSERT INTO loops (run_id, loop_id, service, operation, resource, access_key, listing, \
          started_at_us, ended_at_us, pages, attempts, items, items_unknown, page_size, \
-         page_size_max, complete, resumed, relisting, cost_usd, transfer_usd, implied_usd) \
+         page_size_max, complete, resumed, relisting, cost_usd, transfer_usd, implied_usd, \
+         callsite) \
          SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], \
          $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], \
          $13::text[], $14::bigint[], $15::bigint[], $16::boolean[], $17::boolean[], \
-         $18::boolean[], $19::numeric[], $20::numeric[], $21::numeric[]) \
+         $18::boolean[], $19::numeric[], $20::numeric[], $21::numeric[], $22::text[]) \
          ON CONFLICT (run_id, loop_id) DO UPDATE SET service = excluded.service, \
          operation = excluded.operation, resource = excluded.resource, \
          access_key = excluded.access_key, listing = excluded.listing, \
@@ -535,7 +580,7 @@ async fn write_loops(tx: &mut Tx<'_>, run_id: i64, loops: &[Loop]) -> Result<(),
          page_size_max = excluded.page_size_max, complete = excluded.complete, \
          resumed = excluded.resumed, relisting = excluded.relisting, \
          cost_usd = excluded.cost_usd, transfer_usd = excluded.transfer_usd, \
-         implied_usd = excluded.implied_usd",
+         implied_usd = excluded.implied_usd, callsite = excluded.callsite",
     )
     .bind(run_id)
     .bind(loops.iter().map(|l| count(l.id)).collect::<Vec<i64>>())
@@ -603,6 +648,12 @@ async fn write_loops(tx: &mut Tx<'_>, run_id: i64, loops: &[Loop]) -> Result<(),
     .bind(cash(|l| l.cost))
     .bind(cash(|l| l.transfer))
     .bind(cash(|l| l.implied))
+    .bind(
+        loops
+            .iter()
+            .map(|l| l.callsite.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())

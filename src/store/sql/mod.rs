@@ -19,8 +19,9 @@ use rust_decimal::Decimal;
 
 use super::{Batch, Pruned, RunStore, StoreError, StoredFinding};
 use crate::record::{
-    FailureGroup, ImpliedGroup, LoopRow, OperationTally, RegionGroup, RepeatGroup, ResourceGroup,
-    RunEnd, RunFilter, RunMeta, RunRow, StoredCall, TimelinePoint,
+    CallGroupRow, FailureGroup, GroupBy, ImpliedGroup, LoopRow, ObjectWrite, OperationTally,
+    RegionGroup, RepeatGroup, ResourceGroup, RunEnd, RunFilter, RunMeta, RunRow, StoredCall,
+    TimelinePoint,
 };
 
 /// An SQL backend: how it writes a batch, and [`Fetch`] for every other statement. Every SQL
@@ -102,8 +103,20 @@ impl<T: SqlBackend> RunStore for T {
         read::timeline(self, runs, slices).await
     }
 
+    async fn call_groups(
+        &self,
+        runs: &[i64],
+        by: GroupBy,
+    ) -> Result<Vec<CallGroupRow>, StoreError> {
+        read::call_groups(self, runs, by).await
+    }
+
     fn calls<'a>(&'a self, runs: &'a [i64]) -> BoxStream<'a, Result<StoredCall, StoreError>> {
         read::calls(self, runs)
+    }
+
+    async fn s3_object_writes(&self, runs: &[i64]) -> Result<Vec<ObjectWrite>, StoreError> {
+        read::s3_object_writes(self, runs).await
     }
 
     async fn save_findings(&self, run: i64, findings: &[StoredFinding]) -> Result<(), StoreError> {

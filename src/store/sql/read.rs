@@ -15,9 +15,9 @@ use rust_decimal::Decimal;
 
 use super::{id_list, none_if_empty, Bind, Fetch, Row};
 use crate::record::{
-    parse_priced, Cadence, CallKind, FailureGroup, ImpliedGroup, LoopRow, OperationTally,
-    RegionGroup, RepeatGroup, ResourceGroup, RunFilter, RunRow, StoredCall, TimelinePoint, Unit,
-    UpstreamFailure, Usd,
+    parse_priced, Cadence, CallGroupRow, CallKind, FailureGroup, GroupBy, ImpliedGroup, LoopRow,
+    ObjectWrite, OperationTally, RegionGroup, RepeatGroup, ResourceGroup, RunFilter, RunRow,
+    StoredCall, TimelinePoint, Unit, UpstreamFailure, Usd, S3_OBJECT_WRITES,
 };
 use crate::store::tally::Slicing;
 use crate::store::{StoreError, StoredFinding};
@@ -317,6 +317,7 @@ fn loop_row(row: &Row) -> Result<LoopRow, StoreError> {
         cost: row.money(&["cost_usd"])?,
         transfer: row.money(&["transfer_usd"])?,
         implied: row.money(&["implied_usd"])?,
+        callsite: row.opt_text("callsite")?,
     })
 }
 
@@ -405,11 +406,7 @@ pub async fn calls_by_resource<F: Fetch + ?Sized>(
     if runs.is_empty() || operations.is_empty() {
         return Ok(Vec::new());
     }
-    let wanted = operations
-        .iter()
-        .map(|(s, o)| format!("('{}','{}')", s.replace('\'', ""), o.replace('\'', "")))
-        .collect::<Vec<_>>()
-        .join(",");
+    let wanted = operation_values(operations);
     let rows = db
         .fetch_rows(
             &format!(
@@ -631,10 +628,119 @@ pub async fn timeline<F: Fetch + ?Sized>(
     Ok(slicing.points(slots))
 }
 
+/// The runs' attempts grouped `by` who made them, from `group_totals`.
+pub async fn call_groups<F: Fetch + ?Sized>(
+    db: &F,
+    runs: &[i64],
+    by: GroupBy,
+) -> Result<Vec<CallGroupRow>, StoreError> {
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = db
+        .fetch_rows(
+            &format!(
+                "SELECT run_id, group_key, service, operation, resource, attempts, retries, \
+                 errors, total_usd FROM group_totals WHERE run_id IN ({}) AND grouped_by = ?",
+                id_list(runs)
+            ),
+            &[Bind::Text(by.as_str().to_string())],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(CallGroupRow {
+                run_id: row.int("run_id")?,
+                key: none_if_empty(row.text("group_key")?),
+                service: row.text("service")?,
+                operation: row.text("operation")?,
+                resource: none_if_empty(row.text("resource")?),
+                attempts: row.count("attempts")?,
+                retries: row.count("retries")?,
+                errors: row.count("errors")?,
+                total: row.money(&["total_usd"])?,
+            })
+        })
+        .collect()
+}
+
 /// Every call of the runs, streamed from the `calls` table.
 pub fn calls<'a, F: Fetch + ?Sized>(
     db: &'a F,
     runs: &[i64],
+) -> BoxStream<'a, Result<StoredCall, StoreError>> {
+    calls_where(db, runs, "")
+}
+
+/// The runs' S3 object writes and multipart calls ([`S3_OBJECT_WRITES`]), oldest run first and
+/// in the order they started: read from their partial index alone, which holds every column
+/// asked for here, without reading the other calls or these calls' rows.
+pub async fn s3_object_writes<F: Fetch + ?Sized>(
+    db: &F,
+    runs: &[i64],
+) -> Result<Vec<ObjectWrite>, StoreError> {
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = db.fetch_rows(&s3_object_writes_sql(runs), &[]).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ObjectWrite {
+                run_id: row.int("run_id")?,
+                at_us: row.int("started_at_us")?,
+                operation: row.text("operation")?,
+                resource: row.opt_text("resource")?,
+                ok: !crate::record::is_error(
+                    row.opt_int("status")?.and_then(|s| u16::try_from(s).ok()),
+                    row.opt_text("error_code")?.as_deref(),
+                ),
+                retry: crate::record::is_retry(
+                    row.opt_int("attempt")?.and_then(|a| u32::try_from(a).ok()),
+                ),
+                bytes_sent: row.count("bytes_sent")?,
+                cost: row.money(&["cost_usd"])?,
+            })
+        })
+        .collect()
+}
+
+/// The query of [`s3_object_writes`]: its columns are the partial index's.
+pub(crate) fn s3_object_writes_sql(runs: &[i64]) -> String {
+    format!(
+        "SELECT run_id, started_at_us, operation, resource, status, error_code, attempt, \
+         bytes_sent, cost_usd FROM calls WHERE run_id IN ({}) {} \
+         ORDER BY run_id, started_at_us",
+        id_list(runs),
+        s3_object_writes_condition()
+    )
+}
+
+/// The partial index's condition, word for word (SQLite uses a partial index only for a query
+/// whose condition contains the index's own).
+pub(crate) fn s3_object_writes_condition() -> String {
+    format!(
+        "AND service = 's3' AND operation IN ({})",
+        S3_OBJECT_WRITES
+            .iter()
+            .map(|operation| format!("'{operation}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// `('s3','PutObject'),...`: names from tollgate's own tables of operations, quotes dropped.
+fn operation_values(operations: &[(&str, &str)]) -> String {
+    operations
+        .iter()
+        .map(|(s, o)| format!("('{}','{}')", s.replace('\'', ""), o.replace('\'', "")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn calls_where<'a, F: Fetch + ?Sized>(
+    db: &'a F,
+    runs: &[i64],
+    condition: &str,
 ) -> BoxStream<'a, Result<StoredCall, StoreError>> {
     if runs.is_empty() {
         return futures_util::stream::empty().boxed();
@@ -644,7 +750,7 @@ pub fn calls<'a, F: Fetch + ?Sized>(
          resource, status, upstream_failure, error_code, throttled, attempt, bytes_sent, \
          bytes_received, price_status, cost_usd, transfer_usd, implied_usd, estimated, priced, \
          loop_id, sdk, app_id, client_pid, client_command, callsite, test \
-         FROM calls WHERE run_id IN ({}) ORDER BY run_id, started_at_us, id",
+         FROM calls WHERE run_id IN ({}) {condition} ORDER BY run_id, started_at_us, id",
         id_list(runs)
     );
     db.stream_rows(sql, Vec::new())

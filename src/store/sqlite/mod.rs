@@ -280,8 +280,8 @@ fn classify(path: &str, error: sqlx::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Call, RunEnd, RunMeta};
-    use crate::store::{micros, RunStore};
+    use crate::record::{Call, ClientProcess, Loop, RunEnd, RunMeta};
+    use crate::store::{micros, Batch, RunStore};
     use std::os::unix::fs::PermissionsExt as _;
     use std::time::SystemTime;
 
@@ -425,6 +425,285 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(stored.iter().filter(|f| **f == Some(1)).count(), 3);
+        store.close().await;
+    }
+
+    /// Calls of two call sites, tests and SDKs over two resources, with a retry, an error, a
+    /// process and a loop: what the group totals must sum.
+    fn grouped_calls() -> (Vec<Call>, Vec<Option<ClientProcess>>, Vec<Loop>) {
+        let calls: Vec<Call> = (0..40)
+            .map(|n: i64| Call {
+                resource: Some(format!("bucket-{}", n % 2)),
+                callsite: (n % 5 != 0).then(|| format!("sync.py:{} copy", 10 + n % 3)),
+                test: (n % 4 == 0).then(|| "test_sync.py::test_copy".to_string()),
+                sdk: Some(
+                    if n % 3 == 0 {
+                        "boto3/1.40"
+                    } else {
+                        "aws-cli/1.43"
+                    }
+                    .into(),
+                ),
+                app_id: None,
+                attempt: Some(if n == 7 { 2 } else { 1 }),
+                status: Some(if n == 9 { 503 } else { 200 }),
+                cost: rust_decimal::Decimal::new(4 + n, 7),
+                transfer: rust_decimal::Decimal::new(n, 9),
+                loop_id: (n < 3).then_some(1),
+                ..Call::sample(
+                    "s3",
+                    if n % 2 == 0 {
+                        "GetObject"
+                    } else {
+                        "ListObjectsV2"
+                    },
+                )
+                .at_us(n)
+            })
+            .collect();
+        let processes = (0..calls.len())
+            .map(|n| {
+                (n % 2 == 0).then(|| ClientProcess {
+                    pid: 42,
+                    command: "python sync.py".into(),
+                })
+            })
+            .collect();
+        let listing = Loop {
+            id: 1,
+            service: "s3".into(),
+            operation: "ListObjectsV2".into(),
+            resource: Some("bucket-0".into()),
+            access_key: None,
+            listing: "bucket=bucket-0".into(),
+            started_at: calls[0].started_at,
+            ended_at: calls[2].started_at,
+            pages: 3,
+            attempts: 3,
+            items: Some(3),
+            items_unknown: None,
+            page_size: None,
+            page_size_max: None,
+            complete: true,
+            resumed: false,
+            relisting: false,
+            cost: rust_decimal::Decimal::ZERO,
+            transfer: rust_decimal::Decimal::ZERO,
+            implied: rust_decimal::Decimal::ZERO,
+            callsite: calls[1].callsite.clone(),
+        };
+        (calls, processes, vec![listing])
+    }
+
+    async fn all_groups(
+        db: &dyn RunStore,
+        run: i64,
+    ) -> Vec<
+        Vec<(
+            Option<String>,
+            String,
+            Option<String>,
+            u64,
+            u64,
+            u64,
+            String,
+        )>,
+    > {
+        let mut out = Vec::new();
+        for by in crate::record::GroupBy::ALL {
+            let mut rows: Vec<_> = db
+                .call_groups(&[run], by)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.key,
+                        r.operation,
+                        r.resource,
+                        r.attempts,
+                        r.retries,
+                        r.errors,
+                        crate::record::exact(r.total),
+                    )
+                })
+                .collect();
+            rows.sort();
+            out.push(rows);
+        }
+        out
+    }
+
+    /// Issue 21: a report grouped a million calls by streaming every one of them (30 s). The
+    /// writer now keeps group totals: SQLite's equal the in-memory store's sums of the calls,
+    /// and a database recorded before them gets the same ones from its calls when migrated.
+    #[tokio::test]
+    async fn group_totals_are_kept_by_the_writer_and_built_for_older_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let memory = crate::store::MemoryStore::default();
+        let (calls, processes, loops) = grouped_calls();
+        let mut found = Vec::new();
+        let mut run_ids = Vec::new();
+        for db in [&store as &dyn RunStore, &memory] {
+            let run = db.begin_run(&RunMeta::new("run")).await.unwrap();
+            // Two batches: the upserts add up.
+            for half in [0..25, 25..40] {
+                let batch = Batch {
+                    calls: &calls[half.clone()],
+                    processes: &processes[half.clone()],
+                    loops: if half.start == 0 { &loops } else { &[] },
+                };
+                db.write_batch(run, batch).await.unwrap();
+            }
+            db.end_run(run, &RunEnd::default()).await.unwrap();
+            found.push(all_groups(db, run).await);
+            run_ids.push(run);
+        }
+        assert_eq!(found[0], found[1], "SQLite and memory");
+        let sites = &found[0][0];
+        let site_calls: u64 = sites.iter().filter(|r| r.0.is_some()).map(|r| r.3).sum();
+        assert_eq!(site_calls, 32, "8 of 40 named no call site");
+        assert!(sites.iter().any(|r| r.4 == 1), "the retry is kept");
+        assert!(sites.iter().any(|r| r.5 == 1), "the error is kept");
+        let commands = &found[0][4];
+        assert_eq!(
+            commands
+                .iter()
+                .filter(|r| r.0.as_deref() == Some("python sync.py"))
+                .map(|r| r.3)
+                .sum::<u64>(),
+            20
+        );
+        let before_loops = store.loops(&[run_ids[0]]).await.unwrap();
+        assert_eq!(before_loops[0].callsite.as_deref(), Some("sync.py:11 copy"));
+        store.close().await;
+
+        // As a database written before 0011: no group totals, no loop call sites.
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        for statement in [
+            "DROP TABLE group_totals",
+            "DROP INDEX calls_s3_object_writes",
+            "ALTER TABLE loops DROP COLUMN callsite",
+            "DELETE FROM _sqlx_migrations WHERE version = 11",
+        ] {
+            sqlx::query(statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(all_groups(&store, run_ids[0]).await, found[1], "migrated");
+        let loops = store.loops(&[run_ids[0]]).await.unwrap();
+        assert_eq!(loops[0].callsite.as_deref(), Some("sync.py:11 copy"));
+        // A run recorded before any totals is rebuilt whole, groups included, once.
+        sqlx::query("DELETE FROM group_totals")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        for table in [
+            "operation_totals",
+            "operation_units",
+            "operation_latency",
+            "failure_totals",
+            "region_totals",
+            "resource_totals",
+            "digest_totals",
+            "timeline_totals",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        sqlx::query("UPDATE runs SET totals = 0")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        store.close().await;
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(all_groups(&store, run_ids[0]).await, found[1], "rebuilt");
+        store.close().await;
+    }
+
+    /// The report reads a run's S3 object writes through their partial index, not by reading
+    /// every call (a million-call run took a second more), and gets exactly those.
+    #[tokio::test]
+    async fn s3_object_writes_are_found_through_their_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let sql = crate::store::sql::read::s3_object_writes_sql(&[1, 2]);
+        let plan: Vec<String> = {
+            use sqlx::Row as _;
+            sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<String, _>(3))
+                .collect()
+        };
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING COVERING INDEX calls_s3_object_writes")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{plan:?}"
+        );
+        let calls: Vec<Call> = ["PutObject", "GetObject", "UploadPart", "ListObjectsV2"]
+            .iter()
+            .enumerate()
+            .map(|(n, op)| Call::sample("s3", op).at_us(n as i64))
+            .chain([Call::sample("dynamodb", "PutItem").at_us(9)])
+            .collect();
+        let processes = vec![None; calls.len()];
+        let run = RunStore::begin_run(&store, &RunMeta::new("run"))
+            .await
+            .unwrap();
+        let batch = Batch {
+            calls: &calls,
+            processes: &processes,
+            loops: &[],
+        };
+        RunStore::write_batch(&store, run, batch).await.unwrap();
+        let found: Vec<String> = store
+            .s3_object_writes(&[run])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|write| write.operation)
+            .collect();
+        assert_eq!(found, ["PutObject", "UploadPart"]);
+        store.close().await;
+    }
+
+    /// `dec_sum` sums decimal text exactly, NULL as nothing, and fails on what is not money.
+    #[tokio::test]
+    async fn dec_sum_adds_a_column_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let sum = |values: &'static str| {
+            let pool = store.pool().clone();
+            async move {
+                sqlx::query_scalar::<_, String>(&format!(
+                    "SELECT dec_sum(v) FROM (SELECT NULL AS v WHERE 0 UNION ALL VALUES {values})"
+                ))
+                .fetch_one(&pool)
+                .await
+            }
+        };
+        assert_eq!(sum("('0.1'), ('0.2'), (NULL)").await.unwrap(), "0.3");
+        assert_eq!(sum("(NULL)").await.unwrap(), "0");
+        let error = sum("('0.1'), ('abc')").await.unwrap_err().to_string();
+        assert!(error.contains("\"abc\" is not a decimal"), "{error}");
+        let empty: String = sqlx::query_scalar("SELECT dec_sum(v) FROM (SELECT '1' AS v WHERE 0)")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(empty, "0");
         store.close().await;
     }
 

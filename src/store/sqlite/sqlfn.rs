@@ -1,9 +1,11 @@
-//! `dec_add(a, b)`: exact decimal addition inside SQLite.
+//! `dec_add(a, b)` and the aggregate `dec_sum(x)`: exact decimal addition inside SQLite.
 //!
 //! Money is stored as decimal text and SQLite would add text as floating point. The writer keeps
 //! running totals per run with upserts (`cost_usd = dec_add(cost_usd, excluded.cost_usd)`), so
 //! the addition has to happen in the database; this function does it with `rust_decimal`, the
 //! type every other sum in tollgate uses. (PostgreSQL, later, has exact `numeric` addition.)
+//!
+//! `dec_sum` sums a column the same way (one migration backfills totals with it).
 //!
 //! NULL arguments count as zero; text that is not a decimal, or a sum out of range, is an SQL
 //! error, so a bad amount fails its transaction instead of being summed as 0.
@@ -19,26 +21,48 @@ use crate::pricing::exact;
 
 /// Registers the functions on one connection.
 pub fn register(db: NonNull<ffi::sqlite3>) -> Result<(), String> {
-    let name = CString::new("dec_add").expect("no NUL");
+    create(db, "dec_add", 2, Some(dec_add), None, None)?;
+    create(
+        db,
+        "dec_sum",
+        1,
+        None,
+        Some(dec_sum_step),
+        Some(dec_sum_final),
+    )
+}
+
+type Step = unsafe extern "C" fn(*mut ffi::sqlite3_context, c_int, *mut *mut ffi::sqlite3_value);
+type Final = unsafe extern "C" fn(*mut ffi::sqlite3_context);
+
+fn create(
+    db: NonNull<ffi::sqlite3>,
+    name: &str,
+    args: c_int,
+    scalar: Option<Step>,
+    step: Option<Step>,
+    last: Option<Final>,
+) -> Result<(), String> {
+    let c_name = CString::new(name).expect("no NUL");
     // SAFETY: `db` is a live connection handle locked by the caller; the name is copied by
-    // SQLite; the callback is a plain function without user data or destructor.
+    // SQLite; the callbacks are plain functions without user data or destructor.
     let code = unsafe {
         ffi::sqlite3_create_function_v2(
             db.as_ptr(),
-            name.as_ptr(),
-            2,
+            c_name.as_ptr(),
+            args,
             ffi::SQLITE_UTF8 | ffi::SQLITE_DETERMINISTIC | ffi::SQLITE_INNOCUOUS,
             std::ptr::null_mut(),
-            Some(dec_add),
-            None,
-            None,
+            scalar,
+            step,
+            last,
             None,
         )
     };
     if code == ffi::SQLITE_OK {
         Ok(())
     } else {
-        Err(format!("cannot register dec_add (SQLite code {code})"))
+        Err(format!("cannot register {name} (SQLite code {code})"))
     }
 }
 
@@ -56,15 +80,15 @@ fn add(args: &[Option<&[u8]>]) -> Result<String, String> {
     Ok(exact(sum))
 }
 
-unsafe extern "C" fn dec_add(
-    context: *mut ffi::sqlite3_context,
-    argc: c_int,
-    argv: *mut *mut ffi::sqlite3_value,
-) {
+/// The function's arguments: text, or `None` for NULL.
+///
+/// # Safety
+/// `argv` holds `argc` values SQLite passed to the running callback.
+unsafe fn arguments<'v>(argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> Vec<Option<&'v [u8]>> {
     // SAFETY: SQLite passes `argc` valid values for the duration of the call; text pointers
     // stay valid until the value is converted again, which nothing here does.
     let values = unsafe { std::slice::from_raw_parts(argv, usize::try_from(argc).unwrap_or(0)) };
-    let args: Vec<Option<&[u8]>> = values
+    values
         .iter()
         .map(|&value| unsafe {
             if ffi::sqlite3_value_type(value) == ffi::SQLITE_NULL {
@@ -78,10 +102,14 @@ unsafe extern "C" fn dec_add(
                 std::slice::from_raw_parts(text, len)
             })
         })
-        .collect();
-    // Nothing may unwind into SQLite's C frames.
-    let result = std::panic::catch_unwind(|| add(&args))
-        .unwrap_or_else(|_| Err("dec_add: internal error".to_string()));
+        .collect()
+}
+
+/// Sets the function's result: the text, or the error.
+///
+/// # Safety
+/// `context` is the running callback's.
+unsafe fn answer(context: *mut ffi::sqlite3_context, result: Result<String, String>) {
     match result {
         // SAFETY: SQLITE_TRANSIENT makes SQLite copy the text before this returns.
         Ok(text) => unsafe {
@@ -100,6 +128,75 @@ unsafe extern "C" fn dec_add(
             )
         },
     }
+}
+
+unsafe extern "C" fn dec_add(
+    context: *mut ffi::sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut ffi::sqlite3_value,
+) {
+    // SAFETY: called by SQLite with its own arguments.
+    let args = unsafe { arguments(argc, argv) };
+    // Nothing may unwind into SQLite's C frames.
+    let result = std::panic::catch_unwind(|| add(&args))
+        .unwrap_or_else(|_| Err("dec_add: internal error".to_string()));
+    // SAFETY: the running callback's context.
+    unsafe { answer(context, result) }
+}
+
+/// `dec_sum`'s running sum, in the aggregate context SQLite allocates zeroed for each group:
+/// [`Decimal::serialize`]'s 16 bytes, all zero being 0.
+const SUM_BYTES: c_int = 16;
+
+/// The group's running sum, or `None` when SQLite could not allocate it.
+///
+/// # Safety
+/// `context` is a running `dec_sum` callback's.
+unsafe fn running_sum<'c>(
+    context: *mut ffi::sqlite3_context,
+    create: bool,
+) -> Option<&'c mut [u8; 16]> {
+    // SAFETY: SQLite returns the same zeroed block of `SUM_BYTES` for every call of the group,
+    // or NULL (out of memory, or no row was summed and `create` is false).
+    let block =
+        unsafe { ffi::sqlite3_aggregate_context(context, if create { SUM_BYTES } else { 0 }) };
+    (!block.is_null()).then(|| unsafe { &mut *block.cast::<[u8; 16]>() })
+}
+
+unsafe extern "C" fn dec_sum_step(
+    context: *mut ffi::sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut ffi::sqlite3_value,
+) {
+    // SAFETY: called by SQLite with its own arguments and context.
+    let args = unsafe { arguments(argc, argv) };
+    let Some(sum) = (unsafe { running_sum(context, true) }) else {
+        // SAFETY: the running callback's context.
+        unsafe { ffi::sqlite3_result_error_nomem(context) };
+        return;
+    };
+    let before = Decimal::deserialize(*sum);
+    let added = std::panic::catch_unwind(|| add(&args))
+        .unwrap_or_else(|_| Err("dec_sum: internal error".to_string()))
+        .and_then(|text| {
+            let amount = Decimal::from_str(&text).map_err(|e| e.to_string())?;
+            before
+                .checked_add(amount)
+                .ok_or_else(|| "dec_sum: sum out of range".to_string())
+        });
+    match added {
+        Ok(total) => *sum = total.serialize(),
+        // SAFETY: the running callback's context; the error fails the statement.
+        Err(message) => unsafe { answer(context, Err(message.replace("dec_add", "dec_sum"))) },
+    }
+}
+
+unsafe extern "C" fn dec_sum_final(context: *mut ffi::sqlite3_context) {
+    // SAFETY: called by SQLite with its own context; no block means no row, a sum of 0.
+    let total = unsafe { running_sum(context, false) }
+        .map_or(Decimal::ZERO, |sum| Decimal::deserialize(*sum));
+    // SAFETY: the running callback's context.
+    unsafe { answer(context, Ok(exact(total))) }
 }
 
 #[cfg(test)]

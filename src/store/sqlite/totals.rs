@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 use rust_decimal::Decimal;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use crate::record::{exact, Call, CallKind, ImpliedCost, PriceStatus, Unit};
+use crate::record::{exact, Call, CallKind, ClientProcess, ImpliedCost, PriceStatus, Unit};
 use crate::store::digest_book::{DigestBook, DigestChanges, DigestPlan};
 use crate::store::from_micros;
 use crate::store::tally::{DigestTotals, Totals};
@@ -33,7 +33,41 @@ pub async fn write(
     write_resources(totals, db, run_id).await?;
     let changes = write_digests(book, db, run_id, &totals.digests, call_ids).await?;
     write_timeline(totals, db, run_id).await?;
+    write_groups(totals, db, run_id).await?;
     Ok(changes)
+}
+
+/// Attempts by call site (and resource), test, SDK, app id and command.
+async fn write_groups(
+    totals: &Totals<'_>,
+    db: &mut SqliteConnection,
+    run_id: i64,
+) -> Result<(), sqlx::Error> {
+    upsert(
+        db,
+        "group_totals (run_id, grouped_by, group_key, service, operation, resource, attempts, \
+             retries, errors, total_usd)",
+        10,
+        totals.groups.iter(),
+        |b, ((by, key, (service, operation), resource), t)| {
+            b.push_bind(run_id)
+                .push_bind(by.as_str())
+                .push_bind(*key)
+                .push_bind(*service)
+                .push_bind(*operation)
+                .push_bind(*resource)
+                .push_bind(count(t.attempts))
+                .push_bind(count(t.retries))
+                .push_bind(count(t.errors))
+                .push_bind(exact(t.total));
+        },
+        "(run_id, grouped_by, group_key, service, operation, resource) DO UPDATE SET \
+             attempts = attempts + excluded.attempts, \
+             retries = retries + excluded.retries, \
+             errors = errors + excluded.errors, \
+             total_usd = dec_add(total_usd, excluded.total_usd)",
+    )
+    .await
 }
 
 /// Per operation: its tally, units and latency buckets.
@@ -373,7 +407,8 @@ pub(super) async fn rebuild(pool: &sqlx::SqlitePool, run_id: i64) -> Result<bool
             "SELECT id, seq, started_at_us, duration_us, kind, service, operation, region, host, \
              status, error_code, throttled, attempt, bytes_sent, bytes_received, price_status, \
              cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, resource, \
-             listed_before, received FROM calls WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+             listed_before, received, sdk, app_id, callsite, test, client_pid, client_command \
+             FROM calls WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
         )
         .bind(run_id)
         .bind(after)
@@ -386,12 +421,16 @@ pub(super) async fn rebuild(pool: &sqlx::SqlitePool, run_id: i64) -> Result<bool
             .iter()
             .map(stored_call)
             .collect::<Result<Vec<Call>, sqlx::Error>>()?;
+        let processes = rows
+            .iter()
+            .map(stored_process)
+            .collect::<Result<Vec<Option<ClientProcess>>, sqlx::Error>>()?;
         let ids = rows
             .iter()
             .map(|row| row.try_get("id"))
             .collect::<Result<Vec<i64>, sqlx::Error>>()?;
         write(
-            &Totals::of(&calls),
+            &Totals::of(calls.iter().zip(processes.iter().map(Option::as_ref))),
             &mut tx,
             run_id,
             &DigestBook::upsert_all(),
@@ -438,10 +477,10 @@ fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<Call, sqlx::Error> {
         region: row.try_get("region")?,
         host: row.try_get("host")?,
         access_key: None,
-        sdk: None,
-        app_id: None,
-        callsite: None,
-        test: None,
+        sdk: row.try_get("sdk")?,
+        app_id: row.try_get("app_id")?,
+        callsite: row.try_get("callsite")?,
+        test: row.try_get("test")?,
         invocation_id: None,
         attempt: row
             .try_get::<Option<i64>, _>("attempt")?
@@ -500,6 +539,17 @@ fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<Call, sqlx::Error> {
             .try_get::<Option<i64>, _>("received")?
             .map(|n| n.max(0) as u64),
     })
+}
+
+/// The process that made a stored call, when it was known.
+fn stored_process(row: &sqlx::sqlite::SqliteRow) -> Result<Option<ClientProcess>, sqlx::Error> {
+    use sqlx::Row as _;
+    let pid: Option<i64> = row.try_get("client_pid")?;
+    let command: Option<String> = row.try_get("client_command")?;
+    Ok(command.map(|command| ClientProcess {
+        pid: pid.and_then(|pid| u32::try_from(pid).ok()).unwrap_or(0),
+        command,
+    }))
 }
 
 fn count(n: u64) -> i64 {

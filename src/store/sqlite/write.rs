@@ -165,7 +165,9 @@ async fn write_in_transaction(
             .next()
             .map(|(rows, processes)| insert_calls(run_id, rows, processes));
         if next.is_none() && totals.is_none() {
-            totals = Some(Totals::of(calls));
+            totals = Some(Totals::of(
+                calls.iter().zip(processes.iter().map(Option::as_ref)),
+            ));
         }
         let result = match started {
             std::task::Poll::Ready(result) => result,
@@ -176,16 +178,17 @@ async fn write_in_transaction(
         let last = result.last_insert_rowid();
         call_ids.extend(last - rows as i64 + 1..=last);
     }
-    let totals = totals.unwrap_or_else(|| Totals::of(calls));
+    let totals = totals
+        .unwrap_or_else(|| Totals::of(calls.iter().zip(processes.iter().map(Option::as_ref))));
     let changes = totals::write(&totals, &mut tx, run_id, digests, &call_ids).await?;
-    // One statement per chunk of loops (21 values each), not one per loop; chunked as the calls
+    // One statement per chunk of loops (22 values each), not one per loop; chunked as the calls
     // are, so that these statements stay prepared too.
     for chunk in ladder_chunks(loops) {
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT OR REPLACE INTO loops (run_id, loop_id, service, operation, resource, \
              access_key, listing, started_at_us, ended_at_us, pages, attempts, items, \
              items_unknown, page_size, page_size_max, complete, resumed, relisting, cost_usd, \
-             transfer_usd, implied_usd) ",
+             transfer_usd, implied_usd, callsite) ",
         );
         insert.push_values(chunk, |mut b, record| {
             b.push_bind(run_id)
@@ -208,7 +211,8 @@ async fn write_in_transaction(
                 .push_bind(record.relisting)
                 .push_bind(exact(record.cost))
                 .push_bind(exact(record.transfer))
-                .push_bind(exact(record.implied));
+                .push_bind(exact(record.implied))
+                .push_bind(&record.callsite);
         });
         insert.build().persistent(true).execute(&mut *tx).await?;
     }
