@@ -3,11 +3,25 @@
 //! savings of all findings together are then at most what applying all of them would save.
 //!
 //! - **Precedence.** Rules run in the fixed order of [`rules::ALL`](super::rules::ALL):
-//!   small-pages, relisting, fan-out, head-per-key, small-multipart, repeated-calls,
-//!   empty-receives, polling, retries, paid-failures, then the rules that claim no calls. An
-//!   earlier rule's advice removes its calls first: a HEAD of a listed key is head-per-key's
-//!   (reading the listing removes every such HEAD, repeats included) before repeated-calls may
-//!   cache it. Silenced findings claim nothing.
+//!   small-pages, relisting, fan-out, head-per-key, head-then-get, overlapping-ranges,
+//!   small-multipart, repeated-calls, empty-receives, polling, retries, paid-failures, then the
+//!   rules that claim no calls. An earlier rule's advice removes its calls first: a HEAD of a
+//!   listed key is head-per-key's (reading the listing removes every such HEAD, repeats
+//!   included) before repeated-calls may cache it. Silenced findings claim nothing.
+//! - **HEADs: head-per-key, head-then-get, repeated-calls.** head-then-get comes after
+//!   head-per-key because reading the listing removes a HEAD of a listed key whether or not a
+//!   GET follows it; the two are kept apart where the calls are recorded, not by counting: the
+//!   profiler pairs a GET only with a HEAD of a key no listing had returned, so no HEAD is both
+//!   (when head-per-key is silenced or below its threshold, HEADs of listed keys are nobody's:
+//!   a saving left out, never one counted twice). It comes before repeated-calls because its
+//!   advice removes the HEAD, where caching keeps one: of five identical HEADs followed by a
+//!   GET, head-then-get claims one (the one the cache would keep) and repeated-calls the four
+//!   others.
+//! - **GETs: overlapping-ranges, repeated-calls.** A GET that repeats an earlier request (the
+//!   same range again) is repeated-calls'; the profiler counts only other requests' bytes as
+//!   received again, so overlapping-ranges claims GETs (those all of whose bytes had come
+//!   before) that repeated-calls never does. Its bytes and their transfer are no call's: it
+//!   claims no other calls for them.
 //! - **Listings: small-pages, relisting, repeated-calls.** A loop read in small pages is
 //!   small-pages' for the pages full pages would not need (`pages - needed`); a re-listing of an
 //!   unchanged prefix is relisting's for what is left of it (`needed` where small-pages claims
@@ -250,6 +264,11 @@ mod tests {
             listed_before_cost: Decimal::new(4, 7) * Decimal::from(listed_before),
             empty_receives: 0,
             empty_receives_cost: Decimal::ZERO,
+            after_head: 0,
+            refetched_bytes: 0,
+            refetched_cost: Decimal::ZERO,
+            refetched_calls: 0,
+            refetched_calls_cost: Decimal::ZERO,
         }
     }
 

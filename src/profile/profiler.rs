@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use futures_util::future::BoxFuture;
 
@@ -45,6 +45,8 @@ pub struct Profiler {
     loops: LoopTracker,
     /// The objects S3 listings returned so far in the run, as hashes of (bucket, key).
     listed: Mutex<FxHashSet<u64>>,
+    /// What the run's HEADs and GETs of S3 objects asked and received so far.
+    fetched: Mutex<Fetched>,
     sinks: Vec<Arc<dyn CallSink>>,
     /// Call-site and test labels too long to keep ([`super::callsite::MAX_LABEL`]).
     dropped_labels: AtomicU64,
@@ -55,6 +57,114 @@ pub struct Profiler {
 /// `head-per-key` finding claim less.
 const MAX_LISTED: usize = 4 << 20;
 
+/// The most HEADs waiting for a GET of their object, the most distinct GET requests, and the
+/// most byte spans (16 bytes each) remembered in a run. Past them, what is not remembered is not
+/// counted: a HEAD no GET is found to answer, a GET that may repeat an earlier request, bytes no
+/// earlier span is known to hold. Each can only make the `head-then-get` and
+/// `overlapping-ranges` findings claim less.
+const MAX_HEADS: usize = 1 << 20;
+const MAX_REQUESTS: usize = 1 << 20;
+const MAX_SPANS: usize = 1 << 20;
+
+/// Per run: the HEADs of S3 objects that no GET has answered yet, and the bytes of each object
+/// that GETs have received.
+#[derive(Default)]
+struct Fetched {
+    /// By object hash: first attempts of HeadObject, answered, of keys no listing had named.
+    heads: FxHashMap<u64, u32>,
+    /// Hashes of (object, request fingerprint) of the GETs that received their bytes.
+    requests: FxHashSet<u64>,
+    /// By object hash: its ETag's hash, and the spans received of it (sorted, merged).
+    spans: FxHashMap<u64, (Option<u64>, Vec<(u64, u64)>)>,
+    span_count: usize,
+    /// HEADs, requests and spans not remembered because a limit was reached.
+    dropped: u64,
+}
+
+impl Fetched {
+    /// A HEAD of `object` that may be answered by a later GET.
+    fn head(&mut self, object: u64) {
+        if self.heads.len() >= MAX_HEADS && !self.heads.contains_key(&object) {
+            self.dropped += 1;
+            return;
+        }
+        *self.heads.entry(object).or_default() += 1;
+    }
+
+    /// Whether a GET of `object` answers a HEAD still waiting for one (and takes it).
+    fn answers_head(&mut self, object: u64) -> bool {
+        match self.heads.get_mut(&object) {
+            Some(waiting) => {
+                *waiting -= 1;
+                if *waiting == 0 {
+                    self.heads.remove(&object);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The bytes of `span` that earlier GETs of `object` (same ETag) received, remembering it;
+    /// `None` when the request repeats an earlier one (`request`: its hash with the object's),
+    /// or may: those are the repeated-calls finding's.
+    fn refetched(
+        &mut self,
+        object: u64,
+        request: u64,
+        etag: Option<u64>,
+        span: (u64, u64),
+    ) -> Option<u64> {
+        if self.requests.contains(&request) {
+            return None;
+        }
+        if self.requests.len() >= MAX_REQUESTS {
+            self.dropped += 1;
+            return None;
+        }
+        self.requests.insert(request);
+        let (known, spans) = self.spans.entry(object).or_insert((etag, Vec::new()));
+        if *known != etag {
+            // Another version of the object: what was received of the old one is not its bytes.
+            self.span_count -= spans.len();
+            spans.clear();
+            *known = etag;
+        }
+        let refetched = overlap(spans, span);
+        let before = spans.len();
+        if self.span_count < MAX_SPANS {
+            insert_span(spans, span);
+            self.span_count = self.span_count + spans.len() - before;
+        } else {
+            self.dropped += 1;
+        }
+        Some(refetched)
+    }
+}
+
+/// The bytes of `span` that the sorted, disjoint `spans` hold.
+fn overlap(spans: &[(u64, u64)], (start, end): (u64, u64)) -> u64 {
+    spans
+        .iter()
+        .map(|&(s, e)| e.min(end).saturating_sub(s.max(start)))
+        .sum()
+}
+
+/// Adds `span` to the sorted, disjoint `spans`, merging what it overlaps or touches.
+fn insert_span(spans: &mut Vec<(u64, u64)>, (mut start, mut end): (u64, u64)) {
+    if start >= end {
+        return;
+    }
+    let first = spans.partition_point(|&(_, e)| e < start);
+    let mut last = first;
+    while last < spans.len() && spans[last].0 <= end {
+        start = start.min(spans[last].0);
+        end = end.max(spans[last].1);
+        last += 1;
+    }
+    spans.splice(first..last, [(start, end)]);
+}
+
 impl Profiler {
     pub fn new(pricer: Arc<Pricer>, sinks: Vec<Arc<dyn CallSink>>) -> Self {
         Self {
@@ -62,6 +172,7 @@ impl Profiler {
             answerer: Answerer::Aws,
             loops: LoopTracker::default(),
             listed: Mutex::default(),
+            fetched: Mutex::default(),
             sinks,
             dropped_labels: AtomicU64::new(0),
         }
@@ -76,6 +187,7 @@ impl Profiler {
     /// Hands a call to every sink, then the loops its page finished.
     pub fn deliver(&self, mut call: Call) {
         self.remember_listed(&mut call);
+        self.remember_fetched(&mut call);
         if let Some(page) = &call.page {
             call.loop_id = self.loops.on_page(&call, page, call.page_size_max);
         }
@@ -102,8 +214,10 @@ impl Profiler {
             return;
         };
         if let Some(key) = call.object_key {
-            let listed = self.listed.lock().unwrap_or_else(PoisonError::into_inner);
-            call.listed_before = Some(listed.contains(&listed::object_hash(bucket, key)));
+            if listed::PER_KEY.contains(&call.operation.as_str()) {
+                let listed = self.listed.lock().unwrap_or_else(PoisonError::into_inner);
+                call.listed_before = Some(listed.contains(&listed::object_hash(bucket, key)));
+            }
         } else if !call.listed_keys.is_empty() {
             let mut listed = self.listed.lock().unwrap_or_else(PoisonError::into_inner);
             let room = MAX_LISTED.saturating_sub(listed.len());
@@ -113,6 +227,35 @@ impl Profiler {
                     .take(room)
                     .map(|key| listed::object_hash(bucket, *key)),
             );
+        }
+    }
+
+    /// Remembers a HEAD of an S3 object that a GET may answer later, and the bytes a GET of one
+    /// received; marks a GET that answers such a HEAD, and the bytes it received again.
+    fn remember_fetched(&self, call: &mut Call) {
+        let (Some(key), Some(bucket)) = (call.object_key, call.resource.as_deref()) else {
+            return;
+        };
+        if call.service != "s3" {
+            return;
+        }
+        let object = listed::object_hash(bucket, key);
+        let answered = !call.is_error() && call.status.is_some();
+        let mut fetched = self.fetched.lock().unwrap_or_else(PoisonError::into_inner);
+        match call.operation.as_str() {
+            // A HEAD of a listed key is head-per-key's: reading the listing removes it whether
+            // or not a GET follows (`findings::claims`).
+            "HeadObject" if answered && !call.is_retry() && call.listed_before != Some(true) => {
+                fetched.head(object);
+            }
+            "GetObject" => {
+                call.after_head = Some(answered && fetched.answers_head(object));
+                if let (Some(span), Some(fingerprint)) = (call.span, call.fingerprint.as_deref()) {
+                    let request = listed::object_hash(fingerprint, object);
+                    call.refetched_bytes = fetched.refetched(object, request, call.etag, span);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -170,6 +313,15 @@ impl Observer for Profiler {
     fn flush(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.deliver_loops(self.loops.take_all());
+            let fetched =
+                std::mem::take(&mut *self.fetched.lock().unwrap_or_else(PoisonError::into_inner));
+            if fetched.dropped > 0 {
+                tracing::warn!(
+                    dropped = fetched.dropped,
+                    "S3 HEADs, GET requests or byte spans past the limit were not remembered: \
+                     head-then-get and overlapping-ranges may claim less than they could"
+                );
+            }
             let dropped = self.dropped_labels.load(Ordering::Relaxed);
             if dropped > 0 {
                 tracing::warn!(
@@ -237,5 +389,125 @@ mod tests {
             marks,
             [Some(false), None, Some(true), Some(false), Some(false)]
         );
+    }
+
+    fn get(bucket: &str, key: &str, range: Option<&str>, span: (u64, u64)) -> Call {
+        let mut call = Call::sample("s3", "GetObject");
+        call.resource = Some(bucket.into());
+        call.object_key = Some(key_hash(key.as_bytes()));
+        call.fingerprint = Some(format!("{bucket}/{key}/{range:?}"));
+        call.span = Some(span);
+        call.etag = Some(1);
+        call.bytes_received = span.1 - span.0;
+        call
+    }
+
+    fn profiler(calls: &Arc<Calls>) -> Profiler {
+        let (table, settings) = crate::pricing::overlay::load(&Default::default()).unwrap();
+        Profiler::new(
+            Arc::new(Pricer::new(table, settings)),
+            vec![calls.clone() as Arc<dyn CallSink>],
+        )
+    }
+
+    /// Issue 24 item 4: a GET answers one HEAD of its object that came before it (not one of a
+    /// listed key, not one another GET answered).
+    #[test]
+    fn a_get_answers_one_earlier_head_of_its_object() {
+        let calls = Arc::new(Calls::default());
+        let profiler = profiler(&calls);
+        profiler.deliver(get("b", "early", None, (0, 10)));
+        profiler.deliver(head("b", "a"));
+        profiler.deliver(head("b", "a"));
+        let mut missing = head("b", "gone");
+        missing.status = Some(404);
+        profiler.deliver(missing);
+        profiler.deliver(get("b", "a", None, (0, 10)));
+        profiler.deliver(get("b", "a", Some("bytes=0-4"), (0, 5)));
+        profiler.deliver(get("b", "a", Some("bytes=5-9"), (5, 10)));
+        profiler.deliver(get("b", "gone", None, (0, 10)));
+        profiler.deliver(get("other", "a", None, (0, 10)));
+        let mut listing = Call::sample("s3", "ListObjectsV2");
+        listing.resource = Some("b".into());
+        listing.listed_keys = vec![key_hash(b"listed")];
+        profiler.deliver(listing);
+        profiler.deliver(head("b", "listed"));
+        profiler.deliver(get("b", "listed", None, (0, 10)));
+        let marks: Vec<Option<bool>> = calls
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.operation == "GetObject")
+            .map(|c| c.after_head)
+            .collect();
+        assert_eq!(
+            marks,
+            [false, true, true, false, false, false, false].map(Some)
+        );
+    }
+
+    /// Issue 24 item 4: bytes received again by another request are counted; disjoint ranges,
+    /// the same request again, and a changed object are not.
+    #[test]
+    fn overlapping_ranges_count_the_bytes_received_again() {
+        let calls = Arc::new(Calls::default());
+        let profiler = profiler(&calls);
+        // boto3 download_file: disjoint parts.
+        for part in 0..6u64 {
+            let start = part * 8;
+            let range = format!("bytes={start}-{}", start + 7);
+            profiler.deliver(get("b", "big", Some(&range), (start, start + 8)));
+        }
+        // polars: a suffix, then the whole file.
+        profiler.deliver(get("b", "small", Some("bytes=-4"), (6, 10)));
+        profiler.deliver(get("b", "small", None, (0, 10)));
+        // The same request again: a repeat, not an overlap.
+        profiler.deliver(get("b", "small", None, (0, 10)));
+        // A range inside what was read: all of it again.
+        profiler.deliver(get("b", "small", Some("bytes=2-5"), (2, 6)));
+        // Another version of the object: nothing of the old one counts.
+        let mut changed = get("b", "small", Some("bytes=0-2"), (0, 3));
+        changed.etag = Some(2);
+        profiler.deliver(changed);
+        // No span (a failed GET): not known.
+        let mut failed = get("b", "small", Some("bytes=0-3"), (0, 4));
+        failed.span = None;
+        profiler.deliver(failed);
+        let refetched: Vec<Option<u64>> = calls
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.refetched_bytes)
+            .collect();
+        assert_eq!(
+            refetched,
+            [
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(4),
+                None,
+                Some(4),
+                Some(0),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn spans_merge_and_overlaps_sum() {
+        let mut spans = Vec::new();
+        for span in [(10, 20), (30, 40), (0, 5), (20, 30), (50, 60), (4, 11)] {
+            insert_span(&mut spans, span);
+        }
+        assert_eq!(spans, [(0, 40), (50, 60)]);
+        assert_eq!(overlap(&spans, (35, 55)), 10);
+        assert_eq!(overlap(&spans, (40, 50)), 0);
     }
 }
