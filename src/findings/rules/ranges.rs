@@ -1,5 +1,6 @@
-//! Bytes of one object downloaded more than once by overlapping GETs (issue 24 item 4): a
-//! suffix range for a parquet footer and then the whole file, blocks of a cache that overlap.
+//! Bytes of one object downloaded more than once by overlapping GETs (issue 24 item 4): polars
+//! reads a parquet file's last 256 KiB for its footer (all of a small file) and then its column
+//! chunks again; ranged reads whose ranges overlap.
 //!
 //! The profiler keeps, per object and for the run, the byte spans GETs received (from the
 //! answer's `Content-Range`, or the whole object for a 200) while the object's ETag stays the
@@ -62,10 +63,11 @@ pub fn overlapping_ranges(facts: &Facts, _thresholds: &Thresholds) -> Vec<Findin
                     "GETs received byte ranges of objects that earlier GETs in the run had \
                      already received, unchanged (same ETag), by other requests: {} ({} bytes) \
                      received again.{whole} Keep what was read, or read the object once. Usual \
-                     causes: polars reads a parquet file's footer with a suffix range and then \
-                     the file whole: for small files, read the bytes once (`fs.cat_file(path)` \
-                     or `get_object`) and hand them to polars; boto3 `get_object` with `Range` \
-                     values that overlap: fetch each byte once.",
+                     causes: polars reads a parquet file's last 256 KiB for its footer (the whole \
+                     of a smaller file) and then fetches its column chunks again: for small \
+                     files, read the bytes once (`fs.cat_file(path)` or `get_object`) and hand \
+                     them to polars; boto3 `get_object` with `Range` values that overlap: fetch \
+                     each byte once.",
                     bytes_text(group.refetched_bytes),
                     thousands(group.refetched_bytes),
                 ),
@@ -87,8 +89,8 @@ mod tests {
 
     #[test]
     fn bytes_received_again_are_the_saving_and_whole_repeats_the_calls() {
-        // polars: a 256 KiB suffix of a 640,000-byte file, then the whole file: the suffix's
-        // bytes twice, and no GET all of whose bytes were new... the second one was not.
+        // A 256 KiB suffix of a bigger file, then the whole file: the suffix's bytes twice, and
+        // the second GET brought new bytes too.
         let mut gets = group("GetObject", 2, "0.0000004");
         gets.refetched_bytes = 262_144;
         gets.refetched_cost = dec("0.00002");
@@ -115,7 +117,8 @@ mod tests {
                 finding.detail
             );
         }
-        // The whole file first, then the suffix: that GET is all old bytes, and its call too.
+        // polars on a small file: the suffix is the whole file, then its column chunks again:
+        // that GET is all old bytes, and its call too.
         gets.refetched_calls = 1;
         gets.refetched_calls_cost = dec("0.0000004");
         let facts = Facts {
