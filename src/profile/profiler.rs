@@ -4,12 +4,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 use futures_util::future::BoxFuture;
 
 use super::identify::call_from_exchange;
 use super::loops::LoopTracker;
+use crate::aws::fetched::Fetched;
 use crate::aws::identify::Identifier;
 use crate::aws::listed;
 use crate::aws::model::Model;
@@ -56,114 +57,6 @@ pub struct Profiler {
 /// remembered and their keys' HEADs are not counted as listed before, which can only make the
 /// `head-per-key` finding claim less.
 const MAX_LISTED: usize = 4 << 20;
-
-/// The most HEADs waiting for a GET of their object, the most distinct GET requests, and the
-/// most byte spans (16 bytes each) remembered in a run. Past them, what is not remembered is not
-/// counted: a HEAD no GET is found to answer, a GET that may repeat an earlier request, bytes no
-/// earlier span is known to hold. Each can only make the `head-then-get` and
-/// `overlapping-ranges` findings claim less.
-const MAX_HEADS: usize = 1 << 20;
-const MAX_REQUESTS: usize = 1 << 20;
-const MAX_SPANS: usize = 1 << 20;
-
-/// Per run: the HEADs of S3 objects that no GET has answered yet, and the bytes of each object
-/// that GETs have received.
-#[derive(Default)]
-struct Fetched {
-    /// By object hash: first attempts of HeadObject, answered, of keys no listing had named.
-    heads: FxHashMap<u64, u32>,
-    /// Hashes of (object, request fingerprint) of the GETs that received their bytes.
-    requests: FxHashSet<u64>,
-    /// By object hash: its ETag's hash, and the spans received of it (sorted, merged).
-    spans: FxHashMap<u64, (Option<u64>, Vec<(u64, u64)>)>,
-    span_count: usize,
-    /// HEADs, requests and spans not remembered because a limit was reached.
-    dropped: u64,
-}
-
-impl Fetched {
-    /// A HEAD of `object` that may be answered by a later GET.
-    fn head(&mut self, object: u64) {
-        if self.heads.len() >= MAX_HEADS && !self.heads.contains_key(&object) {
-            self.dropped += 1;
-            return;
-        }
-        *self.heads.entry(object).or_default() += 1;
-    }
-
-    /// Whether a GET of `object` answers a HEAD still waiting for one (and takes it).
-    fn answers_head(&mut self, object: u64) -> bool {
-        match self.heads.get_mut(&object) {
-            Some(waiting) => {
-                *waiting -= 1;
-                if *waiting == 0 {
-                    self.heads.remove(&object);
-                }
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// The bytes of `span` that earlier GETs of `object` (same ETag) received, remembering it;
-    /// `None` when the request repeats an earlier one (`request`: its hash with the object's),
-    /// or may: those are the repeated-calls finding's.
-    fn refetched(
-        &mut self,
-        object: u64,
-        request: u64,
-        etag: Option<u64>,
-        span: (u64, u64),
-    ) -> Option<u64> {
-        if self.requests.contains(&request) {
-            return None;
-        }
-        if self.requests.len() >= MAX_REQUESTS {
-            self.dropped += 1;
-            return None;
-        }
-        self.requests.insert(request);
-        let (known, spans) = self.spans.entry(object).or_insert((etag, Vec::new()));
-        if *known != etag {
-            // Another version of the object: what was received of the old one is not its bytes.
-            self.span_count -= spans.len();
-            spans.clear();
-            *known = etag;
-        }
-        let refetched = overlap(spans, span);
-        let before = spans.len();
-        if self.span_count < MAX_SPANS {
-            insert_span(spans, span);
-            self.span_count = self.span_count + spans.len() - before;
-        } else {
-            self.dropped += 1;
-        }
-        Some(refetched)
-    }
-}
-
-/// The bytes of `span` that the sorted, disjoint `spans` hold.
-fn overlap(spans: &[(u64, u64)], (start, end): (u64, u64)) -> u64 {
-    spans
-        .iter()
-        .map(|&(s, e)| e.min(end).saturating_sub(s.max(start)))
-        .sum()
-}
-
-/// Adds `span` to the sorted, disjoint `spans`, merging what it overlaps or touches.
-fn insert_span(spans: &mut Vec<(u64, u64)>, (mut start, mut end): (u64, u64)) {
-    if start >= end {
-        return;
-    }
-    let first = spans.partition_point(|&(_, e)| e < start);
-    let mut last = first;
-    while last < spans.len() && spans[last].0 <= end {
-        start = start.min(spans[last].0);
-        end = end.max(spans[last].1);
-        last += 1;
-    }
-    spans.splice(first..last, [(start, end)]);
-}
 
 impl Profiler {
     pub fn new(pricer: Arc<Pricer>, sinks: Vec<Arc<dyn CallSink>>) -> Self {
@@ -230,33 +123,13 @@ impl Profiler {
         }
     }
 
-    /// Remembers a HEAD of an S3 object that a GET may answer later, and the bytes a GET of one
-    /// received; marks a GET that answers such a HEAD, and the bytes it received again.
+    /// Marks a GET of an S3 object that answers an earlier HEAD, and the bytes it received
+    /// again (`aws::fetched`).
     fn remember_fetched(&self, call: &mut Call) {
-        let (Some(key), Some(bucket)) = (call.object_key, call.resource.as_deref()) else {
-            return;
-        };
-        if call.service != "s3" {
-            return;
-        }
-        let object = listed::object_hash(bucket, key);
-        let answered = !call.is_error() && call.status.is_some();
-        let mut fetched = self.fetched.lock().unwrap_or_else(PoisonError::into_inner);
-        match call.operation.as_str() {
-            // A HEAD of a listed key is head-per-key's: reading the listing removes it whether
-            // or not a GET follows (`findings::claims`).
-            "HeadObject" if answered && !call.is_retry() && call.listed_before != Some(true) => {
-                fetched.head(object);
-            }
-            "GetObject" => {
-                call.after_head = Some(answered && fetched.answers_head(object));
-                if let (Some(span), Some(fingerprint)) = (call.span, call.fingerprint.as_deref()) {
-                    let request = listed::object_hash(fingerprint, object);
-                    call.refetched_bytes = fetched.refetched(object, request, call.etag, span);
-                }
-            }
-            _ => {}
-        }
+        self.fetched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .mark(call);
     }
 
     fn deliver_loops(&self, loops: Vec<Loop>) {
@@ -315,9 +188,9 @@ impl Observer for Profiler {
             self.deliver_loops(self.loops.take_all());
             let fetched =
                 std::mem::take(&mut *self.fetched.lock().unwrap_or_else(PoisonError::into_inner));
-            if fetched.dropped > 0 {
+            if fetched.dropped() > 0 {
                 tracing::warn!(
-                    dropped = fetched.dropped,
+                    dropped = fetched.dropped(),
                     "S3 HEADs, GET requests or byte spans past the limit were not remembered: \
                      head-then-get and overlapping-ranges may claim less than they could"
                 );
@@ -357,6 +230,7 @@ mod tests {
         let mut call = Call::sample("s3", "HeadObject");
         call.resource = Some(bucket.into());
         call.object_key = Some(key_hash(key.as_bytes()));
+        call.fingerprint = Some(format!("head {bucket}/{key}"));
         call
     }
 
@@ -411,13 +285,17 @@ mod tests {
     }
 
     /// Issue 24 item 4: a GET answers one HEAD of its object that came before it (not one of a
-    /// listed key, not one another GET answered).
+    /// listed key, not one another GET answered, not a repeat of an earlier HEAD).
     #[test]
     fn a_get_answers_one_earlier_head_of_its_object() {
         let calls = Arc::new(Calls::default());
         let profiler = profiler(&calls);
         profiler.deliver(get("b", "early", None, (0, 10)));
         profiler.deliver(head("b", "a"));
+        let mut conditional = head("b", "a");
+        conditional.fingerprint = Some("head b/a If-Match".into());
+        profiler.deliver(conditional);
+        // The same HEAD again: the repeat repeated-calls claims.
         profiler.deliver(head("b", "a"));
         let mut missing = head("b", "gone");
         missing.status = Some(404);
@@ -498,16 +376,5 @@ mod tests {
                 None
             ]
         );
-    }
-
-    #[test]
-    fn spans_merge_and_overlaps_sum() {
-        let mut spans = Vec::new();
-        for span in [(10, 20), (30, 40), (0, 5), (20, 30), (50, 60), (4, 11)] {
-            insert_span(&mut spans, span);
-        }
-        assert_eq!(spans, [(0, 40), (50, 60)]);
-        assert_eq!(overlap(&spans, (35, 55)), 10);
-        assert_eq!(overlap(&spans, (40, 50)), 0);
     }
 }

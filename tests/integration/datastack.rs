@@ -318,7 +318,9 @@ fn heads_then_gets(requests: &[Value]) -> BTreeMap<String, u64> {
 /// GET requests had received before (the same request again is a repeat, not counted), and the
 /// GETs all of whose bytes had come before.
 fn refetched(requests: &[Value]) -> BTreeMap<String, (u64, u64)> {
-    let mut spans: BTreeMap<(String, String), (String, Vec<(u64, u64)>)> = BTreeMap::new();
+    // By object: its ETag, and the spans received of it.
+    type Spans = BTreeMap<(String, String), (String, Vec<(u64, u64)>)>;
+    let mut spans = Spans::new();
     let mut seen: std::collections::BTreeSet<String> = Default::default();
     let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for request in requests {

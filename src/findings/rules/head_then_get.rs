@@ -3,11 +3,12 @@
 //! so the HEAD is one request too many.
 //!
 //! The profiler pairs them while the run is live (`calls.after_head`): a GetObject answers the
-//! oldest HEAD of its bucket and key that no GET has answered yet, one HEAD per GET, whichever
-//! client made either. Only answered first attempts of HeadObject wait for a GET, and never a
-//! HEAD of a key an earlier listing returned: that one is head-per-key's, whose advice removes it
-//! whether or not a GET follows (`findings::claims`). The saving is those HEADs, at what the
-//! bucket's HEADs cost.
+//! HEAD of its bucket and key that no GET has answered yet, one HEAD per GET, whichever client
+//! made either. Only answered first attempts of HeadObject wait for a GET, each the first of its
+//! parameters in the run (the same HEAD again is a repeat, repeated-calls'), and never a HEAD of
+//! a key an earlier listing returned: that one is head-per-key's, whose advice removes it whether
+//! or not a GET follows (`findings::claims`). The saving is those HEADs, at what the bucket's
+//! HEADs cost.
 
 use rust_decimal::Decimal;
 
