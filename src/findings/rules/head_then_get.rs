@@ -12,7 +12,7 @@
 
 use rust_decimal::Decimal;
 
-use super::{id, plural, thousands};
+use super::{id, plural};
 use crate::findings::{Evidence, Facts, Finding, Saving, Thresholds};
 use crate::record::{rfc3339, Usd};
 
@@ -45,7 +45,7 @@ pub fn head_then_get(facts: &Facts, _thresholds: &Thresholds) -> Vec<Finding> {
                 detail: format!(
                     "A GetObject answers what a HeadObject asks: its size (Content-Length, or the \
                      total in Content-Range), ETag and Last-Modified come with the object: \
-                     {} fewer calls. Usual causes: s3fs (and pandas `read_csv`/`read_json` on \
+                     {}. Usual causes: s3fs (and pandas `read_csv`/`read_json` on \
                      s3://, which open files through it) calls `info()`, a HEAD, before reading \
                      a file it has not listed: pass the size you know (`fs.open(path, size=…)`), \
                      read a whole small file with `fs.cat_file(path)` (one GET), or list the \
@@ -53,7 +53,7 @@ pub fn head_then_get(facts: &Facts, _thresholds: &Thresholds) -> Vec<Finding> {
                      then `get_object`: read `ContentLength`, `ETag` and `LastModified` from the \
                      `get_object` answer, and pass `IfMatch`/`IfModifiedSince` where the HEAD \
                      checked that the object had not changed.",
-                    thousands(n),
+                    plural(n, "fewer call", "fewer calls"),
                 ),
                 evidence: Evidence {
                     service: "s3".into(),

@@ -61,15 +61,17 @@ pub fn overlapping_ranges(facts: &Facts, _thresholds: &Thresholds) -> Vec<Findin
                 ),
                 detail: format!(
                     "GETs received byte ranges of objects that earlier GETs in the run had \
-                     already received, unchanged (same ETag), by other requests: {} ({} bytes) \
-                     received again.{whole} Keep what was read, or read the object once. Usual \
+                     already received, unchanged (same ETag), by other requests: {} received \
+                     again.{whole} Keep what was read, or read the object once. Usual \
                      causes: polars reads a parquet file's last 256 KiB for its footer (the whole \
                      of a smaller file) and then fetches its column chunks again: for small \
                      files, read the bytes once (`fs.cat_file(path)` or `get_object`) and hand \
                      them to polars; boto3 `get_object` with `Range` values that overlap: fetch \
                      each byte once.",
-                    bytes_text(group.refetched_bytes),
-                    thousands(group.refetched_bytes),
+                    match group.refetched_bytes {
+                        n if n < 1000 => bytes_text(n),
+                        n => format!("{} ({} bytes)", bytes_text(n), thousands(n)),
+                    },
                 ),
                 evidence: evidence_of(group),
                 saving: Some(Saving {
