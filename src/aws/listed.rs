@@ -16,6 +16,10 @@ pub const KEY_PATHS: &[(&str, &[&str])] = &[
 /// The operations whose calls ask about one listed key.
 pub const PER_KEY: &[&str] = &["HeadObject"];
 
+/// The operations whose calls name one object: the per-key calls, and GetObject (whose bytes
+/// and preceding HEADs the profiler follows).
+pub const OBJECT_CALLS: &[&str] = &["HeadObject", "GetObject"];
+
 /// The hash of an object key (its bytes as S3 stores them).
 pub fn key_hash(key: &[u8]) -> u64 {
     let mut hasher = DefaultHasher::new();

@@ -5,6 +5,7 @@
 
 pub mod document;
 pub mod extract;
+pub mod fetched;
 pub mod host;
 pub mod identify;
 pub mod listed;

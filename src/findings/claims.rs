@@ -3,11 +3,27 @@
 //! savings of all findings together are then at most what applying all of them would save.
 //!
 //! - **Precedence.** Rules run in the fixed order of [`rules::ALL`](super::rules::ALL):
-//!   small-pages, relisting, fan-out, head-per-key, small-multipart, repeated-calls,
-//!   empty-receives, polling, retries, paid-failures, then the rules that claim no calls. An
-//!   earlier rule's advice removes its calls first: a HEAD of a listed key is head-per-key's
-//!   (reading the listing removes every such HEAD, repeats included) before repeated-calls may
-//!   cache it. Silenced findings claim nothing.
+//!   small-pages, relisting, fan-out, head-per-key, head-then-get, overlapping-ranges,
+//!   small-multipart, repeated-calls, empty-receives, polling, retries, paid-failures, then the
+//!   rules that claim no calls. An earlier rule's advice removes its calls first: a HEAD of a
+//!   listed key is head-per-key's (reading the listing removes every such HEAD, repeats
+//!   included) before repeated-calls may cache it. Silenced findings claim nothing.
+//! - **HEADs: head-per-key, head-then-get, repeated-calls.** head-then-get comes after
+//!   head-per-key because reading the listing removes a HEAD of a listed key whether or not a
+//!   GET follows it; the two are kept apart where the calls are recorded, not by counting: the
+//!   profiler pairs a GET only with a HEAD of a key no listing had returned, so no HEAD is both
+//!   (when head-per-key is silenced or below its threshold, HEADs of listed keys are nobody's:
+//!   a saving left out, never one counted twice). With repeated-calls, which keeps the first of
+//!   identical calls and claims the others, it shares by the same rule: only a HEAD that is the
+//!   first of its parameters in the run waits for a GET. Of five identical HEADs followed by
+//!   GETs, head-then-get claims the first (which the cache would keep) and repeated-calls the
+//!   four others, in any order of HEADs and GETs. It comes before repeated-calls because its
+//!   advice removes a HEAD, where a cache keeps one.
+//! - **GETs: overlapping-ranges, repeated-calls.** A GET that repeats an earlier request (the
+//!   same range again) is repeated-calls'; the profiler counts only other requests' bytes as
+//!   received again, so overlapping-ranges claims GETs (those all of whose bytes had come
+//!   before) that repeated-calls never does. Its bytes and their transfer are no call's: it
+//!   claims no other calls for them.
 //! - **Listings: small-pages, relisting, repeated-calls.** A loop read in small pages is
 //!   small-pages' for the pages full pages would not need (`pages - needed`); a re-listing of an
 //!   unchanged prefix is relisting's for what is left of it (`needed` where small-pages claims
@@ -250,6 +266,11 @@ mod tests {
             listed_before_cost: Decimal::new(4, 7) * Decimal::from(listed_before),
             empty_receives: 0,
             empty_receives_cost: Decimal::ZERO,
+            after_head: 0,
+            refetched_bytes: 0,
+            refetched_cost: Decimal::ZERO,
+            refetched_calls: 0,
+            refetched_calls_cost: Decimal::ZERO,
         }
     }
 
@@ -468,11 +489,29 @@ mod tests {
         ]
     }
 
-    /// The calls (and listing loops) a mix makes, as the profiler would record them.
+    fn key(key: u8) -> u64 {
+        crate::aws::listed::key_hash(format!("k{key}").as_bytes())
+    }
+
+    /// The calls (and listing loops) a mix makes, as the profiler records them: a listing
+    /// returns all of its bucket's keys; a ranged read `r` receives bytes `10r..10r + 20` (each
+    /// overlaps the next), a whole read all 60; a PUT makes a new ETag. HEADs and GETs are
+    /// marked by the profiler's own [`Fetched`](crate::aws::fetched::Fetched).
     fn record(actions: &[Action]) -> (Vec<Call>, Vec<Loop>) {
+        let (mut calls, loops) = made(actions);
+        let mut fetched = crate::aws::fetched::Fetched::default();
+        for call in &mut calls {
+            fetched.mark(call);
+        }
+        (calls, loops)
+    }
+
+    /// The calls and loops before the HEADs and GETs are marked.
+    fn made(actions: &[Action]) -> (Vec<Call>, Vec<Loop>) {
         let mut calls = Vec::new();
         let mut loops = Vec::new();
         let mut listed: BTreeSet<u8> = BTreeSet::new();
+        let mut versions: BTreeMap<(u8, u8), u64> = BTreeMap::new();
         let mut at = 0u64;
         let mut next = |operation: &str, bucket: u8, fingerprint: String| {
             at += 1 + at % 7 * 3_000;
@@ -521,35 +560,45 @@ mod tests {
                     });
                     listed.insert(bucket);
                 }
-                Action::Head { bucket, key } => {
-                    let mut call = next("HeadObject", bucket, format!("head-{bucket}-{key}"));
+                Action::Head { bucket, key: k } => {
+                    let mut call = next("HeadObject", bucket, format!("head-{bucket}-{k}"));
+                    call.object_key = Some(key(k));
+                    // A listing returns all of its bucket's keys.
                     call.listed_before = Some(listed.contains(&bucket));
                     calls.push(call);
                 }
                 Action::Get {
                     bucket,
-                    key,
+                    key: k,
                     range,
                     retried,
                 } => {
                     let fingerprint = match range {
-                        Some(range) => format!("get-{bucket}-{key}-range-{range}"),
-                        None => format!("get-{bucket}-{key}"),
+                        Some(range) => format!("get-{bucket}-{k}-range-{range}"),
+                        None => format!("get-{bucket}-{k}"),
                     };
+                    let span =
+                        range.map_or((0, 60), |r| (u64::from(r) * 10, u64::from(r) * 10 + 20));
+                    let mut get = next("GetObject", bucket, fingerprint);
+                    get.object_key = Some(key(k));
+                    get.etag = Some(versions.get(&(bucket, k)).copied().unwrap_or(0));
+                    get.span = Some(span);
+                    get.bytes_received = span.1 - span.0;
+                    get.transfer = Decimal::new(9, 2) * Decimal::from(get.bytes_received)
+                        / Decimal::from(1u64 << 30);
                     if retried {
-                        let mut failed = next("GetObject", bucket, fingerprint.clone());
+                        let mut failed = get.clone();
                         failed.status = Some(503);
                         failed.error_code = Some("SlowDown".into());
+                        failed.span = None;
                         calls.push(failed);
-                        let mut retry = next("GetObject", bucket, fingerprint);
-                        retry.attempt = Some(2);
-                        calls.push(retry);
-                    } else {
-                        calls.push(next("GetObject", bucket, fingerprint));
+                        get.attempt = Some(2);
                     }
+                    calls.push(get);
                 }
                 Action::Put { bucket, key } => {
                     let n = calls.len();
+                    *versions.entry((bucket, key)).or_default() += 1;
                     calls.push(next("PutObject", bucket, format!("put-{bucket}-{key}-{n}")));
                 }
                 Action::Upload {
@@ -584,6 +633,66 @@ mod tests {
             }
         }
         (calls, loops)
+    }
+
+    /// Issue 24 item 4: five identical HEADs and then one GET of the key are one HEAD the GET
+    /// answers (head-then-get) and four a cache removes (repeated-calls); five identical GETs
+    /// of another key are repeats, never overlapping ranges, while a range inside what was read
+    /// is.
+    #[test]
+    fn heads_and_gets_are_claimed_once_across_their_findings() {
+        let get = |key, range| Action::Get {
+            bucket: 0,
+            key,
+            range,
+            retried: false,
+        };
+        let mut actions = vec![Action::Head { bucket: 0, key: 1 }; 3];
+        actions.push(get(1, None));
+        for _ in 0..2 {
+            actions.extend([Action::Head { bucket: 0, key: 1 }, get(1, None)]);
+        }
+        actions.extend(vec![get(2, None); 5]);
+        actions.push(get(2, Some(2)));
+        let (calls, loops) = record(&actions);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let facts = runtime.block_on(async {
+            let store = MemoryStore::default();
+            let run = store.begin_run(&RunMeta::new("run")).await.unwrap();
+            let processes = vec![None; calls.len()];
+            let batch = Batch {
+                calls: &calls,
+                processes: &processes,
+                loops: &loops,
+            };
+            store.write_batch(run, batch).await.unwrap();
+            Facts::gather(&store, &[run], &Thresholds::default())
+                .await
+                .unwrap()
+        });
+        let findings = find(&facts, &Thresholds::default());
+        let saved: BTreeMap<(&str, &str), (u64, Option<u64>)> = findings
+            .iter()
+            .filter_map(|f| {
+                let saving = f.saving.as_ref()?;
+                Some((
+                    (f.rule, f.evidence.operation.as_str()),
+                    (saving.calls, saving.bytes),
+                ))
+            })
+            .collect();
+        assert_eq!(
+            saved,
+            BTreeMap::from([
+                (("head-then-get", "HeadObject"), (1, None)),
+                (("repeated-calls", "HeadObject"), (4, None)),
+                (("repeated-calls", "GetObject"), (4, None)),
+                (("overlapping-ranges", "GetObject"), (1, Some(20))),
+            ]),
+            "{findings:#?}"
+        );
     }
 
     proptest! {
@@ -673,6 +782,37 @@ mod tests {
             for finding in findings.iter().filter(|f| f.rule == "small-multipart") {
                 let bucket = finding.evidence.resource.as_deref().unwrap();
                 prop_assert!(finding.saving.as_ref().unwrap().calls <= 2 * small_uploads(bucket));
+            }
+            // A HEAD a GET answered is one no listing named, one per GET; bytes received again
+            // are the GETs' bytes, and a GET claimed all of whose bytes came before.
+            for finding in findings.iter().filter(|f| f.rule == "head-then-get") {
+                let resource = finding.evidence.resource.as_deref();
+                let heads = calls
+                    .iter()
+                    .filter(|c| c.operation == "HeadObject" && c.resource.as_deref() == resource)
+                    .filter(|c| c.listed_before != Some(true) && !c.is_error() && !c.is_retry())
+                    .count() as u64;
+                let gets = calls
+                    .iter()
+                    .filter(|c| c.operation == "GetObject" && c.resource.as_deref() == resource)
+                    .filter(|c| !c.is_error())
+                    .count() as u64;
+                prop_assert!(finding.saving.as_ref().unwrap().calls <= heads.min(gets));
+            }
+            for finding in findings.iter().filter(|f| f.rule == "overlapping-ranges") {
+                let resource = finding.evidence.resource.as_deref();
+                let gets = || {
+                    calls
+                        .iter()
+                        .filter(|c| c.operation == "GetObject" && c.resource.as_deref() == resource)
+                };
+                let received: u64 = gets().filter(|c| c.span.is_some()).map(|c| c.bytes_received).sum();
+                let saving = finding.saving.as_ref().unwrap();
+                prop_assert!(saving.bytes.unwrap() <= received);
+                let whole = gets()
+                    .filter(|c| !c.is_retry() && c.refetched_bytes == Some(c.bytes_received))
+                    .count() as u64;
+                prop_assert_eq!(saving.calls, whole);
             }
             // Only HEADs after a listing of their bucket are head-per-key's.
             for finding in findings.iter().filter(|f| f.rule == "head-per-key") {

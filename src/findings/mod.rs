@@ -65,6 +65,9 @@ pub struct CallsiteCount {
 pub struct Saving {
     pub calls: u64,
     pub usd: Usd,
+    /// Bytes that would not be downloaded (overlapping-ranges), with their transfer in `usd`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 impl Saving {
@@ -72,6 +75,7 @@ impl Saving {
         Self {
             calls,
             usd: Usd(amount),
+            bytes: None,
         }
     }
 }
@@ -190,6 +194,7 @@ impl Facts {
             .iter()
             .map(|b| (b.service, b.operation))
             .chain(rules::PER_KEY_AFTER_LISTING.iter().copied())
+            .chain([rules::S3_GET])
             .chain(
                 crate::aws::receives::RECEIVES
                     .iter()

@@ -139,8 +139,50 @@ pub fn call_from_exchange(
             .map(|page| page.listed_keys().to_vec())
             .unwrap_or_default(),
         object_key: name.object_key,
+        // Set by the profiler, which knows what the run fetched before.
+        after_head: None,
+        refetched_bytes: None,
+        span: fetched_span(exchange, name.object_key.is_some(), answer.status),
+        etag: exchange
+            .response
+            .as_ref()
+            .and_then(|r| r.headers.get(http::header::ETAG))
+            .map(|etag| crate::aws::listed::key_hash(etag.as_bytes())),
         received: measured.received,
     }
+}
+
+/// The object's bytes a GetObject received whole, `start..end`: the `Content-Range` of a 206,
+/// or the whole object for a 200 without one. `None` for other calls, failed or cut answers,
+/// and a body whose length is not the span's.
+fn fetched_span(exchange: &Exchange, object_call: bool, status: Option<u16>) -> Option<(u64, u64)> {
+    let response = exchange.response.as_ref()?;
+    if !object_call || exchange.method != http::Method::GET || exchange.outcome != Outcome::Complete
+    {
+        return None;
+    }
+    let length = exchange.response_body.bytes;
+    let span = match status? {
+        200 => (0, length),
+        206 => {
+            let range = response.headers.get(http::header::CONTENT_RANGE)?;
+            content_range(range.to_str().ok()?)?
+        }
+        _ => return None,
+    };
+    (span.1 - span.0 == length).then_some(span)
+}
+
+/// `bytes 0-99/1000` as `(0, 100)`.
+fn content_range(value: &str) -> Option<(u64, u64)> {
+    let (first, last) = value
+        .trim()
+        .strip_prefix("bytes ")?
+        .split_once('/')?
+        .0
+        .split_once('-')?;
+    let (first, last): (u64, u64) = (first.trim().parse().ok()?, last.trim().parse().ok()?);
+    (first <= last).then(|| (first, last + 1))
 }
 
 /// What a call is called, and the resource it acts on.
@@ -149,7 +191,7 @@ struct Name {
     service: String,
     operation: String,
     resource: Option<String>,
-    /// The hash of the object key of an S3 per-key call (HeadObject).
+    /// The hash of the object key of an S3 call about one object (HeadObject, GetObject).
     object_key: Option<u64>,
 }
 
@@ -191,7 +233,7 @@ fn name(identifier: &Identifier<'_>, exchange: &Exchange, identity: &Identity) -
                 },
             );
             let object_key = (service_model.name == "s3"
-                && crate::aws::listed::PER_KEY.contains(&operation_model.name))
+                && crate::aws::listed::OBJECT_CALLS.contains(&operation_model.name))
             .then(|| crate::aws::listed::request_key_hash(path_style))
             .flatten();
             Name {
@@ -461,6 +503,17 @@ mod tests {
             time_to_response_head: None,
             duration: Duration::from_millis(5),
         }
+    }
+
+    #[test]
+    fn a_content_range_is_the_span_received() {
+        assert_eq!(content_range("bytes 0-99/1000"), Some((0, 100)));
+        assert_eq!(
+            content_range("bytes 737856-999999/1000000"),
+            Some((737_856, 1_000_000))
+        );
+        assert_eq!(content_range("bytes */1000"), None);
+        assert_eq!(content_range("bytes 5-4/10"), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 
 use super::identify::call_from_exchange;
 use super::loops::LoopTracker;
+use crate::aws::fetched::Fetched;
 use crate::aws::identify::Identifier;
 use crate::aws::listed;
 use crate::aws::model::Model;
@@ -45,6 +46,8 @@ pub struct Profiler {
     loops: LoopTracker,
     /// The objects S3 listings returned so far in the run, as hashes of (bucket, key).
     listed: Mutex<FxHashSet<u64>>,
+    /// What the run's HEADs and GETs of S3 objects asked and received so far.
+    fetched: Mutex<Fetched>,
     sinks: Vec<Arc<dyn CallSink>>,
     /// Call-site and test labels too long to keep ([`super::callsite::MAX_LABEL`]).
     dropped_labels: AtomicU64,
@@ -62,6 +65,7 @@ impl Profiler {
             answerer: Answerer::Aws,
             loops: LoopTracker::default(),
             listed: Mutex::default(),
+            fetched: Mutex::default(),
             sinks,
             dropped_labels: AtomicU64::new(0),
         }
@@ -76,6 +80,7 @@ impl Profiler {
     /// Hands a call to every sink, then the loops its page finished.
     pub fn deliver(&self, mut call: Call) {
         self.remember_listed(&mut call);
+        self.remember_fetched(&mut call);
         if let Some(page) = &call.page {
             call.loop_id = self.loops.on_page(&call, page, call.page_size_max);
         }
@@ -102,8 +107,10 @@ impl Profiler {
             return;
         };
         if let Some(key) = call.object_key {
-            let listed = self.listed.lock().unwrap_or_else(PoisonError::into_inner);
-            call.listed_before = Some(listed.contains(&listed::object_hash(bucket, key)));
+            if listed::PER_KEY.contains(&call.operation.as_str()) {
+                let listed = self.listed.lock().unwrap_or_else(PoisonError::into_inner);
+                call.listed_before = Some(listed.contains(&listed::object_hash(bucket, key)));
+            }
         } else if !call.listed_keys.is_empty() {
             let mut listed = self.listed.lock().unwrap_or_else(PoisonError::into_inner);
             let room = MAX_LISTED.saturating_sub(listed.len());
@@ -114,6 +121,15 @@ impl Profiler {
                     .map(|key| listed::object_hash(bucket, *key)),
             );
         }
+    }
+
+    /// Marks a GET of an S3 object that answers an earlier HEAD, and the bytes it received
+    /// again (`aws::fetched`).
+    fn remember_fetched(&self, call: &mut Call) {
+        self.fetched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .mark(call);
     }
 
     fn deliver_loops(&self, loops: Vec<Loop>) {
@@ -170,6 +186,15 @@ impl Observer for Profiler {
     fn flush(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.deliver_loops(self.loops.take_all());
+            let fetched =
+                std::mem::take(&mut *self.fetched.lock().unwrap_or_else(PoisonError::into_inner));
+            if fetched.dropped() > 0 {
+                tracing::warn!(
+                    dropped = fetched.dropped(),
+                    "S3 HEADs, GET requests or byte spans past the limit were not remembered: \
+                     head-then-get and overlapping-ranges may claim less than they could"
+                );
+            }
             let dropped = self.dropped_labels.load(Ordering::Relaxed);
             if dropped > 0 {
                 tracing::warn!(
@@ -205,6 +230,7 @@ mod tests {
         let mut call = Call::sample("s3", "HeadObject");
         call.resource = Some(bucket.into());
         call.object_key = Some(key_hash(key.as_bytes()));
+        call.fingerprint = Some(format!("head {bucket}/{key}"));
         call
     }
 
@@ -236,6 +262,119 @@ mod tests {
         assert_eq!(
             marks,
             [Some(false), None, Some(true), Some(false), Some(false)]
+        );
+    }
+
+    fn get(bucket: &str, key: &str, range: Option<&str>, span: (u64, u64)) -> Call {
+        let mut call = Call::sample("s3", "GetObject");
+        call.resource = Some(bucket.into());
+        call.object_key = Some(key_hash(key.as_bytes()));
+        call.fingerprint = Some(format!("{bucket}/{key}/{range:?}"));
+        call.span = Some(span);
+        call.etag = Some(1);
+        call.bytes_received = span.1 - span.0;
+        call
+    }
+
+    fn profiler(calls: &Arc<Calls>) -> Profiler {
+        let (table, settings) = crate::pricing::overlay::load(&Default::default()).unwrap();
+        Profiler::new(
+            Arc::new(Pricer::new(table, settings)),
+            vec![calls.clone() as Arc<dyn CallSink>],
+        )
+    }
+
+    /// Issue 24 item 4: a GET answers one HEAD of its object that came before it (not one of a
+    /// listed key, not one another GET answered, not a repeat of an earlier HEAD).
+    #[test]
+    fn a_get_answers_one_earlier_head_of_its_object() {
+        let calls = Arc::new(Calls::default());
+        let profiler = profiler(&calls);
+        profiler.deliver(get("b", "early", None, (0, 10)));
+        profiler.deliver(head("b", "a"));
+        let mut conditional = head("b", "a");
+        conditional.fingerprint = Some("head b/a If-Match".into());
+        profiler.deliver(conditional);
+        // The same HEAD again: the repeat repeated-calls claims.
+        profiler.deliver(head("b", "a"));
+        let mut missing = head("b", "gone");
+        missing.status = Some(404);
+        profiler.deliver(missing);
+        profiler.deliver(get("b", "a", None, (0, 10)));
+        profiler.deliver(get("b", "a", Some("bytes=0-4"), (0, 5)));
+        profiler.deliver(get("b", "a", Some("bytes=5-9"), (5, 10)));
+        profiler.deliver(get("b", "gone", None, (0, 10)));
+        profiler.deliver(get("other", "a", None, (0, 10)));
+        let mut listing = Call::sample("s3", "ListObjectsV2");
+        listing.resource = Some("b".into());
+        listing.listed_keys = vec![key_hash(b"listed")];
+        profiler.deliver(listing);
+        profiler.deliver(head("b", "listed"));
+        profiler.deliver(get("b", "listed", None, (0, 10)));
+        let marks: Vec<Option<bool>> = calls
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.operation == "GetObject")
+            .map(|c| c.after_head)
+            .collect();
+        assert_eq!(
+            marks,
+            [false, true, true, false, false, false, false].map(Some)
+        );
+    }
+
+    /// Issue 24 item 4: bytes received again by another request are counted; disjoint ranges,
+    /// the same request again, and a changed object are not.
+    #[test]
+    fn overlapping_ranges_count_the_bytes_received_again() {
+        let calls = Arc::new(Calls::default());
+        let profiler = profiler(&calls);
+        // boto3 download_file: disjoint parts.
+        for part in 0..6u64 {
+            let start = part * 8;
+            let range = format!("bytes={start}-{}", start + 7);
+            profiler.deliver(get("b", "big", Some(&range), (start, start + 8)));
+        }
+        // polars: a suffix, then the whole file.
+        profiler.deliver(get("b", "small", Some("bytes=-4"), (6, 10)));
+        profiler.deliver(get("b", "small", None, (0, 10)));
+        // The same request again: a repeat, not an overlap.
+        profiler.deliver(get("b", "small", None, (0, 10)));
+        // A range inside what was read: all of it again.
+        profiler.deliver(get("b", "small", Some("bytes=2-5"), (2, 6)));
+        // Another version of the object: nothing of the old one counts.
+        let mut changed = get("b", "small", Some("bytes=0-2"), (0, 3));
+        changed.etag = Some(2);
+        profiler.deliver(changed);
+        // No span (a failed GET): not known.
+        let mut failed = get("b", "small", Some("bytes=0-3"), (0, 4));
+        failed.span = None;
+        profiler.deliver(failed);
+        let refetched: Vec<Option<u64>> = calls
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.refetched_bytes)
+            .collect();
+        assert_eq!(
+            refetched,
+            [
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(4),
+                None,
+                Some(4),
+                Some(0),
+                None
+            ]
         );
     }
 }

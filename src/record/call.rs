@@ -242,6 +242,18 @@ pub struct Call {
     /// the key a per-key call names (`aws::listed`). Keys themselves are never kept.
     pub listed_keys: Vec<u64>,
     pub object_key: Option<u64>,
+    /// For an S3 GetObject: whether it came after a HEAD of the same object in the run, one
+    /// that no listing had named and no other GET had answered (the HEAD it makes unneeded).
+    /// `None` for other calls.
+    pub after_head: Option<bool>,
+    /// For an S3 GetObject whose bytes came back whole: how many of them earlier GETs of the same
+    /// object (same ETag) in the run had already received, by other requests (an identical
+    /// request is a repeat: 0 here). `None` for other calls, or where it is not known.
+    pub refetched_bytes: Option<u64>,
+    /// In memory only, never stored: the object's bytes a GetObject received (`start..end`,
+    /// from `Content-Range`, or the whole object) and a hash of its ETag.
+    pub span: Option<(u64, u64)>,
+    pub etag: Option<u64>,
     /// For a receive or poll (SQS ReceiveMessage, Kinesis GetRecords): the messages or records
     /// it returned, where they could be counted.
     pub received: Option<u64>,
@@ -364,6 +376,10 @@ impl Call {
             listed_before: None,
             listed_keys: Vec::new(),
             object_key: None,
+            after_head: None,
+            refetched_bytes: None,
+            span: None,
+            etag: None,
             received: None,
         }
     }

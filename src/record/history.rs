@@ -174,6 +174,17 @@ pub struct ResourceGroup {
     /// nothing, and their cost.
     pub empty_receives: u64,
     pub empty_receives_cost: Decimal,
+    /// GetObject calls (any attempt) that came after a HEAD of the same object no listing had
+    /// named: each makes one HEAD unneeded.
+    pub after_head: u64,
+    /// GetObject bytes received again by other requests for the same object (overlapping
+    /// ranges), and their share of the data transfer.
+    pub refetched_bytes: u64,
+    pub refetched_cost: Decimal,
+    /// Of `count`, GETs all of whose bytes had been received before, and their own and implied
+    /// cost (transfer is in `refetched_cost`).
+    pub refetched_calls: u64,
+    pub refetched_calls_cost: Decimal,
 }
 
 /// Failed attempts of one operation with one outcome.

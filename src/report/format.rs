@@ -2,8 +2,8 @@
 //! (money, durations, times, counts, loops, findings), applied at the last moment.
 
 use super::{LoopReport, LoopTotals, OperationReport, Report, RunReport};
-use crate::findings::rules::thousands;
-use crate::findings::Finding;
+use crate::findings::rules::{bytes_text, thousands};
+use crate::findings::{Finding, Saving};
 use crate::record::{cost_label, describe_items_unknown};
 
 /// Findings worth acting on, in the report's order (most saved first): the `top-*` ones only
@@ -34,14 +34,26 @@ pub(super) fn breakdown(report: &Report) -> Vec<String> {
     .collect()
 }
 
-/// What acting on a finding saves: `save $0.0003 and 270 calls`, `270 fewer calls`, or nothing.
+/// What acting on a finding saves: `save $0.0003 and 270 calls`, `270 fewer calls`, `save
+/// $0.00002 and 262.1 KB of downloads`, or nothing.
 pub(super) fn saving_text(finding: &Finding) -> Option<String> {
     match &finding.saving {
         Some(saving) if !saving.usd.is_zero() => Some(format!(
             "save {} and {}",
             saving.usd,
-            counted(saving.calls, "call", "calls")
+            match saving.bytes {
+                Some(bytes) if saving.calls == 0 => format!("{} of downloads", bytes_text(bytes)),
+                Some(bytes) => format!(
+                    "{} and {} of downloads",
+                    counted(saving.calls, "call", "calls"),
+                    bytes_text(bytes)
+                ),
+                None => counted(saving.calls, "call", "calls"),
+            }
         )),
+        Some(Saving {
+            bytes: Some(bytes), ..
+        }) if *bytes > 0 => Some(format!("{} fewer downloaded", bytes_text(*bytes))),
         Some(saving) if saving.calls > 0 => Some(format!(
             "{} fewer {}",
             thousands(saving.calls),

@@ -832,6 +832,42 @@ pub(super) mod tests {
         assert!(text.contains("dynamodb Scan jobs\\|archive"), "{text}");
     }
 
+    /// A saving in bytes too (overlapping-ranges) says how much less is downloaded, in every
+    /// format that shows savings.
+    #[test]
+    fn a_saving_in_bytes_says_so() {
+        let mut report = sample();
+        let mut ranges = finding(
+            "overlapping-ranges",
+            "overlapping-ranges:s3:GetObject:exports",
+            "88.0 KB of objects on exports downloaded again by overlapping GetObject ranges",
+            "GETs received byte ranges again.",
+            Some((2, "0.00002")),
+        );
+        ranges.saving.as_mut().unwrap().bytes = Some(88_036);
+        report.findings = vec![ranges.clone()];
+        let text = render_markdown(&report);
+        assert!(
+            text.contains("save \\$0.00002 and 2 calls and 88.0 KB of downloads"),
+            "{text}"
+        );
+        let table = crate::report::table::render_table(&report);
+        assert!(
+            table.contains("save $0.00002 and 2 calls and 88.0 KB of downloads"),
+            "{table}"
+        );
+        let json = serde_json::to_value(&ranges).unwrap();
+        assert_eq!(json["saving"]["bytes"], 88_036);
+        // Not priced (the client runs in the bucket's Region): the bytes alone.
+        let saving = ranges.saving.as_mut().unwrap();
+        saving.calls = 0;
+        saving.usd = Usd(Decimal::ZERO);
+        assert_eq!(
+            super::super::format::saving_text(&ranges).as_deref(),
+            Some("88.0 KB fewer downloaded")
+        );
+    }
+
     #[test]
     fn names_cannot_inject_markdown_or_html() {
         let mut report = sample();

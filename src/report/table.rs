@@ -259,6 +259,9 @@ fn findings(out: &mut String, report: &Report) {
         let _ = writeln!(out, "\nfindings (most saved first):");
         for finding in actionable.iter().take(MAX_ROWS / 2) {
             let saving = match &finding.saving {
+                Some(saving) if saving.bytes.is_some() => super::format::saving_text(finding)
+                    .map(|text| format!("  → {text}"))
+                    .unwrap_or_default(),
                 Some(saving) if !saving.usd.is_zero() => format!(
                     "  → save {} and {} calls",
                     saving.usd,

@@ -347,6 +347,11 @@ impl RunStore for MemoryStore {
                     listed_before_cost: t.listed_before_cost,
                     empty_receives: t.empty_receives,
                     empty_receives_cost: t.empty_receives_cost,
+                    after_head: t.after_head,
+                    refetched_bytes: t.refetched_bytes,
+                    refetched_cost: t.refetched_cost,
+                    refetched_calls: t.refetched_calls,
+                    refetched_calls_cost: t.refetched_calls_cost,
                 })
                 .collect();
             crate::record::sort_resources(&mut out);

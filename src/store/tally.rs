@@ -98,6 +98,15 @@ pub struct ResourceTotals {
     /// First attempts of a receive that returned nothing, and their cost.
     pub empty_receives: u64,
     pub empty_receives_cost: Decimal,
+    /// GETs (any attempt) that answered a HEAD of their object waiting for one.
+    pub after_head: u64,
+    /// Bytes GETs (any attempt) received again by other requests, and their share of the
+    /// GETs' data transfer.
+    pub refetched_bytes: u64,
+    pub refetched_cost: Decimal,
+    /// First attempts whose bytes were all received before, and their own and implied cost.
+    pub refetched_calls: u64,
+    pub refetched_calls_cost: Decimal,
 }
 
 #[derive(Debug)]
@@ -294,6 +303,21 @@ impl<'a> Totals<'a> {
         if !implied.is_zero() {
             resource.implied_calls += 1;
             resource.implied += implied;
+        }
+        if row.after_head == Some(true) {
+            resource.after_head += 1;
+        }
+        if let Some(bytes) = row.refetched_bytes.filter(|b| *b > 0) {
+            resource.refetched_bytes += bytes;
+            // The bytes received again, priced as the GET's own transfer was.
+            if row.bytes_received > 0 {
+                resource.refetched_cost +=
+                    row.transfer * Decimal::from(bytes) / Decimal::from(row.bytes_received);
+            }
+            if first_attempt && bytes >= row.bytes_received {
+                resource.refetched_calls += 1;
+                resource.refetched_calls_cost += row.cost + implied;
+            }
         }
     }
 

@@ -76,6 +76,17 @@ class Handler(BaseHTTPRequestHandler):
                     "answer_to": number,
                     "truncated": b"<IsTruncated>true</IsTruncated>" in data[:4096],
                 }) + "\n")
+        elif self.command in ("GET", "HEAD"):
+            # A read's answer: which bytes of which version came back, for the test's own
+            # account of HEADs a GET answered and bytes received twice.
+            with lock:
+                log.write(json.dumps({
+                    "answer_to": number,
+                    "status": answer.status,
+                    "content_range": answer.getheader("content-range"),
+                    "etag": answer.getheader("etag"),
+                    "received": len(data),
+                }) + "\n")
         self.send_response(answer.status, answer.reason)
         for k, v in answer.getheaders():
             # A HEAD's Content-Length is the object's, not the (empty) body's.

@@ -70,22 +70,26 @@ impl Counter {
         counts
     }
 
-    /// The requests in the order they came, each listing page with `truncated` from its answer.
+    /// The requests in the order they came, each listing page with `truncated` from its answer,
+    /// each read with its `answer` (status, Content-Range, ETag, bytes received).
     fn requests(&self) -> Vec<Value> {
         let mut requests: Vec<Value> = Vec::new();
-        let mut truncated: BTreeMap<u64, bool> = BTreeMap::new();
+        let mut answers: BTreeMap<u64, Value> = BTreeMap::new();
         for line in std::fs::read_to_string(&self.log).unwrap().lines() {
             let entry: Value = serde_json::from_str(line).unwrap();
             match entry["answer_to"].as_u64() {
                 Some(n) => {
-                    truncated.insert(n, entry["truncated"].as_bool().unwrap());
+                    answers.insert(n, entry);
                 }
                 None => requests.push(entry),
             }
         }
         for request in &mut requests {
-            if let Some(truncated) = truncated.get(&request["n"].as_u64().unwrap()) {
-                request["truncated"] = Value::Bool(*truncated);
+            if let Some(answer) = answers.remove(&request["n"].as_u64().unwrap()) {
+                match answer["truncated"].as_bool() {
+                    Some(truncated) => request["truncated"] = Value::Bool(truncated),
+                    None => request["answer"] = answer,
+                }
             }
         }
         requests
@@ -271,6 +275,217 @@ fn s3_operation(request: &Value) -> String {
         _ => "unclassified",
     };
     format!("s3 {op}")
+}
+
+/// The object a request addresses: its bucket and key.
+fn s3_object(request: &Value) -> (String, String) {
+    let host = request["host"].as_str().unwrap_or("");
+    let path = request["path"]
+        .as_str()
+        .unwrap_or("")
+        .trim_start_matches('/');
+    if host.starts_with("s3.") || host.starts_with("s3-") {
+        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+        (bucket.to_string(), key.to_string())
+    } else {
+        (s3_bucket(request), path.to_string())
+    }
+}
+
+/// Per bucket, counted on the wire: the HEADs (answered 200) that a later GET of the same key
+/// (answered 2xx) answered, one HEAD per GET. None of these buckets is listed.
+fn heads_then_gets(requests: &[Value]) -> BTreeMap<String, u64> {
+    let mut waiting: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut answered = BTreeMap::new();
+    for request in requests {
+        let status = request["answer"]["status"].as_u64().unwrap_or(0);
+        let object = s3_object(request);
+        match s3_operation(request).as_str() {
+            "s3 HeadObject" if status == 200 => *waiting.entry(object).or_default() += 1,
+            "s3 GetObject" if (200..300).contains(&status) => {
+                if let Some(heads) = waiting.get_mut(&object).filter(|n| **n > 0) {
+                    *heads -= 1;
+                    *answered.entry(object.0).or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    answered
+}
+
+/// Per bucket, counted on the wire: the bytes GETs received of an object (same ETag) that other
+/// GET requests had received before (the same request again is a repeat, not counted), and the
+/// GETs all of whose bytes had come before.
+fn refetched(requests: &[Value]) -> BTreeMap<String, (u64, u64)> {
+    // By object: its ETag, and the spans received of it.
+    type Spans = BTreeMap<(String, String), (String, Vec<(u64, u64)>)>;
+    let mut spans = Spans::new();
+    let mut seen: std::collections::BTreeSet<String> = Default::default();
+    let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for request in requests {
+        if s3_operation(request) != "s3 GetObject" {
+            continue;
+        }
+        let answer = &request["answer"];
+        let received = answer["received"].as_u64().unwrap();
+        let span = match answer["status"].as_u64().unwrap() {
+            200 => (0, received),
+            206 => {
+                let range = answer["content_range"].as_str().unwrap();
+                let (first, last) = range
+                    .trim_start_matches("bytes ")
+                    .split('/')
+                    .next()
+                    .unwrap()
+                    .split_once('-')
+                    .unwrap();
+                (first.parse().unwrap(), last.parse::<u64>().unwrap() + 1)
+            }
+            _ => continue,
+        };
+        let identity = format!(
+            "{} {} {} {}",
+            request["host"], request["path"], request["query"], request["range"]
+        );
+        if !seen.insert(identity) {
+            continue;
+        }
+        let object = s3_object(request);
+        let etag = answer["etag"].as_str().unwrap_or("").to_string();
+        let (known, before) = spans
+            .entry(object.clone())
+            .or_insert((etag.clone(), Vec::new()));
+        if *known != etag {
+            *known = etag;
+            before.clear();
+        }
+        // What of `span` the earlier spans cover: their parts inside it, merged.
+        let mut inside: Vec<(u64, u64)> = before
+            .iter()
+            .map(|&(s, e)| (s.max(span.0), e.min(span.1)))
+            .filter(|(s, e)| s < e)
+            .collect();
+        inside.sort_unstable();
+        let (mut again, mut reach) = (0, span.0);
+        for (s, e) in inside {
+            let s = s.max(reach);
+            if e > s {
+                again += e - s;
+                reach = e;
+            }
+        }
+        before.push(span);
+        if again > 0 {
+            let entry = out.entry(object.0).or_default();
+            entry.0 += again;
+            if again == span.1 - span.0 {
+                entry.1 += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Issue 24 item 4: a HEAD followed by a GET of the same key, and bytes downloaded again by
+/// overlapping ranges, as boto3, s3fs, pandas and polars make them: each finding claims exactly
+/// what the wire shows, per bucket, and s3transfer's ranged parts of a big object (which
+/// overlap nothing) are not flagged.
+#[test]
+fn heads_then_gets_and_overlapping_ranges_claim_what_the_wire_shows() {
+    let scratch = tempfile::tempdir().unwrap();
+    let home = scratch.path().join("tollgate-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let moto = Moto::start(&python_with_moto(), scratch.path());
+    let counter = Counter::start(&python_with_moto(), scratch.path(), &moto.url());
+    let db = scratch.path().join("history.db");
+    let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
+    let mut command = tollgate_command(&home);
+    command
+        .args(["run", "--db"])
+        .arg(&db)
+        .args(["--upstream", &format!("http://127.0.0.1:{}", counter.port)])
+        .args(["--", "sh", "-c", r#""$0" "$1" "$2" && "$3" "$4" "$2""#])
+        .arg(python_with_moto())
+        .arg(e2e.join("ranged_reads.py"))
+        .arg("lake-reads")
+        .arg(datastack_python())
+        .arg(e2e.join("datastack_reads.py"));
+    dummy_aws_env(&mut command, scratch.path());
+    let finished = run_bounded(command, scratch.path(), "reads", Duration::from_secs(180));
+    assert!(finished.status.success(), "{}", finished.describe());
+
+    let output = tollgate_command(&home)
+        .args(["report", "--last", "--format", "json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let of = |rule: &str| -> BTreeMap<String, &Value> {
+        findings
+            .iter()
+            .filter(|f| f["rule"] == rule)
+            .map(|f| (f["evidence"]["resource"].as_str().unwrap().to_string(), f))
+            .collect()
+    };
+    let requests = counter.requests();
+
+    // HEAD then GET: boto3's head_object + get_object (3), s3fs's open and pandas' read_csv
+    // through it (3), s3transfer's HEAD before its ranged parts (1).
+    let wire = heads_then_gets(&requests);
+    assert_eq!(wire.get("lake-reads-boto3"), Some(&3), "{wire:?}");
+    assert_eq!(wire.get("lake-reads-s3fs"), Some(&3), "{wire:?}");
+    let claimed: BTreeMap<String, u64> = of("head-then-get")
+        .into_iter()
+        .map(|(bucket, f)| (bucket, f["saving"]["calls"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(claimed, wire, "{findings:#?}");
+    // A HEAD is an S3 Standard Tier 2 request, $0.0004 per 1,000 (us-east-1).
+    for (bucket, finding) in of("head-then-get") {
+        let usd: Decimal = finding["saving"]["usd"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            usd,
+            Decimal::new(4, 7) * Decimal::from(wire[&bucket]),
+            "{finding:#}"
+        );
+    }
+
+    // Overlapping ranges: boto3's four ranges (20,000 bytes overlap, 10,000 inside what was
+    // read: that GET's call too; the repeated range is a repeat); polars reads a small parquet
+    // file's last 256 KiB (all of it) for the footer, then its column chunks again.
+    let wire = refetched(&requests);
+    assert_eq!(wire.get("lake-reads-boto3"), Some(&(30_000, 1)), "{wire:?}");
+    assert!(!wire.contains_key("lake-reads-big"), "{wire:?}");
+    assert!(
+        wire.get("lake-reads-polars")
+            .is_some_and(|(bytes, _)| *bytes > 0),
+        "polars reads small parquet files twice: {wire:?}"
+    );
+    let claimed: BTreeMap<String, (u64, u64)> = of("overlapping-ranges")
+        .into_iter()
+        .map(|(bucket, f)| {
+            (
+                bucket,
+                (
+                    f["saving"]["bytes"].as_u64().unwrap(),
+                    f["saving"]["calls"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(claimed, wire, "{findings:#?}");
+    // The bytes' data transfer at $0.09 per GB (2^30 bytes), and a whole GET's request
+    // ($0.0004 per 1,000), exactly as the GETs were priced.
+    for (bucket, finding) in of("overlapping-ranges") {
+        let usd: Decimal = finding["saving"]["usd"].as_str().unwrap().parse().unwrap();
+        let (bytes, calls) = wire[&bucket];
+        let expected = Decimal::new(9, 2) * Decimal::from(bytes) / Decimal::from(1u64 << 30)
+            + Decimal::new(4, 7) * Decimal::from(calls);
+        // Published to 12 places (half to even).
+        assert_eq!(usd, expected.round_dp(12), "{bucket}: {finding:#}");
+    }
 }
 
 #[test]

@@ -237,6 +237,11 @@ mod tests {
             listed_before_cost: Decimal::ZERO,
             empty_receives: 0,
             empty_receives_cost: Decimal::ZERO,
+            after_head: 0,
+            refetched_bytes: 0,
+            refetched_cost: Decimal::ZERO,
+            refetched_calls: 0,
+            refetched_calls_cost: Decimal::ZERO,
         }
     }
 

@@ -1,7 +1,9 @@
 //! The rules. Each takes the facts and thresholds and returns its findings; each is tested on
 //! its own, beside it. One file per family: `paging.rs` (small pages), `relisting.rs` (a prefix
 //! listed again with nothing written), `batching.rs` (fan-out, a head per listed key),
-//! `multipart.rs` (multipart uploads below the minimum), `repeats.rs` (repeated calls,
+//! `head_then_get.rs` (a HEAD a later GET of the same key answers), `ranges.rs` (bytes of an
+//! object downloaded again by overlapping ranges), `multipart.rs` (multipart uploads below the
+//! minimum), `repeats.rs` (repeated calls,
 //! polling), `failures.rs` (retries, paid failures) and `cost.rs` (implied costs, cross-Region
 //! calls, unpriced calls, the top operations). This file has the order they run and rank in, and the helpers they share.
 //!
@@ -13,8 +15,10 @@
 mod batching;
 mod cost;
 mod failures;
+mod head_then_get;
 mod multipart;
 mod paging;
+mod ranges;
 mod relisting;
 mod repeats;
 
@@ -24,8 +28,10 @@ use crate::record::{rfc3339, Usd};
 pub use batching::{fan_out, head_per_listed_key, Batchable, BATCHABLE, PER_KEY_AFTER_LISTING};
 pub use cost::{cross_region, implied_costs, top_operations, unpriced};
 pub use failures::{paid_failures, retries};
+pub use head_then_get::{head_then_get, S3_GET};
 pub use multipart::{small_multipart, MULTIPART, MULTIPART_MINIMUM};
 pub use paging::small_pages;
+pub use ranges::{bytes_text, overlapping_ranges};
 pub use relisting::{relisting, S3_LISTINGS, S3_WRITES};
 pub use repeats::{empty_receives, polling, repeated_calls};
 
@@ -38,6 +44,8 @@ pub const ALL: &[Rule] = &[
     relisting,
     fan_out,
     head_per_listed_key,
+    head_then_get,
+    overlapping_ranges,
     small_multipart,
     repeated_calls,
     empty_receives,
@@ -56,6 +64,8 @@ pub fn rank(rule: &str) -> usize {
         "relisting",
         "fan-out",
         "head-per-key",
+        "head-then-get",
+        "overlapping-ranges",
         "small-multipart",
         "repeated-calls",
         "empty-receives",

@@ -273,6 +273,11 @@ mod tests {
                 listed_before_cost: Decimal::ZERO,
                 empty_receives: empty,
                 empty_receives_cost: Decimal::new(4, 7) * Decimal::from(empty),
+                after_head: 0,
+                refetched_bytes: 0,
+                refetched_cost: Decimal::ZERO,
+                refetched_calls: 0,
+                refetched_calls_cost: Decimal::ZERO,
             };
         let facts = Facts {
             per_item: vec![

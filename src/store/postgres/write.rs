@@ -136,7 +136,9 @@ async fn insert_calls(tx: &mut Tx<'_>, run_id: i64, batch: Batch<'_>) -> Result<
             .opt_int(call.received.map(count))
             .opt_text(priced_json(&call.priced).as_deref())
             .opt_text(call.callsite.as_deref())
-            .opt_text(call.test.as_deref());
+            .opt_text(call.test.as_deref())
+            .opt_flag(call.after_head)
+            .opt_int(call.refetched_bytes.map(count));
     }
     let mut copy = tx
         .copy_in_raw(
@@ -145,7 +147,7 @@ async fn insert_calls(tx: &mut Tx<'_>, run_id: i64, batch: Batch<'_>) -> Result<
              upstream_failure, attempt, invocation_id, bytes_sent, bytes_received, price_status, \
              cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, \
              resource, client_pid, client_command, listed_before, received, priced, callsite, \
-             test) FROM STDIN",
+             test, after_head, refetched_bytes) FROM STDIN",
         )
         .await?;
     if let Err(error) = copy.send(rows.finish().into_bytes()).await {
@@ -334,10 +336,12 @@ async fn write_outcomes(
         sqlx::query(
             "INSERT INTO resource_totals AS t (run_id, service, operation, resource, \
              first_attempts, first_cost_usd, first_us, last_us, implied_calls, implied_usd, \
-             listed_before, listed_before_usd, empty_receives, empty_receives_usd) \
+             listed_before, listed_before_usd, empty_receives, empty_receives_usd, after_head, \
+             refetched_bytes, refetched_usd, refetched_calls, refetched_calls_usd) \
              SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::bigint[], \
              $6::numeric[], $7::bigint[], $8::bigint[], $9::bigint[], $10::numeric[], \
-             $11::bigint[], $12::numeric[], $13::bigint[], $14::numeric[]) \
+             $11::bigint[], $12::numeric[], $13::bigint[], $14::numeric[], $15::bigint[], \
+             $16::bigint[], $17::numeric[], $18::bigint[], $19::numeric[]) \
              ON CONFLICT (run_id, service, operation, resource) DO UPDATE SET \
              first_us = CASE WHEN t.first_attempts = 0 THEN excluded.first_us \
                              WHEN excluded.first_attempts = 0 THEN t.first_us \
@@ -350,7 +354,12 @@ async fn write_outcomes(
              listed_before = t.listed_before + excluded.listed_before, \
              listed_before_usd = t.listed_before_usd + excluded.listed_before_usd, \
              empty_receives = t.empty_receives + excluded.empty_receives, \
-             empty_receives_usd = t.empty_receives_usd + excluded.empty_receives_usd",
+             empty_receives_usd = t.empty_receives_usd + excluded.empty_receives_usd, \
+             after_head = t.after_head + excluded.after_head, \
+             refetched_bytes = t.refetched_bytes + excluded.refetched_bytes, \
+             refetched_usd = t.refetched_usd + excluded.refetched_usd, \
+             refetched_calls = t.refetched_calls + excluded.refetched_calls, \
+             refetched_calls_usd = t.refetched_calls_usd + excluded.refetched_calls_usd",
         )
         .bind(run_id)
         .bind(rows.iter().map(|(k, _)| k.0 .0).collect::<Vec<&str>>())
@@ -396,6 +405,31 @@ async fn write_outcomes(
         .bind(
             rows.iter()
                 .map(|(_, t)| t.empty_receives_cost)
+                .collect::<Vec<Decimal>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, t)| count(t.after_head))
+                .collect::<Vec<i64>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, t)| count(t.refetched_bytes))
+                .collect::<Vec<i64>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, t)| t.refetched_cost)
+                .collect::<Vec<Decimal>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, t)| count(t.refetched_calls))
+                .collect::<Vec<i64>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, t)| t.refetched_calls_cost)
                 .collect::<Vec<Decimal>>(),
         )
         .execute(&mut **tx)

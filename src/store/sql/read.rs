@@ -411,7 +411,8 @@ pub async fn calls_by_resource<F: Fetch + ?Sized>(
         .fetch_rows(
             &format!(
                 "SELECT service, operation, resource, first_attempts, first_cost_usd, first_us, \
-                 last_us, listed_before, listed_before_usd, empty_receives, empty_receives_usd \
+                 last_us, listed_before, listed_before_usd, empty_receives, empty_receives_usd, \
+                 after_head, refetched_bytes, refetched_usd, refetched_calls, refetched_calls_usd \
                  FROM resource_totals WHERE run_id IN ({}) \
                  AND (service, operation) IN (VALUES {wanted}) AND first_attempts > 0",
                 id_list(runs)
@@ -440,6 +441,11 @@ pub async fn calls_by_resource<F: Fetch + ?Sized>(
             listed_before_cost: Decimal::ZERO,
             empty_receives: 0,
             empty_receives_cost: Decimal::ZERO,
+            after_head: 0,
+            refetched_bytes: 0,
+            refetched_cost: Decimal::ZERO,
+            refetched_calls: 0,
+            refetched_calls_cost: Decimal::ZERO,
         });
         group.count += row.count("first_attempts")?;
         group.cost += row.money(&["first_cost_usd"])?;
@@ -447,6 +453,11 @@ pub async fn calls_by_resource<F: Fetch + ?Sized>(
         group.listed_before_cost += row.money(&["listed_before_usd"])?;
         group.empty_receives += row.count("empty_receives")?;
         group.empty_receives_cost += row.money(&["empty_receives_usd"])?;
+        group.after_head += row.count("after_head")?;
+        group.refetched_bytes += row.count("refetched_bytes")?;
+        group.refetched_cost += row.money(&["refetched_usd"])?;
+        group.refetched_calls += row.count("refetched_calls")?;
+        group.refetched_calls_cost += row.money(&["refetched_calls_usd"])?;
         group.first_us = group.first_us.min(first);
         group.last_us = group.last_us.max(last);
     }

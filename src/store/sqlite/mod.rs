@@ -707,6 +707,90 @@ mod tests {
         store.close().await;
     }
 
+    /// Issue 24 item 4: a GET's marks (a HEAD it answered, the bytes it received again) reach
+    /// the totals the head-then-get and overlapping-ranges rules read, in SQLite and in memory
+    /// alike, and again when SQLite rebuilds its totals from the calls.
+    #[tokio::test]
+    async fn gets_after_heads_and_bytes_received_again_are_counted_by_resource() {
+        use rust_decimal::Decimal;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let memory = crate::store::MemoryStore::default();
+        // 1,000-byte answers at $0.09 per GB; the third and fourth received 400 and all 1,000
+        // bytes again, the fourth a retry (its call is no first attempt to save).
+        let calls: Vec<Call> = [
+            (true, Some(0), 1),
+            (false, Some(0), 1),
+            (true, Some(400), 1),
+        ]
+        .into_iter()
+        .chain([
+            (false, Some(1_000), 1),
+            (false, Some(1_000), 2),
+            (false, None, 1),
+        ])
+        .enumerate()
+        .map(|(n, (after_head, refetched, attempt))| Call {
+            resource: Some("b".into()),
+            after_head: Some(after_head),
+            refetched_bytes: refetched,
+            attempt: Some(attempt),
+            bytes_received: 1_000,
+            cost: Decimal::new(4, 7),
+            transfer: Decimal::new(9, 2) * Decimal::from(1_000) / Decimal::from(1u64 << 30),
+            ..Call::sample("s3", "GetObject").at_us(n as i64)
+        })
+        .collect();
+        let processes = vec![None; calls.len()];
+        let get = [("s3", "GetObject")];
+        let mut groups = Vec::new();
+        for db in [&store as &dyn RunStore, &memory] {
+            let run = db.begin_run(&RunMeta::new("run")).await.unwrap();
+            let batch = Batch {
+                calls: &calls,
+                processes: &processes,
+                loops: &[],
+            };
+            db.write_batch(run, batch).await.unwrap();
+            db.end_run(run, &crate::record::RunEnd::default())
+                .await
+                .unwrap();
+            groups.push(db.calls_by_resource(&[run], &get).await.unwrap());
+        }
+        sqlx::query("DELETE FROM resource_totals")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE runs SET totals = 0")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let run: i64 = sqlx::query_scalar("SELECT id FROM runs")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(totals::rebuild(store.pool(), run).await.unwrap());
+        groups.push(store.calls_by_resource(&[run], &get).await.unwrap());
+        let transfer_of = |bytes: u64| {
+            Decimal::new(9, 2) * Decimal::from(1_000) / Decimal::from(1u64 << 30)
+                * Decimal::from(bytes)
+                / Decimal::from(1_000)
+        };
+        for group in &groups {
+            assert_eq!(group.len(), 1);
+            let g = &group[0];
+            assert_eq!((g.count, g.after_head), (5, 2));
+            assert_eq!((g.refetched_bytes, g.refetched_calls), (2_400, 1));
+            assert_eq!(g.refetched_calls_cost, Decimal::new(4, 7));
+            let want = transfer_of(400) + transfer_of(1_000) * Decimal::from(2);
+            assert!(
+                (g.refetched_cost - want).abs() < Decimal::new(1, 24),
+                "{g:?}"
+            );
+        }
+        store.close().await;
+    }
+
     /// A database of 3,000 calls, closed (so the WAL is checkpointed into the file).
     async fn recorded_database(path: &Path) {
         let store = SqliteStore::open(path).await.unwrap();

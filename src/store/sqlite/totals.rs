@@ -246,8 +246,9 @@ async fn write_resources(
         db,
         "resource_totals (run_id, service, operation, resource, first_attempts, \
              first_cost_usd, first_us, last_us, implied_calls, implied_usd, listed_before, \
-             listed_before_usd, empty_receives, empty_receives_usd)",
-        14,
+             listed_before_usd, empty_receives, empty_receives_usd, after_head, \
+             refetched_bytes, refetched_usd, refetched_calls, refetched_calls_usd)",
+        19,
         totals.resources.iter(),
         |b, (((service, operation), resource), t)| {
             b.push_bind(run_id)
@@ -263,7 +264,12 @@ async fn write_resources(
                 .push_bind(count(t.listed_before))
                 .push_bind(exact(t.listed_before_cost))
                 .push_bind(count(t.empty_receives))
-                .push_bind(exact(t.empty_receives_cost));
+                .push_bind(exact(t.empty_receives_cost))
+                .push_bind(count(t.after_head))
+                .push_bind(count(t.refetched_bytes))
+                .push_bind(exact(t.refetched_cost))
+                .push_bind(count(t.refetched_calls))
+                .push_bind(exact(t.refetched_calls_cost));
         },
         // A side without first attempts has no times (0): it must not move the other's.
         "(run_id, service, operation, resource) DO UPDATE SET \
@@ -278,7 +284,12 @@ async fn write_resources(
              listed_before = listed_before + excluded.listed_before, \
              listed_before_usd = dec_add(listed_before_usd, excluded.listed_before_usd), \
              empty_receives = empty_receives + excluded.empty_receives, \
-             empty_receives_usd = dec_add(empty_receives_usd, excluded.empty_receives_usd)",
+             empty_receives_usd = dec_add(empty_receives_usd, excluded.empty_receives_usd), \
+             after_head = after_head + excluded.after_head, \
+             refetched_bytes = refetched_bytes + excluded.refetched_bytes, \
+             refetched_usd = dec_add(refetched_usd, excluded.refetched_usd), \
+             refetched_calls = refetched_calls + excluded.refetched_calls, \
+             refetched_calls_usd = dec_add(refetched_calls_usd, excluded.refetched_calls_usd)",
     )
     .await?;
     Ok(())
@@ -407,8 +418,8 @@ pub(super) async fn rebuild(pool: &sqlx::SqlitePool, run_id: i64) -> Result<bool
             "SELECT id, seq, started_at_us, duration_us, kind, service, operation, region, host, \
              status, error_code, throttled, attempt, bytes_sent, bytes_received, price_status, \
              cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, resource, \
-             listed_before, received, sdk, app_id, callsite, test, client_pid, client_command \
-             FROM calls WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+             listed_before, received, after_head, refetched_bytes, sdk, app_id, callsite, test, \
+             client_pid, client_command FROM calls WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
         )
         .bind(run_id)
         .bind(after)
@@ -535,6 +546,14 @@ fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<Call, sqlx::Error> {
             .map(|flag| flag != 0),
         listed_keys: Vec::new(),
         object_key: None,
+        after_head: row
+            .try_get::<Option<i64>, _>("after_head")?
+            .map(|flag| flag != 0),
+        refetched_bytes: row
+            .try_get::<Option<i64>, _>("refetched_bytes")?
+            .map(|n| n.max(0) as u64),
+        span: None,
+        etag: None,
         received: row
             .try_get::<Option<i64>, _>("received")?
             .map(|n| n.max(0) as u64),

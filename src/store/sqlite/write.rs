@@ -63,7 +63,7 @@ fn insert_calls<'a>(
          upstream_failure, attempt, invocation_id, bytes_sent, bytes_received, price_status, \
          cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, \
          resource, client_pid, client_command, listed_before, received, priced, callsite, \
-         test) ",
+         test, after_head, refetched_bytes) ",
     );
     insert.push_values(rows.iter().zip(processes), |mut b, (row, process)| {
         b.push_bind(run_id)
@@ -101,7 +101,12 @@ fn insert_calls<'a>(
             .push_bind(row.received.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
             .push_bind(priced_json(&row.priced))
             .push_bind(&row.callsite)
-            .push_bind(&row.test);
+            .push_bind(&row.test)
+            .push_bind(row.after_head.map(i64::from))
+            .push_bind(
+                row.refetched_bytes
+                    .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+            );
     });
     CallsInsert {
         query: insert,
