@@ -868,6 +868,26 @@ pub(super) mod tests {
         );
     }
 
+    /// The terminal table said "and 1 calls": it had a wording of its own. Every format now
+    /// says a saving the same way.
+    #[test]
+    fn a_saving_of_one_call_says_one_call_in_every_format() {
+        let mut report = sample();
+        report.findings = vec![finding(
+            "head-then-get",
+            "head-then-get:s3:HeadObject:exports",
+            "1 HeadObject on exports answered again by the GetObject after it",
+            "The GET answers what the HEAD asked.",
+            Some((1, "0.0000004")),
+        )];
+        let table = crate::report::table::render_table(&report);
+        assert!(table.contains("save $0.0000004 and 1 call\n"), "{table}");
+        assert!(!table.contains("1 calls"), "{table}");
+        let text = render_markdown(&report);
+        assert!(text.contains("and 1 call"), "{text}");
+        assert!(!text.contains("1 calls"), "{text}");
+    }
+
     #[test]
     fn names_cannot_inject_markdown_or_html() {
         let mut report = sample();

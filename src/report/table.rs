@@ -258,21 +258,10 @@ fn findings(out: &mut String, report: &Report) {
     if !actionable.is_empty() {
         let _ = writeln!(out, "\nfindings (most saved first):");
         for finding in actionable.iter().take(MAX_ROWS / 2) {
-            let saving = match &finding.saving {
-                Some(saving) if saving.bytes.is_some() => super::format::saving_text(finding)
-                    .map(|text| format!("  → {text}"))
-                    .unwrap_or_default(),
-                Some(saving) if !saving.usd.is_zero() => format!(
-                    "  → save {} and {} calls",
-                    saving.usd,
-                    crate::findings::rules::thousands(saving.calls)
-                ),
-                Some(saving) if saving.calls > 0 => format!(
-                    "  → {} fewer calls",
-                    crate::findings::rules::thousands(saving.calls)
-                ),
-                _ => String::new(),
-            };
+            // One wording of a saving for every format ("1 call", "40 calls", bytes).
+            let saving = super::format::saving_text(finding)
+                .map(|text| format!("  → {text}"))
+                .unwrap_or_default();
             let _ = writeln!(out, "  • {}", wrap(&finding.title, WIDTH - 4, "    "));
             let _ = writeln!(
                 out,
