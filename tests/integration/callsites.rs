@@ -171,10 +171,20 @@ fn each_call_names_the_line_that_made_it_and_the_header_never_reaches_the_upstre
     }
     assert_eq!(found, expected, "{all}");
     assert!(!groups.contains_key("(no call site)"), "{all}");
+    // The other groupings come from the same totals: every call under the one SDK and the one
+    // Python process that made them.
+    let calls: u64 = expected.values().flat_map(|ops| ops.values()).sum();
+    for key in ["sdk", "command"] {
+        let groups = groups_by(scratch, &db, key);
+        assert_eq!(groups.len(), 1, "{key}: {groups:#?}");
+        let (label, group) = groups.iter().next().unwrap();
+        let wanted = if key == "sdk" { "Boto3/" } else { "python" };
+        assert!(label.contains(wanted), "{key}: {label}");
+        assert_eq!(group["calls"].as_u64(), Some(calls), "{key}: {groups:#?}");
+    }
 
     // The upstream saw every call, each signature held, and no tollgate header reached it.
     let requests = verifier.requests();
-    let calls: u64 = expected.values().flat_map(|ops| ops.values()).sum();
     assert_eq!(requests.len() as u64, calls, "{requests:#?}\n{all}");
     for request in &requests {
         assert_eq!(request["accepted"], true, "{request}\n{all}");
