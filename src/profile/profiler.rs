@@ -23,18 +23,8 @@ use crate::record::{Call, Loop};
 pub trait CallSink: Send + Sync + 'static {
     fn on_call(&self, call: &Call);
 
-    /// The same, for the last sink, which may keep the call rather than copy it.
-    fn keep_call(&self, call: Call) {
-        self.on_call(&call);
-    }
-
     /// Paginator loops that finished (or, at shutdown, stopped), after their last page's call.
     fn on_loops(&self, _loops: &[Loop]) {}
-
-    /// The same, for the last sink, which may keep the loops rather than copy them.
-    fn keep_loops(&self, loops: Vec<Loop>) {
-        self.on_loops(&loops);
-    }
 
     /// A connection passed through without interception, when it closed.
     fn on_tunnel(&self, _tunnel: &Tunnel) {}
@@ -95,16 +85,10 @@ impl Profiler {
             status = call.status,
             "call"
         );
-        let in_loop = call.loop_id.is_some();
-        // Every sink but the last reads the call; the last keeps it (no copy on the way to
-        // the recorder).
-        if let Some((last, others)) = self.sinks.split_last() {
-            for sink in others {
-                sink.on_call(&call);
-            }
-            last.keep_call(call);
+        for sink in &self.sinks {
+            sink.on_call(&call);
         }
-        if in_loop {
+        if call.loop_id.is_some() {
             self.deliver_loops(self.loops.take_finished());
         }
     }
@@ -136,11 +120,8 @@ impl Profiler {
         if loops.is_empty() {
             return;
         }
-        if let Some((last, others)) = self.sinks.split_last() {
-            for sink in others {
-                sink.on_loops(&loops);
-            }
-            last.keep_loops(loops);
+        for sink in &self.sinks {
+            sink.on_loops(&loops);
         }
     }
 }

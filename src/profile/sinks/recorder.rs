@@ -168,24 +168,16 @@ impl Recorder {
 
 impl CallSink for Recorder {
     fn on_call(&self, call: &Call) {
-        self.keep_call(call.clone());
-    }
-
-    fn keep_call(&self, call: Call) {
         if let Some(ledger) = &self.ledger {
             ledger.count();
         }
-        self.send(Message::Call(Box::new(call)), 1);
+        self.send(Message::Call(Box::new(call.clone())), 1);
     }
 
     fn on_loops(&self, loops: &[Loop]) {
-        self.keep_loops(loops.to_vec());
-    }
-
-    fn keep_loops(&self, loops: Vec<Loop>) {
         self.loop_count
             .fetch_add(loops.len() as u64, Ordering::Relaxed);
-        self.send(Message::Loops(loops), 0);
+        self.send(Message::Loops(loops.to_vec()), 0);
     }
 
     fn flush(&self) -> BoxFuture<'_, ()> {
