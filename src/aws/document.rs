@@ -2,6 +2,8 @@
 //! (smithy-rpc-v2-cbor) converted, XML (rest-xml, query, ec2) as nested objects. Enough to find
 //! members and count lists; not a full deserializer.
 
+use std::sync::OnceLock;
+
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde_json::{Map, Value};
@@ -28,56 +30,70 @@ impl<'a> BodyView<'a> {
 }
 
 /// A call's request and response bodies, parsed once for usage, paginator and fingerprint
-/// extraction alike.
-#[derive(Debug, Clone, Default)]
-pub struct Documents {
-    request: Option<Value>,
-    response: Option<Value>,
+/// extraction alike, and only when something reads them: most calls need neither document (an
+/// S3 listing's page is counted as it streams), and parsing a body into a document is the
+/// dearest step of a recorded call.
+#[derive(Debug)]
+pub struct Documents<'a> {
+    syntax: Syntax,
+    /// The request body to parse, `None` when it is not parsed (a form, or cut short).
+    request_body: Option<&'a [u8]>,
+    /// The response body to parse, `None` when it is not parsed (cut-short JSON or CBOR).
+    response_body: Option<&'a [u8]>,
+    request: OnceLock<Option<Value>>,
+    response: OnceLock<Option<Value>>,
     response_complete: bool,
 }
 
-impl Documents {
-    /// Nothing parsed.
-    pub const NONE: Documents = Documents {
-        request: None,
-        response: None,
-        response_complete: true,
-    };
+/// Nothing to parse.
+pub static NO_DOCUMENTS: Documents<'static> = Documents {
+    syntax: Syntax::Json,
+    request_body: None,
+    response_body: None,
+    request: OnceLock::new(),
+    response: OnceLock::new(),
+    response_complete: true,
+};
 
+impl<'a> Documents<'a> {
     /// Query and EC2 requests are forms (read as such where needed), and a cut-short request is
     /// not parsed; a cut-short XML response is read as far as it goes.
-    pub fn parse(protocols: &[&str], request: &BodyView<'_>, response: &BodyView<'_>) -> Self {
+    pub fn parse(protocols: &[&str], request: &BodyView<'a>, response: &BodyView<'a>) -> Self {
         let syntax = syntax(protocols);
         let form = matches!(protocols.first(), Some(&"query" | &"ec2"));
-        let request = if form || request.truncated {
-            None
-        } else {
-            parse(syntax, request.head)
-        };
-        let response_doc = if response.truncated && syntax != Syntax::Xml {
-            None
-        } else {
-            parse(syntax, response.head)
-        };
+        let request_body = (!(form || request.truncated)).then_some(request.head);
+        let response_body =
+            (!(response.truncated && syntax != Syntax::Xml)).then_some(response.head);
         Self {
-            request,
-            response: response_doc,
+            syntax,
+            request_body,
+            response_body,
+            request: OnceLock::new(),
+            response: OnceLock::new(),
             response_complete: !response.truncated,
         }
     }
 
     pub fn request(&self) -> Option<&Value> {
-        self.request.as_ref()
+        self.request
+            .get_or_init(|| self.request_body.and_then(|body| parse(self.syntax, body)))
+            .as_ref()
     }
 
     /// The response, when it was read whole.
     pub fn response(&self) -> Option<&Value> {
-        self.response.as_ref().filter(|_| self.response_complete)
+        if self.response_complete {
+            self.response_prefix()
+        } else {
+            None
+        }
     }
 
     /// The response, or the part of a cut-short XML response that was read.
     pub fn response_prefix(&self) -> Option<&Value> {
-        self.response.as_ref()
+        self.response
+            .get_or_init(|| self.response_body.and_then(|body| parse(self.syntax, body)))
+            .as_ref()
     }
 }
 

@@ -50,21 +50,21 @@ pub struct UserAgent {
 }
 
 pub fn user_agent(headers: &HeaderMap) -> UserAgent {
-    let tokens: Vec<&str> = ["x-amz-user-agent", "user-agent"]
-        .iter()
-        .filter_map(|name| headers.get(*name)?.to_str().ok())
-        .flat_map(str::split_ascii_whitespace)
-        .collect();
+    // Walked twice rather than collected: on every recorded call.
+    let tokens = || {
+        ["x-amz-user-agent", "user-agent"]
+            .iter()
+            .filter_map(|name| headers.get(*name)?.to_str().ok())
+            .flat_map(str::split_ascii_whitespace)
+    };
     UserAgent {
         // The outermost client: a wrapper puts itself first (`aiobotocore/3.10.0 ...
         // Botocore/1.43.117`, as s3fs and pandas send it; `aws-cli/1.36.0 ... botocore/1.35.0`),
         // so the first product names what the user called, not the SDK underneath.
-        sdk: tokens
-            .iter()
+        sdk: tokens()
             .find(|token| is_product_token(token))
-            .map(|token| token.to_string()),
-        app_id: tokens
-            .iter()
+            .map(str::to_string),
+        app_id: tokens()
             .find_map(|token| token.strip_prefix("app/"))
             .map(str::to_string),
     }

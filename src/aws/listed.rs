@@ -3,6 +3,7 @@
 //! never kept as text: a listing of a million keys costs 8 MB of hashes, a page's worth at a
 //! time.
 
+use std::borrow::Cow;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// The S3 listings and where their keys are in the XML answer (`<Contents><Key>`; versions'
@@ -46,12 +47,17 @@ pub fn xml_url_key_hash(raw: &[u8]) -> u64 {
     key_hash(&percent_decode(&xml_text(raw), true))
 }
 
-fn xml_text(raw: &[u8]) -> Vec<u8> {
+fn xml_text(raw: &[u8]) -> Cow<'_, [u8]> {
+    // Most keys are plain UTF-8 with nothing escaped: hashed where they lie, as the decoding
+    // below would give them back unchanged (once per listed key).
+    if !raw.contains(&b'&') && std::str::from_utf8(raw).is_ok() {
+        return Cow::Borrowed(raw);
+    }
     let text = String::from_utf8_lossy(raw);
-    match quick_xml::escape::unescape(&text) {
+    Cow::Owned(match quick_xml::escape::unescape(&text) {
         Ok(text) => text.into_owned().into_bytes(),
         Err(_) => raw.to_vec(),
-    }
+    })
 }
 
 /// Whether a listing request asked for URL-encoded keys.

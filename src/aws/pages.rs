@@ -20,7 +20,7 @@ pub struct PageRequest<'a> {
     pub headers: &'a HeaderMap,
     pub body: BodyView<'a>,
     /// The call's bodies, parsed once (the response's too).
-    pub documents: &'a Documents,
+    pub documents: &'a Documents<'a>,
 }
 
 /// Its response, when one came back.
@@ -258,7 +258,7 @@ fn read_answer(
     paginator: &Paginator,
     syntax: Syntax,
     body: &BodyView<'_>,
-    documents: &Documents,
+    documents: &Documents<'_>,
 ) -> PageAnswer {
     // A cut body still yields the start of an XML document; JSON needs all of it.
     let doc = documents.response_prefix();

@@ -72,7 +72,7 @@ pub fn received(
     service: &str,
     operation: &str,
     status: Option<u16>,
-    documents: &Documents,
+    documents: &Documents<'_>,
     response: &BodyView<'_>,
 ) -> Option<u64> {
     let list = receive(service, operation)?.items?;

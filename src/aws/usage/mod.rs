@@ -159,7 +159,7 @@ pub struct UsageInput<'a> {
     pub response_headers: Option<&'a HeaderMap>,
     pub response_body: BodyView<'a>,
     /// Both bodies, parsed once for everyone who reads them.
-    pub documents: &'a Documents,
+    pub documents: &'a Documents<'a>,
     pub answerer: Answerer,
 }
 
@@ -264,7 +264,7 @@ mod test_support {
             status: Some(200),
             response_headers: Some(response_headers),
             response_body: BodyView::whole(response),
-            documents: &Documents::NONE,
+            documents: &crate::aws::document::NO_DOCUMENTS,
             answerer: Answerer::Aws,
         }
     }
