@@ -18,7 +18,7 @@
 //! existence probe, a loop left early), only as many pages as it read. Writes tollgate does not
 //! see (other programs) are not known: the advice says so.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 
@@ -51,30 +51,71 @@ fn is_s3_listing(l: &LoopRow) -> bool {
     l.service == "s3" && S3_LISTINGS.contains(&l.operation.as_str())
 }
 
-/// A write to `bucket` (or to a bucket not known) in `run` that started in `[from, to]`.
-fn written(writes: &[ObjectWrite], run: i64, bucket: &Option<String>, from: i64, to: i64) -> bool {
-    writes.iter().any(|w| {
-        w.run_id == run
-            && S3_WRITES.contains(&w.operation.as_str())
-            && (w.resource.is_none() || w.resource == *bucket)
-            && (from..=to).contains(&w.at_us)
-    })
+/// The start times of the runs' writes a listing would show, by run and bucket (`None`: a
+/// bucket not known), each sorted: "was anything written in this window" is two binary searches,
+/// not a pass over every write for every re-listing (a long run has hundreds of thousands of
+/// both).
+struct WriteTimes<'a>(HashMap<(i64, Option<&'a str>), Vec<i64>>);
+
+impl<'a> WriteTimes<'a> {
+    fn new(writes: &'a [ObjectWrite]) -> Self {
+        let mut times: HashMap<(i64, Option<&str>), Vec<i64>> = HashMap::new();
+        for w in writes {
+            if S3_WRITES.contains(&w.operation.as_str()) {
+                times
+                    .entry((w.run_id, w.resource.as_deref()))
+                    .or_default()
+                    .push(w.at_us);
+            }
+        }
+        for list in times.values_mut() {
+            list.sort_unstable();
+        }
+        Self(times)
+    }
+
+    /// A write to `bucket` (or to a bucket not known) in `run` that started in `[from, to]`.
+    fn any(&self, run: i64, bucket: Option<&str>, from: i64, to: i64) -> bool {
+        let within = |key: (i64, Option<&str>)| {
+            self.0.get(&key).is_some_and(|times| {
+                let first = times.partition_point(|&at| at < from);
+                times.get(first).is_some_and(|&at| at <= to)
+            })
+        };
+        within((run, bucket)) || (bucket.is_some() && within((run, None)))
+    }
 }
 
 /// The previous read of `l`'s listing among `before` (its run's earlier loops of the same
-/// operation, bucket and page size), when its first page is among the first three requests of its
-/// parameters: then every earlier one is too, and the latest of them before it is that read.
+/// operation, bucket and page size, in order of start), when its first page is among the first
+/// three requests of its parameters: then every earlier one is too, and the latest of them
+/// before it is that read.
 fn previous_read<'a>(facts: &Facts, l: &LoopRow, before: &[&'a LoopRow]) -> Option<&'a LoopRow> {
     let reads = facts.listing_reads.iter().find(|g| {
         g.operation == l.operation
             && g.resource == l.resource
             && g.examples_us.contains(&l.started_at_us)
     })?;
-    before
+    // At most three times to look up, each by binary search: the last loop started then.
+    reads
+        .examples_us
         .iter()
-        .rev()
-        .find(|b| b.started_at_us < l.started_at_us && reads.examples_us.contains(&b.started_at_us))
-        .copied()
+        .filter(|&&at| at < l.started_at_us)
+        .filter_map(|&at| {
+            let from = before.partition_point(|b| b.started_at_us < at);
+            let to = before.partition_point(|b| b.started_at_us <= at);
+            to.checked_sub(1).filter(|&last| last >= from)
+        })
+        .max()
+        .map(|index| before[index])
+}
+
+/// A listing's earlier loops in its run, and the fewest pages any of them that stopped part-way
+/// read.
+#[derive(Default)]
+struct Earlier<'a> {
+    loops: Vec<&'a LoopRow>,
+    fewest_stopped: Option<u64>,
 }
 
 /// The re-listings the facts prove unchanged, by operation and bucket.
@@ -82,45 +123,47 @@ fn relistings<'a>(
     facts: &'a Facts,
     left: &PagesLeft<'_>,
 ) -> BTreeMap<(String, Option<String>), Vec<Relisting<'a>>> {
-    type Listing = (i64, String, Option<String>, Option<i64>);
-    let mut earlier: BTreeMap<Listing, Vec<&LoopRow>> = BTreeMap::new();
+    type Listing<'l> = (i64, &'l str, Option<&'l str>, Option<i64>);
+    let writes = WriteTimes::new(&facts.object_writes);
+    let mut earlier: HashMap<Listing, Earlier> = HashMap::new();
     let mut loops: Vec<&LoopRow> = facts.loops.iter().filter(|l| is_s3_listing(l)).collect();
     loops.sort_by_key(|l| (l.run_id, l.started_at_us, l.loop_id));
     let mut found: BTreeMap<(String, Option<String>), Vec<Relisting>> = BTreeMap::new();
     for l in loops {
         let key = (
             l.run_id,
-            l.operation.clone(),
-            l.resource.clone(),
+            l.operation.as_str(),
+            l.resource.as_deref(),
             l.page_size,
         );
         let before = earlier.entry(key).or_default();
         // The same listing's previous read, where the digest totals tell; else every earlier
         // listing that may be it.
-        let previous: Vec<&LoopRow> = match previous_read(facts, l, before) {
-            Some(read) => vec![read],
-            None => before.clone(),
+        let (first, known) = match previous_read(facts, l, &before.loops) {
+            Some(read) => (
+                Some(read),
+                (!read.complete).then_some(read.pages.max(0) as u64),
+            ),
+            None => (before.loops.first().copied(), before.fewest_stopped),
         };
         let unchanged = l.relisting
             && !l.resumed
-            && previous.first().is_some_and(|first| {
-                !written(
-                    &facts.object_writes,
+            && first.is_some_and(|first| {
+                !writes.any(
                     l.run_id,
-                    &l.resource,
+                    l.resource.as_deref(),
                     first.started_at_us,
                     l.started_at_us,
                 )
             });
         // An earlier read that stopped part-way (an existence probe, a `break`) answered only
         // its pages: not knowing which earlier loop was the same listing, the fewest.
-        let known = previous
-            .iter()
-            .filter(|b| !b.complete)
-            .map(|b| b.pages.max(0) as u64)
-            .min()
-            .unwrap_or(u64::MAX);
-        before.push(l);
+        let known = known.unwrap_or(u64::MAX);
+        before.loops.push(l);
+        if !l.complete {
+            let pages = l.pages.max(0) as u64;
+            before.fewest_stopped = Some(before.fewest_stopped.map_or(pages, |p| p.min(pages)));
+        }
         if unchanged {
             let pages = left.of(l).min(known);
             if pages > 0 {
