@@ -42,10 +42,6 @@ impl GroupBy {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<GroupBy> {
-        GroupBy::ALL.into_iter().find(|by| by.as_str() == name)
-    }
-
     /// The column's heading.
     pub fn heading(self) -> &'static str {
         match self {

@@ -406,7 +406,11 @@ pub async fn calls_by_resource<F: Fetch + ?Sized>(
     if runs.is_empty() || operations.is_empty() {
         return Ok(Vec::new());
     }
-    let wanted = operation_values(operations);
+    let wanted = operations
+        .iter()
+        .map(|(s, o)| format!("('{}','{}')", s.replace('\'', ""), o.replace('\'', "")))
+        .collect::<Vec<_>>()
+        .join(",");
     let rows = db
         .fetch_rows(
             &format!(
@@ -680,7 +684,20 @@ pub fn calls<'a, F: Fetch + ?Sized>(
     db: &'a F,
     runs: &[i64],
 ) -> BoxStream<'a, Result<StoredCall, StoreError>> {
-    calls_where(db, runs, "")
+    if runs.is_empty() {
+        return futures_util::stream::empty().boxed();
+    }
+    let sql = format!(
+        "SELECT run_id, started_at_us, duration_us, kind, service, operation, region, \
+         resource, status, upstream_failure, error_code, throttled, attempt, bytes_sent, \
+         bytes_received, price_status, cost_usd, transfer_usd, implied_usd, estimated, priced, \
+         loop_id, sdk, app_id, client_pid, client_command, callsite, test \
+         FROM calls WHERE run_id IN ({}) ORDER BY run_id, started_at_us, id",
+        id_list(runs)
+    );
+    db.stream_rows(sql, Vec::new())
+        .map(|row| stored_call(&row?))
+        .boxed()
 }
 
 /// The runs' S3 object writes and multipart calls ([`S3_OBJECT_WRITES`]), oldest run first and
@@ -737,36 +754,6 @@ pub(crate) fn s3_object_writes_condition() -> String {
             .collect::<Vec<_>>()
             .join(", ")
     )
-}
-
-/// `('s3','PutObject'),...`: names from tollgate's own tables of operations, quotes dropped.
-fn operation_values(operations: &[(&str, &str)]) -> String {
-    operations
-        .iter()
-        .map(|(s, o)| format!("('{}','{}')", s.replace('\'', ""), o.replace('\'', "")))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn calls_where<'a, F: Fetch + ?Sized>(
-    db: &'a F,
-    runs: &[i64],
-    condition: &str,
-) -> BoxStream<'a, Result<StoredCall, StoreError>> {
-    if runs.is_empty() {
-        return futures_util::stream::empty().boxed();
-    }
-    let sql = format!(
-        "SELECT run_id, started_at_us, duration_us, kind, service, operation, region, \
-         resource, status, upstream_failure, error_code, throttled, attempt, bytes_sent, \
-         bytes_received, price_status, cost_usd, transfer_usd, implied_usd, estimated, priced, \
-         loop_id, sdk, app_id, client_pid, client_command, callsite, test \
-         FROM calls WHERE run_id IN ({}) {condition} ORDER BY run_id, started_at_us, id",
-        id_list(runs)
-    );
-    db.stream_rows(sql, Vec::new())
-        .map(|row| stored_call(&row?))
-        .boxed()
 }
 
 fn stored_call(row: &Row) -> Result<StoredCall, StoreError> {

@@ -598,29 +598,7 @@ mod tests {
         let loops = store.loops(&[run_ids[0]]).await.unwrap();
         assert_eq!(loops[0].callsite.as_deref(), Some("sync.py:11 copy"));
         // A run recorded before any totals is rebuilt whole, groups included, once.
-        sqlx::query("DELETE FROM group_totals")
-            .execute(store.pool())
-            .await
-            .unwrap();
-        for table in [
-            "operation_totals",
-            "operation_units",
-            "operation_latency",
-            "failure_totals",
-            "region_totals",
-            "resource_totals",
-            "digest_totals",
-            "timeline_totals",
-        ] {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(store.pool())
-                .await
-                .unwrap();
-        }
-        sqlx::query("UPDATE runs SET totals = 0")
-            .execute(store.pool())
-            .await
-            .unwrap();
+        totals::forget_totals(store.pool()).await;
         store.close().await;
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(all_groups(&store, run_ids[0]).await, found[1], "rebuilt");
@@ -757,14 +735,7 @@ mod tests {
                 .unwrap();
             groups.push(db.calls_by_resource(&[run], &get).await.unwrap());
         }
-        sqlx::query("DELETE FROM resource_totals")
-            .execute(store.pool())
-            .await
-            .unwrap();
-        sqlx::query("UPDATE runs SET totals = 0")
-            .execute(store.pool())
-            .await
-            .unwrap();
+        totals::forget_totals(store.pool()).await;
         let run: i64 = sqlx::query_scalar("SELECT id FROM runs")
             .fetch_one(store.pool())
             .await

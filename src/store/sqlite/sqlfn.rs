@@ -68,7 +68,12 @@ fn create(
 
 /// The sum of the arguments as decimal text, or why not.
 fn add(args: &[Option<&[u8]>]) -> Result<String, String> {
-    let mut sum = Decimal::ZERO;
+    sum_onto(Decimal::ZERO, args).map(exact)
+}
+
+/// `start` plus the arguments, or why not.
+fn sum_onto(start: Decimal, args: &[Option<&[u8]>]) -> Result<Decimal, String> {
+    let mut sum = start;
     for text in args.iter().flatten() {
         let text = std::str::from_utf8(text).map_err(|_| "dec_add: not text".to_string())?;
         let amount = Decimal::from_str(text.trim())
@@ -77,7 +82,7 @@ fn add(args: &[Option<&[u8]>]) -> Result<String, String> {
             .checked_add(amount)
             .ok_or_else(|| "dec_add: sum out of range".to_string())?;
     }
-    Ok(exact(sum))
+    Ok(sum)
 }
 
 /// The function's arguments: text, or `None` for NULL.
@@ -176,14 +181,8 @@ unsafe extern "C" fn dec_sum_step(
         return;
     };
     let before = Decimal::deserialize(*sum);
-    let added = std::panic::catch_unwind(|| add(&args))
-        .unwrap_or_else(|_| Err("dec_sum: internal error".to_string()))
-        .and_then(|text| {
-            let amount = Decimal::from_str(&text).map_err(|e| e.to_string())?;
-            before
-                .checked_add(amount)
-                .ok_or_else(|| "dec_sum: sum out of range".to_string())
-        });
+    let added = std::panic::catch_unwind(|| sum_onto(before, &args))
+        .unwrap_or_else(|_| Err("dec_sum: internal error".to_string()));
     match added {
         Ok(total) => *sum = total.serialize(),
         // SAFETY: the running callback's context; the error fails the statement.

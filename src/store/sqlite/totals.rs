@@ -453,6 +453,32 @@ pub(super) async fn rebuild(pool: &sqlx::SqlitePool, run_id: i64) -> Result<bool
     Ok(true)
 }
 
+/// Takes the database back to before the writer kept totals: every totals table emptied and
+/// every run marked `totals = 0`, as an older tollgate left it (for the tests of `rebuild`).
+#[cfg(test)]
+pub(super) async fn forget_totals(pool: &sqlx::SqlitePool) {
+    for table in [
+        "operation_totals",
+        "operation_units",
+        "operation_latency",
+        "failure_totals",
+        "region_totals",
+        "resource_totals",
+        "digest_totals",
+        "timeline_totals",
+        "group_totals",
+    ] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE runs SET totals = 0")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
 /// A stored call, as far as the totals need it (what was not stored stays unknown).
 fn stored_call(row: &sqlx::sqlite::SqliteRow) -> Result<Call, sqlx::Error> {
     use sqlx::Row as _;

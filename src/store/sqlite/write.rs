@@ -439,25 +439,8 @@ mod tests {
         );
 
         // Rebuilt from the calls (a run recorded before totals existed): the same groups.
-        sqlx::query("DELETE FROM digest_totals")
-            .execute(store.pool())
-            .await
-            .unwrap();
-        for table in [
-            "operation_totals",
-            "operation_units",
-            "operation_latency",
-            "failure_totals",
-            "region_totals",
-            "resource_totals",
-            "timeline_totals",
-        ] {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(store.pool())
-                .await
-                .unwrap();
-        }
-        sqlx::query("UPDATE runs SET totals = 0, state = 'complete'")
+        crate::store::sqlite::totals::forget_totals(store.pool()).await;
+        sqlx::query("UPDATE runs SET state = 'complete'")
             .execute(store.pool())
             .await
             .unwrap();
