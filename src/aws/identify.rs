@@ -7,6 +7,11 @@ use super::model::{Model, OperationIndex, ServiceIndex};
 use super::sigv4::{self, CredentialScope};
 use super::wire::{form_value, percent_decode};
 
+/// The header in which a client's SDK names the operation it sends (`x-tollgate-operation:
+/// GetObject`): tollgate's Python bootstrap and Node preload add it, any client may (README's
+/// "Call sites"). It names only operations the model does not have; the proxy removes it.
+pub const CLIENT_OPERATION_HEADER: &str = "x-tollgate-operation";
+
 /// What identification needs of a request: its head and the first bytes of its body.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
@@ -210,17 +215,28 @@ impl<'m> Identifier<'m> {
                 })
                 .flatten();
         }
-        let (action, _) = query_action(request)?;
-        if !is_operation_name(action) {
-            return None;
+        if let Some((action, _)) = query_action(request) {
+            if !is_operation_name(action) {
+                return None;
+            }
+            let speaks_query: Vec<ServiceIndex> = wire
+                .candidates
+                .iter()
+                .copied()
+                .filter(|&service| speaks_query(self.model.service(service)))
+                .collect();
+            return not_in_model(&speaks_query, action, Protocol::Query);
         }
-        let speaks_query: Vec<ServiceIndex> = wire
-            .candidates
-            .iter()
-            .copied()
-            .filter(|&service| speaks_query(self.model.service(service)))
-            .collect();
-        not_in_model(&speaks_query, action, Protocol::Query)
+        // A REST request names its operation only by method and path. The client's own SDK
+        // knows the name: tollgate's bootstraps send it (the proxy removes the header). It
+        // names an operation the model lacks and nothing else: a request the model knows never
+        // gets here, so a client cannot relabel a priced call.
+        let operation = request
+            .headers
+            .get(CLIENT_OPERATION_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .filter(|name| is_operation_name(name))?;
+        not_in_model(&[], operation, Protocol::Rest)
     }
 
     /// The service a request is for, by what its signature and host say: a service of the
@@ -993,6 +1009,60 @@ mod tests {
             matches!(junk.identity, Identity::Unknown { .. }),
             "{junk:?}"
         );
+    }
+
+    /// Issue 13 (accuracy): a REST operation newer than the model is named by the client's SDK
+    /// (`x-tollgate-operation`, from tollgate's bootstraps), under the service the wire names;
+    /// the header never renames an operation the model knows, and a non-name is ignored.
+    #[test]
+    fn the_clients_operation_header_names_only_rest_operations_the_model_lacks() {
+        let named = identify_signed(
+            Some(("amplifygen3", "us-east-1")),
+            Method::GET,
+            "amplifygen3.us-east-1.api.aws",
+            "/apps",
+            &[(CLIENT_OPERATION_HEADER, "ListApps")],
+            b"",
+        );
+        assert_eq!(
+            not_in_model(&named),
+            ("amplifygen3", "ListApps", Protocol::Rest)
+        );
+        let new_in_lambda = identify_signed(
+            Some(("lambda", "us-east-1")),
+            Method::GET,
+            "lambda.us-east-1.amazonaws.com",
+            "/2099-01-01/gadgets/g-1",
+            &[(CLIENT_OPERATION_HEADER, "GetGadget")],
+            b"",
+        );
+        assert_eq!(
+            not_in_model(&new_in_lambda),
+            ("lambda", "GetGadget", Protocol::Rest)
+        );
+        let known = identify_signed(
+            Some(("s3", "us-east-1")),
+            Method::GET,
+            "s3.us-east-1.amazonaws.com",
+            "/bucket/key",
+            &[(CLIENT_OPERATION_HEADER, "DeleteBucket")],
+            b"",
+        );
+        assert_eq!(names(&known), ("s3".into(), "GetObject".into()));
+        for junk in ["getThing", "Get Thing", "Get%20Thing", ""] {
+            let ignored = identify_signed(
+                Some(("amplifygen3", "us-east-1")),
+                Method::GET,
+                "amplifygen3.us-east-1.api.aws",
+                "/apps",
+                &[(CLIENT_OPERATION_HEADER, junk)],
+                b"",
+            );
+            assert!(
+                matches!(ignored.identity, Identity::Unknown { .. }),
+                "{junk:?}: {ignored:?}"
+            );
+        }
     }
 
     #[test]

@@ -11,8 +11,11 @@
 #   one `before-send` handler, and remembers, on botocore's per-call context, the line that
 #   started a call (s3transfer carries that context into its worker threads);
 # - the handler adds `x-tollgate-callsite: <path>:<line> <function>` (and, under pytest,
-#   `x-tollgate-test: <test id>`) to the request. `before-send` runs after signing: the headers
-#   are not signed, and tollgate removes them before the request goes on;
+#   `x-tollgate-test: <test id>`) to the request, and `x-tollgate-operation: <Operation>`, the
+#   operation's name as botocore knows it: a REST request names its operation only by method
+#   and path, so an operation newer than tollgate's model would otherwise be unknown.
+#   `before-send` runs after signing: the headers are not signed, and tollgate removes them
+#   before the request goes on;
 # - when pyarrow or pandas' parquet resolve an `s3://` URI, gives pyarrow's own S3 client the
 #   proxy and the CA bundle, which it reads from no variable (see `_proxied_s3`).
 # Only a path, a line number and a function name leave the process: paths relative to the
@@ -39,6 +42,7 @@ _SKIP = frozenset(
 )
 _CALLSITE = "x-tollgate-callsite"
 _TEST = "x-tollgate-test"
+_OPERATION = "x-tollgate-operation"
 _ATTR = "_tollgate_callsite"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _OWN = globals()
@@ -121,7 +125,17 @@ def _test_id(value):
 _get_context = None
 
 
-def _before_send(request=None, **_):
+def _operation(event_name):
+    """`before-send.s3.GetObject` -> `GetObject`; None for anything that is not a name."""
+    if not event_name:
+        return None
+    name = event_name.rpartition(".")[2]
+    if 0 < len(name) <= 128 and name.isascii() and name.isalnum():
+        return name
+    return None
+
+
+def _before_send(request=None, event_name=None, **_):
     try:
         site = None
         if _get_context is not None:
@@ -134,6 +148,9 @@ def _before_send(request=None, **_):
         test = os.environ.get("PYTEST_CURRENT_TEST")
         if test:
             headers[_TEST] = _header_value(_test_id(test))
+        operation = _operation(event_name)
+        if operation:
+            headers[_OPERATION] = operation
     except Exception:
         pass
     # Anything but None would replace the HTTP response.

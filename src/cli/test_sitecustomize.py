@@ -83,6 +83,22 @@ def test_the_handler_never_answers_and_never_raises():
     assert boot._before_send(request=None) is None
 
 
+def test_the_operation_is_named_from_the_event_and_nothing_else():
+    assert boot._operation("before-send.s3.GetObject") == "GetObject"
+    assert boot._operation("before-send.api-gateway.GetRestApis") == "GetRestApis"
+    assert boot._operation(None) is None
+    assert boot._operation("before-send.s3.") is None
+    assert boot._operation("before-send.s3.Get Object") is None
+    assert boot._operation("before-send.s3." + "A" * 129) is None
+
+    class Request:
+        headers = {}
+
+    request = Request()
+    boot._before_send(request=request, event_name="before-send.s3.ListObjectsV2")
+    assert request.headers["x-tollgate-operation"] == "ListObjectsV2"
+
+
 def test_pyarrow_is_left_alone_without_a_proxy_or_an_s3_uri(monkeypatch):
     for name in ("HTTPS_PROXY", "https_proxy"):
         monkeypatch.delenv(name, raising=False)

@@ -129,8 +129,10 @@ struct Replay {
     misnamed: Vec<String>,
 }
 
-/// Identifies every request of the corpus with `model`.
-fn replay(model: &Model, corpus: &Corpus) -> Replay {
+/// Identifies every request of the corpus with `model`: as recorded, or, with
+/// `without_bootstrap`, less the headers tollgate's Python bootstrap adds (`x-tollgate-*`), as a
+/// client without it sends them.
+fn replay_as(model: &Model, corpus: &Corpus, without_bootstrap: bool) -> Replay {
     let identifier = Identifier::new(model);
     let file = std::fs::File::open(&corpus.path).unwrap();
     let mut total = 0usize;
@@ -145,6 +147,9 @@ fn replay(model: &Model, corpus: &Corpus) -> Replay {
         let url: http::Uri = field("url").parse().unwrap();
         let mut headers = HeaderMap::new();
         for (name, value) in record["headers"].as_object().unwrap() {
+            if without_bootstrap && name.to_ascii_lowercase().starts_with("x-tollgate-") {
+                continue;
+            }
             headers.append(
                 HeaderName::from_bytes(name.as_bytes()).unwrap(),
                 HeaderValue::from_str(value.as_str().unwrap()).unwrap(),
@@ -199,6 +204,11 @@ fn replay(model: &Model, corpus: &Corpus) -> Replay {
         not_in_model,
         misnamed,
     }
+}
+
+/// Identifies every request of the corpus with `model`, as recorded.
+fn replay(model: &Model, corpus: &Corpus) -> Replay {
+    replay_as(model, corpus, false)
 }
 
 /// How many misses the model itself proves to be wire-identical to the operation reported.
@@ -321,22 +331,34 @@ fn botocore_of(python: &Path) -> (String, PathBuf) {
     )
 }
 
-/// A corpus of the newer botocore's requests, one per operation it knows (generated once per
-/// target directory and botocore version).
+/// A corpus of the newer botocore's requests, one per operation it knows, made under
+/// `tollgate run` so that each request carries what tollgate's Python bootstrap adds to it
+/// (generated once per target directory and botocore version). The generator answers every
+/// request itself, in botocore's `before-send`: nothing reaches the proxy.
 fn newer_corpus(python: &Path, version: &str) -> Corpus {
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("conformance-corpus-botocore-{version}.jsonl"));
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/generate_corpus.py");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "conformance-corpus-botocore-{version}-under-run.jsonl"
+    ));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("tests/conformance/generate_corpus.py");
+    let bootstrap = root.join("src/cli/sitecustomize.py");
     let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    if !out.exists() || modified(&script) > modified(&out) {
+    if !out.exists() || modified(&script) > modified(&out) || modified(&bootstrap) > modified(&out)
+    {
+        let home = tempfile::tempdir().unwrap();
         // `--model ''`: every operation botocore itself knows, not the bundled model's list.
-        let status = crate::common::hermetic_command(python)
+        let status = crate::common::tollgate_command(home.path())
+            .args(["run", "--no-record", "--"])
+            .arg(python)
             .arg(&script)
             .arg(&out)
             .args(["--model", ""])
             .status()
             .unwrap();
-        assert!(status.success(), "generate_corpus.py failed");
+        assert!(
+            status.success(),
+            "generate_corpus.py under tollgate run failed"
+        );
     }
     Corpus { path: out }
 }
@@ -356,8 +378,11 @@ fn a_newer_botocore_is_named_from_the_wire_and_identified_after_model_update() {
     );
     let corpus = newer_corpus(&python, &version);
 
-    // The bundled model alone.
-    let before = replay(bundled, &corpus);
+    // The bundled model alone, with what the wire says (without the bootstrap's headers).
+    let before = replay_as(bundled, &corpus, true);
+    // The bundled model alone, the requests as `tollgate run` sees them: the bootstrap names
+    // REST operations the model lacks (`x-tollgate-operation`).
+    let with_bootstrap = replay(bundled, &corpus);
     let in_bundled = |service: &str, operation: &str| {
         bundled
             .service_named(service)
@@ -407,6 +432,27 @@ fn a_newer_botocore_is_named_from_the_wire_and_identified_after_model_update() {
     let rate_before = identified_before as f64 / before.total as f64 * 100.0;
     let distinguishable_before =
         identified_before as f64 / (before.total - identical_before) as f64 * 100.0;
+
+    let identical_with_bootstrap = wire_identical_misses(
+        bundled,
+        &with_bootstrap
+            .misses
+            .iter()
+            .filter(|(service, operation, _)| in_bundled(service, operation))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let identified_with_bootstrap = with_bootstrap.total - with_bootstrap.misses.len();
+    let distinguishable_with_bootstrap = identified_with_bootstrap as f64
+        / (with_bootstrap.total - identical_with_bootstrap) as f64
+        * 100.0;
+    let still_unknown = with_bootstrap
+        .misses
+        .iter()
+        .filter(|(service, operation, got)| {
+            !in_bundled(service, operation) && got.ends_with(" (unknown)")
+        })
+        .count();
 
     // `tollgate model update --from-botocore` into a fresh data directory, then that model.
     let home = tempfile::tempdir().unwrap();
@@ -458,7 +504,7 @@ fn a_newer_botocore_is_named_from_the_wire_and_identified_after_model_update() {
     assert!(!warned.contains("newer than the model in use"), "{warned}");
     let updated = Model::load_file(&home.path().join("models/aws-model.json")).unwrap();
     assert_eq!(updated.botocore_version, version);
-    let after = replay(&updated, &corpus);
+    let after = replay_as(&updated, &corpus, true);
     let identified_after = after.total - after.misses.len();
     let identical_after = wire_identical_misses(&updated, &after.misses);
     let rate_after = identified_after as f64 / after.total as f64 * 100.0;
@@ -472,11 +518,16 @@ fn a_newer_botocore_is_named_from_the_wire_and_identified_after_model_update() {
          {distinguishable_before:.2}% of the distinguishable), {named} of them named from the \
          wire; {unnamed_rest} REST operations not in the model recorded as unknown (the wire \
          does not name them), {wrong} other misses\n  \
+         bundled model, requests as `tollgate run` sends them (the Python bootstrap names the \
+         operation): {identified_with_bootstrap} identified exactly \
+         ({distinguishable_with_bootstrap:.2}% of the distinguishable), {named_by_bootstrap} \
+         named from the wire or by the bootstrap, {still_unknown} unknown\n  \
          after `tollgate model update`: {identified_after} identified exactly ({rate_after:.2}%; \
          {distinguishable_after:.2}% of the {distinguishable} distinguishable)",
         bundled_version = bundled.botocore_version,
         total = before.total,
         named = before.not_in_model,
+        named_by_bootstrap = with_bootstrap.not_in_model,
         wrong = other_misses.len(),
         distinguishable = after.total - identical_after,
     );
@@ -489,6 +540,18 @@ fn a_newer_botocore_is_named_from_the_wire_and_identified_after_model_update() {
         distinguishable_after >= 99.9,
         "after model update only {distinguishable_after:.2}%: {:?}",
         &after.misses[..after.misses.len().min(20)]
+    );
+    // The acceptance figure: with the bootstrap, the bundled model alone identifies at least
+    // 99.5% of what can be told apart.
+    assert!(
+        distinguishable_with_bootstrap >= 99.5,
+        "with the bootstrap only {distinguishable_with_bootstrap:.2}%: {:?}",
+        &with_bootstrap.misses[..with_bootstrap.misses.len().min(20)]
+    );
+    assert!(
+        with_bootstrap.misnamed.is_empty(),
+        "operations named by the bootstrap wrongly:\n{}",
+        with_bootstrap.misnamed.join("\n")
     );
     // What the wire names is the operation botocore sent, every time.
     assert!(
