@@ -17,7 +17,8 @@
 #   `before-send` runs after signing: the headers are not signed, and tollgate removes them
 #   before the request goes on;
 # - when pyarrow or pandas' parquet resolve an `s3://` URI, gives pyarrow's own S3 client the
-#   proxy and the CA bundle, which it reads from no variable (see `_proxied_s3`).
+#   proxy and the CA bundle, which it reads from no variable (see `_proxied_s3`), and, as its
+#   proxy credentials, the call site of the line that resolved it (see `_proxy_options`).
 # Only a path, a line number and a function name leave the process: paths relative to the
 # working directory at start, code elsewhere by its path inside sys.path (`pandas/io/s3.py`);
 # never arguments, locals or source text. Under PYTHONDONTWRITEBYTECODE=1 it writes its own
@@ -82,14 +83,14 @@ def _show(filename):
     return shown
 
 
-def _walk(frame):
+def _walk(frame, skip=_SKIP):
     """`path:line function` of the first frame outside the SDK, the standard plumbing between
     it and the caller, and this file; None when there is none."""
     while frame is not None:
         globals_ = frame.f_globals
         if globals_ is not _OWN:
             name = globals_.get("__name__") or ""
-            if name.partition(".")[0] not in _SKIP:
+            if name.partition(".")[0] not in skip:
                 code = frame.f_code
                 return "%s:%d %s" % (
                     _show(code.co_filename),
@@ -233,6 +234,49 @@ def _patch_aio_session(module):
 # Nothing changes when the program passes its own filesystem, or when no proxy is set.
 
 
+# The frames between the program and pyarrow's filesystem: the line that read or wrote the
+# `s3://` URI is the first one outside them.
+_SKIP_DATA = _SKIP | frozenset(("pyarrow", "pandas", "fsspec"))
+
+
+def _data_labels():
+    """The call site (and pytest test) of the program's line that is resolving an `s3://` URI
+    for pyarrow, as {header: value}."""
+    labels = {}
+    site = _walk(sys._getframe(1), _SKIP_DATA)
+    if site:
+        labels[_CALLSITE] = _header_value(site)
+    test = os.environ.get("PYTEST_CURRENT_TEST")
+    if test:
+        labels[_TEST] = _header_value(_test_id(test))
+    return labels
+
+
+def _proxy_options(proxy, labels):
+    """pyarrow's `proxy_options` for the proxy URL. pyarrow's client cannot add a header to a
+    request, but it sends proxy credentials on every CONNECT: the user `tollgate` and, as the
+    password, the labels (`callsite=...&test=...`), which tollgate gives every request on that
+    connection (it authenticates nobody)."""
+    if not labels:
+        return proxy
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(proxy)
+    if not parts.hostname or parts.username:
+        return proxy
+    password = "&".join(
+        "%s=%s" % (name[len("x-tollgate-") :], value.replace("&", "%26"))
+        for name, value in labels.items()
+    )
+    return {
+        "scheme": parts.scheme or "http",
+        "host": parts.hostname,
+        "port": parts.port or (443 if parts.scheme == "https" else 80),
+        "username": "tollgate",
+        "password": password,
+    }
+
+
 def _proxied_s3(uri):
     """(S3FileSystem through the proxy, path) for an `s3://bucket/key` URI; None to leave it."""
     proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
@@ -244,11 +288,15 @@ def _proxied_s3(uri):
         return None
     import pyarrow.fs as pa_fs
 
-    options = {"proxy_options": proxy}
+    try:
+        labels = _data_labels()
+    except Exception:
+        labels = {}
+    options = {"proxy_options": _proxy_options(proxy, labels)}
     bundle = os.environ.get("SSL_CERT_FILE")
     if bundle:
         options["tls_ca_file_path"] = bundle
-    region = _bucket_region(bucket, proxy, bundle)
+    region = _bucket_region(bucket, proxy, bundle, labels)
     if region:
         options["region"] = region
     return pa_fs.S3FileSystem(**options), path
@@ -257,7 +305,7 @@ def _proxied_s3(uri):
 _regions = {}
 
 
-def _bucket_region(bucket, proxy, bundle):
+def _bucket_region(bucket, proxy, bundle, labels=None):
     """The bucket's region from S3's `x-amz-bucket-region` (the HEAD pyarrow itself sends to
     resolve it), through the proxy; else the configured region."""
     if bucket in _regions:
@@ -276,7 +324,10 @@ def _bucket_region(bucket, proxy, bundle):
         request = urllib.request.Request(
             "https://%s.s3.amazonaws.com/" % bucket,
             method="HEAD",
-            headers={"User-Agent": "tollgate-python-bootstrap (the bucket region pyarrow asks)"},
+            headers=dict(
+                labels or {},
+                **{"User-Agent": "tollgate-python-bootstrap (the bucket region pyarrow asks)"}
+            ),
         )
         try:
             with opener.open(request, timeout=30) as answer:

@@ -20,6 +20,7 @@ use tokio_rustls::StartHandshake;
 use tracing::Instrument;
 
 use super::forward::{self, client_error, error_response, ProxyBody};
+use super::labels::ConnectionLabels;
 use super::observer::{Distrust, DistrustKind, Transport, Tunnel};
 use super::target::Target;
 use super::tunnel;
@@ -49,6 +50,7 @@ pub(crate) async fn handle(
         transport: Transport::Https,
         host,
         port,
+        labels: ConnectionLabels::from_proxy_request(request.headers()),
     };
 
     // A named host that is not on the list is tunnelled without waiting for the client to speak
@@ -665,6 +667,7 @@ mod tests {
             transport: Transport::Https,
             host: "sqs.us-east-1.amazonaws.com".into(),
             port: 443,
+            labels: Default::default(),
         };
         let answer = String::from_utf8(refusal_answer(&target, true)).unwrap();
         let (head, body) = answer.split_once("\r\n\r\n").unwrap();

@@ -84,6 +84,7 @@ async fn route(
                 transport: routed.transport,
                 host: routed.host,
                 port: routed.port,
+                labels: Default::default(),
             };
             forward::forward_observed(shared, target, routed.request).await
         }

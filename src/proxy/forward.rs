@@ -85,7 +85,11 @@ async fn observe(
             method: parts.method.clone(),
             uri: Uri::from(path_and_query),
             version: parts.version,
-            headers: parts.headers.clone(),
+            headers: {
+                let mut observed = parts.headers.clone();
+                target.labels.apply(&mut observed);
+                observed
+            },
         },
     );
     let capture = shared.capture_limit();
@@ -522,6 +526,7 @@ mod tests {
             transport,
             host: "sqs.us-east-1.amazonaws.com".into(),
             port,
+            labels: Default::default(),
         }
     }
 

@@ -15,6 +15,7 @@ mod endpoint;
 mod exchange;
 mod forward;
 mod intercept;
+mod labels;
 mod observer;
 mod target;
 mod tunnel;
@@ -465,6 +466,7 @@ async fn route(
                 transport: Transport::Http,
                 host: host.to_ascii_lowercase(),
                 port: uri.port_u16().unwrap_or(80),
+                labels: labels::ConnectionLabels::from_proxy_request(request.headers()),
             };
             if shared.config.intercept.matches(&target.host) {
                 let request = request.map(http_body_util::Either::Left);

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use super::labels::ConnectionLabels;
 use super::observer::Transport;
 
 /// Where a request was headed, as the client addressed it.
@@ -11,6 +12,8 @@ pub(crate) struct Target {
     pub transport: Transport,
     pub host: String,
     pub port: u16,
+    /// What the client labelled the whole connection with (its proxy credentials).
+    pub labels: ConnectionLabels,
 }
 
 impl Target {

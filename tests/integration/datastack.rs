@@ -632,19 +632,61 @@ fn the_python_data_stack_is_recorded_exactly_and_named_by_its_outermost_client()
         .output()
         .unwrap();
     let mut reader = csv::Reader::from_reader(output.stdout.as_slice());
-    let sdk_column = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .position(|c| c == "sdk")
-        .unwrap();
+    let mut column = |name: &str| {
+        reader
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|c| c == name)
+            .unwrap()
+    };
+    let (sdk_column, callsite_column) = (column("sdk"), column("callsite"));
     let mut sdks = BTreeMap::<String, u64>::new();
+    // pyarrow's calls (the AWS SDK for C++) by call site: its client takes no header, so the
+    // bootstrap gives the line that resolved the `s3://` URI as its proxy credentials.
+    let mut pyarrow_sites = BTreeMap::<String, u64>::new();
     for row in reader.records() {
         let row = row.unwrap();
         let sdk = row.get(sdk_column).unwrap_or("");
-        *sdks
-            .entry(sdk.split('/').next().unwrap().to_string())
-            .or_default() += 1;
+        let sdk = sdk.split('/').next().unwrap().to_string();
+        if sdk == "aws-sdk-cpp" {
+            *pyarrow_sites
+                .entry(row.get(callsite_column).unwrap_or("").to_string())
+                .or_default() += 1;
+        }
+        *sdks.entry(sdk).or_default() += 1;
+    }
+    let source = std::fs::read_to_string(&workload).unwrap();
+    let lines_with = |needle: &str| -> Vec<String> {
+        source
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| line.contains(needle))
+            .map(|(i, _)| format!("tests/e2e/datastack_workload.py:{} <module>", i + 1))
+            .collect()
+    };
+    let pyarrow_lines: Vec<String> = [
+        "frame.to_parquet(",
+        "pd.read_parquet(",
+        "pq.read_table(",
+        "ds.dataset(",
+    ]
+    .iter()
+    .flat_map(|needle| lines_with(needle))
+    .collect();
+    assert!(
+        pyarrow_sites
+            .keys()
+            .all(|site| pyarrow_lines.contains(site)),
+        "every pyarrow call names a line of the workload that hands pyarrow an s3:// URI: \
+         {pyarrow_sites:?}, lines {pyarrow_lines:?}"
+    );
+    for needle in ["pd.read_parquet(", "pq.read_table("] {
+        let line = &lines_with(needle)[0];
+        assert!(
+            pyarrow_sites.get(line).is_some_and(|calls| *calls >= 1),
+            "{line}: {pyarrow_sites:?}"
+        );
     }
     assert!(
         sdks.contains_key("aiobotocore"),
