@@ -145,3 +145,18 @@ def test_its_bytecode_is_cached_once_even_under_pythondontwritebytecode(tmp_path
     assert cached[0].stat().st_mtime_ns == written
     # Nothing else was cached: the variable still holds for everything else.
     assert [p.name for p in (tmp_path / "__pycache__").iterdir()] == [cached[0].name]
+
+
+def test_pyarrow_gets_the_labels_as_proxy_credentials():
+    labels = {"x-tollgate-callsite": "etl.py:12 load", "x-tollgate-test": "t.py::a&b"}
+    options = boot._proxy_options("http://127.0.0.1:8877", labels)
+    assert options == {
+        "scheme": "http",
+        "host": "127.0.0.1",
+        "port": 8877,
+        "username": "tollgate",
+        "password": "callsite=etl.py:12 load&test=t.py::a%26b",
+    }
+    # No labels, or a proxy with credentials of its own: the proxy as it was.
+    assert boot._proxy_options("http://127.0.0.1:8877", {}) == "http://127.0.0.1:8877"
+    assert boot._proxy_options("http://u:p@127.0.0.1:8877", labels) == "http://u:p@127.0.0.1:8877"
