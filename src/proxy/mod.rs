@@ -67,6 +67,22 @@ pub mod fuzzing {
         let mut reader = bytes;
         let _ = runtime.block_on(super::connect::read_client_hello(&mut reader));
     }
+
+    /// Reads `bytes` as a CONNECT's `Proxy-Authorization` value (the connection labels of
+    /// [`super::labels`]), and applies what it gives to an empty header map: every label must
+    /// be a tollgate header.
+    pub fn proxy_labels(bytes: &[u8]) {
+        let Ok(value) = http::HeaderValue::from_bytes(bytes) else {
+            return;
+        };
+        let mut request = http::HeaderMap::new();
+        request.insert(http::header::PROXY_AUTHORIZATION, value);
+        let mut observed = http::HeaderMap::new();
+        super::labels::ConnectionLabels::from_proxy_request(&request).apply(&mut observed);
+        assert!(observed
+            .keys()
+            .all(|name| name.as_str().starts_with(super::OWN_HEADER_PREFIX)));
+    }
 }
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
