@@ -15,7 +15,8 @@
 //     HTTP/2 for every call.
 // With TOLLGATE_NODE_CALLSITES=1 (`tollgate run` without `--no-callsites`), it also tags each
 // command the AWS SDK for JavaScript v3 sends with the program's line that sent it (header
-// `x-tollgate-callsite`, removed by tollgate): see `installCallsites` below.
+// `x-tollgate-callsite`, removed by tollgate) and, under jest or `node --test`, with the test
+// that was running (`x-tollgate-test`): see `installCallsites` below.
 // Every other host, and every agent Node already sends through a proxy (NODE_USE_ENV_PROXY),
 // is left exactly as it was. What it cannot route (fetch on a Node without NODE_USE_ENV_PROXY)
 // it says on stderr, once per host.
@@ -55,7 +56,8 @@
   /** `headers` with what `labels` adds, as a new object; `headers` itself when it adds nothing
    * or anything goes wrong: the request is then sent as it was. */
   function labelled(headers) {
-    if (labels === null || (headers != null && (typeof headers !== 'object' || Array.isArray(headers)))) {
+    const plain = headers == null || (typeof headers === 'object' && !Array.isArray(headers));
+    if (labels === null || !plain) {
       return headers;
     }
     try {
@@ -442,7 +444,12 @@
    * request goes on. Only a path, a line and a function name: paths relative to the working
    * directory at start, code elsewhere by its path inside `node_modules` (`pkg/lib/x.js`), else
    * `~/...`, else its last two parts; never arguments, values or source text. Any failure leaves
-   * the call as it was. */
+   * the call as it was.
+   *
+   * Where that Client is out of reach (jest's module registry), the same headers are added at
+   * the transport, for requests to tollgate only: see "where the SDK's Client class is out of
+   * reach" below. The running test (`x-tollgate-test: <file>::<test name>`) is read from jest's
+   * `expect` state or node:test's `getTestContext`: see "the test that is running". */
   function installCallsites() {
     const Module = require('node:module');
     const path = require('node:path');
@@ -454,8 +461,10 @@
     const TAGGED = Symbol.for('tollgate.callsite.tagged');
     // The SDK's own code, and test runners' (a test that returns the SDK's promise unawaited is
     // awaited by the runner: its frames name no line of the user's).
-    const SKIP =
-      /[\\/]node_modules[\\/](?:@aws-sdk|@smithy|@aws-crypto|tslib|jest-circus|jest-runner|jest-runtime|@jest|mocha|vitest|@vitest)[\\/]/;
+    const SKIPPED = ['@aws-sdk', '@smithy', '@aws-crypto', 'tslib'].concat(
+      ['jest-circus', 'jest-runner', 'jest-runtime', '@jest', 'mocha', 'vitest', '@vitest'],
+    );
+    const SKIP = new RegExp(`[\\\\/]node_modules[\\\\/](?:${SKIPPED.join('|')})[\\\\/]`);
     let root = '';
     try {
       root = process.cwd();
@@ -528,7 +537,9 @@
       try {
         const file = options && options.filename;
         if (typeof file === 'string' && typeof code === 'string') {
-          const found = INLINE_MAP.exec(code.slice(-Math.min(code.length, 1 << 20)));
+          // The comment is the code's last line: only that is searched.
+          const at = code.lastIndexOf('sourceMappingURL=data:');
+          const found = at >= 3 ? INLINE_MAP.exec(code.slice(at - 3)) : null;
           if (found) {
             inlineMaps.set(file, found[1]);
           } else {
@@ -541,13 +552,12 @@
       return compiled;
     };
 
-    /** The source map's `mappings`, decoded: per generated line, [column, source, line] of each
-     * segment (0-based), in order. */
+    /** The source map's `mappings` (base64 VLQ), decoded: per generated line, [column, source,
+     * line] of each segment (0-based), in order. */
     function decodeMappings(mappings) {
       const lines = [];
       let source = 0;
       let line = 0;
-      let column = 0;
       for (const text of mappings.split(';')) {
         const segments = [];
         let generated = 0;
@@ -576,7 +586,6 @@
           if (values.length >= 4) {
             source += values[1];
             line += values[2];
-            column += values[3];
             segments.push([generated, source, line]);
           }
         }
@@ -742,7 +751,10 @@
       const context = nodeTestContext();
       const file = context && context.filePath;
       const name = context && (context.fullName || context.name);
-      if (typeof file !== 'string' || typeof name !== 'string' || !file || !name) {
+      // `<root>`: Node's name for the file's own level (a top-level before/after hook), which
+      // is no test.
+      const named = typeof name === 'string' && name !== '' && name !== '<root>';
+      if (!named || typeof file !== 'string' || file === '') {
         return undefined;
       }
       return headerValue(`${show(file)}::${name}`);
