@@ -168,7 +168,10 @@ fn jest_suite_on(node: &Path, major: &str) {
         ),
         (
             test("sqs sends"),
-            calls(&[("CreateQueue", 1), ("SendMessage", suite.constant("MESSAGES"))]),
+            calls(&[
+                ("CreateQueue", 1),
+                ("SendMessage", suite.constant("MESSAGES")),
+            ]),
         ),
     ]
     .into_iter()
@@ -246,7 +249,11 @@ fn node_test_suite_on(node: &Path, major: &str, named: bool) {
     } else {
         [(
             "(no test)".to_string(),
-            calls(&[("CreateBucket", 1), ("PutObject", puts), ("HeadObject", heads)]),
+            calls(&[
+                ("CreateBucket", 1),
+                ("PutObject", puts),
+                ("HeadObject", heads),
+            ]),
         )]
         .into_iter()
         .collect()
