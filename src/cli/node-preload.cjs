@@ -539,7 +539,7 @@
         if (typeof file === 'string' && typeof code === 'string') {
           // The comment is the code's last line: only that is searched.
           const at = code.lastIndexOf('sourceMappingURL=data:');
-          const found = at >= 3 ? INLINE_MAP.exec(code.slice(at - 3)) : null;
+          const found = at >= 4 ? INLINE_MAP.exec(code.slice(at - 4)) : null;
           if (found) {
             inlineMaps.set(file, found[1]);
           } else {
