@@ -522,22 +522,19 @@
 
     // --- lines of code a test runner transformed -------------------------------------------
     // jest compiles each file it transformed (babel-jest by default, ts-jest, ...) with
-    // `vm.compileFunction`, and V8's lines are the transformed code's, not the file's. The
+    // `vm.compileFunction`, vitest each file vite transformed with `vm.runInThisContext` (or
+    // `vm.runInContext`), and V8's lines are the transformed code's, not the file's. The
     // transformed code carries its source map inline (a `sourceMappingURL=data:` comment, as
-    // the format defines it): kept here by file name, decoded on first use, and used to give
-    // the line of the file as written. A file with no such map keeps V8's line.
-    const INLINE_MAP =
-      /\/\/[#@] sourceMappingURL=data:application\/json[^,]*;base64,([A-Za-z0-9+/=]+)\s*$/;
+    // the format defines it; vitest closes its wrapper after it): kept here by file name,
+    // decoded on first use, and used to give the line of the file as written. A file with no
+    // such map keeps V8's line.
+    const INLINE_MAP = /^\/\/[#@] sourceMappingURL=data:application\/json[^,]*;base64,([A-Za-z0-9+/=]+)/;
     const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
     const inlineMaps = new Map(); // file -> base64 text, then the decoded map (or null)
-    const vm = require('node:vm');
-    const compileFunction = vm.compileFunction;
-    vm.compileFunction = function (code, params, options) {
-      const compiled = compileFunction.apply(this, arguments);
+    function keepMap(code, file) {
       try {
-        const file = options && options.filename;
         if (typeof file === 'string' && typeof code === 'string') {
-          // The comment is the code's last line: only that is searched.
+          // The last such comment is the one that counts.
           const at = code.lastIndexOf('sourceMappingURL=data:');
           const found = at >= 4 ? INLINE_MAP.exec(code.slice(at - 4)) : null;
           if (found) {
@@ -549,7 +546,25 @@
       } catch {
         // No map: V8's lines.
       }
+    }
+    const vm = require('node:vm');
+    const filenameOf = (options) =>
+      typeof options === 'string' ? options : options && options.filename;
+    const compileFunction = vm.compileFunction;
+    vm.compileFunction = function (code, params, options) {
+      const compiled = compileFunction.apply(this, arguments);
+      keepMap(code, filenameOf(options));
       return compiled;
+    };
+    const runInThisContext = vm.runInThisContext;
+    vm.runInThisContext = function (code, options) {
+      keepMap(code, filenameOf(options));
+      return runInThisContext.apply(this, arguments);
+    };
+    const runInContext = vm.runInContext;
+    vm.runInContext = function (code, context, options) {
+      keepMap(code, filenameOf(options));
+      return runInContext.apply(this, arguments);
     };
 
     /** The source map's `mappings` (base64 VLQ), decoded: per generated line, [column, source,
@@ -680,7 +695,8 @@
     // so it reads like pytest's `path::test`. jest 30 keeps the test in an AsyncLocalStorage,
     // exposed as `currentConcurrentTestName()`: right for `test.concurrent`, and nothing in
     // beforeAll/afterAll; before 30 that is only set for concurrent tests, and the plain
-    // `currentTestName` (the last test started) is used. Only the name is read, never values.
+    // `currentTestName` (the last test started) is used, as for vitest: there an afterAll's
+    // calls count under the file's last test. Only the name is read, never values.
     //
     // jest's tests run in a vm context of their own: its global is seen through the object
     // jest contextifies with `vm.createContext` (what the test's code sets on its global is

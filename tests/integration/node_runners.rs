@@ -1,7 +1,7 @@
 //! JavaScript test suites under `tollgate run` (issue 21, item 6), as users run them: a jest
-//! suite (`tests/node/jest`, jest pinned by `tests/node/package-lock.json`) and a `node --test`
-//! suite (`tests/node/node_test`) call the AWS SDK for JavaScript v3 from their tests, with no
-//! line of tollgate's in them. jest loads each test file and the SDK through its own module
+//! suite (`tests/node/jest`), a vitest suite (`tests/node/vitest`; both runners pinned by
+//! `tests/node/package-lock.json`) and a `node --test` suite (`tests/node/node_test`) call the
+//! AWS SDK for JavaScript v3 from their tests, with no line of tollgate's in them. jest loads each test file and the SDK through its own module
 //! registry in a vm context, out of reach of the preload's `Client` patch; the preload labels
 //! the calls at the transport instead (see `installCallsites` in src/cli/node-preload.cjs).
 //! `report --by test` must give each test exactly its calls and `report --by callsite` must name
@@ -290,4 +290,87 @@ fn node_test_calls_name_their_lines_on_node_22() {
 #[test]
 fn node_test_tests_get_their_own_calls_on_node_24() {
     node_test_suite_on(&second_node(), second_major(), true);
+}
+
+/// The vitest suite on `node`: each test's calls, beforeAll's under no test, each marked line
+/// (vitest transforms the file with vite: its inline source maps give the lines as written).
+fn vitest_suite_on(node: &Path, major: &str) {
+    let dir = node_dir().join("vitest");
+    let vitest = node_dir().join("node_modules/vitest/vitest.mjs");
+    assert!(
+        vitest.is_file(),
+        "the vitest test needs vitest in {}: run scripts/node-env.sh (npm ci)",
+        node_dir().display()
+    );
+    let suite = Suite::read(&dir, "s3_sqs.test.mjs");
+    let (tests, sites, context) = run_suite(
+        node,
+        &dir,
+        &[vitest.to_str().unwrap(), "run"],
+        "3 passed",
+        major,
+    );
+    let test = |name: &str| format!("{}::{name}", suite.file);
+    let expected_tests: BTreeMap<String, Calls> = [
+        ("(no test)".to_string(), calls(&[("CreateBucket", 1)])),
+        (
+            test("s3 > puts"),
+            calls(&[("PutObject", suite.constant("PUTS"))]),
+        ),
+        (
+            test("s3 > heads"),
+            calls(&[("HeadObject", suite.constant("HEADS"))]),
+        ),
+        (
+            test("sqs > sends"),
+            calls(&[
+                ("CreateQueue", 1),
+                ("SendMessage", suite.constant("MESSAGES")),
+            ]),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(tests, expected_tests, "by test\n{context}");
+    // By line; the helper by its name too. (vitest calls a test's function with no receiver,
+    // which V8 reports as top-level code: an anonymous one is shown as `<module>`.)
+    let by_line: BTreeMap<String, Calls> = sites
+        .iter()
+        .map(|(label, ops)| {
+            let (site, function) = label.split_once(' ').unwrap_or((label, ""));
+            if site == suite.at("helper") {
+                assert_eq!(function, "sendMessage", "{label}\n{context}");
+            }
+            (site.to_string(), ops.clone())
+        })
+        .collect();
+    let expected_sites: BTreeMap<String, Calls> = [
+        ("setup", calls(&[("CreateBucket", 1)])),
+        ("put", calls(&[("PutObject", suite.constant("PUTS"))])),
+        ("heads", calls(&[("HeadObject", suite.constant("HEADS"))])),
+        ("queue", calls(&[("CreateQueue", 1)])),
+        (
+            "helper",
+            calls(&[("SendMessage", suite.constant("MESSAGES"))]),
+        ),
+    ]
+    .into_iter()
+    .map(|(marker, ops)| (suite.at(marker), ops))
+    .collect();
+    assert_eq!(by_line, expected_sites, "by callsite\n{context}");
+}
+
+#[test]
+fn vitest_tests_get_their_own_calls_and_lines_on_the_first_node() {
+    vitest_suite_on(&first_node(), "v");
+}
+
+#[test]
+fn vitest_tests_get_their_own_calls_and_lines_on_node_22() {
+    vitest_suite_on(&node_22(), "v22.");
+}
+
+#[test]
+fn vitest_tests_get_their_own_calls_and_lines_on_node_24() {
+    vitest_suite_on(&second_node(), second_major());
 }
