@@ -924,18 +924,38 @@
       }
       return extra;
     };
+    /** Whether `agent` (a request's `agent` option) is one whose connections this file routes
+     * to tollgate, or Node sends through HTTPS_PROXY (tollgate, under `tollgate run`). */
+    function routesItself(agent, secure) {
+      if (agent === undefined || agent === null || agent === false) {
+        return true; // The global agent, or a new Agent of Node's.
+      }
+      if (proxiedByNode(agent)) {
+        return true;
+      }
+      return (
+        agent.addRequest === http.Agent.prototype.addRequest &&
+        (!secure || agent.createConnection === https.Agent.prototype.createConnection)
+      );
+    }
     for (const [module, defaultPort] of [
       [http, 80],
       [https, 443],
     ]) {
       const request = module.request;
       module.request = function (input, options, callback) {
-        // The SDK's form: `request(options, callback)`, options an object with its headers.
+        // The SDK's form: `request(options, callback)`, options an object with its headers,
+        // sent by an agent this file routes (not a socket or connection of the caller's, nor an
+        // agent that connects its own way, as to another proxy): the labels go to tollgate
+        // only, which removes them.
         if (
           input !== null &&
           typeof input === 'object' &&
           !(input instanceof URL) &&
           (typeof options === 'function' || options === undefined) &&
+          !input.socketPath &&
+          !input.createConnection &&
+          routesItself(input.agent, module === https) &&
           routed(input.hostname || input.host, Number(input.port || defaultPort))
         ) {
           const headers = labelled(input.headers);
