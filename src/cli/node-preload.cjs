@@ -700,8 +700,8 @@
     //
     // jest's tests run in a vm context of their own: its global is seen through the object
     // jest contextifies with `vm.createContext` (what the test's code sets on its global is
-    // set on that object). Contexts are held weakly; the newest one with a test in it wins
-    // (jest runs one test file at a time in a process).
+    // set on that object). Contexts are held weakly; the newest one that has jest's `expect`
+    // answers (jest runs one test file at a time in a process, each in a new context).
     const MATCHERS = Symbol.for('$$jest-matchers-object');
     const contexts = [];
     const createContext = vm.createContext;
