@@ -357,7 +357,7 @@ fn vitest_suite_on(node: &Path, major: &str) {
     let (tests, sites, context) = run_suite(
         node,
         &dir,
-        &[vitest.to_str().unwrap(), "run"],
+        &[vitest.to_str().unwrap(), "run", "--no-cache"],
         "3 passed",
         major,
         true,
