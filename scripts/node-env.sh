@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs what the Node SDK test (tests/integration/node_sdk.rs) needs, from npm, exactly as the
-# lockfiles pin it: the AWS SDK for JavaScript v3 clients (tests/node), and a second major Node
-# and a third major release from npm's `node` package, which carries the binary (tests/node/node24,
-# tests/node/node22). Needs Node and
+# Installs what the Node SDK tests (tests/integration/node_sdk.rs, node_runners.rs) need, from npm,
+# exactly as the lockfiles pin it: the AWS SDK for JavaScript v3 clients, jest and vitest
+# (tests/node), and a second major Node and a third major release from npm's `node` package, which
+# carries the binary (tests/node/node24, tests/node/node22). Needs Node and
 # npm on PATH (scripts/install-test-deps.sh installs Debian's when missing); where that Node is
 # older than 20 (Debian bookworm's is 18), Node 20 comes from npm too (tests/node/node20) and
 # `scripts/test.sh` points the tests at it. A directory already installed from its current

@@ -15,7 +15,8 @@
 //     HTTP/2 for every call.
 // With TOLLGATE_NODE_CALLSITES=1 (`tollgate run` without `--no-callsites`), it also tags each
 // command the AWS SDK for JavaScript v3 sends with the program's line that sent it (header
-// `x-tollgate-callsite`, removed by tollgate): see `installCallsites` below.
+// `x-tollgate-callsite`, removed by tollgate) and, under jest or `node --test`, with the test
+// that was running (`x-tollgate-test`): see `installCallsites` below.
 // Every other host, and every agent Node already sends through a proxy (NODE_USE_ENV_PROXY),
 // is left exactly as it was. What it cannot route (fetch on a Node without NODE_USE_ENV_PROXY)
 // it says on stderr, once per host.
@@ -47,6 +48,25 @@
     .map((glob) => glob.trim().toLowerCase().replace(/\.$/, ''))
     .filter(Boolean);
   const noProxy = parseNoProxy(env.no_proxy ?? env.NO_PROXY ?? '');
+
+  /** Set by `installCallsites`: `(headers) => ({name: value} | undefined)`, the labels to add
+   * to a request that goes to tollgate (see there). */
+  let labels = null;
+
+  /** `headers` with what `labels` adds, as a new object; `headers` itself when it adds nothing
+   * or anything goes wrong: the request is then sent as it was. */
+  function labelled(headers) {
+    const plain = headers == null || (typeof headers === 'object' && !Array.isArray(headers));
+    if (labels === null || !plain) {
+      return headers;
+    }
+    try {
+      const extra = labels(headers || {});
+      return extra === undefined ? headers : { ...headers, ...extra };
+    } catch {
+      return headers;
+    }
+  }
 
   const net = require('node:net');
   const tls = require('node:tls');
@@ -366,9 +386,19 @@
           socket: new TunnelStream(host, port),
         }),
     };
-    return listener === undefined
-      ? connect.call(this, target, routedOptions)
-      : connect.call(this, target, routedOptions, listener);
+    const session =
+      listener === undefined
+        ? connect.call(this, target, routedOptions)
+        : connect.call(this, target, routedOptions, listener);
+    if (labels !== null) {
+      // Each stream of this session goes to tollgate: the call-site fallback and the test name
+      // (see `installCallsites`) may label it.
+      const request = session.request;
+      session.request = function (headers, ...rest) {
+        return request.call(this, labelled(headers), ...rest);
+      };
+    }
+    return session;
   };
 
   // --- fetch: said, not routed ------------------------------------------------------------------
@@ -414,16 +444,27 @@
    * request goes on. Only a path, a line and a function name: paths relative to the working
    * directory at start, code elsewhere by its path inside `node_modules` (`pkg/lib/x.js`), else
    * `~/...`, else its last two parts; never arguments, values or source text. Any failure leaves
-   * the call as it was. */
+   * the call as it was.
+   *
+   * Where that Client is out of reach (jest's module registry), the same headers are added at
+   * the transport, for requests to tollgate only: see "where the SDK's Client class is out of
+   * reach" below. The running test (`x-tollgate-test: <file>::<test name>`) is read from jest's
+   * `expect` state or node:test's `getTestContext`: see "the test that is running". */
   function installCallsites() {
     const Module = require('node:module');
     const path = require('node:path');
     const { fileURLToPath } = require('node:url');
     const HEADER = 'x-tollgate-callsite';
+    const TEST_HEADER = 'x-tollgate-test';
     const SITE = Symbol('tollgate.callsite');
     const PATCHED = Symbol.for('tollgate.callsite.patched');
     const TAGGED = Symbol.for('tollgate.callsite.tagged');
-    const SKIP = /[\\/]node_modules[\\/](?:@aws-sdk|@smithy|@aws-crypto|tslib)[\\/]/;
+    // The SDK's own code, and test runners' (a test that returns the SDK's promise unawaited is
+    // awaited by the runner: its frames name no line of the user's).
+    const SKIPPED = ['@aws-sdk', '@smithy', '@aws-crypto', 'tslib'].concat(
+      ['jest-circus', 'jest-runner', 'jest-runtime', '@jest', 'mocha', 'vitest', '@vitest'],
+    );
+    const SKIP = new RegExp(`[\\\\/]node_modules[\\\\/](?:${SKIPPED.join('|')})[\\\\/]`);
     let root = '';
     try {
       root = process.cwd();
@@ -479,13 +520,141 @@
       return out;
     }
 
+    // --- lines of code a test runner transformed -------------------------------------------
+    // jest compiles each file it transformed (babel-jest by default, ts-jest, ...) with
+    // `vm.compileFunction`, vitest each file vite transformed with `vm.runInThisContext` (or
+    // `vm.runInContext`), and V8's lines are the transformed code's, not the file's. The
+    // transformed code carries its source map inline (a `sourceMappingURL=data:` comment, as
+    // the format defines it; vitest closes its wrapper after it): kept here by file name,
+    // decoded on first use, and used to give the line of the file as written. A file with no
+    // such map keeps V8's line.
+    const INLINE_MAP = /^\/\/[#@] sourceMappingURL=data:application\/json[^,]*;base64,([A-Za-z0-9+/=]+)/;
+    const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const inlineMaps = new Map(); // file -> base64 text, then the decoded map (or null)
+    function keepMap(code, file) {
+      try {
+        if (typeof file === 'string' && typeof code === 'string') {
+          // The last such comment is the one that counts.
+          const at = code.lastIndexOf('sourceMappingURL=data:');
+          const found = at >= 4 ? INLINE_MAP.exec(code.slice(at - 4)) : null;
+          if (found) {
+            inlineMaps.set(file, found[1]);
+          } else {
+            inlineMaps.delete(file);
+          }
+        }
+      } catch {
+        // No map: V8's lines.
+      }
+    }
+    const vm = require('node:vm');
+    const filenameOf = (options) =>
+      typeof options === 'string' ? options : options && options.filename;
+    const compileFunction = vm.compileFunction;
+    vm.compileFunction = function (code, params, options) {
+      const compiled = compileFunction.apply(this, arguments);
+      keepMap(code, filenameOf(options));
+      return compiled;
+    };
+    const runInThisContext = vm.runInThisContext;
+    vm.runInThisContext = function (code, options) {
+      keepMap(code, filenameOf(options));
+      return runInThisContext.apply(this, arguments);
+    };
+    const runInContext = vm.runInContext;
+    vm.runInContext = function (code, context, options) {
+      keepMap(code, filenameOf(options));
+      return runInContext.apply(this, arguments);
+    };
+
+    /** The source map's `mappings` (base64 VLQ), decoded: per generated line, [column, source,
+     * line] of each segment (0-based), in order. */
+    function decodeMappings(mappings) {
+      const lines = [];
+      let source = 0;
+      let line = 0;
+      for (const text of mappings.split(';')) {
+        const segments = [];
+        let generated = 0;
+        for (const segment of text.split(',')) {
+          const values = [];
+          let value = 0;
+          let scale = 1;
+          for (const char of segment) {
+            const digit = B64.indexOf(char);
+            if (digit < 0) {
+              throw new Error('not a source map');
+            }
+            value += (digit & 31) * scale;
+            if (digit & 32) {
+              scale *= 32;
+            } else {
+              values.push(value % 2 ? -Math.floor(value / 2) : value / 2);
+              value = 0;
+              scale = 1;
+            }
+          }
+          if (values.length === 0) {
+            continue;
+          }
+          generated += values[0];
+          if (values.length >= 4) {
+            source += values[1];
+            line += values[2];
+            segments.push([generated, source, line]);
+          }
+        }
+        lines.push(segments);
+      }
+      return lines;
+    }
+
+    /** `{file, line}` as written, for V8's `file`, `line` and `column` (1-based). */
+    function original(file, line, column) {
+      let map = inlineMaps.get(file);
+      if (map === undefined || map === null) {
+        return { file, line };
+      }
+      if (typeof map === 'string') {
+        try {
+          const json = JSON.parse(Buffer.from(map, 'base64').toString('utf8'));
+          map = {
+            sources: (json.sources || []).map((source) =>
+              source.startsWith('file:')
+                ? fileURLToPath(source)
+                : path.resolve(path.dirname(file), json.sourceRoot || '', source),
+            ),
+            lines: decodeMappings(String(json.mappings || '')),
+          };
+        } catch {
+          map = null;
+        }
+        inlineMaps.set(file, map);
+        if (map === null) {
+          return { file, line };
+        }
+      }
+      const segments = map.lines[line - 1];
+      if (!segments || segments.length === 0) {
+        return { file, line };
+      }
+      let best = segments[0];
+      for (const segment of segments) {
+        if (segment[0] > column - 1) {
+          break;
+        }
+        best = segment;
+      }
+      return { file: map.sources[best[1]] || file, line: best[2] + 1 };
+    }
+
     /** `path:line function` of the program's frame that called `send`, or undefined. */
-    function callSite(below) {
+    function callSite(below, depth = 32) {
       const limit = Error.stackTraceLimit;
       const prepare = Error.prepareStackTrace;
       let frames;
       try {
-        Error.stackTraceLimit = 32;
+        Error.stackTraceLimit = depth;
         Error.prepareStackTrace = (_, structured) => structured;
         const holder = {};
         Error.captureStackTrace(holder, below);
@@ -511,25 +680,141 @@
         } else {
           name = frame.isToplevel() ? '<module>' : '<anonymous>';
         }
-        return headerValue(`${show(file)}:${frame.getLineNumber()} ${name}`);
+        const at = original(file, frame.getLineNumber(), frame.getColumnNumber());
+        return headerValue(`${show(at.file)}:${at.line} ${name}`);
+      }
+      return undefined;
+    }
+
+    // --- the test that is running ----------------------------------------------------------
+    // jest (and vitest, which keeps jest's interface) publish the running test in the state of
+    // `expect`, on the test's global under Symbol.for('$$jest-matchers-object'): `testPath`
+    // (the file, absolute) and the test's name (its describe blocks' names and its own, joined
+    // by spaces, as jest prints it and as `-t` matches it). The id sent is
+    // `<file>::<name>`, the file shown like a call site's (relative to the working directory),
+    // so it reads like pytest's `path::test`. jest 30 keeps the test in an AsyncLocalStorage,
+    // exposed as `currentConcurrentTestName()`: right for `test.concurrent`, and nothing in
+    // beforeAll/afterAll; before 30 that is only set for concurrent tests, and the plain
+    // `currentTestName` (the last test started) is used, as for vitest: there an afterAll's
+    // calls count under the file's last test. Only the name is read, never values.
+    //
+    // jest's tests run in a vm context of their own: its global is seen through the object
+    // jest contextifies with `vm.createContext` (what the test's code sets on its global is
+    // set on that object). Contexts are held weakly; the newest one that has jest's `expect`
+    // answers (jest runs one test file at a time in a process, each in a new context).
+    const MATCHERS = Symbol.for('$$jest-matchers-object');
+    const contexts = [];
+    const createContext = vm.createContext;
+    vm.createContext = function (contextObject) {
+      const context = createContext.apply(this, arguments);
+      try {
+        if (context !== null && typeof context === 'object') {
+          for (let i = contexts.length - 1; i >= 0; i -= 1) {
+            if (contexts[i].deref() === undefined) {
+              contexts.splice(i, 1);
+            }
+          }
+          contexts.push(new WeakRef(context));
+        }
+      } catch {
+        // Not remembered: its tests are not named.
+      }
+      return context;
+    };
+
+    /** The test running in `global`: its id; null where `expect` is there but no test runs
+     * (module scope, beforeAll/afterAll); undefined where there is no `expect`. */
+    function testOf(global) {
+      const state = global && global[MATCHERS] && global[MATCHERS].state;
+      if (!state || typeof state.testPath !== 'string' || state.testPath === '') {
+        return undefined;
+      }
+      const concurrent =
+        typeof state.currentConcurrentTestName === 'function'
+          ? state.currentConcurrentTestName()
+          : undefined;
+      // jest 30 and later (currentTestIdentity): the AsyncLocalStorage alone.
+      const name =
+        typeof state.currentTestIdentity === 'function'
+          ? concurrent
+          : concurrent || state.currentTestName;
+      if (typeof name !== 'string' || name === '') {
+        return null;
+      }
+      return headerValue(`${show(state.testPath)}::${name}`);
+    }
+
+    // Node's own runner (`node --test`): Node 24 has `getTestContext()` in node:test, the test
+    // or suite running now (kept across awaits); its `fullName` joins the suites' names and the
+    // test's with ` > `, as Node prints them. Asked only in a process `node --test` runs tests
+    // in (NODE_TEST_CONTEXT in each test file's process, or `--test` itself with
+    // --test-isolation=none), so no other program loads node:test for it. Node 20 and 22 have
+    // no such call: their tests are not named.
+    let nodeTestContext;
+    function nodeTest() {
+      if (nodeTestContext === undefined) {
+        nodeTestContext = null;
+        if (env.NODE_TEST_CONTEXT || process.execArgv.includes('--test')) {
+          const { getTestContext } = require('node:test');
+          if (typeof getTestContext === 'function') {
+            nodeTestContext = getTestContext;
+          }
+        }
+      }
+      if (nodeTestContext === null) {
+        return undefined;
+      }
+      const context = nodeTestContext();
+      const file = context && context.filePath;
+      const name = context && (context.fullName || context.name);
+      // `<root>`: Node's name for the file's own level (a top-level before/after hook), which
+      // is no test.
+      const named = typeof name === 'string' && name !== '' && name !== '<root>';
+      if (!named || typeof file !== 'string' || file === '') {
+        return undefined;
+      }
+      return headerValue(`${show(file)}::${name}`);
+    }
+
+    /** `<file>::<test name>` of the test running now, or undefined: node:test's, else the
+     * program's own global (vitest), else the newest vm context that has jest's `expect`. */
+    function currentTest() {
+      const node = nodeTest();
+      if (node !== undefined) {
+        return node;
+      }
+      const own = testOf(globalThis);
+      if (own !== undefined) {
+        return own ?? undefined;
+      }
+      for (let i = contexts.length - 1; i >= 0; i -= 1) {
+        const test = testOf(contexts[i].deref());
+        if (test !== undefined) {
+          return test ?? undefined;
+        }
       }
       return undefined;
     }
 
     /** The call site from `send` into the call's context (the first middleware of the call). */
     const remember = (next, context) => (args) => {
-      const site = sites.get(args) ?? sending;
-      if (site !== undefined) {
-        context[SITE] = site;
+      const label = sites.get(args) ?? sending;
+      if (label !== undefined) {
+        context[SITE] = label;
       }
       return next(args);
     };
-    /** The header on each attempt's request, after signing. */
+    /** The headers on each attempt's request, after signing. */
     const tag = (next, context) => (args) => {
-      const site = context[SITE];
+      const label = context[SITE];
       const headers = args && args.request && args.request.headers;
-      if (site !== undefined && headers && typeof headers === 'object') {
-        headers[HEADER] = site;
+      if (label !== undefined && headers && typeof headers === 'object') {
+        if (label.site !== undefined) {
+          headers[HEADER] = label.site;
+        }
+        if (label.test !== undefined) {
+          headers[TEST_HEADER] = label.test;
+        }
       }
       return next(args);
     };
@@ -542,7 +827,7 @@
       const send = proto.send;
       proto[PATCHED] = true;
       proto.send = function send_(command) {
-        let site;
+        let label;
         try {
           const stack = this.middlewareStack;
           if (stack && !stack[TAGGED] && typeof stack.add === 'function') {
@@ -560,15 +845,22 @@
             });
             stack[TAGGED] = true;
           }
-          site = callSite(send_);
-          if (site !== undefined && command && typeof command === 'object') {
-            sites.set(command, site);
+          // The test too is read here, in the caller's own async context: node:test finds
+          // the running test from it, and a first call can lose it further down the SDK
+          // (a promise the client made at load time, outside any test).
+          const site = callSite(send_);
+          const test = currentTest();
+          if (site !== undefined || test !== undefined) {
+            label = { site, test };
+          }
+          if (label !== undefined && command && typeof command === 'object') {
+            sites.set(command, label);
           }
         } catch {
-          site = undefined;
+          label = undefined;
         }
         const outer = sending;
-        sending = site;
+        sending = label;
         try {
           return send.apply(this, arguments);
         } finally {
@@ -599,6 +891,81 @@
       }
       return exported;
     };
+
+    // --- the same labels where the SDK's Client class is out of reach --------------------------
+    // jest runs each test file in a vm context of its own and loads modules through its own
+    // registry, never through Module._load: the SDK's `Client` there is a class this file never
+    // sees. What jest (and any other loader) cannot hide is the transport: every attempt ends in
+    // Node's http.request, https.request, or an HTTP/2 session's request, with its headers as
+    // an object. There, for a request to tollgate that has no call site yet, the call site is
+    // read from the stack, async frames included: V8 follows each `await` (and Promise.all)
+    // from the SDK's middleware up to the program's function that awaited `send`. This names
+    // the line that awaited the call, which is the line that sent it when the program awaits
+    // `send` where it calls it; a command never awaited (a callback, a bare `.then`) has no
+    // line. The test that is running, where a runner says so cheaply, is named too.
+    labels = (headers) => {
+      for (const name of Object.keys(headers)) {
+        const lower = name.toLowerCase();
+        if (lower === HEADER || lower === TEST_HEADER) {
+          return undefined; // Labelled by the Client's middleware already.
+        }
+      }
+      const site = callSite(undefined, 64);
+      const test = currentTest();
+      if (site === undefined && test === undefined) {
+        return undefined;
+      }
+      const extra = {};
+      if (site !== undefined) {
+        extra[HEADER] = site;
+      }
+      if (test !== undefined) {
+        extra[TEST_HEADER] = test;
+      }
+      return extra;
+    };
+    /** Whether `agent` (a request's `agent` option) is one whose connections this file routes
+     * to tollgate, or Node sends through HTTPS_PROXY (tollgate, under `tollgate run`). */
+    function routesItself(agent, secure) {
+      if (agent === undefined || agent === null || agent === false) {
+        return true; // The global agent, or a new Agent of Node's.
+      }
+      if (proxiedByNode(agent)) {
+        return true;
+      }
+      return (
+        agent.addRequest === http.Agent.prototype.addRequest &&
+        (!secure || agent.createConnection === https.Agent.prototype.createConnection)
+      );
+    }
+    for (const [module, defaultPort] of [
+      [http, 80],
+      [https, 443],
+    ]) {
+      const request = module.request;
+      module.request = function (input, options, callback) {
+        // The SDK's form: `request(options, callback)`, options an object with its headers,
+        // sent by an agent this file routes (not a socket or connection of the caller's, nor an
+        // agent that connects its own way, as to another proxy): the labels go to tollgate
+        // only, which removes them.
+        if (
+          input !== null &&
+          typeof input === 'object' &&
+          !(input instanceof URL) &&
+          (typeof options === 'function' || options === undefined) &&
+          !input.socketPath &&
+          !input.createConnection &&
+          routesItself(input.agent, module === https) &&
+          routed(input.hostname || input.host, Number(input.port || defaultPort))
+        ) {
+          const headers = labelled(input.headers);
+          if (headers !== input.headers) {
+            arguments[0] = { ...input, headers };
+          }
+        }
+        return request.apply(this, arguments);
+      };
+    }
   }
 
   // ES modules that import these functions by name see the patched ones too.

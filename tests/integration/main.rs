@@ -22,6 +22,7 @@ mod html;
 mod layers;
 mod metrics;
 mod moto;
+mod node_runners;
 mod node_sdk;
 mod page_count;
 mod postgres;

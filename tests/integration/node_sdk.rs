@@ -24,12 +24,12 @@ use crate::moto::{
 /// How long the workload may take under tollgate before the test gives up on it.
 const RUN_LIMIT: Duration = Duration::from_secs(180);
 
-fn node_dir() -> PathBuf {
+pub(crate) fn node_dir() -> PathBuf {
     Path::new(MANIFEST_DIR).join("tests/node")
 }
 
 /// The workload, after checking that its packages are installed.
-fn workload() -> PathBuf {
+pub(crate) fn workload() -> PathBuf {
     let dir = node_dir();
     assert!(
         dir.join("node_modules/@aws-sdk/client-s3").is_dir(),
@@ -41,7 +41,7 @@ fn workload() -> PathBuf {
 }
 
 /// The Node on PATH, or `TOLLGATE_TEST_NODE`.
-fn first_node() -> PathBuf {
+pub(crate) fn first_node() -> PathBuf {
     std::env::var_os("TOLLGATE_TEST_NODE")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -50,7 +50,7 @@ fn first_node() -> PathBuf {
 
 /// The version the second Node reports starts with this (any, when TOLLGATE_TEST_NODE_SECOND
 /// names another).
-fn second_major() -> &'static str {
+pub(crate) fn second_major() -> &'static str {
     if std::env::var_os("TOLLGATE_TEST_NODE_SECOND").is_some_and(|v| !v.is_empty()) {
         "v"
     } else {
@@ -60,7 +60,7 @@ fn second_major() -> &'static str {
 
 /// A second major release: `TOLLGATE_TEST_NODE_SECOND`, else npm's `node` package installed by
 /// scripts/node-env.sh.
-fn second_node() -> PathBuf {
+pub(crate) fn second_node() -> PathBuf {
     if let Some(path) = std::env::var_os("TOLLGATE_TEST_NODE_SECOND").filter(|v| !v.is_empty()) {
         return PathBuf::from(path);
     }
@@ -194,6 +194,11 @@ fn node_sdk_calls_through_tollgate_match_what_the_sdk_sent_on_the_first_node() {
 /// The SDK supports every Node from 20 (from January 2027, 22): the middle release too.
 #[test]
 fn node_sdk_calls_through_tollgate_match_what_the_sdk_sent_on_node_22() {
+    workload_matches_on(&node_22(), "v22.", &[]);
+}
+
+/// Node 22, from npm's `node` package installed by scripts/node-env.sh.
+pub(crate) fn node_22() -> PathBuf {
     let path = node_dir().join("node22/node_modules/node/bin/node");
     assert!(
         path.is_file(),
@@ -201,7 +206,7 @@ fn node_sdk_calls_through_tollgate_match_what_the_sdk_sent_on_node_22() {
          (scripts/test.sh does)",
         path.display()
     );
-    workload_matches_on(&path, "v22.", &[]);
+    path
 }
 
 #[test]
