@@ -456,6 +456,9 @@
     const { fileURLToPath } = require('node:url');
     const HEADER = 'x-tollgate-callsite';
     const TEST_HEADER = 'x-tollgate-test';
+    // The operation's name as the SDK knows it: a REST request names its operation only by
+    // method and path, so one newer than tollgate's model would otherwise be unknown.
+    const OPERATION_HEADER = 'x-tollgate-operation';
     const SITE = Symbol('tollgate.callsite');
     const PATCHED = Symbol.for('tollgate.callsite.patched');
     const TAGGED = Symbol.for('tollgate.callsite.tagged');
@@ -804,16 +807,34 @@
       }
       return next(args);
     };
-    /** The headers on each attempt's request, after signing. */
+    /** The headers on each attempt's request, after signing; none on a request that NO_PROXY
+     * sends to AWS itself (tollgate would not be there to remove them). */
     const tag = (next, context) => (args) => {
       const label = context[SITE];
-      const headers = args && args.request && args.request.headers;
-      if (label !== undefined && headers && typeof headers === 'object') {
-        if (label.site !== undefined) {
-          headers[HEADER] = label.site;
+      const request = args && args.request;
+      const headers = request && request.headers;
+      if (
+        headers &&
+        typeof headers === 'object' &&
+        !(
+          intercepted(String(request.hostname || '')) &&
+          bypassed(request.hostname, Number(request.port || 443))
+        )
+      ) {
+        if (label !== undefined) {
+          if (label.site !== undefined) {
+            headers[HEADER] = label.site;
+          }
+          if (label.test !== undefined) {
+            headers[TEST_HEADER] = label.test;
+          }
         }
-        if (label.test !== undefined) {
-          headers[TEST_HEADER] = label.test;
+        const command = context && context.commandName;
+        if (typeof command === 'string') {
+          const operation = command.replace(/Command$/, '');
+          if (/^[A-Z][A-Za-z0-9_]{0,127}$/.test(operation)) {
+            headers[OPERATION_HEADER] = operation;
+          }
         }
       }
       return next(args);

@@ -39,7 +39,9 @@ impl BodyTap for CallTap {
 /// body only).
 pub(super) fn call_tap(start: &ResponseStart<'_>) -> Option<Box<dyn BodyTap>> {
     let body = start.request_body?;
-    let model = Model::embedded();
+    // The model the profiler names calls by: the installed one (`tollgate model update`) when
+    // newer. Its indices are not the bundled model's.
+    let model = Model::in_use();
     let identification = Identifier::new(model).identify(&Request {
         method: start.method,
         host: start.host,

@@ -32,6 +32,7 @@ mod proxy;
 mod relisting;
 mod run;
 mod rust_sdk;
+mod stale_model;
 mod store;
 mod verifier;
 mod weekly;
