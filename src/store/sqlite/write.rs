@@ -8,7 +8,7 @@ use super::SqliteStore;
 use crate::record::priced_json;
 use crate::record::{exact, Call, ClientProcess, Loop};
 use crate::store::digest_book::{DigestBook, DigestChanges};
-use crate::store::label_book::{LabelBook, LabelChanges, LabelKind, LabelPlan};
+use crate::store::label_book::{LabelBook, LabelChanges, LabelPlan};
 use crate::store::sql::units_json;
 use crate::store::tally::Totals;
 use crate::store::{duration_micros, micros, Batch, StoreError};
@@ -279,6 +279,7 @@ mod tests {
     use super::*;
     use crate::record::{exact, Cadence, RepeatGroup, RunMeta, Unit};
     use crate::store::digest_book::DigestBook;
+    use crate::store::label_book::LabelKind;
     use crate::store::sqlite::totals::rebuild;
     use crate::store::RunStore;
     use rust_decimal::Decimal;
