@@ -297,8 +297,8 @@ mod tests {
         assert_eq!(book.get(LabelKind::Test, "sync.py:43 copy"), None);
 
         // A batch naming nothing inserts nothing.
-        let calls_1 = [call(None, None)];
-        let plan = book.plan(&calls_1);
+        let unnamed = [call(None, None)];
+        let plan = book.plan(&unnamed);
         assert_eq!(plan.ids, vec![(None, None)]);
         assert!(plan.new.is_empty());
     }
@@ -309,16 +309,16 @@ mod tests {
         let first = [call(Some("a.py:1 f"), None)];
         book.apply(book.plan(&first).changes);
         // Planned, never applied: its transaction rolled back.
-        let calls_2 = [call(Some("b.py:2 g"), Some("t::x"))];
-        let failed = book.plan(&calls_2);
+        let failing = [call(Some("b.py:2 g"), Some("t::x"))];
+        let failed = book.plan(&failing);
         assert_eq!(failed.ids, vec![(Some(2), Some(3))]);
         drop(failed);
         assert_eq!(book.len(), 1);
         assert_eq!(book.get(LabelKind::Callsite, "b.py:2 g"), None);
         // The batch again (the writer retries nothing, but a later batch names the same): the
         // labels are new again, with the same ids, since nothing was stored under them.
-        let calls_3 = [call(Some("b.py:2 g"), Some("t::x"))];
-        let again = book.plan(&calls_3);
+        let retried = [call(Some("b.py:2 g"), Some("t::x"))];
+        let again = book.plan(&retried);
         assert_eq!(again.ids, vec![(Some(2), Some(3))]);
         assert_eq!(again.new.len(), 2);
     }
@@ -327,11 +327,11 @@ mod tests {
     fn past_its_capacity_the_book_stops_learning_and_asks_the_table() {
         // Room for two labels of 8 bytes.
         let mut book = LabelBook::with_capacity(2 * (8 + ENTRY_BYTES));
-        let calls_4 = [
+        let filling = [
             call(Some("a.py:1 f"), Some("t.py::a")),
             call(Some("b.py:2 g"), None),
         ];
-        let plan = book.plan(&calls_4);
+        let plan = book.plan(&filling);
         assert!(plan.may_exist, "the third label does not fit");
         assert_eq!(plan.new.len(), 3);
         book.apply(plan.changes);
@@ -341,11 +341,11 @@ mod tests {
 
         // The next batch names b.py again: the book gives it a new id, and the table's (3)
         // replaces it once read back.
-        let calls_5 = [
+        let past_capacity = [
             call(Some("b.py:2 g"), Some("t.py::a")),
             call(Some("c.py:3 h"), None),
         ];
-        let mut plan = book.plan(&calls_5);
+        let mut plan = book.plan(&past_capacity);
         assert!(plan.may_exist);
         assert_eq!(plan.ids, vec![(Some(4), Some(2)), (Some(5), None)]);
         plan.settle(&[
@@ -357,8 +357,8 @@ mod tests {
         book.apply(plan.changes);
         assert_eq!(book.len(), 2, "still full");
         // Ids given are never given again.
-        let calls_6 = [call(Some("d.py:4 i"), None)];
-        let plan = book.plan(&calls_6);
+        let later = [call(Some("d.py:4 i"), None)];
+        let plan = book.plan(&later);
         assert_eq!(plan.ids, vec![(Some(6), None)]);
     }
 }
