@@ -16,8 +16,9 @@
 //! priced once each by `call_from_exchange` with the built-in prices, giving a pool of a few
 //! thousand distinct calls (object and item sizes vary, so costs and units do). Each recorded
 //! call is one of them with its own time, duration, invocation id, client connection, parameter
-//! digest (a fifth repeat one of 100 per operation, the rest are unique) and, for listings, page
-//! tokens that chain pages into loops.
+//! digest (a fifth repeat one of 100 per operation, the rest are unique), a call site (one of 40)
+//! and a test (one of 36, each for 5,000 calls in turn) and, for listings, page tokens that chain
+//! pages into loops.
 //!
 //! Phases, each into a database of its own in a temporary directory:
 //! 1. request path: ns per `Profiler::deliver` to the recorder (what the proxy's task pays after
@@ -84,6 +85,38 @@ const CLIENTS: u64 = 256;
 const HOT_PARAMETERS: u64 = 100;
 /// Listings paged concurrently (distinct prefixes).
 const LISTINGS: usize = 16;
+/// Call sites (`file:line function`, as the Python and Node hooks send them) per kind of call:
+/// 40 in all, realistic lengths (30-70 bytes).
+const CALLSITES: [(&str, &str, [u32; 8]); 5] = [
+    (
+        "src/pipeline/ingest/sync_objects.py",
+        "copy_partition_to_curated",
+        [42, 57, 88, 131, 142, 208, 233, 301],
+    ),
+    (
+        "src/pipeline/export/writer.py",
+        "write_results",
+        [19, 27, 64, 65, 90, 118, 160, 171],
+    ),
+    (
+        "src/pipeline/ingest/listing.py",
+        "list_new_objects",
+        [33, 48, 77, 102, 103, 150, 188, 240],
+    ),
+    (
+        "src/app/sessions/store.py",
+        "load_session",
+        [12, 35, 36, 58, 91, 97, 144, 199],
+    ),
+    (
+        "src/app/orders/events.py",
+        "publish_order_event",
+        [21, 22, 40, 81, 85, 126, 127, 164],
+    ),
+];
+/// Tests (`file::name`), each running for [`CALLS_PER_TEST`] calls in turn.
+const TESTS: usize = 36;
+const CALLS_PER_TEST: u64 = 5_000;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Only {
@@ -999,6 +1032,9 @@ struct Calls<'p> {
     clock: SystemTime,
     listings: Vec<Listing>,
     next_listing: usize,
+    /// Call sites by kind of call (get, put, list, get item, send), and the tests.
+    callsites: [Vec<String>; 5],
+    tests: Vec<String>,
 }
 
 struct Scratch {
@@ -1045,6 +1081,21 @@ impl<'p> Calls<'p> {
             clock: SystemTime::now(),
             listings,
             next_listing: 0,
+            callsites: CALLSITES.map(|(file, function, lines)| {
+                lines
+                    .iter()
+                    .map(|line| format!("{file}:{line} {function}"))
+                    .collect()
+            }),
+            tests: (0..TESTS)
+                .map(|n| {
+                    format!(
+                        "tests/integration/test_{}.py::test_{}[case-{n}]",
+                        ["ingest", "export", "orders", "sessions"][n % 4],
+                        ["copies_partitions", "lists_new_objects", "reads_hot_items"][n % 3]
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -1126,6 +1177,18 @@ impl<'p> Calls<'p> {
             rng.next()
         };
         let _ = write!(fingerprint, "{digest:016x}");
+        // Who made it: one of a few lines per kind of call (its program's call sites), during
+        // one of a few dozen tests, each running for a stretch of calls, as a test suite does.
+        let kind = match roll {
+            0..=349 => 0,
+            350..=499 => 1,
+            500..=599 => 2,
+            600..=849 => 3,
+            _ => 4,
+        };
+        let sites = &self.callsites[kind];
+        call.callsite = Some(sites[rng.below(sites.len() as u64) as usize].clone());
+        call.test = Some(self.tests[(seq / CALLS_PER_TEST) as usize % self.tests.len()].clone());
         call
     }
 

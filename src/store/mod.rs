@@ -7,10 +7,12 @@
 //! give the same reports from either; [`push`] copies local runs to a server. [`memory`] keeps
 //! everything in memory (tests, the proof that the seam is real, and the report of a `run
 //! --no-record`). Totals are summed by one engine, [`tally`], whatever the backend, and the
-//! repeated-call groups a batch writes are planned by one [`digest_book`]. The history holds
+//! repeated-call groups a batch writes are planned by one [`digest_book`], the call sites and
+//! tests it names interned by one [`label_book`]. The history holds
 //! nothing secret: access keys only as fingerprints, no parameter values, no bodies.
 
 pub mod digest_book;
+pub mod label_book;
 pub mod memory;
 pub mod postgres;
 pub mod push;

@@ -3,7 +3,8 @@
 //! upload later.
 //!
 //! A run is known everywhere by its UUID. Each run is copied whole in one transaction (its row,
-//! tags, calls, loops and totals, rows as they are, by `COPY`): pushing twice adds nothing, and
+//! tags, call labels, calls, loops and totals, rows as they are, by `COPY`; labels are numbered
+//! per run, so a call's numbers name the same labels under the run's new id): pushing twice adds nothing, and
 //! a push interrupted halfway leaves whole runs only, so pushing again finishes the job. Runs
 //! still recording are left for a later push.
 
@@ -17,8 +18,9 @@ use super::sql::{Bind, Fetch, Value};
 use super::{PostgresStore, SqliteStore, StoreError};
 
 /// The per-run tables, after `runs`, in the order they are copied.
-const RUN_TABLES: [&str; 13] = [
+const RUN_TABLES: [&str; 14] = [
     "run_tags",
+    "call_labels",
     "calls",
     "loops",
     "operation_totals",

@@ -455,8 +455,28 @@ fn a_boto3_run_into_postgres_is_exact_and_reports_as_the_same_run_from_sqlite() 
         from_sqlite["runs"][0]["uuid"]
     );
     assert_eq!(comparable(from_postgres.clone()), comparable(from_sqlite));
-    // A history written before the group totals (postgres 0007): migrated, its groups come from
-    // its calls and the report is the same.
+    // A history written before the group totals (postgres 0007, and so before 0009: the call
+    // sites and tests as text in every call, which 0007 reads): migrated, its groups come from
+    // its calls, and the report and every call's row are the same.
+    let csv = |name: &str| {
+        tollgate_ok(
+            scratch,
+            name,
+            &["report", "--db", &mirror, "--format", "csv", "--last"],
+        )
+    };
+    let pushed_csv = csv("csv-pushed");
+    cluster.sql(
+        "mirror",
+        "ALTER TABLE calls ADD COLUMN callsite TEXT, ADD COLUMN test TEXT; \
+         UPDATE calls SET \
+         callsite = (SELECT text FROM call_labels l \
+                     WHERE l.run_id = calls.run_id AND l.label_id = calls.callsite_label), \
+         test = (SELECT text FROM call_labels l \
+                 WHERE l.run_id = calls.run_id AND l.label_id = calls.test_label); \
+         ALTER TABLE calls DROP COLUMN callsite_label, DROP COLUMN test_label; \
+         DROP TABLE call_labels; DELETE FROM _sqlx_migrations WHERE version = 9",
+    );
     cluster.sql(
         "mirror",
         "DROP TABLE group_totals; DROP INDEX calls_s3_object_writes; \
@@ -472,6 +492,7 @@ fn a_boto3_run_into_postgres_is_exact_and_reports_as_the_same_run_from_sqlite() 
         "{migrated:#}"
     );
     assert_eq!(comparable(migrated), comparable(from_postgres));
+    assert_eq!(csv("csv-migrated"), pushed_csv);
     // Every format, not only JSON: the table of both runs at once.
     let table_pg = tollgate_ok(scratch, "table-pg", &["report", "--db", &mirror, "--last"]);
     let table_sqlite = tollgate_ok(
@@ -1213,4 +1234,188 @@ fn week_start(at_us: i64) -> String {
     let monday =
         at.date() - time::Duration::days(i64::from(at.weekday().number_days_from_monday()));
     monday.to_string()
+}
+
+/// Issue 21 item 7 on PostgreSQL: a history written before its 0009 (call sites and tests as
+/// text in every call) is migrated on connect: each run's labels stored once, numbered in the
+/// order of their first call, every call reading back the same call site and test, the text
+/// columns gone. A run written after numbers its own labels, with a book of any size (one too
+/// small for the run's labels finds the others in the table), and reads back as written.
+#[test]
+fn call_sites_stored_as_text_in_postgres_are_interned_when_migrated() {
+    use futures_util::TryStreamExt as _;
+    use tollgate::record::{Call, RunMeta};
+    use tollgate::store::{Batch, PostgresStore, RunStore};
+    let cluster = Cluster::start();
+    cluster.sql("postgres", "CREATE DATABASE labels");
+    let url = cluster.url_of("labels");
+    let dir = tempfile::tempdir().unwrap();
+    let source = Path::new(MANIFEST_DIR).join("migrations/postgres");
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let name = entry.unwrap().file_name();
+        let version: u32 = name.to_str().unwrap()[..4].parse().unwrap();
+        if version <= 8 {
+            std::fs::copy(source.join(&name), dir.path().join(&name)).unwrap();
+        }
+    }
+    type Labels = (Option<String>, Option<String>);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // Two runs of 60 calls: (run, seq, call site, test).
+        let mut rows: Vec<(i64, i64, Labels)> = Vec::new();
+        {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::migrate::Migrator::new(dir.path())
+                .await
+                .unwrap()
+                .run(&pool)
+                .await
+                .unwrap();
+            for uuid in ["u1", "u2"] {
+                let run: i64 = sqlx::query_scalar(
+                    "INSERT INTO runs (uuid, kind, state, started_at_us, tollgate_version, \
+                     pricing_version, model_version) \
+                     VALUES ($1, 'run', 'complete', 0, '0', '0', '0') RETURNING id",
+                )
+                .bind(uuid)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                for seq in 0..60i64 {
+                    let labels = (
+                        (seq % 4 != 0).then(|| format!("app/sync.py:{} copy_{uuid}", 10 + seq % 3)),
+                        (seq % 6 != 5).then(|| format!("tests/t.py::test_{}", seq / 20)),
+                    );
+                    sqlx::query(
+                        "INSERT INTO calls (run_id, seq, started_at_us, duration_us, kind, \
+                         service, operation, host, status, throttled, bytes_sent, \
+                         bytes_received, price_status, cost_usd, transfer_usd, implied_usd, \
+                         callsite, test) \
+                         VALUES ($1, $2, $3, 2000, 'operation', 's3', 'GetObject', 'h', 200, \
+                         false, 1, 2, 'priced', 0.0000004, 0, 0, $4, $5)",
+                    )
+                    .bind(run)
+                    .bind(seq)
+                    .bind(seq * 1_000)
+                    .bind(&labels.0)
+                    .bind(&labels.1)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                    rows.push((run, seq, labels));
+                }
+            }
+            pool.close().await;
+        }
+
+        let store = PostgresStore::open(&url).await.unwrap();
+        let runs: Vec<i64> = {
+            let mut runs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+            runs.dedup();
+            runs
+        };
+        for (n, &run) in runs.iter().enumerate() {
+            let read: Vec<(i64, Labels)> = store
+                .calls(&[run])
+                .map_ok(|c| (c.started_at_us, (c.callsite, c.test)))
+                .try_collect()
+                .await
+                .unwrap();
+            let want: Vec<(i64, Labels)> = rows
+                .iter()
+                .filter(|r| r.0 == run)
+                .map(|r| (r.1 * 1_000, r.2.clone()))
+                .collect();
+            assert_eq!(read, want, "run {run}");
+            let labels: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT label_id, kind, text FROM call_labels WHERE run_id = $1 ORDER BY label_id",
+            )
+            .bind(run)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            // In the order of their first call: seq 0 names test 0 (and no call site), seq 1
+            // site 11, seq 2 site 12, seq 3 site 10, seq 20 test 1, seq 40 test 2.
+            let uuid = ["u1", "u2"][n];
+            let site = |line: u32| {
+                (
+                    "callsite".to_string(),
+                    format!("app/sync.py:{line} copy_{uuid}"),
+                )
+            };
+            let test = |t: u32| ("test".to_string(), format!("tests/t.py::test_{t}"));
+            let got: Vec<(String, String)> = labels
+                .iter()
+                .map(|(_, kind, text)| (kind.clone(), text.clone()))
+                .collect();
+            assert_eq!(
+                got,
+                [test(0), site(11), site(12), site(10), test(1), test(2)],
+                "run {run}"
+            );
+            let ids: Vec<i64> = labels.iter().map(|l| l.0).collect();
+            assert_eq!(ids, (1..=6).collect::<Vec<i64>>());
+        }
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_name = 'calls' AND column_name IN ('callsite', 'test', \
+             'callsite_label', 'test_label') ORDER BY 1",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(columns, ["callsite_label", "test_label"]);
+
+        // Runs written now, with the store's book and with one of 4 short labels: 600 calls
+        // naming 12 call sites and 9 tests in batches of 100, read back as written, each label
+        // stored once.
+        let calls: Vec<Call> = (0..600usize)
+            .map(|n| Call {
+                seq: n as u64,
+                callsite: (n % 7 != 3).then(|| format!("src/s.py:{} f", 40 + n % 12)),
+                test: (n % 5 != 0).then(|| format!("t.py::t{}", n / 10 % 9)),
+                ..Call::sample("s3", "GetObject").at_us(1_000_000 + n as i64 * 1_000)
+            })
+            .collect();
+        let written: Vec<(i64, Labels)> = calls
+            .iter()
+            .enumerate()
+            .map(|(n, c)| {
+                (
+                    1_000_000 + n as i64 * 1_000,
+                    (c.callsite.clone(), c.test.clone()),
+                )
+            })
+            .collect();
+        for capacity in [None, Some(4 * (16 + 48))] {
+            let run = store.begin_run(&RunMeta::new("run")).await.unwrap();
+            if let Some(capacity) = capacity {
+                store.limit_label_book(run, capacity).await;
+            }
+            for chunk in calls.chunks(100) {
+                let processes = vec![None; chunk.len()];
+                let batch = Batch {
+                    calls: chunk,
+                    processes: &processes,
+                    loops: &[],
+                };
+                store.write_batch(run, batch).await.unwrap();
+            }
+            let read: Vec<(i64, Labels)> = store
+                .calls(&[run])
+                .map_ok(|c| (c.started_at_us, (c.callsite, c.test)))
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(read, written, "book of {capacity:?} bytes");
+            let (labels, first): (i64, i64) =
+                sqlx::query_as("SELECT count(*), min(label_id) FROM call_labels WHERE run_id = $1")
+                    .bind(run)
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
+            assert_eq!((labels, first), (21, 1), "book of {capacity:?} bytes");
+        }
+        RunStore::close(&store).await;
+    });
 }

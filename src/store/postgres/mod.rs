@@ -19,6 +19,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::digest_book::DigestBook;
+use super::label_book::LabelBook;
 use super::sql::{runs, SqlBackend};
 use super::{Batch, StoreError};
 
@@ -34,8 +35,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// The URL without its password, for people.
     location: String,
-    /// Each run's digest groups seen so far (one writer per run).
-    digest_books: Arc<tokio::sync::Mutex<HashMap<i64, DigestBook>>>,
+    /// Each run's digest groups and labels seen so far (one writer per run).
+    books: Arc<tokio::sync::Mutex<HashMap<i64, (DigestBook, LabelBook)>>>,
 }
 
 /// Whether `value` names a PostgreSQL database (`postgres://` or `postgresql://`).
@@ -113,7 +114,7 @@ impl PostgresStore {
         let store = PostgresStore {
             pool,
             location,
-            digest_books: Arc::default(),
+            books: Arc::default(),
         };
         if let Err(error) = runs::mark_dead_runs_incomplete(&store).await {
             tracing::warn!("could not mark runs that died as incomplete: {error}");
@@ -123,6 +124,13 @@ impl PostgresStore {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Gives the writer of `run` a label book of `capacity` bytes (see [`LabelBook`]): for the
+    /// tests of a book too small for a run's labels.
+    #[doc(hidden)]
+    pub async fn limit_label_book(&self, run: i64, capacity: usize) {
+        self.books.lock().await.entry(run).or_default().1 = LabelBook::with_capacity(capacity);
     }
 }
 
@@ -154,15 +162,17 @@ impl SqlBackend for PostgresStore {
     }
 
     async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError> {
-        let mut books = self.digest_books.lock().await;
-        let book = books.entry(run).or_default();
-        let changes = write::write_batch(&self.pool, run, batch, book).await?;
-        book.apply(changes);
+        let mut books = self.books.lock().await;
+        let (digests, labels) = books.entry(run).or_default();
+        let (digest_changes, label_changes) =
+            write::write_batch(&self.pool, run, batch, digests, labels).await?;
+        digests.apply(digest_changes);
+        labels.apply(label_changes);
         Ok(())
     }
 
     async fn forget_run(&self, run: i64) {
-        self.digest_books.lock().await.remove(&run);
+        self.books.lock().await.remove(&run);
     }
 
     async fn close(&self) {

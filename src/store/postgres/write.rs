@@ -17,6 +17,7 @@ use super::copy::CopyRows;
 use crate::record::priced_json;
 use crate::record::Loop;
 use crate::store::digest_book::{DigestBook, DigestChanges};
+use crate::store::label_book::{LabelBook, LabelChanges, LabelKind, LabelPlan};
 use crate::store::sql::units_json;
 use crate::store::tally::{DigestTotals, GroupKey, GroupTotals, Totals};
 use crate::store::{duration_micros, micros, Batch, StoreError};
@@ -27,14 +28,15 @@ fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Writes a batch in one transaction; returns what it changed in the run's digest book (see
-/// [`DigestBook`]), for the caller to keep once the batch committed.
+/// Writes a batch in one transaction; returns what it changed in the run's digest and label
+/// books (see [`DigestBook`], [`LabelBook`]), for the caller to keep once the batch committed.
 pub(super) async fn write_batch(
     pool: &PgPool,
     run_id: i64,
     batch: Batch<'_>,
     book: &DigestBook,
-) -> Result<DigestChanges, StoreError> {
+    labels: &LabelBook,
+) -> Result<(DigestChanges, LabelChanges), StoreError> {
     // Summed and planned before the transaction opens: nothing waits on the server meanwhile.
     let totals = Totals::of(
         batch
@@ -45,8 +47,10 @@ pub(super) async fn write_batch(
     // A call's key in the book: its sequence number in the run, + 1 (0 is the book's "stored").
     let keys: Vec<i64> = batch.calls.iter().map(|c| count(c.seq) + 1).collect();
     let plan = book.plan(&totals.digests, &keys);
+    let mut labels = labels.plan(batch.calls);
     let mut tx = pool.begin().await?;
-    insert_calls(&mut tx, run_id, batch).await?;
+    insert_labels(&mut tx, run_id, &mut labels).await?;
+    insert_calls(&mut tx, run_id, batch, &labels.ids).await?;
     write_operations(&mut tx, run_id, &totals).await?;
     write_outcomes(&mut tx, run_id, &totals).await?;
     write_groups(&mut tx, run_id, &totals).await?;
@@ -54,7 +58,51 @@ pub(super) async fn write_batch(
     write_digests(&mut tx, run_id, &plan.stored).await?;
     write_loops(&mut tx, run_id, batch.loops).await?;
     tx.commit().await?;
-    Ok(plan.changes)
+    Ok((plan.changes, labels.changes))
+}
+
+/// The batch's new labels, in one statement (most batches name none). When the book is full, a
+/// label it does not hold may be stored already: it is inserted only where missing, and the
+/// ids the table holds are read back.
+async fn insert_labels(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    labels: &mut LabelPlan<'_>,
+) -> Result<(), StoreError> {
+    if labels.new.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<&str> = labels.new.iter().map(|l| l.kind.as_str()).collect();
+    let texts: Vec<&str> = labels.new.iter().map(|l| l.text).collect();
+    sqlx::query(
+        "INSERT INTO call_labels (run_id, label_id, kind, text) \
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[]) \
+         ON CONFLICT (run_id, kind, text) DO NOTHING",
+    )
+    .bind(run_id)
+    .bind(labels.new.iter().map(|l| l.id).collect::<Vec<i64>>())
+    .bind(&kinds)
+    .bind(&texts)
+    .execute(&mut **tx)
+    .await?;
+    if labels.may_exist {
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT l.label_id, l.kind, l.text FROM call_labels l \
+             JOIN UNNEST($2::text[], $3::text[]) AS n (kind, text) \
+             ON l.kind = n.kind AND l.text = n.text WHERE l.run_id = $1",
+        )
+        .bind(run_id)
+        .bind(&kinds)
+        .bind(&texts)
+        .fetch_all(&mut **tx)
+        .await?;
+        let stored: Vec<(LabelKind, String, i64)> = rows
+            .into_iter()
+            .filter_map(|(id, kind, text)| Some((LabelKind::parse(&kind)?, text, id)))
+            .collect();
+        labels.settle(&stored);
+    }
+    Ok(())
 }
 
 /// Groups seen once before, now repeated: their single call copied in from `calls` first (found
@@ -93,13 +141,18 @@ async fn promote_digests(
 /// The batch's calls, by `COPY … FROM STDIN` in text format inside the batch's transaction: the
 /// server parses one stream of rows instead of 36 arrays of a statement, and the rows commit or
 /// roll back with the batch's totals.
-async fn insert_calls(tx: &mut Tx<'_>, run_id: i64, batch: Batch<'_>) -> Result<(), StoreError> {
+async fn insert_calls(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    batch: Batch<'_>,
+    labels: &[(Option<i64>, Option<i64>)],
+) -> Result<(), StoreError> {
     let calls = batch.calls;
     if calls.is_empty() {
         return Ok(());
     }
     let mut rows = CopyRows::with_capacity(calls.len() * 320);
-    for (call, process) in calls.iter().zip(batch.processes) {
+    for ((call, process), (callsite, test)) in calls.iter().zip(batch.processes).zip(labels) {
         rows.row()
             .int(run_id)
             .int(count(call.seq))
@@ -135,8 +188,8 @@ async fn insert_calls(tx: &mut Tx<'_>, run_id: i64, batch: Batch<'_>) -> Result<
             .opt_flag(call.listed_before)
             .opt_int(call.received.map(count))
             .opt_text(priced_json(&call.priced).as_deref())
-            .opt_text(call.callsite.as_deref())
-            .opt_text(call.test.as_deref())
+            .opt_int(*callsite)
+            .opt_int(*test)
             .opt_flag(call.after_head)
             .opt_int(call.refetched_bytes.map(count));
     }
@@ -146,8 +199,8 @@ async fn insert_calls(tx: &mut Tx<'_>, run_id: i64, batch: Batch<'_>) -> Result<
              region, host, access_key, sdk, app_id, status, error_code, throttled, \
              upstream_failure, attempt, invocation_id, bytes_sent, bytes_received, price_status, \
              cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, \
-             resource, client_pid, client_command, listed_before, received, priced, callsite, \
-             test, after_head, refetched_bytes) FROM STDIN",
+             resource, client_pid, client_command, listed_before, received, priced, \
+             callsite_label, test_label, after_head, refetched_bytes) FROM STDIN",
         )
         .await?;
     if let Err(error) = copy.send(rows.finish().into_bytes()).await {

@@ -679,7 +679,17 @@ pub async fn call_groups<F: Fetch + ?Sized>(
         .collect()
 }
 
-/// Every call of the runs, streamed from the `calls` table.
+/// A call's call site and test (`callsite`, `test`), from the run's labels (`call_labels`) that
+/// [`LABEL_JOINS`] joins to the calls `c`.
+pub const LABEL_COLUMNS: &str = "callsite_label.text AS callsite, test_label.text AS test";
+
+/// The labels the calls `c` name, joined by their numbers in the run.
+pub const LABEL_JOINS: &str = "LEFT JOIN call_labels callsite_label \
+     ON callsite_label.run_id = c.run_id AND callsite_label.label_id = c.callsite_label \
+     LEFT JOIN call_labels test_label \
+     ON test_label.run_id = c.run_id AND test_label.label_id = c.test_label";
+
+/// Every call of the runs, streamed from the `calls` table, their labels joined.
 pub fn calls<'a, F: Fetch + ?Sized>(
     db: &'a F,
     runs: &[i64],
@@ -688,11 +698,12 @@ pub fn calls<'a, F: Fetch + ?Sized>(
         return futures_util::stream::empty().boxed();
     }
     let sql = format!(
-        "SELECT run_id, started_at_us, duration_us, kind, service, operation, region, \
-         resource, status, upstream_failure, error_code, throttled, attempt, bytes_sent, \
-         bytes_received, price_status, cost_usd, transfer_usd, implied_usd, estimated, priced, \
-         loop_id, sdk, app_id, client_pid, client_command, callsite, test \
-         FROM calls WHERE run_id IN ({}) ORDER BY run_id, started_at_us, id",
+        "SELECT c.run_id, c.started_at_us, c.duration_us, c.kind, c.service, c.operation, \
+         c.region, c.resource, c.status, c.upstream_failure, c.error_code, c.throttled, \
+         c.attempt, c.bytes_sent, c.bytes_received, c.price_status, c.cost_usd, c.transfer_usd, \
+         c.implied_usd, c.estimated, c.priced, c.loop_id, c.sdk, c.app_id, c.client_pid, \
+         c.client_command, {LABEL_COLUMNS} FROM calls c {LABEL_JOINS} \
+         WHERE c.run_id IN ({}) ORDER BY c.run_id, c.started_at_us, c.id",
         id_list(runs)
     );
     db.stream_rows(sql, Vec::new())

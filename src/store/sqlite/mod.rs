@@ -19,6 +19,7 @@ use super::sql::{runs, SqlBackend};
 use super::{Batch, StoreError};
 
 pub use crate::store::digest_book::DigestBook;
+use crate::store::label_book::LabelBook;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -27,8 +28,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     pool: SqlitePool,
     path: PathBuf,
-    /// Each run's digest groups seen so far (one writer per run).
-    digest_books: Arc<tokio::sync::Mutex<HashMap<i64, DigestBook>>>,
+    /// Each run's digest groups and labels seen so far (one writer per run).
+    books: Arc<tokio::sync::Mutex<HashMap<i64, (DigestBook, LabelBook)>>>,
 }
 
 impl SqliteStore {
@@ -98,7 +99,7 @@ impl SqliteStore {
         let store = SqliteStore {
             pool,
             path: path.to_path_buf(),
-            digest_books: Arc::default(),
+            books: Arc::default(),
         };
         // Reading must work on a full disk or a read-only file: marking dead runs is a write,
         // and its failure only means it happens at a later open.
@@ -160,7 +161,7 @@ impl SqlBackend for SqliteStore {
     }
 
     async fn forget_run(&self, run: i64) {
-        self.digest_books.lock().await.remove(&run);
+        self.books.lock().await.remove(&run);
     }
 
     async fn close(&self) {
@@ -580,10 +581,12 @@ mod tests {
         assert_eq!(before_loops[0].callsite.as_deref(), Some("sync.py:11 copy"));
         store.close().await;
 
-        // As a database written before 0011: no group totals, no loop call sites.
+        // As a database written before 0011: no group totals, no loop call sites (and the
+        // calls' labels as text, as before 0013, which 0011 reads).
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
             .await
             .unwrap();
+        before_call_labels(&pool).await;
         for statement in [
             "DROP TABLE group_totals",
             "DROP INDEX calls_s3_object_writes",
@@ -602,6 +605,197 @@ mod tests {
         store.close().await;
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(all_groups(&store, run_ids[0]).await, found[1], "rebuilt");
+        store.close().await;
+    }
+
+    /// Takes the database back to before 0013: the calls' call sites and tests as text in
+    /// their rows, no labels.
+    async fn before_call_labels(pool: &SqlitePool) {
+        for statement in [
+            "ALTER TABLE calls ADD COLUMN callsite TEXT",
+            "ALTER TABLE calls ADD COLUMN test TEXT",
+            "UPDATE calls SET \
+             callsite = (SELECT text FROM call_labels l \
+                         WHERE l.run_id = calls.run_id AND l.label_id = calls.callsite_label), \
+             test = (SELECT text FROM call_labels l \
+                     WHERE l.run_id = calls.run_id AND l.label_id = calls.test_label)",
+            "ALTER TABLE calls DROP COLUMN callsite_label",
+            "ALTER TABLE calls DROP COLUMN test_label",
+            "DROP TABLE call_labels",
+            "DELETE FROM _sqlx_migrations WHERE version = 13",
+        ] {
+            sqlx::query(statement).execute(pool).await.unwrap();
+        }
+    }
+
+    /// A database written before 0013 (migrations 0001-0012: call sites and tests as text in
+    /// every call) is migrated on open: each run's labels stored once, numbered in the order of
+    /// their first call, every call reading back the same call site and test, the text
+    /// columns gone; and a run written after numbers its own labels from 1.
+    #[tokio::test]
+    async fn call_sites_and_tests_stored_as_text_are_interned_when_migrated() {
+        use futures_util::TryStreamExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let migrations = dir.path().join("migrations");
+        std::fs::create_dir(&migrations).unwrap();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let mut copied = 0;
+        for entry in std::fs::read_dir(&source).unwrap() {
+            let name = entry.unwrap().file_name();
+            let version: u32 = name.to_str().unwrap()[..4].parse().unwrap();
+            if version <= 12 {
+                std::fs::copy(source.join(&name), migrations.join(&name)).unwrap();
+                copied += 1;
+            }
+        }
+        assert_eq!(copied, 12);
+        let path = dir.path().join("old.db");
+        // Two runs; (run, seq, call site, test).
+        let mut rows: Vec<(i64, i64, Option<String>, Option<String>)> = Vec::new();
+        for run in [1i64, 2] {
+            for seq in 0..60i64 {
+                rows.push((
+                    run,
+                    seq,
+                    (seq % 4 != 0).then(|| format!("app/sync.py:{} copy_{run}", 10 + seq % 3)),
+                    (seq % 6 != 5).then(|| format!("tests/t.py::test_{}", seq / 20)),
+                ));
+            }
+        }
+        {
+            let options = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            // 0011 sums money with tollgate's functions.
+            let pool = SqlitePoolOptions::new()
+                .after_connect(|connection, _| {
+                    Box::pin(async move {
+                        let mut handle = connection.lock_handle().await?;
+                        sqlfn::register(handle.as_raw_handle())
+                            .map_err(|message| sqlx::Error::Configuration(message.into()))
+                    })
+                })
+                .connect_with(options)
+                .await
+                .unwrap();
+            sqlx::migrate::Migrator::new(migrations.as_path())
+                .await
+                .unwrap()
+                .run(&pool)
+                .await
+                .unwrap();
+            for run in [1i64, 2] {
+                sqlx::query(
+                    "INSERT INTO runs (id, uuid, kind, state, started_at_us, tollgate_version, \
+                     pricing_version, model_version) \
+                     VALUES (?, ?, 'run', 'complete', 0, '0', '0', '0')",
+                )
+                .bind(run)
+                .bind(format!("u{run}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            for (run, seq, callsite, test) in &rows {
+                sqlx::query(
+                    "INSERT INTO calls (run_id, seq, started_at_us, duration_us, kind, service, \
+                     operation, host, status, throttled, bytes_sent, bytes_received, \
+                     price_status, cost_usd, transfer_usd, implied_usd, callsite, test) \
+                     VALUES (?, ?, ?, 2000, 'operation', 's3', 'GetObject', 'h', 200, 0, 1, 2, \
+                     'priced', '0.0000004', '0', '0', ?, ?)",
+                )
+                .bind(run)
+                .bind(seq)
+                .bind(seq * 1_000)
+                .bind(callsite)
+                .bind(test)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            pool.close().await;
+        }
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        for run in [1i64, 2] {
+            let read: Vec<(i64, Option<String>, Option<String>)> = store
+                .calls(&[run])
+                .map_ok(|c| (c.started_at_us, c.callsite, c.test))
+                .try_collect()
+                .await
+                .unwrap();
+            let want: Vec<(i64, Option<String>, Option<String>)> = rows
+                .iter()
+                .filter(|r| r.0 == run)
+                .map(|r| (r.1 * 1_000, r.2.clone(), r.3.clone()))
+                .collect();
+            assert_eq!(read, want, "run {run}");
+            let labels: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT label_id, kind, text FROM call_labels WHERE run_id = ? ORDER BY label_id",
+            )
+            .bind(run)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+            // In the order of their first call: seq 0 names test 0 (and no call site), seq 1
+            // site 11, seq 2 site 12, seq 3 site 10, seq 20 test 1, seq 40 test 2.
+            let site = |line: u32| {
+                (
+                    "callsite".to_string(),
+                    format!("app/sync.py:{line} copy_{run}"),
+                )
+            };
+            let test = |n: u32| ("test".to_string(), format!("tests/t.py::test_{n}"));
+            let want = [test(0), site(11), site(12), site(10), test(1), test(2)];
+            let got: Vec<(String, String)> = labels
+                .iter()
+                .map(|(_, k, t)| (k.clone(), t.clone()))
+                .collect();
+            assert_eq!(got, want, "run {run}");
+            assert!(labels.iter().enumerate().all(|(n, l)| l.0 == n as i64 + 1));
+        }
+        let columns: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM pragma_table_info('calls')")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert!(
+            !columns.iter().any(|c| c == "callsite" || c == "test"),
+            "{columns:?}"
+        );
+        assert!(columns.iter().any(|c| c == "callsite_label"), "{columns:?}");
+        // The group totals built on open from the calls (0011 ran before 0013) name the labels.
+        let groups = store
+            .call_groups(&[1], crate::record::GroupBy::Test)
+            .await
+            .unwrap();
+        let tests: u64 = groups
+            .iter()
+            .filter(|g| g.key.is_some())
+            .map(|g| g.attempts)
+            .sum();
+        assert_eq!(tests, 50);
+        // A run written now numbers its labels from 1.
+        let run = RunStore::begin_run(&store, &RunMeta::new("run"))
+            .await
+            .unwrap();
+        let calls = vec![Call {
+            callsite: Some("new.py:1 f".into()),
+            ..Call::sample("s3", "GetObject").at_us(5)
+        }];
+        let processes = vec![None];
+        let batch = Batch {
+            calls: &calls,
+            processes: &processes,
+            loops: &[],
+        };
+        RunStore::write_batch(&store, run, batch).await.unwrap();
+        let id: i64 = sqlx::query_scalar("SELECT callsite_label FROM calls WHERE run_id = ?")
+            .bind(run)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(id, 1);
         store.close().await;
     }
 

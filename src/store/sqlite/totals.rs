@@ -12,6 +12,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use crate::record::{exact, Call, CallKind, ClientProcess, ImpliedCost, PriceStatus, Unit};
 use crate::store::digest_book::{DigestBook, DigestChanges, DigestPlan};
 use crate::store::from_micros;
+use crate::store::sql::read::{LABEL_COLUMNS, LABEL_JOINS};
 use crate::store::tally::{DigestTotals, Totals};
 
 /// SQLite binds at most 32,766 variables per statement.
@@ -414,13 +415,15 @@ pub(super) async fn rebuild(pool: &sqlx::SqlitePool, run_id: i64) -> Result<bool
     }
     let mut after = 0i64;
     loop {
-        let rows = sqlx::query(
-            "SELECT id, seq, started_at_us, duration_us, kind, service, operation, region, host, \
-             status, error_code, throttled, attempt, bytes_sent, bytes_received, price_status, \
-             cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, resource, \
-             listed_before, received, after_head, refetched_bytes, sdk, app_id, callsite, test, \
-             client_pid, client_command FROM calls WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT c.id, c.seq, c.started_at_us, c.duration_us, c.kind, c.service, c.operation, \
+             c.region, c.host, c.status, c.error_code, c.throttled, c.attempt, c.bytes_sent, \
+             c.bytes_received, c.price_status, c.cost_usd, c.transfer_usd, c.implied_usd, c.units, \
+             c.estimated, c.loop_id, c.fingerprint, c.resource, c.listed_before, c.received, \
+             c.after_head, c.refetched_bytes, c.sdk, c.app_id, {LABEL_COLUMNS}, c.client_pid, \
+             c.client_command FROM calls c {LABEL_JOINS} \
+             WHERE c.run_id = ? AND c.id > ? ORDER BY c.id LIMIT ?",
+        ))
         .bind(run_id)
         .bind(after)
         .bind(CHUNK)

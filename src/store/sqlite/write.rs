@@ -8,6 +8,7 @@ use super::SqliteStore;
 use crate::record::priced_json;
 use crate::record::{exact, Call, ClientProcess, Loop};
 use crate::store::digest_book::{DigestBook, DigestChanges};
+use crate::store::label_book::{LabelBook, LabelChanges, LabelPlan};
 use crate::store::sql::units_json;
 use crate::store::tally::Totals;
 use crate::store::{duration_micros, micros, Batch, StoreError};
@@ -35,13 +36,15 @@ fn ladder_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
 }
 
 impl SqliteStore {
-    /// Writes a batch in one transaction. The run's digest book (see [`DigestBook`]) takes the
-    /// batch's changes only once it committed.
+    /// Writes a batch in one transaction. The run's digest and label books (see [`DigestBook`],
+    /// [`LabelBook`]) take the batch's changes only once it committed.
     pub(super) async fn write_batch(&self, run: i64, batch: Batch<'_>) -> Result<(), StoreError> {
-        let mut books = self.digest_books.lock().await;
-        let book = books.entry(run).or_default();
-        let changes = write_batch(self, run, batch, book).await?;
-        book.apply(changes);
+        let mut books = self.books.lock().await;
+        let (digests, labels) = books.entry(run).or_default();
+        let (digest_changes, label_changes) =
+            write_batch(self, run, batch, digests, labels).await?;
+        digests.apply(digest_changes);
+        labels.apply(label_changes);
         Ok(())
     }
 }
@@ -56,16 +59,18 @@ fn insert_calls<'a>(
     run_id: i64,
     rows: &'a [Call],
     processes: &'a [Option<ClientProcess>],
+    labels: &'a [(Option<i64>, Option<i64>)],
 ) -> CallsInsert<'a> {
     let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
         "INSERT INTO calls (run_id, seq, started_at_us, duration_us, kind, service, operation, \
          region, host, access_key, sdk, app_id, status, error_code, throttled, \
          upstream_failure, attempt, invocation_id, bytes_sent, bytes_received, price_status, \
          cost_usd, transfer_usd, implied_usd, units, estimated, loop_id, fingerprint, \
-         resource, client_pid, client_command, listed_before, received, priced, callsite, \
-         test, after_head, refetched_bytes) ",
+         resource, client_pid, client_command, listed_before, received, priced, \
+         callsite_label, test_label, after_head, refetched_bytes) ",
     );
-    insert.push_values(rows.iter().zip(processes), |mut b, (row, process)| {
+    let rows = rows.iter().zip(processes).zip(labels);
+    insert.push_values(rows, |mut b, ((row, process), (callsite, test))| {
         b.push_bind(run_id)
             .push_bind(row.seq as i64)
             .push_bind(micros(row.started_at))
@@ -100,8 +105,8 @@ fn insert_calls<'a>(
             .push_bind(row.listed_before.map(i64::from))
             .push_bind(row.received.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
             .push_bind(priced_json(&row.priced))
-            .push_bind(&row.callsite)
-            .push_bind(&row.test)
+            .push_bind(*callsite)
+            .push_bind(*test)
             .push_bind(row.after_head.map(i64::from))
             .push_bind(
                 row.refetched_bytes
@@ -110,7 +115,7 @@ fn insert_calls<'a>(
     });
     CallsInsert {
         query: insert,
-        rows: rows.len(),
+        rows: labels.len(),
     }
 }
 
@@ -119,7 +124,8 @@ pub(super) async fn write_batch(
     run_id: i64,
     batch: Batch<'_>,
     digests: &DigestBook,
-) -> Result<DigestChanges, sqlx::Error> {
+    labels: &LabelBook,
+) -> Result<(DigestChanges, LabelChanges), sqlx::Error> {
     let mut connection = store.pool().acquire().await?;
     let written = write_in_transaction(
         &mut connection,
@@ -128,6 +134,7 @@ pub(super) async fn write_batch(
         batch.processes,
         batch.loops,
         digests,
+        labels.plan(batch.calls),
     )
     .await;
     if written.is_err() {
@@ -148,14 +155,18 @@ async fn write_in_transaction(
     processes: &[Option<ClientProcess>],
     loops: &[Loop],
     digests: &DigestBook,
-) -> Result<DigestChanges, sqlx::Error> {
+    mut labels: LabelPlan<'_>,
+) -> Result<(DigestChanges, LabelChanges), sqlx::Error> {
     use sqlx::Connection as _;
     let mut tx = connection.begin().await?;
+    insert_labels(&mut tx, run_id, &mut labels).await?;
     let mut call_ids = Vec::with_capacity(calls.len());
-    let mut chunks = ladder_chunks(calls).zip(ladder_chunks(processes));
+    let mut chunks = ladder_chunks(calls)
+        .zip(ladder_chunks(processes))
+        .zip(ladder_chunks(&labels.ids));
     let mut next = chunks
         .next()
-        .map(|(rows, processes)| insert_calls(run_id, rows, processes));
+        .map(|((rows, processes), ids)| insert_calls(run_id, rows, processes, ids));
     let mut totals = None;
     while let Some(mut insert) = next.take() {
         let rows = insert.rows;
@@ -168,7 +179,7 @@ async fn write_in_transaction(
         let started = futures_util::poll!(execution.as_mut());
         next = chunks
             .next()
-            .map(|(rows, processes)| insert_calls(run_id, rows, processes));
+            .map(|((rows, processes), ids)| insert_calls(run_id, rows, processes, ids));
         if next.is_none() && totals.is_none() {
             totals = Some(Totals::of(
                 calls.iter().zip(processes.iter().map(Option::as_ref)),
@@ -222,7 +233,45 @@ async fn write_in_transaction(
         insert.build().persistent(true).execute(&mut *tx).await?;
     }
     tx.commit().await?;
-    Ok(changes)
+    Ok((changes, labels.changes))
+}
+
+/// The batch's new labels, one prepared statement each (a batch names a few new ones at most:
+/// most name none). When the book is full, a label it does not hold may be stored already: it
+/// is inserted only where missing, and the ids the table holds are read back.
+async fn insert_labels(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    run_id: i64,
+    labels: &mut LabelPlan<'_>,
+) -> Result<(), sqlx::Error> {
+    for label in &labels.new {
+        sqlx::query(
+            "INSERT INTO call_labels (run_id, label_id, kind, text) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (run_id, kind, text) DO NOTHING",
+        )
+        .bind(run_id)
+        .bind(label.id)
+        .bind(label.kind.as_str())
+        .bind(label.text)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if labels.may_exist {
+        let mut stored = Vec::with_capacity(labels.new.len());
+        for label in &labels.new {
+            let id: i64 = sqlx::query_scalar(
+                "SELECT label_id FROM call_labels WHERE run_id = ? AND kind = ? AND text = ?",
+            )
+            .bind(run_id)
+            .bind(label.kind.as_str())
+            .bind(label.text)
+            .fetch_one(&mut **tx)
+            .await?;
+            stored.push((label.kind, label.text.to_string(), id));
+        }
+        labels.settle(&stored);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -230,6 +279,7 @@ mod tests {
     use super::*;
     use crate::record::{exact, Cadence, RepeatGroup, RunMeta, Unit};
     use crate::store::digest_book::DigestBook;
+    use crate::store::label_book::LabelKind;
     use crate::store::sqlite::totals::rebuild;
     use crate::store::RunStore;
     use rust_decimal::Decimal;
@@ -284,7 +334,9 @@ mod tests {
                 processes: &processes,
                 loops: &[],
             };
-            let changes = write_batch(&store, run, batch, book).await.unwrap();
+            let (changes, _) = write_batch(&store, run, batch, book, &LabelBook::default())
+                .await
+                .unwrap();
             book.apply(changes);
         }
         (store, run, dir)
@@ -343,7 +395,7 @@ mod tests {
             .collect();
         let processes = vec![None; calls.len()];
         let mut book = DigestBook::default();
-        let changes = write_batch(
+        let (changes, _) = write_batch(
             &store,
             run,
             Batch {
@@ -352,6 +404,7 @@ mod tests {
                 loops: &[],
             },
             &book,
+            &LabelBook::default(),
         )
         .await
         .unwrap();
@@ -458,6 +511,210 @@ mod tests {
             operations[0].units[&Unit::ReadRequestUnit],
             Decimal::from(15)
         );
+    }
+
+    /// Calls naming `sites` call sites and `tests` tests in turn (some naming none), at 1 ms.
+    fn labelled(count: usize, sites: usize, tests: usize, from_us: i64) -> Vec<Call> {
+        (0..count)
+            .map(|n| Call {
+                seq: n as u64,
+                callsite: (n % 7 != 3).then(|| format!("src/sync.py:{} copy_all", 40 + n % sites)),
+                test: (n % 5 != 0).then(|| format!("tests/t.py::test_{}", n / 10 % tests)),
+                ..Call::sample("s3", "GetObject").at_us(from_us + n as i64 * 1_000)
+            })
+            .collect()
+    }
+
+    /// Each call's (started, call site, test) as the store gives them back.
+    async fn labels_read(
+        store: &dyn RunStore,
+        run: i64,
+    ) -> Vec<(i64, Option<String>, Option<String>)> {
+        use futures_util::TryStreamExt as _;
+        store
+            .calls(&[run])
+            .map_ok(|c| (c.started_at_us, c.callsite, c.test))
+            .try_collect()
+            .await
+            .unwrap()
+    }
+
+    fn labels_written(calls: &[Call]) -> Vec<(i64, Option<String>, Option<String>)> {
+        calls
+            .iter()
+            .map(|c| (micros(c.started_at), c.callsite.clone(), c.test.clone()))
+            .collect()
+    }
+
+    /// Writes `batches` into a new run of `store` through `labels` (a book of the test's size).
+    async fn write_labelled(
+        store: &SqliteStore,
+        batches: &[Vec<Call>],
+        labels: &mut LabelBook,
+    ) -> i64 {
+        let run = RunStore::begin_run(store, &RunMeta::new("run"))
+            .await
+            .unwrap();
+        let mut digests = DigestBook::default();
+        for calls in batches {
+            let processes = vec![None; calls.len()];
+            let batch = Batch {
+                calls,
+                processes: &processes,
+                loops: &[],
+            };
+            let (d, l) = write_batch(store, run, batch, &digests, labels)
+                .await
+                .unwrap();
+            digests.apply(d);
+            labels.apply(l);
+        }
+        run
+    }
+
+    /// Issue 21 item 7: a call keeps the numbers of its call site and test; each distinct label
+    /// is stored once per run, numbered in the order the run first named it, and read back as
+    /// written, with a book of any size (one too small for the run's labels asks the table).
+    #[tokio::test]
+    async fn call_sites_and_tests_are_stored_once_per_run_and_read_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        // 900 calls naming 12 call sites and 9 tests, in three batches.
+        let calls = labelled(900, 12, 9, 1_000_000);
+        let batches: Vec<Vec<Call>> = calls.chunks(300).map(<[Call]>::to_vec).collect();
+        let mut roomy = LabelBook::default();
+        let run = write_labelled(&store, &batches, &mut roomy).await;
+        assert_eq!(roomy.len(), 21);
+        assert_eq!(labels_read(&store, run).await, labels_written(&calls));
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT label_id, kind, text FROM call_labels WHERE run_id = ? ORDER BY label_id",
+        )
+        .bind(run)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 21);
+        assert_eq!(
+            rows[..3],
+            [
+                (1, "callsite".into(), "src/sync.py:40 copy_all".into()),
+                (2, "callsite".into(), "src/sync.py:41 copy_all".into()),
+                (3, "test".into(), "tests/t.py::test_0".into()),
+            ]
+        );
+        assert!(rows
+            .iter()
+            .enumerate()
+            .all(|(n, row)| row.0 == n as i64 + 1));
+        let named: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM calls WHERE run_id = ? AND callsite_label IS NOT NULL",
+        )
+        .bind(run)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            named,
+            calls.iter().filter(|c| c.callsite.is_some()).count() as i64
+        );
+
+        // A book of 5 labels: past it, every batch finds the others in the table. The same
+        // labels, stored once each, and the same calls read back.
+        let mut small = LabelBook::with_capacity(5 * (24 + 48));
+        let second = write_labelled(&store, &batches, &mut small).await;
+        assert!(small.len() <= 5, "{}", small.len());
+        assert_eq!(labels_read(&store, second).await, labels_written(&calls));
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM call_labels WHERE run_id = ?")
+            .bind(second)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(stored, 21);
+        // The memory store gives the same calls back.
+        let memory = crate::store::MemoryStore::default();
+        let in_memory = memory.begin_run(&RunMeta::new("run")).await.unwrap();
+        for calls in &batches {
+            let processes = vec![None; calls.len()];
+            let batch = Batch {
+                calls,
+                processes: &processes,
+                loops: &[],
+            };
+            memory.write_batch(in_memory, batch).await.unwrap();
+        }
+        assert_eq!(
+            labels_read(&memory, in_memory).await,
+            labels_read(&store, run).await
+        );
+        store.close().await;
+    }
+
+    /// A batch that fails after inserting its new labels rolls them back with its calls, and
+    /// leaves the run's book as it was: the next batch naming them stores them again.
+    #[tokio::test]
+    async fn a_failed_batch_leaves_no_label_and_the_book_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        sqlx::query(
+            "CREATE TRIGGER boom BEFORE INSERT ON calls WHEN NEW.operation = 'Boom' \
+             BEGIN SELECT RAISE(ABORT, 'boom'); END",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let first = labelled(10, 2, 1, 0);
+        let written = labels_written(&first);
+        let run = RunStore::begin_run(&store, &RunMeta::new("run"))
+            .await
+            .unwrap();
+        // Through the store, with its own book.
+        let write = |calls: Vec<Call>| {
+            let store = store.clone();
+            async move {
+                let processes = vec![None; calls.len()];
+                let batch = Batch {
+                    calls: &calls,
+                    processes: &processes,
+                    loops: &[],
+                };
+                RunStore::write_batch(&store, run, batch).await
+            }
+        };
+        write(first.clone()).await.unwrap();
+        let book_before = store.books.lock().await[&run].1.len();
+        assert_eq!(book_before, 3);
+        let mut failing = labelled(4, 1, 1, 100_000);
+        for call in &mut failing {
+            call.callsite = Some("src/new.py:7 f".into());
+            call.test = Some("tests/new.py::test_new".into());
+        }
+        failing[3].operation = "Boom".into();
+        let error = write(failing.clone()).await.unwrap_err().to_string();
+        assert!(error.contains("boom"), "{error}");
+        let books = store.books.lock().await;
+        let book = &books[&run].1;
+        assert_eq!(book.len(), book_before);
+        assert_eq!(book.get(LabelKind::Callsite, "src/new.py:7 f"), None);
+        drop(books);
+        let labels: i64 = sqlx::query_scalar("SELECT count(*) FROM call_labels WHERE run_id = ?")
+            .bind(run)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(labels, 3, "the failed batch's labels were rolled back");
+        // The same labels in a batch that succeeds: stored, and read back.
+        failing[3].operation = "GetObject".into();
+        write(failing.clone()).await.unwrap();
+        let mut want = written;
+        want.extend(labels_written(&failing));
+        assert_eq!(labels_read(&store, run).await, want);
+        let books = store.books.lock().await;
+        assert_eq!(
+            books[&run].1.get(LabelKind::Callsite, "src/new.py:7 f"),
+            Some(4)
+        );
+        drop(books);
+        store.close().await;
     }
 
     /// A database written by the previous release (migration 0001 only, no totals) is migrated
