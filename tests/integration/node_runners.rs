@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::callsites::{groups_by, operations, Verifier};
-use crate::common::tollgate_command;
+use crate::common::{hermetic_command, tollgate_command};
 use crate::moto::{dummy_aws_env, python_with_moto as python, run_bounded, Moto};
 use crate::node_sdk::{first_node, node_22, node_dir, second_major, second_node, workload};
 
@@ -101,7 +101,7 @@ fn run_suite(
         "expected `{done}`\n{context}"
     );
     let version = String::from_utf8(
-        std::process::Command::new(node)
+        hermetic_command(node)
             .arg("--version")
             .output()
             .unwrap()
@@ -325,7 +325,7 @@ fn node_test_suite_on(node: &Path, major: &str, named: bool) {
 fn node_test_calls_name_their_lines_on_the_first_node() {
     let node = first_node();
     // Named where the first Node is 24 or later (TOLLGATE_TEST_NODE may point at one).
-    let output = std::process::Command::new(&node)
+    let output = hermetic_command(&node)
         .args(["-p", "typeof require('node:test').getTestContext"])
         .output()
         .expect("run node");
