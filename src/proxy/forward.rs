@@ -19,6 +19,7 @@ use hyper_util::client::legacy::Client;
 use tracing::Instrument;
 
 use super::exchange::{EndSignal, ExchangeRecorder, RequestHead, Side, Tap, TapBody};
+use super::labels::OWN_HEADER_PREFIX;
 use super::observer::{ResponseRecord, Transport, Tunnel, UpstreamFailure};
 use super::target::Target;
 use super::tunnel;
@@ -298,10 +299,6 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         headers.remove(name);
     }
 }
-
-/// The prefix of the headers a client addresses to tollgate itself (`x-tollgate-callsite`):
-/// the observers see them on the exchange; the upstream never does.
-pub const OWN_HEADER_PREFIX: &str = "x-tollgate-";
 
 /// Removes the headers addressed to tollgate ([`OWN_HEADER_PREFIX`]): they are unsigned labels
 /// that must never reach the upstream.

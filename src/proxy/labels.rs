@@ -14,7 +14,9 @@ use base64::Engine;
 use http::header::PROXY_AUTHORIZATION;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use super::forward::OWN_HEADER_PREFIX;
+/// The prefix of the headers a client addresses to tollgate itself (`x-tollgate-callsite`):
+/// the observers see them on the exchange; the upstream never does.
+pub const OWN_HEADER_PREFIX: &str = "x-tollgate-";
 
 /// The proxy user name that says the password holds labels.
 pub const LABELS_USER: &str = "tollgate";

@@ -21,8 +21,8 @@ mod target;
 mod tunnel;
 
 pub use endpoint::{EndpointRouter, Refused, RouteFuture, Routed};
-pub use forward::OWN_HEADER_PREFIX;
 pub use intercept::{BadPattern, HostMatcher};
+pub use labels::OWN_HEADER_PREFIX;
 pub use observer::{
     BodyRecord, BodyTap, Distrust, DistrustKind, Exchange, Observer, Observers, Outcome,
     ResponseRecord, ResponseStart, Transport, Tunnel, UpstreamFailure, TAIL_CAPTURE,
