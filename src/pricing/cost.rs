@@ -191,8 +191,8 @@ impl Pricer {
             "standard"
         };
         let value_of = |dimension: Dimension| match dimension {
-            Dimension::SsmThroughput => Some(ssm.to_string()),
-            other => usage.dimension(other).map(str::to_string),
+            Dimension::SsmThroughput => Some(ssm),
+            other => usage.dimension(other),
         };
         // Failed attempts: only what the service bills.
         match call.status {
@@ -282,8 +282,7 @@ impl Pricer {
         let mut estimated = cost.estimated.take();
         if succeeded {
             for implied in &call.usage.implied {
-                let value_of =
-                    |d: Dimension| (d == Dimension::KeyType).then(|| "symmetric".to_string());
+                let value_of = |d: Dimension| (d == Dimension::KeyType).then_some("symmetric");
                 let entry = self
                     .table
                     .prices_for(implied.service, implied.operation, &value_of)

@@ -263,10 +263,10 @@ pub struct PriceEntry {
 }
 
 impl PriceEntry {
-    pub fn when_matches(&self, value_of: &dyn Fn(Dimension) -> Option<String>) -> bool {
+    pub fn when_matches<'v>(&self, value_of: &dyn Fn(Dimension) -> Option<&'v str>) -> bool {
         self.when
             .iter()
-            .all(|condition| condition.matches(value_of(condition.dimension).as_deref()))
+            .all(|condition| condition.matches(value_of(condition.dimension)))
     }
 
     /// The price in `region`, and whether it is the us-east-1 price standing in for a region
@@ -629,11 +629,11 @@ impl PriceTable {
 
     /// The price entries that apply to one operation with the given dimension values, by unit:
     /// explicit names first, then `*`.
-    pub fn prices_for<'t>(
+    pub fn prices_for<'t, 'v>(
         &'t self,
         service: &str,
         operation: &str,
-        value_of: &dyn Fn(Dimension) -> Option<String>,
+        value_of: &dyn Fn(Dimension) -> Option<&'v str>,
     ) -> Vec<&'t PriceEntry> {
         let Some(table) = self.services.get(service) else {
             return Vec::new();
@@ -653,10 +653,7 @@ impl PriceTable {
         }
         let explicitly_free = table.free.iter().any(|entry| {
             entry.operations.iter().any(|p| p.names(operation))
-                && entry
-                    .when
-                    .iter()
-                    .all(|c| c.matches(value_of(c.dimension).as_deref()))
+                && entry.when.iter().all(|c| c.matches(value_of(c.dimension)))
         });
         if !explicitly_free {
             for entry in &table.prices {
@@ -672,11 +669,11 @@ impl PriceTable {
     }
 
     /// The free entry that names this operation, if any (explicitly, or through `*`).
-    pub fn free_for<'t>(
+    pub fn free_for<'t, 'v>(
         &'t self,
         service: &str,
         operation: &str,
-        value_of: &dyn Fn(Dimension) -> Option<String>,
+        value_of: &dyn Fn(Dimension) -> Option<&'v str>,
     ) -> Option<&'t FreeEntry> {
         let table = self.services.get(service)?;
         let matches = |entry: &&FreeEntry, explicit: bool| {
@@ -685,11 +682,7 @@ impl PriceTable {
             } else {
                 entry.operations.contains(&OperationPattern::Rest)
             };
-            named
-                && entry
-                    .when
-                    .iter()
-                    .all(|c| c.matches(value_of(c.dimension).as_deref()))
+            named && entry.when.iter().all(|c| c.matches(value_of(c.dimension)))
         };
         table
             .free
@@ -747,8 +740,7 @@ as_of = "2026-07-01"
     #[test]
     fn explicit_names_and_prefixes_beat_the_rest_and_free_entries_stop_it() {
         let table = sample();
-        let standard =
-            |d: Dimension| (d == Dimension::StorageClass).then(|| "STANDARD".to_string());
+        let standard = |d: Dimension| (d == Dimension::StorageClass).then_some("STANDARD");
         let ids = |op: &str| -> Vec<String> {
             table
                 .prices_for("s3", op, &standard)
@@ -764,7 +756,7 @@ as_of = "2026-07-01"
             &*table.free_for("s3", "DeleteObject", &standard).unwrap().id,
             "s3/free"
         );
-        let glacier = |_: Dimension| Some("GLACIER".to_string());
+        let glacier = |_: Dimension| Some("GLACIER");
         assert!(table.prices_for("s3", "GetObject", &glacier).is_empty());
     }
 

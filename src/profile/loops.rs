@@ -136,7 +136,7 @@ impl LoopTracker {
                         state.finished.extend(loops.into_iter().map(|l| l.record));
                     }
                 }
-                let open = OpenLoop {
+                let mut open = OpenLoop {
                     record: LoopRecord {
                         id,
                         service: call.service.clone(),
@@ -163,6 +163,20 @@ impl LoopTracker {
                     expecting: None,
                     items_known: true,
                 };
+                let whole = page
+                    .answer
+                    .as_ref()
+                    .is_some_and(|answer| answer.next.is_empty() && !answer.unreadable);
+                if whole && state.open_count < self.max_open {
+                    // A listing of one page (the usual case) ends here: it is never kept open,
+                    // which is all the longer path below would do with it.
+                    add_page(&mut open, call, page);
+                    if let Some(invocation) = &call.invocation_id {
+                        state.invocations.put(invocation_key(invocation), (key, id));
+                    }
+                    state.finished.push(open.record);
+                    return Some(id);
+                }
                 state.open.entry(key).or_default().push(open);
                 state.open_count += 1;
                 if state.open_count > self.max_open {
@@ -180,43 +194,13 @@ impl LoopTracker {
         let Some(index) = loops.iter().position(|l| l.record.id == id) else {
             return Some(id);
         };
-        let open = &mut loops[index];
-        let record = &mut open.record;
-        record.attempts += 1;
-        // Kept apart so that a saving from bigger pages counts only the requests: the listing's
-        // bytes cost the same at any page size.
-        record.cost += call.cost;
-        record.transfer += call.transfer;
-        record.implied += call.implied_total();
-        record.ended_at = call.started_at + call.duration;
-        if let Some(answer) = &page.answer {
-            record.pages += 1;
-            match answer.items {
-                Some(items) if open.items_known => {
-                    record.items = Some(record.items.unwrap_or(0) + items);
-                }
-                Some(_) => {}
-                None => {
-                    open.items_known = false;
-                    record.items = None;
-                    // The first page that could not be counted says why.
-                    if record.items_unknown.is_none() {
-                        record.items_unknown =
-                            Some(answer.items_unknown.unwrap_or(ItemsUnknown::Unparseable));
-                    }
-                }
+        if add_page(&mut loops[index], call, page) {
+            let done = loops.remove(index);
+            if loops.is_empty() {
+                state.open.remove(&key);
             }
-            if answer.next.is_empty() && !answer.unreadable {
-                record.complete = true;
-                let done = loops.remove(index);
-                if loops.is_empty() {
-                    state.open.remove(&key);
-                }
-                state.open_count -= 1;
-                state.finished.push(done.record);
-            } else {
-                open.expecting = (!answer.unreadable).then(|| answer.next.clone());
-            }
+            state.open_count -= 1;
+            state.finished.push(done.record);
         }
         Some(id)
     }
@@ -237,6 +221,45 @@ impl LoopTracker {
         state.open_count = 0;
         all.sort_by_key(|l| l.id);
         all
+    }
+}
+
+/// Counts one more attempt (and page, when it answered) into its loop; true when the page was
+/// the listing's last.
+fn add_page(open: &mut OpenLoop, call: &Call, page: &PageFacts) -> bool {
+    let record = &mut open.record;
+    record.attempts += 1;
+    // Kept apart so that a saving from bigger pages counts only the requests: the listing's
+    // bytes cost the same at any page size.
+    record.cost += call.cost;
+    record.transfer += call.transfer;
+    record.implied += call.implied_total();
+    record.ended_at = call.started_at + call.duration;
+    let Some(answer) = &page.answer else {
+        return false;
+    };
+    record.pages += 1;
+    match answer.items {
+        Some(items) if open.items_known => {
+            record.items = Some(record.items.unwrap_or(0) + items);
+        }
+        Some(_) => {}
+        None => {
+            open.items_known = false;
+            record.items = None;
+            // The first page that could not be counted says why.
+            if record.items_unknown.is_none() {
+                record.items_unknown =
+                    Some(answer.items_unknown.unwrap_or(ItemsUnknown::Unparseable));
+            }
+        }
+    }
+    if answer.next.is_empty() && !answer.unreadable {
+        record.complete = true;
+        true
+    } else {
+        open.expecting = (!answer.unreadable).then(|| answer.next.clone());
+        false
     }
 }
 
@@ -335,5 +358,32 @@ mod tests {
         let loops = tracker.take_all();
         assert_eq!(loops.len(), 1);
         assert_eq!(loops[0].callsite.as_deref(), Some("sync.py:42 copy_all"));
+    }
+
+    /// A listing of one page is finished by its only call, never left open: its record counts
+    /// the page, its items and its cost, and the same listing again is a re-listing.
+    #[test]
+    fn a_one_page_listing_is_finished_by_its_call() {
+        let tracker = LoopTracker::default();
+        let mut call = attempt(1, 200);
+        call.cost = Decimal::new(5, 6);
+        let first = tracker.on_page(&call, &page(&[], Some(&[])), Some(1000));
+        let finished = tracker.take_finished();
+        assert_eq!(finished.len(), 1);
+        let record = &finished[0];
+        assert_eq!(Some(record.id), first);
+        assert!(record.complete && !record.relisting && !record.resumed);
+        assert_eq!(
+            (record.pages, record.attempts, record.items),
+            (1, 1, Some(3))
+        );
+        assert_eq!((record.cost, record.page_size_max), (call.cost, Some(1000)));
+        assert_eq!(record.ended_at, call.started_at + call.duration);
+
+        let again = tracker.on_page(&attempt(1, 200), &page(&[], Some(&[])), None);
+        assert_ne!(again, first);
+        let loops = tracker.take_all();
+        assert_eq!(loops.len(), 1, "nothing else was left open");
+        assert!(loops[0].relisting && loops[0].complete);
     }
 }

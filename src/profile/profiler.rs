@@ -24,6 +24,17 @@ use crate::record::{Call, Loop};
 pub trait CallSink: Send + Sync + 'static {
     fn on_call(&self, call: &Call);
 
+    /// Whether the sink keeps each call (the recorder): the profiler then hands it the call itself
+    /// ([`CallSink::take_call`]) instead of a reference it would copy. One sink at most gets it.
+    fn keeps_calls(&self) -> bool {
+        false
+    }
+
+    /// The call, owned, for the sink that [`keeps_calls`](CallSink::keeps_calls).
+    fn take_call(&self, call: Call) {
+        self.on_call(&call);
+    }
+
     /// Paginator loops that finished (or, at shutdown, stopped), after their last page's call.
     fn on_loops(&self, _loops: &[Loop]) {}
 
@@ -49,6 +60,8 @@ pub struct Profiler {
     /// What the run's HEADs and GETs of S3 objects asked and received so far.
     fetched: Mutex<Fetched>,
     sinks: Vec<Arc<dyn CallSink>>,
+    /// The sink handed each call by value, after the others saw it by reference.
+    keeper: Option<usize>,
     /// Call-site and test labels too long to keep ([`super::callsite::MAX_LABEL`]).
     dropped_labels: AtomicU64,
 }
@@ -60,6 +73,7 @@ const MAX_LISTED: usize = 4 << 20;
 
 impl Profiler {
     pub fn new(pricer: Arc<Pricer>, sinks: Vec<Arc<dyn CallSink>>) -> Self {
+        let keeper = sinks.iter().position(|sink| sink.keeps_calls());
         Self {
             pricer,
             answerer: Answerer::Aws,
@@ -67,6 +81,7 @@ impl Profiler {
             listed: Mutex::default(),
             fetched: Mutex::default(),
             sinks,
+            keeper,
             dropped_labels: AtomicU64::new(0),
         }
     }
@@ -90,10 +105,16 @@ impl Profiler {
             status = call.status,
             "call"
         );
-        for sink in &self.sinks {
-            sink.on_call(&call);
+        let paged = call.loop_id.is_some();
+        for (at, sink) in self.sinks.iter().enumerate() {
+            if Some(at) != self.keeper {
+                sink.on_call(&call);
+            }
         }
-        if call.loop_id.is_some() {
+        if let Some(keeper) = self.keeper {
+            self.sinks[keeper].take_call(call);
+        }
+        if paged {
             self.deliver_loops(self.loops.take_finished());
         }
     }
@@ -224,6 +245,59 @@ mod tests {
         fn on_call(&self, call: &Call) {
             self.0.lock().unwrap().push(call.clone());
         }
+    }
+
+    /// A sink that keeps its calls, handed them by value.
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<Call>>);
+
+    impl CallSink for Kept {
+        fn on_call(&self, _call: &Call) {
+            panic!("a sink that keeps calls is handed them by value");
+        }
+
+        fn keeps_calls(&self) -> bool {
+            true
+        }
+
+        fn take_call(&self, call: Call) {
+            self.0.lock().unwrap().push(call);
+        }
+    }
+
+    /// The sink that keeps calls gets each call itself, the others see the same call, and the
+    /// loop its page finished still follows it.
+    #[test]
+    fn the_sink_that_keeps_calls_is_handed_them_and_the_others_see_them() {
+        let calls = Arc::new(Calls::default());
+        let kept = Arc::new(Kept::default());
+        let (table, settings) = crate::pricing::overlay::load(&Default::default()).unwrap();
+        let profiler = Profiler::new(
+            Arc::new(Pricer::new(table, settings)),
+            vec![kept.clone() as Arc<dyn CallSink>, calls.clone()],
+        );
+        let mut listing = Call::sample("s3", "ListObjectsV2");
+        listing.resource = Some("b".into());
+        listing.page = Some(crate::record::PageFacts {
+            continues_from: Vec::new(),
+            listing: "b".into(),
+            page_size: None,
+            answer: Some(crate::record::PageAnswer {
+                next: Vec::new(),
+                items: Some(2),
+                items_unknown: None,
+                unreadable: false,
+            }),
+        });
+        profiler.deliver(listing);
+        profiler.deliver(head("b", "a/1"));
+        let kept = kept.0.lock().unwrap();
+        let seen = calls.0.lock().unwrap();
+        assert_eq!(kept.len(), 2);
+        for (kept, seen) in kept.iter().zip(seen.iter()) {
+            assert_eq!(format!("{kept:?}"), format!("{seen:?}"));
+        }
+        assert!(kept[0].loop_id.is_some(), "the page is in a loop");
     }
 
     fn head(bucket: &str, key: &str) -> Call {

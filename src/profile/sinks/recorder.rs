@@ -168,10 +168,19 @@ impl Recorder {
 
 impl CallSink for Recorder {
     fn on_call(&self, call: &Call) {
+        self.take_call(call.clone());
+    }
+
+    /// The profiler hands the recorder each call itself: it was copied here for every call.
+    fn keeps_calls(&self) -> bool {
+        true
+    }
+
+    fn take_call(&self, call: Call) {
         if let Some(ledger) = &self.ledger {
             ledger.count();
         }
-        self.send(Message::Call(Box::new(call.clone())), 1);
+        self.send(Message::Call(Box::new(call)), 1);
     }
 
     fn on_loops(&self, loops: &[Loop]) {
