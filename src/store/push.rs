@@ -4,9 +4,9 @@
 //!
 //! A run is known everywhere by its UUID. Each run is copied whole in one transaction (its row,
 //! tags, call labels, calls, loops and totals, rows as they are, by `COPY`; labels are numbered
-//! per run, so a call's numbers name the same labels under the run's new id): pushing twice adds nothing, and
-//! a push interrupted halfway leaves whole runs only, so pushing again finishes the job. Runs
-//! still recording are left for a later push.
+//! per run, so a call's numbers name the same labels under the run's new id): pushing twice
+//! adds nothing, and a push interrupted halfway leaves whole runs only, so pushing again
+//! finishes the job. Runs still recording are left for a later push.
 
 use std::fmt::Write as _;
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{hermetic_command, tollgate_command};
+use crate::common::{hermetic_command, tollgate_command, workload_constant as constant};
 use crate::datastack::datastack_python;
 use crate::moto::{dummy_aws_env, python_with_moto as python, run_bounded, Moto, MANIFEST_DIR};
 pub(crate) use crate::verifier::Verifier;
@@ -90,15 +90,6 @@ fn marked_line(source: &str, name: &str) -> usize {
         .collect();
     assert_eq!(lines.len(), 1, "one `{marker}` in the workload");
     lines[0]
-}
-
-/// The integer constant `NAME = N` of the workload.
-fn constant(source: &str, name: &str) -> u64 {
-    source
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} = ")))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no constant {name} in the workload"))
 }
 
 #[test]

@@ -466,3 +466,16 @@ pub fn wait_for_port_file(port_file: &Path, what: &str) -> u16 {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The integer constant `name` of a workload's source: `NAME = N` (Python) or `const NAME = N;`
+/// (JavaScript). The workloads state their ground truth this way, and the tests read it back.
+pub fn workload_constant(source: &str, name: &str) -> u64 {
+    source
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(&format!("{name} = "))
+                .or_else(|| line.strip_prefix(&format!("const {name} = ")))
+        })
+        .and_then(|value| value.trim().trim_end_matches(';').parse().ok())
+        .unwrap_or_else(|| panic!("no constant {name} in the workload"))
+}

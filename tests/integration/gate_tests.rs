@@ -12,7 +12,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::common::tollgate_command;
+use crate::common::{tollgate_command, workload_constant as constant};
 use crate::moto::{
     dummy_aws_env, python_with_moto as python, run_bounded, Finished, Moto, MANIFEST_DIR,
 };
@@ -62,15 +62,6 @@ fn gate(scratch: &Path, db: &Path, baseline: &str, format: &str) -> Finished {
         &format!("gate-{format}"),
         &["gate", "--baseline", baseline, "--last", "--format", format],
     )
-}
-
-/// The integer constant `NAME = N` of a Python file.
-fn constant(source: &str, name: &str) -> u64 {
-    source
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} = ")))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no constant {name}"))
 }
 
 fn schema_accepts(schema: &str, value: &Value) {

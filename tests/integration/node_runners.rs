@@ -52,11 +52,7 @@ impl Suite {
 
     /// The constant `const NAME = N;`.
     fn constant(&self, name: &str) -> u64 {
-        self.source
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("const {name} = ")))
-            .and_then(|value| value.trim_end_matches(';').parse().ok())
-            .unwrap_or_else(|| panic!("no constant {name} in {}", self.file))
+        crate::common::workload_constant(&self.source, name)
     }
 }
 

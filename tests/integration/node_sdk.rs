@@ -430,13 +430,7 @@ fn node_calls_name_their_lines(node: &Path, major: &str) {
     let moto = Moto::start(&python, scratch);
     let verifier = Verifier::start_default(&python, scratch, &moto.url());
     let source = std::fs::read_to_string(Path::new(MANIFEST_DIR).join(SCRIPT)).unwrap();
-    let constant = |name: &str| -> u64 {
-        source
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("const {name} = ")))
-            .and_then(|value| value.trim_end_matches(';').parse().ok())
-            .unwrap_or_else(|| panic!("no constant {name} in {SCRIPT}"))
-    };
+    let constant = |name: &str| crate::common::workload_constant(&source, name);
     let at = |name: &str| -> String {
         let marker = format!("// callsite: {name}");
         let lines: Vec<usize> = source

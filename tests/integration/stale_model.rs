@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::tollgate_command;
+use crate::common::{tollgate_command, workload_constant as constant};
 use crate::moto::{dummy_aws_env, python_with_moto as python, run_bounded, Moto, MANIFEST_DIR};
 
 const RUN_LIMIT: Duration = Duration::from_secs(180);
@@ -36,18 +36,6 @@ fn install_model_without_head_object(home: &Path) {
     let dir = home.join("models");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("aws-model.json"), model.to_string()).unwrap();
-}
-
-/// A constant `NAME = N` (Python) or `const NAME = N;` (JS) of a workload's source.
-fn constant(source: &str, name: &str) -> u64 {
-    source
-        .lines()
-        .find_map(|line| {
-            line.strip_prefix(&format!("{name} = "))
-                .or_else(|| line.strip_prefix(&format!("const {name} = ")))
-        })
-        .and_then(|value| value.trim_end_matches(';').trim().parse().ok())
-        .unwrap_or_else(|| panic!("no constant {name}"))
 }
 
 /// The run's S3 operations from `report --format json`: (operation, attempts, not in model).
