@@ -1055,4 +1055,48 @@ mod tests {
         );
         assert!(error.to_string().contains("upgrade tollgate"), "{error}");
     }
+
+    /// The loops of several runs are read in chunks of `LOOPS_PER_READ` rows, each starting
+    /// after the last row read: every loop once, in run and loop order, across the chunks'
+    /// boundaries and the runs' (a run of many listings holds a loop row for each).
+    #[tokio::test]
+    async fn loops_of_several_runs_are_read_whole_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let (_, _, sample) = grouped_calls();
+        let mut runs = Vec::new();
+        for count in [20_003u64, 10_000, 2] {
+            let run = store.begin_run(&RunMeta::new("run")).await.unwrap();
+            let loops: Vec<Loop> = (1..=count)
+                .map(|id| Loop {
+                    id,
+                    resource: Some(format!("bucket-{id}")),
+                    ..sample[0].clone()
+                })
+                .collect();
+            let batch = Batch {
+                calls: &[],
+                processes: &[],
+                loops: &loops,
+            };
+            store.write_batch(run, batch).await.unwrap();
+            runs.push((run, count));
+        }
+        let ids: Vec<i64> = runs.iter().map(|(run, _)| *run).collect();
+        let read = store.loops(&ids).await.unwrap();
+        let expected: Vec<(i64, i64)> = runs
+            .iter()
+            .flat_map(|&(run, count)| (1..=count as i64).map(move |id| (run, id)))
+            .collect();
+        let got: Vec<(i64, i64)> = read.iter().map(|l| (l.run_id, l.loop_id)).collect();
+        assert_eq!(got.len(), 30_005);
+        assert_eq!(got, expected);
+        assert!(read
+            .iter()
+            .all(|l| l.resource == Some(format!("bucket-{}", l.loop_id))));
+        // One run alone, and the last two: the key starts before every run.
+        assert_eq!(store.loops(&ids[2..]).await.unwrap().len(), 2);
+        assert_eq!(store.loops(&ids[1..]).await.unwrap().len(), 10_002);
+        store.close().await;
+    }
 }
