@@ -50,6 +50,9 @@ pub enum StoreError {
     /// The driver's message is the whole story: it is not repeated as a source.
     #[error("database error: {0}")]
     Query(sqlx::Error),
+    /// The SQLite writer's connection failed ([`sqlite`]'s writer is not sqlx's).
+    #[error("database error: {0}")]
+    Write(rusqlite::Error),
     #[error("the database server cannot be reached ({0})")]
     Unreachable(String),
     #[error(
@@ -68,6 +71,18 @@ impl From<sqlx::Error> for StoreError {
             StoreError::Unreachable(error.to_string())
         } else {
             StoreError::Query(error)
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                StoreError::Damaged(error.to_string())
+            }
+            _ => StoreError::Write(error),
         }
     }
 }

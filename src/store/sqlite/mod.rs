@@ -5,6 +5,7 @@ mod fetch;
 mod sqlfn;
 mod totals;
 mod write;
+mod writer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,17 @@ use crate::store::label_book::LabelBook;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// How long a connection waits for another's write lock (another tollgate recording into the
+/// same file) before its statement fails.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Checkpoint every 16,384 pages (64 MiB of WAL) rather than SQLite's 1,000: the checkpoint runs
+/// inside a commit and copies the pages the batches rewrite every time (the totals, the index,
+/// the last page of calls) once per checkpoint, so fewer checkpoints copy less (writer +10% in
+/// the store bench).
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+/// The WAL file shrinks back to this after a checkpoint.
+const JOURNAL_SIZE_LIMIT_BYTES: u64 = 64 << 20;
+
 /// An open database.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -30,6 +42,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Each run's digest groups and labels seen so far (one writer per run).
     books: Arc<tokio::sync::Mutex<HashMap<i64, (DigestBook, LabelBook)>>>,
+    /// The connection batches are written on (see [`writer`]).
+    writer: Arc<writer::Writer>,
 }
 
 impl SqliteStore {
@@ -63,14 +77,9 @@ impl SqliteStore {
             // NORMAL under WAL is durable against a process crash, and lets a commit skip the
             // fsync of every transaction; a power loss may drop the last commits.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            // Checkpoint every 16,384 pages (64 MiB of WAL) rather than SQLite's 1,000: the
-            // checkpoint runs inside a commit and copies the pages the batches rewrite every
-            // time (the totals, the index, the last page of calls) once per checkpoint, so
-            // fewer checkpoints copy less (writer +10% in the store bench).
-            .pragma("wal_autocheckpoint", "16384")
-            // The WAL file shrinks back to this after a checkpoint.
-            .pragma("journal_size_limit", "67108864")
+            .busy_timeout(BUSY_TIMEOUT)
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+            .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT_BYTES.to_string())
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -100,6 +109,7 @@ impl SqliteStore {
             pool,
             path: path.to_path_buf(),
             books: Arc::default(),
+            writer: Arc::new(writer::Writer::new(path)),
         };
         // Reading must work on a full disk or a read-only file: marking dead runs is a write,
         // and its failure only means it happens at a later open.
@@ -130,7 +140,7 @@ impl SqliteStore {
                 .fetch_all(&self.pool)
                 .await?;
         for run in runs {
-            if totals::rebuild(&self.pool, run).await? {
+            if totals::rebuild(&self.pool, &self.writer, run).await? {
                 tracing::info!("run {run}: totals built from its calls");
             }
         }
@@ -138,6 +148,7 @@ impl SqliteStore {
     }
 
     async fn close(&self) {
+        self.writer.close();
         // The WAL's pages back into the file, so that the file alone is the whole history
         // (copied, backed up, checked); best effort: a read-only or full disk keeps its WAL.
         if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -934,7 +945,9 @@ mod tests {
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert!(totals::rebuild(store.pool(), run).await.unwrap());
+        assert!(totals::rebuild(store.pool(), &store.writer, run)
+            .await
+            .unwrap());
         groups.push(store.calls_by_resource(&[run], &get).await.unwrap());
         let transfer_of = |bytes: u64| {
             Decimal::new(9, 2) * Decimal::from(1_000) / Decimal::from(1u64 << 30)

@@ -6,61 +6,59 @@
 
 use rustc_hash::FxHashMap;
 
+use rusqlite::{params, CachedStatement, Connection};
 use rust_decimal::Decimal;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::record::{exact, Call, CallKind, ClientProcess, ImpliedCost, PriceStatus, Unit};
 use crate::store::digest_book::{DigestBook, DigestChanges, DigestPlan};
 use crate::store::from_micros;
 use crate::store::sql::read::{LABEL_COLUMNS, LABEL_JOINS};
 use crate::store::tally::{DigestTotals, Totals};
+use crate::store::StoreError;
 
-/// SQLite binds at most 32,766 variables per statement.
-const MAX_BINDS: usize = 32_000;
+use super::writer::Writer;
 
 /// Merges the batch's totals into the run's, on the connection's open transaction.
 /// `call_ids` are the batch's rows' ids in `calls`; the digest groups go through `book`,
 /// whose changes the caller keeps only if the transaction commits.
-pub async fn write(
+pub fn write(
     totals: &Totals<'_>,
-    db: &mut SqliteConnection,
+    db: &Connection,
     run_id: i64,
     book: &DigestBook,
     call_ids: &[i64],
-) -> Result<DigestChanges, sqlx::Error> {
-    write_operations(totals, db, run_id).await?;
-    write_failures(totals, db, run_id).await?;
-    write_regions(totals, db, run_id).await?;
-    write_resources(totals, db, run_id).await?;
-    let changes = write_digests(book, db, run_id, &totals.digests, call_ids).await?;
-    write_timeline(totals, db, run_id).await?;
-    write_groups(totals, db, run_id).await?;
+) -> rusqlite::Result<DigestChanges> {
+    write_operations(totals, db, run_id)?;
+    write_failures(totals, db, run_id)?;
+    write_regions(totals, db, run_id)?;
+    write_resources(totals, db, run_id)?;
+    let changes = write_digests(book, db, run_id, &totals.digests, call_ids)?;
+    write_timeline(totals, db, run_id)?;
+    write_groups(totals, db, run_id)?;
     Ok(changes)
 }
 
 /// Attempts by call site (and resource), test, SDK, app id and command.
-async fn write_groups(
-    totals: &Totals<'_>,
-    db: &mut SqliteConnection,
-    run_id: i64,
-) -> Result<(), sqlx::Error> {
+fn write_groups(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqlite::Result<()> {
     upsert(
         db,
         "group_totals (run_id, grouped_by, group_key, service, operation, resource, attempts, \
              retries, errors, total_usd)",
         10,
         totals.groups.iter(),
-        |b, ((by, key, (service, operation), resource), t)| {
-            b.push_bind(run_id)
-                .push_bind(by.as_str())
-                .push_bind(*key)
-                .push_bind(*service)
-                .push_bind(*operation)
-                .push_bind(*resource)
-                .push_bind(count(t.attempts))
-                .push_bind(count(t.retries))
-                .push_bind(count(t.errors))
-                .push_bind(exact(t.total));
+        |statement, ((by, key, (service, operation), resource), t)| {
+            statement.execute(params![
+                run_id,
+                by.as_str(),
+                *key,
+                *service,
+                *operation,
+                *resource,
+                count(t.attempts),
+                count(t.retries),
+                count(t.errors),
+                exact(t.total),
+            ])
         },
         "(run_id, grouped_by, group_key, service, operation, resource) DO UPDATE SET \
              attempts = attempts + excluded.attempts, \
@@ -68,16 +66,10 @@ async fn write_groups(
              errors = errors + excluded.errors, \
              total_usd = dec_add(total_usd, excluded.total_usd)",
     )
-    .await
 }
 
 /// Per operation: its tally, units and latency buckets.
-async fn write_operations(
-    totals: &Totals<'_>,
-    db: &mut SqliteConnection,
-    run_id: i64,
-) -> Result<(), sqlx::Error> {
-    // Collected first: borrowed iterators across the awaits below would not be `Send`.
+fn write_operations(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqlite::Result<()> {
     let mut units: Vec<(&str, &str, Unit, Decimal)> = Vec::new();
     let mut latency: Vec<(&str, &str, u64, u64)> = Vec::new();
     for (&(service, operation), tally) in &totals.operations {
@@ -105,28 +97,30 @@ async fn write_operations(
              not_billed, unpriced, estimated, first_us, last_us, latency_max_us, not_in_model)",
         21,
         totals.operations.iter(),
-        |b, ((service, operation), t)| {
-            b.push_bind(run_id)
-                .push_bind(*service)
-                .push_bind(*operation)
-                .push_bind(count(t.attempts))
-                .push_bind(count(t.retries))
-                .push_bind(count(t.errors))
-                .push_bind(count(t.throttled))
-                .push_bind(count(t.bytes_sent))
-                .push_bind(count(t.bytes_received))
-                .push_bind(exact(t.cost))
-                .push_bind(exact(t.transfer))
-                .push_bind(exact(t.implied))
-                .push_bind(count(t.priced))
-                .push_bind(count(t.free))
-                .push_bind(count(t.not_billed))
-                .push_bind(count(t.unpriced))
-                .push_bind(count(t.estimated))
-                .push_bind(t.first_us)
-                .push_bind(t.last_us)
-                .push_bind(i64::try_from(t.latency_max_us).unwrap_or(i64::MAX))
-                .push_bind(count(t.not_in_model));
+        |statement, ((service, operation), t)| {
+            statement.execute(params![
+                run_id,
+                *service,
+                *operation,
+                count(t.attempts),
+                count(t.retries),
+                count(t.errors),
+                count(t.throttled),
+                count(t.bytes_sent),
+                count(t.bytes_received),
+                exact(t.cost),
+                exact(t.transfer),
+                exact(t.implied),
+                count(t.priced),
+                count(t.free),
+                count(t.not_billed),
+                count(t.unpriced),
+                count(t.estimated),
+                t.first_us,
+                t.last_us,
+                i64::try_from(t.latency_max_us).unwrap_or(i64::MAX),
+                count(t.not_in_model),
+            ])
         },
         "(run_id, service, operation) DO UPDATE SET calls = calls + excluded.calls, \
              retries = retries + excluded.retries, errors = errors + excluded.errors, \
@@ -143,106 +137,98 @@ async fn write_operations(
              latency_max_us = max(latency_max_us, excluded.latency_max_us), \
              not_in_model = not_in_model + excluded.not_in_model",
     )
-    .await?;
+    ?;
     upsert(
         db,
         "operation_units (run_id, service, operation, unit, quantity)",
         5,
         units.into_iter(),
-        |b, (service, operation, unit, quantity)| {
-            b.push_bind(run_id)
-                .push_bind(service)
-                .push_bind(operation)
-                .push_bind(unit.as_str())
-                .push_bind(exact(quantity));
+        |statement, (service, operation, unit, quantity)| {
+            statement.execute(params![
+                run_id,
+                service,
+                operation,
+                unit.as_str(),
+                exact(quantity),
+            ])
         },
         "(run_id, service, operation, unit) DO UPDATE SET \
              quantity = dec_add(quantity, excluded.quantity)",
-    )
-    .await?;
+    )?;
     upsert(
         db,
         "operation_latency (run_id, service, operation, bucket_us, calls)",
         5,
         latency.into_iter(),
-        |b, (service, operation, bucket, calls)| {
-            b.push_bind(run_id)
-                .push_bind(service)
-                .push_bind(operation)
-                .push_bind(i64::try_from(bucket).unwrap_or(i64::MAX))
-                .push_bind(count(calls));
+        |statement, (service, operation, bucket, calls)| {
+            statement.execute(params![
+                run_id,
+                service,
+                operation,
+                i64::try_from(bucket).unwrap_or(i64::MAX),
+                count(calls),
+            ])
         },
         "(run_id, service, operation, bucket_us) DO UPDATE SET calls = calls + excluded.calls",
-    )
-    .await?;
+    )?;
     Ok(())
 }
 
 /// Failed calls by operation and outcome.
-async fn write_failures(
-    totals: &Totals<'_>,
-    db: &mut SqliteConnection,
-    run_id: i64,
-) -> Result<(), sqlx::Error> {
+fn write_failures(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqlite::Result<()> {
     upsert(
         db,
         "failure_totals (run_id, service, operation, status, error_code, throttled, calls, \
              priced, cost_usd, first_us, last_us)",
         11,
         totals.failures.iter(),
-        |b, (((service, operation), status, error_code, throttled), t)| {
-            b.push_bind(run_id)
-                .push_bind(*service)
-                .push_bind(*operation)
-                .push_bind(*status)
-                .push_bind(*error_code)
-                .push_bind(*throttled)
-                .push_bind(count(t.calls))
-                .push_bind(count(t.priced))
-                .push_bind(exact(t.cost))
-                .push_bind(t.first_us)
-                .push_bind(t.last_us);
+        |statement, (((service, operation), status, error_code, throttled), t)| {
+            statement.execute(params![
+                run_id,
+                *service,
+                *operation,
+                *status,
+                *error_code,
+                *throttled,
+                count(t.calls),
+                count(t.priced),
+                exact(t.cost),
+                t.first_us,
+                t.last_us,
+            ])
         },
         "(run_id, service, operation, status, error_code, throttled) DO UPDATE SET \
              calls = calls + excluded.calls, priced = priced + excluded.priced, \
              cost_usd = dec_add(cost_usd, excluded.cost_usd), \
              first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)",
-    )
-    .await?;
+    )?;
     Ok(())
 }
 
 /// Calls by service and region.
-async fn write_regions(
-    totals: &Totals<'_>,
-    db: &mut SqliteConnection,
-    run_id: i64,
-) -> Result<(), sqlx::Error> {
+fn write_regions(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqlite::Result<()> {
     upsert(
         db,
         "region_totals (run_id, service, region, calls, cost_usd)",
         5,
         totals.regions.iter(),
-        |b, ((service, region), (calls, cost))| {
-            b.push_bind(run_id)
-                .push_bind(*service)
-                .push_bind(*region)
-                .push_bind(count(*calls))
-                .push_bind(exact(*cost));
+        |statement, ((service, region), (calls, cost))| {
+            statement.execute(params![
+                run_id,
+                *service,
+                *region,
+                count(*calls),
+                exact(*cost),
+            ])
         },
         "(run_id, service, region) DO UPDATE SET calls = calls + excluded.calls, \
              cost_usd = dec_add(cost_usd, excluded.cost_usd)",
-    )
-    .await?;
+    )?;
     Ok(())
 }
 
 /// First attempts and implied costs by operation and resource.
-async fn write_resources(
-    totals: &Totals<'_>,
-    db: &mut SqliteConnection,
-    run_id: i64,
-) -> Result<(), sqlx::Error> {
+fn write_resources(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqlite::Result<()> {
     upsert(
         db,
         "resource_totals (run_id, service, operation, resource, first_attempts, \
@@ -251,26 +237,28 @@ async fn write_resources(
              refetched_bytes, refetched_usd, refetched_calls, refetched_calls_usd)",
         19,
         totals.resources.iter(),
-        |b, (((service, operation), resource), t)| {
-            b.push_bind(run_id)
-                .push_bind(*service)
-                .push_bind(*operation)
-                .push_bind(*resource)
-                .push_bind(count(t.first_attempts))
-                .push_bind(exact(t.first_cost))
-                .push_bind(t.first_us)
-                .push_bind(t.last_us)
-                .push_bind(count(t.implied_calls))
-                .push_bind(exact(t.implied))
-                .push_bind(count(t.listed_before))
-                .push_bind(exact(t.listed_before_cost))
-                .push_bind(count(t.empty_receives))
-                .push_bind(exact(t.empty_receives_cost))
-                .push_bind(count(t.after_head))
-                .push_bind(count(t.refetched_bytes))
-                .push_bind(exact(t.refetched_cost))
-                .push_bind(count(t.refetched_calls))
-                .push_bind(exact(t.refetched_calls_cost));
+        |statement, (((service, operation), resource), t)| {
+            statement.execute(params![
+                run_id,
+                *service,
+                *operation,
+                *resource,
+                count(t.first_attempts),
+                exact(t.first_cost),
+                t.first_us,
+                t.last_us,
+                count(t.implied_calls),
+                exact(t.implied),
+                count(t.listed_before),
+                exact(t.listed_before_cost),
+                count(t.empty_receives),
+                exact(t.empty_receives_cost),
+                count(t.after_head),
+                count(t.refetched_bytes),
+                exact(t.refetched_cost),
+                count(t.refetched_calls),
+                exact(t.refetched_calls_cost),
+            ])
         },
         // A side without first attempts has no times (0): it must not move the other's.
         "(run_id, service, operation, resource) DO UPDATE SET \
@@ -291,68 +279,56 @@ async fn write_resources(
              refetched_usd = dec_add(refetched_usd, excluded.refetched_usd), \
              refetched_calls = refetched_calls + excluded.refetched_calls, \
              refetched_calls_usd = dec_add(refetched_calls_usd, excluded.refetched_calls_usd)",
-    )
-    .await?;
+    )?;
     Ok(())
 }
 
 /// Calls and cost per time slot, at every slot width.
-async fn write_timeline(
-    totals: &Totals<'_>,
-    db: &mut SqliteConnection,
-    run_id: i64,
-) -> Result<(), sqlx::Error> {
+fn write_timeline(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqlite::Result<()> {
     upsert(
         db,
         "timeline_totals (run_id, width_us, slot, calls, cost_usd)",
         5,
         totals.timeline.iter(),
-        |b, ((width, slot), (calls, cost))| {
-            b.push_bind(run_id)
-                .push_bind(*width)
-                .push_bind(*slot)
-                .push_bind(count(*calls))
-                .push_bind(exact(*cost));
+        |statement, ((width, slot), (calls, cost))| {
+            statement.execute(params![run_id, *width, *slot, count(*calls), exact(*cost),])
         },
         "(run_id, width_us, slot) DO UPDATE SET calls = calls + excluded.calls, \
              cost_usd = dec_add(cost_usd, excluded.cost_usd)",
-    )
-    .await?;
+    )?;
     Ok(())
 }
 
 /// Writes the batch's digest groups as `book` plans them (see [`DigestBook`]).
-async fn write_digests(
+fn write_digests(
     book: &DigestBook,
-    db: &mut SqliteConnection,
+    db: &Connection,
     run_id: i64,
     digests: &FxHashMap<i64, DigestTotals<'_>>,
     call_ids: &[i64],
-) -> Result<DigestChanges, sqlx::Error> {
+) -> rusqlite::Result<DigestChanges> {
     let DigestPlan {
         promote,
         stored,
         changes,
     } = book.plan(digests, call_ids);
-    for chunk in promote.chunks(MAX_BINDS / 2) {
-        // A call that was never committed (its batch failed) is simply not found.
-        let mut copy: QueryBuilder<Sqlite> = QueryBuilder::new("WITH first (digest, id) AS (");
-        copy.push_values(chunk, |mut b, (digest, id)| {
-            b.push_bind(*digest).push_bind(*id);
-        });
-        copy.push(
-            ") INSERT INTO digest_totals (run_id, digest, service, operation, fingerprint, \
-                 resource, calls, cost_usd, first_us, last_us, latest_us, batch_first_us, \
-                 gap_sq_sum, examples) \
-                 SELECT c.run_id, first.digest, c.service, c.operation, c.fingerprint, c.resource, \
-                 1, dec_add(dec_add(c.cost_usd, c.transfer_usd), c.implied_usd), \
-                 c.started_at_us, c.started_at_us, c.started_at_us, c.started_at_us, 0.0, \
-                 CAST(c.started_at_us AS TEXT) \
-                 FROM first JOIN calls c ON c.id = first.id WHERE c.run_id = ",
-        );
-        copy.push_bind(run_id);
-        copy.push(" ON CONFLICT (run_id, digest) DO NOTHING");
-        copy.build().persistent(false).execute(&mut *db).await?;
+    if !promote.is_empty() {
+        // A group's first call, seen alone in an earlier batch, becomes a stored group. A call
+        // that was never committed (its batch failed) is simply not found.
+        let mut copy = db.prepare_cached(
+            "INSERT INTO digest_totals (run_id, digest, service, operation, fingerprint, \
+             resource, calls, cost_usd, first_us, last_us, latest_us, batch_first_us, \
+             gap_sq_sum, examples) \
+             SELECT c.run_id, ?1, c.service, c.operation, c.fingerprint, c.resource, \
+             1, dec_add(dec_add(c.cost_usd, c.transfer_usd), c.implied_usd), \
+             c.started_at_us, c.started_at_us, c.started_at_us, c.started_at_us, 0.0, \
+             CAST(c.started_at_us AS TEXT) \
+             FROM calls c WHERE c.id = ?2 AND c.run_id = ?3 \
+             ON CONFLICT (run_id, digest) DO NOTHING",
+        )?;
+        for (digest, id) in &promote {
+            copy.execute(params![digest, id, run_id])?;
+        }
     }
     upsert(
             db,
@@ -360,28 +336,28 @@ async fn write_digests(
              cost_usd, first_us, last_us, latest_us, batch_first_us, gap_sq_sum, examples)",
             14,
             stored.into_iter(),
-            |b, (key, d)| {
-                b.push_bind(run_id)
-                    .push_bind(*key)
-                    .push_bind(d.service)
-                    .push_bind(d.operation)
-                    .push_bind(d.fingerprint)
-                    .push_bind(d.resource)
-                    .push_bind(count(d.cadence.calls))
-                    .push_bind(exact(d.cost))
-                    .push_bind(d.cadence.first_us)
-                    .push_bind(d.cadence.last_us)
-                    .push_bind(d.cadence.latest_us)
-                    .push_bind(d.cadence.batch_first_us)
-                    .push_bind(d.cadence.gap_sq_sum)
-                    .push_bind(
-                        d.examples
-                            .iter()
-                            .map(i64::to_string)
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    );
-            },
+            |statement, (key, d)| {
+            statement.execute(params![
+                run_id,
+                *key,
+                d.service,
+                d.operation,
+                d.fingerprint,
+                d.resource,
+                count(d.cadence.calls),
+                exact(d.cost),
+                d.cadence.first_us,
+                d.cadence.last_us,
+                d.cadence.latest_us,
+                d.cadence.batch_first_us,
+                d.cadence.gap_sq_sum,
+                d.examples
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ])
+        },
             // The gap between the stored group's latest call and this batch's first joins the
             // two cadences; examples stop growing once there are enough.
             "(run_id, digest) DO UPDATE SET \
@@ -394,66 +370,98 @@ async fn write_digests(
              first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us), \
              latest_us = excluded.latest_us, batch_first_us = excluded.batch_first_us",
         )
-        .await?;
+        ?;
     Ok(changes)
 }
 
 /// Rebuilds the totals of a run recorded before the writer kept them (`runs.totals = 0`), from
-/// its calls, in one transaction: a run is rebuilt whole or not at all, and only once even when
-/// two tollgate processes open the database together.
-pub(super) async fn rebuild(pool: &sqlx::SqlitePool, run_id: i64) -> Result<bool, sqlx::Error> {
-    use sqlx::Row as _;
-    const CHUNK: i64 = 4096;
-    let mut tx = pool.begin().await?;
-    let claimed = sqlx::query("UPDATE runs SET totals = 1 WHERE id = ? AND totals = 0")
-        .bind(run_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if claimed == 0 {
+/// its calls, in one transaction of the writer's: a run is rebuilt whole or not at all, and only
+/// once even when two tollgate processes open the database together. The calls are read through
+/// `pool` meanwhile (a finished run's calls no longer change).
+pub(super) async fn rebuild(
+    pool: &sqlx::SqlitePool,
+    writer: &Writer,
+    run_id: i64,
+) -> Result<bool, StoreError> {
+    let claimed = writer.with(|db| {
+        db.execute_batch("BEGIN IMMEDIATE")?;
+        let claimed = db.execute(
+            "UPDATE runs SET totals = 1 WHERE id = ? AND totals = 0",
+            [run_id],
+        )?;
+        if claimed == 0 {
+            db.execute_batch("ROLLBACK")?;
+        }
+        Ok(claimed > 0)
+    })?;
+    if !claimed {
         return Ok(false);
     }
-    let mut after = 0i64;
-    loop {
-        let rows = sqlx::query(&format!(
-            "SELECT c.id, c.seq, c.started_at_us, c.duration_us, c.kind, c.service, c.operation, \
-             c.region, c.host, c.status, c.error_code, c.throttled, c.attempt, c.bytes_sent, \
-             c.bytes_received, c.price_status, c.cost_usd, c.transfer_usd, c.implied_usd, c.units, \
-             c.estimated, c.loop_id, c.fingerprint, c.resource, c.listed_before, c.received, \
-             c.after_head, c.refetched_bytes, c.sdk, c.app_id, {LABEL_COLUMNS}, c.client_pid, \
-             c.client_command FROM calls c {LABEL_JOINS} \
-             WHERE c.run_id = ? AND c.id > ? ORDER BY c.id LIMIT ?",
-        ))
-        .bind(run_id)
-        .bind(after)
-        .bind(CHUNK)
-        .fetch_all(&mut *tx)
-        .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.try_get("id")?;
-        let calls = rows
-            .iter()
-            .map(stored_call)
-            .collect::<Result<Vec<Call>, sqlx::Error>>()?;
-        let processes = rows
-            .iter()
-            .map(stored_process)
-            .collect::<Result<Vec<Option<ClientProcess>>, sqlx::Error>>()?;
-        let ids = rows
-            .iter()
-            .map(|row| row.try_get("id"))
-            .collect::<Result<Vec<i64>, sqlx::Error>>()?;
+    let rebuilt = async {
+        let mut after = 0i64;
+        while let Some(last) = rebuild_chunk(pool, writer, run_id, after).await? {
+            after = last;
+        }
+        writer.with(|db| db.execute_batch("COMMIT"))
+    }
+    .await;
+    if rebuilt.is_err() {
+        // Closing the connection rolls the claim back: a later open tries again.
+        writer.close();
+    }
+    rebuilt.map(|()| true)
+}
+
+/// Adds the totals of the run's next calls after id `after` to the writer's open transaction;
+/// the last id it read, or `None` past the run's last call.
+async fn rebuild_chunk(
+    pool: &sqlx::SqlitePool,
+    writer: &Writer,
+    run_id: i64,
+    after: i64,
+) -> Result<Option<i64>, StoreError> {
+    use sqlx::Row as _;
+    const CHUNK: i64 = 4096;
+    let rows = sqlx::query(&format!(
+        "SELECT c.id, c.seq, c.started_at_us, c.duration_us, c.kind, c.service, c.operation, \
+         c.region, c.host, c.status, c.error_code, c.throttled, c.attempt, c.bytes_sent, \
+         c.bytes_received, c.price_status, c.cost_usd, c.transfer_usd, c.implied_usd, c.units, \
+         c.estimated, c.loop_id, c.fingerprint, c.resource, c.listed_before, c.received, \
+         c.after_head, c.refetched_bytes, c.sdk, c.app_id, {LABEL_COLUMNS}, c.client_pid, \
+         c.client_command FROM calls c {LABEL_JOINS} \
+         WHERE c.run_id = ? AND c.id > ? ORDER BY c.id LIMIT ?",
+    ))
+    .bind(run_id)
+    .bind(after)
+    .bind(CHUNK)
+    .fetch_all(pool)
+    .await?;
+    let Some(last) = rows.last() else {
+        return Ok(None);
+    };
+    let last: i64 = last.try_get("id")?;
+    let calls = rows
+        .iter()
+        .map(stored_call)
+        .collect::<Result<Vec<Call>, sqlx::Error>>()?;
+    let processes = rows
+        .iter()
+        .map(stored_process)
+        .collect::<Result<Vec<Option<ClientProcess>>, sqlx::Error>>()?;
+    let ids = rows
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<Vec<i64>, sqlx::Error>>()?;
+    writer.with(|db| {
         write(
             &Totals::of(calls.iter().zip(processes.iter().map(Option::as_ref))),
-            &mut tx,
+            db,
             run_id,
             &DigestBook::upsert_all(),
             &ids,
         )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(true)
+    })?;
+    Ok(Some(last))
 }
 
 /// Takes the database back to before the writer kept totals: every totals table emptied and
@@ -604,29 +612,23 @@ fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// `INSERT INTO {table} VALUES ... ON CONFLICT {on_conflict}`, in chunks that fit SQLite's
-/// limit on bound values.
-async fn upsert<'r, T: 'r>(
-    db: &mut SqliteConnection,
-    table: &str,
+/// `INSERT INTO {into} VALUES (?, ...) ON CONFLICT {on_conflict}`, one row at a time through
+/// a statement kept prepared: a batch merges a few rows per table, and preparing a statement
+/// for each batch (as many rows as it had) cost more than running it.
+fn upsert<T>(
+    db: &Connection,
+    into: &str,
     columns: usize,
     rows: impl Iterator<Item = T>,
-    mut bind: impl FnMut(&mut sqlx::query_builder::Separated<'_, 'r, Sqlite, &'static str>, T),
+    mut execute: impl FnMut(&mut CachedStatement<'_>, T) -> rusqlite::Result<usize>,
     on_conflict: &str,
-) -> Result<(), sqlx::Error> {
-    let per_statement = MAX_BINDS / columns;
-    let mut rows = rows.peekable();
-    while rows.peek().is_some() {
-        let mut insert: QueryBuilder<'r, Sqlite> =
-            QueryBuilder::new(format!("INSERT INTO {table} "));
-        insert.push_values(rows.by_ref().take(per_statement), |mut b, row| {
-            bind(&mut b, row)
-        });
-        // "WHERE true" is not needed after VALUES; ON CONFLICT follows directly.
-        insert.push(" ON CONFLICT ");
-        insert.push(on_conflict);
-        // Row counts vary batch to batch: not kept prepared (see `INSERT_ROWS` in write.rs).
-        insert.build().persistent(false).execute(&mut *db).await?;
+) -> rusqlite::Result<()> {
+    let placeholders = vec!["?"; columns].join(", ");
+    let mut statement = db.prepare_cached(&format!(
+        "INSERT INTO {into} VALUES ({placeholders}) ON CONFLICT {on_conflict}"
+    ))?;
+    for row in rows {
+        execute(&mut statement, row)?;
     }
     Ok(())
 }
