@@ -38,6 +38,12 @@ pub trait CallSink: Send + Sync + 'static {
     /// Paginator loops that finished (or, at shutdown, stopped), after their last page's call.
     fn on_loops(&self, _loops: &[Loop]) {}
 
+    /// The loops, owned, for the sink that [`keeps_calls`](CallSink::keeps_calls) (a
+    /// listing's every page ends one, so copying them cost the recorder a copy per call).
+    fn take_loops(&self, loops: Vec<Loop>) {
+        self.on_loops(&loops);
+    }
+
     /// A connection passed through without interception, when it closed.
     fn on_tunnel(&self, _tunnel: &Tunnel) {}
 
@@ -157,8 +163,13 @@ impl Profiler {
         if loops.is_empty() {
             return;
         }
-        for sink in &self.sinks {
-            sink.on_loops(&loops);
+        for (at, sink) in self.sinks.iter().enumerate() {
+            if Some(at) != self.keeper {
+                sink.on_loops(&loops);
+            }
+        }
+        if let Some(keeper) = self.keeper {
+            self.sinks[keeper].take_loops(loops);
         }
     }
 }
@@ -239,17 +250,21 @@ mod tests {
     use crate::aws::listed::key_hash;
 
     #[derive(Default)]
-    struct Calls(Mutex<Vec<Call>>);
+    struct Calls(Mutex<Vec<Call>>, Mutex<Vec<Loop>>);
 
     impl CallSink for Calls {
         fn on_call(&self, call: &Call) {
             self.0.lock().unwrap().push(call.clone());
         }
+
+        fn on_loops(&self, loops: &[Loop]) {
+            self.1.lock().unwrap().extend_from_slice(loops);
+        }
     }
 
-    /// A sink that keeps its calls, handed them by value.
+    /// A sink that keeps its calls and loops, handed them by value.
     #[derive(Default)]
-    struct Kept(Mutex<Vec<Call>>);
+    struct Kept(Mutex<Vec<Call>>, Mutex<Vec<Loop>>);
 
     impl CallSink for Kept {
         fn on_call(&self, _call: &Call) {
@@ -263,10 +278,18 @@ mod tests {
         fn take_call(&self, call: Call) {
             self.0.lock().unwrap().push(call);
         }
+
+        fn on_loops(&self, _loops: &[Loop]) {
+            panic!("a sink that keeps calls is handed their loops by value");
+        }
+
+        fn take_loops(&self, loops: Vec<Loop>) {
+            self.1.lock().unwrap().extend(loops);
+        }
     }
 
-    /// The sink that keeps calls gets each call itself, the others see the same call, and the
-    /// loop its page finished still follows it.
+    /// The sink that keeps calls gets each call and loop itself, the others see the same ones,
+    /// and the loop its page finished still follows it.
     #[test]
     fn the_sink_that_keeps_calls_is_handed_them_and_the_others_see_them() {
         let calls = Arc::new(Calls::default());
@@ -291,6 +314,7 @@ mod tests {
         });
         profiler.deliver(listing);
         profiler.deliver(head("b", "a/1"));
+        let kept_loops = kept.clone();
         let kept = kept.0.lock().unwrap();
         let seen = calls.0.lock().unwrap();
         assert_eq!(kept.len(), 2);
@@ -298,6 +322,10 @@ mod tests {
             assert_eq!(format!("{kept:?}"), format!("{seen:?}"));
         }
         assert!(kept[0].loop_id.is_some(), "the page is in a loop");
+        let kept_loops = kept_loops.1.lock().unwrap();
+        assert_eq!(kept_loops.len(), 1, "the one-page listing ended its loop");
+        assert_eq!(*kept_loops, *calls.1.lock().unwrap());
+        assert_eq!(Some(kept_loops[0].id), kept[0].loop_id);
     }
 
     fn head(bucket: &str, key: &str) -> Call {

@@ -184,9 +184,13 @@ impl CallSink for Recorder {
     }
 
     fn on_loops(&self, loops: &[Loop]) {
+        self.take_loops(loops.to_vec());
+    }
+
+    fn take_loops(&self, loops: Vec<Loop>) {
         self.loop_count
             .fetch_add(loops.len() as u64, Ordering::Relaxed);
-        self.send(Message::Loops(loops.to_vec()), 0);
+        self.send(Message::Loops(loops), 0);
     }
 
     fn flush(&self) -> BoxFuture<'_, ()> {
