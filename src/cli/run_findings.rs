@@ -7,7 +7,10 @@
 //! at its end, and, with `--metrics`, also every [`WHILE_SERVING`] over what it recorded so far,
 //! counting each finding the first time it is raised, so that a long-running proxy's findings
 //! show while it serves (a run that never ends would otherwise raise none). Its stored findings
-//! are still the ones of its end, when its calls are all there.
+//! are still the ones of its end, when its calls are all there. The findings of a whole run
+//! take longer as it grows (seconds of CPU past a few hundred thousand calls), so the pause
+//! after each computation grows with it ([`pause_after`]): the proxy it shares the machine with
+//! keeps its CPU.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +20,18 @@ use crate::findings::{kept, Finding, Thresholds};
 use crate::metrics::Raised;
 use crate::store::RunStore;
 
-/// How often `serve --metrics` computes the findings of what it recorded so far.
+/// How often `serve --metrics` computes the findings of what it recorded so far, at most.
 pub const WHILE_SERVING: Duration = Duration::from_secs(60);
+/// Computing the findings so far takes at most this share of the time `serve` runs (1 %).
+const FINDINGS_SHARE: u32 = 100;
+
+/// The pause after a computation of the findings so far that took `took`: [`WHILE_SERVING`],
+/// or longer, so that computing them takes at most 1/[`FINDINGS_SHARE`] of the time. In the
+/// proxy bench a whole-run computation over 250,000 recorded calls every minute cost the
+/// `--metrics` tollgate up to a quarter of one round's throughput.
+fn pause_after(took: Duration) -> Duration {
+    WHILE_SERVING.max(took.saturating_mul(FINDINGS_SHARE))
+}
 
 fn count(findings: &[Finding], metrics: Option<&LiveMetrics>) {
     if let Some(metrics) = metrics {
@@ -67,13 +80,35 @@ pub fn while_serving(
 }
 
 async fn watch(store: Arc<dyn RunStore>, run: i64, thresholds: Thresholds, metrics: LiveMetrics) {
-    let mut every = tokio::time::interval(WHILE_SERVING);
-    every.tick().await;
+    let mut pause = WHILE_SERVING;
     loop {
-        every.tick().await;
+        tokio::time::sleep(pause).await;
+        let started = std::time::Instant::now();
         match kept::of_run(store.as_ref(), run, &thresholds).await {
             Ok(found) => count(&found, Some(&metrics)),
             Err(error) => tracing::warn!("the findings so far could not be computed: {error}"),
         }
+        pause = pause_after(started.elapsed());
+        tracing::debug!(
+            took_ms = started.elapsed().as_millis() as u64,
+            next_in_s = pause.as_secs(),
+            "the findings so far"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findings_while_serving_wait_a_minute_or_a_hundred_times_what_they_took() {
+        assert_eq!(pause_after(Duration::ZERO), WHILE_SERVING);
+        assert_eq!(pause_after(Duration::from_millis(600)), WHILE_SERVING);
+        assert_eq!(
+            pause_after(Duration::from_millis(1_500)),
+            Duration::from_secs(150)
+        );
+        assert_eq!(pause_after(Duration::MAX), Duration::MAX);
     }
 }
