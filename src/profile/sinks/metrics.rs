@@ -598,16 +598,12 @@ impl Aggregator {
     fn call_handles(&mut self, call: &Observed) -> CallHandles {
         let (service, operation) = self.names(call.kind, &call.service, &call.operation);
         let region = self.region(call.region.as_deref());
-        let families = &self.families;
-        let calls = families
-            .calls
-            .get_or_create(&CallLabels {
-                service: service.clone(),
-                operation: operation.clone(),
-                region,
-                status_class: call.class.as_str(),
-            })
-            .clone();
+        let call_labels = CallLabels {
+            service: service.clone(),
+            operation: operation.clone(),
+            region,
+            status_class: call.class.as_str(),
+        };
         let op = OperationLabels {
             service: service.clone(),
             operation: operation.clone(),
@@ -629,7 +625,7 @@ impl Aggregator {
         };
         let families = &self.families;
         CallHandles {
-            calls,
+            calls: families.calls.get_or_create(&call_labels).clone(),
             // Created at zero for every operation: a ratio over them has a series to divide.
             errors: families.errors.get_or_create(&op).clone(),
             retries: families.retries.get_or_create(&op).clone(),
