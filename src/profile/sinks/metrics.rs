@@ -650,7 +650,9 @@ impl Aggregator {
         shape.push_str(&finished.service);
         shape.push(SHAPE_SEPARATOR);
         shape.push_str(&finished.operation);
-        if !self.loops_seen.contains_key(shape.as_str()) {
+        if let Some(handles) = self.loops_seen.get(shape.as_str()) {
+            handles.add(finished);
+        } else {
             let (service, operation) =
                 self.names(CallKind::Operation, &finished.service, &finished.operation);
             let op = OperationLabels { service, operation };
@@ -659,15 +661,10 @@ impl Aggregator {
                 pages: self.families.loop_pages.get_or_create(&op).clone(),
                 relistings: self.families.relistings.get_or_create(&op).clone(),
             };
-            if self.loops_seen.len() >= MAX_SHAPES {
-                handles.add(finished);
-                self.shape = shape;
-                return;
-            }
-            self.loops_seen.insert(Box::from(shape.as_str()), handles);
-        }
-        if let Some(handles) = self.loops_seen.get(shape.as_str()) {
             handles.add(finished);
+            if self.loops_seen.len() < MAX_SHAPES {
+                self.loops_seen.insert(Box::from(shape.as_str()), handles);
+            }
         }
         self.shape = shape;
     }

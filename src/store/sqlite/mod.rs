@@ -35,6 +35,11 @@ const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
 /// The WAL file shrinks back to this after a checkpoint.
 const JOURNAL_SIZE_LIMIT_BYTES: u64 = 64 << 20;
 
+/// A count or size as SQLite's integer, saturating past `i64::MAX`.
+fn saturating(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// An open database.
 #[derive(Clone)]
 pub struct SqliteStore {

@@ -16,6 +16,7 @@ use crate::store::sql::read::{LABEL_COLUMNS, LABEL_JOINS};
 use crate::store::tally::{DigestTotals, Totals};
 use crate::store::StoreError;
 
+use super::saturating;
 use super::writer::Writer;
 
 /// Merges the batch's totals into the run's, on the connection's open transaction.
@@ -54,9 +55,9 @@ fn write_groups(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqlite::
                 *service,
                 *operation,
                 *resource,
-                count(t.attempts),
-                count(t.retries),
-                count(t.errors),
+                saturating(t.attempts),
+                saturating(t.retries),
+                saturating(t.errors),
                 exact(t.total),
             ])
         },
@@ -70,26 +71,6 @@ fn write_groups(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqlite::
 
 /// Per operation: its tally, units and latency buckets.
 fn write_operations(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqlite::Result<()> {
-    let mut units: Vec<(&str, &str, Unit, Decimal)> = Vec::new();
-    let mut latency: Vec<(&str, &str, u64, u64)> = Vec::new();
-    for (&(service, operation), tally) in &totals.operations {
-        units.extend(
-            tally
-                .units
-                .iter()
-                .map(|(unit, quantity)| (service, operation, *unit, *quantity)),
-        );
-        // A bucket is the histogram's own: recorded again on reading, each value lands in the
-        // bucket it came from.
-        latency.extend(tally.latency_us.iter_recorded().map(|bucket| {
-            (
-                service,
-                operation,
-                bucket.value_iterated_to(),
-                bucket.count_at_value(),
-            )
-        }));
-    }
     upsert(
         db,
         "operation_totals (run_id, service, operation, calls, retries, errors, throttled, \
@@ -102,24 +83,24 @@ fn write_operations(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqli
                 run_id,
                 *service,
                 *operation,
-                count(t.attempts),
-                count(t.retries),
-                count(t.errors),
-                count(t.throttled),
-                count(t.bytes_sent),
-                count(t.bytes_received),
+                saturating(t.attempts),
+                saturating(t.retries),
+                saturating(t.errors),
+                saturating(t.throttled),
+                saturating(t.bytes_sent),
+                saturating(t.bytes_received),
                 exact(t.cost),
                 exact(t.transfer),
                 exact(t.implied),
-                count(t.priced),
-                count(t.free),
-                count(t.not_billed),
-                count(t.unpriced),
-                count(t.estimated),
+                saturating(t.priced),
+                saturating(t.free),
+                saturating(t.not_billed),
+                saturating(t.unpriced),
+                saturating(t.estimated),
                 t.first_us,
                 t.last_us,
                 i64::try_from(t.latency_max_us).unwrap_or(i64::MAX),
-                count(t.not_in_model),
+                saturating(t.not_in_model),
             ])
         },
         "(run_id, service, operation) DO UPDATE SET calls = calls + excluded.calls, \
@@ -142,7 +123,15 @@ fn write_operations(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqli
         db,
         "operation_units (run_id, service, operation, unit, quantity)",
         5,
-        units.into_iter(),
+        totals
+            .operations
+            .iter()
+            .flat_map(|(&(service, operation), tally)| {
+                tally
+                    .units
+                    .iter()
+                    .map(move |(unit, quantity)| (service, operation, *unit, *quantity))
+            }),
         |statement, (service, operation, unit, quantity)| {
             statement.execute(params![
                 run_id,
@@ -159,14 +148,28 @@ fn write_operations(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqli
         db,
         "operation_latency (run_id, service, operation, bucket_us, calls)",
         5,
-        latency.into_iter(),
+        // A bucket is the histogram's own: recorded again on reading, each value lands in the
+        // bucket it came from.
+        totals
+            .operations
+            .iter()
+            .flat_map(|(&(service, operation), tally)| {
+                tally.latency_us.iter_recorded().map(move |bucket| {
+                    (
+                        service,
+                        operation,
+                        bucket.value_iterated_to(),
+                        bucket.count_at_value(),
+                    )
+                })
+            }),
         |statement, (service, operation, bucket, calls)| {
             statement.execute(params![
                 run_id,
                 service,
                 operation,
                 i64::try_from(bucket).unwrap_or(i64::MAX),
-                count(calls),
+                saturating(calls),
             ])
         },
         "(run_id, service, operation, bucket_us) DO UPDATE SET calls = calls + excluded.calls",
@@ -190,8 +193,8 @@ fn write_failures(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqlite
                 *status,
                 *error_code,
                 *throttled,
-                count(t.calls),
-                count(t.priced),
+                saturating(t.calls),
+                saturating(t.priced),
                 exact(t.cost),
                 t.first_us,
                 t.last_us,
@@ -217,7 +220,7 @@ fn write_regions(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqlite:
                 run_id,
                 *service,
                 *region,
-                count(*calls),
+                saturating(*calls),
                 exact(*cost),
             ])
         },
@@ -243,20 +246,20 @@ fn write_resources(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqlit
                 *service,
                 *operation,
                 *resource,
-                count(t.first_attempts),
+                saturating(t.first_attempts),
                 exact(t.first_cost),
                 t.first_us,
                 t.last_us,
-                count(t.implied_calls),
+                saturating(t.implied_calls),
                 exact(t.implied),
-                count(t.listed_before),
+                saturating(t.listed_before),
                 exact(t.listed_before_cost),
-                count(t.empty_receives),
+                saturating(t.empty_receives),
                 exact(t.empty_receives_cost),
-                count(t.after_head),
-                count(t.refetched_bytes),
+                saturating(t.after_head),
+                saturating(t.refetched_bytes),
                 exact(t.refetched_cost),
-                count(t.refetched_calls),
+                saturating(t.refetched_calls),
                 exact(t.refetched_calls_cost),
             ])
         },
@@ -291,7 +294,13 @@ fn write_timeline(totals: &Totals<'_>, db: &Connection, run_id: i64) -> rusqlite
         5,
         totals.timeline.iter(),
         |statement, ((width, slot), (calls, cost))| {
-            statement.execute(params![run_id, *width, *slot, count(*calls), exact(*cost),])
+            statement.execute(params![
+                run_id,
+                *width,
+                *slot,
+                saturating(*calls),
+                exact(*cost),
+            ])
         },
         "(run_id, width_us, slot) DO UPDATE SET calls = calls + excluded.calls, \
              cost_usd = dec_add(cost_usd, excluded.cost_usd)",
@@ -344,7 +353,7 @@ fn write_digests(
                 d.operation,
                 d.fingerprint,
                 d.resource,
-                count(d.cadence.calls),
+                saturating(d.cadence.calls),
                 exact(d.cost),
                 d.cadence.first_us,
                 d.cadence.last_us,
@@ -606,10 +615,6 @@ fn stored_process(row: &sqlx::sqlite::SqliteRow) -> Result<Option<ClientProcess>
         pid: pid.and_then(|pid| u32::try_from(pid).ok()).unwrap_or(0),
         command,
     }))
-}
-
-fn count(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// `INSERT INTO {into} VALUES (?, ...) ON CONFLICT {on_conflict}`, one row at a time through

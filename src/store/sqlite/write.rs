@@ -4,6 +4,7 @@
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
+use super::saturating;
 use super::totals;
 use super::SqliteStore;
 use crate::record::exact;
@@ -54,10 +55,6 @@ const INSERT_LOOP: &str = "INSERT OR REPLACE INTO loops (run_id, loop_id, servic
      items_unknown, page_size, page_size_max, complete, resumed, relisting, cost_usd, \
      transfer_usd, implied_usd, callsite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
      ?, ?, ?, ?, ?, ?, ?)";
-
-fn saturating(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
 
 fn write_in_transaction(
     connection: &mut Connection,
